@@ -1,0 +1,213 @@
+"""The ``pyzswap`` command line.
+
+Every command composes the library; no zswap logic lives here. Errors a user can cause (a
+missing file, a bad page size, an unknown compressor, an out-of-range option) print one line on
+stderr and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .compress import available_compressors, get_compressor
+from .errors import ZswapError
+from .storecheck import StoreCheckReport, store_check
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class CliError(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
+def _compressor_option(default: str = "lzo") -> Callable[[Any], Any]:
+    return click.option(
+        "--compressor", "-c", default=default, show_default=True, metavar="NAME",
+        help=f"compression algorithm ({', '.join(available_compressors())})",
+    )
+
+
+def _check_compressor(name: str) -> None:
+    try:
+        get_compressor(name)
+    except ZswapError as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A rich progress bar on stderr for long runs (only when stderr is a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        yield update
+
+
+def _print_store_report(report: StoreCheckReport, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    mib = 1 << 20
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("compressor", report.compressor),
+        ("folio size", f"{report.folio_pages} page(s)"),
+        ("pages", f"{report.pages:,} ({report.original_bytes / mib:.1f} MiB)"),
+        ("zero pages (swap core, not zswap)", f"{report.zero_pages:,}"),
+        ("stored_pages", f"{report.stored_pages:,}"),
+        ("stored_incompressible_pages", f"{report.stored_incompressible_pages:,}"),
+        ("rejected pages (to swap device)", f"{report.rejected_pages:,}"),
+        ("compressed bytes", f"{report.compressed_bytes:,} ({report.compressed_bytes / mib:.2f} "
+                             "MiB)"),
+        ("pool_total_size", f"{report.pool_total_size:,} ({report.pool_total_size / mib:.2f} "
+                            "MiB)"),
+        ("compression ratio (stored / compressed)", f"{report.compression_ratio:.2f}"),
+        ("pool ratio (stored / pool_total_size)", f"{report.pool_ratio:.2f}"),
+        ("memory saved vs. uncompressed", _saved(report)),
+        ("store", _timing(report.store_seconds, report.stored_pages)),
+        ("load", _timing(report.load_seconds, report.stored_pages)),
+        ("verified (every byte loaded back)",
+         "yes" if report.verified else f"NO ({report.mismatched_pages} pages differ)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    nonzero = {k: v for k, v in report.stats.items() if k.startswith(("reject", "decompress"))
+               and v}
+    if nonzero:
+        console.print("rejections: " + ", ".join(f"{k}={v}" for k, v in nonzero.items()))
+
+
+def _saved(report: StoreCheckReport) -> str:
+    held = report.stored_pages * 4096
+    saved = held - report.pool_total_size + report.zero_pages * 4096
+    pct = 100 * saved / report.original_bytes if report.original_bytes else 0.0
+    return f"{saved / (1 << 20):.2f} MiB ({pct:.1f}% of the page set)"
+
+
+def _timing(seconds: float, pages: int) -> str:
+    if not pages:
+        return f"{seconds:.3f} s"
+    return f"{seconds:.3f} s ({seconds * 1e6 / pages:.2f} µs/page)"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pyzswap")
+def cli() -> None:
+    """pyzswap: the Linux zswap compressed swap cache, in Python."""
+
+
+@cli.command()
+@click.argument("pagefile", type=click.Path(path_type=Path))
+@_compressor_option()
+@click.option("--folio-pages", type=click.IntRange(1, 512), default=1, show_default=True,
+              help="pages per folio handed to zswap_store (1..512)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> None:
+    """Store every page of PAGEFILE in a fresh zswap, load it back and verify it.
+
+    PAGEFILE holds raw 4 KiB pages, as dd would write them.
+    """
+    from .pagesets import read_page_file
+
+    _check_compressor(compressor)
+    data = _read_pages(pagefile, read_page_file)
+    with _progress(not as_json) as progress:
+        report = store_check(data, compressor=compressor, folio_pages=folio_pages,
+                             progress=progress)
+    _emit(report, as_json, f"pyzswap store {pagefile}")
+
+
+@cli.command()
+@click.option("--pageset", default=None, metavar="NAME",
+              help="built-in page set profile (default: the realistic 'real' profile)")
+@click.option("--pages", "nr_pages", type=click.IntRange(1, 1 << 22), default=16384,
+              show_default=True, help="number of 4 KiB pages in the built-in workload")
+@click.option("--seed", type=int, default=0, show_default=True, help="workload seed")
+@_compressor_option()
+@click.option("--folio-pages", type=click.IntRange(1, 512), default=1, show_default=True,
+              help="pages per folio handed to zswap_store (1..512)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def run(pageset: str | None, nr_pages: int, seed: int, compressor: str, folio_pages: int,
+        as_json: bool) -> None:
+    """Run zswap on a built-in realistic workload and report what it did.
+
+    Until the memory-pressure harness lands, the workload is a built-in page set (seeded,
+    realistic contents) stored into zswap and loaded back.
+    """
+    from .pagesets import DEFAULT_PAGESET, make_pages
+
+    _check_compressor(compressor)
+    name = pageset or DEFAULT_PAGESET
+    data = make_pages(name, nr_pages, seed=seed)
+    with _progress(not as_json) as progress:
+        report = store_check(data, compressor=compressor, folio_pages=folio_pages,
+                             progress=progress)
+    _emit(report, as_json, f"pyzswap run: page set {name!r}, {nr_pages} pages, seed {seed}")
+    if not report.verified:
+        raise CliError("verification failed: a loaded page differs from the stored one")
+
+
+def _read_pages(path: Path, reader: Callable[[Path], bytes]) -> bytes:
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    if path.is_dir():
+        raise CliError(f"{path}: is a directory, expected a page file")
+    return reader(path)
+
+
+def _emit(report: StoreCheckReport, as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_store_report(report, title)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("pyzswap: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"pyzswap: error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except ZswapError as exc:
+        click.echo(f"pyzswap: error: {exc}", err=True)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"pyzswap: error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

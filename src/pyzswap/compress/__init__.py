@@ -1,0 +1,36 @@
+"""Compressors by kernel name: the acomp role for zswap.
+
+``get_compressor("lz4").new_transform()`` gives a codec context of one's own; see
+:mod:`pyzswap.compress._base` for the contract every algorithm honours.
+"""
+
+from __future__ import annotations
+
+from ._base import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
+from ._registry import (
+    available_compressors,
+    get_compressor,
+    has_compressor,
+    register_compressor,
+    unregister_compressor,
+)
+from .deflate import DEFLATE
+from .lz4 import LZ4, LZ4HC
+from .lzo import LZO
+from .zstd import ZSTD
+
+__all__ = [
+    "PAGE_SIZE",
+    "ZSWAP_MAX_BATCH_SIZE",
+    "Compressor",
+    "Transform",
+    "available_compressors",
+    "get_compressor",
+    "has_compressor",
+    "register_compressor",
+    "unregister_compressor",
+]
+
+for _cls in (LZO, LZ4, LZ4HC, ZSTD, DEFLATE):
+    register_compressor(_cls())
+del _cls

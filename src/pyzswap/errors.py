@@ -1,0 +1,104 @@
+"""One exception hierarchy for pyzswap.
+
+Every failure a kernel zswap path would report with an errno has a named class here, carrying
+that errno, so callers (and the CLI) can tell a full pool from a poor compression from a missing
+entry without parsing messages. ``ZswapError`` is the root; nothing in pyzswap raises a bare
+``Exception`` for a condition a user can cause.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+__all__ = [
+    "AllocFail",
+    "CompressFail",
+    "CompressPoor",
+    "CorruptData",
+    "DecompressFail",
+    "EntryNotFound",
+    "InvalidPage",
+    "InvalidParameter",
+    "PoolLimitHit",
+    "UnknownCompressor",
+    "ZswapDisabled",
+    "ZswapError",
+]
+
+
+class ZswapError(Exception):
+    """Root of every pyzswap error. ``errno`` is the kernel errno the condition maps to."""
+
+    errno: int = _errno.EINVAL
+
+
+class InvalidParameter(ZswapError, ValueError):
+    """A parameter value is out of range or of the wrong type; nothing was changed."""
+
+    errno = _errno.EINVAL
+
+
+class UnknownCompressor(ZswapError, KeyError):
+    """No compressor is registered under that name (the kernel's ``crypto_has_acomp`` failing)."""
+
+    errno = _errno.ENOENT
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown compressor"
+
+
+class InvalidPage(ZswapError, ValueError):
+    """Page data of the wrong size or shape (a folio must be 1..512 whole 4 KiB pages)."""
+
+    errno = _errno.EINVAL
+
+
+class EntryNotFound(ZswapError, KeyError):
+    """No zswap entry for that swap slot (the kernel's -ENOENT from ``zswap_load``)."""
+
+    errno = _errno.ENOENT
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "entry not found"
+
+
+class ZswapDisabled(ZswapError):
+    """zswap is disabled: stores are refused and go to the swap device."""
+
+    errno = _errno.ENODEV
+
+
+class PoolLimitHit(ZswapError):
+    """The global pool limit (or the accept-threshold hysteresis) refused the store."""
+
+    errno = _errno.ENOMEM
+
+
+class CompressPoor(ZswapError):
+    """The output did not fit (-ENOSPC): a compressor or ``zs_malloc`` size failure."""
+
+    errno = _errno.ENOSPC
+
+
+class CompressFail(ZswapError):
+    """The compressor returned an error other than -ENOSPC."""
+
+    errno = _errno.EINVAL
+
+
+class AllocFail(ZswapError, MemoryError):
+    """An allocation failed (zsmalloc object, entry, tree slot)."""
+
+    errno = _errno.ENOMEM
+
+
+class DecompressFail(ZswapError):
+    """Decompression returned an error or did not produce exactly one page (-EIO)."""
+
+    errno = _errno.EIO
+
+
+class CorruptData(ZswapError, ValueError):
+    """Input data (a page file, a fixture, a compressed stream) is malformed."""
+
+    errno = _errno.EINVAL

@@ -1,0 +1,691 @@
+"""Zswap: the compressed swap cache, one readable flow per operation.
+
+This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
+
+* :meth:`Zswap.store` — ``zswap_store``: check enabled and the global limit, take the current
+  pool, compress each page of the folio on this CPU's context (incompressible pages are stored
+  as-is, 6.18), allocate in zsmalloc, then publish the entries in the tree. A folio is
+  all-or-nothing: on any failure every entry for the folio's slots is erased, so a stale copy
+  can never be written back over newer data.
+* :meth:`Zswap.load` — ``zswap_load``: find the entry, decompress into the caller's page, and
+  (when the folio is in the swap cache, the default) erase and free the entry.
+* :meth:`Zswap.invalidate` — ``zswap_invalidate``: the slot was freed; drop its entry.
+
+Parameters and statistics carry the kernel's names (``/sys/module/zswap/parameters`` and
+``/sys/kernel/debug/zswap``); see :data:`PARAMETERS` and :meth:`Zswap.stats`.
+
+Locking (see docs/ARCHITECTURE.md): compression and decompression run under the per-CPU context
+mutex only, so threads on different CPUs compress in parallel (codecs release the GIL). Trees,
+counters, pool references and the pool list change under ``Zswap._lock`` (the xarray lock, the
+pools lock and the atomics of the kernel, folded into one). Order: ``acomp_ctx.mutex`` →
+zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a context mutex under
+``Zswap._lock``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, get_compressor
+from .cpu import CpuModel
+from .errors import (
+    AllocFail,
+    CompressFail,
+    CompressPoor,
+    DecompressFail,
+    InvalidPage,
+    InvalidParameter,
+    ZswapError,
+)
+from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
+from .pool import AcompCtx, ZswapPool
+
+if TYPE_CHECKING:
+    from ._types import BytesLike
+
+__all__ = [
+    "DEBUGFS_STATS",
+    "PARAMETERS",
+    "SWAP_ADDRESS_SPACE_SHIFT",
+    "Zswap",
+    "ZswapEntry",
+]
+
+#: One tree (the kernel's xarray) per 64 MiB of swap space: ``swap_zswap_tree``.
+SWAP_ADDRESS_SPACE_SHIFT: Final = 14
+
+#: The debugfs statistics of 6.18, in the kernel's order.
+DEBUGFS_STATS: Final = (
+    "pool_limit_hit",
+    "reject_reclaim_fail",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_compress_fail",
+    "reject_compress_poor",
+    "decompress_fail",
+    "written_back_pages",
+    "pool_total_size",
+    "stored_pages",
+    "stored_incompressible_pages",
+)
+
+#: vmstat events zswap counts (``/proc/vmstat``).
+VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
+
+_HOST_RAM: Final = object()
+
+
+def _host_totalram_pages() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError):  # pragma: no cover - every Linux has it
+        return 1 << 20
+
+
+def _parse_bool(name: str, value: object) -> bool:
+    """Accept what ``param_set_bool`` accepts (y/n/1/0, plus Python bools and on/off)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("y", "yes", "1", "on", "true"):
+            return True
+        if text in ("n", "no", "0", "off", "false"):
+            return False
+    raise InvalidParameter(f"{name}: expected a boolean (Y/N/1/0), got {value!r}")
+
+
+def _parse_percent(name: str, value: object) -> int:
+    """An unsigned percentage 0..100 (``param_set_uint_minmax(..., 0, 100)``)."""
+    number: int
+    if isinstance(value, bool):
+        raise InvalidParameter(f"{name}: expected an integer 0..100, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        raise InvalidParameter(f"{name}: expected an integer 0..100, got {value!r}")
+    if not 0 <= number <= 100:
+        raise InvalidParameter(f"{name}: {number} is outside 0..100")
+    return number
+
+
+@dataclass(frozen=True)
+class _ParamSpec:
+    default: object
+    parse: Callable[[str, object], object]
+    doc: str
+
+
+#: The module parameters, with kernel names, defaults and what they mean.
+PARAMETERS: Final[dict[str, _ParamSpec]] = {
+    "enabled": _ParamSpec(
+        True, _parse_bool, "accept new stores (existing entries stay either way)"
+    ),
+    "compressor": _ParamSpec("lzo", lambda n, v: v, "compression algorithm of the current pool"),
+    "max_pool_percent": _ParamSpec(20, _parse_percent, "pool limit, percent of RAM"),
+    "accept_threshold_percent": _ParamSpec(
+        90, _parse_percent, "after the limit is hit, accept again below this percent of it"
+    ),
+    "shrinker_enabled": _ParamSpec(False, _parse_bool, "write back under memory pressure"),
+}
+
+
+class ZswapEntry:
+    """One stored page (``struct zswap_entry``): where it lives and how long it is."""
+
+    __slots__ = ("handle", "length", "offset", "pool", "referenced", "type")
+
+    def __init__(self, swp_type: int, offset: int, length: int, pool: ZswapPool,
+                 handle: int) -> None:
+        self.type = swp_type
+        self.offset = offset
+        #: compressed length; ``PAGE_SIZE`` means stored as-is (incompressible)
+        self.length = length
+        self.pool = pool
+        self.handle = handle
+        #: the LRU's second-chance bit; entries enter referenced
+        self.referenced = True
+
+    def __repr__(self) -> str:
+        return (f"<ZswapEntry {self.type}:{self.offset} len={self.length} "
+                f"pool={self.pool.tfm_name}#{self.pool.id}>")
+
+
+class _Counters:
+    """The debugfs u64 counters and vmstat events (mutated under ``Zswap._lock``)."""
+
+    __slots__ = (
+        "decompress_fail", "pool_limit_hit", "reject_alloc_fail", "reject_compress_fail",
+        "reject_compress_poor", "reject_kmemcache_fail", "reject_reclaim_fail",
+        "stored_incompressible_pages", "stored_pages", "written_back_pages",
+        "zswpin", "zswpout", "zswpwb",
+    )
+
+    def __init__(self) -> None:
+        self.pool_limit_hit = 0
+        self.reject_reclaim_fail = 0
+        self.reject_alloc_fail = 0
+        self.reject_kmemcache_fail = 0
+        self.reject_compress_fail = 0
+        self.reject_compress_poor = 0
+        self.decompress_fail = 0
+        self.written_back_pages = 0
+        self.stored_pages = 0
+        self.stored_incompressible_pages = 0
+        self.zswpin = 0
+        self.zswpout = 0
+        self.zswpwb = 0
+
+
+class _StoreRejected(Exception):
+    """Internal: a page of the folio could not be stored (its counter is already bumped)."""
+
+
+class Zswap:
+    """A zswap instance: parameters, pools, per-swap-type trees and statistics.
+
+    ``totalram_pages`` is the RAM size the global limit is a percentage of; it defaults to this
+    machine's RAM, like the kernel's ``totalram_pages()``. ``None`` means no global limit at all
+    (a pyzswap extension for measuring tools that must never refuse a store).
+    """
+
+    def __init__(
+        self,
+        *,
+        compressor: str = "lzo",
+        enabled: bool = True,
+        max_pool_percent: int = 20,
+        accept_threshold_percent: int = 90,
+        shrinker_enabled: bool = False,
+        totalram_pages: Any = _HOST_RAM,
+        cpus: CpuModel | int | None = None,
+        chain_size: int = 8,
+    ) -> None:
+        if totalram_pages is _HOST_RAM:
+            totalram_pages = _host_totalram_pages()
+        if totalram_pages is not None and (
+            not isinstance(totalram_pages, int) or isinstance(totalram_pages, bool)
+            or totalram_pages <= 0
+        ):
+            raise InvalidParameter(f"totalram_pages must be a positive integer or None, got "
+                                   f"{totalram_pages!r}")
+        self.totalram_pages: int | None = totalram_pages
+        self.cpus = cpus if isinstance(cpus, CpuModel) else CpuModel(cpus)
+        self.chain_size = chain_size
+        self._lock = threading.Lock()
+        self._params: dict[str, object] = {}
+        for name, value in (("enabled", enabled), ("max_pool_percent", max_pool_percent),
+                            ("accept_threshold_percent", accept_threshold_percent),
+                            ("shrinker_enabled", shrinker_enabled)):
+            self._params[name] = PARAMETERS[name].parse(name, value)
+        self._enabled = bool(self._params["enabled"])
+        self._pools: list[ZswapPool] = []  # head is the current pool (zswap_pools)
+        self._pool_counter = 0
+        self._release_pending: list[ZswapPool] = []
+        self._trees: dict[int, list[dict[int, ZswapEntry]]] = {}
+        self._tree_pages: dict[int, int] = {}
+        self._reached_full = False
+        self._max_pages: int | None = None
+        self._thr_pages: int | None = None
+        self._update_limits()
+        self._cpu_local = self.cpus.local
+        self._c = _Counters()
+        # zswap_setup(): create the first pool; an unknown compressor is an error here, where
+        # the kernel would fall back to its Kconfig default at boot.
+        self._pools.append(self._pool_create(compressor))
+        self._params["compressor"] = compressor
+
+    # ------------------------------------------------------------------ parameters ----------
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def compressor(self) -> str:
+        return str(self._params["compressor"])
+
+    def get_param(self, name: str) -> object:
+        """The value of a module parameter, by its kernel name."""
+        if name not in PARAMETERS:
+            raise InvalidParameter(f"unknown parameter {name!r} (known: {', '.join(PARAMETERS)})")
+        return self._params[name]
+
+    def params(self) -> dict[str, object]:
+        """All module parameters (a copy)."""
+        return dict(self._params)
+
+    def set_param(self, name: str, value: object) -> None:
+        """Set a module parameter as writing its sysfs file would; a bad value changes nothing."""
+        if name not in PARAMETERS:
+            raise InvalidParameter(f"unknown parameter {name!r} (known: {', '.join(PARAMETERS)})")
+        if name == "compressor":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidParameter(f"compressor: expected an algorithm name, got {value!r}")
+            self._set_compressor(value.strip())
+            return
+        parsed = PARAMETERS[name].parse(name, value)
+        with self._lock:
+            self._params[name] = parsed
+            if name == "enabled":
+                self._enabled = bool(parsed)
+            self._update_limits()
+
+    # ------------------------------------------------------------------ pools ---------------
+    def _pool_create(self, name: str) -> ZswapPool:
+        compressor = get_compressor(name)  # UnknownCompressor: crypto_has_acomp failed
+        with self._lock:
+            self._pool_counter += 1
+            pool_id = self._pool_counter
+        return ZswapPool(compressor, self.cpus, pool_id, chain_size=self.chain_size)
+
+    def _set_compressor(self, name: str) -> None:
+        """``zswap_compressor_param_set``: make ``name``'s pool current, reusing a live one."""
+        get_compressor(name)  # validate before touching anything
+        with self._lock:
+            if self._pools and self._pools[0].tfm_name == name:
+                self._params["compressor"] = name
+                return
+            pool = next((p for p in self._pools[1:]
+                         if p.tfm_name == name and p.tryget()), None)
+            if pool is not None:  # zswap_pool_find_get: reuse the old pool
+                self._pools.remove(pool)
+                pool.resurrect()
+                pool.put()  # the find reference
+        if pool is None:
+            pool = self._pool_create(name)
+        with self._lock:
+            old = self._pools[0] if self._pools else None
+            self._pools.insert(0, pool)
+            self._params["compressor"] = name
+            if old is not None and old.kill():
+                self._release_pending.append(old)
+        self._flush_releases()
+
+    def _pool_put_locked(self, pool: ZswapPool, nr: int = 1) -> None:
+        if pool.put(nr):
+            self._release_pending.append(pool)
+
+    def _flush_releases(self) -> None:
+        """Destroy pools whose last reference went (``__zswap_pool_release``), outside locks."""
+        if not self._release_pending:
+            return
+        with self._lock:
+            dead, self._release_pending = self._release_pending, []
+            for pool in dead:
+                if pool in self._pools:
+                    self._pools.remove(pool)
+        for pool in dead:
+            pool.destroy()
+
+    def pools(self) -> list[ZswapPool]:
+        """Live pools, current first (``zswap_pools``)."""
+        with self._lock:
+            return list(self._pools)
+
+    def current_pool(self) -> ZswapPool:
+        return self._pools[0]
+
+    def total_pages(self) -> int:
+        """``zswap_total_pages()``: zsmalloc pages over every live pool."""
+        return sum(pool.zs_pool.pages_allocated for pool in self._pools)
+
+    # ------------------------------------------------------------------ swap types -----------
+    def swapon(self, swp_type: int, nr_pages: int) -> None:
+        """``zswap_swapon``: allocate the trees for a swap device of ``nr_pages`` slots."""
+        if not isinstance(swp_type, int) or not 0 <= swp_type < 32:
+            raise InvalidParameter(f"swap type must be 0..31, got {swp_type!r}")
+        if not isinstance(nr_pages, int) or nr_pages <= 0:
+            raise InvalidParameter(f"nr_pages must be a positive integer, got {nr_pages!r}")
+        with self._lock:
+            if swp_type in self._trees:
+                raise InvalidParameter(f"swap type {swp_type} is already on")
+            nr_trees = -(-nr_pages >> SWAP_ADDRESS_SPACE_SHIFT)
+            self._trees[swp_type] = [{} for _ in range(nr_trees)]
+            self._tree_pages[swp_type] = nr_pages
+
+    def swapoff(self, swp_type: int) -> None:
+        """``zswap_swapoff``: drop the trees; every entry must already be loaded or invalidated."""
+        with self._lock:
+            trees = self._trees.get(swp_type)
+            if trees is None:
+                raise InvalidParameter(f"swap type {swp_type} is not on")
+            left = sum(len(tree) for tree in trees)
+            if left:
+                raise ZswapError(f"swapoff of type {swp_type} with {left} entries still in "
+                                 "zswap: load or invalidate them first")
+            del self._trees[swp_type]
+            del self._tree_pages[swp_type]
+
+    def _trees_for(self, swp_type: int, offset: int, nr: int) -> list[dict[int, ZswapEntry]]:
+        """The trees of a swap type, after checking ``offset..offset+nr-1`` lies inside it."""
+        trees = self._trees.get(swp_type)
+        if (trees is None or type(offset) is not int or offset < 0
+                or offset + nr > self._tree_pages[swp_type]):
+            raise self._bad_slot(swp_type, offset, nr)
+        return trees
+
+    def _bad_slot(self, swp_type: object, offset: object, nr: int) -> InvalidParameter:
+        pages = self._tree_pages.get(swp_type) if isinstance(swp_type, int) else None
+        if pages is None:
+            return InvalidParameter(f"swap type {swp_type!r} is not on (call swapon first)")
+        return InvalidParameter(
+            f"swap offset {offset!r}+{nr} is outside type {swp_type} (0..{pages - 1})"
+        )
+
+    # ------------------------------------------------------------------ limits --------------
+    def max_pages(self) -> int | None:
+        """``zswap_max_pages()``: the global limit in pages, or None without one."""
+        return self._max_pages
+
+    def accept_thr_pages(self) -> int | None:
+        """``zswap_accept_thr_pages()``: where a full pool starts accepting again."""
+        return self._thr_pages
+
+    def _update_limits(self) -> None:
+        """Recompute the limits in pages after a parameter change (not on every store)."""
+        if self.totalram_pages is None:
+            self._max_pages = self._thr_pages = None
+            return
+        max_pages = self.totalram_pages * int(self._params["max_pool_percent"])  # type: ignore[call-overload]
+        self._max_pages = max_pages // 100
+        thr = int(self._params["accept_threshold_percent"])  # type: ignore[call-overload]
+        self._thr_pages = self._max_pages * thr // 100
+
+    def _check_limits(self) -> bool:
+        """``zswap_check_limits()``: True while the pool is (still) considered full."""
+        max_pages = self._max_pages
+        if max_pages is None:
+            return False
+        cur = self.total_pages()
+        if cur >= max_pages:
+            self._c.pool_limit_hit += 1
+            self._reached_full = True
+        elif self._reached_full and cur <= (self._thr_pages or 0):
+            self._reached_full = False
+        return self._reached_full
+
+    # ------------------------------------------------------------------ store ---------------
+    def store(self, folio: BytesLike, swp_type: int, offset: int) -> bool:
+        """``zswap_store``: keep the folio's pages at slots ``offset..offset+nr-1``.
+
+        Returns True when every page is stored, False when the folio must go to the swap
+        device instead (zswap disabled, pool full, or a page could not be stored); in that case
+        no entry is left for any of the folio's slots. Bad arguments raise.
+        """
+        # 1. The folio (1..512 whole pages) and its slots.
+        mv = folio if type(folio) is memoryview else memoryview(folio)
+        size = mv.nbytes
+        nr = size >> PAGE_SHIFT
+        if size & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
+            raise InvalidPage(
+                f"a folio must be 1..{MAX_FOLIO_PAGES} whole {PAGE_SIZE}-byte pages, "
+                f"got {size} bytes"
+            )
+        if mv.itemsize != 1 or mv.ndim != 1:
+            mv = mv.cast("B")
+        trees = self._trees.get(swp_type)
+        if (trees is None or type(offset) is not int or offset < 0
+                or offset + nr > self._tree_pages[swp_type]):
+            raise self._bad_slot(swp_type, offset, nr)
+
+        # 2. Enabled? Room under the global limit (with hysteresis)?
+        if not self._enabled or (self._max_pages is not None and self._check_limits()):
+            self._store_failed(trees, offset, nr)
+            return False
+
+        # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
+        lock = self._lock
+        lock.acquire()
+        pool = self._pools[0]
+        pool.ref += nr
+        lock.release()
+
+        # 4. Compress and allocate every page (zswap_compress), all or nothing.
+        stored = self._compress_folio(mv, nr, pool)
+        if stored is None:
+            lock.acquire()
+            self._pool_put_locked(pool, nr)
+            lock.release()
+            self._store_failed(trees, offset, nr)
+            return False
+
+        # 5. Publish the entries; an older entry for a slot (redirtied, swapped out again) goes.
+        c = self._c
+        lock.acquire()
+        try:
+            off = offset
+            for handle, length in stored:
+                tree = trees[off >> SWAP_ADDRESS_SPACE_SHIFT]
+                old = tree.get(off)
+                tree[off] = ZswapEntry(swp_type, off, length, pool, handle)
+                if old is not None:
+                    self._entry_free_locked(old)
+                if length == PAGE_SIZE:
+                    c.stored_incompressible_pages += 1
+                off += 1
+            c.stored_pages += nr
+            c.zswpout += nr
+        finally:
+            lock.release()
+        if self._release_pending:
+            self._flush_releases()
+        return True
+
+    def _compress_folio(self, mv: memoryview, nr: int,
+                        pool: ZswapPool) -> list[tuple[int, int]] | None:
+        """Every page into zsmalloc on this CPU's context: ``[(handle, length)]`` or None."""
+        try:
+            cpu: int = self._cpu_local.cpu
+        except AttributeError:
+            cpu = self.cpus.current()
+        ctx = pool.acomp_ctx[cpu]
+        mutex = ctx.mutex
+        out: list[tuple[int, int]] = []
+        try:
+            if nr == 1:
+                mutex.acquire()
+                try:
+                    out.append(self._compress_page(mv, ctx, pool))
+                finally:
+                    mutex.release()
+                return out
+            # The context mutex is held per batch of ZSWAP_MAX_BATCH_SIZE pages, so loads on
+            # this CPU are not starved behind a 2 MiB folio (the series' v8/v13 choice).
+            for start in range(0, nr, ZSWAP_MAX_BATCH_SIZE):
+                end = min(start + ZSWAP_MAX_BATCH_SIZE, nr)
+                mutex.acquire()
+                try:
+                    for i in range(start, end):
+                        page = mv[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT]
+                        out.append(self._compress_page(page, ctx, pool))
+                finally:
+                    mutex.release()
+        except _StoreRejected:
+            free = pool.zs_pool.free
+            for handle, _ in out:
+                free(handle)
+            return None
+        return out
+
+    def _compress_page(self, page: memoryview, ctx: AcompCtx,
+                       pool: ZswapPool) -> tuple[int, int]:
+        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Mutex held."""
+        buf = ctx.buffer
+        try:
+            dlen = ctx.tfm.compress(page, buf)
+            src: BytesLike = buf
+            if not 0 < dlen < PAGE_SIZE:
+                src, dlen = page, PAGE_SIZE
+        except (CompressPoor, CompressFail):
+            # 6.18: a page that does not compress below PAGE_SIZE is stored as-is so it keeps
+            # its LRU position for writeback. (With memcg writeback disabled it would be
+            # rejected instead: the memcg issue adds that switch.)
+            src, dlen = page, PAGE_SIZE
+        try:
+            return pool.zs_pool.malloc_write(src, dlen), dlen
+        except CompressPoor:
+            self._c.reject_compress_poor += 1
+            raise _StoreRejected from None
+        except (AllocFail, MemoryError):
+            self._c.reject_alloc_fail += 1
+            raise _StoreRejected from None
+
+    def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int) -> None:
+        """Erase every entry of the folio's slots: a stale copy must never be written back."""
+        with self._lock:
+            for off in range(offset, offset + nr):
+                entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
+                if entry is not None:
+                    self._entry_free_locked(entry)
+        self._flush_releases()
+
+    # ------------------------------------------------------------------ free ----------------
+    def _entry_free_locked(self, entry: ZswapEntry) -> None:
+        """``zswap_entry_free``: zsmalloc object, pool reference, counters (lock held)."""
+        pool = entry.pool
+        pool.zs_pool.free(entry.handle)
+        pool.ref -= 1
+        if not pool.ref:
+            self._release_pending.append(pool)
+        c = self._c
+        c.stored_pages -= 1
+        if entry.length == PAGE_SIZE:
+            c.stored_incompressible_pages -= 1
+
+    # ------------------------------------------------------------------ load ----------------
+    def load(self, out: bytearray | memoryview, swp_type: int, offset: int, *,
+             swapcache: bool = True) -> bool:
+        """``zswap_load``: decompress slot ``offset`` into ``out`` (one writable page).
+
+        Returns False if zswap holds no entry for the slot (read the swap device instead).
+        With ``swapcache`` (the folio is in the swap cache, always true in current kernels) the
+        entry is erased after a successful load: the page in memory is now the only copy.
+        A decompression failure raises :class:`DecompressFail` and keeps the entry.
+        """
+        mv = out if type(out) is memoryview else memoryview(out)
+        if mv.nbytes != PAGE_SIZE or mv.readonly:
+            raise InvalidPage(
+                f"zswap loads one writable {PAGE_SIZE}-byte page at a time (large folios are "
+                f"refused, as in the kernel), got {mv.nbytes} bytes"
+                + (" read-only" if mv.readonly else "")
+            )
+        trees = self._trees.get(swp_type)
+        if (trees is None or type(offset) is not int or offset < 0
+                or offset >= self._tree_pages[swp_type]):
+            raise self._bad_slot(swp_type, offset, 1)
+        tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
+        entry = tree.get(offset)
+        if entry is None:
+            return False
+        self._decompress(entry, mv)
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._c.zswpin += 1
+            if swapcache and tree.get(offset) is entry:
+                del tree[offset]
+                self._entry_free_locked(entry)
+        finally:
+            lock.release()
+        if self._release_pending:
+            self._flush_releases()
+        return True
+
+    def _decompress(self, entry: ZswapEntry, out: memoryview) -> None:
+        """``zswap_decompress``: the entry's bytes into ``out``, on this CPU's context.
+
+        The object is read in place (no copy) unless compaction is moving objects; the
+        zsmalloc migration seqcount tells if it moved meanwhile, and then it is read again
+        under the zsmalloc lock.
+        """
+        pool = entry.pool
+        zs = pool.zs_pool
+        handle, length = entry.handle, entry.length
+        try:
+            cpu: int = self._cpu_local.cpu
+        except AttributeError:
+            cpu = self.cpus.current()
+        ctx = pool.acomp_ctx[cpu]
+        mutex = ctx.mutex
+        mutex.acquire()
+        try:
+            if length == PAGE_SIZE:  # stored as-is
+                zs.read_into(handle, PAGE_SIZE, out)
+                return
+            decompress = ctx.tfm.decompress
+            seq = zs.migrate_seq
+            dlen = -1
+            if not seq & 1:
+                try:
+                    dlen = decompress(zs.obj_view(handle, length), out)
+                except DecompressFail:
+                    dlen = -1
+            if seq & 1 or zs.migrate_seq != seq:
+                try:
+                    dlen = decompress(zs.read(handle, length), out)
+                except DecompressFail:
+                    dlen = -1
+        finally:
+            mutex.release()
+        if dlen != PAGE_SIZE:
+            with self._lock:
+                self._c.decompress_fail += 1
+            raise DecompressFail(
+                f"zswap: decompressing {entry.type}:{entry.offset} with {pool.tfm_name} failed "
+                f"(got {dlen} bytes); the entry is kept"
+            )
+
+    # ------------------------------------------------------------------ invalidate ----------
+    def invalidate(self, swp_type: int, offset: int) -> bool:
+        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one."""
+        trees = self._trees_for(swp_type, offset, 1)
+        with self._lock:
+            entry = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT].pop(offset, None)
+            if entry is not None:
+                self._entry_free_locked(entry)
+        if self._release_pending:
+            self._flush_releases()
+        return entry is not None
+
+    # ------------------------------------------------------------------ queries -------------
+    def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:
+        """The entry stored for a slot, or None (read-only view for tools and tests)."""
+        trees = self._trees_for(swp_type, offset, 1)
+        return trees[offset >> SWAP_ADDRESS_SPACE_SHIFT].get(offset)
+
+    def entries(self, swp_type: int) -> list[ZswapEntry]:
+        """Every entry of a swap type, by offset."""
+        with self._lock:
+            trees = self._trees.get(swp_type)
+            if trees is None:
+                raise InvalidParameter(f"swap type {swp_type!r} is not on")
+            found = [entry for tree in trees for entry in tree.values()]
+        return sorted(found, key=lambda e: e.offset)
+
+    def stats(self) -> dict[str, int]:
+        """The debugfs statistics (``/sys/kernel/debug/zswap/*``), by their file names."""
+        c = self._c
+        with self._lock:
+            values = {name: getattr(c, name) for name in DEBUGFS_STATS
+                      if name != "pool_total_size"}
+            values["pool_total_size"] = self.total_pages() * PAGE_SIZE
+        return {name: values[name] for name in DEBUGFS_STATS}
+
+    def vmstat(self) -> dict[str, int]:
+        """zswap's vmstat events: ``zswpin``, ``zswpout``, ``zswpwb``."""
+        c = self._c
+        return {name: getattr(c, name) for name in VMSTAT_EVENTS}
+
+    def compressed_bytes(self) -> int:
+        """Sum of entry lengths (what memcg charges: compressed bytes, no class rounding)."""
+        with self._lock:
+            return sum(e.length for trees in self._trees.values()
+                       for tree in trees for e in tree.values())

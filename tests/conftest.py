@@ -1,0 +1,64 @@
+"""Shared helpers: small deterministic page makers for tests that must not depend on pagesets."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+PAGE = 4096
+COMPRESSORS = ["deflate", "lz4", "lz4hc", "lzo", "zstd"]
+FAST_COMPRESSORS = ["lz4", "lzo", "zstd"]
+
+
+def text_page(seed: int) -> bytes:
+    rnd = random.Random(seed)
+    words = [b"swap", b"page", b"zswap", b"memory", b"folio", b"kernel", b"pool", b"entry",
+             b"compress", b"reclaim", b"lru", b"cgroup"]
+    out = bytearray()
+    while len(out) < PAGE:
+        out += rnd.choice(words) + (b"\n" if rnd.random() < 0.1 else b" ")
+        if rnd.random() < 0.05:
+            out += str(rnd.randrange(10**6)).encode()
+    return bytes(out[:PAGE])
+
+
+def random_page(seed: int) -> bytes:
+    return random.Random(seed).randbytes(PAGE)
+
+
+def mixed_page(seed: int) -> bytes:
+    rnd = random.Random(seed)
+    kind = rnd.randrange(3)
+    if kind == 0:
+        return text_page(seed)
+    if kind == 1:
+        return random_page(seed)
+    return (text_page(seed)[: PAGE // 2] + random_page(seed)[: PAGE // 2])
+
+
+@pytest.fixture
+def pages() -> list[bytes]:
+    return [mixed_page(i) for i in range(64)]
+
+
+def _compose_page(kind: int, seed: int, pattern: bytes, cut: int) -> bytes:
+    """Build a page from small hypothesis inputs (so examples stay small and shrink well)."""
+    rnd = random.Random(seed)
+    pattern = pattern or b"\0"
+    repeated = (pattern * (PAGE // len(pattern) + 1))[:PAGE]
+    if kind == 0:
+        return rnd.randbytes(PAGE)  # incompressible
+    if kind == 1:
+        return repeated  # highly compressible (same-filled when the pattern is 8-periodic)
+    if kind == 2:
+        return text_page(seed)
+    # a run of one kind, then another: partly compressible
+    return (repeated[:cut] + rnd.randbytes(PAGE))[:PAGE]
+
+
+def page_strategy() -> object:
+    from hypothesis import strategies as st
+
+    return st.builds(_compose_page, st.integers(0, 3), st.integers(0, 2**32),
+                     st.binary(max_size=64), st.integers(0, PAGE))

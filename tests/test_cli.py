@@ -1,0 +1,103 @@
+"""The command line: reports, JSON, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyzswap.cli import main
+
+from .conftest import mixed_page, random_page, text_page
+
+
+def _page_file(tmp_path: Path, pages: list[bytes]) -> Path:
+    path = tmp_path / "pages.bin"
+    path.write_bytes(b"".join(pages))
+    return path
+
+
+def _run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_store_json_report_counts_and_verifies(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    pages = [text_page(1), bytes(4096), random_page(2), mixed_page(3), bytes(4096)]
+    path = _page_file(tmp_path, pages)
+    report = _run_json(["store", str(path), "--compressor", "lz4", "--json"], capsys)
+    assert report["pages"] == 5
+    assert report["zero_pages"] == 2
+    assert report["stored_pages"] == 3
+    assert report["stored_incompressible_pages"] == 1
+    assert report["verified"] is True
+    assert isinstance(report["compressed_bytes"], int) and report["compressed_bytes"] > 4096
+    assert isinstance(report["pool_total_size"], int) and report["pool_total_size"] >= 4096 * 2
+    assert report["store_seconds"] >= 0 and report["load_seconds"] >= 0  # type: ignore[operator]
+
+
+def test_store_with_large_folios_sends_mixed_folios_through_zswap(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A folio that is not entirely zero goes to zswap whole, zero pages included (6.18).
+    pages = [bytes(4096), text_page(1), bytes(4096), bytes(4096)]
+    path = _page_file(tmp_path, pages)
+    report = _run_json(["store", str(path), "--folio-pages", "2", "--json"], capsys)
+    assert report["stored_pages"] == 2
+    assert report["zero_pages"] == 3
+    assert report["verified"] is True
+
+
+def test_store_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _page_file(tmp_path, [text_page(i) for i in range(8)])
+    assert main(["store", str(path), "-c", "zstd"]) == 0
+    out = capsys.readouterr().out
+    assert "stored_pages" in out and "pool_total_size" in out and "yes" in out
+
+
+@pytest.mark.parametrize(
+    ("argv_tail", "message"),
+    [
+        (["--compressor", "lz5"], "unknown compressor 'lz5'"),
+        (["--folio-pages", "0"], "folio-pages"),
+    ],
+)
+def test_store_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         argv_tail: list[str], message: str) -> None:
+    path = _page_file(tmp_path, [text_page(1)])
+    assert main(["store", str(path), *argv_tail]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_store_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(bytes(4097))
+    for argv, message in (([str(odd)], "4096"), ([str(tmp_path / "missing.bin")], "no such"),
+                          ([str(tmp_path)], "directory")):
+        assert main(["store", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert message in err.lower()
+
+
+def test_run_default_workload_json(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _run_json(["run", "--pages", "512", "--compressor", "lz4", "--json"], capsys)
+    assert report["pages"] == 512 and report["verified"] is True
+    assert report["stored_pages"] + report["zero_pages"] == 512  # type: ignore[operator]
+
+
+def test_cli_entry_point_in_a_subprocess(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(b"x" * 10)
+    proc = subprocess.run([sys.executable, "-m", "pyzswap.cli", "store", str(odd)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("pyzswap: error:") and proc.stderr.count("\n") == 1
+    ok = subprocess.run([sys.executable, "-m", "pyzswap.cli", "run", "--pages", "64"],
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout
