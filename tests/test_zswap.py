@@ -171,8 +171,8 @@ def test_compressor_switch_keeps_old_pool_readable_until_its_last_entry() -> Non
     assert [p.tfm_name for p in z.pools()] == ["zstd", "lzo"]
     for off in range(10, 20):
         assert z.store(text_page(off), 0, off)
-    assert z.lookup(0, 3).pool is lzo_pool  # type: ignore[union-attr]
-    assert z.lookup(0, 13).pool.tfm_name == "zstd"  # type: ignore[union-attr]
+    assert z.lookup(0, 3).pool_id == lzo_pool.id  # type: ignore[union-attr]
+    assert z.entry_pool(z.lookup(0, 13)).tfm_name == "zstd"  # type: ignore[arg-type]
     # pool_total_size counts every live pool
     assert z.stats()["pool_total_size"] == sum(p.total_pages() for p in z.pools()) * PAGE_SIZE
     # switching back while the lzo pool lives reuses it
@@ -231,7 +231,7 @@ def test_decompress_failure_is_counted_and_keeps_the_entry() -> None:
     assert z.store(text_page(9), 0, 9)
     entry = z.lookup(0, 9)
     assert entry is not None
-    zs = entry.pool.zs_pool
+    zs = z.entry_pool(entry).zs_pool
     zs.write(entry.handle, b"\xff" * entry.length)  # corrupt the compressed object
     with pytest.raises(DecompressFail):
         z.load(bytearray(PAGE_SIZE), 0, 9)
@@ -256,3 +256,28 @@ def test_trees_split_per_64mib_of_swap() -> None:
     assert z.store(text_page(1), 1, (1 << 14) * 2)
     assert z.store(text_page(2), 1, 5)
     assert [e.offset for e in z.entries(1)] == [5, (1 << 14) * 2]
+
+
+def test_pool_total_size_is_zsmalloc_pages_of_the_class_of_each_length() -> None:
+    # Independent recomputation from the size-class table (ZSWAP_FACTS §8): objects of one
+    # class fill ceil(n / objs_per_zspage) zspages of pages_per_zspage pages each.
+    from collections import Counter
+
+    from pyzswap.zsmalloc import ZS_HANDLE_SIZE, class_index_for, size_class_table
+
+    z = _zswap(compressor="lz4")
+    pages = [text_page(i) for i in range(300)] + [random_page(i) for i in range(7)]
+    for off, page in enumerate(pages):
+        assert z.store(page, 0, off)
+    table = size_class_table()
+    per_class: Counter[int] = Counter()
+    for entry in z.entries(0):
+        size = entry.length + ZS_HANDLE_SIZE
+        idx = 254 if entry.length >= 3625 else class_index_for(size)
+        per_class[table[idx].index] += 1
+    expected_pages = 0
+    for idx, count in per_class.items():
+        info = table[idx]
+        expected_pages += -(-count // info.objs_per_zspage) * info.pages_per_zspage
+    assert z.stats()["pool_total_size"] == expected_pages * PAGE_SIZE
+    assert per_class[254] == 7  # the incompressible pages, one page each

@@ -89,7 +89,7 @@ ZS_SIZE_CLASS_DELTA = 16
 # DIV_ROUND_UP(ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA) + 1
 ZS_SIZE_CLASSES = -(-(ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA) + 1
 DEFAULT_CHAIN_SIZE = 8  # CONFIG_ZSMALLOC_CHAIN_SIZE default
-ZSPAGE_CACHE_PAGES = 256  # freed zspage memory a pool keeps for reuse (not a kernel constant)
+ZSPAGE_CACHE_PAGES = 4096  # freed zspage memory a pool keeps for reuse (not a kernel constant)
 ZS_MIN_CHAIN_SIZE = 4  # Kconfig range of CONFIG_ZSMALLOC_CHAIN_SIZE
 ZS_MAX_CHAIN_SIZE = 16
 
