@@ -101,3 +101,20 @@ def test_cli_entry_point_in_a_subprocess(tmp_path: Path) -> None:
                         capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
     assert "verified" in ok.stdout
+
+
+def test_pools_report_json(capsys: pytest.CaptureFixture[str]) -> None:
+    for lifetime, holding in (("pool", 8), ("lock-retry", 6)):
+        out = _run_json(["pools", "--cpus", "8", "--offline", "2,5", "--pages", "64",
+                         "--switch", "zstd", "--lifetime", lifetime, "--json"], capsys)
+        pools = out["pools"]
+        assert isinstance(pools, list) and [p["compressor"] for p in pools] == ["zstd", "lzo"]
+        assert all(len(p["cpus_holding"]) == holding for p in pools)
+        assert pools[1]["ref"] == 64  # the old pool lives on for its 64 entries
+
+
+def test_pools_bad_cpu_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("x", "9", "0-7"):
+        assert main(["pools", "--cpus", "8", "--offline", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err

@@ -19,6 +19,7 @@ import click
 from . import __version__
 from .compress import available_compressors, get_compressor
 from .errors import ZswapError
+from .pool import LIFETIMES
 from .storecheck import StoreCheckReport, store_check
 
 __all__ = ["main"]
@@ -170,6 +171,104 @@ def run(pageset: str | None, nr_pages: int, seed: int, compressor: str, folio_pa
     _emit(report, as_json, f"pyzswap run: page set {name!r}, {nr_pages} pages, seed {seed}")
     if not report.verified:
         raise CliError("verification failed: a loaded page differs from the stored one")
+
+
+@cli.command()
+@click.option("--cpus", "nr_cpus", type=click.IntRange(1, 4096), default=8, show_default=True,
+              help="possible logical CPUs")
+@click.option("--offline", default="", metavar="LIST",
+              help="CPUs to take offline after the pages are stored, e.g. 3,5-7")
+@_compressor_option()
+@click.option("--lifetime", type=click.Choice(list(LIFETIMES)), default="pool",
+              show_default=True, help="per-CPU context lifetime strategy")
+@click.option("--pages", "nr_pages", type=click.IntRange(0, 1 << 20), default=1024,
+              show_default=True, help="pages of the built-in workload to store first")
+@click.option("--switch", "switches", multiple=True, metavar="NAME",
+              help="switch the compressor to NAME after storing (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def pools(nr_cpus: int, offline: str, compressor: str, lifetime: str, nr_pages: int,
+          switches: tuple[str, ...], as_json: bool) -> None:
+    """Show zswap's pools and their per-CPU compression contexts.
+
+    Builds a zswap on a model of --cpus logical CPUs, stores --pages pages, optionally switches
+    compressor and takes CPUs offline, then reports which CPUs hold context resources, their
+    bytes, and what the kernel's contexts would take (x86-64).
+    """
+    from .cpu import CpuModel
+    from .pagesets import make_pages
+    from .zswap import Zswap
+
+    for name in (compressor, *switches):
+        _check_compressor(name)
+    cpu_list = _parse_cpu_list(offline, nr_cpus)
+    if len(cpu_list) >= nr_cpus:
+        raise CliError("--offline would take every CPU offline; keep at least one online")
+    cpus = CpuModel(nr_cpus)
+    z = Zswap(compressor=compressor, totalram_pages=None, cpus=cpus, lifetime=lifetime)
+    z.swapon(0, max(nr_pages, 1))
+    data = memoryview(make_pages(n_pages=nr_pages, seed=0))
+    for i in range(nr_pages):
+        z.store(data[i * 4096:(i + 1) * 4096], 0, i)
+    for name in switches:
+        z.set_param("compressor", name)
+    for cpu in cpu_list:
+        cpus.cpu_down(cpu)
+    report = z.pool_report()
+    if as_json:
+        click.echo(json.dumps({"cpus": nr_cpus, "online": cpus.online_cpus(), "pools": report},
+                              indent=2))
+        return
+    _print_pools(report, cpus.online_cpus(), nr_cpus)
+
+
+def _parse_cpu_list(text: str, nr_cpus: int) -> list[int]:
+    """Parse a kernel-style CPU list ("1,3-5")."""
+    cpus: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise CliError(f"bad CPU list {text!r}: expected e.g. 1,3-5") from None
+        if not 0 <= first <= last < nr_cpus:
+            raise CliError(f"CPU list {text!r} is outside 0..{nr_cpus - 1}")
+        cpus.update(range(first, last + 1))
+    return sorted(cpus)
+
+
+def _print_pools(report: list[dict[str, Any]], online: list[int], nr_cpus: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{len(online)}/{nr_cpus} CPUs online")
+    table = Table(title="zswap pools (current first)")
+    for col in ("id", "alg", "lifetime", "refs", "zs pages", "ctx CPUs", "ctx bytes",
+                "kernel bytes"):
+        table.add_column(col, justify="right")
+    for pool in report:
+        table.add_row(
+            str(pool["id"]), pool["compressor"], pool["lifetime"], str(pool["ref"]),
+            f"{pool['pool_pages']:,}", str(len(pool["cpus_holding"])),
+            f"{pool['ctx_bytes']:,}", f"{pool['kernel_ctx_bytes']:,}",
+        )
+    console.print(table)
+    for pool in report:
+        console.print(f"pool {pool['id']} ({pool['compressor']}): contexts on CPUs "
+                      f"{_cpu_ranges(pool['cpus_holding'])}; kernel would use "
+                      f"{pool['kernel_ctx_bytes_per_cpu']:,} bytes per CPU")
+
+
+def _cpu_ranges(cpus: list[int]) -> str:
+    out: list[str] = []
+    for cpu in cpus:
+        if out and "-" not in out[-1] and int(out[-1]) == cpu - 1:
+            out[-1] = f"{out[-1]}-{cpu}"
+        elif out and "-" in out[-1] and int(out[-1].split("-")[1]) == cpu - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{cpu}"
+        else:
+            out.append(str(cpu))
+    return ",".join(out) or "none"
 
 
 def _read_pages(path: Path, reader: Callable[[Path], bytes]) -> bytes:

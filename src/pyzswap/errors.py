@@ -21,6 +21,7 @@ __all__ = [
     "InvalidParameter",
     "PoolLimitHit",
     "UnknownCompressor",
+    "UseAfterFree",
     "ZswapDisabled",
     "ZswapError",
 ]
@@ -102,3 +103,13 @@ class CorruptData(ZswapError, ValueError):
     """Input data (a page file, a fixture, a compressed stream) is malformed."""
 
     errno = _errno.EINVAL
+
+
+class UseAfterFree(ZswapError):
+    """A per-CPU compression context was used after CPU hotplug freed it.
+
+    Only the ``naive`` context-lifetime strategy (the pre-2025 kernel race) can raise it: the
+    use is detected, counted and reported instead of silently reading freed resources.
+    """
+
+    errno = _errno.EFAULT

@@ -39,10 +39,11 @@ from .errors import (
     DecompressFail,
     InvalidPage,
     InvalidParameter,
+    UseAfterFree,
     ZswapError,
 )
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
-from .pool import AcompCtx, ZswapPool
+from .pool import LIFETIMES, CtxResources, MemHook, ZswapPool, kernel_ctx_bytes
 
 if TYPE_CHECKING:
     from ._types import BytesLike
@@ -206,6 +207,8 @@ class Zswap:
         totalram_pages: Any = _HOST_RAM,
         cpus: CpuModel | int | None = None,
         chain_size: int = 8,
+        lifetime: str = "pool",
+        mem_hook: MemHook | None = None,
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -218,6 +221,17 @@ class Zswap:
         self.totalram_pages: int | None = totalram_pages
         self.cpus = cpus if isinstance(cpus, CpuModel) else CpuModel(cpus)
         self.chain_size = chain_size
+        if lifetime not in LIFETIMES:
+            raise InvalidParameter(
+                f"unknown context lifetime {lifetime!r} (choose from {', '.join(LIFETIMES)})"
+            )
+        #: Context-lifetime strategy of the pools created from now on (see pyzswap.pool).
+        self.lifetime = lifetime
+        #: Called before every per-CPU resource allocation; may run "direct reclaim".
+        self.mem_hook = mem_hook
+        self._cpuhp_states: dict[str, int] = {}
+        #: Detected uses of a freed per-CPU context (only the ``naive`` lifetime has any).
+        self.ctx_use_after_free = 0
         self._lock = threading.Lock()
         self._params: dict[str, object] = {}
         for name, value in (("enabled", enabled), ("max_pool_percent", max_pool_percent),
@@ -235,7 +249,6 @@ class Zswap:
         self._max_pages: int | None = None
         self._thr_pages: int | None = None
         self._update_limits()
-        self._cpu_local = self.cpus.local
         self._c = _Counters()
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
@@ -278,12 +291,35 @@ class Zswap:
             self._update_limits()
 
     # ------------------------------------------------------------------ pools ---------------
+    def _cpuhp_state(self, lifetime: str) -> int:
+        """The ``CPUHP_MM_ZSWP_POOL_PREPARE`` state for a lifetime strategy (made on first use).
+
+        The merged design registers no teardown callback; the older ones free in ``dead``.
+        """
+        state = self._cpuhp_states.get(lifetime)
+        if state is None:
+            def prepare(cpu: int, pool: ZswapPool) -> None:
+                pool.cpu_prepare(cpu)
+
+            def dead(cpu: int, pool: ZswapPool) -> None:
+                pool.cpu_dead(cpu)
+
+            state = self.cpus.setup_state_multi(
+                "mm/zswap_pool:prepare", prepare, None if lifetime == "pool" else dead
+            )
+            self._cpuhp_states[lifetime] = state
+        return state
+
     def _pool_create(self, name: str) -> ZswapPool:
         compressor = get_compressor(name)  # UnknownCompressor: crypto_has_acomp failed
         with self._lock:
             self._pool_counter += 1
             pool_id = self._pool_counter
-        pool = ZswapPool(compressor, self.cpus, pool_id, chain_size=self.chain_size)
+        lifetime = self.lifetime
+        # No zswap lock is held here: the allocations may reclaim into store on the old pool.
+        pool = ZswapPool.create(compressor, self.cpus, pool_id, self._cpuhp_state(lifetime),
+                                chain_size=self.chain_size, lifetime=lifetime,
+                                mem_hook=self.mem_hook)
         with self._lock:
             self._pool_ids[pool_id] = pool
         return pool
@@ -332,6 +368,35 @@ class Zswap:
         """Live pools, current first (``zswap_pools``)."""
         with self._lock:
             return list(self._pools)
+
+    def pool_report(self) -> list[dict[str, Any]]:
+        """Per pool: compressor, lifetime, references, and per-CPU context resources.
+
+        ``kernel_ctx_bytes`` is what the kernel's contexts would take on x86-64 for the CPUs
+        that hold resources (8.28 KB each for a software compressor, 64.34 KB with 8 buffers:
+        ZSWAP_FACTS §6.3), for comparison with pyzswap's own ``ctx_bytes``.
+        """
+        report = []
+        for pool in self.pools():
+            rows = pool.ctx_report()
+            holding = [row for row in rows if row["allocated"]]
+            batch = pool.compressor.batch_size
+            per_cpu = kernel_ctx_bytes(batch)
+            report.append({
+                "id": pool.id,
+                "compressor": pool.tfm_name,
+                "lifetime": pool.lifetime,
+                "batch_size": batch,
+                "current": pool is self._pools[0],
+                "ref": pool.ref,
+                "pool_pages": pool.total_pages(),
+                "cpus_holding": [row["cpu"] for row in holding],
+                "ctx_bytes": sum(row["bytes"] for row in holding),
+                "kernel_ctx_bytes_per_cpu": per_cpu,
+                "kernel_ctx_bytes": per_cpu * len(holding),
+                "per_cpu": rows,
+            })
+        return report
 
     def entry_pool(self, entry: ZswapEntry) -> ZswapPool:
         """The pool an entry was stored in (still alive while the entry is)."""
@@ -460,12 +525,14 @@ class Zswap:
         lock.release()
 
         # 4. Compress and allocate every page (zswap_compress), all or nothing.
-        stored = self._compress_folio(mv, nr, pool)
+        try:
+            stored = self._compress_folio(mv, nr, pool)
+        except UseAfterFree:
+            stored = None
+            self._store_undo(pool, trees, offset, nr)
+            raise
         if stored is None:
-            lock.acquire()
-            self._pool_put_locked(pool, nr)
-            lock.release()
-            self._store_failed(trees, offset, nr)
+            self._store_undo(pool, trees, offset, nr)
             return False
 
         # 5. Publish the entries; an older entry for a slot (redirtied, swapped out again) goes.
@@ -493,46 +560,45 @@ class Zswap:
 
     def _compress_folio(self, mv: BytesLike, nr: int,
                         pool: ZswapPool) -> list[tuple[int, int]] | None:
-        """Every page into zsmalloc on this CPU's context: ``[(handle, length)]`` or None."""
-        try:
-            cpu: int = self._cpu_local.cpu
-        except AttributeError:
-            cpu = self.cpus.current()
-        ctx = pool.acomp_ctx[cpu]
-        mutex = ctx.mutex
+        """Every page into zsmalloc on this CPU's context: ``[(handle, length)]`` or None.
+
+        The context is locked per batch of ZSWAP_MAX_BATCH_SIZE pages, so loads on this CPU are
+        not starved behind a 2 MiB folio (the series' v8/v13 choice); a thread that migrates
+        between batches takes its new CPU's context for the next batch.
+        """
         out: list[tuple[int, int]] = []
         try:
-            if nr == 1:
-                mutex.acquire()
-                try:
-                    out.append(self._compress_page(mv, ctx, pool))
-                finally:
-                    mutex.release()
-                return out
-            # The context mutex is held per batch of ZSWAP_MAX_BATCH_SIZE pages, so loads on
-            # this CPU are not starved behind a 2 MiB folio (the series' v8/v13 choice).
             for start in range(0, nr, ZSWAP_MAX_BATCH_SIZE):
                 end = min(start + ZSWAP_MAX_BATCH_SIZE, nr)
-                mutex.acquire()
+                ctx, res = pool.ctx_get_cpu_lock()
                 try:
-                    for i in range(start, end):
-                        page = mv[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT]
-                        out.append(self._compress_page(page, ctx, pool))
+                    if nr == 1:
+                        out.append(self._compress_page(mv, res, pool))
+                    else:
+                        for i in range(start, end):
+                            page = mv[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT]
+                            out.append(self._compress_page(page, res, pool))
+                    if res.freed:
+                        pool.check_res(ctx, res)
                 finally:
-                    mutex.release()
-        except _StoreRejected:
+                    ctx.mutex.release()
+        except (_StoreRejected, UseAfterFree) as exc:
             free = pool.zs_pool.free
             for handle, _ in out:
                 free(handle)
+            if isinstance(exc, UseAfterFree):
+                with self._lock:
+                    self.ctx_use_after_free += 1
+                raise
             return None
         return out
 
-    def _compress_page(self, page: BytesLike, ctx: AcompCtx,
+    def _compress_page(self, page: BytesLike, res: CtxResources,
                        pool: ZswapPool) -> tuple[int, int]:
-        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Mutex held."""
-        buf = ctx.buffer
+        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Context locked."""
+        buf = res.buffers[0]
         try:
-            dlen = ctx.tfm.compress(page, buf)
+            dlen = res.tfm.compress(page, buf)
             src: BytesLike = buf
             if not 0 < dlen < PAGE_SIZE:
                 src, dlen = page, PAGE_SIZE
@@ -549,6 +615,13 @@ class Zswap:
         except (AllocFail, MemoryError):
             self._c.reject_alloc_fail += 1
             raise _StoreRejected from None
+
+    def _store_undo(self, pool: ZswapPool, trees: list[dict[int, ZswapEntry]], offset: int,
+                    nr: int) -> None:
+        """Drop the store's pool references and erase the folio's slots (the failure path)."""
+        with self._lock:
+            self._pool_put_locked(pool, nr)
+        self._store_failed(trees, offset, nr)
 
     def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int) -> None:
         """Erase every entry of the folio's slots: a stale copy must never be written back."""
@@ -621,32 +694,33 @@ class Zswap:
         pool = self._pool_ids[entry.pool_id]
         zs = pool.zs_pool
         handle, length = entry.handle, entry.length
-        try:
-            cpu: int = self._cpu_local.cpu
-        except AttributeError:
-            cpu = self.cpus.current()
-        ctx = pool.acomp_ctx[cpu]
-        mutex = ctx.mutex
-        mutex.acquire()
+        ctx, res = pool.ctx_get_cpu_lock()
         try:
             if length == PAGE_SIZE:  # stored as-is
                 zs.read_into(handle, PAGE_SIZE, out)
-                return
-            decompress = ctx.tfm.decompress
-            seq = zs.migrate_seq
-            dlen = -1
-            if not seq & 1:
-                try:
-                    dlen = decompress(zs.obj_view(handle, length), out)
-                except DecompressFail:
-                    dlen = -1
-            if seq & 1 or zs.migrate_seq != seq:
-                try:
-                    dlen = decompress(zs.read(handle, length), out)
-                except DecompressFail:
-                    dlen = -1
+                dlen = PAGE_SIZE
+            else:
+                decompress = res.tfm.decompress
+                seq = zs.migrate_seq
+                dlen = -1
+                if not seq & 1:
+                    try:
+                        dlen = decompress(zs.obj_view(handle, length), out)
+                    except DecompressFail:
+                        dlen = -1
+                if seq & 1 or zs.migrate_seq != seq:
+                    try:
+                        dlen = decompress(zs.read(handle, length), out)
+                    except DecompressFail:
+                        dlen = -1
+            if res.freed:
+                pool.check_res(ctx, res)
+        except UseAfterFree:
+            with self._lock:
+                self.ctx_use_after_free += 1
+            raise
         finally:
-            mutex.release()
+            ctx.mutex.release()
         if dlen != PAGE_SIZE:
             with self._lock:
                 self._c.decompress_fail += 1
