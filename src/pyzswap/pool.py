@@ -244,6 +244,20 @@ class ZswapPool:
         thread's new CPU if the resources were freed between the lookup and the lock.
         """
         cpus = self.cpus
+        if cpus.preempt_hook is None and self.lifetime != "lock-retry":
+            # The common case, kept short: raw_cpu_ptr + mutex_lock.
+            try:
+                cpu: int = cpus.local.cpu
+                if not cpus.online[cpu]:
+                    cpu = cpus.current()
+            except AttributeError:
+                cpu = cpus.current()
+            ctx = self.acomp_ctx[cpu]
+            ctx.mutex.acquire()
+            res = ctx.res
+            if res is not None:
+                return ctx, res
+            ctx.mutex.release()
         ctxs = self.acomp_ctx
         while True:
             cpu = cpus.current()

@@ -32,15 +32,15 @@ non-batching compressor goes through the same loop with batch size 1.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import ZswapError
+from ..errors import CompressPoor, ZswapError
 
 if TYPE_CHECKING:
     from .._types import BytesLike
 
-__all__ = ["PAGE_SIZE", "ZSWAP_MAX_BATCH_SIZE", "Compressor", "Transform"]
+__all__ = ["PAGE_SIZE", "ZSWAP_MAX_BATCH_SIZE", "Compressor", "Transform", "copy_out"]
 
 PAGE_SIZE = 4096
 ZSWAP_MAX_BATCH_SIZE = 8
@@ -63,27 +63,37 @@ class Transform(ABC):
         self, srcs: Sequence[BytesLike], dsts: Sequence[bytearray | memoryview]
     ) -> list[int | ZswapError]:
         """Compress each page of a batch; one length or error per page, never raises per page."""
-        results: list[int | ZswapError] = []
-        compress = self.compress
-        for src, dst in zip(srcs, dsts, strict=True):
-            try:
-                results.append(compress(src, dst))
-            except ZswapError as exc:
-                results.append(exc)
-        return results
+        return _per_page(self.compress, srcs, dsts)
 
     def decompress_batch(
         self, srcs: Sequence[BytesLike], dsts: Sequence[bytearray | memoryview]
     ) -> list[int | ZswapError]:
         """Decompress each stream of a batch; one length or error per page."""
-        results: list[int | ZswapError] = []
-        decompress = self.decompress
-        for src, dst in zip(srcs, dsts, strict=True):
-            try:
-                results.append(decompress(src, dst))
-            except ZswapError as exc:
-                results.append(exc)
-        return results
+        return _per_page(self.decompress, srcs, dsts)
+
+
+def _per_page(
+    fn: Callable[[BytesLike, bytearray | memoryview], int],
+    srcs: Sequence[BytesLike],
+    dsts: Sequence[bytearray | memoryview],
+) -> list[int | ZswapError]:
+    results: list[int | ZswapError] = []
+    for src, dst in zip(srcs, dsts, strict=True):
+        try:
+            results.append(fn(src, dst))
+        except ZswapError as exc:
+            results.append(exc)
+    return results
+
+
+def copy_out(name: str, out: BytesLike, dst: bytearray | memoryview) -> int:
+    """Copy a codec's compressed output into ``dst``; -ENOSPC (:class:`CompressPoor`) if it
+    does not fit. For codecs that can only return new bytes objects."""
+    n = len(out)
+    if n > len(dst):
+        raise CompressPoor(f"{name}: {n} bytes do not fit a {len(dst)}-byte buffer")
+    dst[:n] = out
+    return n
 
 
 class Compressor(ABC):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING
 
-from ..errors import CompressFail, CompressPoor, DecompressFail
-from ._base import PAGE_SIZE, Compressor, Transform
+from ..errors import CompressFail, DecompressFail
+from ._base import PAGE_SIZE, Compressor, Transform, copy_out
 
 if TYPE_CHECKING:
     from .._types import BytesLike
@@ -35,11 +35,7 @@ class _DeflateTransform(Transform):
             out = stream.compress(src) + stream.flush()
         except zlib.error as exc:
             raise CompressFail(f"deflate: {exc}") from None
-        n = len(out)
-        if n > len(dst):
-            raise CompressPoor(f"deflate: {n} bytes do not fit a {len(dst)}-byte buffer")
-        dst[:n] = out
-        return n
+        return copy_out("deflate", out, dst)
 
     def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
         try:

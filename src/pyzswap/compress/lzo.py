@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import lzo as _lzo
 
-from ..errors import CompressFail, CompressPoor, DecompressFail
-from ._base import PAGE_SIZE, Compressor, Transform
+from ..errors import CompressFail, DecompressFail
+from ._base import PAGE_SIZE, Compressor, Transform, copy_out
 
 if TYPE_CHECKING:
     from .._types import BytesLike
@@ -34,11 +34,7 @@ class _LZOTransform(Transform):
             out = _compress(src, 1, False)
         except _LzoError as exc:
             raise CompressFail(f"lzo: {exc}") from None
-        n = len(out)
-        if n > len(dst):
-            raise CompressPoor(f"lzo: {n} bytes do not fit a {len(dst)}-byte buffer")
-        dst[:n] = out
-        return n
+        return copy_out("lzo", out, dst)
 
     def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
         if type(src) is not bytes:
