@@ -1,0 +1,467 @@
+"""list_lru: zswap's memcg-aware LRU of stored entries, with the second-chance walk.
+
+The kernel keeps one ``struct list_lru`` for zswap (``zswap_list_lru``) with one list per
+(node, memcg); entries are added at the tail when stored, deleted when freed, and the shrinker
+and ``shrink_memcg`` walk a memcg's list from the head (oldest first) with
+``shrink_memcg_cb``, writing back entries whose ``referenced`` bit is clear (ZSWAP_FACTS §1,
+§3.6). :class:`ListLru` is that structure for one node:
+
+* one list per memcg id (an ``int``; 0 = root), each an ``OrderedDict`` from key to item, so
+  ``add`` / ``delete`` / rotation are O(1) and no per-entry Python object is created. The key is
+  the packed swap entry (:func:`pyzswap.swap.swp_entry`), the item whatever zswap stores (its
+  immutable ``ZswapEntry`` tuple).
+* the second-chance ``referenced`` bit lives here, because zswap entries are immutable tuples:
+  entries enter referenced (``add(..., referenced=True)``), a walk that rotates an entry clears
+  it. Only *cleared* bits are stored (a set of keys), so the common add/delete costs nothing
+  extra.
+
+API (all thread-safe; O(1) unless noted):
+
+``add(memcg_id, key, item, referenced=True) -> bool``
+    ``list_lru_add``: append at the tail. False (nothing changed) if ``key`` is already on that
+    list. ``add_batch(memcg_id, keys, items, referenced=True) -> int`` and
+    ``delete_batch(memcg_id, keys) -> int`` do a whole folio under one lock round.
+``delete(memcg_id, key, item=None) -> bool``
+    ``list_lru_del``: unlink. With ``item``, only if the listed item *is* that object — use it
+    when a slot's old entry may already have been replaced by a new one with the same key.
+``count(memcg_id=None) -> int``
+    ``list_lru_count_one`` for one memcg (0 for a dead one), or every list.
+``mark_referenced(memcg_id, key) -> bool``; ``is_referenced(memcg_id, key) -> bool``
+``walk(memcg_id, nr_to_walk, isolate) -> int`` / ``walk_one(...) -> (isolated, nr_to_walk)``
+    ``list_lru_walk_one``; see "The walk" below.
+``reparent(memcg_id, parent_id)``
+    ``memcg_reparent_list_lrus`` at memcg offline: the dead list's items are spliced to the
+    *head* of the parent's list (they become its oldest), and later ``add`` / ``delete`` /
+    ``mark_referenced`` naming the dead id are redirected to the parent, as the kernel's
+    ``lock_list_lru_of_memcg`` retries with the parent for a dead list. O(items moved).
+``items(memcg_id) -> list[(key, item, referenced)]``
+    Snapshot, oldest first (O(n); for tests and tools).
+
+The walk (``__list_lru_walk_one``)
+----------------------------------
+``isolate(key, item, referenced, w) -> status`` is called for each visited item, oldest first,
+**with the LRU lock held**; ``w`` is an :class:`LruWalk` handle (the kernel's
+``struct list_lru_one *`` argument) for the current item (``w.key``, ``w.memcg_id``).
+``nr_to_walk`` is decremented before every call, retries included (the kernel's guard against
+livelock). The statuses (``enum lru_status``):
+
+``LRU_REMOVED``
+    The item is off the list: the callback removed it with ``w.isolate()``
+    (``list_lru_isolate``), or the walk unlinks it. The lock must not have been dropped.
+    The walk goes on with the next item.
+``LRU_REMOVED_RETRY``
+    The item is off the list and the callback dropped the lock meanwhile (zswap: it was written
+    back, and freeing the entry deleted it). If the *same item object* is still listed under its
+    key, the walk unlinks it. Counted as isolated; the walk restarts from the head.
+``LRU_ROTATE``
+    Move the item to the tail and clear its referenced bit (the second chance: the kernel's
+    callbacks clear the bit themselves, here the bit lives in the list). Lock must be held
+    throughout. The walk goes on with the next item.
+``LRU_SKIP``
+    Leave the item where it is; go on with the next item.
+``LRU_RETRY``
+    Restart from the head (the callback usually dropped the lock, so nothing is known about the
+    list any more). The item stays wherever it is now.
+``LRU_STOP``
+    End the walk now (zswap: a folio was already in the swap cache — reclaim has reached warm
+    memory).
+
+A pass ends, as ``list_for_each_safe`` does, after the item that was last on the list when it
+was visited; a restart (``LRU_RETRY`` / ``LRU_REMOVED_RETRY``) begins a new pass from the head.
+``walk`` returns the number isolated (``LRU_REMOVED`` + ``LRU_REMOVED_RETRY``); ``walk_one``
+also returns the ``nr_to_walk`` left, so ``shrink_memcg`` can compute ``scanned``.
+
+**Dropping the lock (rotate before unlock).** Writeback does I/O and decompression and takes
+other locks, so it must run without the LRU lock. The callback may call ``w.unlock()`` and must
+call ``w.lock()`` again before returning; while it holds the lock it may use ``w.move_tail()``
+(``list_move_tail``) and ``w.isolate()``. Once it has dropped the lock it may only return
+``LRU_REMOVED_RETRY``, ``LRU_RETRY`` or ``LRU_STOP`` (anything else raises ``RuntimeError``),
+and while unlocked the item may be deleted by anyone (an invalidation), so it must not rely on
+it being listed. zswap's ``shrink_memcg_cb`` therefore reads::
+
+    def shrink_memcg_cb(key, entry, referenced, w):
+        if referenced:
+            return LRU_ROTATE               # second chance: bit cleared, moved to the tail
+        w.move_tail()                       # rotate *before* unlocking: after the unlock the
+        w.unlock()                          # entry may be freed and could not be put back
+        try:
+            err = zswap.writeback_entry(entry, key)   # may delete `key` from this LRU
+        finally:
+            w.lock()
+        if err:   # -EEXIST stops only the memory-pressure shrinker (encountered_page_in_swapcache)
+            return LRU_STOP if err == -EEXIST and in_shrinker else LRU_RETRY
+        return LRU_REMOVED_RETRY
+
+Locking: one ``threading.Lock`` per :class:`ListLru` (the kernel has one per list; one lock is
+cheaper here and the GIL serialises the work anyway). Lock order: the LRU lock is innermost —
+callers may hold nothing or zswap's lock when calling ``add`` / ``delete`` / ``count`` /
+``mark_referenced``; nothing is taken while the LRU lock is held except by a walk callback,
+which must ``w.unlock()`` before taking any other lock (zswap's tree lock, the swap device,
+zsmalloc) and must not call this ``ListLru``'s methods while holding the LRU lock (it is not
+re-entrant). A walk must not be started by a thread that holds zswap's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any, Final, Generic, TypeVar
+
+from .errors import InvalidParameter
+
+__all__ = [
+    "LRU_REMOVED",
+    "LRU_REMOVED_RETRY",
+    "LRU_RETRY",
+    "LRU_ROTATE",
+    "LRU_SKIP",
+    "LRU_STOP",
+    "IsolateFn",
+    "ListLru",
+    "LruWalk",
+]
+
+# enum lru_status, in the kernel's order.
+LRU_REMOVED: Final = 0
+LRU_REMOVED_RETRY: Final = 1
+LRU_ROTATE: Final = 2
+LRU_SKIP: Final = 3
+LRU_RETRY: Final = 4
+LRU_STOP: Final = 5
+
+_NAMES: Final = ("LRU_REMOVED", "LRU_REMOVED_RETRY", "LRU_ROTATE", "LRU_SKIP", "LRU_RETRY",
+                 "LRU_STOP")
+_LOCK_DROPPED_OK: Final = frozenset((LRU_REMOVED_RETRY, LRU_RETRY, LRU_STOP))
+_MISSING: Final[Any] = object()
+
+T = TypeVar("T")
+
+
+class LruWalk(Generic[T]):
+    """The handle a walk passes to its callback: the current item's list and the lock.
+
+    ``key`` / ``memcg_id`` name the item being visited. The methods are only valid during the
+    callback; ``move_tail`` and ``isolate`` need the lock held and the lock not dropped since
+    the callback began (after a drop the item may be gone).
+    """
+
+    __slots__ = ("_held", "_lru", "_moved", "_od", "dropped", "key", "memcg_id")
+
+    def __init__(self, lru: ListLru[T], memcg_id: int,
+                 od: OrderedDict[int, T]) -> None:
+        self._lru = lru
+        self._od = od
+        self._held = True
+        self.memcg_id = memcg_id
+        self.key = -1
+        #: the callback dropped the lock during this call
+        self.dropped = False
+        self._moved = False
+
+    @property
+    def locked(self) -> bool:
+        return self._held
+
+    def unlock(self) -> None:
+        """``spin_unlock(&l->lock)``: drop the LRU lock (the item may vanish meanwhile)."""
+        if not self._held:
+            raise RuntimeError("list_lru walk: unlock() without the lock")
+        self._held = False
+        self.dropped = True
+        self._lru._lock.release()
+
+    def lock(self) -> None:
+        """``spin_lock(&l->lock)``: take the LRU lock back."""
+        if self._held:
+            raise RuntimeError("list_lru walk: lock() while holding the lock")
+        self._lru._lock.acquire()
+        self._held = True
+
+    def _check_item(self, what: str) -> None:
+        if not self._held or self.dropped:
+            raise RuntimeError(f"list_lru walk: {what}() needs the lock held since the callback "
+                               "began")
+
+    def move_tail(self) -> None:
+        """``list_move_tail(item, &l->list)``: rotate the current item, keeping its bit."""
+        self._check_item("move_tail")
+        self._od.move_to_end(self.key)
+        self._moved = True
+
+    def isolate(self) -> None:
+        """``list_lru_isolate(l, item)``: unlink the current item (then return LRU_REMOVED)."""
+        self._check_item("isolate")
+        del self._od[self.key]
+        lru = self._lru
+        lru._unref.discard(self.key)
+        lru._nr_items -= 1
+
+
+#: ``isolate(key, item, referenced, w) -> lru_status``
+IsolateFn = Callable[[int, T, bool, LruWalk[T]], int]
+
+
+class ListLru(Generic[T]):
+    """A memcg-aware ``list_lru`` (one node) with the second-chance bit per item.
+
+    See the module docstring for the API, the walk protocol and the lock order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # memcg id -> its list. A dead (reparented) id maps to its live ancestor's list object.
+        self._lists: dict[int, OrderedDict[int, T]] = {}
+        self._dead: dict[int, int] = {}  # dead memcg id -> the id it was reparented to
+        self._unref: set[int] = set()  # keys whose referenced bit is clear
+        self._nr_items = 0
+
+    def __repr__(self) -> str:
+        return f"ListLru({self._nr_items} items in {len(self._lists) - len(self._dead)} lists)"
+
+    # ------------------------------------------------------------------ hot paths -----------
+    def add(self, memcg_id: int, key: int, item: T, referenced: bool = True) -> bool:
+        """``list_lru_add``: ``item`` at the tail of ``memcg_id``'s list under ``key``."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            od = self._lists.get(memcg_id)
+            if od is None:
+                od = self._lists[memcg_id] = OrderedDict()  # memcg_list_lru_alloc
+            elif key in od:
+                return False
+            od[key] = item
+            if not referenced:
+                self._unref.add(key)
+            self._nr_items += 1
+        finally:
+            lock.release()
+        return True
+
+    def add_batch(self, memcg_id: int, keys: Iterable[int], items: Iterable[T],
+                  referenced: bool = True) -> int:
+        """``add`` for many items (a large folio) under one lock round; how many were added."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            od = self._lists.get(memcg_id)
+            if od is None:
+                od = self._lists[memcg_id] = OrderedDict()
+            before = len(od)
+            unref = self._unref
+            for key, item in zip(keys, items, strict=True):
+                if key in od:
+                    continue
+                od[key] = item
+                if not referenced:
+                    unref.add(key)
+            added = len(od) - before
+            self._nr_items += added
+        finally:
+            lock.release()
+        return added
+
+    def delete(self, memcg_id: int, key: int, item: T | None = None) -> bool:
+        """``list_lru_del``: unlink ``key`` (only if it lists ``item``, when given)."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            od = self._lists.get(memcg_id)
+            if od is None:
+                return False
+            if item is None:
+                if od.pop(key, _MISSING) is _MISSING:
+                    return False
+            else:
+                if od.get(key) is not item:
+                    return False
+                del od[key]
+            self._unref.discard(key)
+            self._nr_items -= 1
+        finally:
+            lock.release()
+        return True
+
+    def delete_batch(self, memcg_id: int, keys: Iterable[int]) -> int:
+        """``delete`` of many keys under one lock round; how many were listed."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            od = self._lists.get(memcg_id)
+            if od is None:
+                return 0
+            unref = self._unref
+            removed = 0
+            for key in keys:
+                if od.pop(key, _MISSING) is not _MISSING:
+                    unref.discard(key)
+                    removed += 1
+            self._nr_items -= removed
+        finally:
+            lock.release()
+        return removed
+
+    def mark_referenced(self, memcg_id: int, key: int) -> bool:
+        """Set the second-chance bit of a listed key; False if it is not on the list."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            od = self._lists.get(memcg_id)
+            if od is None or key not in od:
+                return False
+            self._unref.discard(key)
+        finally:
+            lock.release()
+        return True
+
+    def is_referenced(self, memcg_id: int, key: int) -> bool:
+        """The bit of a listed key (False if not listed)."""
+        od = self._lists.get(memcg_id)
+        return od is not None and key in od and key not in self._unref
+
+    def count(self, memcg_id: int | None = None) -> int:
+        """Items on ``memcg_id``'s list (0 for a dead memcg), or on every list for None."""
+        if memcg_id is None:
+            return self._nr_items
+        if memcg_id in self._dead:
+            return 0
+        od = self._lists.get(memcg_id)
+        return 0 if od is None else len(od)
+
+    def __len__(self) -> int:
+        return self._nr_items
+
+    def __contains__(self, key: object) -> bool:
+        """Is ``key`` on any list (O(number of lists))."""
+        with self._lock:
+            return any(key in od for mid, od in self._lists.items() if mid not in self._dead)
+
+    def memcg_ids(self) -> list[int]:
+        """Ids with a live (not reparented) list."""
+        with self._lock:
+            return sorted(mid for mid in self._lists if mid not in self._dead)
+
+    def items(self, memcg_id: int) -> list[tuple[int, T, bool]]:
+        """``(key, item, referenced)`` of a list, oldest first (a snapshot; O(n))."""
+        with self._lock:
+            if memcg_id in self._dead:
+                return []
+            od = self._lists.get(memcg_id)
+            if od is None:
+                return []
+            unref = self._unref
+            return [(k, v, k not in unref) for k, v in od.items()]
+
+    # ------------------------------------------------------------------ memcg offline -------
+    def reparent(self, memcg_id: int, parent_id: int) -> int:
+        """``memcg_reparent_list_lrus``: splice a dying memcg's list onto the head of its
+        parent's and redirect the dead id to the parent. Returns the number of items moved."""
+        if memcg_id == parent_id:
+            raise InvalidParameter("cannot reparent a list to itself")
+        with self._lock:
+            if memcg_id in self._dead:
+                raise InvalidParameter(f"memcg {memcg_id} is already reparented")
+            while parent_id in self._dead:  # the parent died first: follow it up
+                parent_id = self._dead[parent_id]
+            dst = self._lists.get(parent_id)
+            if dst is None:
+                dst = self._lists[parent_id] = OrderedDict()
+            src = self._lists.get(memcg_id)
+            moved = 0
+            if src is not None and src is not dst:
+                moved = len(src)
+                # list_splice_init(&src->list, &dst->list): src goes in front, in its order
+                for key in reversed(src):
+                    dst[key] = src[key]
+                    dst.move_to_end(key, last=False)
+                src.clear()
+                # every dead id aliasing the source list now aliases the destination
+                for mid, od in self._lists.items():
+                    if od is src:
+                        self._lists[mid] = dst
+            self._lists[memcg_id] = dst
+            self._dead[memcg_id] = parent_id
+            for mid, target in self._dead.items():
+                if target == memcg_id:
+                    self._dead[mid] = parent_id
+        return moved
+
+    # ------------------------------------------------------------------ the walk ------------
+    def walk(self, memcg_id: int, nr_to_walk: int, isolate: IsolateFn[T]) -> int:
+        """``list_lru_walk_one``: visit up to ``nr_to_walk`` items of ``memcg_id``'s list,
+        oldest first; returns how many were isolated. See the module docstring."""
+        return self.walk_one(memcg_id, nr_to_walk, isolate)[0]
+
+    def walk_one(self, memcg_id: int, nr_to_walk: int,
+                 isolate: IsolateFn[T]) -> tuple[int, int]:
+        """:meth:`walk`, returning ``(isolated, nr_to_walk left)`` like the kernel's in/out
+        ``nr_to_walk`` (``scanned = nr_to_walk - left``)."""
+        if type(nr_to_walk) is not int or nr_to_walk < 0:
+            raise InvalidParameter(f"nr_to_walk must be a non-negative integer, got "
+                                   f"{nr_to_walk!r}")
+        lock = self._lock
+        lock.acquire()
+        od = self._lists.get(memcg_id)
+        if od is None or memcg_id in self._dead or not nr_to_walk:
+            lock.release()
+            return 0, nr_to_walk
+        w = LruWalk(self, memcg_id, od)
+        unref = self._unref
+        isolated = 0
+        skipped = 0  # items left in place at the head by this pass (LRU_SKIP)
+        try:
+            while nr_to_walk:
+                n = len(od)
+                if skipped >= n:
+                    break  # the pass reached the end of the list
+                key = next(islice(od, skipped, None)) if skipped else next(iter(od))
+                item = od[key]
+                last = skipped == n - 1  # list_for_each_safe: next would be the head
+                nr_to_walk -= 1
+                w.key = key
+                w.dropped = w._moved = False
+                ret = isolate(key, item, key not in unref, w)
+                if not w._held:
+                    lock.acquire()
+                    w._held = True
+                    raise RuntimeError(f"list_lru walk: the callback returned "
+                                       f"{_status_name(ret)} without retaking the lock")
+                if w.dropped and ret not in _LOCK_DROPPED_OK:
+                    raise RuntimeError(f"list_lru walk: the callback dropped the lock but "
+                                       f"returned {_status_name(ret)}")
+                if ret == LRU_ROTATE:
+                    if key in od:
+                        od.move_to_end(key)
+                        unref.add(key)
+                elif ret in (LRU_REMOVED, LRU_REMOVED_RETRY):
+                    isolated += 1
+                    if od.get(key) is item:  # not unlinked by the callback: unlink it
+                        del od[key]
+                        unref.discard(key)
+                        self._nr_items -= 1
+                    if ret == LRU_REMOVED_RETRY:
+                        skipped = 0
+                        continue
+                elif ret == LRU_SKIP:
+                    if not w._moved and key in od:  # left in place: part of the prefix
+                        skipped += 1
+                elif ret == LRU_RETRY:
+                    skipped = 0
+                    continue
+                elif ret == LRU_STOP:
+                    break
+                else:
+                    raise RuntimeError(f"list_lru walk: bad lru_status {ret!r}")
+                if last:
+                    break
+        finally:
+            if w._held:
+                w._held = False
+                lock.release()
+            w.key = -1
+        return isolated, nr_to_walk
+
+
+def _status_name(ret: object) -> str:
+    return _NAMES[ret] if isinstance(ret, int) and 0 <= ret < len(_NAMES) else repr(ret)
