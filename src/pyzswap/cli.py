@@ -271,6 +271,17 @@ def _cpu_ranges(cpus: list[int]) -> str:
     return ",".join(out) or "none"
 
 
+def _register_tools() -> None:
+    """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    from .kernel.cli import kernel, snapshot
+
+    cli.add_command(kernel)
+    cli.add_command(snapshot)
+
+
+_register_tools()
+
+
 def _read_pages(path: Path, reader: Callable[[Path], bytes]) -> bytes:
     if not path.exists():
         raise CliError(f"{path}: no such file")
