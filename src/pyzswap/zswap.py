@@ -24,6 +24,7 @@ zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a context mute
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -43,7 +44,10 @@ from .errors import (
     ZswapError,
 )
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
+from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, ListLru, LruWalk
+from .memcg import MemCgroup, ZswapShrinkCursor
 from .pool import LIFETIMES, CtxResources, MemHook, ZswapPool, kernel_ctx_bytes
+from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 
 if TYPE_CHECKING:
     from ._types import BytesLike
@@ -73,6 +77,11 @@ DEBUGFS_STATS: Final = (
     "stored_pages",
     "stored_incompressible_pages",
 )
+
+#: ``shrink_worker`` gives up after this many failures.
+MAX_RECLAIM_RETRIES: Final = 16
+#: A shrinker scan that could free nothing.
+SHRINK_STOP: Final = -1
 
 #: vmstat events zswap counts (``/proc/vmstat``).
 VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
@@ -145,8 +154,8 @@ class ZswapEntry(NamedTuple):
     An immutable tuple of ints, on purpose: CPython's garbage collector untracks tuples that hold
     only atomic values, so a million entries cost the collector nothing (a tracked object per
     entry made every store ~0.7 µs slower at 500k entries). The pool is named by id, as
-    mm-new's ``u8 pool_idx`` does; :meth:`Zswap.entry_pool` resolves it. The LRU's
-    second-chance ``referenced`` bit lives with the LRU, not here.
+    mm-new's ``u8 pool_idx`` does; :meth:`Zswap.entry_pool` resolves it, and the object cgroup by
+    id too. The LRU's second-chance ``referenced`` bit lives with the LRU (:mod:`pyzswap.lru`).
     """
 
     type: int
@@ -156,6 +165,8 @@ class ZswapEntry(NamedTuple):
     pool_id: int
     #: the zsmalloc handle
     handle: int
+    #: the object cgroup charged (``entry->objcg``); -1 when stored without a memcg
+    objcg: int = -1
 
 
 class _Counters:
@@ -188,6 +199,67 @@ class _StoreRejected(Exception):
     """Internal: a page of the folio could not be stored (its counter is already bumped)."""
 
 
+class _ShrinkWork:
+    """``zswap_shrink_work`` on ``shrink_wq`` (an ordered workqueue with max_active 1).
+
+    A daemon thread started on first use runs :meth:`Zswap.shrink_worker` once per queueing;
+    queueing while it is pending does nothing, queueing while it runs makes it run again.
+    """
+
+    def __init__(self, zswap: Zswap) -> None:
+        self._zswap = zswap
+        self._cond = threading.Condition(threading.Lock())
+        self._pending = False
+        self._running = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+        self.errors: list[BaseException] = []
+
+    def queue(self) -> None:
+        with self._cond:
+            if self._stopped or self._pending:
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="zswap-shrink",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                self._pending = False
+                self._running = True
+            try:
+                self._zswap.shrink_worker()
+            except BaseException as exc:
+                self.errors.append(exc)
+            finally:
+                with self._cond:
+                    self._running = False
+                    self.runs += 1
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._running,
+                                       timeout)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+
 class Zswap:
     """A zswap instance: parameters, pools, per-swap-type trees and statistics.
 
@@ -209,6 +281,8 @@ class Zswap:
         chain_size: int = 8,
         lifetime: str = "pool",
         mem_hook: MemHook | None = None,
+        memcg_root: MemCgroup | None = None,
+        swap_table: SwapTable | None = None,
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -250,6 +324,18 @@ class Zswap:
         self._thr_pages: int | None = None
         self._update_limits()
         self._c = _Counters()
+        # The writeback tier: one LRU keyed by memcg, the shrink worker, the swap devices.
+        self.lru: ListLru[ZswapEntry] = ListLru()
+        self.memcg_root = None if memcg_root is None else memcg_root.root
+        self._shrink_cursor: ZswapShrinkCursor | None = None
+        if self.memcg_root is not None:
+            self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
+            self.memcg_root.register_offline_hook(self._memcg_offline)
+        self._nr_disk_swapins: dict[int, int] = {}
+        self._shrink_work = _ShrinkWork(self)
+        self.swap_table: SwapTable | None = None
+        if swap_table is not None:
+            self.attach_swap(swap_table)
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
         self._pools.append(self._pool_create(compressor))
@@ -485,12 +571,14 @@ class Zswap:
         return self._reached_full
 
     # ------------------------------------------------------------------ store ---------------
-    def store(self, folio: BytesLike, swp_type: int, offset: int) -> bool:
+    def store(self, folio: BytesLike, swp_type: int, offset: int,
+              memcg: MemCgroup | None = None) -> bool:
         """``zswap_store``: keep the folio's pages at slots ``offset..offset+nr-1``.
 
-        Returns True when every page is stored, False when the folio must go to the swap
-        device instead (zswap disabled, pool full, or a page could not be stored); in that case
-        no entry is left for any of the folio's slots. Bad arguments raise.
+        ``memcg`` is the folio's memory cgroup (None: no memcg accounting, root LRU). Returns
+        True when every page is stored, False when the folio must go to the swap device instead
+        (zswap disabled, cgroup or pool limit, or a page could not be stored); in that case no
+        entry is left for any of the folio's slots. Bad arguments raise.
         """
         # 1. The folio (1..512 whole pages) and its slots.
         mv: BytesLike
@@ -512,8 +600,21 @@ class Zswap:
                 or offset + nr > self._tree_pages[swp_type]):
             raise self._bad_slot(swp_type, offset, nr)
 
-        # 2. Enabled? Room under the global limit (with hysteresis)?
-        if not self._enabled or (self._max_pages is not None and self._check_limits()):
+        # 2. Enabled? The cgroup's zswap.max (writing back its own entries to make room)?
+        #    Room under the global limit (with hysteresis)?
+        if not self._enabled:
+            self._store_failed(trees, offset, nr)
+            return False
+        objcg, wb_enabled = -1, True
+        charged: MemCgroup | None = None
+        if memcg is not None:
+            objcg = memcg.obj_cgroup()
+            charged = memcg.obj_cgroup_memcg(objcg)
+            if not charged.may_zswap() and self.shrink_memcg(charged):
+                self._store_failed(trees, offset, nr)
+                return False
+            wb_enabled = charged.zswap_writeback_enabled()
+        if self._max_pages is not None and self._check_limits():
             self._store_failed(trees, offset, nr)
             return False
 
@@ -526,7 +627,7 @@ class Zswap:
 
         # 4. Compress and allocate every page (zswap_compress), all or nothing.
         try:
-            stored = self._compress_folio(mv, nr, pool)
+            stored = self._compress_folio(mv, nr, pool, wb_enabled)
         except UseAfterFree:
             stored = None
             self._store_undo(pool, trees, offset, nr)
@@ -536,30 +637,38 @@ class Zswap:
             return False
 
         # 5. Publish the entries; an older entry for a slot (redirtied, swapped out again) goes.
+        #    Then charge the cgroup and put the entries on the LRU (referenced: second chance).
         c = self._c
         pool_id = pool.id
+        lru_add = self.lru.add
+        lru_id = 0 if charged is None else charged.id
         lock.acquire()
         try:
             off = offset
             for handle, length in stored:
                 tree = trees[off >> SWAP_ADDRESS_SPACE_SHIFT]
                 old = tree.get(off)
-                tree[off] = ZswapEntry(swp_type, off, length, pool_id, handle)
+                entry = tree[off] = ZswapEntry(swp_type, off, length, pool_id, handle, objcg)
                 if old is not None:
                     self._entry_free_locked(old)
                 if length == PAGE_SIZE:
                     c.stored_incompressible_pages += 1
+                if charged is not None:
+                    charged.charge_zswap(length)
+                lru_add(lru_id, (swp_type << SWP_TYPE_SHIFT) | off, entry)
                 off += 1
             c.stored_pages += nr
             c.zswpout += nr
         finally:
             lock.release()
+        if charged is not None:
+            charged.count_event("zswpout", nr)
         if self._release_pending:
             self._flush_releases()
         return True
 
-    def _compress_folio(self, mv: BytesLike, nr: int,
-                        pool: ZswapPool) -> list[tuple[int, int]] | None:
+    def _compress_folio(self, mv: BytesLike, nr: int, pool: ZswapPool,
+                        wb_enabled: bool = True) -> list[tuple[int, int]] | None:
         """Every page into zsmalloc on this CPU's context: ``[(handle, length)]`` or None.
 
         The context is locked per batch of ZSWAP_MAX_BATCH_SIZE pages, so loads on this CPU are
@@ -573,11 +682,11 @@ class Zswap:
                 ctx, res = pool.ctx_get_cpu_lock()
                 try:
                     if nr == 1:
-                        out.append(self._compress_page(mv, res, pool))
+                        out.append(self._compress_page(mv, res, pool, wb_enabled))
                     else:
                         for i in range(start, end):
                             page = mv[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT]
-                            out.append(self._compress_page(page, res, pool))
+                            out.append(self._compress_page(page, res, pool, wb_enabled))
                     if res.freed:
                         pool.check_res(ctx, res)
                 finally:
@@ -593,19 +702,31 @@ class Zswap:
             return None
         return out
 
-    def _compress_page(self, page: BytesLike, res: CtxResources,
-                       pool: ZswapPool) -> tuple[int, int]:
-        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Context locked."""
+    def _compress_page(self, page: BytesLike, res: CtxResources, pool: ZswapPool,
+                       wb_enabled: bool = True) -> tuple[int, int]:
+        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Context locked.
+
+        6.18: a page that does not compress below PAGE_SIZE is stored as-is (so it keeps its LRU
+        position for writeback), unless its cgroup has writeback disabled: then it is rejected,
+        -ENOSPC counting as ``reject_compress_poor`` and any other failure as
+        ``reject_compress_fail``, as the kernel counts them.
+        """
         buf = res.buffers[0]
         try:
             dlen = res.tfm.compress(page, buf)
             src: BytesLike = buf
             if not 0 < dlen < PAGE_SIZE:
+                if not wb_enabled:
+                    self._c.reject_compress_fail += 1  # -EINVAL: no error, but no gain
+                    raise _StoreRejected
                 src, dlen = page, PAGE_SIZE
-        except (CompressPoor, CompressFail):
-            # 6.18: a page that does not compress below PAGE_SIZE is stored as-is so it keeps
-            # its LRU position for writeback. (With memcg writeback disabled it would be
-            # rejected instead: the memcg issue adds that switch.)
+        except (CompressPoor, CompressFail) as exc:
+            if not wb_enabled:
+                if isinstance(exc, CompressPoor):
+                    self._c.reject_compress_poor += 1
+                else:
+                    self._c.reject_compress_fail += 1
+                raise _StoreRejected from None
             src, dlen = page, PAGE_SIZE
         try:
             return pool.zs_pool.malloc_write(src, dlen), dlen
@@ -624,17 +745,31 @@ class Zswap:
         self._store_failed(trees, offset, nr)
 
     def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int) -> None:
-        """Erase every entry of the folio's slots: a stale copy must never be written back."""
+        """Erase every entry of the folio's slots: a stale copy must never be written back.
+
+        If the pool is full, queue the shrink worker to write back down to the threshold.
+        """
         with self._lock:
             for off in range(offset, offset + nr):
                 entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
                 if entry is not None:
                     self._entry_free_locked(entry)
         self._flush_releases()
+        if self._reached_full:
+            self._shrink_work.queue()
 
     # ------------------------------------------------------------------ free ----------------
     def _entry_free_locked(self, entry: ZswapEntry) -> None:
-        """``zswap_entry_free``: zsmalloc object, pool reference, counters (lock held)."""
+        """``zswap_entry_free``: LRU, zsmalloc object, pool reference, charge, counters.
+
+        Called with ``Zswap._lock`` held (the LRU and memcg locks nest inside it).
+        """
+        objcg = entry.objcg
+        memcg = None if objcg < 0 else self._objcg_memcg(objcg)
+        self.lru.delete(0 if memcg is None else memcg.id,
+                        (entry.type << SWP_TYPE_SHIFT) | entry.offset, entry)
+        if memcg is not None:
+            memcg.uncharge_zswap(entry.length)
         pool = self._pool_ids[entry.pool_id]
         pool.zs_pool.free(entry.handle)
         pool.ref -= 1
@@ -675,6 +810,8 @@ class Zswap:
         lock.acquire()
         try:
             self._c.zswpin += 1
+            if entry.objcg >= 0:
+                self._objcg_memcg(entry.objcg).count_event("zswpin")
             if swapcache and tree.get(offset) is entry:
                 del tree[offset]
                 self._entry_free_locked(entry)
@@ -740,6 +877,221 @@ class Zswap:
         if self._release_pending:
             self._flush_releases()
         return entry is not None
+
+    # ------------------------------------------------------------------ memcg & swap glue ---
+    def _objcg_memcg(self, objcg: int) -> MemCgroup:
+        """``obj_cgroup_memcg``: the group an entry's objcg charges now (reparenting-aware)."""
+        root = self.memcg_root
+        if root is None:
+            raise InvalidParameter("an entry has an object cgroup but zswap has no memcg root")
+        return root.obj_cgroup_memcg(objcg)
+
+    def _memcg_offline(self, memcg: MemCgroup, parent: MemCgroup) -> None:
+        """memcg offline: its LRU entries move to the parent (``memcg_reparent_list_lrus``)."""
+        self.lru.reparent(memcg.id, parent.id)
+
+    def attach_swap(self, table: SwapTable) -> None:
+        """Put zswap in front of ``table``'s swap devices: writeback writes to them, and freeing
+        a slot invalidates its entry (the swap core's call of ``zswap_invalidate``)."""
+        self.swap_table = table
+        table.on_free = self._on_swap_free
+
+    def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
+        trees = self._trees.get(swp_type)
+        if trees is None:
+            return
+        with self._lock:
+            for off in range(offset, offset + nr):
+                entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
+                if entry is not None:
+                    self._entry_free_locked(entry)
+        if self._release_pending:
+            self._flush_releases()
+
+    def folio_swapin(self, memcg: MemCgroup | None = None) -> None:
+        """``zswap_folio_swapin``: a page came back from the swap *device*: the shrinker
+        protects that many entries from its next count (it wrote back too eagerly)."""
+        key = 0 if memcg is None else memcg.id
+        with self._lock:
+            self._nr_disk_swapins[key] = self._nr_disk_swapins.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ writeback -----------
+    def writeback_entry(self, entry: ZswapEntry) -> int:
+        """``zswap_writeback_entry``: decompress an entry and write it to its swap slot.
+
+        Returns 0, or a negative errno: -EEXIST (the slot's folio is already in the swap
+        cache: it is being swapped in, or another writeback has it), -ENOMEM (the entry was
+        invalidated or the slot reused meanwhile: nothing is written), -EIO (decompression or
+        the device write failed: the entry stays in zswap), -ENODEV (no swap device).
+
+        Deliberate difference: the kernel erases the entry before submitting the write and
+        relies on the swap cache to retry a failed write; pyzswap writes synchronously and
+        erases the entry only after the write succeeded, so an I/O error loses nothing.
+        """
+        table = self.swap_table
+        swp_type, offset = entry.type, entry.offset
+        trees = self._trees.get(swp_type)
+        if table is None or trees is None:
+            return -errno.ENODEV
+        swp = (swp_type << SWP_TYPE_SHIFT) | offset
+        folio = bytearray(PAGE_SIZE)
+        # 1. A swap-cache folio for the slot pins it against reuse and swapoff.
+        try:
+            if not table.add_to_swap_cache(swp, folio):
+                return -errno.EEXIST
+        except (SwapSlotFree, InvalidParameter):
+            return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
+        try:
+            # 2. Still the entry stored for the slot?
+            tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
+            if tree.get(offset) is not entry:
+                return -errno.ENOMEM
+            # 3. Decompress into the folio.
+            try:
+                self._decompress(entry, memoryview(folio))
+            except DecompressFail:
+                return -errno.EIO
+            except InvalidParameter:
+                return -errno.ENOMEM  # freed under us (a load without the swap cache)
+            # 4. Write it to the device; only then drop the entry.
+            try:
+                table.write_page(swp, folio)
+            except SwapIOError:
+                return -errno.EIO
+            with self._lock:
+                if tree.get(offset) is entry:
+                    del tree[offset]
+                    self._entry_free_locked(entry)
+                self._c.zswpwb += 1
+                if entry.objcg >= 0:
+                    self._objcg_memcg(entry.objcg).count_event("zswpwb")
+        finally:
+            table.delete_from_swap_cache(swp)
+        if self._release_pending:
+            self._flush_releases()
+        return 0
+
+    def _shrink_memcg_cb(self, encountered: list[bool] | None) -> IsolateFn[ZswapEntry]:
+        """``shrink_memcg_cb`` for one walk (``encountered`` set only by the shrinker)."""
+        c = self._c
+
+        def isolate(key: int, entry: ZswapEntry, referenced: bool,
+                    w: LruWalk[ZswapEntry]) -> int:
+            if referenced:
+                return LRU_ROTATE  # second chance; the walk clears the bit
+            w.move_tail()  # rotate before unlocking: once unlocked the entry may be freed
+            w.unlock()
+            try:
+                err = self.writeback_entry(entry)
+            finally:
+                w.lock()
+            if err:
+                c.reject_reclaim_fail += 1
+                if err == -errno.EEXIST and encountered is not None:
+                    encountered[0] = True
+                    return LRU_STOP
+                return LRU_RETRY
+            c.written_back_pages += 1
+            return LRU_REMOVED_RETRY
+
+        return isolate
+
+    def shrink_memcg(self, memcg: MemCgroup | None) -> int:
+        """``shrink_memcg``: write back one entry of the group's LRU.
+
+        0 if one was written back, -EAGAIN if entries were scanned but none written, -ENOENT if
+        writeback is disabled, the group is offline or its LRU is empty.
+        """
+        if memcg is not None and (not memcg.zswap_writeback_enabled() or not memcg.online):
+            return -errno.ENOENT
+        shrunk, left = self.lru.walk_one(0 if memcg is None else memcg.id, 1,
+                                         self._shrink_memcg_cb(None))
+        if 1 - left == 0:
+            return -errno.ENOENT
+        return 0 if shrunk else -errno.EAGAIN
+
+    def shrink_worker(self) -> None:
+        """``shrink_worker``: write back, round-robin over cgroups, until the pool is below the
+        accept threshold; give up after ``MAX_RECLAIM_RETRIES`` (16) failures."""
+        thr = self._thr_pages
+        if thr is None:
+            return
+        failures = attempts = 0
+        cursor = self._shrink_cursor
+        while True:
+            memcg = None if cursor is None else cursor.next()
+            if cursor is not None and memcg is None:
+                # End of a full pass over the hierarchy.
+                if not attempts:
+                    failures += 1
+                    if failures == MAX_RECLAIM_RETRIES:
+                        break
+                attempts = 0
+            else:
+                ret = self.shrink_memcg(memcg)
+                if ret != -errno.ENOENT:
+                    attempts += 1
+                    if ret:
+                        failures += 1
+                        if failures == MAX_RECLAIM_RETRIES:
+                            break
+                elif cursor is None:
+                    break  # no memcg hierarchy and nothing to write back
+            if self.total_pages() <= thr:
+                break
+
+    def shrink_work_queue(self) -> None:
+        """``queue_work(shrink_wq, &zswap_shrink_work)``: run the shrink worker on its thread."""
+        self._shrink_work.queue()
+
+    def shrink_work_flush(self, timeout: float | None = None) -> bool:
+        """``flush_work``: wait until queued shrink work has run; False on timeout."""
+        return self._shrink_work.flush(timeout)
+
+    def shrinker_count(self, memcg: MemCgroup | None = None) -> int:
+        """``zswap_shrinker_count``: freeable entries, scaled by the compression ratio and
+        reduced by recent swap-ins from disk (which show writeback was too eager)."""
+        if not self._params["shrinker_enabled"]:
+            return 0
+        if memcg is not None and not memcg.zswap_writeback_enabled():
+            return 0
+        if memcg is None or self.memcg_root is None:
+            nr_backing, nr_stored = self.total_pages(), self._c.stored_pages
+        else:
+            nr_backing, nr_stored = memcg.zswap_current >> PAGE_SHIFT, memcg.zswapped
+        if not nr_stored:
+            return 0
+        key = 0 if memcg is None else memcg.id
+        nr_freeable = self.lru.count(key)
+        if not nr_freeable:
+            return 0
+        with self._lock:  # consume the protection atomically, as the kernel's cmpxchg loop
+            swapins = self._nr_disk_swapins.get(key, 0)
+            self._nr_disk_swapins[key] = max(swapins - nr_freeable, 0)
+        nr_freeable = max(nr_freeable - swapins, 0)
+        if not nr_freeable:
+            return 0
+        return nr_freeable * nr_backing // nr_stored
+
+    def shrinker_scan(self, memcg: MemCgroup | None = None, nr_to_scan: int = 128) -> int:
+        """``zswap_shrinker_scan``: walk the group's LRU writing back cold entries; the
+        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen."""
+        encountered = [False]
+        freed = self.lru.walk(0 if memcg is None else memcg.id, nr_to_scan,
+                              self._shrink_memcg_cb(encountered))
+        if encountered[0] or not freed:
+            return SHRINK_STOP
+        return freed
+
+    def close(self) -> None:
+        """Stop the shrink worker thread and detach from the swap table and memcg tree."""
+        self._shrink_work.stop()
+        if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
+            self.swap_table.on_free = None
+        if self.memcg_root is not None:
+            self.memcg_root.unregister_offline_hook(self._memcg_offline)
+        if self._shrink_cursor is not None:
+            self._shrink_cursor.close()
 
     # ------------------------------------------------------------------ queries -------------
     def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:

@@ -1,0 +1,181 @@
+"""The swap core around zswap: swap-out, swap-in, slot freeing and swapoff.
+
+This is the part of Linux's ``mm/page_io.c``, ``mm/swap_state.c`` and ``mm/swapfile.c`` that
+decides where a page goes and where it comes back from, on top of :mod:`pyzswap.swap`'s devices
+and a :class:`~pyzswap.zswap.Zswap` in front of them (6.18 order):
+
+* :meth:`SwapCore.swap_out` (``swap_writeout``): allocate slots for the folio; a whole-zero
+  folio is only recorded in the device's zero bitmap; otherwise ``zswap_store``; if zswap
+  refuses, the folio is written to the swap file.
+* :meth:`SwapCore.swap_in` (``swap_read_folio``): zero bitmap → zeros; else ``zswap_load``; else
+  read the swap file (and tell zswap's shrinker, ``zswap_folio_swapin``).
+* :meth:`SwapCore.swap_free`: drop the slots; the device's free hook invalidates zswap's entries.
+* :meth:`SwapCore.swapoff` (``try_to_unuse``): bring every page back to its owner, free the slots,
+  then turn the device and zswap's trees off.
+
+Swap-in takes the slot's swap-cache place for the duration, so it never overlaps zswap's
+writeback of the same slot (which holds the swap cache while it writes): the same exclusion the
+kernel gets from the swap cache and the folio lock. This module is the glue the memory-pressure
+harness and the tests drive; zswap itself never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from .errors import InvalidParameter
+from .folio import PAGE_SIZE, folio_nr_pages, is_folio_zero_filled
+from .swap import SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
+
+if TYPE_CHECKING:
+    from ._types import BytesLike, WritableBuffer
+    from .memcg import MemCgroup
+    from .zswap import Zswap
+
+__all__ = ["SwapCore", "SwapInSource"]
+
+SwapInSource = Literal["zero", "zswap", "disk"]
+
+
+class SwapCore:
+    """Swap devices with zswap in front of them."""
+
+    def __init__(self, zswap: Zswap, table: SwapTable | None = None, *,
+                 directory: str | os.PathLike[str] | None = None) -> None:
+        self.zswap = zswap
+        self.table = table if table is not None else SwapTable(directory)
+        zswap.attach_swap(self.table)
+        self._lock = threading.Lock()
+        #: where swapped-out pages went: zero bitmap, zswap, or the device (pswpout)
+        self.swpout_zero = 0
+        self.swpout_zswap = 0
+        self.swpout_disk = 0
+        #: where swapped-in pages came from
+        self.swpin_zero = 0
+        self.swpin_zswap = 0
+        self.swpin_disk = 0
+
+    # ------------------------------------------------------------------ devices --------------
+    def swapon(self, nr_pages: int, path: str | os.PathLike[str] | None = None) -> int:
+        """``sys_swapon``: a swap file of ``nr_pages`` slots (a temporary file if no path) and
+        zswap's trees for it; returns the swap type."""
+        swp_type_ = self.table.swapon(path, nr_pages)
+        try:
+            self.zswap.swapon(swp_type_, nr_pages)
+        except BaseException:
+            self.table.swapoff(swp_type_)
+            raise
+        return swp_type_
+
+    def swapoff(self, swp_type_: int, restore: Callable[[int, bytes], None]) -> int:
+        """``sys_swapoff`` / ``try_to_unuse``: every page still on the device comes back.
+
+        ``restore(swp, page)`` hands each page to its owner (who must stop using ``swp``); the
+        slot is then freed. When all are back, the device and zswap's trees are turned off.
+        Returns the number of pages brought back. An I/O error leaves the device on and the
+        remaining pages where they are.
+        """
+        device = self.table.device(swp_type_)
+        count = 0
+        page = bytearray(PAGE_SIZE)
+        for off in map(int, (device.swap_map != 0).nonzero()[0]):
+            if device.swap_count(off) == 0:
+                continue
+            swp = (swp_type_ << SWP_TYPE_SHIFT) | off
+            self.swap_in(swp, page)
+            restore(swp, bytes(page))
+            self.swap_free(swp)
+            count += 1
+        self.zswap.swapoff(swp_type_)
+        self.table.swapoff(swp_type_)
+        return count
+
+    # ------------------------------------------------------------------ swap-out -------------
+    def swap_out(self, folio: BytesLike, memcg: MemCgroup | None = None) -> int | None:
+        """Swap a folio out; its first slot as a packed swap entry, or None if no swap space.
+
+        The folio's bytes are safe once this returns: in the zero bitmap, in zswap or on the
+        device. A device write error frees the slots and raises (the caller keeps the page).
+        """
+        nr = folio_nr_pages(folio)
+        swp = self.table.folio_alloc_swap(nr)
+        if swp is None:
+            return None
+        t, off = swp_type(swp), swp_offset(swp)
+        device = self.table.device(t)
+        if is_folio_zero_filled(folio):
+            device.zeromap_set(off, nr)
+            with self._lock:
+                self.swpout_zero += nr
+            return swp
+        device.zeromap_clear(off, nr)
+        if self.zswap.store(folio, t, off, memcg):
+            with self._lock:
+                self.swpout_zswap += nr
+            return swp
+        try:
+            self.table.write_page(swp, folio)
+        except BaseException:
+            self.table.swap_free(swp, nr)
+            raise
+        with self._lock:
+            self.swpout_disk += nr
+        return swp
+
+    # ------------------------------------------------------------------ swap-in --------------
+    def swap_in(self, swp: int, out: WritableBuffer, memcg: MemCgroup | None = None,
+                *, keep_zswap: bool = False) -> SwapInSource:
+        """Read the page at ``swp`` into ``out`` (one page); where it came from.
+
+        The slot stays allocated (the owner frees it with :meth:`swap_free`). zswap's entry is
+        dropped by the load unless ``keep_zswap`` (the page in memory is then the only
+        up-to-date copy besides the device, as after the kernel's exclusive load).
+        """
+        view = memoryview(out)
+        if view.nbytes != PAGE_SIZE:
+            raise InvalidParameter(f"swap_in reads one {PAGE_SIZE}-byte page, got {view.nbytes}")
+        t, off = swp_type(swp), swp_offset(swp)
+        device = self.table.device(t)
+        # Take the slot's swap-cache place: waits out a writeback of this slot in flight.
+        while not self.table.add_to_swap_cache(swp, view):
+            os.sched_yield()
+        try:
+            if device.zeromap_count(off) == 1:
+                view[:] = bytes(PAGE_SIZE)
+                source: SwapInSource = "zero"
+            elif self.zswap.load(view, t, off, swapcache=not keep_zswap):
+                source = "zswap"
+            else:
+                self.table.read_page(swp, view)
+                self.zswap.folio_swapin(memcg)
+                source = "disk"
+        finally:
+            self.table.delete_from_swap_cache(swp)
+        with self._lock:
+            if source == "zero":
+                self.swpin_zero += 1
+            elif source == "zswap":
+                self.swpin_zswap += 1
+            else:
+                self.swpin_disk += 1
+        return source
+
+    def swap_free(self, swp: int, nr: int = 1) -> None:
+        """Drop the owner's reference to ``nr`` slots; zswap's entries go with them."""
+        self.table.swap_free(swp, nr)
+
+    def stats(self) -> dict[str, int]:
+        """Where pages went and came from (``pswpout``/``pswpin`` are the disk counts)."""
+        return {
+            "swpout_zero": self.swpout_zero, "swpout_zswap": self.swpout_zswap,
+            "pswpout": self.swpout_disk, "swpin_zero": self.swpin_zero,
+            "swpin_zswap": self.swpin_zswap, "pswpin": self.swpin_disk,
+        }
+
+    def close(self) -> None:
+        """Close the devices (temporary swap files are removed) and detach zswap."""
+        self.zswap.close()
+        self.table.close()
