@@ -81,7 +81,7 @@ class SwapCore:
         device = self.table.device(swp_type_)
         count = 0
         page = bytearray(PAGE_SIZE)
-        for off in map(int, (device.swap_map != 0).nonzero()[0]):
+        for off in map(int, (device.swap_map[1:] != 0).nonzero()[0] + 1):  # slot 0: header
             if device.swap_count(off) == 0:
                 continue
             swp = (swp_type_ << SWP_TYPE_SHIFT) | off
@@ -130,9 +130,10 @@ class SwapCore:
                 *, keep_zswap: bool = False) -> SwapInSource:
         """Read the page at ``swp`` into ``out`` (one page); where it came from.
 
-        The slot stays allocated (the owner frees it with :meth:`swap_free`). zswap's entry is
-        dropped by the load unless ``keep_zswap`` (the page in memory is then the only
-        up-to-date copy besides the device, as after the kernel's exclusive load).
+        The slot stays allocated (the owner frees it with :meth:`swap_free`). A page that came
+        from zswap leaves it (the kernel's exclusive load): the page in memory is then its only
+        copy, so the owner must free the slot, or swap the page out again, rather than read the
+        slot twice. ``keep_zswap`` keeps the entry (the swap-cache-bypass path of 6.12-6.17).
         """
         view = memoryview(out)
         if view.nbytes != PAGE_SIZE:
