@@ -144,33 +144,158 @@ def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> N
 
 
 @cli.command()
-@click.option("--pageset", default=None, metavar="NAME",
-              help="built-in page set profile (default: the realistic 'real' profile)")
-@click.option("--pages", "nr_pages", type=click.IntRange(1, 1 << 22), default=16384,
-              show_default=True, help="number of 4 KiB pages in the built-in workload")
+@click.argument("workload", required=False)
+@click.option("--ram", default=None, metavar="SIZE",
+              help="RAM size (bytes with K/M/G suffix); default: the workload's suggestion")
+@click.option("--compressor", "-c", default="lzo", show_default=True, metavar="NAME[,NAME…]",
+              help="compression algorithm; several (comma-separated) compare them")
+@click.option("--max-pool-percent", type=click.IntRange(0, 100), default=20, show_default=True)
+@click.option("--accept-threshold-percent", type=click.IntRange(0, 100), default=90,
+              show_default=True)
+@click.option("--shrinker/--no-shrinker", "shrinker", default=False, show_default=True,
+              help="zswap's memory-pressure shrinker (shrinker_enabled)")
+@click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
+              help="memory.max of a cgroup, e.g. batch=64M (repeatable)")
+@click.option("--zswap-max", multiple=True, metavar="PATH=SIZE",
+              help="memory.zswap.max of a cgroup (repeatable)")
+@click.option("--no-writeback", "no_writeback", multiple=True, metavar="PATH",
+              help="memory.zswap.writeback=0 for a cgroup (repeatable)")
+@click.option("--sweep", default=None, metavar="NAME=V1,V2,…",
+              help="run once per value of max_pool_percent, accept_threshold_percent, "
+                   "shrinker_enabled or ram, and compare")
+@click.option("--ops", type=click.IntRange(1, None), default=None,
+              help="number of accesses (default: the workload's)")
+@click.option("--scale", type=click.FloatRange(0.01, 100.0), default=1.0, show_default=True,
+              help="scale a built-in workload's pages and accesses")
+@click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
+              default="zipf", show_default=True, help="access pattern for a page file")
 @click.option("--seed", type=int, default=0, show_default=True, help="workload seed")
-@_compressor_option()
-@click.option("--folio-pages", type=click.IntRange(1, 512), default=1, show_default=True,
-              help="pages per folio handed to zswap_store (1..512)")
+@click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
-def run(pageset: str | None, nr_pages: int, seed: int, compressor: str, folio_pages: int,
-        as_json: bool) -> None:
-    """Run zswap on a built-in realistic workload and report what it did.
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="write PNG charts into this directory")
+def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent: int,
+        accept_threshold_percent: int, shrinker: bool, memcg_max: tuple[str, ...],
+        zswap_max: tuple[str, ...], no_writeback: tuple[str, ...], sweep: str | None,
+        ops: int | None, scale: float, pattern: str, seed: int, no_verify: bool,
+        as_json: bool, plot_dir: Path | None) -> None:
+    """Replay a workload through zswap under memory pressure and report what zswap did.
 
-    Until the memory-pressure harness lands, the workload is a built-in page set (seeded,
-    realistic contents) stored into zswap and loaded back.
+    WORKLOAD is a built-in workload (default, heap, phased, scan, cgroups), a page file
+    (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). The default run
+    finishes in well under a minute.
     """
-    from .pagesets import DEFAULT_PAGESET, make_pages
+    from .memcg import memparse
+    from .run.harness import RunConfig, run_workload
+    from .run.workload import workload_from_name
 
-    _check_compressor(compressor)
-    name = pageset or DEFAULT_PAGESET
-    data = make_pages(name, nr_pages, seed=seed)
-    with _progress(not as_json) as progress:
-        report = store_check(data, compressor=compressor, folio_pages=folio_pages,
-                             progress=progress)
-    _emit(report, as_json, f"pyzswap run: page set {name!r}, {nr_pages} pages, seed {seed}")
-    if not report.verified:
-        raise CliError("verification failed: a loaded page differs from the stored one")
+    names = [c.strip() for c in compressor.split(",") if c.strip()]
+    if not names:
+        raise CliError("--compressor: give at least one algorithm name")
+    for name in names:
+        _check_compressor(name)
+    ram_pages = None if ram is None else _ram_pages(ram, memparse)
+    base = RunConfig(
+        compressor=names[0], ram_pages=ram_pages, max_pool_percent=max_pool_percent,
+        accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
+        memcg_max=_limits(memcg_max, "--memcg-max", memparse),
+        zswap_max=_limits(zswap_max, "--zswap-max", memparse),
+        zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
+    )
+    configs = _run_configs(base, names, sweep, memparse)
+    wl = workload_from_name(workload, seed=seed, pattern=pattern, ops=ops, scale=scale)
+    reports = []
+    for cfg in configs:
+        with _progress_events(not as_json, f"{wl.name} [{cfg.label}]") as progress:
+            reports.append(run_workload(wl, cfg, progress=progress).to_dict())
+    result: dict[str, Any] = reports[0] if len(reports) == 1 else {"runs": reports}
+    if plot_dir is not None:
+        from .run.plots import write_plots
+
+        written = write_plots(result, plot_dir)
+        result = {**result, "plots": [str(p) for p in written]}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        from .run.report import print_comparison, print_run
+
+        if len(reports) == 1:
+            print_run(reports[0])
+        else:
+            print_comparison(reports)
+        if plot_dir is not None:
+            click.echo(f"charts: {', '.join(result['plots'])}")
+    bad = [r["label"] for r in reports if not r["consistency"]["identity_holds"]]
+    if bad:
+        raise CliError(f"statistics are inconsistent in run(s) {', '.join(bad)}")
+
+
+def _ram_pages(text: str, memparse: Callable[[str, str], int]) -> int:
+    try:
+        nbytes = memparse(text, "--ram")
+    except ZswapError as exc:
+        raise CliError(str(exc)) from None
+    if nbytes < 4096:
+        raise CliError(f"--ram {text}: RAM must be at least one page (4096 bytes)")
+    return nbytes // 4096
+
+
+def _limits(items: tuple[str, ...], option: str,
+            memparse: Callable[[str, str], int]) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip("/"):
+            raise CliError(f"{option} {item!r}: expected PATH=SIZE, e.g. batch=64M")
+        try:
+            out[path.strip("/")] = None if value == "max" else memparse(value, option)
+        except ZswapError as exc:
+            raise CliError(str(exc)) from None
+    return out
+
+
+def _run_configs(base: Any, names: list[str], sweep: str | None,
+                 memparse: Callable[[str, str], int]) -> list[Any]:
+    from dataclasses import replace
+
+    if sweep is None:
+        return [replace(base, compressor=n, label=n) for n in names]
+    if len(names) > 1:
+        raise CliError("--sweep and several --compressor values cannot be combined")
+    key, sep, values = sweep.partition("=")
+    choices = {"max_pool_percent", "accept_threshold_percent", "shrinker_enabled", "ram"}
+    if not sep or key not in choices or not values:
+        raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
+                       f"{', '.join(sorted(choices))}")
+    configs = []
+    for raw in values.split(","):
+        raw = raw.strip()
+        try:
+            if key == "ram":
+                cfg = replace(base, ram_pages=_ram_pages(raw, memparse))
+            elif key == "shrinker_enabled":
+                if raw not in ("0", "1", "Y", "N", "y", "n"):
+                    raise ValueError(raw)
+                cfg = replace(base, shrinker_enabled=raw in ("1", "Y", "y"))
+            else:
+                value = int(raw)
+                if not 0 <= value <= 100:
+                    raise ValueError(raw)
+                cfg = replace(base, **{key: value})
+        except ValueError:
+            raise CliError(f"--sweep {key}: bad value {raw!r}") from None
+        configs.append(replace(cfg, label=f"{key}={raw}"))
+    return configs
+
+
+@contextmanager
+def _progress_events(enabled: bool, title: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the replayed events (only on a terminal)."""
+    with _progress(enabled) as update:
+        if update is None:
+            yield None
+            return
+        yield lambda done, total: update(title, done, total)
 
 
 @cli.command()

@@ -204,10 +204,13 @@ class _ShrinkWork:
 
     A daemon thread started on first use runs :meth:`Zswap.shrink_worker` once per queueing;
     queueing while it is pending does nothing, queueing while it runs makes it run again.
+    With ``inline`` (a pyzswap option for deterministic replays) the worker runs in the caller
+    of :meth:`queue` instead, after the failed store has released every lock.
     """
 
-    def __init__(self, zswap: Zswap) -> None:
+    def __init__(self, zswap: Zswap, inline: bool = False) -> None:
         self._zswap = zswap
+        self.inline = inline
         self._cond = threading.Condition(threading.Lock())
         self._pending = False
         self._running = False
@@ -217,6 +220,9 @@ class _ShrinkWork:
         self.errors: list[BaseException] = []
 
     def queue(self) -> None:
+        if self.inline:
+            self._run_inline()
+            return
         with self._cond:
             if self._stopped or self._pending:
                 return
@@ -226,6 +232,20 @@ class _ShrinkWork:
                                                 daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def _run_inline(self) -> None:
+        if self._running:  # queued from inside the worker: run once more afterwards
+            self._pending = True
+            return
+        self._running = True
+        try:
+            self._pending = True
+            while self._pending and not self._stopped:
+                self._pending = False
+                self._zswap.shrink_worker()
+                self.runs += 1
+        finally:
+            self._running = False
 
     def _run(self) -> None:
         while True:
@@ -283,6 +303,7 @@ class Zswap:
         mem_hook: MemHook | None = None,
         memcg_root: MemCgroup | None = None,
         swap_table: SwapTable | None = None,
+        shrink_work: str = "thread",
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -332,7 +353,12 @@ class Zswap:
             self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
             self.memcg_root.register_offline_hook(self._memcg_offline)
         self._nr_disk_swapins: dict[int, int] = {}
-        self._shrink_work = _ShrinkWork(self)
+        if shrink_work not in ("thread", "inline"):
+            raise InvalidParameter(f"shrink_work must be 'thread' or 'inline', got "
+                                   f"{shrink_work!r}")
+        self._shrink_work = _ShrinkWork(self, inline=shrink_work == "inline")
+        #: Entries dropped because their swap slot was freed (``zswap_invalidate``).
+        self.invalidated_pages = 0
         self.swap_table: SwapTable | None = None
         if swap_table is not None:
             self.attach_swap(swap_table)
@@ -490,6 +516,15 @@ class Zswap:
 
     def current_pool(self) -> ZswapPool:
         return self._pools[0]
+
+    def compact(self) -> int:
+        """``zs_compact`` on every live pool (zsmalloc's shrinker under memory pressure);
+        the pages freed."""
+        return sum(pool.zs_pool.compact() for pool in self.pools())
+
+    def compactable_pages(self) -> int:
+        """What :meth:`compact` could free now (the zsmalloc shrinker's count)."""
+        return sum(pool.zs_pool.compactable_pages() for pool in self.pools())
 
     def total_pages(self) -> int:
         """``zswap_total_pages()``: zsmalloc pages over every live pool."""
@@ -874,6 +909,7 @@ class Zswap:
             entry = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT].pop(offset, None)
             if entry is not None:
                 self._entry_free_locked(entry)
+                self.invalidated_pages += 1
         if self._release_pending:
             self._flush_releases()
         return entry is not None
@@ -905,6 +941,7 @@ class Zswap:
                 entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
                 if entry is not None:
                     self._entry_free_locked(entry)
+                    self.invalidated_pages += 1
         if self._release_pending:
             self._flush_releases()
 

@@ -1,0 +1,661 @@
+"""Access traces for the memory-pressure harness: "pyzswap trace v1" and DAMON reports.
+
+A synthetic workload only approximates which pages a real program touches and in what order;
+a trace says it exactly, so the harness can replay it through reclaim, zswap and swap. The
+format is plain text, one access (or a range of accesses) per line, easy to write by hand, to
+generate from a script, or to convert from a tracer::
+
+    # pyzswap trace v1
+    proc 1 4096 memcg=web pageset=real seed=7     # process 1: 4096 pages (16 MiB)
+    proc 2 1024 memcg=batch/job1 file=heap.pages  # its page contents from a page file
+    w 1 0-1023                                    # write pages 0..1023 of process 1
+    r 1 17                                        # read page 17
+    r 2 0-1023
+    exit 2                                        # frees its pages and swap slots
+
+Lines (tokens are separated by whitespace; ``#`` starts a comment anywhere on a line; blank
+lines are ignored):
+
+``proc <pid> <npages> [memcg=<path>] [pageset=<profile>] [file=<pagefile>] [seed=<n>]``
+    Declares a process with ``npages`` (>= 1) virtual pages, numbered ``0..npages-1``. It must
+    come before the pid's first use; pids are never reused within a trace (a second ``proc``
+    for a pid is an error, even after its ``exit``). Options, each at most once:
+
+    * ``memcg=`` the memory cgroup it is charged to, a path such as ``a/b`` or ``/a/b`` (both
+      mean the same group; ``/`` is the root). Stored normalised, with a leading ``/``.
+    * ``pageset=`` the :data:`pyzswap.pagesets.PAGESETS` profile its page contents are drawn
+      from (default ``real``).
+    * ``file=`` a page file (raw 4 KiB pages, as ``pyzswap snapshot`` writes) giving page ``i``
+      the file's page ``i``; a relative path is relative to the trace file's directory. The
+      file must exist and hold at least ``npages`` pages: this is checked (its size only) when
+      the trace is parsed, so a bad path fails before a long run, not in the middle of it.
+      Paths cannot contain whitespace or ``#``.
+    * ``seed=`` a non-negative integer seed for the generated contents (the harness picks one
+      when it is absent).
+
+``r <pid> <page>[-<last>]``
+    Read access to one page, or to every page of the inclusive range ``page..last``.
+
+``w <pid> <page>[-<last>]``
+    Write access: like ``r``, and the page is dirtied (it gets new contents).
+
+``exit <pid>``
+    The process exits: its pages and swap slots are freed. The pid cannot be used again.
+
+A first comment line of the form ``# pyzswap trace vN`` is a version header; any version but
+``v1`` is refused. Every malformed line raises :class:`~pyzswap.errors.CorruptData` with the
+file name, the line number and what is wrong (``trace.txt:12: page 4096 is outside process 3
+(0..4095)``).
+
+Parsing is a single pass of ``str.split`` and integer checks (no regular expressions), about a
+second per million lines.
+
+DAMON: :func:`parse_damo_report` converts the text that ``damo report access --raw_form``
+prints (``damo report raw`` in older versions; ``--raw_number`` or not) into a trace. See its
+docstring for what is kept and what is approximated.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, TypeAlias, cast
+
+from ..errors import CorruptData, InvalidParameter
+from ..pagesets import DEFAULT_PAGESET, PAGESETS
+
+__all__ = [
+    "TRACE_HEADER",
+    "Op",
+    "ProcSpec",
+    "Trace",
+    "TraceEvent",
+    "parse_damo_report",
+    "parse_damo_report_text",
+    "parse_trace",
+    "parse_trace_text",
+    "write_trace",
+]
+
+#: The optional first line of a v1 trace (``write_trace`` writes it).
+TRACE_HEADER: Final = "# pyzswap trace v1"
+
+#: What an event does: read pages, write pages, or end the process.
+Op: TypeAlias = Literal["r", "w", "exit"]
+
+_PAGE_SIZE: Final = 4096
+_VERSION_PREFIX: Final = "pyzswap trace v"
+_PROC_OPTIONS: Final = ("memcg", "pageset", "file", "seed")
+_ACCESS_USAGE: Final = "<pid> <page>[-<last>]"
+_PROC_USAGE: Final = "proc <pid> <npages> [memcg=<path>] [pageset=<profile>] [file=<pagefile>] " \
+                     "[seed=<n>]"
+
+
+# ----------------------------------------------------------------------------- the data -------
+@dataclass(frozen=True, slots=True)
+class ProcSpec:
+    """One ``proc`` line: a process of the trace and where its page contents come from.
+
+    ``line`` is where it was declared (1-based; 0 when built in code). It does not take part in
+    equality, so a trace that was written and parsed again compares equal to the original.
+    """
+
+    pid: int
+    npages: int
+    memcg: str | None = None
+    pageset: str = DEFAULT_PAGESET
+    file: str | None = None
+    seed: int | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One ``r``/``w``/``exit`` line: ``op`` on pages ``first..last`` (inclusive) of ``pid``.
+
+    An ``exit`` has the empty range ``first=0, last=-1``, so :attr:`pages` is empty and
+    :attr:`npages` is 0 for it. ``line`` (not part of equality) is the source line.
+    """
+
+    op: Op
+    pid: int
+    first: int
+    last: int
+    line: int = field(default=0, compare=False)
+
+    @property
+    def npages(self) -> int:
+        """How many pages the event touches (0 for ``exit``)."""
+        return self.last - self.first + 1
+
+    @property
+    def pages(self) -> range:
+        """The page numbers the event touches, in order."""
+        return range(self.first, self.last + 1)
+
+
+@dataclass
+class Trace:
+    """A parsed trace: every declared process (in declaration order) and the events in order."""
+
+    procs: dict[int, ProcSpec]
+    events: list[TraceEvent]
+    name: str = "<string>"
+
+    def iter_events(self) -> Iterator[TraceEvent]:
+        """The events in trace order (what the harness replays)."""
+        return iter(self.events)
+
+    @property
+    def accesses(self) -> int:
+        """Page accesses in the trace: every page of every ``r`` and ``w`` range counts once."""
+        return sum(e.last - e.first + 1 for e in self.events)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the trace to ``path`` in v1 format (see :func:`write_trace`)."""
+        write_trace(path, self.procs, self.events)
+
+
+# ---------------------------------------------------------------------------- parsing --------
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building a million small acyclic objects.
+
+    Each generation-2 pass walks every object built so far, so a big trace would otherwise
+    spend a third of its parse time in the collector finding nothing to free.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _is_uint(token: str) -> bool:
+    # int() would also take "+3", " 3", "3_000" and non-ASCII digits: a trace has none of them.
+    return token.isascii() and token.isdigit()
+
+
+def _normalise_memcg(value: str) -> str | None:
+    """``a/b``, ``/a/b``, ``a//b/`` → ``/a/b``; ``/`` → ``/``. None if a component is invalid."""
+    parts = [p for p in value.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        return None
+    return "/" + "/".join(parts)
+
+
+class _Parser:
+    """One pass over the lines of a v1 trace; state needed to validate each line in O(1)."""
+
+    def __init__(self, name: str, base_dir: Path, check_files: bool) -> None:
+        self.name = name
+        self.base_dir = base_dir
+        self.check_files = check_files
+        self.procs: dict[int, ProcSpec] = {}
+        self.events: list[TraceEvent] = []
+        self.live: dict[int, int] = {}      # pid -> npages, while declared and not exited
+        self.exited: dict[int, int] = {}    # pid -> line of its exit
+        self.pid_tokens: dict[str, int] = {}  # "3" -> 3: most lines reuse a few pid tokens
+
+    def fail(self, lineno: int, message: str) -> CorruptData:
+        return CorruptData(f"{self.name}:{lineno}: {message}")
+
+    def run(self, lines: Iterable[str]) -> Trace:
+        events_append = self.events.append
+        live = self.live
+        pid_tokens = self.pid_tokens
+        seen_content = False
+        with _no_gc():
+            for lineno, raw in enumerate(lines, 1):
+                if "#" in raw:
+                    hash_at = raw.index("#")
+                    if not seen_content and not raw[:hash_at].strip():
+                        self._check_header(raw[hash_at + 1:], lineno)
+                    raw = raw[:hash_at]
+                parts = raw.split()
+                if not parts:
+                    continue
+                seen_content = True
+                op = parts[0]
+                if op == "r" or op == "w":
+                    if len(parts) != 3:
+                        raise self.fail(lineno, f"expected '{op} {_ACCESS_USAGE}', "
+                                                f"got {len(parts)} fields")
+                    pid = pid_tokens.get(parts[1])
+                    if pid is None:
+                        pid = self._pid(parts[1], lineno)
+                    npages = live.get(pid)
+                    if npages is None:
+                        raise self._not_live(pid, lineno)
+                    page = parts[2]
+                    if "-" in page:
+                        first_tok, _, last_tok = page.partition("-")
+                    else:
+                        first_tok = last_tok = page
+                    if not (_is_uint(first_tok) and _is_uint(last_tok)):
+                        raise self.fail(lineno, f"page {page!r} is not a page number or a "
+                                                "range <first>-<last>")
+                    first = int(first_tok)
+                    last = first if last_tok is first_tok else int(last_tok)
+                    if last >= npages or last < first:
+                        raise self._bad_range(pid, npages, first, last, lineno)
+                    events_append(TraceEvent(cast(Op, op), pid, first, last, lineno))
+                elif op == "proc":
+                    self._proc(parts, lineno)
+                elif op == "exit":
+                    if len(parts) != 2:
+                        raise self.fail(lineno, f"expected 'exit <pid>', got {len(parts)} fields")
+                    pid = self._pid(parts[1], lineno)
+                    if pid not in live:
+                        raise self._not_live(pid, lineno)
+                    del live[pid]
+                    self.exited[pid] = lineno
+                    events_append(TraceEvent("exit", pid, 0, -1, lineno))
+                else:
+                    raise self.fail(lineno, f"unknown operation {op!r} "
+                                            "(expected proc, r, w or exit)")
+        return Trace(self.procs, self.events, self.name)
+
+    def _check_header(self, comment: str, lineno: int) -> None:
+        text = comment.strip()
+        if text.startswith(_VERSION_PREFIX):
+            version = text[len(_VERSION_PREFIX):].partition(" ")[0]
+            if version != "1":
+                raise self.fail(lineno, f"unsupported trace version v{version} "
+                                        "(this pyzswap reads v1)")
+
+    def _pid(self, token: str, lineno: int) -> int:
+        if not _is_uint(token):
+            raise self.fail(lineno, f"pid {token!r} is not a non-negative integer")
+        pid = int(token)
+        self.pid_tokens[token] = pid
+        return pid
+
+    def _not_live(self, pid: int, lineno: int) -> CorruptData:
+        if pid in self.exited:
+            return self.fail(lineno, f"pid {pid} is used after its exit at line "
+                                     f"{self.exited[pid]}")
+        return self.fail(lineno, f"pid {pid} is not declared (a 'proc {pid} <npages>' line "
+                                 "must come before its first use)")
+
+    def _bad_range(self, pid: int, npages: int, first: int, last: int,
+                   lineno: int) -> CorruptData:
+        if last < first:
+            return self.fail(lineno, f"page range {first}-{last} is reversed (last < first)")
+        what = f"page {first} is" if first == last else f"pages {first}-{last} are"
+        return self.fail(lineno, f"{what} outside process {pid} (0..{npages - 1})")
+
+    def _proc(self, parts: list[str], lineno: int) -> None:
+        if len(parts) < 3:
+            raise self.fail(lineno, f"expected '{_PROC_USAGE}'")
+        pid = self._pid(parts[1], lineno)
+        if pid in self.procs:
+            raise self.fail(lineno, f"pid {pid} is already declared at line "
+                                    f"{self.procs[pid].line}")
+        if not _is_uint(parts[2]) or int(parts[2]) < 1:
+            raise self.fail(lineno, f"npages {parts[2]!r} is not a positive integer")
+        npages = int(parts[2])
+        options: dict[str, str] = {}
+        for item in parts[3:]:
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise self.fail(lineno, f"proc option {item!r} is not key=value "
+                                        f"(keys: {', '.join(_PROC_OPTIONS)})")
+            if key not in _PROC_OPTIONS:
+                raise self.fail(lineno, f"unknown proc option {key!r} "
+                                        f"(keys: {', '.join(_PROC_OPTIONS)})")
+            if key in options:
+                raise self.fail(lineno, f"proc option {key!r} is given twice")
+            if not value:
+                raise self.fail(lineno, f"proc option {key!r} has an empty value")
+            options[key] = value
+        memcg: str | None = None
+        if "memcg" in options:
+            memcg = _normalise_memcg(options["memcg"])
+            if memcg is None:
+                raise self.fail(lineno, f"memcg {options['memcg']!r} is not a cgroup path "
+                                        "('.' and '..' are not allowed)")
+        pageset = options.get("pageset", DEFAULT_PAGESET)
+        if pageset not in PAGESETS:
+            raise self.fail(lineno, f"unknown pageset {pageset!r} "
+                                    f"(valid: {', '.join(PAGESETS)})")
+        seed: int | None = None
+        if "seed" in options:
+            if not _is_uint(options["seed"]):
+                raise self.fail(lineno, f"seed {options['seed']!r} is not a non-negative "
+                                        "integer")
+            seed = int(options["seed"])
+        file: str | None = None
+        if "file" in options:
+            file = os.path.abspath(self.base_dir / options["file"])
+            if self.check_files:
+                self._check_page_file(options["file"], file, pid, npages, lineno)
+        self.procs[pid] = ProcSpec(pid, npages, memcg, pageset, file, seed, lineno)
+        self.live[pid] = npages
+
+    def _check_page_file(self, given: str, path: str, pid: int, npages: int,
+                         lineno: int) -> None:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise self.fail(lineno, f"page file {given!r}: {exc.strerror}") from None
+        if not os.path.isfile(path):
+            raise self.fail(lineno, f"page file {given!r} is not a regular file")
+        if st.st_size % _PAGE_SIZE:
+            raise self.fail(lineno, f"page file {given!r} is {st.st_size} bytes, not a "
+                                    f"multiple of {_PAGE_SIZE}")
+        have = st.st_size // _PAGE_SIZE
+        if have < npages:
+            raise self.fail(lineno, f"page file {given!r} has {have} pages, process {pid} "
+                                    f"needs {npages}")
+
+
+def parse_trace(path: str | os.PathLike[str], *, check_files: bool = True) -> Trace:
+    """Parse a v1 trace file (format: this module's docstring).
+
+    ``file=`` paths are resolved against the trace file's directory and, with ``check_files``,
+    checked to exist and be large enough. Raises :class:`CorruptData` for any malformed line,
+    :class:`OSError` if the trace itself cannot be read. Undecodable bytes become U+FFFD, so
+    they are reported as a malformed line (with its number) unless they sit in a comment.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return _Parser(str(path), path.parent, check_files).run(f)
+
+
+def parse_trace_text(text: str, name: str = "<string>", *,
+                     base_dir: str | os.PathLike[str] | None = None,
+                     check_files: bool = True) -> Trace:
+    """Parse a v1 trace held in a string; ``name`` is used in error messages.
+
+    Relative ``file=`` paths are resolved against ``base_dir`` (default: the current
+    directory).
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return _Parser(name, base, check_files).run(text.splitlines())
+
+
+# ---------------------------------------------------------------------------- writing --------
+def _token(value: str, what: str) -> str:
+    if not value or any(c.isspace() for c in value) or "#" in value:
+        raise InvalidParameter(f"{what} {value!r} cannot be written to a trace (empty, or "
+                               "contains whitespace or '#')")
+    return value
+
+
+def _proc_line(spec: ProcSpec) -> str:
+    fields = [f"proc {spec.pid} {spec.npages}"]
+    if spec.memcg is not None:
+        fields.append(f"memcg={_token(spec.memcg, 'memcg')}")
+    if spec.pageset != DEFAULT_PAGESET:
+        fields.append(f"pageset={_token(spec.pageset, 'pageset')}")
+    if spec.file is not None:
+        fields.append(f"file={_token(spec.file, 'file')}")
+    if spec.seed is not None:
+        fields.append(f"seed={spec.seed}")
+    return " ".join(fields)
+
+
+def write_trace(path: str | os.PathLike[str],
+                procs: Mapping[int, ProcSpec] | Iterable[ProcSpec],
+                events: Iterable[TraceEvent]) -> None:
+    """Write a v1 trace: the header, every ``proc`` line, then the events in order.
+
+    The result parses back (:func:`parse_trace`) to equal specs and events, provided the events
+    are valid for the procs (the parser checks ranges and exits; this only refuses events for
+    undeclared pids and values that cannot be written as one token). ``file=`` paths are
+    written as given: absolute ones (what the parser produces) survive a move of the trace.
+    """
+    specs = list(procs.values()) if isinstance(procs, Mapping) else list(procs)
+    declared = {s.pid for s in specs}
+    with Path(path).open("w", encoding="utf-8") as f:
+        write = f.write
+        write(TRACE_HEADER + "\n")
+        for spec in specs:
+            write(_proc_line(spec) + "\n")
+        for e in events:
+            if e.pid not in declared:
+                raise InvalidParameter(f"event {e} is for pid {e.pid}, which has no ProcSpec")
+            if e.op == "exit":
+                write(f"exit {e.pid}\n")
+            elif e.first == e.last:
+                write(f"{e.op} {e.pid} {e.first}\n")
+            else:
+                write(f"{e.op} {e.pid} {e.first}-{e.last}\n")
+
+
+# ------------------------------------------------------------------------------ DAMON --------
+_TIME_UNITS_NS: Final[dict[str, int]] = {
+    "ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
+    "h": 3_600_000_000_000, "d": 86_400_000_000_000,
+}
+
+
+def _damo_time_ns(text: str) -> int | None:
+    """A damo time: raw nanoseconds (``--raw_number``) or ``1 m 2.500 s`` style; None if bad."""
+    text = text.strip().replace(",", "")
+    sign = 1
+    if text.startswith("-"):
+        sign, text = -1, text[1:]
+    if _is_uint(text):
+        return sign * int(text)
+    fields = text.split()
+    if not fields or len(fields) % 2:
+        return None
+    total = 0.0
+    for number, unit in zip(fields[::2], fields[1::2], strict=True):
+        if unit not in _TIME_UNITS_NS:
+            return None
+        try:
+            total += float(number) * _TIME_UNITS_NS[unit]
+        except ValueError:
+            return None
+    return sign * round(total)
+
+
+@dataclass
+class _DamoSnapshot:
+    start_ns: int
+    seq: int
+    line: int
+    target: int | None = None
+    nr_regions: int | None = None
+    nr_regions_line: int = 0
+    #: (first page, end page exclusive, nr_accesses, line)
+    regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+def parse_damo_report(path: str | os.PathLike[str],
+                      pid_map: Mapping[int, int] | None = None, *,
+                      op: Literal["r", "w"] = "r",
+                      pageset: str = DEFAULT_PAGESET,
+                      scale: int = 1) -> Trace:
+    """Convert the text of ``damo report access --raw_form`` into a trace.
+
+    That output (``damo report raw`` before damo 2.x deprecated it; with or without
+    ``--raw_number``) is, per record::
+
+        base_time_absolute: <time>
+
+        monitoring_start:    <time>      # one block per snapshot (aggregation interval)
+        monitoring_end:      <time>
+        monitoring_duration: <time>
+        target_id: <id>
+        nr_regions: <n>
+        # start_addr     end_addr        length nr_accesses   age
+        <start hex>-<end hex> (<length>) <nr_accesses> <age>
+
+    What the trace keeps, and what it approximates:
+
+    * One process per DAMON target; its pid is ``pid_map[target_id]`` (every target must be
+      in it) or the target id itself when ``pid_map`` is None.
+    * Addresses become page numbers. A process's pages are the union of every region any
+      snapshot reports, packed densely in address order (the gaps between mappings are
+      dropped), so ``npages`` is the size of what DAMON saw, not the whole address space.
+      ``scale`` > 1 makes one trace page stand for ``scale`` real pages, to shrink a large
+      process.
+    * Each snapshot is one aggregation interval. A region with ``nr_accesses`` > 0 becomes one
+      access (``op``: DAMON cannot tell reads from writes) of all its pages; a region with 0
+      accesses is not touched. How many samples saw an access is dropped: the harness models
+      recency, and one touch per interval is what makes a page recent.
+    * Snapshots of different targets are interleaved by their absolute start time.
+    * The contents of the pages are generated from ``pageset`` (DAMON records no data).
+
+    Raises :class:`CorruptData` (name:line: what) for lines that are not damo's raw form, a
+    region count that does not match ``nr_regions``, or a report with no snapshots.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return _parse_damo_lines(f, str(path), pid_map, op, pageset, scale)
+
+
+def parse_damo_report_text(text: str, name: str = "<string>",
+                           pid_map: Mapping[int, int] | None = None, *,
+                           op: Literal["r", "w"] = "r",
+                           pageset: str = DEFAULT_PAGESET,
+                           scale: int = 1) -> Trace:
+    """:func:`parse_damo_report` on a string; ``name`` is used in error messages."""
+    return _parse_damo_lines(text.splitlines(), name, pid_map, op, pageset, scale)
+
+
+def _parse_damo_lines(lines: Iterable[str], name: str, pid_map: Mapping[int, int] | None,
+                      op: Literal["r", "w"], pageset: str, scale: int) -> Trace:
+    if op not in ("r", "w"):
+        raise InvalidParameter(f"op must be 'r' or 'w', not {op!r}")
+    if pageset not in PAGESETS:
+        raise InvalidParameter(f"unknown pageset {pageset!r} (valid: {', '.join(PAGESETS)})")
+    if not isinstance(scale, int) or scale < 1:
+        raise InvalidParameter(f"scale must be a positive integer, not {scale!r}")
+    unit = _PAGE_SIZE * scale
+
+    def fail(lineno: int, message: str) -> CorruptData:
+        return CorruptData(f"{name}:{lineno}: {message}")
+
+    def check_count(snap: _DamoSnapshot | None) -> None:
+        if snap is not None and snap.nr_regions is not None \
+                and snap.nr_regions != len(snap.regions):
+            raise fail(snap.nr_regions_line, f"nr_regions: {snap.nr_regions}, but the snapshot "
+                                             f"lists {len(snap.regions)} regions")
+
+    snapshots: list[_DamoSnapshot] = []
+    base_ns: int | None = None
+    snap: _DamoSnapshot | None = None
+    for lineno, raw in enumerate(lines, 1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, colon, value = text.partition(":")
+        if colon and key.replace("_", "").isalpha():
+            if key == "base_time_absolute":
+                check_count(snap)
+                snap = None
+                base_ns = _damo_time_ns(value)
+                if base_ns is None:
+                    raise fail(lineno, f"bad time {value.strip()!r}")
+            elif key == "monitoring_start":
+                check_count(snap)
+                start = _damo_time_ns(value)
+                if start is None:
+                    raise fail(lineno, f"bad time {value.strip()!r}")
+                snap = _DamoSnapshot((base_ns or 0) + start, len(snapshots), lineno)
+                snapshots.append(snap)
+            elif key in ("target_id", "nr_regions"):
+                if snap is None:
+                    raise fail(lineno, f"{key} outside a snapshot (no monitoring_start before)")
+                if not _is_uint(value.strip()):
+                    raise fail(lineno, f"{key} {value.strip()!r} is not a non-negative integer")
+                if key == "target_id":
+                    snap.target = int(value)
+                else:
+                    snap.nr_regions, snap.nr_regions_line = int(value), lineno
+            # Other "key: value" lines (monitoring_end, monitoring_duration, fields a newer
+            # damo adds) carry nothing the trace needs.
+            continue
+        # A region: "<start hex>-<end hex> (<length>) <nr_accesses> <age>"
+        span, _, rest = text.partition("(")
+        _, close, counts = rest.partition(")")
+        start_hex, dash, end_hex = span.strip().partition("-")
+        fields = counts.split()
+        if not (close and dash and len(fields) == 2):
+            raise fail(lineno, f"not a damo raw-form line: {text!r}")
+        try:
+            start_addr, end_addr = int(start_hex, 16), int(end_hex, 16)
+            nr_accesses = int(fields[0])
+        except ValueError:
+            raise fail(lineno, f"not a damo raw-form region: {text!r}") from None
+        if snap is None or snap.target is None:
+            raise fail(lineno, "region before any monitoring_start/target_id")
+        if end_addr <= start_addr or start_addr < 0:
+            raise fail(lineno, f"empty or reversed region {start_hex}-{end_hex}")
+        snap.regions.append((start_addr // unit, -(-end_addr // unit), nr_accesses, lineno))
+    check_count(snap)
+    if not snapshots:
+        raise CorruptData(f"{name}: no DAMON snapshots found (expected the output of damo "
+                          "report access --raw_form)")
+
+    # Per target: the union of every region, packed densely.
+    spans: dict[int, list[tuple[int, int]]] = {}
+    first_line: dict[int, int] = {}
+    for s in snapshots:
+        if s.target is None:
+            raise fail(s.line, "snapshot without target_id")
+        first_line.setdefault(s.target, s.line)
+        spans.setdefault(s.target, []).extend((a, b) for a, b, _, _ in s.regions)
+    packing: dict[int, tuple[list[int], list[int]]] = {}  # target -> (union starts, dense base)
+    npages_of: dict[int, int] = {}
+    for target, ranges in spans.items():
+        starts: list[int] = []
+        bases: list[int] = []
+        total = 0
+        cur_a = cur_b = -1
+        for a, b in sorted(ranges):
+            if a > cur_b:
+                if cur_b >= 0:
+                    total += cur_b - cur_a
+                starts.append(a)
+                bases.append(total)
+                cur_a, cur_b = a, b
+            else:
+                cur_b = max(cur_b, b)
+        if cur_b >= 0:
+            total += cur_b - cur_a
+        packing[target] = (starts, bases)
+        npages_of[target] = total
+
+    pid_of: Callable[[int], int]
+    if pid_map is None:
+        def pid_of(target: int) -> int:
+            return target
+    else:
+        mapping = dict(pid_map)
+        missing = sorted(t for t in spans if t not in mapping)
+        if missing:
+            raise InvalidParameter(f"pid_map has no pid for DAMON target(s) "
+                                   f"{', '.join(map(str, missing))}")
+        pids = [mapping[t] for t in spans]
+        if len(set(pids)) != len(pids) or any(p < 0 for p in pids):
+            raise InvalidParameter("pid_map must map the targets to distinct non-negative pids")
+        pid_of = mapping.__getitem__
+
+    procs = {pid_of(t): ProcSpec(pid_of(t), max(npages_of[t], 1), None, pageset, None, None,
+                                 first_line[t])
+             for t in sorted(spans, key=first_line.__getitem__)}
+    events: list[TraceEvent] = []
+    for s in sorted(snapshots, key=lambda s: (s.start_ns, s.seq)):
+        assert s.target is not None
+        starts, bases = packing[s.target]
+        pid = pid_of(s.target)
+        for a, b, nr_accesses, line in s.regions:
+            if nr_accesses <= 0:
+                continue
+            k = bisect.bisect_right(starts, a) - 1
+            first = bases[k] + a - starts[k]
+            events.append(TraceEvent(op, pid, first, first + (b - a) - 1, line))
+    return Trace(procs, events, name)

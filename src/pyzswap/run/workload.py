@@ -1,0 +1,294 @@
+"""Workloads for the harness: which processes exist, what their pages hold, how they are used.
+
+A :class:`Workload` is a list of :class:`ProcessSpec` (pid, size, memory cgroup, page contents)
+and a stream of access events in batches of numpy arrays: ``ops`` (:data:`OP_READ`,
+:data:`OP_WRITE`, :data:`OP_EXIT`), ``pids`` and ``pages``. Three sources:
+
+* **built-in profiles** (:data:`PROFILES`): processes with realistic contents from
+  :mod:`pyzswap.pagesets` and an access pattern each — ``uniform``, ``zipf`` (a few hot pages,
+  a long cold tail), ``phased`` (a hot window that moves: hot/warm/cold phases) and ``scan``
+  (sequential passes, the worst case for an LRU);
+* **page files** (raw 4 KiB pages, e.g. from ``pyzswap snapshot``) with a chosen pattern;
+* **traces** in the text format of :mod:`pyzswap.run.trace`.
+
+Everything is deterministic for a seed: contents, patterns and the write positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CorruptData, InvalidParameter
+from ..folio import PAGE_SIZE
+from ..pagesets import PAGESETS, make_pages, read_page_file
+
+__all__ = [
+    "DEFAULT_WORKLOAD",
+    "OP_EXIT",
+    "OP_READ",
+    "OP_WRITE",
+    "PATTERNS",
+    "PROFILES",
+    "EventBatch",
+    "ProcessSpec",
+    "Workload",
+    "access_pattern",
+    "builtin_workload",
+    "page_file_workload",
+    "trace_workload",
+    "workload_from_name",
+]
+
+OP_READ: Final = 0
+OP_WRITE: Final = 1
+OP_EXIT: Final = 2
+
+PATTERNS: Final = ("uniform", "zipf", "phased", "scan")
+DEFAULT_WORKLOAD: Final = "default"
+_BATCH: Final = 8192
+
+#: (pids, pages, ops) arrays of one batch of events.
+EventBatch = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8]]
+
+
+@dataclass
+class ProcessSpec:
+    """One process of a workload: its pages' initial contents come from ``contents()``."""
+
+    pid: int
+    npages: int
+    contents: Callable[[], bytes]
+    memcg: str | None = None
+    label: str = ""
+
+
+@dataclass
+class Workload:
+    """Processes plus a deterministic stream of accesses (see the module docstring)."""
+
+    name: str
+    procs: list[ProcessSpec]
+    events: Callable[[], Iterator[EventBatch]]
+    nr_events: int
+    #: RAM suggested by the workload (pages); the harness default when none is given.
+    ram_pages: int = 0
+    description: str = ""
+    memcg_max: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_pages(self) -> int:
+        return sum(p.npages for p in self.procs)
+
+
+def access_pattern(pattern: str, npages: int, n: int, rng: np.random.Generator,
+                   phase_ops: int = 20_000) -> npt.NDArray[np.int64]:
+    """``n`` page numbers in ``0..npages-1`` drawn with ``pattern`` (vectorised)."""
+    if npages <= 0:
+        raise InvalidParameter("a process needs at least one page")
+    if pattern == "uniform":
+        return rng.integers(0, npages, size=n, dtype=np.int64)
+    if pattern == "zipf":
+        # Zipf over a random permutation of the pages: hot pages are scattered in memory.
+        ranks = rng.zipf(1.2, size=n) - 1
+        ranks %= npages
+        perm = rng.permutation(npages).astype(np.int64)
+        return perm[ranks]
+    if pattern == "phased":
+        # 80% of accesses to a hot window of 10% of the pages, 15% to a warm 30%, 5% anywhere;
+        # the windows move every phase_ops accesses.
+        idx = np.arange(n, dtype=np.int64)
+        phase = idx // max(phase_ops, 1)
+        hot = max(1, npages // 10)
+        warm = max(1, (npages * 3) // 10)
+        base = (phase * 7919 * hot) % npages
+        u = rng.random(n)
+        hot_pages = (base + rng.integers(0, hot, size=n)) % npages
+        warm_pages = (base + hot + rng.integers(0, warm, size=n)) % npages
+        any_pages = rng.integers(0, npages, size=n, dtype=np.int64)
+        return np.where(u < 0.80, hot_pages, np.where(u < 0.95, warm_pages, any_pages))
+    if pattern == "scan":
+        start = int(rng.integers(0, npages))
+        return (start + np.arange(n, dtype=np.int64)) % npages
+    raise InvalidParameter(f"unknown access pattern {pattern!r} (choose from "
+                           f"{', '.join(PATTERNS)})")
+
+
+def _mixed_events(procs: list[tuple[int, int, str, float]], nr_events: int, seed: int,
+                  write_fraction: float) -> Callable[[], Iterator[EventBatch]]:
+    """Interleave processes' accesses by weight; each process follows its own pattern."""
+
+    def events() -> Iterator[EventBatch]:
+        rng = np.random.default_rng(seed)
+        weights = np.array([w for *_, w in procs], dtype=float)
+        weights /= weights.sum()
+        done = 0
+        while done < nr_events:
+            n = min(_BATCH, nr_events - done)
+            which = rng.choice(len(procs), size=n, p=weights)
+            pids = np.empty(n, dtype=np.int64)
+            pages = np.empty(n, dtype=np.int64)
+            for k, (pid, npages, pattern, _) in enumerate(procs):
+                mask = which == k
+                count = int(mask.sum())
+                pids[mask] = pid
+                pages[mask] = access_pattern(pattern, npages, count, rng)
+            ops = (rng.random(n) < write_fraction).astype(np.int8)
+            yield pids, pages, ops
+            done += n
+
+    return events
+
+
+def _contents(profile: str, npages: int, seed: int) -> Callable[[], bytes]:
+    return lambda: make_pages(profile, npages, seed=seed)
+
+
+#: The built-in workloads: name -> (description, processes (pid, pageset, pages, pattern,
+#: weight, memcg), RAM as a fraction of all pages, events, write fraction).
+PROFILES: Final[dict[str, tuple[str, list[tuple[int, str, int, str, float, str | None]],
+                                float, int, float]]] = {
+    "default": (
+        "three processes: a Python-like heap (zipf), a mixed data set (phased), a numeric scan",
+        [(100, "real", 8192, "zipf", 0.5, None), (200, "mixed", 4096, "phased", 0.35, None),
+         (300, "numeric", 2048, "scan", 0.15, None)],
+        0.55, 150_000, 0.1,
+    ),
+    "heap": ("one Python-like heap, zipf accesses",
+             [(100, "real", 16384, "zipf", 1.0, None)], 0.5, 150_000, 0.1),
+    "phased": ("a mixed data set whose hot window moves",
+               [(100, "mixed", 16384, "phased", 1.0, None)], 0.5, 150_000, 0.1),
+    "scan": ("sequential passes over numeric data (worst case for LRU)",
+             [(100, "numeric", 8192, "scan", 1.0, None)], 0.6, 60_000, 0.05),
+    "cgroups": (
+        "two groups: 'batch' (memory.max limited) and 'web' share the machine",
+        [(100, "real", 6144, "zipf", 0.5, "web"), (200, "mixed", 6144, "phased", 0.5, "batch")],
+        0.8, 120_000, 0.1,
+    ),
+}
+
+
+def builtin_workload(name: str = DEFAULT_WORKLOAD, *, seed: int = 0, scale: float = 1.0,
+                     ops: int | None = None) -> Workload:
+    """A built-in workload, its sizes multiplied by ``scale`` (pages and events)."""
+    if name not in PROFILES:
+        raise InvalidParameter(f"unknown workload {name!r} (built-in: {', '.join(PROFILES)}; "
+                               "or give a page file or a trace)")
+    if not scale > 0:
+        raise InvalidParameter(f"scale must be positive, got {scale!r}")
+    description, procs, ram_fraction, nr_events, write_fraction = PROFILES[name]
+    specs = []
+    plan = []
+    for k, (pid, profile, npages, pattern, weight, memcg) in enumerate(procs):
+        n = max(1, int(npages * scale))
+        specs.append(ProcessSpec(pid, n, _contents(profile, n, seed * 1000 + k), memcg,
+                                 f"{profile}/{pattern}"))
+        plan.append((pid, n, pattern, weight))
+    total = sum(s.npages for s in specs)
+    nr = ops if ops is not None else max(1, int(nr_events * scale))
+    memcg_max = {"batch": int(total * 0.25) * PAGE_SIZE} if name == "cgroups" else {}
+    return Workload(name, specs, _mixed_events(plan, nr, seed, write_fraction), nr,
+                    ram_pages=max(1, int(total * ram_fraction)), description=description,
+                    memcg_max=memcg_max)
+
+
+def page_file_workload(path: str | Path, *, pattern: str = "zipf", seed: int = 0,
+                       ops: int | None = None, write_fraction: float = 0.1) -> Workload:
+    """One process whose pages are a page file (e.g. a snapshot), accessed with ``pattern``."""
+    if pattern not in PATTERNS:
+        raise InvalidParameter(f"unknown access pattern {pattern!r} (choose from "
+                               f"{', '.join(PATTERNS)})")
+    data = read_page_file(path)
+    npages = len(data) // PAGE_SIZE
+    if npages == 0:
+        raise CorruptData(f"{path}: the page file is empty")
+    nr = ops if ops is not None else max(10_000, npages * 8)
+    spec = ProcessSpec(1, npages, lambda: data, None, Path(path).name)
+    return Workload(Path(path).name, [spec],
+                    _mixed_events([(1, npages, pattern, 1.0)], nr, seed, write_fraction), nr,
+                    ram_pages=max(1, npages // 2), description=f"page file, {pattern} accesses")
+
+
+def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
+    """A workload from a trace file (:mod:`pyzswap.run.trace`)."""
+    from .trace import parse_trace
+
+    trace = parse_trace(path)
+    base = Path(path).parent
+    specs = []
+    for spec in trace.procs.values():
+        if spec.pageset not in PAGESETS:
+            raise CorruptData(f"{path}:{spec.line}: unknown page set {spec.pageset!r}")
+        if spec.file is not None:
+            file_path = Path(spec.file) if Path(spec.file).is_absolute() else base / spec.file
+            contents = _file_contents(file_path, spec.npages, f"{path}:{spec.line}")
+        else:
+            contents = _contents(spec.pageset, spec.npages,
+                                 seed * 1000 + (spec.seed if spec.seed is not None else spec.pid))
+        specs.append(ProcessSpec(spec.pid, spec.npages, contents, spec.memcg,
+                                 spec.file or spec.pageset))
+    events = trace.events
+
+    def batches() -> Iterator[EventBatch]:
+        pids: list[int] = []
+        pages: list[int] = []
+        ops: list[int] = []
+        for ev in events:
+            op = OP_EXIT if ev.op == "exit" else OP_WRITE if ev.op == "w" else OP_READ
+            if op == OP_EXIT:
+                pids.append(ev.pid)
+                pages.append(0)
+                ops.append(op)
+            else:
+                for page in range(ev.first, ev.last + 1):
+                    pids.append(ev.pid)
+                    pages.append(page)
+                    ops.append(op)
+            if len(pids) >= _BATCH:
+                yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
+                       np.array(ops, dtype=np.int8))
+                pids, pages, ops = [], [], []
+        if pids:
+            yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
+                   np.array(ops, dtype=np.int8))
+
+    nr = sum(1 if ev.op == "exit" else ev.last - ev.first + 1 for ev in events)
+    total = sum(s.npages for s in specs)
+    return Workload(Path(path).name, specs, batches, nr, ram_pages=max(1, total // 2),
+                    description="trace")
+
+
+def _file_contents(path: Path, npages: int, where: str) -> Callable[[], bytes]:
+    def load() -> bytes:
+        data = read_page_file(path)
+        if len(data) < npages * PAGE_SIZE:
+            raise CorruptData(f"{where}: {path} has {len(data) // PAGE_SIZE} pages, the process "
+                              f"needs {npages}")
+        return data[: npages * PAGE_SIZE]
+
+    return load
+
+
+def workload_from_name(spec: str | None, *, seed: int = 0, pattern: str = "zipf",
+                       ops: int | None = None, scale: float = 1.0) -> Workload:
+    """Resolve the CLI's WORKLOAD argument: a built-in name, a trace file or a page file."""
+    if spec is None:
+        return builtin_workload(DEFAULT_WORKLOAD, seed=seed, scale=scale, ops=ops)
+    if spec in PROFILES:
+        return builtin_workload(spec, seed=seed, scale=scale, ops=ops)
+    path = Path(spec)
+    if not path.exists():
+        raise InvalidParameter(f"unknown workload {spec!r}: not a built-in workload "
+                               f"({', '.join(PROFILES)}) and no such file")
+    if path.is_dir():
+        raise InvalidParameter(f"{spec}: is a directory, expected a page file or a trace")
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if head.lstrip().startswith((b"#", b"proc")):
+        return trace_workload(path, seed=seed)
+    return page_file_workload(path, pattern=pattern, seed=seed, ops=ops)
