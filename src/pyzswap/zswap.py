@@ -169,6 +169,13 @@ class ZswapEntry(NamedTuple):
     objcg: int = -1
 
 
+#: ``tuple.__new__`` straight away: the NamedTuple constructor is a Python-level lambda that
+#: costs twice as much on the store path.
+_new_entry: Callable[[type[ZswapEntry], tuple[int, int, int, int, int, int]], ZswapEntry] = (
+    tuple.__new__
+)
+
+
 class _Counters:
     """The debugfs u64 counters and vmstat events (mutated under ``Zswap._lock``)."""
 
@@ -683,7 +690,8 @@ class Zswap:
             for handle, length in stored:
                 tree = trees[off >> SWAP_ADDRESS_SPACE_SHIFT]
                 old = tree.get(off)
-                entry = tree[off] = ZswapEntry(swp_type, off, length, pool_id, handle, objcg)
+                entry = tree[off] = _new_entry(ZswapEntry,
+                                               (swp_type, off, length, pool_id, handle, objcg))
                 if old is not None:
                     self._entry_free_locked(old)
                 if length == PAGE_SIZE:
