@@ -281,3 +281,16 @@ def test_pool_total_size_is_zsmalloc_pages_of_the_class_of_each_length() -> None
         expected_pages += -(-count // info.objs_per_zspage) * info.pages_per_zspage
     assert z.stats()["pool_total_size"] == expected_pages * PAGE_SIZE
     assert per_class[254] == 7  # the incompressible pages, one page each
+
+
+def test_store_batch_with_a_software_compressor_is_per_folio() -> None:
+    z = _zswap(compressor="lz4")
+    folios = [(text_page(i), 0, i) for i in range(32)]
+    folios.append((b"".join(mixed_page(100 + k) for k in range(4)), 0, 100))
+    assert z.store_batch(folios) == [True] * 33
+    for i in range(32):
+        assert _load(z, i) == text_page(i)
+    for k in range(4):
+        assert _load(z, 100 + k) == mixed_page(100 + k)
+    with pytest.raises(InvalidPage):
+        z.store_batch([(bytes(10), 0, 0)])

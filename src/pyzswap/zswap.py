@@ -27,9 +27,9 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, get_compressor
 from .cpu import CpuModel
@@ -46,7 +46,7 @@ from .errors import (
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
 from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, ListLru, LruWalk
 from .memcg import MemCgroup, ZswapShrinkCursor
-from .pool import LIFETIMES, CtxResources, MemHook, ZswapPool, kernel_ctx_bytes
+from .pool import LIFETIMES, MemHook, ZswapPool, kernel_ctx_bytes
 from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 
 if TYPE_CHECKING:
@@ -623,6 +623,93 @@ class Zswap:
         entry is left for any of the folio's slots. Bad arguments raise.
         """
         # 1. The folio (1..512 whole pages) and its slots.
+        mv, nr, trees = self._check_folio(folio, swp_type, offset)
+        # 2. Enabled? The cgroup's zswap.max? The global limit?
+        admitted = self._admit(memcg, trees, offset, nr)
+        if admitted is None:
+            return False
+        charged, wb_enabled = admitted
+        # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
+        pool = self._pool_current_get(nr)
+        # 4. Compress and allocate every page (zswap_compress), all or nothing.
+        try:
+            stored = self._compress_folio(mv, nr, pool, wb_enabled)
+        except UseAfterFree:
+            self._store_undo(pool, trees, offset, nr)
+            raise
+        if stored is None:
+            self._store_undo(pool, trees, offset, nr)
+            return False
+        # 5. Publish the entries, charge the cgroup, add them to the LRU.
+        self._publish(trees, swp_type, offset, stored, pool, charged)
+        return True
+
+    def store_batch(self, folios: Sequence[tuple[BytesLike, int, int]],
+                    memcg: MemCgroup | None = None) -> list[bool]:
+        """Reclaim batching: store several folios at once, e.g. the ``SWAP_CLUSTER_MAX`` (32)
+        folios reclaim isolates in one go; one result per folio, as :meth:`store` would give.
+
+        With a batching compressor the pages of *all* the folios are compressed together in
+        batches of the compressor's batch size, so even 4 KiB folios compress in parallel; each
+        folio stays all-or-nothing. With a software compressor this is a loop over
+        :meth:`store`.
+        """
+        pool = self._pools[0]
+        if pool.compressor.batch_size == 1:
+            return [self.store(folio, t, off, memcg) for folio, t, off in folios]
+        checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+        results = [False] * len(folios)
+        todo: list[int] = []
+        admitted_info: dict[int, tuple[MemCgroup | None, bool]] = {}
+        for k, ((_, nr, trees), (_, _, off)) in enumerate(zip(checked, folios, strict=True)):
+            admitted = self._admit(memcg, trees, off, nr)
+            if admitted is not None:
+                todo.append(k)
+                admitted_info[k] = admitted
+        if not todo:
+            return results
+        wb_enabled = all(admitted_info[k][1] for k in todo)
+        pages: list[BytesLike] = []
+        owner: list[int] = []
+        for k in todo:
+            mv, nr, _ = checked[k]
+            if nr == 1:
+                pages.append(mv)
+            else:
+                view = mv if isinstance(mv, memoryview) else memoryview(mv)
+                pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(nr))
+            owner.extend([k] * nr)
+        pool = self._pool_current_get(len(pages))
+        try:
+            compressed = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=False)
+        except UseAfterFree:
+            for k in todo:
+                _, nr, trees = checked[k]
+                self._store_undo(pool, trees, folios[k][2], nr)
+            raise
+        stored = compressed or []  # never None without all_or_nothing
+        # Per folio: publish when every page made it, else undo that folio alone.
+        i = 0
+        for k in todo:
+            _, nr, trees = checked[k]
+            _, t, off = folios[k]
+            mine = stored[i:i + nr]
+            i += nr
+            if all(item is not None for item in mine):
+                self._publish(trees, t, off, cast(list[tuple[int, int]], mine), pool,
+                              admitted_info[k][0])
+                results[k] = True
+            else:
+                free = pool.zs_pool.free
+                for item in mine:
+                    if item is not None:
+                        free(item[0])
+                self._store_undo(pool, trees, off, nr)
+        return results
+
+    def _check_folio(self, folio: BytesLike, swp_type: int,
+                     offset: int) -> tuple[BytesLike, int, list[dict[int, ZswapEntry]]]:
+        """A folio of 1..512 whole pages at slots inside a swapped-on type; else raise."""
         mv: BytesLike
         if type(folio) is bytes and len(folio) == PAGE_SIZE:
             mv, nr = folio, 1  # the common 4 KiB page: no view needed
@@ -641,49 +728,49 @@ class Zswap:
         if (trees is None or type(offset) is not int or offset < 0
                 or offset + nr > self._tree_pages[swp_type]):
             raise self._bad_slot(swp_type, offset, nr)
+        return mv, nr, trees
 
-        # 2. Enabled? The cgroup's zswap.max (writing back its own entries to make room)?
-        #    Room under the global limit (with hysteresis)?
-        if not self._enabled:
-            self._store_failed(trees, offset, nr)
-            return False
-        objcg, wb_enabled = -1, True
+    def _admit(self, memcg: MemCgroup | None, trees: list[dict[int, ZswapEntry]], offset: int,
+               nr: int) -> tuple[MemCgroup | None, bool] | None:
+        """Steps before compression: enabled, the cgroup's ``zswap.max`` (writing back the
+        group's own entries to make room), the global limit. ``(charged memcg, writeback
+        enabled)``, or None after the failure path ran."""
         charged: MemCgroup | None = None
-        if memcg is not None:
-            objcg = memcg.obj_cgroup()
-            charged = memcg.obj_cgroup_memcg(objcg)
+        wb_enabled = True
+        ok = self._enabled
+        if ok and memcg is not None:
+            charged = memcg.obj_cgroup_memcg(memcg.obj_cgroup())
             if not charged.may_zswap() and self.shrink_memcg(charged):
-                self._store_failed(trees, offset, nr)
-                return False
+                ok = False
             wb_enabled = charged.zswap_writeback_enabled()
-        if self._max_pages is not None and self._check_limits():
+        if ok and self._max_pages is not None and self._check_limits():
+            ok = False
+        if not ok:
             self._store_failed(trees, offset, nr)
-            return False
+            return None
+        return charged, wb_enabled
 
-        # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
+    def _pool_current_get(self, nr: int) -> ZswapPool:
+        """The current pool with ``nr`` references taken (``zswap_pool_current_get``)."""
         lock = self._lock
         lock.acquire()
         pool = self._pools[0]
         pool.ref += nr
         lock.release()
+        return pool
 
-        # 4. Compress and allocate every page (zswap_compress), all or nothing.
-        try:
-            stored = self._compress_folio(mv, nr, pool, wb_enabled)
-        except UseAfterFree:
-            stored = None
-            self._store_undo(pool, trees, offset, nr)
-            raise
-        if stored is None:
-            self._store_undo(pool, trees, offset, nr)
-            return False
-
-        # 5. Publish the entries; an older entry for a slot (redirtied, swapped out again) goes.
-        #    Then charge the cgroup and put the entries on the LRU (referenced: second chance).
+    def _publish(self, trees: list[dict[int, ZswapEntry]], swp_type: int, offset: int,
+                 stored: list[tuple[int, int]], pool: ZswapPool,
+                 charged: MemCgroup | None) -> None:
+        """Insert the entries; an older entry for a slot (redirtied, swapped out again) goes.
+        Charge the cgroup and put the entries on the LRU (referenced: second chance)."""
+        nr = len(stored)
         c = self._c
         pool_id = pool.id
+        objcg = -1 if charged is None else charged.id
         lru_add = self.lru.add
         lru_id = 0 if charged is None else charged.id
+        lock = self._lock
         lock.acquire()
         try:
             off = offset
@@ -708,36 +795,90 @@ class Zswap:
             charged.count_event("zswpout", nr)
         if self._release_pending:
             self._flush_releases()
-        return True
 
     def _compress_folio(self, mv: BytesLike, nr: int, pool: ZswapPool,
                         wb_enabled: bool = True) -> list[tuple[int, int]] | None:
-        """Every page into zsmalloc on this CPU's context: ``[(handle, length)]`` or None.
+        """Every page of a folio into zsmalloc: ``[(handle, length)]``, or None (all undone)."""
+        if nr == 1 and pool.compressor.batch_size == 1:
+            # The common 4 KiB folio: the same steps as _compress_pages, without the batching.
+            ctx, res = pool.ctx_get_cpu_lock()
+            try:
+                buf = res.buffers[0]
+                try:
+                    result: int | ZswapError = res.tfm.compress(mv, buf)
+                except (CompressPoor, CompressFail) as exc:
+                    result = exc
+                try:
+                    item = self._zs_store(mv, buf, result, pool, wb_enabled)
+                except _StoreRejected:
+                    return None
+                if res.freed:
+                    pool.zs_pool.free(item[0])
+                    with self._lock:
+                        self.ctx_use_after_free += 1
+                    pool.check_res(ctx, res)
+            finally:
+                ctx.mutex.release()
+            return [item]
+        if nr == 1:
+            pages: list[BytesLike] = [mv]
+        else:
+            view = mv if isinstance(mv, memoryview) else memoryview(mv)
+            pages = [view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(nr)]
+        out = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=True)
+        return None if out is None else cast(list[tuple[int, int]], out)
 
-        The context is locked per batch of ZSWAP_MAX_BATCH_SIZE pages, so loads on this CPU are
-        not starved behind a 2 MiB folio (the series' v8/v13 choice); a thread that migrates
-        between batches takes its new CPU's context for the next batch.
+    def _compress_pages(self, pages: Sequence[BytesLike], pool: ZswapPool, wb_enabled: bool,
+                        *, all_or_nothing: bool) -> list[tuple[int, int] | None] | None:
+        """Compress and allocate pages on this CPU's context, batch by batch.
+
+        A batch is the compressor's batch size for a batching compressor (one
+        ``compress_batch`` call, pages compressed in parallel) and ZSWAP_MAX_BATCH_SIZE pages
+        otherwise (compressed one by one). The context is locked per batch, so loads on this CPU
+        are not starved behind a 2 MiB folio (the series' v8/v13 choice), and a thread that
+        migrates between batches takes its new CPU's context for the next one.
+        ``all_or_nothing``: a rejected page undoes every page and returns None; otherwise a
+        rejected page is None in the result and the others stay.
         """
-        out: list[tuple[int, int]] = []
+        batch_size = pool.compressor.batch_size
+        step = batch_size if batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
+        out: list[tuple[int, int] | None] = []
+        store_one = self._zs_store
         try:
-            for start in range(0, nr, ZSWAP_MAX_BATCH_SIZE):
-                end = min(start + ZSWAP_MAX_BATCH_SIZE, nr)
+            for start in range(0, len(pages), step):
+                chunk = pages[start:start + step]
                 ctx, res = pool.ctx_get_cpu_lock()
                 try:
-                    if nr == 1:
-                        out.append(self._compress_page(mv, res, pool, wb_enabled))
+                    if batch_size > 1 and len(chunk) > 1:
+                        results: list[int | ZswapError] = res.tfm.compress_batch(
+                            chunk, res.buffers[:len(chunk)])
+                        bufs = res.buffers
                     else:
-                        for i in range(start, end):
-                            page = mv[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT]
-                            out.append(self._compress_page(page, res, pool, wb_enabled))
+                        results, bufs = [], []
+                    for k, page in enumerate(chunk):
+                        if bufs:
+                            buf, result = bufs[k], results[k]
+                        else:
+                            buf = res.buffers[0]
+                            try:
+                                result = res.tfm.compress(page, buf)
+                            except (CompressPoor, CompressFail) as exc:
+                                result = exc
+                        try:
+                            out.append(store_one(page, buf, result, pool, wb_enabled))
+                        except _StoreRejected:
+                            if all_or_nothing:
+                                raise
+                            out.append(None)
                     if res.freed:
                         pool.check_res(ctx, res)
                 finally:
                     ctx.mutex.release()
         except (_StoreRejected, UseAfterFree) as exc:
             free = pool.zs_pool.free
-            for handle, _ in out:
-                free(handle)
+            for item in out:
+                if item is not None:
+                    free(item[0])
             if isinstance(exc, UseAfterFree):
                 with self._lock:
                     self.ctx_use_after_free += 1
@@ -745,31 +886,24 @@ class Zswap:
             return None
         return out
 
-    def _compress_page(self, page: BytesLike, res: CtxResources, pool: ZswapPool,
-                       wb_enabled: bool = True) -> tuple[int, int]:
-        """``zswap_compress``: one page into zsmalloc; ``(handle, length)``. Context locked.
+    def _zs_store(self, page: BytesLike, buf: bytearray, result: int | ZswapError,
+                  pool: ZswapPool, wb_enabled: bool) -> tuple[int, int]:
+        """The rest of ``zswap_compress`` for one page: ``(handle, length)`` in zsmalloc.
 
         6.18: a page that does not compress below PAGE_SIZE is stored as-is (so it keeps its LRU
         position for writeback), unless its cgroup has writeback disabled: then it is rejected,
         -ENOSPC counting as ``reject_compress_poor`` and any other failure as
         ``reject_compress_fail``, as the kernel counts them.
         """
-        buf = res.buffers[0]
-        try:
-            dlen = res.tfm.compress(page, buf)
-            src: BytesLike = buf
-            if not 0 < dlen < PAGE_SIZE:
-                if not wb_enabled:
-                    self._c.reject_compress_fail += 1  # -EINVAL: no error, but no gain
-                    raise _StoreRejected
-                src, dlen = page, PAGE_SIZE
-        except (CompressPoor, CompressFail) as exc:
+        src: BytesLike = buf
+        dlen = result if type(result) is int else 0
+        if not 0 < dlen < PAGE_SIZE:
             if not wb_enabled:
-                if isinstance(exc, CompressPoor):
+                if isinstance(result, CompressPoor):
                     self._c.reject_compress_poor += 1
                 else:
-                    self._c.reject_compress_fail += 1
-                raise _StoreRejected from None
+                    self._c.reject_compress_fail += 1  # an error, or -EINVAL: no gain
+                raise _StoreRejected
             src, dlen = page, PAGE_SIZE
         try:
             return pool.zs_pool.malloc_write(src, dlen), dlen
