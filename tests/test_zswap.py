@@ -294,3 +294,23 @@ def test_store_batch_with_a_software_compressor_is_per_folio() -> None:
         assert _load(z, 100 + k) == mixed_page(100 + k)
     with pytest.raises(InvalidPage):
         z.store_batch([(bytes(10), 0, 0)])
+
+
+def test_load_batch_matches_single_loads_and_keeps_failed_entries() -> None:
+    z = _zswap(compressor="zstd")
+    for off in range(12):
+        assert z.store(mixed_page(off), 0, off)
+    outs = [bytearray(PAGE_SIZE) for _ in range(14)]
+    assert z.load_batch(outs, 0, list(range(14))) == [True] * 12 + [False] * 2
+    assert [bytes(o) for o in outs[:12]] == [mixed_page(i) for i in range(12)]
+    assert z.stats()["stored_pages"] == 0
+    for off in range(3):
+        assert z.store(text_page(off), 0, off)
+    bad = z.lookup(0, 1)
+    assert bad is not None
+    z.entry_pool(bad).zs_pool.write(bad.handle, b"\xff" * bad.length)
+    outs = [bytearray(PAGE_SIZE) for _ in range(3)]
+    with pytest.raises(DecompressFail, match=r"\[1\]"):
+        z.load_batch(outs, 0, [0, 1, 2])
+    assert bytes(outs[0]) == text_page(0) and bytes(outs[2]) == text_page(2)
+    assert z.lookup(0, 1) is bad and z.stats()["decompress_fail"] == 1

@@ -998,6 +998,101 @@ class Zswap:
             self._flush_releases()
         return True
 
+    def load_batch(self, outs: Sequence[bytearray | memoryview], swp_type: int,
+                   offsets: Sequence[int], *, swapcache: bool = True) -> list[bool]:
+        """Load several slots at once (swap-in readahead): one result per slot, as
+        :meth:`load` would give. With a batching compressor, the pages of each pool are
+        decompressed together in batches of its batch size (in parallel); other pages go one
+        by one. If some pages fail to decompress, the others are loaded and
+        :class:`DecompressFail` is raised at the end naming the failed slots (their entries
+        stay)."""
+        if len(outs) != len(offsets):
+            raise InvalidParameter(f"load_batch: {len(outs)} buffers for {len(offsets)} slots")
+        views = [o if type(o) is memoryview else memoryview(o) for o in outs]
+        for view in views:
+            if view.nbytes != PAGE_SIZE or view.readonly:
+                raise InvalidPage(f"load_batch: every buffer must be one writable "
+                                  f"{PAGE_SIZE}-byte page")
+        for off in offsets:
+            self._trees_for(swp_type, off, 1)
+        trees = self._trees[swp_type]
+        results = [False] * len(offsets)
+        failed: list[int] = []
+        batch_failed = 0  # _decompress counts its own failures
+        groups: dict[int, list[tuple[int, ZswapEntry]]] = {}
+        for k, off in enumerate(offsets):
+            entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].get(off)
+            if entry is not None:
+                groups.setdefault(entry.pool_id, []).append((k, entry))
+        loaded: list[tuple[int, ZswapEntry]] = []
+        for pool_id, members in groups.items():
+            pool = self._pool_ids[pool_id]
+            batch_size = pool.compressor.batch_size
+            if batch_size == 1:
+                for k, entry in members:
+                    try:
+                        self._decompress(entry, views[k])
+                        loaded.append((k, entry))
+                    except DecompressFail:
+                        failed.append(offsets[k])
+                continue
+            for start in range(0, len(members), batch_size):
+                chunk = members[start:start + batch_size]
+                ok = self._decompress_batch(pool, chunk, views)
+                for (k, entry), good in zip(chunk, ok, strict=True):
+                    if good:
+                        loaded.append((k, entry))
+                    else:
+                        failed.append(offsets[k])
+                        batch_failed += 1
+        with self._lock:
+            for k, entry in loaded:
+                results[k] = True
+                self._c.zswpin += 1
+                if entry.objcg >= 0:
+                    self._objcg_memcg(entry.objcg).count_event("zswpin")
+                tree = trees[entry.offset >> SWAP_ADDRESS_SPACE_SHIFT]
+                if swapcache and tree.get(entry.offset) is entry:
+                    del tree[entry.offset]
+                    self._entry_free_locked(entry)
+            self._c.decompress_fail += batch_failed
+        if self._release_pending:
+            self._flush_releases()
+        if failed:
+            raise DecompressFail(f"zswap: decompressing slots {sorted(failed)} of type "
+                                 f"{swp_type} failed; those entries are kept")
+        return results
+
+    def _decompress_batch(self, pool: ZswapPool, chunk: list[tuple[int, ZswapEntry]],
+                          views: list[memoryview]) -> list[bool]:
+        """Decompress one batch of a batching pool's entries in one call; ok per page."""
+        zs = pool.zs_pool
+        ctx, res = pool.ctx_get_cpu_lock()
+        try:
+            ok = [True] * len(chunk)
+            srcs: list[BytesLike] = []
+            dsts: list[memoryview] = []
+            slots: list[int] = []
+            for i, (k, entry) in enumerate(chunk):
+                if entry.length == PAGE_SIZE:
+                    zs.read_into(entry.handle, PAGE_SIZE, views[k])
+                else:
+                    srcs.append(zs.read(entry.handle, entry.length))
+                    dsts.append(views[k])
+                    slots.append(i)
+            if srcs:
+                for i, result in zip(slots, res.tfm.decompress_batch(srcs, dsts), strict=True):
+                    ok[i] = result == PAGE_SIZE
+            if res.freed:
+                pool.check_res(ctx, res)
+        except UseAfterFree:
+            with self._lock:
+                self.ctx_use_after_free += 1
+            raise
+        finally:
+            ctx.mutex.release()
+        return ok
+
     def _decompress(self, entry: ZswapEntry, out: memoryview) -> None:
         """``zswap_decompress``: the entry's bytes into ``out``, on this CPU's context.
 
