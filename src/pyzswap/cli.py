@@ -399,9 +399,11 @@ def _cpu_ranges(cpus: list[int]) -> str:
 def _register_tools() -> None:
     """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
     from .kernel.cli import kernel, snapshot
+    from .lab.cli import lab
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
+    cli.add_command(lab)
 
 
 _register_tools()

@@ -152,8 +152,8 @@ class ZswapPool:
     online CPUs' resources); :meth:`destroy` unregisters it and frees everything.
     """
 
-    __slots__ = ("acomp_ctx", "compressor", "cpuhp_state", "cpus", "destroyed", "id", "killed",
-                 "lifetime", "mem_hook", "ref", "tfm_name", "zs_pool")
+    __slots__ = ("acomp_ctx", "compressor", "cpuhp_state", "cpus", "ctx_retries", "destroyed",
+                 "id", "killed", "lifetime", "mem_hook", "ref", "tfm_name", "zs_pool")
 
     def __init__(self, compressor: Compressor, cpus: CpuModel, pool_id: int, *,
                  chain_size: int = 8, lifetime: str = "pool",
@@ -172,6 +172,8 @@ class ZswapPool:
         self.zs_pool = ZsPool(f"zswap{pool_id:x}", chain_size=chain_size)
         self.acomp_ctx = [AcompCtx(cpu) for cpu in cpus.possible_cpus()]
         self.cpuhp_state = 0
+        #: ``lock-retry`` only: lookups that found their context freed and retried elsewhere
+        self.ctx_retries = 0
         self.ref = 1  # the initial reference, held by the "current" role
         self.killed = False
         self.destroyed = False
@@ -277,6 +279,7 @@ class ZswapPool:
                     )
                 return ctx, res
             ctx.mutex.release()  # freed under us: the CPU died; retry where we are now
+            self.ctx_retries += 1
 
     def check_res(self, ctx: AcompCtx, res: CtxResources) -> None:
         """After using ``res``: raise :class:`UseAfterFree` if hotplug freed it meanwhile."""

@@ -1,0 +1,1 @@
+"""The design lab: experiments that answer the design questions with measurements."""
