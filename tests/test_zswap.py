@@ -314,3 +314,15 @@ def test_load_batch_matches_single_loads_and_keeps_failed_entries() -> None:
         z.load_batch(outs, 0, [0, 1, 2])
     assert bytes(outs[0]) == text_page(0) and bytes(outs[2]) == text_page(2)
     assert z.lookup(0, 1) is bad and z.stats()["decompress_fail"] == 1
+
+
+def test_compact_skips_a_pool_destroyed_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    z = _zswap(compressor="lz4")
+    assert z.store(text_page(1), 0, 1)
+    old = z.current_pool()
+    z.set_param("compressor", "zstd")
+    listed = z.pools()  # the list compact() will walk: the old pool is still in it
+    z.invalidate(0, 1)  # ...and now its last entry goes: destroyed
+    assert old.destroyed
+    monkeypatch.setattr(z, "pools", lambda: listed)
+    assert z.compact() == 0

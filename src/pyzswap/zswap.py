@@ -526,8 +526,15 @@ class Zswap:
 
     def compact(self) -> int:
         """``zs_compact`` on every live pool (zsmalloc's shrinker under memory pressure);
-        the pages freed."""
-        return sum(pool.zs_pool.compact() for pool in self.pools())
+        the pages freed. A pool destroyed meanwhile (its last entry went) is skipped."""
+        freed = 0
+        for pool in self.pools():
+            try:
+                freed += pool.zs_pool.compact()
+            except InvalidParameter:
+                if not pool.zs_pool.destroyed:
+                    raise
+        return freed
 
     def compactable_pages(self) -> int:
         """What :meth:`compact` could free now (the zsmalloc shrinker's count)."""
