@@ -169,7 +169,8 @@ def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> N
               help="scale a built-in workload's pages and accesses")
 @click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
               default="zipf", show_default=True, help="access pattern for a page file")
-@click.option("--seed", type=int, default=0, show_default=True, help="workload seed")
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
+              help="workload seed")
 @click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -400,10 +401,12 @@ def _register_tools() -> None:
     """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
+    from .soak import soak
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
     cli.add_command(lab)
+    cli.add_command(soak)
 
 
 _register_tools()
@@ -424,24 +427,34 @@ def _emit(report: StoreCheckReport, as_json: bool, title: str) -> None:
         _print_store_report(report, title)
 
 
+def _error(message: str) -> None:
+    """One line on stderr, whatever the message holds (an argument may contain newlines)."""
+    click.echo("pyzswap: error: " + " ".join(message.split("\n")).strip(), err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
     try:
         cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # `pyzswap` alone: the help, as click prints it in standalone mode.
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_help())
+        return 0
     except click.Abort:
         click.echo("pyzswap: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        click.echo(f"pyzswap: error: {exc.format_message()}", err=True)
+        _error(exc.format_message())
         return EXIT_USAGE
     except ZswapError as exc:
-        click.echo(f"pyzswap: error: {exc}", err=True)
+        _error(str(exc))
         return EXIT_USAGE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"pyzswap: error: {where}{exc.strerror or exc}", err=True)
+        _error(f"{where}{exc.strerror or exc}")
         return EXIT_USAGE
     return 0
 

@@ -741,7 +741,10 @@ class SwapDevice:
     # ------------------------------------------------------------------ I/O -----------------
     def write_page(self, offset: int, data: BytesLike) -> None:
         """Write a folio (1..512 whole pages) to its slots starting at ``offset``
-        (``__swap_writepage``). Clears the slots' zero bits. On failure raises
+        (``__swap_writepage``). Leaves the zero bits alone:
+        the swap core clears them before a data write-out (6.18 ``swap_writeout``), and a
+        zswap writeback of an entry shadowed by a later zero write-out must keep reading
+        zeros. On failure raises
         :class:`SwapIOError`, counts ``write_errors`` and marks the slots not written; ``data``
         is never modified."""
         mv = data if type(data) is memoryview else memoryview(data)
@@ -778,7 +781,6 @@ class SwapDevice:
         self._lock.acquire()
         try:
             self._written[offset:offset + nr] = True
-            self._zero[offset:offset + nr] = False
             self.pswpout += nr
         finally:
             self._lock.release()

@@ -107,6 +107,10 @@ class SwapCore:
         t, off = swp_type(swp), swp_offset(swp)
         device = self.table.device(t)
         if is_folio_zero_filled(folio):
+            # A stale zswap entry for these slots must not outlive the zero page (writeback
+            # would otherwise write old data over the slot later).
+            for k in range(nr):
+                self.zswap.invalidate(t, off + k)
             device.zeromap_set(off, nr)
             with self._lock:
                 self.swpout_zero += nr

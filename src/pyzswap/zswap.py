@@ -118,7 +118,7 @@ def _parse_percent(name: str, value: object) -> int:
         raise InvalidParameter(f"{name}: expected an integer 0..100, got {value!r}")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     else:
         raise InvalidParameter(f"{name}: expected an integer 0..100, got {value!r}")
@@ -950,8 +950,13 @@ class Zswap:
         """
         objcg = entry.objcg
         memcg = None if objcg < 0 else self._objcg_memcg(objcg)
-        self.lru.delete(0 if memcg is None else memcg.id,
-                        (entry.type << SWP_TYPE_SHIFT) | entry.offset, entry)
+        key = (entry.type << SWP_TYPE_SHIFT) | entry.offset
+        if not self.lru.delete(0 if memcg is None else memcg.id, key, entry):
+            # The entry's memcg is going offline: its objcg already charges the parent, but
+            # its LRU list has not been reparented yet. Find it where it still is.
+            for memcg_id in self.lru.memcg_ids():
+                if self.lru.delete(memcg_id, key, entry):
+                    break
         if memcg is not None:
             memcg.uncharge_zswap(entry.length)
         pool = self._pool_ids[entry.pool_id]
@@ -1365,8 +1370,15 @@ class Zswap:
         return freed
 
     def close(self) -> None:
-        """Stop the shrink worker thread and detach from the swap table and memcg tree."""
+        """Stop the shrink worker thread, detach from the swap table and memcg tree, and destroy
+        every pool (zsmalloc memory, per-CPU contexts, CPU hotplug instances). The instance
+        cannot store or load afterwards."""
         self._shrink_work.stop()
+        with self._lock:
+            pools, self._pools = self._pools, []
+            self._pool_ids.clear()
+        for pool in pools:
+            pool.destroy()
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
             self.swap_table.on_free = None
         if self.memcg_root is not None:

@@ -344,6 +344,8 @@ class _Parser:
                          lineno: int) -> None:
         try:
             st = os.stat(path)
+        except ValueError as exc:  # e.g. a NUL in the path
+            raise self.fail(lineno, f"page file {given!r}: not a usable path ({exc})") from None
         except OSError as exc:
             raise self.fail(lineno, f"page file {given!r}: {exc.strerror}") from None
         if not os.path.isfile(path):
