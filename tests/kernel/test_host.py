@@ -142,6 +142,15 @@ def test_sigterm_takes_the_ctrl_c_path(tmp_path: Path) -> None:
 
 
 def test_signal_during_restore_is_deferred() -> None:
+    # Python's own Ctrl-C handler, whatever an earlier test left installed.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _deferred_sigint_raises_at_exit()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _deferred_sigint_raises_at_exit() -> None:
     reached = False
     with pytest.raises(KeyboardInterrupt), signals_blocked() as pending:
         os.kill(os.getpid(), signal.SIGINT)
