@@ -14,6 +14,7 @@ from ._registry import (
     register_compressor,
     unregister_compressor,
 )
+from .batching import BatchingCompressor, BatchingTransform, BatchRequest, register_batching
 from .deflate import DEFLATE
 from .lz4 import LZ4, LZ4HC
 from .lzo import LZO
@@ -22,11 +23,15 @@ from .zstd import ZSTD
 __all__ = [
     "PAGE_SIZE",
     "ZSWAP_MAX_BATCH_SIZE",
+    "BatchRequest",
+    "BatchingCompressor",
+    "BatchingTransform",
     "Compressor",
     "Transform",
     "available_compressors",
     "get_compressor",
     "has_compressor",
+    "register_batching",
     "register_compressor",
     "unregister_compressor",
 ]
