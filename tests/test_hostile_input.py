@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, PARAMETERS, Zswap
@@ -34,14 +34,10 @@ any_value = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(-5, 200),
     st.floats(allow_nan=True), st.text(max_size=12), st.binary(max_size=8),
     st.sampled_from(["", " ", "Y", "n", "on", "1", "0", "max", "100", "101", "-1", "0x10",
-                     "010", "1k", "4M", "lz4", " zstd ", "lz5", "\x00", "1\n", "+1", "1_0"]),
+                     "010", "1k", "4M", "lz4", " zstd ", "lz5", "\x00", "1\n", "+1", "1_0",
+                     "²", "٣", "１０"]),
     st.lists(st.integers(), max_size=2), st.just(object()),
 )
-
-
-def _ascii_digits_only(value: object) -> bool:
-    """Non-ASCII digits (e.g. '²') must be refused like any other bad value."""
-    return not (isinstance(value, str) and any(c.isdigit() and not c.isascii() for c in value))
 
 
 def _one_line(err: str) -> None:
@@ -172,7 +168,6 @@ def test_trace_file_option_with_any_path_is_checked(tmp_path: Path, path: str) -
        value=any_value)
 def test_set_param_accepts_or_refuses_with_a_zswap_error_and_changes_nothing(
         name: str, value: object) -> None:
-    assume(_ascii_digits_only(value))
     z = Zswap(compressor="lz4", totalram_pages=1000, cpus=1)
     z.swapon(0, 16)
     before = z.params()
@@ -211,7 +206,7 @@ def test_memcg_write_accepts_or_refuses_with_a_zswap_error_and_changes_nothing(
 
 # ---------------------------------------------------------------------------- the CLI --------
 SAFE_TOKEN = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
-                                            blacklist_characters="\n\r\x00"), max_size=12)
+                                            blacklist_characters="\x00"), max_size=12)
 OPTION_VALUES = st.sampled_from(["0", "1", "2", "8", "-1", "x", "4097", "1e3", "lz4", "lz5",
                                  "zstd", "pool", "naive", "max", "4M", "0.5", "", "pages.bin",
                                  "missing.bin", ".", "a=1", "batch=64M", "ram=1M,2M"])
@@ -265,8 +260,6 @@ def cli_argv(draw: st.DrawFn) -> list[str]:
             argv.append(draw(SAFE_TOKEN))
         else:
             argv.append("--" + draw(st.sampled_from(["json", "bogus", "seed", "pages", "cpus"])))
-    if not argv:
-        argv.append(draw(OPTION_VALUES))  # no argument at all: see test_cli_without_arguments_…
     if command == "run":
         argv += RUN_BOUND
     if command == "pools" and "--pages" in argv:

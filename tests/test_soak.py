@@ -51,11 +51,12 @@ def test_soak_many_threads_with_faults_loses_nothing_and_leaks_nothing(tmp_path:
 
 def test_short_soak_without_faults(tmp_path: Path) -> None:
     report = run_soak(2, threads=2, seed=5, faults=False, directory=str(tmp_path),
-                      checkpoint_every=0.5)
+                      checkpoint_every=0.5, concurrent_memcg_offline=False)
     assert report.ok, "\n".join(report.lines())
     assert report.ops > 100 and report.checkpoints >= 1 and not report.faults_injected.get(
         "corrupt_object")
     assert report.expected_errors.get("swap_in_io_error", 0) == 0
+    assert report.ops_by_kind["memcg_offline"] == report.checkpoints  # removed at checkpoints
 
 
 def test_soak_command_json_and_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,10 +103,9 @@ def rewrite_slot(core: SwapCore, swp: int, page: BytesLike,
     erased the old entry). A failed write raises :class:`SwapIOError`; the slot then holds no
     data and the caller keeps the page (and should free the slot).
 
-    One difference from the kernel: for a zero page the kernel leaves an older zswap entry in
-    place, shadowed by the zero bit. pyzswap's ``SwapDevice.write_page`` clears the zero bit,
-    so writing such a stale entry back would resurrect the old contents (a known bug, see
-    ``tests/test_soak.py``); the stale entry is dropped here instead.
+    For a zero page the kernel leaves an older zswap entry in place, shadowed by the zero bit;
+    like ``SwapCore.swap_out``, the stale entry is dropped here instead (it could only ever be
+    written back, never read).
     """
     table = core.table
     t, off = swp_type(swp), swp_offset(swp)
@@ -237,10 +236,9 @@ class SoakConfig:
     checkpoint_every: float = 5.0
     #: directory for the swap files (default: a fresh temporary directory, removed at the end)
     directory: str | None = None
-    #: take a busy memcg offline from the chaos thread, concurrently with frees. Off by
-    #: default: it trips a known LRU race (tests/test_soak.py, the memcg-offline xfail); the
-    #: group is then taken offline at quiescent checkpoints instead.
-    racy_memcg_offline: bool = False
+    #: take the busy volatile memcg offline from the chaos thread, concurrently with stores
+    #: and frees (False: only at quiescent checkpoints)
+    concurrent_memcg_offline: bool = True
 
     def check(self) -> None:
         if not self.seconds > 0:
@@ -266,8 +264,6 @@ class SoakReport:
     expected_errors: dict[str, int] = field(default_factory=dict)
     unexpected_errors: int = 0
     unexpected_samples: list[str] = field(default_factory=list)
-    #: hits of known, reported library bugs (each has a strict xfail test); not failures
-    known_bugs: dict[str, int] = field(default_factory=dict)
     loads_verified: int = 0
     final_pages_verified: int = 0
     mismatches: int = 0
@@ -317,7 +313,6 @@ class SoakReport:
             f"{self.final_pages_verified:,} at the end",
             f"mismatches: {self.mismatches}",
             f"unexpected errors: {self.unexpected_errors}",
-            f"known library bugs hit (strict xfails in tests/): {kinds(self.known_bugs)}",
             f"expected errors (injected faults and races): {self.expected_error_count:,} "
             f"({kinds(self.expected_errors)})",
             f"faults injected: {kinds(self.faults_injected)}",
@@ -521,10 +516,6 @@ class _Soak:
             if len(self.report.unexpected_samples) < _MAX_SAMPLES:
                 self.report.unexpected_samples.append(f"{where}: {text}".rstrip())
 
-    def known_bug(self, kind: str) -> None:
-        with self._tally_lock:
-            self.report.known_bugs[kind] = self.report.known_bugs.get(kind, 0) + 1
-
     def mismatch(self, message: str) -> None:
         with self._tally_lock:
             self.report.mismatches += 1
@@ -677,7 +668,7 @@ class _Soak:
             ("set_accept_threshold", self._c_accept), ("set_shrinker", self._c_shrinker),
             ("toggle_enabled", self._c_enabled), ("memcg_limits", self._c_memcg),
         ]
-        if self.cfg.racy_memcg_offline:
+        if self.cfg.concurrent_memcg_offline:
             ops.append(("memcg_offline", self._c_memcg_offline))
         while not self.stop.is_set():
             kind, fn = ops[rng.randrange(len(ops))]
@@ -793,17 +784,10 @@ class _Soak:
                 raise ZswapError(f"writeback_entry returned {ret}")
 
     def _r_compact(self, rng: random.Random) -> None:
-        try:
-            if rng.random() < 0.5:
-                self.zswap.compact()
-            else:
-                self.zswap.compactable_pages()
-        except InvalidParameter as exc:
-            if "has been destroyed" not in str(exc):
-                raise
-            # Known bug: a pool destroyed between Zswap.pools() and zs_compact (its last entry
-            # freed meanwhile). Counted apart; tests/test_soak.py has the strict xfail.
-            self.known_bug("compact_of_a_destroyed_pool")
+        if rng.random() < 0.5:
+            self.zswap.compact()
+        else:
+            self.zswap.compactable_pages()
 
     def _r_queue(self, rng: random.Random) -> None:
         self.zswap.shrink_work_queue()
@@ -973,7 +957,7 @@ class _Soak:
         for problem in check_invariants(self.core):
             self.unexpected(f"checkpoint {n} invariant", message=problem)
         self.report.checkpoints += 1
-        if not self.cfg.racy_memcg_offline:
+        if not self.cfg.concurrent_memcg_offline:
             self._offline_volatile()
             self.op("memcg_offline")
         if n % 2 == 1 and self.churn_type is not None:
@@ -1176,9 +1160,7 @@ class _Soak:
                 f"after swapoff: stored_pages {st['stored_pages']}, pool_total_size "
                 f"{st['pool_total_size']}, {len(z.pools())} pools"))
         pools = z.pools()
-        core.close()
-        for pool in pools:  # Zswap.close() leaves the current pool: destroy it ourselves
-            pool.destroy()
+        core.close()  # Zswap.close() destroys the pools: _leaks checks that it did
         for comp in (self.faulty, *self.zs_compressors):
             if comp is not None:
                 unregister(comp)
@@ -1276,12 +1258,13 @@ def run_soak(seconds: float = 60.0, threads: int = 4, seed: int = 0, *, faults: 
               help="logical CPUs of the CPU model (hot-plugged during the run)")
 @click.option("--lifetime", type=click.Choice(["pool", "lock-retry"]), default="pool",
               show_default=True, help="per-CPU context lifetime strategy")
-@click.option("--racy-memcg-offline", is_flag=True,
-              help="take memcgs offline concurrently with frees (reproduces a known LRU race)")
+@click.option("--memcg-offline", type=click.Choice(["concurrent", "checkpoint"]),
+              default="concurrent", show_default=True,
+              help="remove a busy memcg while other threads use it, or only at checkpoints")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.pass_context
 def soak(ctx: click.Context, seconds: float, threads: int, seed: int, faults: bool,
-         nr_cpus: int, lifetime: str, racy_memcg_offline: bool, as_json: bool) -> None:
+         nr_cpus: int, lifetime: str, memcg_offline: str, as_json: bool) -> None:
     """Run zswap under many concurrent threads with faults and check nothing is lost.
 
     Workers swap pages out and in, overwrite and free them, each checking every load against
@@ -1290,7 +1273,7 @@ def soak(ctx: click.Context, seconds: float, threads: int, seed: int, faults: bo
     error occurred or a resource leaked.
     """
     report = run_soak(seconds, threads, seed, faults=faults, nr_cpus=nr_cpus, lifetime=lifetime,
-                      racy_memcg_offline=racy_memcg_offline)
+                      concurrent_memcg_offline=memcg_offline == "concurrent")
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
