@@ -214,6 +214,8 @@ class ListLru(Generic[T]):
         # memcg id -> its list. A dead (reparented) id maps to its live ancestor's list object.
         self._lists: dict[int, OrderedDict[int, T]] = {}
         self._dead: dict[int, int] = {}  # dead memcg id -> the id it was reparented to
+        # live memcg id -> the dead ids reparented into it (so a removal touches only those)
+        self._aliases: dict[int, list[int]] = {}
         self._unref: set[int] = set()  # keys whose referenced bit is clear
         self._nr_items = 0
 
@@ -376,15 +378,16 @@ class ListLru(Generic[T]):
                     dst[key] = src[key]
                     dst.move_to_end(key, last=False)
                 src.clear()
-                # every dead id aliasing the source list now aliases the destination
-                for mid, od in self._lists.items():
-                    if od is src:
-                        self._lists[mid] = dst
-            self._lists[memcg_id] = dst
-            self._dead[memcg_id] = parent_id
-            for mid, target in self._dead.items():
-                if target == memcg_id:
-                    self._dead[mid] = parent_id
+            # The dying id and every dead id that pointed at it now resolve to the parent:
+            # O(those ids), not O(every memcg removed so far).
+            moved_ids = self._aliases.pop(memcg_id, [])
+            moved_ids.append(memcg_id)
+            dead = self._dead
+            lists = self._lists
+            for mid in moved_ids:
+                dead[mid] = parent_id
+                lists[mid] = dst
+            self._aliases.setdefault(parent_id, []).extend(moved_ids)
         return moved
 
     # ------------------------------------------------------------------ the walk ------------
