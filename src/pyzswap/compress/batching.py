@@ -561,10 +561,12 @@ class BatchingTransform(Transform):
 class BatchingCompressor(Compressor):
     """A registered algorithm run as a batching compressor on ``engines`` engine threads.
 
-    ``name`` is ``f"{base}-x{engines}"`` (``zstd-x2``), ``batch_size`` is
-    ``ZSWAP_MAX_BATCH_SIZE``. The output is exactly the base algorithm's. ``engines_per_batch``
-    is how many engines one batch is handed to, besides the caller (default: one fewer than
-    the CPUs, at least 1, at most ``engines``); the other engines serve other callers.
+    ``name`` is ``f"{base}-x{engines}"`` (``zstd-x2``) and ``batch_size`` is
+    ``ZSWAP_MAX_BATCH_SIZE`` unless another ``batch_size`` (1..8) is given: then the name is
+    ``f"{base}-x{engines}-b{batch_size}"``. The output is exactly the base algorithm's.
+    ``engines_per_batch`` is how many engines one batch is handed to, besides the caller
+    (default: one fewer than the CPUs, at least 1, at most ``engines``); the other engines
+    serve other callers.
     ``min_parallel_us`` is the hand-off threshold (:data:`PARALLEL_MIN_US`); 0 hands off every
     batch of two pages or more, even before the first cost sample (tests, measurements).
     ``caller_helps=False`` makes engines do every page of a handed-off batch while the caller
@@ -576,7 +578,8 @@ class BatchingCompressor(Compressor):
 
     def __init__(self, base: str | Compressor, engines: int | None = None, *,
                  engines_per_batch: int | None = None,
-                 min_parallel_us: float = PARALLEL_MIN_US, caller_helps: bool = True) -> None:
+                 min_parallel_us: float = PARALLEL_MIN_US, caller_helps: bool = True,
+                 batch_size: int = ZSWAP_MAX_BATCH_SIZE) -> None:
         base_c = get_compressor(base) if isinstance(base, str) else base
         if isinstance(base_c, BatchingCompressor):
             raise InvalidParameter(f"{base_c.name!r} is already a batching compressor")
@@ -590,11 +593,17 @@ class BatchingCompressor(Compressor):
             per = max(1, min(n, cpus - 1)) if caller_helps else n
         if type(per) is not int or not 1 <= per <= n:
             raise InvalidParameter(f"engines_per_batch must be an int in 1..{n}, got {per!r}")
-        # Compressor.name/description are class-level for fixed algorithms; a batching
-        # compressor is parameterised, so they live on the instance.
-        self.__dict__["name"] = f"{base_c.name}-x{n}"
+        if type(batch_size) is not int or not 1 <= batch_size <= ZSWAP_MAX_BATCH_SIZE:
+            raise InvalidParameter(
+                f"batch_size must be an int in 1..{ZSWAP_MAX_BATCH_SIZE}, got {batch_size!r}")
+        # Compressor.name/description/batch_size are class-level for fixed algorithms; a
+        # batching compressor is parameterised, so they live on the instance.
+        suffix = "" if batch_size == ZSWAP_MAX_BATCH_SIZE else f"-b{batch_size}"
+        self.__dict__["name"] = f"{base_c.name}-x{n}{suffix}"
+        self.__dict__["batch_size"] = batch_size
         self.__dict__["description"] = (
-            f"{base_c.name} batched on {n} engine thread{'s' if n != 1 else ''}")
+            f"{base_c.name} batched on {n} engine thread{'s' if n != 1 else ''}"
+            + (f", {batch_size} pages per batch" if suffix else ""))
         self.base = base_c
         self.engines = n
         self.engines_per_batch = per
@@ -644,12 +653,14 @@ class BatchingCompressor(Compressor):
 
 
 def register_batching(base: str | Compressor, engines: int | None = None, *,
-                      engines_per_batch: int | None = None) -> BatchingCompressor:
+                      engines_per_batch: int | None = None,
+                      batch_size: int = ZSWAP_MAX_BATCH_SIZE) -> BatchingCompressor:
     """Create ``BatchingCompressor(base, engines)`` and register it under ``{base}-x{engines}``.
 
     Raises :class:`~pyzswap.errors.InvalidParameter` if that name is taken. Unregister with
     ``unregister_compressor(c.name)`` and stop the threads with ``c.close()``.
     """
-    compressor = BatchingCompressor(base, engines, engines_per_batch=engines_per_batch)
+    compressor = BatchingCompressor(base, engines, engines_per_batch=engines_per_batch,
+                                    batch_size=batch_size)
     register_compressor(compressor)
     return compressor
