@@ -399,6 +399,7 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 def _register_tools() -> None:
     """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    from .bench import bench
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
     from .soak import soak
@@ -407,6 +408,7 @@ def _register_tools() -> None:
     cli.add_command(snapshot)
     cli.add_command(lab)
     cli.add_command(soak)
+    cli.add_command(bench)
 
 
 _register_tools()

@@ -1,0 +1,26 @@
+"""Memory-per-entry benchmark at a toy size: both measurements and the kernel comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyzswap.bench import PageSource, run_memory
+from pyzswap.errors import InvalidParameter
+
+
+def test_report(tiny_source: PageSource) -> None:
+    report = run_memory(tiny_source, "lz4", entries=500)
+    assert report["kernel_bytes_per_entry"] == 64
+    t = report["tracemalloc"]
+    assert t["stored_pages"] == 501  # the warm-up entry too
+    # An entry costs *some* Python memory beyond zsmalloc's pages, whatever the exact figure.
+    assert report["python_bytes_per_entry"] == t["python_bytes_per_entry"] > 0
+    assert t["compressed_bytes_per_entry"] > 0
+    assert t["top_sites"] and all(s["site"] and "code" in s for s in t["top_sites"])
+    assert "python_bytes_per_entry" in report["rss"]
+    assert isinstance(report["met"], bool)
+
+
+def test_bad_entries(tiny_source: PageSource) -> None:
+    with pytest.raises(InvalidParameter):
+        run_memory(tiny_source, "lz4", entries=0)
