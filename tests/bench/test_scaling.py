@@ -24,6 +24,7 @@ def test_rows_and_ratio(tiny_source: PageSource) -> None:
         assert row["store"]["repeat"] == 2 and row["pool_total_size"] > 0
     assert set(report["ratio_max_vs_min"]) == {"store", "load"}
     assert set(report["met"]) == {"store", "load"}
+    assert report["rows"][0]["vs_smallest"]["store"]["median"] > 0
 
 
 def test_bad_arguments(tiny_source: PageSource) -> None:
