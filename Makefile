@@ -6,14 +6,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyzswap-installed
-# Debian packages the Python dependencies need to build (python-lzo links liblzo2).
-DEB_PACKAGES := liblzo2-dev
+# Debian packages the build needs: python-lzo links liblzo2; the C batching engines
+# (src/pyzswap/_native.c) link liblz4, libzstd, liblzo2 and zlib and need a C compiler.
+DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
 .PHONY: run test lint bench setup clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py Makefile src/pyzswap/_native.c
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -11,7 +11,9 @@ Per-CPU contexts and their lifetime (ZSWAP_FACTS §4)
 Each pool owns one :class:`AcompCtx` per possible CPU: a mutex that always exists, plus the
 *resources* (:class:`CtxResources`: a transform object, request slot(s) and PAGE_SIZE
 destination buffer(s), as many as the compressor's batch size) that the CPU hotplug callbacks
-allocate and, depending on the strategy, free. Three strategies, chosen per pool:
+allocate and, depending on the strategy, free. How many request slots and buffers a context
+gets is the pool's ``ctx_buffers`` choice (see :data:`CTX_BUFFERS`). Three lifetime strategies,
+chosen per pool:
 
 ``pool`` (default; the merged "tie per-CPU acomp_ctx lifetime to the pool")
     The PREPARE callback allocates a CPU's resources the first time the CPU is online while the
@@ -43,12 +45,13 @@ import threading
 from collections.abc import Callable
 from typing import Final, TypedDict
 
-from .compress import PAGE_SIZE, Compressor, Transform
+from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
 from .cpu import CpuModel
 from .errors import InvalidParameter, UseAfterFree, ZswapError
 from .zsmalloc import ZsPool
 
 __all__ = [
+    "CTX_BUFFERS",
     "KERNEL_CTX_BYTES",
     "LIFETIMES",
     "AcompCtx",
@@ -57,11 +60,19 @@ __all__ = [
     "CtxResources",
     "MemHook",
     "ZswapPool",
+    "check_ctx_buffers",
     "kernel_ctx_bytes",
 ]
 
 #: The context-lifetime strategies, default first.
 LIFETIMES: Final = ("pool", "lock-retry", "naive")
+
+#: How many request slots and destination buffers each CPU's context gets, default first.
+#: ``runtime`` sizes them by the compressor's ``batch_size`` (the series' design: a software
+#: compressor gets one, an 8-wide batching one eight). ``build-time`` always allocates
+#: ``ZSWAP_MAX_BATCH_SIZE``, as a kernel that fixed the count in its build would, so the lab can
+#: measure what that decision wastes; the compress loop still uses only ``batch_size`` of them.
+CTX_BUFFERS: Final = ("runtime", "build-time")
 
 #: Kernel per-CPU cost of a context on x86-64 (ZSWAP_FACTS §6.3, series v12-v14): one request
 #: and one 8 KiB buffer for a software compressor; one request, 8 buffers and an sg_table for
@@ -75,6 +86,15 @@ def kernel_ctx_bytes(batch_size: int) -> int:
     each extra buffer adds the same 8 KiB in the series' accounting)."""
     lo, hi = KERNEL_CTX_BYTES[1], KERNEL_CTX_BYTES[8]
     return lo + (hi - lo) * (min(max(batch_size, 1), 8) - 1) // 7
+
+
+def check_ctx_buffers(ctx_buffers: object) -> str:
+    """``ctx_buffers`` if it is one of :data:`CTX_BUFFERS`, else :class:`InvalidParameter`."""
+    if not isinstance(ctx_buffers, str) or ctx_buffers not in CTX_BUFFERS:
+        raise InvalidParameter(
+            f"unknown ctx_buffers {ctx_buffers!r} (choose from {', '.join(CTX_BUFFERS)})"
+        )
+    return ctx_buffers
 
 
 #: ``mem_hook(nbytes, what)``: called before every per-CPU resource allocation.
@@ -99,8 +119,9 @@ class CtxResources:
 
     __slots__ = ("buffers", "freed", "nbytes", "reqs", "tfm")
 
-    def __init__(self, compressor: Compressor) -> None:
-        nr = compressor.batch_size
+    def __init__(self, compressor: Compressor, nr: int | None = None) -> None:
+        if nr is None:
+            nr = compressor.batch_size
         self.tfm: Transform = compressor.new_transform()
         self.reqs = [AcompReq() for _ in range(nr)]
         self.buffers = [bytearray(PAGE_SIZE) for _ in range(nr)]
@@ -152,22 +173,29 @@ class ZswapPool:
     online CPUs' resources); :meth:`destroy` unregisters it and frees everything.
     """
 
-    __slots__ = ("acomp_ctx", "compressor", "cpuhp_state", "cpus", "ctx_retries", "destroyed",
-                 "id", "killed", "lifetime", "mem_hook", "ref", "tfm_name", "zs_pool")
+    __slots__ = ("acomp_ctx", "compressor", "cpuhp_state", "cpus", "ctx_buffers", "ctx_retries",
+                 "destroyed", "id", "killed", "lifetime", "mem_hook", "nr_ctx_buffers", "ref",
+                 "tfm_name", "zs_pool")
 
     def __init__(self, compressor: Compressor, cpus: CpuModel, pool_id: int, *,
                  chain_size: int = 8, lifetime: str = "pool",
-                 mem_hook: MemHook | None = None) -> None:
+                 mem_hook: MemHook | None = None, ctx_buffers: str = "runtime") -> None:
         if lifetime not in LIFETIMES:
             raise InvalidParameter(
                 f"unknown context lifetime {lifetime!r} (choose from {', '.join(LIFETIMES)})"
             )
+        check_ctx_buffers(ctx_buffers)
         self.id = pool_id
         self.compressor = compressor
         self.tfm_name = compressor.name
         self.cpus = cpus
         self.lifetime = lifetime
         self.mem_hook = mem_hook
+        self.ctx_buffers = ctx_buffers
+        #: Request slots and buffers per CPU context: the compressor's batch size, or always
+        #: ZSWAP_MAX_BATCH_SIZE for ``build-time`` (only the first ``batch_size`` are used).
+        self.nr_ctx_buffers = (compressor.batch_size if ctx_buffers == "runtime"
+                               else ZSWAP_MAX_BATCH_SIZE)
         # zsmalloc needs unique names: the kernel uses "zswap%x" with a global counter.
         self.zs_pool = ZsPool(f"zswap{pool_id:x}", chain_size=chain_size)
         self.acomp_ctx = [AcompCtx(cpu) for cpu in cpus.possible_cpus()]
@@ -181,7 +209,7 @@ class ZswapPool:
     @classmethod
     def create(cls, compressor: Compressor, cpus: CpuModel, pool_id: int, cpuhp_state: int, *,
                chain_size: int = 8, lifetime: str = "pool",
-               mem_hook: MemHook | None = None) -> ZswapPool:
+               mem_hook: MemHook | None = None, ctx_buffers: str = "runtime") -> ZswapPool:
         """``zswap_pool_create``: build the pool and add it as a cpuhp instance.
 
         Adding the instance runs PREPARE for every online CPU. If an allocation fails, the
@@ -189,7 +217,7 @@ class ZswapPool:
         would not do it) and the error propagates; nothing is left behind.
         """
         pool = cls(compressor, cpus, pool_id, chain_size=chain_size, lifetime=lifetime,
-                   mem_hook=mem_hook)
+                   mem_hook=mem_hook, ctx_buffers=ctx_buffers)
         try:
             cpus.state_add_instance(cpuhp_state, pool)
         except BaseException:
@@ -208,9 +236,9 @@ class ZswapPool:
             return  # allocated during an earlier online period: kept while offline
         # Allocate outside the mutex: the allocation may recurse into reclaim and zswap.
         if self.mem_hook is not None:
-            self.mem_hook(_resource_bytes(self.compressor.batch_size),
+            self.mem_hook(_resource_bytes(self.nr_ctx_buffers),
                           f"acomp_ctx {self.tfm_name}#{self.id} cpu{cpu}")
-        res = CtxResources(self.compressor)
+        res = CtxResources(self.compressor, self.nr_ctx_buffers)
         if self.lifetime == "lock-retry":
             with ctx.mutex:
                 ctx.res = res

@@ -31,7 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
-from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, get_compressor
+from .compress import (
+    PAGE_SIZE,
+    ZSWAP_MAX_BATCH_SIZE,
+    BatchingCompressor,
+    Compressor,
+    get_compressor,
+)
 from .cpu import CpuModel
 from .errors import (
     AllocFail,
@@ -46,11 +52,12 @@ from .errors import (
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
 from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, ListLru, LruWalk
 from .memcg import MemCgroup, ZswapShrinkCursor
-from .pool import LIFETIMES, MemHook, ZswapPool, kernel_ctx_bytes
+from .pool import LIFETIMES, MemHook, ZswapPool, check_ctx_buffers, kernel_ctx_bytes
 from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 
 if TYPE_CHECKING:
     from ._types import BytesLike
+    from .compress.native import NativeBatchingTransform
 
 __all__ = [
     "DEBUGFS_STATS",
@@ -87,6 +94,12 @@ SHRINK_STOP: Final = -1
 VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 
 _HOST_RAM: Final = object()
+
+
+def _streams(compressor: Compressor) -> bool:
+    """Does this pool's compressor stream pages through native engines (see
+    :meth:`Zswap._compress_stream`)?"""
+    return type(compressor) is BatchingCompressor and compressor.engine == "native"
 
 
 def _host_totalram_pages() -> int:
@@ -311,6 +324,7 @@ class Zswap:
         memcg_root: MemCgroup | None = None,
         swap_table: SwapTable | None = None,
         shrink_work: str = "thread",
+        ctx_buffers: str = "runtime",
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -329,6 +343,9 @@ class Zswap:
             )
         #: Context-lifetime strategy of the pools created from now on (see pyzswap.pool).
         self.lifetime = lifetime
+        #: Per-CPU buffer sizing of the pools created from now on: ``runtime`` (by the
+        #: compressor's batch size) or ``build-time`` (always ZSWAP_MAX_BATCH_SIZE; lab only).
+        self.ctx_buffers = check_ctx_buffers(ctx_buffers)
         #: Called before every per-CPU resource allocation; may run "direct reclaim".
         self.mem_hook = mem_hook
         self._cpuhp_states: dict[str, int] = {}
@@ -438,7 +455,7 @@ class Zswap:
         # No zswap lock is held here: the allocations may reclaim into store on the old pool.
         pool = ZswapPool.create(compressor, self.cpus, pool_id, self._cpuhp_state(lifetime),
                                 chain_size=self.chain_size, lifetime=lifetime,
-                                mem_hook=self.mem_hook)
+                                mem_hook=self.mem_hook, ctx_buffers=self.ctx_buffers)
         with self._lock:
             self._pool_ids[pool_id] = pool
         return pool
@@ -848,6 +865,8 @@ class Zswap:
         rejected page is None in the result and the others stay.
         """
         batch_size = pool.compressor.batch_size
+        if batch_size > 1 and len(pages) > 1 and _streams(pool.compressor):
+            return self._compress_stream(pages, pool, wb_enabled, all_or_nothing)
         step = batch_size if batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
         out: list[tuple[int, int] | None] = []
         store_one = self._zs_store
@@ -881,6 +900,56 @@ class Zswap:
                         pool.check_res(ctx, res)
                 finally:
                     ctx.mutex.release()
+        except (_StoreRejected, UseAfterFree) as exc:
+            free = pool.zs_pool.free
+            for item in out:
+                if item is not None:
+                    free(item[0])
+            if isinstance(exc, UseAfterFree):
+                with self._lock:
+                    self.ctx_use_after_free += 1
+                raise
+            return None
+        return out
+
+    def _compress_stream(self, pages: Sequence[BytesLike], pool: ZswapPool, wb_enabled: bool,
+                         all_or_nothing: bool) -> list[tuple[int, int] | None] | None:
+        """:meth:`_compress_pages` on native engines: the pages stream through the context's
+        ``batch_size`` buffers as one job, so the engines compress the next pages while this
+        thread stores the previous one (zsmalloc, no GIL needed by the engines).
+
+        Deliberate difference from the series, which locks the context per batch of 8: the
+        context stays locked for the whole job (a 2 MiB folio takes a few ms), because its
+        buffers are the job's ring. The result and failure handling are
+        :meth:`_compress_pages`'s.
+        """
+        out: list[tuple[int, int] | None] = []
+        store_one = self._zs_store
+        try:
+            ctx, res = pool.ctx_get_cpu_lock()
+            try:
+                tfm = cast("NativeBatchingTransform", res.tfm)
+                ring = res.buffers
+                nslots = len(ring)
+                job = tfm.compress_stream(pages, len(pages), ring)
+                try:
+                    take = job.take
+                    for k, page in enumerate(pages):
+                        code = take(k)
+                        result: int | ZswapError = code if code > 0 else tfm.error(code)
+                        try:
+                            out.append(store_one(page, ring[k % nslots], result, pool,
+                                                 wb_enabled))
+                        except _StoreRejected:
+                            if all_or_nothing:
+                                raise
+                            out.append(None)
+                finally:
+                    job.close()
+                if res.freed:
+                    pool.check_res(ctx, res)
+            finally:
+                ctx.mutex.release()
         except (_StoreRejected, UseAfterFree) as exc:
             free = pool.zs_pool.free
             for item in out:

@@ -93,7 +93,7 @@ def batching() -> Iterator[list[BatchingCompressor]]:
 
 def make(made: list[BatchingCompressor], base: str | Compressor, engines: int = 2,
          **kw: Any) -> BatchingCompressor:
-    c = BatchingCompressor(base, engines, **kw)
+    c = BatchingCompressor(base, engines, **{"engine": "threads", **kw})
     made.append(c)
     return c
 
@@ -403,7 +403,7 @@ def test_close_stops_the_threads_and_a_later_batch_restarts_them(
 
 
 def test_engines_stop_when_the_compressor_is_collected() -> None:
-    c = BatchingCompressor("lz4", 2, min_parallel_us=FORCED)
+    c = BatchingCompressor("lz4", 2, min_parallel_us=FORCED, engine="threads")
     tfm = c.new_transform()
     tfm.compress_batch(pages_of(compressible_folio(8)), dst_pages(8))
     threads = c.threads()
@@ -503,7 +503,9 @@ def test_registry_naming_and_description() -> None:
         assert c.description == "zstd batched on 2 engine threads"
         assert c.batch_size == ZSWAP_MAX_BATCH_SIZE and c.engines == 2
         assert "IAA" not in c.name + c.description
-        assert isinstance(c.new_transform(), BatchingTransform)
+        assert c.engine == "native"  # zstd has a C engine (tests/compress/test_native.py)
+        assert isinstance(BatchingCompressor("zstd", 2, engine="threads").new_transform(),
+                          BatchingTransform)
         with pytest.raises(InvalidParameter, match="already registered"):
             register_batching("zstd", 2)
     finally:
@@ -530,3 +532,11 @@ def test_invalid_construction() -> None:
         BatchingCompressor(BatchingCompressor("lz4", 2))
     with pytest.raises(InvalidParameter, match="min_parallel_us"):
         BatchingCompressor("lz4", 2, min_parallel_us=-1.0)
+    with pytest.raises(InvalidParameter, match="engine must be"):
+        BatchingCompressor("lz4", 2, engine="gpu")
+    with pytest.raises(InvalidParameter, match="no native engine"):
+        BatchingCompressor("lz4hc", 2, engine="native")
+    for bad_size in (0, 9, 2.0):
+        with pytest.raises(InvalidParameter, match="batch_size"):
+            BatchingCompressor("lz4", 2, batch_size=bad_size)  # type: ignore[arg-type]
+    assert BatchingCompressor("lz4hc", 2).engine == "threads"

@@ -73,14 +73,21 @@ from queue import SimpleQueue
 from time import thread_time
 from typing import TYPE_CHECKING, Final, cast
 
+from .. import _native
 from ..errors import CompressFail, DecompressFail, InvalidParameter, ZswapError
 from ._base import ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
 from ._registry import get_compressor, register_compressor
+from .deflate import DEFLATE
+from .lz4 import LZ4
+from .lzo import LZO
+from .native import NATIVE_MIN_PARALLEL_US, NativeBatchingTransform, native_engines
+from .zstd import ZSTD
 
 if TYPE_CHECKING:
     from .._types import BytesLike
 
 __all__ = [
+    "ENGINE_KINDS",
     "MAX_ENGINES",
     "PARALLEL_MIN_US",
     "BatchRequest",
@@ -88,6 +95,12 @@ __all__ = [
     "BatchingTransform",
     "register_batching",
 ]
+
+#: Engine implementations: ``native`` (C threads, no GIL; the stock algorithms) and
+#: ``threads`` (Python threads running any registered algorithm's transform).
+ENGINE_KINDS: Final = ("native", "threads")
+#: The stock compressor classes whose algorithm has a native engine (same parameters).
+_NATIVE_CLASSES: Final = (LZ4, ZSTD, LZO, DEFLATE)
 
 #: A batch is handed to engines only if its pages after the first are estimated to cost at least
 #: this many µs of CPU in total. Measured on the 2-vCPU guest, batches of 8: pages of ~10 µs
@@ -578,8 +591,8 @@ class BatchingCompressor(Compressor):
 
     def __init__(self, base: str | Compressor, engines: int | None = None, *,
                  engines_per_batch: int | None = None,
-                 min_parallel_us: float = PARALLEL_MIN_US, caller_helps: bool = True,
-                 batch_size: int = ZSWAP_MAX_BATCH_SIZE) -> None:
+                 min_parallel_us: float | None = None, caller_helps: bool = True,
+                 batch_size: int = ZSWAP_MAX_BATCH_SIZE, engine: str | None = None) -> None:
         base_c = get_compressor(base) if isinstance(base, str) else base
         if isinstance(base_c, BatchingCompressor):
             raise InvalidParameter(f"{base_c.name!r} is already a batching compressor")
@@ -608,6 +621,19 @@ class BatchingCompressor(Compressor):
         self.engines = n
         self.engines_per_batch = per
         self.caller_helps = bool(caller_helps)
+        native_ok = type(base_c) in _NATIVE_CLASSES and caller_helps
+        if engine is None:
+            engine = "native" if native_ok else "threads"
+        if engine not in ENGINE_KINDS:
+            raise InvalidParameter(f"engine must be one of {', '.join(ENGINE_KINDS)}, "
+                                   f"got {engine!r}")
+        if engine == "native" and not native_ok:
+            raise InvalidParameter(f"no native engine for {base_c.name!r} (native: the stock "
+                                   "lz4, zstd, lzo and deflate, with the caller helping)")
+        #: ``native`` (C engine threads, no GIL) or ``threads`` (Python engine threads).
+        self.engine = engine
+        if min_parallel_us is None:
+            min_parallel_us = NATIVE_MIN_PARALLEL_US if engine == "native" else PARALLEL_MIN_US
         if not min_parallel_us >= 0:
             raise InvalidParameter(f"min_parallel_us must be >= 0, got {min_parallel_us!r}")
         self.min_parallel_us = float(min_parallel_us)
@@ -616,23 +642,48 @@ class BatchingCompressor(Compressor):
         self._costs = (_Cost(), _Cost())
         self._pool = _EnginePool(base_c, n, self.name)
         self._finalizer = weakref.finalize(self, self._pool.close, 1.0)
+        self._native = native_engines(base_c.name, n) if engine == "native" else None
 
-    def new_transform(self) -> BatchingTransform:
+    def new_transform(self) -> BatchingTransform | NativeBatchingTransform:
+        if self._native is not None:
+            return NativeBatchingTransform(self)
         return BatchingTransform(self)
+
+    @property
+    def native(self) -> _native.Engines:
+        """The C engines (``engine == "native"`` only)."""
+        if self._native is None:
+            raise InvalidParameter(f"{self.name} runs on Python engine threads, not native ones")
+        return self._native
+
+    def _cost(self, op: int) -> _Cost:
+        return self._costs[op]
 
     @property
     def started(self) -> bool:
         """True while engine threads are running."""
+        if self._native is not None:
+            return self._native.live > 0
         return any(e.alive for e in self._pool.engines)
 
+    @property
+    def live_engines(self) -> int:
+        """Engine threads running now (native or Python)."""
+        if self._native is not None:
+            return self._native.live
+        return len(self.threads())
+
     def threads(self) -> list[threading.Thread]:
-        """The live engine threads (for tests and diagnostics)."""
+        """The live Python engine threads (for tests and diagnostics; native engines are C
+        threads: see :attr:`live_engines`)."""
         return [e.thread for e in self._pool.engines
                 if e.thread is not None and e.thread.is_alive()]
 
     @property
     def engine_pages(self) -> int:
         """Pages processed by engines (not the callers) since creation."""
+        if self._native is not None:
+            return self._native.engine_pages
         pool = self._pool
         return pool.retired_pages + sum(e.pages for e in pool.engines)
 
@@ -644,6 +695,8 @@ class BatchingCompressor(Compressor):
         """Stop the engine threads (after any batches already queued). Safe to call twice;
         a later batch starts them again."""
         self._pool.close()
+        if self._native is not None:
+            self._native.close()
 
     def __enter__(self) -> BatchingCompressor:
         return self
@@ -654,13 +707,14 @@ class BatchingCompressor(Compressor):
 
 def register_batching(base: str | Compressor, engines: int | None = None, *,
                       engines_per_batch: int | None = None,
-                      batch_size: int = ZSWAP_MAX_BATCH_SIZE) -> BatchingCompressor:
+                      batch_size: int = ZSWAP_MAX_BATCH_SIZE,
+                      engine: str | None = None) -> BatchingCompressor:
     """Create ``BatchingCompressor(base, engines)`` and register it under ``{base}-x{engines}``.
 
     Raises :class:`~pyzswap.errors.InvalidParameter` if that name is taken. Unregister with
     ``unregister_compressor(c.name)`` and stop the threads with ``c.close()``.
     """
     compressor = BatchingCompressor(base, engines, engines_per_batch=engines_per_batch,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, engine=engine)
     register_compressor(compressor)
     return compressor

@@ -1,0 +1,19 @@
+"""Build the C batching engines (``pyzswap._native``); everything else is in pyproject.toml.
+
+The engines link the system codec libraries (Debian: liblz4-dev, libzstd-dev, liblzo2-dev,
+zlib1g-dev), which the Makefile installs.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "pyzswap._native",
+            sources=["src/pyzswap/_native.c"],
+            libraries=["lz4", "zstd", "lzo2", "z", "pthread"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                                "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
+        )
+    ]
+)

@@ -1,0 +1,939 @@
+/*
+ * pyzswap._native: batching engines in C.
+ *
+ * An Engines object is a small accelerator made of CPU cores: `threads` persistent POSIX
+ * threads, each owning its own codec context (an LZ4 state, a ZSTD_CCtx/DCtx, a zlib stream,
+ * an LZO work area), that compress or decompress pages without ever touching the Python
+ * interpreter. Work is handed over as a Job: many pages at once, one hand-off per job, never
+ * one per page. The caller takes results in page order (Job.take) and, while it waits, works
+ * on the job's unclaimed pages itself with a codec context of its own (taken from a free
+ * list), so a job always completes even if no engine ever wakes up.
+ *
+ * A compress job writes into a ring of `nslots` destination buffers: page i goes to slot
+ * i % nslots, and page i may be claimed only once the caller has taken page i - nslots
+ * (take(j) releases the slots of pages < j). So a 512-page folio streams through the 8
+ * buffers of a per-CPU context: the caller stores page i while engines compress pages
+ * i+1 .. i+7. With nslots >= pages it is a plain batch.
+ *
+ * Results per page: the output length (> 0), or -ENOSPC (the output does not fit the
+ * destination: the kernel's "compress poor"), or -EINVAL (the codec failed / the stream is
+ * corrupt).
+ *
+ * Lock rules: one mutex per Engines (`mu`) protects every job's counters and the job list;
+ * it is never held while a codec runs and never held while calling into Python. The GIL is
+ * released whenever the caller might block or run a codec.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzo/lzo1x.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#define PAGE 4096
+#define MAX_THREADS 64
+#define LZO_OUT_MAX (PAGE + PAGE / 16 + 64 + 3)
+
+enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE };
+static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", NULL};
+
+/* ------------------------------------------------------------------ codec contexts ------ */
+typedef struct Codec {
+    int algo, level;
+    void *lz4state;
+    void *hcstate;
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    void *lzowrk;
+    unsigned char *lzoout;
+    z_stream zc, zd;
+    int zc_ok, zd_ok;
+    struct Codec *next;
+} Codec;
+
+static void codec_free(Codec *c)
+{
+    if (!c)
+        return;
+    free(c->lz4state);
+    free(c->hcstate);
+    if (c->cctx)
+        ZSTD_freeCCtx(c->cctx);
+    if (c->dctx)
+        ZSTD_freeDCtx(c->dctx);
+    free(c->lzowrk);
+    free(c->lzoout);
+    if (c->zc_ok)
+        deflateEnd(&c->zc);
+    if (c->zd_ok)
+        inflateEnd(&c->zd);
+    free(c);
+}
+
+/* A fresh context, its per-direction state allocated on first use. NULL on ENOMEM. */
+static Codec *codec_new(int algo, int level)
+{
+    Codec *c = calloc(1, sizeof(*c));
+    if (c) {
+        c->algo = algo;
+        c->level = level;
+    }
+    return c;
+}
+
+static int compress_page(Codec *c, const char *src, char *dst, int cap)
+{
+    switch (c->algo) {
+    case ALG_LZ4: {
+        if (!c->lz4state && !(c->lz4state = malloc(LZ4_sizeofState())))
+            return -ENOMEM;
+        int r = LZ4_compress_fast_extState(c->lz4state, src, dst, PAGE, cap, 1);
+        return r > 0 ? r : -ENOSPC;
+    }
+    case ALG_LZ4HC: {
+        if (!c->hcstate && !(c->hcstate = malloc(LZ4_sizeofStateHC())))
+            return -ENOMEM;
+        int r = LZ4_compress_HC_extStateHC(c->hcstate, src, dst, PAGE, cap, c->level);
+        return r > 0 ? r : -ENOSPC;
+    }
+    case ALG_ZSTD: {
+        if (!c->cctx && !(c->cctx = ZSTD_createCCtx()))
+            return -ENOMEM;
+        size_t r = ZSTD_compressCCtx(c->cctx, dst, (size_t)cap, src, PAGE, c->level);
+        if (ZSTD_isError(r))
+            return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EINVAL;
+        return (int)r;
+    }
+    case ALG_LZO: {
+        if (!c->lzowrk && !(c->lzowrk = malloc(LZO1X_1_MEM_COMPRESS)))
+            return -ENOMEM;
+        if (!c->lzoout && !(c->lzoout = malloc(LZO_OUT_MAX)))
+            return -ENOMEM;
+        lzo_uint out = 0;
+        if (lzo1x_1_compress((const unsigned char *)src, PAGE, c->lzoout, &out, c->lzowrk) !=
+            LZO_E_OK)
+            return -EINVAL;
+        if (out > (lzo_uint)cap)
+            return -ENOSPC;
+        memcpy(dst, c->lzoout, out);
+        return (int)out;
+    }
+    case ALG_DEFLATE: {
+        if (!c->zc_ok) {
+            if (deflateInit2(&c->zc, c->level, Z_DEFLATED, -11, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+                return -ENOMEM;
+            c->zc_ok = 1;
+        } else if (deflateReset(&c->zc) != Z_OK) {
+            return -EINVAL;
+        }
+        c->zc.next_in = (Bytef *)src;
+        c->zc.avail_in = PAGE;
+        c->zc.next_out = (Bytef *)dst;
+        c->zc.avail_out = (uInt)cap;
+        int r = deflate(&c->zc, Z_FINISH);
+        if (r == Z_STREAM_END)
+            return (int)(cap - c->zc.avail_out);
+        return (r == Z_OK || r == Z_BUF_ERROR) ? -ENOSPC : -EINVAL;
+    }
+    }
+    return -EINVAL;
+}
+
+static int decompress_page(Codec *c, const char *src, Py_ssize_t slen, char *dst, int cap)
+{
+    if (slen <= 0 || slen > INT32_MAX)
+        return -EINVAL;
+    switch (c->algo) {
+    case ALG_LZ4:
+    case ALG_LZ4HC: {
+        int r = LZ4_decompress_safe(src, dst, (int)slen, cap);
+        return r >= 0 ? r : -EINVAL;
+    }
+    case ALG_ZSTD: {
+        if (!c->dctx && !(c->dctx = ZSTD_createDCtx()))
+            return -ENOMEM;
+        size_t r = ZSTD_decompressDCtx(c->dctx, dst, (size_t)cap, src, (size_t)slen);
+        return ZSTD_isError(r) ? -EINVAL : (int)r;
+    }
+    case ALG_LZO: {
+        lzo_uint out = (lzo_uint)cap;
+        int r = lzo1x_decompress_safe((const unsigned char *)src, (lzo_uint)slen,
+                                      (unsigned char *)dst, &out, NULL);
+        return r == LZO_E_OK ? (int)out : -EINVAL;
+    }
+    case ALG_DEFLATE: {
+        if (!c->zd_ok) {
+            if (inflateInit2(&c->zd, -15) != Z_OK)
+                return -ENOMEM;
+            c->zd_ok = 1;
+        } else if (inflateReset(&c->zd) != Z_OK) {
+            return -EINVAL;
+        }
+        c->zd.next_in = (Bytef *)src;
+        c->zd.avail_in = (uInt)slen;
+        c->zd.next_out = (Bytef *)dst;
+        c->zd.avail_out = (uInt)cap;
+        int r = inflate(&c->zd, Z_FINISH);
+        return r == Z_STREAM_END ? (int)(cap - c->zd.avail_out) : -EINVAL;
+    }
+    }
+    return -EINVAL;
+}
+
+/* ------------------------------------------------------------------ jobs and engines ---- */
+struct Engines;
+
+typedef struct Job {
+    int decompress;
+    Py_ssize_t n, nslots;
+    const char **src;
+    Py_ssize_t *slen;
+    char **dst;
+    int *dcap;
+    int *result;
+    unsigned char *done;
+    Py_ssize_t next_claim; /* pages below were claimed */
+    Py_ssize_t consumed;   /* slots of pages below were released by the caller */
+    Py_ssize_t nr_done, inflight, engine_pages;
+    int cancelled, waiting, listed;
+    pthread_cond_t done_cv;
+    struct Job *prev, *next;
+} Job;
+
+typedef struct Engines {
+    PyObject_HEAD
+    int algo, level, nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;
+    Job *jobs; /* jobs with work, oldest first */
+    int started, stopping, sleeping, live;
+    pid_t pid;
+    pthread_t threads[MAX_THREADS];
+    Codec *free_codecs;
+    long long engine_pages, jobs_submitted;
+} Engines;
+
+typedef struct {
+    PyObject_HEAD
+    Engines *eng; /* strong reference */
+    Job *job;
+    Py_buffer *bufs;
+    Py_ssize_t nbufs;
+    Py_ssize_t taken; /* next page the caller takes */
+    int closed;
+} JobObject;
+
+static inline int claimable(const Job *j)
+{
+    return !j->cancelled && j->next_claim < j->n && j->next_claim < j->consumed + j->nslots;
+}
+
+static inline void run_page(Codec *c, Job *j, Py_ssize_t i)
+{
+    Py_ssize_t slot = i % j->nslots;
+    if (j->decompress)
+        j->result[i] = decompress_page(c, j->src[i], j->slen[i], j->dst[slot], j->dcap[slot]);
+    else
+        j->result[i] = compress_page(c, j->src[i], j->dst[slot], j->dcap[slot]);
+}
+
+static void unlist(Engines *e, Job *j)
+{
+    if (!j->listed)
+        return;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        e->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    j->listed = 0;
+}
+
+/* Mark page i of j finished (mu held). */
+static inline void finish_page(Job *j, Py_ssize_t i, int by_engine)
+{
+    j->done[i] = 1;
+    j->nr_done++;
+    j->inflight--;
+    if (by_engine)
+        j->engine_pages++;
+    if (j->waiting)
+        pthread_cond_signal(&j->done_cv);
+}
+
+static void *engine_main(void *arg)
+{
+    Engines *e = arg;
+    Codec *c = codec_new(e->algo, e->level);
+    pthread_mutex_lock(&e->mu);
+    while (!e->stopping) {
+        Job *j = e->jobs;
+        while (j && !claimable(j))
+            j = j->next;
+        if (!j || !c) {
+            e->sleeping++;
+            pthread_cond_wait(&e->work_cv, &e->mu);
+            e->sleeping--;
+            continue;
+        }
+        Py_ssize_t i = j->next_claim++;
+        j->inflight++;
+        if (j->next_claim >= j->n)
+            unlist(e, j);
+        pthread_mutex_unlock(&e->mu);
+        run_page(c, j, i);
+        pthread_mutex_lock(&e->mu);
+        finish_page(j, i, 1);
+        e->engine_pages++;
+    }
+    e->live--;
+    pthread_mutex_unlock(&e->mu);
+    codec_free(c);
+    return NULL;
+}
+
+/* Start the engine threads if needed (mu held). Returns 0 or an errno. */
+static int engines_start(Engines *e)
+{
+    if (e->started && e->pid != getpid()) {
+        /* A forked child: the threads stayed in the parent. */
+        pthread_mutex_init(&e->mu, NULL);
+        pthread_cond_init(&e->work_cv, NULL);
+        pthread_mutex_lock(&e->mu);
+        e->started = 0;
+        e->live = 0;
+        e->sleeping = 0;
+        e->jobs = NULL;
+        e->free_codecs = NULL;
+    }
+    if (e->started || e->stopping)
+        return 0;
+    e->started = 1;
+    e->pid = getpid();
+    for (int k = 0; k < e->nthreads; k++) {
+        int err = pthread_create(&e->threads[k], NULL, engine_main, e);
+        if (err) {
+            e->nthreads = k;
+            return err;
+        }
+        e->live++;
+    }
+    return 0;
+}
+
+static Codec *caller_codec(Engines *e)
+{
+    Codec *c = e->free_codecs;
+    if (c) {
+        e->free_codecs = c->next;
+        return c;
+    }
+    return codec_new(e->algo, e->level);
+}
+
+/* Take one claimable page of j and run it on the caller's context (mu held on entry and
+ * exit, dropped while the codec runs). 0 if nothing was claimable or no context. */
+static int caller_run_one(Engines *e, Job *j, Codec **c)
+{
+    if (!claimable(j) || (!*c && !(*c = caller_codec(e))))
+        return 0;
+    Py_ssize_t i = j->next_claim++;
+    j->inflight++;
+    if (j->next_claim >= j->n)
+        unlist(e, j);
+    pthread_mutex_unlock(&e->mu);
+    run_page(*c, j, i);
+    pthread_mutex_lock(&e->mu);
+    finish_page(j, i, 0);
+    return 1;
+}
+
+static void caller_codec_put(Engines *e, Codec *c)
+{
+    if (c) {
+        c->next = e->free_codecs;
+        e->free_codecs = c;
+    }
+}
+
+/* Release the slots of pages below `release` (mu held); wake an engine if that made work. */
+static void job_release(Engines *e, Job *j, Py_ssize_t release)
+{
+    if (release > j->consumed) {
+        j->consumed = release;
+        if (e->sleeping && claimable(j))
+            pthread_cond_signal(&e->work_cv);
+    }
+}
+
+/* Wait (mu held, GIL released) until page i is done (i = -1: every page), working on the
+ * job's claimable pages meanwhile. */
+static void job_wait(Engines *e, Job *j, Py_ssize_t i)
+{
+    Codec *c = NULL;
+    while (i < 0 ? j->nr_done < j->n : !j->done[i]) {
+        if (caller_run_one(e, j, &c))
+            continue;
+        j->waiting++;
+        pthread_cond_wait(&j->done_cv, &e->mu);
+        j->waiting--;
+    }
+    caller_codec_put(e, c);
+}
+
+/* Stop handing out pages of j and wait for those in flight (mu held). */
+static void job_cancel(Engines *e, Job *j)
+{
+    j->cancelled = 1;
+    unlist(e, j);
+    while (j->inflight > 0) {
+        j->waiting++;
+        pthread_cond_wait(&j->done_cv, &e->mu);
+        j->waiting--;
+    }
+}
+
+static void job_free(Job *j)
+{
+    if (!j)
+        return;
+    pthread_cond_destroy(&j->done_cv);
+    free(j->src);
+    free(j->slen);
+    free(j->dst);
+    free(j->dcap);
+    free(j->result);
+    free(j->done);
+    free(j);
+}
+
+/* ------------------------------------------------------------------ Python: Job --------- */
+static PyTypeObject JobType;
+
+static void jobobj_release(JobObject *self)
+{
+    if (self->closed)
+        return;
+    self->closed = 1;
+    if (self->job) {
+        Engines *e = self->eng;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->mu);
+        job_cancel(e, self->job);
+        pthread_mutex_unlock(&e->mu);
+        Py_END_ALLOW_THREADS
+        job_free(self->job);
+        self->job = NULL;
+    }
+    for (Py_ssize_t k = 0; k < self->nbufs; k++)
+        PyBuffer_Release(&self->bufs[k]);
+    PyMem_Free(self->bufs);
+    self->bufs = NULL;
+    self->nbufs = 0;
+}
+
+static void jobobj_dealloc(JobObject *self)
+{
+    jobobj_release(self);
+    Py_XDECREF(self->eng);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int jobobj_check(JobObject *self)
+{
+    if (self->closed || !self->job) {
+        PyErr_SetString(PyExc_ValueError, "the job is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* take(i): wait for page i (in order), releasing the slots of pages before it. */
+static PyObject *jobobj_take(JobObject *self, PyObject *arg)
+{
+    if (jobobj_check(self) < 0)
+        return NULL;
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    Job *j = self->job;
+    if (i < self->taken || i >= j->n) {
+        PyErr_Format(PyExc_IndexError, "take(%zd): pages are taken in order, next is %zd of %zd",
+                     i, self->taken, j->n);
+        return NULL;
+    }
+    Engines *e = self->eng;
+    pthread_mutex_lock(&e->mu);
+    job_release(e, j, i);
+    int ready = j->done[i];
+    pthread_mutex_unlock(&e->mu);
+    if (!ready) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->mu);
+        job_wait(e, j, i);
+        pthread_mutex_unlock(&e->mu);
+        Py_END_ALLOW_THREADS
+    }
+    self->taken = i + 1;
+    return PyLong_FromLong(j->result[i]);
+}
+
+/* wait(): every page done; the per-page results as a list. */
+static PyObject *jobobj_wait(JobObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (jobobj_check(self) < 0)
+        return NULL;
+    Job *j = self->job;
+    if (j->nslots < j->n && self->taken < j->n - j->nslots) {
+        PyErr_SetString(PyExc_ValueError,
+                        "wait() on a ring job: take() pages until the rest fit in the ring");
+        return NULL;
+    }
+    Engines *e = self->eng;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&e->mu);
+    job_release(e, j, j->n);
+    job_wait(e, j, -1);
+    pthread_mutex_unlock(&e->mu);
+    Py_END_ALLOW_THREADS
+    PyObject *out = PyList_New(j->n);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < j->n; i++) {
+        PyObject *v = PyLong_FromLong(j->result[i]);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    self->taken = j->n;
+    return out;
+}
+
+/* poll(): True when every page is done (never blocks). */
+static PyObject *jobobj_poll(JobObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (jobobj_check(self) < 0)
+        return NULL;
+    Engines *e = self->eng;
+    pthread_mutex_lock(&e->mu);
+    int all = self->job->nr_done == self->job->n;
+    pthread_mutex_unlock(&e->mu);
+    return PyBool_FromLong(all);
+}
+
+static PyObject *jobobj_close(JobObject *self, PyObject *Py_UNUSED(ignored))
+{
+    jobobj_release(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *jobobj_enter(JobObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self);
+}
+
+static PyObject *jobobj_exit(JobObject *self, PyObject *Py_UNUSED(args))
+{
+    jobobj_release(self);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *jobobj_get_pages(JobObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(self->job ? self->job->n : 0);
+}
+
+static PyObject *jobobj_get_engine_pages(JobObject *self, void *Py_UNUSED(c))
+{
+    if (!self->job)
+        return PyLong_FromLong(0);
+    pthread_mutex_lock(&self->eng->mu);
+    Py_ssize_t n = self->job->engine_pages;
+    pthread_mutex_unlock(&self->eng->mu);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyMethodDef job_methods[] = {
+    {"take", (PyCFunction)jobobj_take, METH_O,
+     "take(i) -> result of page i; pages are taken in order, and taking page i releases the "
+     "ring slots of the pages before it (page i's slot stays valid until the next take)."},
+    {"wait", (PyCFunction)jobobj_wait, METH_NOARGS, "wait() -> every page's result."},
+    {"poll", (PyCFunction)jobobj_poll, METH_NOARGS, "poll() -> True when every page is done."},
+    {"close", (PyCFunction)jobobj_close, METH_NOARGS,
+     "Stop the job: pages not started are dropped, pages in flight finish; then the buffers "
+     "are released. Idempotent."},
+    {"__enter__", (PyCFunction)jobobj_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)jobobj_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef job_getset[] = {
+    {"pages", (getter)jobobj_get_pages, NULL, "pages in the job", NULL},
+    {"engine_pages", (getter)jobobj_get_engine_pages, NULL,
+     "pages an engine thread (not the caller) processed", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject JobType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pyzswap._native.Job",
+    .tp_basicsize = sizeof(JobObject),
+    .tp_dealloc = (destructor)jobobj_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Pages handed to an Engines object; see Engines.compress.",
+    .tp_methods = job_methods,
+    .tp_getset = job_getset,
+};
+
+/* ------------------------------------------------------------------ Python: Engines ----- */
+static int engines_init(Engines *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"algorithm", "level", "threads", NULL};
+    const char *name;
+    int level = 0, threads = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|ii", kwlist, &name, &level, &threads))
+        return -1;
+    int algo = -1;
+    for (int k = 0; algo_names[k]; k++)
+        if (!strcmp(name, algo_names[k]))
+            algo = k;
+    if (algo < 0) {
+        PyErr_Format(PyExc_ValueError, "no native engine for %R", PyTuple_GET_ITEM(args, 0));
+        return -1;
+    }
+    if (threads < 0 || threads > MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "threads must be in 0..%d, got %d", MAX_THREADS, threads);
+        return -1;
+    }
+    if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "Engines already initialised");
+        return -1;
+    }
+    self->algo = algo;
+    self->level = level;
+    self->nthreads = threads;
+    return 0;
+}
+
+static PyObject *engines_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Engines *self = (Engines *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    pthread_mutex_init(&self->mu, NULL);
+    pthread_cond_init(&self->work_cv, NULL);
+    return (PyObject *)self;
+}
+
+static void engines_stop(Engines *e)
+{
+    int n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&e->mu);
+    int mine = e->started && e->pid == getpid();
+    if (mine && !e->stopping) {
+        e->stopping = 1;
+        n = e->nthreads;
+        pthread_cond_broadcast(&e->work_cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    for (int k = 0; k < n; k++)
+        pthread_join(e->threads[k], NULL);
+    pthread_mutex_lock(&e->mu);
+    if (n) {
+        e->started = 0;
+        e->stopping = 0;
+    }
+    Codec *c = e->free_codecs;
+    e->free_codecs = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (c) {
+        Codec *next = c->next;
+        codec_free(c);
+        c = next;
+    }
+    Py_END_ALLOW_THREADS
+}
+
+static void engines_dealloc(Engines *self)
+{
+    engines_stop(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *engines_close(Engines *self, PyObject *Py_UNUSED(ignored))
+{
+    engines_stop(self);
+    Py_RETURN_NONE;
+}
+
+/*
+ * Build a job: `srcs` (pages or streams), `dsts` (the slots), the number of engines to wake.
+ * For a compress job every source buffer holds a whole number of 4096-byte pages.
+ */
+static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, int decompress)
+{
+    static char *kwlist[] = {"srcs", "dsts", "wake", NULL};
+    PyObject *srcs_o, *dsts_o;
+    int wake = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i", kwlist, &srcs_o, &dsts_o, &wake))
+        return NULL;
+    PyObject *srcs = PySequence_Fast(srcs_o, "srcs must be a sequence of buffers");
+    if (!srcs)
+        return NULL;
+    PyObject *dsts = PySequence_Fast(dsts_o, "dsts must be a sequence of writable buffers");
+    if (!dsts) {
+        Py_DECREF(srcs);
+        return NULL;
+    }
+    Py_ssize_t ns = PySequence_Fast_GET_SIZE(srcs), nd = PySequence_Fast_GET_SIZE(dsts);
+    JobObject *jo = PyObject_New(JobObject, &JobType);
+    Job *j = NULL;
+    if (!jo)
+        goto fail_seq;
+    jo->eng = (Engines *)Py_NewRef(self);
+    jo->job = NULL;
+    jo->nbufs = 0;
+    jo->taken = 0;
+    jo->closed = 0;
+    jo->bufs = PyMem_Calloc((size_t)(ns + nd) + 1, sizeof(Py_buffer));
+    if (!jo->bufs) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (nd == 0) {
+        PyErr_SetString(PyExc_ValueError, "dsts is empty");
+        goto fail;
+    }
+    /* sources */
+    Py_ssize_t npages = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        Py_buffer *b = &jo->bufs[jo->nbufs];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(srcs, k), b, PyBUF_SIMPLE) < 0)
+            goto fail;
+        jo->nbufs++;
+        if (!decompress && (b->len <= 0 || b->len % PAGE)) {
+            PyErr_Format(PyExc_ValueError, "source %zd is %zd bytes, not whole %d-byte pages",
+                         k, b->len, PAGE);
+            goto fail;
+        }
+        npages += decompress ? 1 : b->len / PAGE;
+    }
+    if (decompress && nd != ns) {
+        PyErr_Format(PyExc_ValueError, "%zd streams but %zd destinations", ns, nd);
+        goto fail;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    pthread_cond_init(&j->done_cv, NULL);
+    j->decompress = decompress;
+    j->n = npages;
+    j->nslots = nd;
+    size_t np = (size_t)(npages ? npages : 1);
+    j->src = malloc(np * sizeof(*j->src));
+    j->slen = malloc(np * sizeof(*j->slen));
+    j->result = malloc(np * sizeof(*j->result));
+    j->done = calloc(np, 1);
+    j->dst = malloc((size_t)nd * sizeof(*j->dst));
+    j->dcap = malloc((size_t)nd * sizeof(*j->dcap));
+    if (!j->src || !j->slen || !j->result || !j->done || !j->dst || !j->dcap) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_ssize_t p = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        Py_buffer *b = &jo->bufs[k];
+        if (decompress) {
+            j->src[p] = b->buf;
+            j->slen[p++] = b->len;
+        } else {
+            for (Py_ssize_t off = 0; off < b->len; off += PAGE) {
+                j->src[p] = (const char *)b->buf + off;
+                j->slen[p++] = PAGE;
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < nd; k++) {
+        Py_buffer *b = &jo->bufs[jo->nbufs];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(dsts, k), b,
+                               PyBUF_SIMPLE | PyBUF_WRITABLE) < 0)
+            goto fail;
+        jo->nbufs++;
+        if (b->len <= 0) {
+            PyErr_Format(PyExc_ValueError, "destination %zd is empty", k);
+            goto fail;
+        }
+        j->dst[k] = b->buf;
+        j->dcap[k] = b->len > INT32_MAX ? INT32_MAX : (int)b->len;
+    }
+    Py_DECREF(srcs);
+    Py_DECREF(dsts);
+    srcs = dsts = NULL;
+    jo->job = j;
+    if (npages == 0)
+        return (PyObject *)jo;
+    /* hand the job over: one lock, one wake-up per engine asked for */
+    if (wake < 0 || wake > self->nthreads)
+        wake = self->nthreads;
+    if (wake > npages - 1)
+        wake = (int)(npages - 1);
+    if (wake > 0) {
+        int err;
+        pthread_mutex_lock(&self->mu);
+        err = engines_start(self);
+        j->listed = 1;
+        j->prev = NULL;
+        j->next = NULL;
+        if (!self->jobs) {
+            self->jobs = j;
+        } else {
+            Job *t = self->jobs;
+            while (t->next)
+                t = t->next;
+            t->next = j;
+            j->prev = t;
+        }
+        self->jobs_submitted++;
+        int to_wake = wake < self->sleeping ? wake : self->sleeping;
+        for (int k = 0; k < to_wake; k++)
+            pthread_cond_signal(&self->work_cv);
+        pthread_mutex_unlock(&self->mu);
+        (void)err; /* fewer engines than asked: the caller does their share */
+    }
+    return (PyObject *)jo;
+
+fail:
+    if (j) {
+        jo->job = NULL;
+        job_free(j);
+    }
+    Py_XDECREF(jo);
+fail_seq:
+    Py_XDECREF(srcs);
+    Py_XDECREF(dsts);
+    return NULL;
+}
+
+static PyObject *engines_compress(Engines *self, PyObject *args, PyObject *kwds)
+{
+    return engines_submit(self, args, kwds, 0);
+}
+
+static PyObject *engines_decompress(Engines *self, PyObject *args, PyObject *kwds)
+{
+    return engines_submit(self, args, kwds, 1);
+}
+
+static PyObject *engines_get_engine_pages(Engines *self, void *Py_UNUSED(c))
+{
+    pthread_mutex_lock(&self->mu);
+    long long n = self->engine_pages;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLongLong(n);
+}
+
+static PyObject *engines_get_live(Engines *self, void *Py_UNUSED(c))
+{
+    pthread_mutex_lock(&self->mu);
+    int n = (self->started && self->pid == getpid()) ? self->live : 0;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *engines_get_threads(Engines *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(self->nthreads);
+}
+
+static PyObject *engines_get_algorithm(Engines *self, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(algo_names[self->algo]);
+}
+
+static PyMethodDef engines_methods[] = {
+    {"compress", (PyCFunction)(void (*)(void))engines_compress, METH_VARARGS | METH_KEYWORDS,
+     "compress(srcs, dsts, wake=-1) -> Job. srcs: buffers of whole 4096-byte pages (the "
+     "pages in order); dsts: the ring of destination slots (page i -> slot i % len(dsts)); "
+     "wake: engines to wake (-1: all, 0: the caller does every page in take()/wait())."},
+    {"decompress", (PyCFunction)(void (*)(void))engines_decompress,
+     METH_VARARGS | METH_KEYWORDS,
+     "decompress(srcs, dsts, wake=-1) -> Job. One compressed stream per destination."},
+    {"close", (PyCFunction)engines_close, METH_NOARGS,
+     "Stop and join the engine threads (a later job starts them again)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef engines_getset[] = {
+    {"engine_pages", (getter)engines_get_engine_pages, NULL, "pages engines processed", NULL},
+    {"live", (getter)engines_get_live, NULL, "engine threads running", NULL},
+    {"threads", (getter)engines_get_threads, NULL, "engine threads (when started)", NULL},
+    {"algorithm", (getter)engines_get_algorithm, NULL, "the algorithm's name", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EnginesType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pyzswap._native.Engines",
+    .tp_basicsize = sizeof(Engines),
+    .tp_dealloc = (destructor)engines_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Engines(algorithm, level=0, threads=1): engine threads with their own codec "
+              "contexts; see the module source for the protocol.",
+    .tp_methods = engines_methods,
+    .tp_getset = engines_getset,
+    .tp_init = (initproc)engines_init,
+    .tp_new = engines_new,
+};
+
+/* ------------------------------------------------------------------ module ------------- */
+static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
+{
+    return Py_BuildValue("{s:s,s:s,s:s,s:s}", "lz4", LZ4_versionString(), "zstd",
+                         ZSTD_versionString(), "lzo", lzo_version_string(), "zlib",
+                         zlibVersion());
+}
+
+static PyMethodDef module_methods[] = {
+    {"versions", mod_versions, METH_NOARGS, "The C libraries' versions."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "pyzswap._native",
+    "Batching engines in C: codec threads that never take the GIL.", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    if (lzo_init() != LZO_E_OK) {
+        PyErr_SetString(PyExc_ImportError, "lzo_init failed");
+        return NULL;
+    }
+    if (PyType_Ready(&EnginesType) < 0 || PyType_Ready(&JobType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (!m)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
+        PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
+        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,294 @@
+"""Native batching engines: the C job protocol, batching compressors on it, and zswap's
+streaming store through them (byte-exact, all-or-nothing, nothing stale)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from pyzswap import Zswap
+from pyzswap._native import Engines
+from pyzswap.compress import (
+    PAGE_SIZE,
+    BatchingCompressor,
+    get_compressor,
+    register_compressor,
+    unregister_compressor,
+)
+from pyzswap.compress.native import NATIVE_ALGORITHMS, NativeBatchingTransform, native_versions
+from pyzswap.errors import CompressPoor, DecompressFail
+from pyzswap.faults import install_zs_pool
+from pyzswap.memcg import MemCgroup
+from pyzswap.pagesets import make_pages
+
+ALGOS = sorted(NATIVE_ALGORITHMS)
+REAL = make_pages("real", 96, seed=11)
+PAGES = [REAL[i:i + PAGE_SIZE] for i in range(0, len(REAL), PAGE_SIZE)]
+RANDOM = os.urandom(PAGE_SIZE)  # incompressible: -ENOSPC into a 4096-byte buffer
+#: A compress result that is not a codec failure: a length, or -ENOSPC (does not fit).
+FITS_OR_ENOSPC = frozenset([-28, *range(1, PAGE_SIZE + 1)])
+
+
+def _compressed(algo: str, page: bytes) -> bytes | None:
+    """What the Python-side codec makes of a page (None: does not fit a page)."""
+    buf = bytearray(PAGE_SIZE)
+    try:
+        n = get_compressor(algo).new_transform().compress(page, buf)
+    except CompressPoor:
+        return None
+    return bytes(buf[:n])
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engines]]:
+    made: list[Engines] = []
+    yield made
+    for e in made:
+        e.close()
+        assert e.live == 0
+
+
+def _eng(made: list[Engines], algo: str, threads: int = 2) -> Engines:
+    e = Engines(algo, NATIVE_ALGORITHMS[algo], threads)
+    made.append(e)
+    return e
+
+
+# ---------------------------------------------------------------- the C job protocol --------
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("wake", [0, -1])
+def test_batch_round_trip_is_byte_exact(engines: list[Engines], algo: str, wake: int) -> None:
+    e = _eng(engines, algo)
+    pages = [*PAGES[:40], RANDOM, *PAGES[40:]]
+    dsts = [bytearray(PAGE_SIZE) for _ in pages]
+    with e.compress(pages, dsts, wake) as job:
+        codes = job.wait()
+    assert codes[40] == -28  # -ENOSPC: the random page does not fit
+    assert all(c > 0 or c == -28 for c in codes)  # no codec failure
+    ok = [i for i, c in enumerate(codes) if c > 0]
+    assert len(ok) >= len(pages) - 8  # the real set holds a few incompressible pages
+    streams = [bytes(dsts[i][:codes[i]]) for i in ok]
+    outs = [bytearray(PAGE_SIZE) for _ in ok]
+    with e.decompress(streams, outs, wake) as job:
+        assert job.wait() == [PAGE_SIZE] * len(ok)
+    assert all(outs[k] == pages[i] for k, i in enumerate(ok))
+    # the Python-side codec decodes every native stream too
+    base = get_compressor(algo).new_transform()
+    out = bytearray(PAGE_SIZE)
+    for k, i in enumerate(ok[:8]):
+        assert base.decompress(streams[k], out) == PAGE_SIZE and out == pages[i]
+
+
+@pytest.mark.parametrize("algo", ["lz4", "lzo", "deflate"])
+def test_same_streams_as_the_python_codecs(engines: list[Engines], algo: str) -> None:
+    e = _eng(engines, algo)
+    dsts = [bytearray(PAGE_SIZE) for _ in PAGES]
+    with e.compress([REAL], dsts) as job:  # one buffer of 96 pages
+        codes = job.wait()
+    for page, code, dst in zip(PAGES, codes, dsts, strict=True):
+        ref = _compressed(algo, page)
+        assert (code < 0) if ref is None else bytes(dst[:code]) == ref
+
+
+def test_ring_streams_pages_through_few_slots(engines: list[Engines]) -> None:
+    e = _eng(engines, "zstd")
+    ring = [bytearray(PAGE_SIZE) for _ in range(3)]
+    with e.compress(PAGES, ring) as job:
+        assert job.pages == len(PAGES)
+        for i in range(len(PAGES)):
+            n = job.take(i)
+            if n < 0:  # one of the real set's incompressible pages
+                assert n == -28
+                continue
+            # slot i % 3 holds page i until the next take; the engines' zstd may differ from
+            # zstandard's by a few bytes, so compare what it decodes to
+            out = bytearray(PAGE_SIZE)
+            get_compressor("zstd").new_transform().decompress(ring[i % 3][:n], out)
+            assert out == PAGES[i]
+        with pytest.raises(IndexError, match="in order"):
+            job.take(0)
+    with pytest.raises(ValueError, match="closed"):
+        job.take(len(PAGES) - 1)
+
+
+def test_protocol_errors(engines: list[Engines]) -> None:
+    e = _eng(engines, "lz4")
+    with pytest.raises(ValueError, match="whole 4096-byte pages"):
+        e.compress([b"x" * 100], [bytearray(PAGE_SIZE)])
+    with pytest.raises(ValueError, match="dsts is empty"):
+        e.compress(PAGES[:2], [])
+    with pytest.raises(ValueError, match="destinations"):
+        e.decompress([b"ab", b"cd"], [bytearray(PAGE_SIZE)])
+    with pytest.raises(BufferError, match="not writable"):
+        e.compress([bytearray(PAGE_SIZE)], [b"read-only" * 500])
+    with pytest.raises(ValueError, match="no native engine"):
+        Engines("lz5")
+    with pytest.raises(ValueError, match="threads"):
+        Engines("lz4", 0, 1000)
+    ring = [bytearray(PAGE_SIZE) for _ in range(2)]
+    with e.compress(PAGES[:10], ring, 0) as job:
+        with pytest.raises(ValueError, match="ring job"):
+            job.wait()  # 10 pages cannot all be in a 2-slot ring
+        for i in range(8):
+            job.take(i)
+        assert len(job.wait()) == 10
+    # corrupt streams fail per page; the others decode
+    good = _compressed("lz4", PAGES[0])
+    assert good is not None
+    outs = [bytearray(PAGE_SIZE) for _ in range(3)]
+    with e.decompress([good, b"\xff" * 20, good], outs) as job:
+        codes = job.wait()
+    assert codes[0] == codes[2] == PAGE_SIZE and codes[1] < 0
+
+
+def test_engines_start_on_demand_stop_and_restart(engines: list[Engines]) -> None:
+    e = _eng(engines, "zstd", threads=2)
+    assert e.live == 0 and e.threads == 2 and e.algorithm == "zstd"
+    with e.compress(PAGES[:8], [bytearray(PAGE_SIZE) for _ in range(8)], 0) as job:
+        job.wait()
+    assert e.live == 0 and e.engine_pages == 0  # wake=0: the caller alone, no thread started
+    big = REAL * 6  # 576 pages of zstd: engines certainly join in
+    ring = [bytearray(PAGE_SIZE) for _ in range(8)]
+    with e.compress([big], ring) as job:
+        for i in range(job.pages):
+            job.take(i)
+        assert job.engine_pages > 0
+    assert e.live == 2
+    e.close()
+    assert e.live == 0
+    with e.compress([big], ring) as job:  # a later job starts them again
+        for i in range(job.pages):
+            assert job.take(i) in FITS_OR_ENOSPC
+    assert e.live == 2
+
+
+def test_closing_engines_under_a_job_never_hangs(engines: list[Engines]) -> None:
+    e = _eng(engines, "deflate", threads=2)
+    ring = [bytearray(PAGE_SIZE) for _ in range(8)]
+    with e.compress([REAL * 4], ring) as job:
+        job.take(0)
+        e.close()  # the engines leave; the caller finishes the job alone
+        codes = [job.take(i) for i in range(1, job.pages)]
+    assert all(c in FITS_OR_ENOSPC for c in codes)
+
+
+def test_closing_a_job_midway_releases_it(engines: list[Engines]) -> None:
+    e = _eng(engines, "zstd")
+    ring = [bytearray(PAGE_SIZE) for _ in range(8)]
+    job = e.compress([REAL * 4], ring)
+    job.take(0)
+    job.close()
+    job.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        job.poll()
+    assert set(native_versions()) == {"lz4", "zstd", "lzo", "zlib"}
+
+
+# ---------------------------------------------------------------- batching compressors -----
+@pytest.mark.parametrize("algo", ["lz4", "zstd", "lzo", "deflate"])
+def test_batching_compressor_on_native_engines(algo: str) -> None:
+    c = BatchingCompressor(algo, 2, min_parallel_us=0)
+    try:
+        assert c.engine == "native" and c.name == f"{algo}-x2"
+        t = c.new_transform()
+        assert isinstance(t, NativeBatchingTransform)
+        pages = [PAGES[0], RANDOM, *PAGES[1:9]]
+        dsts = [bytearray(PAGE_SIZE) for _ in pages]
+        results = t.compress_batch(pages, dsts)
+        assert isinstance(results[1], CompressPoor)
+        ok = [i for i, r in enumerate(results) if isinstance(r, int)]
+        srcs = [bytes(dsts[i][:results[i]]) for i in ok]  # type: ignore[index]
+        srcs.insert(1, b"\x00garbage")
+        outs = [bytearray(PAGE_SIZE) for _ in srcs]
+        back = t.decompress_batch(srcs, outs)
+        assert isinstance(back[1], DecompressFail)
+        del outs[1], back[1]
+        assert back == [PAGE_SIZE] * len(ok)
+        assert [bytes(o) for o in outs] == [pages[i] for i in ok]
+        assert t.parallel_batches == 2 and c.started
+        # single pages run on the caller's own context
+        buf = bytearray(PAGE_SIZE)
+        n = t.compress(PAGES[3], buf)
+        out = bytearray(PAGE_SIZE)
+        assert t.decompress(buf[:n], out) == PAGE_SIZE and out == PAGES[3]
+    finally:
+        c.close()
+    assert not c.started
+
+
+def test_cheap_batches_stay_with_the_caller() -> None:
+    c = BatchingCompressor("lz4", 2)  # the measured threshold: 30 µs of pages after the first
+    try:
+        t = c.new_transform()
+        assert isinstance(t, NativeBatchingTransform)
+        for _ in range(20):  # 3 lz4 pages cost a few µs: never worth a wake-up
+            t.decompress_batch([b"\x00"] * 3, [bytearray(PAGE_SIZE) for _ in range(3)])
+        assert t.parallel_batches == 0 and t.inline_batches == 20
+        assert not c.started and c.engine_pages == 0
+        assert c.page_cost_us()["decompress"] is not None  # sampled on the caller's jobs
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- zswap streaming store ----
+@pytest.fixture
+def zstd_x2() -> Iterator[str]:
+    c = register_compressor(BatchingCompressor("zstd", 2))
+    yield c.name
+    unregister_compressor(c.name)
+    assert isinstance(c, BatchingCompressor)
+    c.close()
+
+
+def _check_all(z: Zswap, pages: list[bytes], base: int = 0) -> None:
+    out = bytearray(PAGE_SIZE)
+    for i, page in enumerate(pages):
+        z.load(out, 0, base + i)
+        assert out == page, f"slot {base + i}"
+
+
+def test_large_folios_stream_through_native_engines(zstd_x2: str) -> None:
+    z = Zswap(compressor=zstd_x2, totalram_pages=None, cpus=2)
+    z.swapon(0, 4096)
+    folio = REAL * 5 + RANDOM + REAL[:PAGE_SIZE * 31]  # 512 pages, one incompressible
+    pages = [folio[i:i + PAGE_SIZE] for i in range(0, len(folio), PAGE_SIZE)]
+    assert len(pages) == 512
+    assert z.store(folio, 0, 0)
+    st = z.stats()
+    assert st["stored_pages"] == 512 and st["stored_incompressible_pages"] >= 1
+    _check_all(z, pages)
+    # reclaim batching: 32 4 KiB folios at once
+    assert z.store_batch([(p, 0, 1024 + i) for i, p in enumerate(pages[:32])]) == [True] * 32
+    # and a batched load of those slots (a load takes the entry: swap cache semantics)
+    outs = [bytearray(PAGE_SIZE) for _ in range(32)]
+    assert z.load_batch(outs, 0, range(1024, 1056)) == [True] * 32
+    assert [bytes(o) for o in outs] == pages[:32]
+    z.close()
+
+
+def test_a_failure_mid_folio_rejects_it_and_leaves_nothing(zstd_x2: str) -> None:
+    root = MemCgroup()
+    z = Zswap(compressor=zstd_x2, totalram_pages=None, cpus=2, memcg_root=root)
+    z.swapon(0, 1024)
+    zs = install_zs_pool(z)
+    zs.alloc_fail.fail_every(100)  # the 100th allocation of the folio fails
+    folio = REAL * 2  # 192 pages
+    assert not z.store(folio, 0, 0)
+    st = z.stats()
+    assert st["stored_pages"] == 0 and st["reject_alloc_fail"] == 1
+    assert zs.objects_in_use == 0 and z.lookup(0, 0) is None and z.lookup(0, 150) is None
+    # a page that does not compress, in a memcg without writeback: rejected mid-folio too
+    zs.alloc_fail.fail_every(None)
+    g = root.create("nowb")
+    g.write("memory.zswap.writeback", "0")
+    folio = REAL[:PAGE_SIZE * 20] + RANDOM + REAL[:PAGE_SIZE * 43]
+    assert z.store(REAL[:PAGE_SIZE * 64], 0, 256)  # an older version of the slots...
+    assert not z.store(folio, 0, 256, memcg=g)  # ...is erased by the failed store
+    assert z.stats()["reject_compress_poor"] == 1
+    assert all(z.lookup(0, 256 + i) is None for i in range(64))
+    assert zs.objects_in_use == 0
+    assert z.store(folio, 0, 256)  # with writeback allowed it is stored, one page as-is
+    _check_all(z, [folio[i:i + PAGE_SIZE] for i in range(0, len(folio), PAGE_SIZE)], 256)
+    z.close()
