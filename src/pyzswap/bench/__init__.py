@@ -22,6 +22,7 @@ from ._common import DEFAULT_PAGES, PageSource, load_pages, nonzero_pages
 from ._core import BenchError, run_bench
 from ._memory import run_memory
 from ._scaling import ladder, run_scaling
+from .batching import batching, run_batching_bench
 
 __all__ = [
     "DEFAULT_PAGES",
@@ -31,9 +32,11 @@ __all__ = [
     "ladder",
     "load_pages",
     "nonzero_pages",
+    "run_batching_bench",
     "run_bench",
     "run_memory",
     "run_scaling",
 ]
 
 # Subcommands from other modules of this package are added here with bench.add_command(...).
+bench.add_command(batching)
