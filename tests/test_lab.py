@@ -8,7 +8,22 @@ from pathlib import Path
 import pytest
 
 from pyzswap.cli import main
-from pyzswap.lab.experiments import hotplug_race, percpu_memory, switch_under_pressure
+from pyzswap.compress import (
+    BatchingCompressor,
+    get_compressor,
+    has_compressor,
+    register_compressor,
+    unregister_compressor,
+)
+from pyzswap.lab.batch_lab import BATCH_SIZES, ENGINES
+from pyzswap.lab.experiments import (
+    batching,
+    build_time_vs_runtime,
+    hotplug_race,
+    percpu_memory,
+    switch_under_pressure,
+)
+from pyzswap.pool import kernel_ctx_bytes
 
 
 def test_percpu_memory_pool_keeps_offline_contexts_lock_retry_frees_them() -> None:
@@ -52,7 +67,67 @@ def test_switch_under_pressure_completes_and_reclaim_uses_the_old_pool() -> None
 def test_lab_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "all", "--size", "0.02", "--json", "--plot", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [e["name"] for e in out["experiments"]] == ["percpu-memory", "hotplug-race",
-                                                       "switch-under-pressure"]
+    assert [e["name"] for e in out["experiments"]] == [
+        "percpu-memory", "hotplug-race", "switch-under-pressure", "batching",
+        "build-time-vs-runtime"]
     assert all(Path(p).read_bytes().startswith(b"\x89PNG") for p in out["plots"])
     assert main(["lab", "nosuch"]) == 2
+
+
+def test_batching_covers_every_case_and_leaves_the_registry_as_it_found_it() -> None:
+    # A compressor the user registered is used as is and stays registered afterwards.
+    mine = BatchingCompressor("lz4", 1)
+    register_compressor(mine)
+    try:
+        r = batching(0.02)
+        assert has_compressor("lz4-x1") and get_compressor("lz4-x1") is mine
+    finally:
+        unregister_compressor("lz4-x1")
+        mine.close()
+    for base in ("lz4", "zstd"):
+        for e in ENGINES:
+            assert not has_compressor(f"{base}-x{e}-b2") and not has_compressor(f"{base}-x{e}")
+    recs = [dict(zip(r.columns, row, strict=True)) for row in r.rows]
+    workloads = {"4K", "64K", "2M", "reclaim 32x4K"}
+    assert {rec["workload"] for rec in recs} == workloads
+    assert len(recs) == len(workloads) * 2 * (1 + len(ENGINES) * len(BATCH_SIZES))
+    for rec in recs:
+        assert rec["pages/s"] > 0 and rec["speedup"] > 0
+        assert rec["call p50 us"] <= rec["call p90 us"] <= rec["call p99 us"]
+        assert rec["page p50 us"] <= rec["page p90 us"] <= rec["page p99 us"]
+        if rec["variant"] == "sequential":
+            assert rec["speedup"] == 1.0 and rec["registered as"] == rec["compressor"]
+            assert rec["batch size"] == 1 and rec["engines"] == 0
+        else:
+            suffix = "" if rec["batch size"] == 8 else f"-b{rec['batch size']}"
+            assert rec["registered as"] == f"{rec['compressor']}-x{rec['engines']}{suffix}"
+    (summary,) = r.tables
+    assert len(summary.rows) == len(workloads) * 2
+
+
+def test_build_time_vs_runtime_memory_is_exact() -> None:
+    r = build_time_vs_runtime(0.02)
+    recs = [dict(zip(r.columns, row, strict=True)) for row in r.rows]
+    assert {rec["cpus"] for rec in recs} == {1, 2, 4}
+    for rec in recs:
+        per_cpu = rec["extra kernel bytes per CPU"]
+        if rec["pools"].startswith("software"):
+            # One software pool: 8 buffers instead of 1 is the discussion's "~57 KB" per CPU.
+            assert per_cpu == 64_340 - 8_280
+            assert rec["build-time pyzswap bytes"] == 8 * rec["runtime pyzswap bytes"]
+        elif rec["pools"].startswith("batching"):
+            assert per_cpu == 0  # an 8-wide compressor needs its 8 buffers either way
+            assert rec["build-time pyzswap bytes"] == rec["runtime pyzswap bytes"]
+        else:  # 3 software pools waste 7 buffers each; the 4-wide one 4
+            assert per_cpu == 3 * (64_340 - 8_280) + 64_340 - kernel_ctx_bytes(4)
+        assert rec["build-time extra kernel bytes"] == per_cpu * rec["cpus"]
+    (speed,) = r.tables
+    assert [row[2] for row in speed.rows] == ["pages/s"] * 3 + ["ms"]
+    assert all(row[3] > 0 and row[4] > 0 for row in speed.rows)
+
+
+def test_lab_cli_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "percpu-memory", "--size", "0.01", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("`pyzswap lab percpu-memory --size 0.01`")
+    assert "| compressor | lifetime |" in out and "| software | pool | 1 | 1 | 1 | 4,224 |" in out

@@ -19,12 +19,16 @@ __all__ = ["lab"]
 @click.option("--size", type=click.FloatRange(0.01, 10.0), default=1.0, show_default=True,
               help="scale the experiment (1 = the documented default)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--markdown", is_flag=True,
+              help="print the tables as Markdown (how docs/LAB.md's tables are made)")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write a PNG chart per experiment into this directory")
-def lab(experiment: str, size: float, as_json: bool, plot_dir: Path | None) -> None:
+def lab(experiment: str, size: float, as_json: bool, markdown: bool,
+        plot_dir: Path | None) -> None:
     """Answer a design question with a measurement (see docs/LAB.md).
 
-    EXPERIMENT is one of: percpu-memory, hotplug-race, switch-under-pressure, or all.
+    EXPERIMENT is one of: percpu-memory, hotplug-race, switch-under-pressure, batching,
+    build-time-vs-runtime, or all.
     """
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     results = [EXPERIMENTS[name](size) for name in names]
@@ -35,22 +39,48 @@ def lab(experiment: str, size: float, as_json: bool, plot_dir: Path | None) -> N
             payload["plots"] = plots
         click.echo(json.dumps(payload, indent=2))
         return
+    if markdown:
+        for r in results:
+            click.echo(_markdown(r, size))
+        if plots:
+            click.echo(f"charts: {', '.join(plots)}")
+        return
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     for r in results:
-        table = Table(title=f"{r.name}: {r.question}", title_justify="left")
-        for col in r.columns:
-            table.add_column(col, justify="right")
-        for row in r.rows:
-            table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
-        console.print(table)
+        for title, columns, rows in [(f"{r.name}: {r.question}", r.columns, r.rows),
+                                     *((t.title, t.columns, t.rows) for t in r.tables)]:
+            table = Table(title=title, title_justify="left")
+            for col in columns:
+                table.add_column(col, justify="right")
+            for row in rows:
+                table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+            console.print(table)
         for note in r.notes:
             console.print(f"- {note}")
         console.print(f"reproduce: pyzswap lab {r.name} --size {size}\n")
     if plots:
         click.echo(f"charts: {', '.join(plots)}")
+
+
+def _cell(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _markdown(result: LabResult, size: float) -> str:
+    """Every table of a result as Markdown, with the command that reproduces it."""
+    size_arg = "" if size == 1.0 else f" --size {size}"
+    out = [f"`pyzswap lab {result.name}{size_arg}`", ""]
+    for title, columns, rows in [(result.question, result.columns, result.rows),
+                                 *((t.title, t.columns, t.rows) for t in result.tables)]:
+        out += [f"{title}", "", "| " + " | ".join(columns) + " |",
+                "|" + "---|" * len(columns)]
+        out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+        out.append("")
+    out += [f"- {note}" for note in result.notes]
+    return "\n".join(out) + "\n"
 
 
 def _plot(result: LabResult, directory: Path) -> list[Path]:
@@ -63,9 +93,24 @@ def _plot(result: LabResult, directory: Path) -> list[Path]:
         raise ZswapError("--plot needs matplotlib (pip install matplotlib)") from None
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.name}.png"
+    if result.name == "batching":
+        return _plot_batching(plt, result, path)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     cols = result.columns
-    if result.name == "percpu-memory":
+    if result.name == "build-time-vs-runtime":
+        for label in dict.fromkeys(row[0] for row in result.rows):
+            mine = [dict(zip(cols, row, strict=True)) for row in result.rows if row[0] == label]
+            xs = [rec["cpus"] for rec in mine]
+            line = ax.plot(xs, [rec["runtime kernel bytes"] / 1024 for rec in mine],
+                           marker="o", label=f"{label}, runtime")[0]
+            ax.plot(xs, [rec["build-time kernel bytes"] / 1024 for rec in mine], marker="s",
+                    linestyle="--", color=line.get_color(), label=f"{label}, build-time")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("CPUs")
+        ax.set_ylabel("kernel-equivalent context memory (KiB)")
+        ax.legend(fontsize=7)
+    elif result.name == "percpu-memory":
         series: dict[str, tuple[list[int], list[int]]] = {}
         for row in result.rows:
             rec = dict(zip(cols, row, strict=True))
@@ -90,6 +135,34 @@ def _plot(result: LabResult, directory: Path) -> list[Path]:
         ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(key)
     ax.set_title(result.name)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
+def _plot_batching(plt: Any, result: LabResult, path: Path) -> list[Path]:
+    """Speedup over sequential per variant, one panel per compressor, bars by workload."""
+    cols = result.columns
+    recs = [dict(zip(cols, row, strict=True)) for row in result.rows]
+    compressors = list(dict.fromkeys(rec["compressor"] for rec in recs))
+    workloads = list(dict.fromkeys(rec["workload"] for rec in recs))
+    variants = [v for v in dict.fromkeys(rec["variant"] for rec in recs) if v != "sequential"]
+    fig, axes = plt.subplots(1, len(compressors), figsize=(5 * len(compressors), 4.5), dpi=100,
+                             squeeze=False)
+    width = 0.8 / max(1, len(variants))
+    for ax, comp in zip(axes[0], compressors, strict=True):
+        speed = {(rec["workload"], rec["variant"]): rec["speedup"] for rec in recs
+                 if rec["compressor"] == comp}
+        for j, variant in enumerate(variants):
+            ax.bar([i + j * width for i in range(len(workloads))],
+                   [speed.get((w, variant), 0.0) for w in workloads], width, label=variant)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(workloads))], workloads,
+                      fontsize=8)
+        ax.set_ylabel("store speedup vs sequential")
+        ax.set_title(f"batching: {comp}")
+    axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

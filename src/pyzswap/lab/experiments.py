@@ -3,7 +3,8 @@
 Each experiment returns a :class:`LabResult` (a table of rows plus notes) and takes a ``size``
 knob so tests can run it tiny. They use only pyzswap's public pieces: :class:`~pyzswap.Zswap`,
 :class:`~pyzswap.cpu.CpuModel` with its deterministic ``preempt_hook`` schedules, and the pool
-report.
+report. The batching experiments (``batching``, ``build-time-vs-runtime``) live in
+:mod:`pyzswap.lab.batch_lab`; :data:`EXPERIMENTS` names them all.
 """
 
 from __future__ import annotations
@@ -21,24 +22,11 @@ from ..folio import PAGE_SIZE
 from ..pagesets import make_pages
 from ..pool import LIFETIMES, kernel_ctx_bytes
 from ..zswap import Zswap
+from .batch_lab import batching, build_time_vs_runtime
+from .result import LabResult, LabTable
 
-__all__ = ["EXPERIMENTS", "LabResult", "hotplug_race", "percpu_memory", "switch_under_pressure"]
-
-
-@dataclass
-class LabResult:
-    """One experiment's answer: a table (``columns`` and ``rows``) and what it shows."""
-
-    name: str
-    question: str
-    columns: list[str]
-    rows: list[list[Any]]
-    notes: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "question": self.question, "columns": self.columns,
-                "rows": self.rows, "notes": self.notes, "params": self.params}
+__all__ = ["EXPERIMENTS", "LabResult", "LabTable", "batching", "build_time_vs_runtime",
+           "hotplug_race", "percpu_memory", "switch_under_pressure"]
 
 
 class _Wide(Compressor):
@@ -270,4 +258,6 @@ EXPERIMENTS: dict[str, Callable[[float], LabResult]] = {
     "percpu-memory": percpu_memory,
     "hotplug-race": hotplug_race,
     "switch-under-pressure": switch_under_pressure,
+    "batching": batching,
+    "build-time-vs-runtime": build_time_vs_runtime,
 }
