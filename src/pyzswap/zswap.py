@@ -96,6 +96,10 @@ VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _HOST_RAM: Final = object()
 
 
+#: A slot pinned for writeback: (swap entry value, the swap-cache folio, the entry's tree).
+_Pinned = tuple[int, bytearray, dict[int, "ZswapEntry"]]
+
+
 def _streams(compressor: Compressor) -> bool:
     """Does this pool's compressor stream pages through native engines (see
     :meth:`Zswap._compress_stream`)?"""
@@ -1283,24 +1287,13 @@ class Zswap:
         relies on the swap cache to retry a failed write; pyzswap writes synchronously and
         erases the entry only after the write succeeded, so an I/O error loses nothing.
         """
-        table = self.swap_table
-        swp_type, offset = entry.type, entry.offset
-        trees = self._trees.get(swp_type)
-        if table is None or trees is None:
-            return -errno.ENODEV
-        swp = (swp_type << SWP_TYPE_SHIFT) | offset
-        folio = bytearray(PAGE_SIZE)
-        # 1. A swap-cache folio for the slot pins it against reuse and swapoff.
+        # 1-2. Pin the slot with a swap-cache folio; still this entry's slot?
+        pinned = self._wb_pin(entry)
+        if type(pinned) is int:
+            return pinned
+        swp, folio, tree = cast(_Pinned, pinned)
+        table = cast(SwapTable, self.swap_table)
         try:
-            if not table.add_to_swap_cache(swp, folio):
-                return -errno.EEXIST
-        except (SwapSlotFree, InvalidParameter):
-            return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
-        try:
-            # 2. Still the entry stored for the slot?
-            tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
-            if tree.get(offset) is not entry:
-                return -errno.ENOMEM
             # 3. Decompress into the folio.
             try:
                 self._decompress(entry, memoryview(folio))
@@ -1309,21 +1302,115 @@ class Zswap:
             except InvalidParameter:
                 return -errno.ENOMEM  # freed under us (a load without the swap cache)
             # 4. Write it to the device; only then drop the entry.
-            try:
-                table.write_page(swp, folio)
-            except SwapIOError:
-                return -errno.EIO
-            with self._lock:
-                if tree.get(offset) is entry:
-                    del tree[offset]
-                    self._entry_free_locked(entry)
-                self._c.zswpwb += 1
-                if entry.objcg >= 0:
-                    self._objcg_memcg(entry.objcg).count_event("zswpwb")
+            ret = self._wb_write(entry, swp, folio, tree)
         finally:
             table.delete_from_swap_cache(swp)
         if self._release_pending:
             self._flush_releases()
+        return ret
+
+    def writeback_entries(self, entries: Sequence[ZswapEntry]) -> list[int]:
+        """Write back a batch of entries: one result per entry, as :meth:`writeback_entry`
+        gives. The steps are the same, but every slot is pinned first and the entries of a
+        batching pool are then decompressed together, in batches of its batch size (in
+        parallel on its engines), before the pages are written one by one."""
+        table = self.swap_table
+        results = [0] * len(entries)
+        pinned: list[tuple[int, ZswapEntry, _Pinned]] = []
+        try:
+            for k, entry in enumerate(entries):
+                got = self._wb_pin(entry)
+                if type(got) is int:
+                    results[k] = got
+                else:
+                    pinned.append((k, entry, cast(_Pinned, got)))
+            groups: dict[int, list[tuple[int, ZswapEntry, _Pinned]]] = {}
+            for item in pinned:
+                groups.setdefault(item[1].pool_id, []).append(item)
+            decoded: list[tuple[int, ZswapEntry, _Pinned]] = []
+            for pool_id, members in groups.items():
+                pool = self._pool_ids.get(pool_id)
+                step = 1 if pool is None else pool.compressor.batch_size
+                for start in range(0, len(members), step):
+                    chunk = members[start:start + step]
+                    for item, ret in zip(chunk, self._wb_decompress(pool, chunk), strict=True):
+                        if ret:
+                            results[item[0]] = ret
+                        else:
+                            decoded.append(item)
+            for k, entry, (swp, folio, tree) in sorted(decoded, key=lambda item: item[0]):
+                results[k] = self._wb_write(entry, swp, folio, tree)
+        finally:
+            if table is not None:
+                for _, _, (swp, _, _) in pinned:
+                    table.delete_from_swap_cache(swp)
+        if self._release_pending:
+            self._flush_releases()
+        return results
+
+    def _wb_pin(self, entry: ZswapEntry) -> int | _Pinned:
+        """Writeback steps 1-2: a swap-cache folio for the entry's slot pins it against reuse
+        and swapoff, then the slot must still hold this entry. ``(swp, folio, tree)``, or the
+        negative errno (the swap-cache folio is already gone again then)."""
+        table = self.swap_table
+        swp_type, offset = entry.type, entry.offset
+        trees = self._trees.get(swp_type)
+        if table is None or trees is None:
+            return -errno.ENODEV
+        swp = (swp_type << SWP_TYPE_SHIFT) | offset
+        folio = bytearray(PAGE_SIZE)
+        try:
+            if not table.add_to_swap_cache(swp, folio):
+                return -errno.EEXIST
+        except (SwapSlotFree, InvalidParameter):
+            return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
+        tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
+        if tree.get(offset) is not entry:
+            table.delete_from_swap_cache(swp)
+            return -errno.ENOMEM
+        return swp, folio, tree
+
+    def _wb_decompress(self, pool: ZswapPool | None,
+                       chunk: list[tuple[int, ZswapEntry, _Pinned]]) -> list[int]:
+        """Writeback step 3 for a chunk of one pool's pinned entries: 0 or -errno each."""
+        if pool is not None and len(chunk) > 1:
+            views = [memoryview(folio) for _, _, (_, folio, _) in chunk]
+            try:
+                ok = self._decompress_batch(pool, [(i, e) for i, (_, e, _) in enumerate(chunk)],
+                                            views)
+            except InvalidParameter:
+                pass  # an entry freed under us: find out which, one by one
+            else:
+                bad = ok.count(False)
+                if bad:
+                    with self._lock:
+                        self._c.decompress_fail += bad
+                return [0 if good else -errno.EIO for good in ok]
+        rets: list[int] = []
+        for _, entry, (_, folio, _) in chunk:
+            try:
+                self._decompress(entry, memoryview(folio))
+                rets.append(0)
+            except DecompressFail:
+                rets.append(-errno.EIO)
+            except InvalidParameter:
+                rets.append(-errno.ENOMEM)
+        return rets
+
+    def _wb_write(self, entry: ZswapEntry, swp: int, folio: bytearray,
+                  tree: dict[int, ZswapEntry]) -> int:
+        """Writeback step 4: write the page to its slot; only then drop the entry."""
+        try:
+            cast(SwapTable, self.swap_table).write_page(swp, folio)
+        except SwapIOError:
+            return -errno.EIO
+        with self._lock:
+            if tree.get(entry.offset) is entry:
+                del tree[entry.offset]
+                self._entry_free_locked(entry)
+            self._c.zswpwb += 1
+            if entry.objcg >= 0:
+                self._objcg_memcg(entry.objcg).count_event("zswpwb")
         return 0
 
     def _shrink_memcg_cb(self, encountered: list[bool] | None) -> IsolateFn[ZswapEntry]:
