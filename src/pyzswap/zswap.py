@@ -936,6 +936,7 @@ class Zswap:
                 ring = res.buffers
                 nslots = len(ring)
                 job = tfm.compress_stream(pages, len(pages), ring)
+                completed = False
                 try:
                     take = job.take
                     for k, page in enumerate(pages):
@@ -948,8 +949,9 @@ class Zswap:
                             if all_or_nothing:
                                 raise
                             out.append(None)
+                    completed = True
                 finally:
-                    job.close()
+                    tfm.end_stream(job, completed)
                 if res.freed:
                     pool.check_res(ctx, res)
             finally:

@@ -17,7 +17,12 @@ from pyzswap.compress import (
     register_compressor,
     unregister_compressor,
 )
-from pyzswap.compress.native import NATIVE_ALGORITHMS, NativeBatchingTransform, native_versions
+from pyzswap.compress.native import (
+    NATIVE_ALGORITHMS,
+    NativeBatchingTransform,
+    native_gates,
+    native_versions,
+)
 from pyzswap.errors import CompressPoor, DecompressFail
 from pyzswap.faults import install_zs_pool
 from pyzswap.memcg import MemCgroup
@@ -292,3 +297,28 @@ def test_a_failure_mid_folio_rejects_it_and_leaves_nothing(zstd_x2: str) -> None
     assert z.store(folio, 0, 256)  # with writeback allowed it is stored, one page as-is
     _check_all(z, [folio[i:i + PAGE_SIZE] for i in range(0, len(folio), PAGE_SIZE)], 256)
     z.close()
+
+
+def test_the_gate_wakes_engines_only_while_they_measure_faster() -> None:
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("zstd", _Cost)[0]
+    assert gate.wake(1, 30.0) == (False, False)  # one page: never
+    assert gate.wake(8, 0.0) == (True, False)  # forced
+    assert gate.wake(2, 30.0) == (False, False)  # 1 x 20 µs nominal cannot pay for a wake-up
+    # the first qualifying jobs run alone, timed, until the alone figure settles
+    decisions = []
+    for _ in range(5):
+        decisions.append(gate.wake(16, 30.0))
+        gate.record(False, 16 * 10e-6, 16)  # 10 µs a page alone
+    assert decisions == [(False, True)] * 5
+    for _ in range(5):  # then with engines, until that figure settles too
+        woke, timed = gate.wake(16, 30.0)
+        assert woke and timed
+        gate.record(True, 16 * 12e-6, 16)  # 12 µs a page: engines lose (a busy machine)
+    plan = [gate.wake(16, 30.0)[0] for _ in range(64)]
+    assert sum(plan) == 2  # only the periodic probes wake them now
+    for _ in range(5):
+        gate.record(True, 16 * 5e-6, 16)  # the machine is free again: 5 µs a page
+    plan = [gate.wake(16, 30.0)[0] for _ in range(64)]
+    assert sum(plan) == 62  # all but the periodic alone probes

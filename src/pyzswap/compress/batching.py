@@ -80,7 +80,13 @@ from ._registry import get_compressor, register_compressor
 from .deflate import DEFLATE
 from .lz4 import LZ4
 from .lzo import LZO
-from .native import NATIVE_MIN_PARALLEL_US, NativeBatchingTransform, native_engines
+from .native import (
+    NATIVE_MIN_PARALLEL_US,
+    NativeBatchingTransform,
+    NativeGate,
+    native_engines,
+    native_gates,
+)
 from .zstd import ZSTD
 
 if TYPE_CHECKING:
@@ -643,6 +649,7 @@ class BatchingCompressor(Compressor):
         self._pool = _EnginePool(base_c, n, self.name)
         self._finalizer = weakref.finalize(self, self._pool.close, 1.0)
         self._native = native_engines(base_c.name, n) if engine == "native" else None
+        self._gates = native_gates(base_c.name, _Cost)
 
     def new_transform(self) -> BatchingTransform | NativeBatchingTransform:
         if self._native is not None:
@@ -656,8 +663,10 @@ class BatchingCompressor(Compressor):
             raise InvalidParameter(f"{self.name} runs on Python engine threads, not native ones")
         return self._native
 
-    def _cost(self, op: int) -> _Cost:
-        return self._costs[op]
+    @property
+    def native_gates(self) -> tuple[NativeGate, NativeGate]:
+        """When native jobs wake the engines, per direction (see :class:`NativeGate`)."""
+        return self._gates
 
     @property
     def started(self) -> bool:
@@ -688,8 +697,9 @@ class BatchingCompressor(Compressor):
         return pool.retired_pages + sum(e.pages for e in pool.engines)
 
     def page_cost_us(self) -> dict[str, float | None]:
-        """The measured per-page cost estimates that decide inline vs handed-off batches."""
-        return {name: cost.value for name, cost in zip(_OPS, self._costs, strict=True)}
+        """The measured per-page CPU cost estimates that decide inline vs handed-off batches."""
+        costs = [g.cpu for g in self._gates] if self._native is not None else self._costs
+        return {name: cost.value for name, cost in zip(_OPS, costs, strict=True)}
 
     def close(self) -> None:
         """Stop the engine threads (after any batches already queued). Safe to call twice;

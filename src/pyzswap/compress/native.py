@@ -34,8 +34,8 @@ Every stream decodes with either side, so a pool may mix them.
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
-from time import thread_time
+from collections.abc import Callable, Sequence
+from time import perf_counter, thread_time
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .. import _native
@@ -45,8 +45,8 @@ from ._base import Compressor, Transform
 if TYPE_CHECKING:
     from .._types import BytesLike
 
-__all__ = ["NATIVE_ALGORITHMS", "NATIVE_MIN_PARALLEL_US", "NativeBatchingTransform",
-           "native_engines", "native_versions"]
+__all__ = ["NATIVE_ALGORITHMS", "NATIVE_MIN_PARALLEL_US", "NATIVE_WIN", "NativeBatchingTransform",
+           "NativeGate", "native_engines", "native_gates", "native_versions"]
 
 #: Algorithms with a native engine, and the level each runs at (the kernel's defaults).
 NATIVE_ALGORITHMS: Final[dict[str, int]] = {
@@ -56,6 +56,9 @@ NATIVE_ALGORITHMS: Final[dict[str, int]] = {
 #: least this much CPU (µs): a wake-up is a futex call (a few µs), and a woken engine that
 #: arrives after the caller claimed every page costs nothing more.
 NATIVE_MIN_PARALLEL_US: Final = 30.0
+#: Engines are woken only while jobs run with them measure at least this much faster per
+#: page (wall time) than jobs the caller ran alone.
+NATIVE_WIN: Final = 1.03
 
 #: Per-page CPU µs assumed (compress, decompress) until the first samples are in; measured
 #: on the 2-vCPU guest on the ``real`` page set. Only small jobs depend on them.
@@ -86,12 +89,21 @@ class _Owner(Protocol):
     @property
     def native(self) -> _native.Engines: ...
 
-    def _cost(self, op: int) -> _Cost: ...
+    @property
+    def native_gates(self) -> tuple[NativeGate, NativeGate]: ...
 
 
 def native_engines(algorithm: str, threads: int) -> _native.Engines:
     """An ``Engines`` object for a native algorithm (threads start on the first job)."""
     return _native.Engines(algorithm, NATIVE_ALGORITHMS[algorithm], threads)
+
+
+def native_gates(algorithm: str, cost: Callable[[], _Cost]) -> tuple[NativeGate, NativeGate]:
+    """The (compress, decompress) gates of a native batching compressor; ``cost()`` makes
+    one median-of-recent-samples estimator."""
+    nominal = _NOMINAL_US.get(algorithm, (20.0, 5.0))
+    return (NativeGate(cost(), cost(), cost(), nominal[0]),
+            NativeGate(cost(), cost(), cost(), nominal[1]))
 
 
 def native_versions() -> dict[str, str]:
@@ -107,16 +119,65 @@ def _error(op: int, code: int, name: str) -> ZswapError:
     return DecompressFail(f"{name}: corrupt stream (error {-code})")
 
 
+class NativeGate:
+    """Whether a job should wake the engines: one per compressor and direction, shared by
+    its transforms (updated without a lock; a lost sample is harmless).
+
+    Two questions, both answered by measurement:
+
+    * *Can the job pay for a wake-up at all?* Its pages after the first must be estimated to
+      cost at least ``min_parallel_us`` of CPU. The per-page CPU cost is sampled
+      (``time.thread_time``) on jobs the caller ran alone; a nominal figure stands in until
+      then.
+    * *Do engines actually make it faster here and now?* Engines help only if a core is free
+      for them; on a machine busy with other work, three threads on two cores lose ~20% to
+      switching. So the wall time per page of jobs run with engines and of jobs run alone is
+      tracked (medians of recent samples); engines are woken only while they measure at
+      least :data:`NATIVE_WIN` faster. Every 32nd qualifying job runs alone and every 32nd
+      (offset by 16) with engines, so both figures stay current.
+    """
+
+    __slots__ = ("_k", "alone", "cpu", "nominal", "woken")
+
+    def __init__(self, cpu: _Cost, alone: _Cost, woken: _Cost, nominal: float) -> None:
+        self.cpu = cpu  # CPU µs per page, caller alone
+        self.alone = alone  # wall µs per page, caller alone
+        self.woken = woken  # wall µs per page, engines woken
+        self.nominal = nominal
+        self._k = 0
+
+    def wake(self, n: int, min_us: float) -> tuple[bool, bool]:
+        """``(wake engines, time this job)`` for an ``n``-page job."""
+        if n < 2:
+            return False, False
+        if not min_us:
+            return True, False  # forced (tests, measurements)
+        est = self.cpu.value
+        if (self.nominal if est is None else est) * (n - 1) < min_us:
+            return False, False
+        self._k = k = self._k + 1
+        alone, woken = self.alone, self.woken
+        if not alone.settled or not k & 31:
+            return False, True
+        if not woken.settled or k & 31 == 16:
+            return True, True
+        return woken.value is not None and alone.value is not None and (
+            woken.value * NATIVE_WIN < alone.value), True
+
+    def record(self, woke: bool, seconds: float, n: int) -> None:
+        (self.woken if woke else self.alone).add(seconds * 1e6 / n)
+
+
 class NativeBatchingTransform(Transform):
     """A batching compressor's transform on native engines.
 
     Single pages run on the caller's own base transform (no job at all). Batches become one
-    job; the engines are woken only when the measured per-page cost says the batch can pay
-    for it, else the caller runs the job alone, still without the GIL. One thread at a time
-    uses a transform (it belongs to one compression context); the engines are shared.
+    job; :class:`NativeGate` decides whether the engines are woken, else the caller runs the
+    job alone, still without the GIL. One thread at a time uses a transform (it belongs to
+    one compression context); the engines are shared.
     """
 
-    __slots__ = ("_base", "_eng", "_min_us", "_name", "_nominal", "_owner", "_probe",
+    __slots__ = ("_base", "_eng", "_gates", "_min_us", "_name", "_owner", "_stream",
                  "inline_batches", "parallel_batches")
 
     def __init__(self, owner: _Owner) -> None:
@@ -125,8 +186,8 @@ class NativeBatchingTransform(Transform):
         self._eng = owner.native
         self._name = owner.base.name
         self._min_us = owner.min_parallel_us
-        self._nominal = _NOMINAL_US.get(self._name, (20.0, 5.0))
-        self._probe = False
+        self._gates = owner.native_gates
+        self._stream: tuple[float, int, bool, bool] | None = None
         #: Jobs whose engines were woken / run by the caller alone (statistics).
         self.parallel_batches = 0
         self.inline_batches = 0
@@ -142,36 +203,13 @@ class NativeBatchingTransform(Transform):
     def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
         return self._base.decompress(src, dst)
 
-    def _wake(self, op: int, n: int) -> int:
-        """Engines to wake for an ``n``-page job: all of them (-1), or 0 (the caller alone).
-
-        The caller alone when the pages after the first are estimated to cost less than
-        ``min_parallel_us``; every 64th job that would wake engines runs alone as a probe, so
-        the estimate (sampled only on jobs the caller ran alone) stays current.
-        """
-        if n < 2:
-            return 0
-        min_us = self._min_us
-        if not min_us:
+    def _decide(self, op: int, n: int) -> tuple[bool, bool]:
+        woke, timed = self._gates[op].wake(n, self._min_us)
+        if woke:
             self.parallel_batches += 1
-            return -1
-        est = self._owner._cost(op).value
-        if est is None:
-            est = self._nominal[op]
-        if est * (n - 1) < min_us:
+        elif n:
             self.inline_batches += 1
-            return 0
-        self.parallel_batches = k = self.parallel_batches + 1
-        if not k & 63:
-            self.inline_batches += 1
-            self._probe = True
-            return 0
-        return -1
-
-    def _take_probe(self) -> bool:
-        probe = self._probe
-        self._probe = False
-        return probe
+        return woke, timed
 
     def _run(self, op: int, srcs: Sequence[BytesLike],
              dsts: Sequence[bytearray | memoryview]) -> list[int | ZswapError]:
@@ -181,20 +219,24 @@ class NativeBatchingTransform(Transform):
                              f"{len(dsts)} destinations")
         if n == 0:
             return []
-        wake = self._wake(op, n)
-        cost = self._owner._cost(op)
-        sample = not wake and (not cost.settled or not self.inline_batches % _SAMPLE_EVERY
-                               or self._take_probe())
-        t0 = thread_time() if sample else 0.0
+        gate = self._gates[op]
+        woke, timed = self._decide(op, n)
+        sample_cpu = not woke and n > 1 and (
+            not gate.cpu.settled or not self.inline_batches % _SAMPLE_EVERY)
+        c0 = thread_time() if sample_cpu else 0.0
+        t0 = perf_counter() if timed else 0.0
         eng = self._eng
+        wake = -1 if woke else 0
         job = eng.decompress(srcs, dsts, wake) if op else eng.compress(srcs, dsts, wake)
         try:
             codes = job.wait()
         finally:
             job.close()
-        if sample:
+        if timed:
+            gate.record(woke, perf_counter() - t0, n)
+        if sample_cpu:
             # CPU time of this thread: what the pages cost, whatever else runs.
-            cost.add((thread_time() - t0) * 1e6 / n)
+            gate.cpu.add((thread_time() - c0) * 1e6 / n)
         name = self._name
         return [c if c > 0 else _error(op, c, name) for c in codes]
 
@@ -212,9 +254,22 @@ class NativeBatchingTransform(Transform):
                         ring: Sequence[bytearray | memoryview]) -> _native.Job:
         """Start compressing ``srcs`` (buffers holding ``nr_pages`` whole pages in all)
         through the ``ring`` of destination buffers and return the job at once (async mode):
-        ``take(i)`` each page in order, then ``close()``. :meth:`error` turns a negative
-        result into its exception."""
-        return self._eng.compress(srcs, ring, self._wake(0, nr_pages))
+        ``take(i)`` each page in order, then :meth:`end_stream`. :meth:`error` turns a
+        negative result into its exception. One stream at a time per transform."""
+        woke, timed = self._decide(0, nr_pages)
+        job = self._eng.compress(srcs, ring, -1 if woke else 0)
+        self._stream = (perf_counter(), nr_pages, woke, timed)
+        return job
+
+    def end_stream(self, job: _native.Job, completed: bool) -> None:
+        """Close a :meth:`compress_stream` job; a ``completed`` one (every page taken and
+        used) is timed for the gate: its wall time covers the caller's own work per page,
+        which is what engines must beat."""
+        job.close()
+        stream, self._stream = self._stream, None
+        if completed and stream is not None and stream[3]:
+            t0, n, woke, _ = stream
+            self._gates[0].record(woke, perf_counter() - t0, n)
 
     def error(self, code: int) -> ZswapError:
         """The exception for a negative compress result of :meth:`compress_stream`."""
