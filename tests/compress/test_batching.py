@@ -16,6 +16,7 @@ from pyzswap.compress import (
     ZSWAP_MAX_BATCH_SIZE,
     Compressor,
     Transform,
+    available_compressors,
     get_compressor,
     has_compressor,
     unregister_compressor,
@@ -511,7 +512,20 @@ def test_registry_naming_and_description() -> None:
     finally:
         unregister_compressor("zstd-x2")
         c.close()
-    assert not has_compressor("zstd-x2")
+    assert "zstd-x2" not in available_compressors()
+    # the name alone makes one on first use, as the crypto API loads a module on demand
+    assert has_compressor("zstd-x2") and get_compressor("zstd-x2") is not c
+    made = get_compressor("lzo-x3-b4")
+    assert isinstance(made, BatchingCompressor) and (made.engines, made.batch_size) == (3, 4)
+    for bad in ("lz5-x2", "zstd-x0", "zstd-x2-b9", "zstd-x2-x2", "zstd-x02"):
+        assert not has_compressor(bad)
+        with pytest.raises(UnknownCompressor):
+            get_compressor(bad)
+    for name in ("zstd-x2", "lzo-x3-b4"):
+        c2 = get_compressor(name)
+        unregister_compressor(name)
+        assert isinstance(c2, BatchingCompressor)
+        c2.close()
     one = BatchingCompressor("lz4", 1)
     assert one.name == "lz4-x1" and one.description == "lz4 batched on 1 engine thread"
     default = BatchingCompressor("lzo")

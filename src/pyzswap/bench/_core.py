@@ -39,8 +39,8 @@ from typing import Any, Final
 
 from ..compress import (
     BatchingCompressor,
+    available_compressors,
     get_compressor,
-    has_compressor,
     register_batching,
     unregister_compressor,
 )
@@ -264,7 +264,7 @@ def _zram_available(name: str, host: HostPaths) -> str | None:
 def _ensure_batching(name: str) -> tuple[str | None, BatchingCompressor | None, str | None]:
     """The ``{name}-x2`` compressor: (name or None, one we registered or None, note or None)."""
     batched = f"{name}-x{BATCHED_ENGINES}"
-    if has_compressor(batched):
+    if batched in available_compressors():
         return batched, None, None
     try:
         made = register_batching(name, BATCHED_ENGINES)

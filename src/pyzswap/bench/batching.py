@@ -30,8 +30,8 @@ import click
 from ..compress import (
     PAGE_SIZE,
     BatchingCompressor,
+    available_compressors,
     get_compressor,
-    has_compressor,
     register_compressor,
     unregister_compressor,
 )
@@ -168,7 +168,7 @@ def _batched_compressor(name: str, engines: int) -> tuple[str, BatchingCompresso
     if isinstance(get_compressor(name), BatchingCompressor):
         raise InvalidParameter(f"{name!r} is already a batching compressor; give its base")
     made = BatchingCompressor(name, engines)
-    if has_compressor(made.name):
+    if made.name in available_compressors():
         made.close()
         return made.name, None
     register_compressor(made)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..errors import InvalidParameter, UnknownCompressor
 from ._base import ZSWAP_MAX_BATCH_SIZE, Compressor
 
-__all__ = ["available_compressors", "get_compressor", "has_compressor", "register_compressor"]
+__all__ = ["add_factory", "available_compressors", "get_compressor", "has_compressor",
+           "register_compressor"]
 
 _REGISTRY: dict[str, Compressor] = {}
+#: Makers of compressors on first use of their name (the kernel's crypto API loads an
+#: algorithm's module on demand): each returns a new compressor for a name it understands,
+#: else None. ``pyzswap.compress.batching`` adds one for ``{base}-x{engines}[-b{batch}]``.
+_FACTORIES: list[Callable[[str], Compressor | None]] = []
 
 
 def register_compressor(compressor: Compressor, *, replace: bool = False) -> Compressor:
@@ -31,9 +38,27 @@ def unregister_compressor(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def add_factory(factory: Callable[[str], Compressor | None]) -> None:
+    """Let ``factory`` make (and so register) compressors on first use of their name."""
+    _FACTORIES.append(factory)
+
+
+def _make(name: str) -> Compressor | None:
+    for factory in _FACTORIES:
+        made = factory(name)
+        if made is not None:
+            return made
+    return None
+
+
+def _made_on_demand(name: str) -> Compressor | None:
+    made = _make(name)
+    return None if made is None else _REGISTRY.setdefault(made.name, made)
+
+
 def has_compressor(name: str) -> bool:
-    """True if ``name`` is registered."""
-    return name in _REGISTRY
+    """True if ``name`` is registered or can be made on demand (nothing is registered)."""
+    return name in _REGISTRY or (isinstance(name, str) and _make(name) is not None)
 
 
 def get_compressor(name: str) -> Compressor:
@@ -41,6 +66,9 @@ def get_compressor(name: str) -> Compressor:
     try:
         return _REGISTRY[name]
     except KeyError:
+        made = _made_on_demand(name) if isinstance(name, str) else None
+        if made is not None:
+            return made
         raise UnknownCompressor(
             f"unknown compressor {name!r} (available: {', '.join(available_compressors())})"
         ) from None

@@ -4,8 +4,15 @@ The compress-batching series lets an accelerator (Intel IAA) compress up to
 ``ZSWAP_MAX_BATCH_SIZE`` pages per call, with per-page results, in a synchronous (submit and
 wait) or asynchronous (submit, then poll) mode. :class:`BatchingCompressor` gives pyzswap such
 a compressor built from CPU cores instead of a device: ``BatchingCompressor("zstd", 2)`` is
-registered as ``zstd-x2``, "zstd batched on 2 engine threads". It is never called IAA: the
-output is byte for byte the base algorithm's, only the work is spread over cores.
+registered as ``zstd-x2``, "zstd batched on 2 engine threads". It is never called IAA.
+
+Two engine implementations (``engine=``):
+
+* ``native`` (the default for the stock lz4, zstd, lzo and deflate): C threads that never take
+  the GIL, in :mod:`pyzswap.compress.native`; zswap streams whole folios and reclaim batches
+  through them. This is what makes batching pay (docs/BATCHING.md).
+* ``threads``: Python engine threads running any registered algorithm's transform, described
+  below. Output is exactly the base algorithm's.
 
 Why it looks the way it does (measured on the 2-vCPU KVM guest; ``benchmarks/
 bench_batching_engines.py`` reproduces the figures):
@@ -50,8 +57,8 @@ bench_batching_engines.py`` reproduces the figures):
   GIL, and CPython hands it over only when the holder blocks or calls into C, or after the
   5 ms switch interval (a shorter interval measured no better). So an asynchronously submitted
   batch progresses while the caller compresses, decompresses or waits, not while it runs
-  Python: the pipelined store measures like the synchronous one. Engines in *processes* (own
-  GIL, shared-memory slots) would overlap that work; see the benchmark's notes.
+  Python: the pipelined store measures like the synchronous one. This is why the ``native``
+  engines exist: they need no GIL at all.
 
 Errors: every page gets its own result, an ``int`` length or the exception
 (:class:`~pyzswap.errors.CompressPoor` for a page that does not fit). A codec raising anything
@@ -64,6 +71,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import threading
 import weakref
@@ -76,7 +84,7 @@ from typing import TYPE_CHECKING, Final, cast
 from .. import _native
 from ..errors import CompressFail, DecompressFail, InvalidParameter, ZswapError
 from ._base import ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
-from ._registry import get_compressor, register_compressor
+from ._registry import add_factory, get_compressor, has_compressor, register_compressor
 from .deflate import DEFLATE
 from .lz4 import LZ4
 from .lzo import LZO
@@ -728,3 +736,26 @@ def register_batching(base: str | Compressor, engines: int | None = None, *,
                                     batch_size=batch_size, engine=engine)
     register_compressor(compressor)
     return compressor
+
+
+#: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name.
+_BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+)-x(?P<engines>[1-9][0-9]{0,2})"
+                                   r"(?:-b(?P<batch>[1-8]))?")
+
+
+def _batching_on_demand(name: str) -> BatchingCompressor | None:
+    """Make ``zstd-x2`` (or ``zstd-x2-b4``) the first time the name is used, as the kernel's
+    crypto API loads an algorithm on first request, so ``compressor=zstd-x2`` just works."""
+    m = _BATCHING_NAME.fullmatch(name)
+    if m is None or not has_compressor(m["base"]):
+        return None
+    engines = int(m["engines"])
+    base = get_compressor(m["base"])
+    if engines > MAX_ENGINES or isinstance(base, BatchingCompressor):
+        return None
+    batch = int(m["batch"]) if m["batch"] else ZSWAP_MAX_BATCH_SIZE
+    made = BatchingCompressor(base, engines, batch_size=batch)
+    return made if made.name == name else None
+
+
+add_factory(_batching_on_demand)
