@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from pyzswap.cli import main
 from pyzswap.compress import (
     BatchingCompressor,
+    available_compressors,
     get_compressor,
-    has_compressor,
     register_compressor,
     unregister_compressor,
 )
@@ -75,18 +76,24 @@ def test_lab_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_batching_covers_every_case_and_leaves_the_registry_as_it_found_it() -> None:
-    # A compressor the user registered is used as is and stays registered afterwards.
+    # A compressor already registered is used as is and stays registered afterwards; the
+    # ones the experiment registers itself are gone again.
     mine = BatchingCompressor("lz4", 1)
-    register_compressor(mine)
+    ours = "lz4-x1" not in available_compressors()
+    if ours:
+        register_compressor(mine)
+    else:  # an earlier user (another test) registered it
+        mine.close()
+        mine = cast(BatchingCompressor, get_compressor("lz4-x1"))
+    before = set(available_compressors())
     try:
         r = batching(0.02)
-        assert has_compressor("lz4-x1") and get_compressor("lz4-x1") is mine
+        assert get_compressor("lz4-x1") is mine
+        assert set(available_compressors()) == before
     finally:
-        unregister_compressor("lz4-x1")
-        mine.close()
-    for base in ("lz4", "zstd"):
-        for e in ENGINES:
-            assert not has_compressor(f"{base}-x{e}-b2") and not has_compressor(f"{base}-x{e}")
+        if ours:
+            unregister_compressor("lz4-x1")
+            mine.close()
     recs = [dict(zip(r.columns, row, strict=True)) for row in r.rows]
     workloads = {"4K", "64K", "2M", "reclaim 32x4K"}
     assert {rec["workload"] for rec in recs} == workloads

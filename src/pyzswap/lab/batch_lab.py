@@ -32,8 +32,8 @@ from typing import Any
 from ..compress import (
     BatchingCompressor,
     Compressor,
+    available_compressors,
     get_compressor,
-    has_compressor,
     register_compressor,
     unregister_compressor,
 )
@@ -71,14 +71,16 @@ def _batching_compressors(specs: Sequence[tuple[str, int, int]]) -> Iterator[dic
 
     A name someone already registered is used as it is and left alone; the compressors made
     here are unregistered and closed (engine threads joined) afterwards, even on error, so an
-    experiment leaves the registry as it found it.
+    experiment leaves the registry as it found it. (Registered, not ``has_compressor``: that
+    is also true of names the registry would make on first use, which would then stay.)
     """
     made: list[BatchingCompressor] = []
     names: dict[tuple[str, int, int], str] = {}
     try:
+        registered = set(available_compressors())
         for base, engines, batch in specs:
             c = BatchingCompressor(base, engines, batch_size=batch)
-            if has_compressor(c.name):
+            if c.name in registered:
                 c.close()  # never started: nothing to join
             else:
                 register_compressor(c)
