@@ -28,7 +28,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,6 +196,7 @@ static int decompress_page(Codec *c, const char *src, Py_ssize_t slen, char *dst
 struct Engines;
 
 typedef struct Job {
+    unsigned long done_gen; /* bumped (under mu) per finished page; read atomically */
     int decompress;
     Py_ssize_t n, nslots;
     const char **src;
@@ -221,6 +224,8 @@ typedef struct Engines {
     pthread_t threads[MAX_THREADS];
     Codec *free_codecs;
     long long engine_pages, jobs_submitted;
+    long spin_ns;      /* how long a thread polls before it sleeps */
+    unsigned long gen; /* bumped (under mu) whenever work may have appeared; read atomically */
 } Engines;
 
 typedef struct {
@@ -266,11 +271,41 @@ static inline void finish_page(Job *j, Py_ssize_t i, int by_engine)
 {
     j->done[i] = 1;
     j->nr_done++;
+    __atomic_store_n(&j->done_gen, j->done_gen + 1, __ATOMIC_RELEASE);
     j->inflight--;
     if (by_engine)
         j->engine_pages++;
     if (j->waiting)
         pthread_cond_signal(&j->done_cv);
+}
+
+/* Tests only: a pause between a caller's poll and its re-lock, to widen the window in which a
+ * lost wake-up would strand the caller (see tests/compress/test_native.py). */
+static long test_delay_ns;
+
+static inline long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/*
+ * Poll (mu NOT held) until `*word` differs from `seen` or spin_ns passed; yield between
+ * polls so a thread sharing the core runs. Waking a sleeping thread costs tens of µs on a
+ * virtual machine (an idle vCPU halts); the next job or page usually comes sooner.
+ */
+static int spin_until_changed(const Engines *e, const unsigned long *word, unsigned long seen)
+{
+    if (e->spin_ns <= 0)
+        return 0;
+    long end = now_ns() + e->spin_ns;
+    do {
+        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
+            return 1;
+        sched_yield();
+    } while (now_ns() < end);
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE) != seen;
 }
 
 static void *engine_main(void *arg)
@@ -283,6 +318,12 @@ static void *engine_main(void *arg)
         while (j && !claimable(j))
             j = j->next;
         if (!j || !c) {
+            unsigned long seen = e->gen;
+            pthread_mutex_unlock(&e->mu);
+            int changed = c && spin_until_changed(e, &e->gen, seen);
+            pthread_mutex_lock(&e->mu);
+            if (changed || e->gen != seen || e->stopping)
+                continue;
             e->sleeping++;
             pthread_cond_wait(&e->work_cv, &e->mu);
             e->sleeping--;
@@ -373,8 +414,11 @@ static void job_release(Engines *e, Job *j, Py_ssize_t release)
 {
     if (release > j->consumed) {
         j->consumed = release;
-        if (e->sleeping && claimable(j))
-            pthread_cond_signal(&e->work_cv);
+        if (claimable(j)) {
+            __atomic_store_n(&e->gen, e->gen + 1, __ATOMIC_RELEASE);
+            if (e->sleeping)
+                pthread_cond_signal(&e->work_cv);
+        }
     }
 }
 
@@ -383,12 +427,29 @@ static void job_release(Engines *e, Job *j, Py_ssize_t release)
 static void job_wait(Engines *e, Job *j, Py_ssize_t i)
 {
     Codec *c = NULL;
+    int spun = 0;
     while (i < 0 ? j->nr_done < j->n : !j->done[i]) {
         if (caller_run_one(e, j, &c))
             continue;
+        if (!spun && e->spin_ns > 0) {
+            /* The page is in an engine's hands: poll a while before sleeping, then check
+             * everything again under the lock (a page finished after the poll must not be
+             * missed: its engine signals only a thread already waiting). */
+            unsigned long seen = j->done_gen;
+            spun = 1;
+            pthread_mutex_unlock(&e->mu);
+            spin_until_changed(e, &j->done_gen, seen);
+            if (test_delay_ns > 0) {
+                struct timespec ts = {0, test_delay_ns};
+                nanosleep(&ts, NULL);
+            }
+            pthread_mutex_lock(&e->mu);
+            continue;
+        }
         j->waiting++;
         pthread_cond_wait(&j->done_cv, &e->mu);
         j->waiting--;
+        spun = 0;
     }
     caller_codec_put(e, c);
 }
@@ -601,11 +662,18 @@ static PyTypeObject JobType = {
 /* ------------------------------------------------------------------ Python: Engines ----- */
 static int engines_init(Engines *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"algorithm", "level", "threads", NULL};
+    static char *kwlist[] = {"algorithm", "level", "threads", "spin_us", NULL};
     const char *name;
     int level = 0, threads = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|ii", kwlist, &name, &level, &threads))
+    double spin_us = 50.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|iid", kwlist, &name, &level, &threads,
+                                     &spin_us))
         return -1;
+    if (!(spin_us >= 0.0 && spin_us <= 1e6)) {
+        PyErr_Format(PyExc_ValueError, "spin_us must be in 0..1000000, got %R",
+                     PyTuple_Size(args) > 3 ? PyTuple_GET_ITEM(args, 3) : Py_None);
+        return -1;
+    }
     int algo = -1;
     for (int k = 0; algo_names[k]; k++)
         if (!strcmp(name, algo_names[k]))
@@ -625,6 +693,7 @@ static int engines_init(Engines *self, PyObject *args, PyObject *kwds)
     self->algo = algo;
     self->level = level;
     self->nthreads = threads;
+    self->spin_ns = (long)(spin_us * 1000.0);
     return 0;
 }
 
@@ -810,6 +879,7 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
             j->prev = t;
         }
         self->jobs_submitted++;
+        __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
         int to_wake = wake < self->sleeping ? wake : self->sleeping;
         for (int k = 0; k < to_wake; k++)
             pthread_cond_signal(&self->work_cv);
@@ -908,8 +978,23 @@ static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
                          zlibVersion());
 }
 
+static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    long ns = PyLong_AsLong(arg);
+    if (ns == -1 && PyErr_Occurred())
+        return NULL;
+    if (ns < 0 || ns > 999999999) {
+        PyErr_SetString(PyExc_ValueError, "delay must be in 0..999999999 ns");
+        return NULL;
+    }
+    test_delay_ns = ns;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"versions", mod_versions, METH_NOARGS, "The C libraries' versions."},
+    {"_test_delay_after_poll", mod_test_delay, METH_O,
+     "Tests only: sleep this many ns between a waiting caller's poll and its re-lock."},
     {NULL, NULL, 0, NULL},
 };
 
