@@ -131,10 +131,12 @@ class NativeGate:
       then.
     * *Do engines actually make it faster here and now?* Engines help only if a core is free
       for them; on a machine busy with other work, three threads on two cores lose ~20% to
-      switching. So the wall time per page of jobs run with engines and of jobs run alone is
-      tracked (medians of recent samples); engines are woken only while they measure at
-      least :data:`NATIVE_WIN` faster. Every 32nd qualifying job runs alone and every 32nd
-      (offset by 16) with engines, so both figures stay current.
+      switching. Every qualifying job is timed (wall time per page, which includes the
+      caller's own work between pages), into the figure for jobs with engines or for jobs
+      the caller ran alone (medians of the last few). Engines are woken while their figure
+      is at least :data:`NATIVE_WIN` better; every 16th job does the other thing, so the
+      figure not being chosen stays current and a change of the machine's load is seen
+      within a few dozen jobs.
     """
 
     __slots__ = ("_k", "alone", "cpu", "nominal", "woken")
@@ -155,14 +157,14 @@ class NativeGate:
         est = self.cpu.value
         if (self.nominal if est is None else est) * (n - 1) < min_us:
             return False, False
-        self._k = k = self._k + 1
-        alone, woken = self.alone, self.woken
-        if not alone.settled or not k & 31:
+        alone, woken = self.alone.value, self.woken.value
+        if not self.alone.settled or alone is None:
             return False, True
-        if not woken.settled or k & 31 == 16:
+        if not self.woken.settled or woken is None:
             return True, True
-        return woken.value is not None and alone.value is not None and (
-            woken.value * NATIVE_WIN < alone.value), True
+        prefer = woken * NATIVE_WIN < alone
+        self._k = k = self._k + 1
+        return (not prefer if not k & 15 else prefer), True
 
     def record(self, woke: bool, seconds: float, n: int) -> None:
         (self.woken if woke else self.alone).add(seconds * 1e6 / n)
