@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 #: Compressors the chaos thread switches between (deflate is slow: it is in, but rarely).
-SOAK_COMPRESSORS: Final = ("lz4", "lzo", "zstd", "lz4hc", "deflate")
+SOAK_COMPRESSORS: Final = ("lz4", "lzo", "zstd", "lz4hc", "deflate", "zstd-x2", "lz4-x2")
 #: Writeback return values that are normal races (slot in the swap cache, entry gone).
 _WRITEBACK_RACES: Final = (0, -errno.EEXIST, -errno.ENOMEM)
 _MAX_SAMPLES: Final = 20
@@ -751,7 +751,7 @@ class _Soak:
         ops: list[tuple[str, Callable[[random.Random], None]]] = [
             ("shrinker_scan", self._r_shrinker), ("shrink_memcg", self._r_shrink_memcg),
             ("writeback_entry", self._r_writeback), ("compact", self._r_compact),
-            ("shrink_work_queue", self._r_queue),
+            ("shrink_work_queue", self._r_queue), ("writeback_entries", self._r_writeback_batch),
         ]
         while not self.stop.is_set():
             kind, fn = ops[rng.randrange(len(ops))]
@@ -782,6 +782,16 @@ class _Soak:
                 self.expected("writeback_eio")  # injected fault; the entry stays
             elif ret not in _WRITEBACK_RACES:
                 raise ZswapError(f"writeback_entry returned {ret}")
+
+    def _r_writeback_batch(self, rng: random.Random) -> None:
+        """Batched writeback: entries of a batching pool are decompressed together."""
+        types = self.core.table.types()
+        entries = self.zswap.entries(types[rng.randrange(len(types))])
+        for ret in self.zswap.writeback_entries(rng.sample(entries, min(len(entries), 16))):
+            if ret == -errno.EIO:
+                self.expected("writeback_eio")  # injected fault; the entry stays
+            elif ret not in _WRITEBACK_RACES:
+                raise ZswapError(f"writeback_entries gave {ret}")
 
     def _r_compact(self, rng: random.Random) -> None:
         if rng.random() < 0.5:
