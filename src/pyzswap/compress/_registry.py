@@ -15,6 +15,8 @@ _REGISTRY: dict[str, Compressor] = {}
 #: algorithm's module on demand): each returns a new compressor for a name it understands,
 #: else None. ``pyzswap.compress.batching`` adds one for ``{base}-x{engines}[-b{batch}]``.
 _FACTORIES: list[Callable[[str], Compressor | None]] = []
+#: What the factories accept, for error messages (e.g. "zstd-x2: <name> on 2 engines").
+_FACTORY_HINTS: list[str] = []
 
 
 def register_compressor(compressor: Compressor, *, replace: bool = False) -> Compressor:
@@ -38,9 +40,12 @@ def unregister_compressor(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def add_factory(factory: Callable[[str], Compressor | None]) -> None:
-    """Let ``factory`` make (and so register) compressors on first use of their name."""
+def add_factory(factory: Callable[[str], Compressor | None], hint: str = "") -> None:
+    """Let ``factory`` make (and so register) compressors on first use of their name;
+    ``hint`` describes the names it accepts (shown when a name is unknown)."""
     _FACTORIES.append(factory)
+    if hint:
+        _FACTORY_HINTS.append(hint)
 
 
 def _make(name: str) -> Compressor | None:
@@ -69,8 +74,10 @@ def get_compressor(name: str) -> Compressor:
         made = _made_on_demand(name) if isinstance(name, str) else None
         if made is not None:
             return made
+        hints = "".join(f"; {h}" for h in _FACTORY_HINTS)
         raise UnknownCompressor(
-            f"unknown compressor {name!r} (available: {', '.join(available_compressors())})"
+            f"unknown compressor {name!r} (available: {', '.join(available_compressors())}"
+            f"{hints})"
         ) from None
 
 

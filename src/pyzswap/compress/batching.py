@@ -758,4 +758,5 @@ def _batching_on_demand(name: str) -> BatchingCompressor | None:
     return made if made.name == name else None
 
 
-add_factory(_batching_on_demand)
+add_factory(_batching_on_demand,
+            "batching: NAME-xENGINES or NAME-xENGINES-bBATCH, e.g. zstd-x2, lz4-x2-b4")
