@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
+
+from pyzswap.compress import (
+    BatchingCompressor,
+    available_compressors,
+    get_compressor,
+    unregister_compressor,
+)
 
 PAGE = 4096
 COMPRESSORS = ["deflate", "lz4", "lz4hc", "lzo", "zstd"]
 FAST_COMPRESSORS = ["lz4", "lzo", "zstd"]
+
+
+@pytest.fixture(autouse=True)
+def _compressor_registry_restored() -> Iterator[None]:
+    """Compressors a test registered, or made on first use of a name like ``zstd-x2``, are
+    unregistered (and their engines stopped) afterwards, so no test sees another's."""
+    before = set(available_compressors())
+    yield
+    for name in set(available_compressors()) - before:
+        made = get_compressor(name)
+        unregister_compressor(name)
+        if isinstance(made, BatchingCompressor):
+            made.close()
 
 
 def text_page(seed: int) -> bytes:

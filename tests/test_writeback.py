@@ -345,35 +345,27 @@ def test_concurrent_writeback_worker_with_stores_loads_and_frees(tmp_path: Path)
 def test_writeback_entries_batch(tmp_path: Path, compressor: str) -> None:
     """A batch writeback gives what writeback_entry would, per entry; a batching pool's
     entries are decompressed together (in parallel) first."""
-    from pyzswap.compress import BatchingCompressor, register_compressor, unregister_compressor
     from pyzswap.faults import corrupt_entry
 
-    made = None
-    if compressor == "zstd-x2":
-        made = register_compressor(BatchingCompressor("zstd", 2, min_parallel_us=0))
-    try:
-        z = Zswap(compressor=compressor, totalram_pages=None)
-        core = SwapCore(z, directory=tmp_path)
-        core.swapon(256)
-        pages = [text_page(i) if i % 5 else mixed_page(i) for i in range(40)]
-        swps = [core.swap_out(p) for p in pages]
-        entries = sorted(z.entries(0), key=lambda e: e.offset)
-        assert len(entries) == 40
-        corrupt_entry(z, 0, entries[3].offset)  # decompression fails: -EIO, entry kept
-        z.invalidate(0, entries[7].offset)  # gone meanwhile: -ENOMEM, nothing written
-        assert core.table.add_to_swap_cache(swps[9], bytearray(PAGE_SIZE))  # busy: -EEXIST
-        results = z.writeback_entries(entries)
-        core.table.delete_from_swap_cache(swps[9])
-        assert results[3] == -errno.EIO and results[7] == -errno.ENOMEM
-        assert results[9] == -errno.EEXIST
-        assert [r for k, r in enumerate(results) if k not in (3, 7, 9)] == [0] * 37
-        assert z.vmstat()["zswpwb"] == 37 and z.stats()["decompress_fail"] == 1
-        assert {e.offset for e in z.entries(0)} == {entries[3].offset, entries[9].offset}
-        for k, swp in enumerate(swps):
-            if k not in (3, 7):
-                assert _swapped_in(core, swp) == pages[k]  # type: ignore[arg-type]
-        core.close()
-    finally:
-        if made is not None:
-            unregister_compressor(made.name)
-            made.close()  # type: ignore[attr-defined]
+    # "zstd-x2" is made (and registered) on first use of the name
+    z = Zswap(compressor=compressor, totalram_pages=None)
+    core = SwapCore(z, directory=tmp_path)
+    core.swapon(256)
+    pages = [text_page(i) if i % 5 else mixed_page(i) for i in range(40)]
+    swps = [core.swap_out(p) for p in pages]
+    entries = sorted(z.entries(0), key=lambda e: e.offset)
+    assert len(entries) == 40
+    corrupt_entry(z, 0, entries[3].offset)  # decompression fails: -EIO, entry kept
+    z.invalidate(0, entries[7].offset)  # gone meanwhile: -ENOMEM, nothing written
+    assert core.table.add_to_swap_cache(swps[9], bytearray(PAGE_SIZE))  # busy: -EEXIST
+    results = z.writeback_entries(entries)
+    core.table.delete_from_swap_cache(swps[9])
+    assert results[3] == -errno.EIO and results[7] == -errno.ENOMEM
+    assert results[9] == -errno.EEXIST
+    assert [r for k, r in enumerate(results) if k not in (3, 7, 9)] == [0] * 37
+    assert z.vmstat()["zswpwb"] == 37 and z.stats()["decompress_fail"] == 1
+    assert {e.offset for e in z.entries(0)} == {entries[3].offset, entries[9].offset}
+    for k, swp in enumerate(swps):
+        if k not in (3, 7):
+            assert _swapped_in(core, swp) == pages[k]  # type: ignore[arg-type]
+    core.close()

@@ -933,7 +933,9 @@ class Zswap:
             ctx, res = pool.ctx_get_cpu_lock()
             try:
                 tfm = cast("NativeBatchingTransform", res.tfm)
-                ring = res.buffers
+                # The ring is the compressor's batch_size buffers (a build-time-sized
+                # context has more; they stay unused, as they would in the kernel).
+                ring = res.buffers[:pool.compressor.batch_size]
                 nslots = len(ring)
                 job = tfm.compress_stream(pages, len(pages), ring)
                 completed = False
