@@ -100,9 +100,32 @@ _HOST_RAM: Final = object()
 _Pinned = tuple[int, bytearray, dict[int, "ZswapEntry"]]
 
 
+class _StreamFolio:
+    """One folio of a native-engine store (:meth:`Zswap._store_stream`) and its progress."""
+
+    __slots__ = ("charged", "failed", "mv", "nr", "offset", "pending", "published", "swp_type",
+                 "trees", "wb_enabled")
+
+    def __init__(self, mv: BytesLike, nr: int, trees: list[dict[int, ZswapEntry]],
+                 swp_type: int, offset: int, charged: MemCgroup | None,
+                 wb_enabled: bool) -> None:
+        self.mv = mv
+        self.nr = nr
+        self.trees = trees
+        self.swp_type = swp_type
+        self.offset = offset
+        self.charged = charged
+        self.wb_enabled = wb_enabled
+        #: ``(handle, length)`` of stored pages not yet published
+        self.pending: list[tuple[int, int]] = []
+        #: pages published so far (they are slots offset .. offset + published - 1)
+        self.published = 0
+        self.failed = False
+
+
 def _streams(compressor: Compressor) -> bool:
     """Does this pool's compressor stream pages through native engines (see
-    :meth:`Zswap._compress_stream`)?"""
+    :meth:`Zswap._store_stream`)?"""
     return type(compressor) is BatchingCompressor and compressor.engine == "native"
 
 
@@ -659,6 +682,10 @@ class Zswap:
         charged, wb_enabled = admitted
         # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
         pool = self._pool_current_get(nr)
+        if nr > 1 and _streams(pool.compressor):
+            # 4-5 on native engines: compress, allocate and publish batch by batch.
+            folio_ = _StreamFolio(mv, nr, trees, swp_type, offset, charged, wb_enabled)
+            return self._store_stream([folio_], pool)[0]
         # 4. Compress and allocate every page (zswap_compress), all or nothing.
         try:
             stored = self._compress_folio(mv, nr, pool, wb_enabled)
@@ -695,6 +722,13 @@ class Zswap:
                 todo.append(k)
                 admitted_info[k] = admitted
         if not todo:
+            return results
+        if _streams(self._pools[0].compressor):
+            stream_pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+            specs = [_StreamFolio(checked[k][0], checked[k][1], checked[k][2], folios[k][1],
+                                  folios[k][2], *admitted_info[k]) for k in todo]
+            for k, ok in zip(todo, self._store_stream(specs, stream_pool), strict=True):
+                results[k] = ok
             return results
         wb_enabled = all(admitted_info[k][1] for k in todo)
         pages: list[BytesLike] = []
@@ -789,9 +823,14 @@ class Zswap:
 
     def _publish(self, trees: list[dict[int, ZswapEntry]], swp_type: int, offset: int,
                  stored: list[tuple[int, int]], pool: ZswapPool,
-                 charged: MemCgroup | None) -> None:
+                 charged: MemCgroup | None, *, count_out: bool = True,
+                 flush: bool = True) -> None:
         """Insert the entries; an older entry for a slot (redirtied, swapped out again) goes.
-        Charge the cgroup and put the entries on the LRU (referenced: second chance)."""
+        Charge the cgroup and put the entries on the LRU (referenced: second chance).
+
+        ``count_out=False``: part of a folio, whose ``zswpout`` is counted once it is whole
+        (:meth:`_count_out`); ``flush=False``: the caller holds a context mutex, so pools
+        released meanwhile are destroyed later (their destruction takes the hotplug lock)."""
         nr = len(stored)
         c = self._c
         pool_id = pool.id
@@ -816,13 +855,21 @@ class Zswap:
                 lru_add(lru_id, (swp_type << SWP_TYPE_SHIFT) | off, entry)
                 off += 1
             c.stored_pages += nr
-            c.zswpout += nr
+            if count_out:
+                c.zswpout += nr
         finally:
             lock.release()
+        if count_out and charged is not None:
+            charged.count_event("zswpout", nr)
+        if flush and self._release_pending:
+            self._flush_releases()
+
+    def _count_out(self, nr: int, charged: MemCgroup | None) -> None:
+        """``count_vm_events(ZSWPOUT)`` and the memcg's event for a folio stored whole."""
+        with self._lock:
+            self._c.zswpout += nr
         if charged is not None:
             charged.count_event("zswpout", nr)
-        if self._release_pending:
-            self._flush_releases()
 
     def _compress_folio(self, mv: BytesLike, nr: int, pool: ZswapPool,
                         wb_enabled: bool = True) -> list[tuple[int, int]] | None:
@@ -869,8 +916,6 @@ class Zswap:
         rejected page is None in the result and the others stay.
         """
         batch_size = pool.compressor.batch_size
-        if batch_size > 1 and len(pages) > 1 and _streams(pool.compressor):
-            return self._compress_stream(pages, pool, wb_enabled, all_or_nothing)
         step = batch_size if batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
         out: list[tuple[int, int] | None] = []
         store_one = self._zs_store
@@ -916,59 +961,100 @@ class Zswap:
             return None
         return out
 
-    def _compress_stream(self, pages: Sequence[BytesLike], pool: ZswapPool, wb_enabled: bool,
-                         all_or_nothing: bool) -> list[tuple[int, int] | None] | None:
-        """:meth:`_compress_pages` on native engines: the pages stream through the context's
-        ``batch_size`` buffers as one job, so the engines compress the next pages while this
-        thread stores the previous one (zsmalloc, no GIL needed by the engines).
+    def _store_stream(self, folios: list[_StreamFolio], pool: ZswapPool) -> list[bool]:
+        """Steps 4-5 of :meth:`store` for one or more folios on native engines; one result
+        per folio. The caller took one pool reference per page.
 
-        Deliberate difference from the series, which locks the context per batch of 8: the
-        context stays locked for the whole job (a 2 MiB folio takes a few ms), because its
-        buffers are the job's ring. The result and failure handling are
-        :meth:`_compress_pages`'s.
+        Every page of every folio goes into one engine job that streams through the
+        compressor's ``batch_size`` context buffers, so the engines compress the next pages
+        while this thread allocates and publishes the previous ones. As in the series'
+        ``zswap_store_pages``, a folio's entries are published (tree, charge, LRU) one batch
+        of ``batch_size`` pages at a time; a page that cannot be stored fails its folio: the
+        folio's published entries and any older entries of its slots are erased, its other
+        pages are dropped, and the other folios go on. ``zswpout`` counts whole folios only.
+
+        Deliberate difference: the context stays locked for the whole job (its buffers are
+        the job's ring), where the series locks it per batch; a 2 MiB folio holds it for a
+        few ms. Pools released meanwhile are destroyed after the mutex is dropped.
         """
-        out: list[tuple[int, int] | None] = []
+        batch = pool.compressor.batch_size
+        pages: list[BytesLike] = []
+        for f in folios:
+            view = f.mv if isinstance(f.mv, memoryview) else memoryview(f.mv)
+            pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(f.nr))
         store_one = self._zs_store
+        done = False
         try:
             ctx, res = pool.ctx_get_cpu_lock()
             try:
                 tfm = cast("NativeBatchingTransform", res.tfm)
-                # The ring is the compressor's batch_size buffers (a build-time-sized
-                # context has more; they stay unused, as they would in the kernel).
-                ring = res.buffers[:pool.compressor.batch_size]
+                # The ring is the compressor's batch_size buffers (a build-time-sized context
+                # has more; they stay unused, as they would in the kernel).
+                ring = res.buffers[:batch]
                 nslots = len(ring)
                 job = tfm.compress_stream(pages, len(pages), ring)
                 completed = False
                 try:
                     take = job.take
-                    for k, page in enumerate(pages):
-                        code = take(k)
-                        result: int | ZswapError = code if code > 0 else tfm.error(code)
-                        try:
-                            out.append(store_one(page, ring[k % nslots], result, pool,
-                                                 wb_enabled))
-                        except _StoreRejected:
-                            if all_or_nothing:
-                                raise
-                            out.append(None)
+                    k = 0
+                    for f in folios:
+                        pending = f.pending
+                        for i in range(f.nr):
+                            code = take(k)
+                            page = pages[k]
+                            k += 1
+                            if f.failed:
+                                continue
+                            result: int | ZswapError = code if code > 0 else tfm.error(code)
+                            try:
+                                pending.append(store_one(page, ring[(k - 1) % nslots], result,
+                                                         pool, f.wb_enabled))
+                            except _StoreRejected:
+                                self._stream_fail(f, pool)
+                                continue
+                            if len(pending) == batch or i == f.nr - 1:
+                                self._publish(f.trees, f.swp_type, f.offset + f.published,
+                                              pending, pool, f.charged, count_out=False,
+                                              flush=False)
+                                f.published += len(pending)
+                                pending.clear()
                     completed = True
                 finally:
                     tfm.end_stream(job, completed)
                 if res.freed:
                     pool.check_res(ctx, res)
+                done = True
             finally:
                 ctx.mutex.release()
-        except (_StoreRejected, UseAfterFree) as exc:
-            free = pool.zs_pool.free
-            for item in out:
-                if item is not None:
-                    free(item[0])
-            if isinstance(exc, UseAfterFree):
-                with self._lock:
-                    self.ctx_use_after_free += 1
-                raise
-            return None
-        return out
+        except UseAfterFree:
+            with self._lock:
+                self.ctx_use_after_free += 1
+            raise
+        finally:
+            if not done:  # an error escaped: nothing of this store may stay
+                for f in folios:
+                    if not f.failed:
+                        self._stream_fail(f, pool)
+            self._flush_releases()
+            if any(f.failed for f in folios) and self._reached_full:
+                self._shrink_work.queue()
+        for f in folios:
+            if not f.failed:
+                self._count_out(f.nr, f.charged)
+        return [not f.failed for f in folios]
+
+    def _stream_fail(self, f: _StreamFolio, pool: ZswapPool) -> None:
+        """A folio of a stream failed: free its unpublished objects, give back the pool
+        references of its unpublished pages, erase its published entries and any older
+        entries of its slots (a stale copy must never be written back)."""
+        free = pool.zs_pool.free
+        for handle, _ in f.pending:
+            free(handle)
+        f.pending.clear()
+        f.failed = True
+        with self._lock:
+            self._pool_put_locked(pool, f.nr - f.published)
+        self._store_failed(f.trees, f.offset, f.nr, flush=False)
 
     def _zs_store(self, page: BytesLike, buf: bytearray, result: int | ZswapError,
                   pool: ZswapPool, wb_enabled: bool) -> tuple[int, int]:
@@ -1005,16 +1091,20 @@ class Zswap:
             self._pool_put_locked(pool, nr)
         self._store_failed(trees, offset, nr)
 
-    def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int) -> None:
+    def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int, *,
+                      flush: bool = True) -> None:
         """Erase every entry of the folio's slots: a stale copy must never be written back.
 
         If the pool is full, queue the shrink worker to write back down to the threshold.
+        ``flush=False``: the caller holds a context mutex and flushes later.
         """
         with self._lock:
             for off in range(offset, offset + nr):
                 entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
                 if entry is not None:
                     self._entry_free_locked(entry)
+        if not flush:
+            return
         self._flush_releases()
         if self._reached_full:
             self._shrink_work.queue()

@@ -395,3 +395,47 @@ def test_a_page_finished_while_the_caller_polls_is_not_missed() -> None:
         _native._test_delay_after_poll(0)
         e.close()
     assert len(done) == 1 and all(c in FITS_OR_ENOSPC for c in done[0])
+
+
+def test_stream_publishes_per_batch_and_a_late_failure_undoes_the_folio(zstd_x2: str) -> None:
+    """A folio's entries are published batch by batch (the series' zswap_store_pages); when
+    a page of a later batch fails, the batches already published, the older entries of the
+    folio's slots and the unpublished objects all go, and every counter, charge and pool
+    reference comes back to where it was. Other folios of a reclaim batch are unaffected."""
+    root = MemCgroup()
+    g = root.create("g")
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=2, memcg_root=root)
+    z.swapon(0, 2048)
+    assert z.store(REAL[:PAGE_SIZE * 64], 0, 0, memcg=g)  # older copies of slots 0..63
+    lz4_pool = z.current_pool()
+    zswpout0 = z.vmstat()["zswpout"]
+    z.set_param("compressor", zstd_x2)
+    zs = install_zs_pool(z)
+    zs.alloc_fail.fail_every(43)  # 5 batches of 8 are published when the 43rd page fails
+    assert not z.store(REAL[PAGE_SIZE * 10:PAGE_SIZE * 74], 0, 0, memcg=g)
+    zs.alloc_fail.clear()
+    st = z.stats()
+    assert st["stored_pages"] == 0 and st["reject_alloc_fail"] == 1 and zs.objects_in_use == 0
+    assert all(z.lookup(0, i) is None for i in range(64))  # the old copies are erased too
+    assert z.vmstat()["zswpout"] == zswpout0  # a failed folio is not counted out
+    assert g.read("memory.zswap.current") == "0\n"
+    assert lz4_pool.destroyed  # its last entries were the erased old copies
+    # a reclaim batch: the third folio fails (its 6th page), the others are stored
+    zs.alloc_fail.fail_every(38)
+    folios = [(REAL[PAGE_SIZE * 16 * j:PAGE_SIZE * (16 * j + 16)], 0, 100 + 16 * j)
+              for j in range(5)]
+    results = z.store_batch(folios, memcg=g)
+    zs.alloc_fail.clear()
+    assert results == [True, True, False, True, True]
+    assert z.stats()["stored_pages"] == 64 == zs.objects_in_use
+    assert z.vmstat()["zswpout"] == zswpout0 + 64
+    out = bytearray(PAGE_SIZE)
+    for (folio, _, off), ok in zip(folios, results, strict=True):
+        for i in range(16):
+            if ok:
+                assert z.load(out, 0, off + i) and out == folio[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+            else:
+                assert z.lookup(0, off + i) is None
+    assert z.stats()["stored_pages"] == 0 and g.read("memory.zswap.current") == "0\n"
+    assert zs.objects_in_use == 0 and len(z.pools()) == 1
+    z.close()
