@@ -874,8 +874,9 @@ class Zswap:
     def _compress_folio(self, mv: BytesLike, nr: int, pool: ZswapPool,
                         wb_enabled: bool = True) -> list[tuple[int, int]] | None:
         """Every page of a folio into zsmalloc: ``[(handle, length)]``, or None (all undone)."""
-        if nr == 1 and pool.compressor.batch_size == 1:
-            # The common 4 KiB folio: the same steps as _compress_pages, without the batching.
+        if nr == 1:
+            # The common 4 KiB folio: the same steps as _compress_pages, without the batching
+            # (a batching compressor compresses a single page on the caller's own context).
             ctx, res = pool.ctx_get_cpu_lock()
             try:
                 buf = res.buffers[0]
