@@ -125,8 +125,10 @@ class _StreamFolio:
 
 def _streams(compressor: Compressor) -> bool:
     """Does this pool's compressor stream pages through native engines (see
-    :meth:`Zswap._store_stream`)?"""
-    return type(compressor) is BatchingCompressor and compressor.engine == "native"
+    :meth:`Zswap._store_stream`)? Not with batch size 1: a one-buffer ring leaves the engines
+    nothing to do ahead of the caller, so such a pool stores like a software one."""
+    return (type(compressor) is BatchingCompressor and compressor.engine == "native"
+            and compressor.batch_size > 1)
 
 
 def _host_totalram_pages() -> int:
