@@ -439,3 +439,17 @@ def test_stream_publishes_per_batch_and_a_late_failure_undoes_the_folio(zstd_x2:
     assert z.stats()["stored_pages"] == 0 and g.read("memory.zswap.current") == "0\n"
     assert zs.objects_in_use == 0 and len(z.pools()) == 1
     z.close()
+
+
+def test_the_gate_compares_jobs_of_about_the_same_size() -> None:
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("zstd", _Cost)[0]
+    for _ in range(5):
+        gate.record(False, 16 * 10e-6, 16)  # 16-page jobs: 10 µs a page alone...
+        gate.record(True, 16 * 11e-6, 16)  # ...11 with engines (the wake-up does not pay)
+        gate.record(False, 512 * 10e-6, 512)  # 512-page jobs: 10 alone...
+        gate.record(True, 512 * 6e-6, 512)  # ...6 with engines
+    big = [gate.wake(512, 30.0)[0] for _ in range(32)]
+    small = [gate.wake(16, 30.0)[0] for _ in range(32)]
+    assert sum(big) >= 28 and sum(small) <= 4  # only the every-16th re-measurements differ

@@ -102,8 +102,7 @@ def native_gates(algorithm: str, cost: Callable[[], _Cost]) -> tuple[NativeGate,
     """The (compress, decompress) gates of a native batching compressor; ``cost()`` makes
     one median-of-recent-samples estimator."""
     nominal = _NOMINAL_US.get(algorithm, (20.0, 5.0))
-    return (NativeGate(cost(), cost(), cost(), nominal[0]),
-            NativeGate(cost(), cost(), cost(), nominal[1]))
+    return (NativeGate(cost(), cost, nominal[0]), NativeGate(cost(), cost, nominal[1]))
 
 
 def native_versions() -> dict[str, str]:
@@ -136,17 +135,28 @@ class NativeGate:
       the caller ran alone (medians of the last few). Engines are woken while their figure
       is at least :data:`NATIVE_WIN` better; every 16th job does the other thing, so the
       figure not being chosen stays current and a change of the machine's load is seen
-      within a few dozen jobs.
+      within a few dozen jobs. Jobs are compared with jobs of about their size (the two
+      figures are kept per power of two of pages): a 512-page job pays one wake-up for 512
+      pages, a 16-page job for 16.
     """
 
-    __slots__ = ("_k", "alone", "cpu", "nominal", "woken")
+    __slots__ = ("_buckets", "_cost", "_k", "cpu", "nominal")
 
-    def __init__(self, cpu: _Cost, alone: _Cost, woken: _Cost, nominal: float) -> None:
+    def __init__(self, cpu: _Cost, cost: Callable[[], _Cost], nominal: float) -> None:
         self.cpu = cpu  # CPU µs per page, caller alone
-        self.alone = alone  # wall µs per page, caller alone
-        self.woken = woken  # wall µs per page, engines woken
         self.nominal = nominal
+        self._cost = cost
+        #: size class (pages.bit_length()) -> (wall µs per page alone, with engines woken)
+        self._buckets: dict[int, tuple[_Cost, _Cost]] = {}
         self._k = 0
+
+    def figures(self, n: int) -> tuple[_Cost, _Cost]:
+        """The (alone, woken) wall-time figures for jobs of about ``n`` pages."""
+        b = n.bit_length()
+        pair = self._buckets.get(b)
+        if pair is None:
+            pair = self._buckets[b] = (self._cost(), self._cost())
+        return pair
 
     def wake(self, n: int, min_us: float) -> tuple[bool, bool]:
         """``(wake engines, time this job)`` for an ``n``-page job."""
@@ -157,17 +167,19 @@ class NativeGate:
         est = self.cpu.value
         if (self.nominal if est is None else est) * (n - 1) < min_us:
             return False, False
-        alone, woken = self.alone.value, self.woken.value
-        if not self.alone.settled or alone is None:
+        alone_c, woken_c = self.figures(n)
+        alone, woken = alone_c.value, woken_c.value
+        if not alone_c.settled or alone is None:
             return False, True
-        if not self.woken.settled or woken is None:
+        if not woken_c.settled or woken is None:
             return True, True
         prefer = woken * NATIVE_WIN < alone
         self._k = k = self._k + 1
         return (not prefer if not k & 15 else prefer), True
 
     def record(self, woke: bool, seconds: float, n: int) -> None:
-        (self.woken if woke else self.alone).add(seconds * 1e6 / n)
+        alone, woken = self.figures(n)
+        (woken if woke else alone).add(seconds * 1e6 / n)
 
 
 class NativeBatchingTransform(Transform):
