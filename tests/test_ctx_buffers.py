@@ -77,6 +77,8 @@ def test_build_time_allocates_max_batch_size_whatever_the_compressor(lz4_b4: str
         per_cpu = {kernel_ctx_bytes(row["nr_buffers"])
                    for row in fixed.current_pool().ctx_report() if row["allocated"]}
         assert per_cpu == {64_340}
+        assert bt["kernel_ctx_bytes_per_cpu"] == 64_340  # pool_report counts them the same way
+        assert rt["kernel_ctx_bytes_per_cpu"] == kernel_ctx_bytes(nr)
         runtime.close()
         fixed.close()
 

@@ -546,7 +546,9 @@ class Zswap:
             rows = pool.ctx_report()
             holding = [row for row in rows if row["allocated"]]
             batch = pool.compressor.batch_size
-            per_cpu = kernel_ctx_bytes(batch)
+            # The buffers the contexts really hold: batch_size, or 8 with ctx_buffers="build-time".
+            nr_buffers = max((row["nr_buffers"] for row in holding), default=batch)
+            per_cpu = kernel_ctx_bytes(nr_buffers)
             report.append({
                 "id": pool.id,
                 "compressor": pool.tfm_name,
