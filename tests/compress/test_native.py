@@ -453,3 +453,32 @@ def test_the_gate_compares_jobs_of_about_the_same_size() -> None:
     big = [gate.wake(512, 30.0)[0] for _ in range(32)]
     small = [gate.wake(16, 30.0)[0] for _ in range(32)]
     assert sum(big) >= 28 and sum(small) <= 4  # only the every-16th re-measurements differ
+
+
+def test_async_submit_poll_wait_on_native_engines() -> None:
+    """iaa_crypto's async mode: submit, go on with other work, poll, then collect."""
+    c = BatchingCompressor("zstd", 2)
+    try:
+        t = c.new_transform()
+        assert isinstance(t, NativeBatchingTransform)
+        pages = [*PAGES[:16], RANDOM]
+        dsts = [bytearray(PAGE_SIZE) for _ in pages]
+        req = t.submit_compress(pages, dsts)
+        assert len(req) == 17
+        polls = 0
+        while not req.poll():  # the caller's "other work": here, asking again
+            polls += 1
+            assert polls < 10**8
+        results = req.wait()
+        assert req.poll() and req.wait() is results  # spent: the same results again
+        assert isinstance(results[16], CompressPoor)
+        ok = [i for i, r in enumerate(results) if isinstance(r, int)]
+        outs = [bytearray(PAGE_SIZE) for _ in ok]
+        back = t.submit_decompress([bytes(dsts[i][:results[i]]) for i in ok],  # type: ignore[index]
+                                   outs).wait()
+        assert back == [PAGE_SIZE] * len(ok) and [bytes(o) for o in outs] == [pages[i] for i in ok]
+        with pytest.raises(ValueError, match="one destination per page"):
+            t.submit_compress(pages, dsts[:3])
+        t.submit_compress(pages, dsts)  # dropped unwaited: cancelled, nothing hangs
+    finally:
+        c.close()

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .._types import BytesLike
 
 __all__ = ["NATIVE_ALGORITHMS", "NATIVE_MIN_PARALLEL_US", "NATIVE_WIN", "NativeBatchingTransform",
-           "NativeGate", "native_engines", "native_gates", "native_versions"]
+           "NativeGate", "NativeRequest", "native_engines", "native_gates", "native_versions"]
 
 #: Algorithms with a native engine, and the level each runs at (the kernel's defaults).
 NATIVE_ALGORITHMS: Final[dict[str, int]] = {
@@ -182,6 +182,38 @@ class NativeGate:
         (woken if woke else alone).add(seconds * 1e6 / n)
 
 
+class NativeRequest:
+    """A batch submitted in async mode: :meth:`poll` never blocks; :meth:`wait` helps with the
+    pages no engine has started, waits for the rest and returns one length or error per page
+    (then the request is spent). Dropping it unwaited cancels the pages not started."""
+
+    __slots__ = ("_job", "_name", "_op", "_results")
+
+    def __init__(self, job: _native.Job, op: int, name: str) -> None:
+        self._job = job
+        self._op = op
+        self._name = name
+        self._results: list[int | ZswapError] | None = None
+
+    def __len__(self) -> int:
+        return self._job.pages if self._results is None else len(self._results)
+
+    def poll(self) -> bool:
+        """True once every page is done."""
+        return self._results is not None or self._job.poll()
+
+    def wait(self) -> list[int | ZswapError]:
+        """Every page's result (length, or the exception for that page)."""
+        if self._results is None:
+            try:
+                codes = self._job.wait()
+            finally:
+                self._job.close()
+            op, name = self._op, self._name
+            self._results = [c if c > 0 else _error(op, c, name) for c in codes]
+        return self._results
+
+
 class NativeBatchingTransform(Transform):
     """A batching compressor's transform on native engines.
 
@@ -258,6 +290,28 @@ class NativeBatchingTransform(Transform):
                        dsts: Sequence[bytearray | memoryview]) -> list[int | ZswapError]:
         """Compress a batch (sync mode); one length or error per page."""
         return self._run(0, srcs, dsts)
+
+    def submit_compress(self, srcs: Sequence[BytesLike],
+                        dsts: Sequence[bytearray | memoryview]) -> NativeRequest:
+        """Start compressing a batch and return at once (async mode, as iaa_crypto's):
+        :meth:`NativeRequest.poll` until done, or :meth:`NativeRequest.wait`."""
+        return self._submit(0, srcs, dsts)
+
+    def submit_decompress(self, srcs: Sequence[BytesLike],
+                          dsts: Sequence[bytearray | memoryview]) -> NativeRequest:
+        """Start decompressing a batch and return at once (async mode)."""
+        return self._submit(1, srcs, dsts)
+
+    def _submit(self, op: int, srcs: Sequence[BytesLike],
+                dsts: Sequence[bytearray | memoryview]) -> NativeRequest:
+        if len(dsts) != len(srcs):
+            raise ValueError(f"a batch needs one destination per page: {len(srcs)} sources, "
+                             f"{len(dsts)} destinations")
+        # Async: the caller goes on with other work, so the engines always get the pages.
+        wake = -1 if len(srcs) > 1 else 0
+        eng = self._eng
+        job = eng.decompress(srcs, dsts, wake) if op else eng.compress(srcs, dsts, wake)
+        return NativeRequest(job, op, self._name)
 
     def decompress_batch(self, srcs: Sequence[BytesLike],
                          dsts: Sequence[bytearray | memoryview]) -> list[int | ZswapError]:
