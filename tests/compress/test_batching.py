@@ -548,9 +548,11 @@ def test_invalid_construction() -> None:
         BatchingCompressor("lz4", 2, min_parallel_us=-1.0)
     with pytest.raises(InvalidParameter, match="engine must be"):
         BatchingCompressor("lz4", 2, engine="gpu")
+    plug_in = _Flaky(RuntimeError("unused"))  # any algorithm that is not a stock one
     with pytest.raises(InvalidParameter, match="no native engine"):
-        BatchingCompressor("lz4hc", 2, engine="native")
+        BatchingCompressor(plug_in, 2, engine="native")
     for bad_size in (0, 9, 2.0):
         with pytest.raises(InvalidParameter, match="batch_size"):
             BatchingCompressor("lz4", 2, batch_size=bad_size)  # type: ignore[arg-type]
-    assert BatchingCompressor("lz4hc", 2).engine == "threads"
+    assert BatchingCompressor(plug_in, 2).engine == "threads"
+    assert BatchingCompressor("lz4hc", 2).engine == "native"
