@@ -14,7 +14,8 @@ from pyzswap.errors import InvalidParameter, UnknownCompressor
 
 def test_json_has_every_case_with_the_issue_keys(capsys: pytest.CaptureFixture[str]) -> None:
     before = available_compressors()
-    rc = main(["bench", "batching", "--pages", "600", "--repeat", "1", "-c", "zstd", "--json"])
+    rc = main(["bench", "batching", "--pages", "600", "--repeat", "1", "-c", "zstd",
+               "--min-pages", "0", "--json"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     report = json.loads(out)
@@ -34,7 +35,7 @@ def test_json_has_every_case_with_the_issue_keys(capsys: pytest.CaptureFixture[s
 
 def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["bench", "batching", "--pages", "64", "--repeat", "1", "-c", "lz4",
-               "--cases", "64k,reclaim"])
+               "--cases", "64k,reclaim", "--min-pages", "0"])
     out, _ = capsys.readouterr()
     assert rc == 0 and "lz4" in out and "reclaim" in out and "speedup" in out
 
@@ -47,16 +48,21 @@ def test_table(capsys: pytest.CaptureFixture[str]) -> None:
 ])
 def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
                              message: str) -> None:
-    rc = main(["bench", "batching", "--repeat", "1", "--pages", "100", *argv])
+    rc = main(["bench", "batching", "--repeat", "1", "--pages", "100", "--min-pages", "0",
+               *argv])
     _, err = capsys.readouterr()
     assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_library_call_and_bad_arguments() -> None:
     source = load_pages(pages=40)
-    result = run_batching_bench(source, ["lzo"], cases=["reclaim"], repeat=2)
+    result = run_batching_bench(source, ["lzo"], cases=["reclaim"], repeat=2, min_pages=0)
     (row,) = result["cases"]
     assert len(row["sequential_us_per_page"]) == 3 and row["pages"] == source.pages
+    # min_pages: the set is stored again at fresh slots until enough pages were stored
+    again = run_batching_bench(source, ["lzo"], cases=["64k"], repeat=1, min_pages=100)
+    n = source.pages // 16 * 16  # whole 64K folios: 32 of the 40 pages
+    assert again["cases"][0]["pages"] == 4 * n  # four passes to reach 100
     with pytest.raises(UnknownCompressor):
         run_batching_bench(source, ["nope"])
     with pytest.raises(InvalidParameter, match="repeat"):
