@@ -833,7 +833,7 @@ class Zswap:
         Charge the cgroup and put the entries on the LRU (referenced: second chance).
 
         ``count_out=False``: part of a folio, whose ``zswpout`` is counted once it is whole
-        (:meth:`_count_out`); ``flush=False``: the caller holds a context mutex, so pools
+        (see :meth:`_store_stream`); ``flush=False``: the caller holds a context mutex, so pools
         released meanwhile are destroyed later (their destruction takes the hotplug lock)."""
         nr = len(stored)
         c = self._c
@@ -867,13 +867,6 @@ class Zswap:
             charged.count_event("zswpout", nr)
         if flush and self._release_pending:
             self._flush_releases()
-
-    def _count_out(self, nr: int, charged: MemCgroup | None) -> None:
-        """``count_vm_events(ZSWPOUT)`` and the memcg's event for a folio stored whole."""
-        with self._lock:
-            self._c.zswpout += nr
-        if charged is not None:
-            charged.count_event("zswpout", nr)
 
     def _compress_folio(self, mv: BytesLike, nr: int, pool: ZswapPool,
                         wb_enabled: bool = True) -> list[tuple[int, int]] | None:
@@ -1043,9 +1036,17 @@ class Zswap:
             self._flush_releases()
             if any(f.failed for f in folios) and self._reached_full:
                 self._shrink_work.queue()
-        for f in folios:
-            if not f.failed:
-                self._count_out(f.nr, f.charged)
+        # zswpout for the folios stored whole: one lock round for the batch, one event per memcg
+        stored = [f for f in folios if not f.failed]
+        if stored:
+            with self._lock:
+                self._c.zswpout += sum(f.nr for f in stored)
+            by_memcg: dict[MemCgroup, int] = {}
+            for f in stored:
+                if f.charged is not None:
+                    by_memcg[f.charged] = by_memcg.get(f.charged, 0) + f.nr
+            for memcg, nr in by_memcg.items():
+                memcg.count_event("zswpout", nr)
         return [not f.failed for f in folios]
 
     def _stream_fail(self, f: _StreamFolio, pool: ZswapPool) -> None:
