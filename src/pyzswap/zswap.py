@@ -96,6 +96,10 @@ VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _HOST_RAM: Final = object()
 
 
+#: The int objects 0..PAGE_SIZE, shared by every entry (and zsmalloc handle) of that length:
+#: CPython caches only -5..256, and a length kept per entry would cost 28 bytes each.
+_LENGTHS: Final = tuple(range(PAGE_SIZE + 1))
+
 #: A slot pinned for writeback: (swap entry value, the swap-cache folio, the entry's tree).
 _Pinned = tuple[int, bytearray, dict[int, "ZswapEntry"]]
 
@@ -856,7 +860,8 @@ class Zswap:
                     c.stored_incompressible_pages += 1
                 if charged is not None:
                     charged.charge_zswap(length)
-                lru_add(lru_id, (swp_type << SWP_TYPE_SHIFT) | off, entry)
+                # type 0's LRU key is the offset itself: the tree's key object, no new int
+                lru_add(lru_id, (swp_type << SWP_TYPE_SHIFT) | off if swp_type else off, entry)
                 off += 1
             c.stored_pages += nr
             if count_out:
@@ -1082,6 +1087,7 @@ class Zswap:
                 raise _StoreRejected
             src, dlen = page, PAGE_SIZE
         try:
+            dlen = _LENGTHS[dlen]  # one shared int per length, not one per entry
             return pool.zs_pool.malloc_write(src, dlen), dlen
         except CompressPoor:
             self._c.reject_compress_poor += 1
