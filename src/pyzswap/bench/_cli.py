@@ -10,7 +10,6 @@ missing or malformed page file, a page file with no non-zero page) becomes a one
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
@@ -19,8 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
+from .._cliutil import EXIT_USAGE, one_line_errors
 from ..compress import available_compressors
-from ..errors import ZswapError
 from ._common import DEFAULT_PAGESET, PageSource, Progress, load_pages, stderr_progress
 from ._core import run_bench
 from ._memory import DEFAULT_ENTRIES, run_memory
@@ -28,7 +27,6 @@ from ._scaling import DEFAULT_MAX_PAGES, DEFAULT_WINDOW, run_scaling
 
 __all__ = ["bench"]
 
-EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,22 +34,8 @@ class BenchCliError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def _one_line_errors(func: F) -> F:
-    """ZswapError/OSError -> one-line ClickException (exit 2), as the other commands do."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except ZswapError as exc:
-            raise BenchCliError(str(exc)) from None
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise BenchCliError(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper  # type: ignore[return-value]
+#: ZswapError/OSError -> one-line ClickException (exit 2), as the other commands do.
+_one_line_errors = one_line_errors(BenchCliError)
 
 
 def _source_options(func: F) -> F:

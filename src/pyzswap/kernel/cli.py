@@ -9,7 +9,6 @@ behave the same whether they run under the main ``pyzswap`` CLI or on their own.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import ZswapError
+from .._cliutil import EXIT_USAGE, one_line_errors
 from ..pagesets import read_page_file
 from ._host import KernelUnavailable
 from .compare import TARGETS, compare
@@ -28,7 +27,6 @@ from .zswap import DEFAULT_SWAP_DIR, run_zswap
 
 __all__ = ["kernel", "snapshot"]
 
-EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,25 +34,10 @@ class KernelCliError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
-def _one_line_errors(func: F) -> F:
-    """Map ZswapError/OSError to a one-line ClickException (exit 2); the host is restored by
-    then, because every host change is undone before the exception leaves the library."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except KernelUnavailable as exc:
-            raise KernelCliError(f"kernel side unavailable: {exc}") from None
-        except ZswapError as exc:
-            raise KernelCliError(str(exc)) from None
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise KernelCliError(f"{where}{exc.strerror or exc}") from None
-
-    return wrapper  # type: ignore[return-value]
+#: ZswapError/OSError -> one line, exit 2; the host is restored by then, because every host
+#: change is undone before the exception leaves the library.
+_one_line_errors = one_line_errors(
+    KernelCliError, prefixes=((KernelUnavailable, "kernel side unavailable: "),))
 
 
 def _pages(path: Path) -> bytes:
