@@ -10,6 +10,10 @@ from pyzswap import PAGE_SIZE, Zswap
 from .conftest import COMPRESSORS, page_strategy
 
 NR_SLOTS = 64
+#: Batching compressors (made on first use of the name): native engines with rings of 8, 4 and
+#: 2 buffers, lz4hc's native engine, and a batch-size-1 pool that stores like a software one.
+BATCHING = ["zstd-x2", "lz4-x1-b4", "deflate-x2-b2", "lz4hc-x2", "lzo-x2-b1"]
+ALL_COMPRESSORS = [*COMPRESSORS, *BATCHING]
 
 page_contents = page_strategy()
 
@@ -17,15 +21,22 @@ store_op = st.tuples(st.just("store"), st.integers(0, NR_SLOTS - 1),
                      st.lists(page_contents, min_size=1, max_size=4))  # type: ignore[arg-type]
 load_op = st.tuples(st.just("load"), st.integers(0, NR_SLOTS - 1), st.booleans())
 invalidate_op = st.tuples(st.just("invalidate"), st.integers(0, NR_SLOTS - 1), st.none())
-switch_op = st.tuples(st.just("switch"), st.sampled_from(COMPRESSORS), st.none())
-operations = st.lists(st.one_of(store_op, load_op, invalidate_op, switch_op), max_size=40)
+switch_op = st.tuples(st.just("switch"), st.sampled_from(ALL_COMPRESSORS), st.none())
+# reclaim batching: several 4 KiB folios at consecutive slots in one store_batch
+store_batch_op = st.tuples(st.just("store_batch"), st.integers(0, NR_SLOTS - 1),
+                           st.lists(page_contents, min_size=1, max_size=6))  # type: ignore[arg-type]
+# swap-in readahead: a run of slots through load_batch (entries kept or taken)
+load_batch_op = st.tuples(st.just("load_batch"), st.integers(0, NR_SLOTS - 1),
+                          st.tuples(st.integers(1, 8), st.booleans()))
+operations = st.lists(st.one_of(store_op, load_op, invalidate_op, switch_op, store_batch_op,
+                                load_batch_op), max_size=40)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=st.sampled_from(COMPRESSORS), ops=operations)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.sampled_from(ALL_COMPRESSORS), ops=operations)
 def test_loads_return_exactly_what_was_stored(first: str, ops: list[tuple]) -> None:  # type: ignore[type-arg]
     z = Zswap(compressor=first, totalram_pages=None, cpus=2)
-    z.swapon(0, NR_SLOTS + 4)
+    z.swapon(0, NR_SLOTS + 8)
     model: dict[int, bytes] = {}
     for op, arg, extra in ops:
         if op == "store":
@@ -41,6 +52,21 @@ def test_loads_return_exactly_what_was_stored(first: str, ops: list[tuple]) -> N
                 assert bytes(out) == model[arg]
                 if extra:
                     del model[arg]
+        elif op == "store_batch":
+            folios = [(page, 0, arg + i) for i, page in enumerate(extra)]
+            assert z.store_batch(folios) == [True] * len(folios)
+            for i, page in enumerate(extra):
+                model[arg + i] = page
+        elif op == "load_batch":
+            count, take = extra
+            outs = [bytearray(PAGE_SIZE) for _ in range(count)]
+            slots = range(arg, arg + count)
+            assert z.load_batch(outs, 0, slots, swapcache=take) == [s in model for s in slots]
+            for out, slot in zip(outs, slots, strict=True):
+                if slot in model:
+                    assert bytes(out) == model[slot]
+                    if take:
+                        del model[slot]
         elif op == "invalidate":
             assert z.invalidate(0, arg) == (arg in model)
             model.pop(arg, None)
