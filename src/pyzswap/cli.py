@@ -34,7 +34,8 @@ class CliError(click.ClickException):
 def _compressor_option(default: str = "lzo") -> Callable[[Any], Any]:
     return click.option(
         "--compressor", "-c", default=default, show_default=True, metavar="NAME",
-        help=f"compression algorithm ({', '.join(available_compressors())})",
+        help=f"compression algorithm ({', '.join(available_compressors())}; or NAME-xN: "
+             "NAME as a batching compressor on N engines, e.g. zstd-x2)",
     )
 
 
