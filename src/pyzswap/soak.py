@@ -774,24 +774,25 @@ class _Soak:
             raise ZswapError(f"shrink_memcg returned {ret}")
 
     def _r_writeback(self, rng: random.Random) -> None:
-        types = self.core.table.types()
-        entries = self.zswap.entries(types[rng.randrange(len(types))])
-        for entry in rng.sample(entries, min(len(entries), 8)):
-            ret = self.zswap.writeback_entry(entry)
-            if ret == -errno.EIO:
-                self.expected("writeback_eio")  # injected fault; the entry stays
-            elif ret not in _WRITEBACK_RACES:
-                raise ZswapError(f"writeback_entry returned {ret}")
+        for entry in self._sample_entries(rng, 8):
+            self._writeback_result(self.zswap.writeback_entry(entry))
 
     def _r_writeback_batch(self, rng: random.Random) -> None:
         """Batched writeback: entries of a batching pool are decompressed together."""
+        for ret in self.zswap.writeback_entries(self._sample_entries(rng, 16)):
+            self._writeback_result(ret)
+
+    def _sample_entries(self, rng: random.Random, k: int) -> list[ZswapEntry]:
+        """Up to ``k`` random entries of a random swap type."""
         types = self.core.table.types()
         entries = self.zswap.entries(types[rng.randrange(len(types))])
-        for ret in self.zswap.writeback_entries(rng.sample(entries, min(len(entries), 16))):
-            if ret == -errno.EIO:
-                self.expected("writeback_eio")  # injected fault; the entry stays
-            elif ret not in _WRITEBACK_RACES:
-                raise ZswapError(f"writeback_entries gave {ret}")
+        return rng.sample(entries, min(len(entries), k))
+
+    def _writeback_result(self, ret: int) -> None:
+        if ret == -errno.EIO:
+            self.expected("writeback_eio")  # injected fault; the entry stays
+        elif ret not in _WRITEBACK_RACES:
+            raise ZswapError(f"writeback returned {ret}")
 
     def _r_compact(self, rng: random.Random) -> None:
         if rng.random() < 0.5:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast
 
 from .compress import (
     PAGE_SIZE,
@@ -95,6 +95,9 @@ VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 
 _HOST_RAM: Final = object()
 
+
+#: An item of a batched load or writeback: ``(index, entry, ...)``.
+_T = TypeVar("_T", tuple[int, "ZswapEntry"], tuple[int, "ZswapEntry", "_Pinned"])
 
 #: The int objects 0..PAGE_SIZE, shared by every entry (and zsmalloc handle) of that length:
 #: CPython caches only -5..256, and a length kept per entry would cost 28 bytes each.
@@ -983,6 +986,9 @@ class Zswap:
         batch = pool.compressor.batch_size
         pages: list[BytesLike] = []
         for f in folios:
+            if f.nr == 1:  # reclaim's 4 KiB folios: the folio is the page
+                pages.append(f.mv)
+                continue
             view = f.mv if isinstance(f.mv, memoryview) else memoryview(f.mv)
             pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(f.nr))
         store_one = self._zs_store
@@ -1210,25 +1216,21 @@ class Zswap:
         results = [False] * len(offsets)
         failed: list[int] = []
         batch_failed = 0  # _decompress counts its own failures
-        groups: dict[int, list[tuple[int, ZswapEntry]]] = {}
+        found: list[tuple[int, ZswapEntry]] = []
         for k, off in enumerate(offsets):
             entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].get(off)
             if entry is not None:
-                groups.setdefault(entry.pool_id, []).append((k, entry))
+                found.append((k, entry))
         loaded: list[tuple[int, ZswapEntry]] = []
-        for pool_id, members in groups.items():
-            pool = self._pool_ids[pool_id]
-            batch_size = pool.compressor.batch_size
-            if batch_size == 1:
-                for k, entry in members:
+        for pool, chunk in self._pool_batches(found):
+            if pool is None or len(chunk) == 1:
+                for k, entry in chunk:
                     try:
                         self._decompress(entry, views[k])
                         loaded.append((k, entry))
                     except DecompressFail:
                         failed.append(offsets[k])
-                continue
-            for start in range(0, len(members), batch_size):
-                chunk = members[start:start + batch_size]
+            else:
                 ok = self._decompress_batch(pool, chunk, views)
                 for (k, entry), good in zip(chunk, ok, strict=True):
                     if good:
@@ -1253,6 +1255,19 @@ class Zswap:
             raise DecompressFail(f"zswap: decompressing slots {sorted(failed)} of type "
                                  f"{swp_type} failed; those entries are kept")
         return results
+
+    def _pool_batches(self, items: Sequence[_T]) -> Iterator[tuple[ZswapPool | None, list[_T]]]:
+        """``items`` (tuples whose second element is an entry) grouped by the entry's pool, in
+        chunks of the pool's batch size: what one ``decompress_batch`` call may carry (one
+        item at a time for a software pool; pool None if it is gone meanwhile)."""
+        groups: dict[int, list[_T]] = {}
+        for item in items:
+            groups.setdefault(item[1].pool_id, []).append(item)
+        for pool_id, members in groups.items():
+            pool = self._pool_ids.get(pool_id)
+            step = 1 if pool is None else pool.compressor.batch_size
+            for start in range(0, len(members), step):
+                yield pool, members[start:start + step]
 
     def _decompress_batch(self, pool: ZswapPool, chunk: list[tuple[int, ZswapEntry]],
                           views: list[memoryview]) -> list[bool]:
@@ -1430,20 +1445,13 @@ class Zswap:
                     results[k] = got
                 else:
                     pinned.append((k, entry, cast(_Pinned, got)))
-            groups: dict[int, list[tuple[int, ZswapEntry, _Pinned]]] = {}
-            for item in pinned:
-                groups.setdefault(item[1].pool_id, []).append(item)
             decoded: list[tuple[int, ZswapEntry, _Pinned]] = []
-            for pool_id, members in groups.items():
-                pool = self._pool_ids.get(pool_id)
-                step = 1 if pool is None else pool.compressor.batch_size
-                for start in range(0, len(members), step):
-                    chunk = members[start:start + step]
-                    for item, ret in zip(chunk, self._wb_decompress(pool, chunk), strict=True):
-                        if ret:
-                            results[item[0]] = ret
-                        else:
-                            decoded.append(item)
+            for pool, chunk in self._pool_batches(pinned):
+                for item, ret in zip(chunk, self._wb_decompress(pool, chunk), strict=True):
+                    if ret:
+                        results[item[0]] = ret
+                    else:
+                        decoded.append(item)
             for k, entry, (swp, folio, tree) in sorted(decoded, key=lambda item: item[0]):
                 results[k] = self._wb_write(entry, swp, folio, tree)
         finally:

@@ -83,7 +83,6 @@ class _Owner(Protocol):
     """What a native transform needs from its :class:`BatchingCompressor`."""
 
     base: Compressor
-    engines: int
     min_parallel_us: float
 
     @property
