@@ -158,7 +158,7 @@ def test_writeback_of_an_undecompressable_entry_fails_and_keeps_it(
     assert entry is not None
     faulty.decompress_fail.fail_next(1)
     assert z.writeback_entry(entry) == -errno.EIO
-    assert z.stats()["decompress_fail"] == 1 and z.lookup(0, entry.offset) is entry
+    assert z.stats()["decompress_fail"] == 1 and z.lookup(0, entry.offset) == entry
     assert core.stats()["pswpout"] == 0  # nothing was written
     assert z.writeback_entry(entry) == 0
     assert swapped_in(core, swp) == (text_page(6), "disk")

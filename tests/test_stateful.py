@@ -318,7 +318,7 @@ class ZswapMachine(RuleBasedStateMachine):
         with pytest.raises(DecompressFail):
             self.read(swp)
         assert self.z.stats()["decompress_fail"] == before + 1
-        assert self.z.lookup(t, off) is entry
+        assert self.z.lookup(t, off) == entry
         assert self.z.writeback_entry(entry) == -errno.EIO  # writeback keeps it too
         assert restore()
         self.read(swp)
@@ -341,7 +341,7 @@ class ZswapMachine(RuleBasedStateMachine):
             self.read(swp)
         self.faulty.decompress_fail.clear()
         assert self.z.stats()["decompress_fail"] == before + 1
-        assert self.z.lookup(t, off) is entry
+        assert self.z.lookup(t, off) == entry
         self.read(swp)
 
     @rule(err=st.sampled_from([errno.EIO, errno.ENOSPC]), kind=st.integers(1, 50))
@@ -382,7 +382,7 @@ class ZswapMachine(RuleBasedStateMachine):
         device.faults.fail_writes_at([off], errno.EIO, times=1)
         assert self.z.writeback_entry(entry) == -errno.EIO
         device.faults.clear()
-        assert device.write_errors == errors + 1 and self.z.lookup(t, off) is entry
+        assert device.write_errors == errors + 1 and self.z.lookup(t, off) == entry
         self.read(swp)
 
     @rule(n=picks)

@@ -94,7 +94,7 @@ def test_writeback_io_and_decompress_failures_lose_nothing(core: SwapCore) -> No
     device.faults.fail_next_writes(1, errno.ENOSPC)
     e0 = z.entries(0)[0]
     assert z.writeback_entry(e0) == -errno.EIO
-    assert z.lookup(0, e0.offset) is e0 and device.write_errors == 1
+    assert z.lookup(0, e0.offset) == e0 and device.write_errors == 1
     assert z.writeback_entry(e0) == 0  # the fault is gone: it goes through now
     # A corrupt object: decompression fails during writeback, the entry stays.
     e1 = z.entries(0)[0]
@@ -102,7 +102,7 @@ def test_writeback_io_and_decompress_failures_lose_nothing(core: SwapCore) -> No
     good = zs.read(e1.handle, e1.length)
     zs.write(e1.handle, b"\xff" * e1.length)
     assert z.writeback_entry(e1) == -errno.EIO
-    assert z.stats()["decompress_fail"] == 1 and z.lookup(0, e1.offset) is e1
+    assert z.stats()["decompress_fail"] == 1 and z.lookup(0, e1.offset) == e1
     zs.write(e1.handle, good)
     # Read errors on swap-in are reported and the page is still there afterwards.
     device.faults.fail_next_reads(1, errno.EIO)

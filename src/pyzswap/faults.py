@@ -386,7 +386,7 @@ def corrupt_entry(zswap: Zswap, swp_type: int, offset: int,
     zs.write(entry.handle, bad)
 
     def restore() -> bool:
-        if zswap.lookup(swp_type, offset) is not entry:
+        if zswap.lookup(swp_type, offset) != entry:
             return False
         zs.write(entry.handle, good)
         return True

@@ -107,7 +107,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from .errors import InvalidParameter
 
@@ -118,6 +118,8 @@ __all__ = [
     "LRU_ROTATE",
     "LRU_SKIP",
     "LRU_STOP",
+    "EntryLru",
+    "EntryTableLike",
     "IsolateFn",
     "ListLru",
     "LruWalk",
@@ -468,3 +470,187 @@ class ListLru(Generic[T]):
 
 def _status_name(ret: object) -> str:
     return _NAMES[ret] if isinstance(ret, int) and 0 <= ret < len(_NAMES) else repr(ret)
+
+
+class _EntryLruWalk(LruWalk[T]):
+    """:class:`LruWalk` for an :class:`EntryLru`: the same protocol on the C lists."""
+
+    __slots__ = ("_elru",)
+
+    def __init__(self, elru: EntryLru[T], memcg_id: int) -> None:
+        super().__init__(cast("ListLru[T]", None), memcg_id, OrderedDict())
+        self._elru = elru
+
+    def unlock(self) -> None:
+        if not self._held:
+            raise RuntimeError("list_lru walk: unlock() without the lock")
+        self._held = False
+        self.dropped = True
+        self._elru._lock.release()
+
+    def lock(self) -> None:
+        if self._held:
+            raise RuntimeError("list_lru walk: lock() while holding the lock")
+        self._elru._lock.acquire()
+        self._held = True
+
+    def move_tail(self) -> None:
+        self._check_item("move_tail")
+        self._elru._table.lru_move_tail(self.key, False)
+        self._moved = True
+
+    def isolate(self) -> None:
+        self._check_item("isolate")
+        self._elru._table.lru_isolate(self.key)
+
+
+class EntryTableLike(Protocol[T]):
+    """What :class:`EntryLru` needs of zswap's C entry table (``_native.EntryTable``)."""
+
+    @property
+    def lru_total(self) -> int: ...
+    def lru_count(self, memcg_id: int | None = None, /) -> int: ...
+    def lru_memcg_ids(self) -> list[int]: ...
+    def lru_items(self, memcg_id: int, /) -> list[tuple[int, T, bool]]: ...
+    def lru_nth(self, memcg_id: int, n: int, /) -> tuple[int, T, bool] | None: ...
+    def lru_move_tail(self, key: int, clear_referenced: bool, /) -> bool: ...
+    def lru_isolate(self, key: int, entry: T = ..., /) -> bool: ...
+    def lru_add(self, key: int, memcg_id: int, referenced: bool, /) -> bool: ...
+    def lru_set_referenced(self, key: int, value: bool, /) -> bool: ...
+    def lru_where(self, key: int, /) -> tuple[int, bool] | None: ...
+    def lru_reparent(self, memcg_id: int, parent_id: int, /) -> int: ...
+
+
+class EntryLru(Generic[T]):
+    """zswap's ``list_lru`` over the entries of its C entry table (intrusive lists, no Python
+    object per entry): the :class:`ListLru` API and walk protocol, on lists whose items are
+    the table's entries, keyed by the packed swap entry.
+
+    The table adds an entry at the tail when it is inserted and unlinks it when it is erased;
+    this class adds the queries, the walk, reparenting, and re-listing an isolated entry.
+    ``lock`` is the lock every mutation of the table is made under (zswap's): a walk holds it
+    while it calls the callback, which may drop and retake it as with :class:`ListLru`.
+    Items are rebuilt tuples, so compare them with ``==``, not ``is``.
+    """
+
+    def __init__(self, table: EntryTableLike[T], lock: threading.Lock) -> None:
+        self._table = table
+        self._lock = lock
+
+    def __repr__(self) -> str:
+        return f"EntryLru({self._table.lru_total} items)"
+
+    def add(self, memcg_id: int, key: int, item: T, referenced: bool = True) -> bool:
+        """Relist an entry of the table that is off its list (``list_lru_add``)."""
+        with self._lock:
+            return self._table.lru_add(key, memcg_id, referenced)
+
+    def delete(self, memcg_id: int, key: int, item: T | None = None) -> bool:
+        """Take an entry off its list, leaving it in the table (``list_lru_del``)."""
+        with self._lock:
+            where = self._table.lru_where(key)
+            if where is None or where[0] != memcg_id:
+                return False
+            if item is None:
+                return self._table.lru_isolate(key)
+            return self._table.lru_isolate(key, item)
+
+    def mark_referenced(self, memcg_id: int, key: int) -> bool:
+        with self._lock:
+            where = self._table.lru_where(key)
+            return where is not None and where[0] == memcg_id and \
+                self._table.lru_set_referenced(key, True)
+
+    def is_referenced(self, memcg_id: int, key: int) -> bool:
+        where = self._table.lru_where(key)
+        return where is not None and where[0] == memcg_id and where[1]
+
+    def count(self, memcg_id: int | None = None) -> int:
+        return self._table.lru_count(memcg_id)
+
+    def __len__(self) -> int:
+        return self._table.lru_total
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self._table.lru_where(key) is not None
+
+    def memcg_ids(self) -> list[int]:
+        return self._table.lru_memcg_ids()
+
+    def items(self, memcg_id: int) -> list[tuple[int, T, bool]]:
+        return self._table.lru_items(memcg_id)
+
+    def reparent(self, memcg_id: int, parent_id: int) -> int:
+        """``memcg_reparent_list_lrus`` (see :meth:`ListLru.reparent`)."""
+        with self._lock:
+            try:
+                return self._table.lru_reparent(memcg_id, parent_id)
+            except ValueError as exc:
+                raise InvalidParameter(str(exc)) from None
+
+    def walk(self, memcg_id: int, nr_to_walk: int, isolate: IsolateFn[T]) -> int:
+        return self.walk_one(memcg_id, nr_to_walk, isolate)[0]
+
+    def walk_one(self, memcg_id: int, nr_to_walk: int,
+                 isolate: IsolateFn[T]) -> tuple[int, int]:
+        """:meth:`ListLru.walk_one`, step for step, on the table's lists."""
+        if type(nr_to_walk) is not int or nr_to_walk < 0:
+            raise InvalidParameter(f"nr_to_walk must be a non-negative integer, got "
+                                   f"{nr_to_walk!r}")
+        table = self._table
+        lock = self._lock
+        lock.acquire()
+        if not nr_to_walk:  # a missing or dead list counts 0: the loop ends at once
+            lock.release()
+            return 0, nr_to_walk
+        w = _EntryLruWalk(self, memcg_id)
+        isolated = 0
+        skipped = 0
+        try:
+            while nr_to_walk:
+                n = table.lru_count(memcg_id)
+                if skipped >= n:
+                    break
+                got = table.lru_nth(memcg_id, skipped)
+                if got is None:  # pragma: no cover - n said otherwise
+                    break
+                key, item, referenced = got
+                last = skipped == n - 1
+                nr_to_walk -= 1
+                w.key = key
+                w.dropped = w._moved = False
+                ret = isolate(key, item, referenced, w)
+                if not w._held:
+                    lock.acquire()
+                    w._held = True
+                    raise RuntimeError(f"list_lru walk: the callback returned "
+                                       f"{_status_name(ret)} without retaking the lock")
+                if w.dropped and ret not in _LOCK_DROPPED_OK:
+                    raise RuntimeError(f"list_lru walk: the callback dropped the lock but "
+                                       f"returned {_status_name(ret)}")
+                if ret == LRU_ROTATE:
+                    table.lru_move_tail(key, True)
+                elif ret in (LRU_REMOVED, LRU_REMOVED_RETRY):
+                    isolated += 1
+                    table.lru_isolate(key, item)  # unless the callback (or a free) did
+                    if ret == LRU_REMOVED_RETRY:
+                        skipped = 0
+                        continue
+                elif ret == LRU_SKIP:
+                    if not w._moved and table.lru_where(key) is not None:
+                        skipped += 1
+                elif ret == LRU_RETRY:
+                    skipped = 0
+                    continue
+                elif ret == LRU_STOP:
+                    break
+                else:
+                    raise RuntimeError(f"list_lru walk: bad lru_status {ret!r}")
+                if last:
+                    break
+        finally:
+            if w._held:
+                w._held = False
+                lock.release()
+            w.key = -1
+        return isolated, nr_to_walk

@@ -180,12 +180,12 @@ def check_invariants(core: SwapCore) -> list[str]:
                        f"objects for {n} entries")
     # Every entry on exactly one LRU list, its memcg's, under its slot's key.
     root = z.memcg_root
-    seen: dict[int, int] = {}
+    seen: dict[ZswapEntry, int] = {}
     lru_items = 0
     for mid in z.lru.memcg_ids():
         for key, item, _ in z.lru.items(mid):
             lru_items += 1
-            seen[id(item)] = seen.get(id(item), 0) + 1
+            seen[item] = seen.get(item, 0) + 1
             want_mid = 0 if item.objcg < 0 or root is None else \
                 root.obj_cgroup_memcg(item.objcg).id
             if mid != want_mid or key != (item.type << SWP_TYPE_SHIFT | item.offset):
@@ -194,8 +194,8 @@ def check_invariants(core: SwapCore) -> list[str]:
     if lru_items != len(entries):
         bad.append(f"the LRU lists {lru_items} items for {len(entries)} entries")
     for e in entries:
-        if seen.get(id(e), 0) != 1:
-            bad.append(f"entry {e.type}:{e.offset} is on the LRU {seen.get(id(e), 0)} times")
+        if seen.get(e, 0) != 1:
+            bad.append(f"entry {e.type}:{e.offset} is on the LRU {seen.get(e, 0)} times")
         device = core.table.device(e.type)
         if device.swap_count(e.offset) < 1:
             bad.append(f"entry {e.type}:{e.offset} outlived its swap slot")
@@ -887,7 +887,7 @@ class _Soak:
                     raise ZswapError("a corrupted object was loaded without an error")
                 except DecompressFail:
                     self.expected("corrupt_detected")
-                if z.lookup(t, off) is not entry:
+                if z.lookup(t, off) != entry:
                     raise ZswapError("the corrupted entry was dropped by the failed load")
                 if z.stats()["decompress_fail"] <= before:
                     raise ZswapError("decompress_fail did not count the corrupted load")

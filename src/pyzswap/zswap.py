@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast
 
+from ._native import EntryTable
 from .compress import (
     PAGE_SIZE,
     ZSWAP_MAX_BATCH_SIZE,
@@ -50,7 +51,7 @@ from .errors import (
     ZswapError,
 )
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
-from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, ListLru, LruWalk
+from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, EntryLru, IsolateFn, LruWalk
 from .memcg import MemCgroup, ZswapShrinkCursor
 from .pool import LIFETIMES, MemHook, ZswapPool, check_ctx_buffers, kernel_ctx_bytes
 from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
@@ -67,7 +68,9 @@ __all__ = [
     "ZswapEntry",
 ]
 
-#: One tree (the kernel's xarray) per 64 MiB of swap space: ``swap_zswap_tree``.
+#: The kernel keeps one tree (an xarray with its own lock) per 64 MiB of swap space
+#: (``swap_zswap_tree``), to spread lock contention. pyzswap's C entry table has no per-tree
+#: locks, so one table per swap type serves; the constant is kept for reference.
 SWAP_ADDRESS_SPACE_SHIFT: Final = 14
 
 #: The debugfs statistics of 6.18, in the kernel's order.
@@ -99,26 +102,20 @@ _HOST_RAM: Final = object()
 #: An item of a batched load or writeback: ``(index, entry, ...)``.
 _T = TypeVar("_T", tuple[int, "ZswapEntry"], tuple[int, "ZswapEntry", "_Pinned"])
 
-#: The int objects 0..PAGE_SIZE, shared by every entry (and zsmalloc handle) of that length:
-#: CPython caches only -5..256, and a length kept per entry would cost 28 bytes each.
-_LENGTHS: Final = tuple(range(PAGE_SIZE + 1))
-
-#: A slot pinned for writeback: (swap entry value, the swap-cache folio, the entry's tree).
-_Pinned = tuple[int, bytearray, dict[int, "ZswapEntry"]]
+#: A slot pinned for writeback: (swap entry value, the swap-cache folio).
+_Pinned = tuple[int, bytearray]
 
 
 class _StreamFolio:
     """One folio of a native-engine store (:meth:`Zswap._store_stream`) and its progress."""
 
     __slots__ = ("charged", "failed", "mv", "nr", "offset", "pending", "published", "swp_type",
-                 "trees", "wb_enabled")
+                 "wb_enabled")
 
-    def __init__(self, mv: BytesLike, nr: int, trees: list[dict[int, ZswapEntry]],
-                 swp_type: int, offset: int, charged: MemCgroup | None,
-                 wb_enabled: bool) -> None:
+    def __init__(self, mv: BytesLike, nr: int, swp_type: int, offset: int,
+                 charged: MemCgroup | None, wb_enabled: bool) -> None:
         self.mv = mv
         self.nr = nr
-        self.trees = trees
         self.swp_type = swp_type
         self.offset = offset
         self.charged = charged
@@ -200,11 +197,13 @@ PARAMETERS: Final[dict[str, _ParamSpec]] = {
 class ZswapEntry(NamedTuple):
     """One stored page (``struct zswap_entry``): where it lives and how long it is.
 
-    An immutable tuple of ints, on purpose: CPython's garbage collector untracks tuples that hold
-    only atomic values, so a million entries cost the collector nothing (a tracked object per
-    entry made every store ~0.7 µs slower at 500k entries). The pool is named by id, as
-    mm-new's ``u8 pool_idx`` does; :meth:`Zswap.entry_pool` resolves it, and the object cgroup by
-    id too. The LRU's second-chance ``referenced`` bit lives with the LRU (:mod:`pyzswap.lru`).
+    The entries themselves live in C (``_native.EntryTable``: one 32-byte record per entry, in
+    per-type trees and intrusive LRU lists); a ``ZswapEntry`` is a snapshot of one record,
+    made when Python code asks for it (:meth:`Zswap.lookup`, a load, a writeback walk). Two
+    snapshots of the same stored entry are equal but not identical: compare with ``==``. The
+    pool is named by id, as mm-new's ``u8 pool_idx`` does; :meth:`Zswap.entry_pool` resolves
+    it, and the object cgroup by id too. The second-chance ``referenced`` bit lives with the
+    LRU (:mod:`pyzswap.lru`).
     """
 
     type: int
@@ -216,13 +215,6 @@ class ZswapEntry(NamedTuple):
     handle: int
     #: the object cgroup charged (``entry->objcg``); -1 when stored without a memcg
     objcg: int = -1
-
-
-#: ``tuple.__new__`` straight away: the NamedTuple constructor is a Python-level lambda that
-#: costs twice as much on the store path.
-_new_entry: Callable[[type[ZswapEntry], tuple[int, int, int, int, int, int]], ZswapEntry] = (
-    tuple.__new__
-)
 
 
 class _Counters:
@@ -398,7 +390,8 @@ class Zswap:
         self._pool_ids: dict[int, ZswapPool] = {}  # live pools by id, for entry.pool_id
         self._pool_counter = 0
         self._release_pending: list[ZswapPool] = []
-        self._trees: dict[int, list[dict[int, ZswapEntry]]] = {}
+        #: The per-type trees and the LRU lists, packed in C (``_native.EntryTable``).
+        self._table = EntryTable(ZswapEntry)
         self._tree_pages: dict[int, int] = {}
         self._reached_full = False
         self._max_pages: int | None = None
@@ -406,7 +399,7 @@ class Zswap:
         self._update_limits()
         self._c = _Counters()
         # The writeback tier: one LRU keyed by memcg, the shrink worker, the swap devices.
-        self.lru: ListLru[ZswapEntry] = ListLru()
+        self.lru: EntryLru[ZswapEntry] = EntryLru(self._table, self._lock)
         self.memcg_root = None if memcg_root is None else memcg_root.root
         self._shrink_cursor: ZswapShrinkCursor | None = None
         if self.memcg_root is not None:
@@ -606,33 +599,31 @@ class Zswap:
             raise InvalidParameter(f"swap type must be 0..31, got {swp_type!r}")
         if not isinstance(nr_pages, int) or nr_pages <= 0:
             raise InvalidParameter(f"nr_pages must be a positive integer, got {nr_pages!r}")
+        if nr_pages > 1 << 32:
+            raise InvalidParameter(f"nr_pages must be at most 2^32, got {nr_pages}")
         with self._lock:
-            if swp_type in self._trees:
+            if swp_type in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type} is already on")
-            nr_trees = -(-nr_pages >> SWAP_ADDRESS_SPACE_SHIFT)
-            self._trees[swp_type] = [{} for _ in range(nr_trees)]
+            self._table.swapon(swp_type, nr_pages)
             self._tree_pages[swp_type] = nr_pages
 
     def swapoff(self, swp_type: int) -> None:
         """``zswap_swapoff``: drop the trees; every entry must already be loaded or invalidated."""
         with self._lock:
-            trees = self._trees.get(swp_type)
-            if trees is None:
+            if swp_type not in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type} is not on")
-            left = sum(len(tree) for tree in trees)
+            left = self._table.count(swp_type)
             if left:
                 raise ZswapError(f"swapoff of type {swp_type} with {left} entries still in "
                                  "zswap: load or invalidate them first")
-            del self._trees[swp_type]
+            self._table.swapoff(swp_type)
             del self._tree_pages[swp_type]
 
-    def _trees_for(self, swp_type: int, offset: int, nr: int) -> list[dict[int, ZswapEntry]]:
-        """The trees of a swap type, after checking ``offset..offset+nr-1`` lies inside it."""
-        trees = self._trees.get(swp_type)
-        if (trees is None or type(offset) is not int or offset < 0
-                or offset + nr > self._tree_pages[swp_type]):
+    def _check_slot(self, swp_type: int, offset: int, nr: int) -> None:
+        """Raise unless ``offset..offset+nr-1`` lies inside a swapped-on type."""
+        pages = self._tree_pages.get(swp_type)
+        if pages is None or type(offset) is not int or offset < 0 or offset + nr > pages:
             raise self._bad_slot(swp_type, offset, nr)
-        return trees
 
     def _bad_slot(self, swp_type: object, offset: object, nr: int) -> InvalidParameter:
         pages = self._tree_pages.get(swp_type) if isinstance(swp_type, int) else None
@@ -685,9 +676,9 @@ class Zswap:
         entry is left for any of the folio's slots. Bad arguments raise.
         """
         # 1. The folio (1..512 whole pages) and its slots.
-        mv, nr, trees = self._check_folio(folio, swp_type, offset)
+        mv, nr = self._check_folio(folio, swp_type, offset)
         # 2. Enabled? The cgroup's zswap.max? The global limit?
-        admitted = self._admit(memcg, trees, offset, nr)
+        admitted = self._admit(memcg, swp_type, offset, nr)
         if admitted is None:
             return False
         charged, wb_enabled = admitted
@@ -695,19 +686,19 @@ class Zswap:
         pool = self._pool_current_get(nr)
         if nr > 1 and _streams(pool.compressor):
             # 4-5 on native engines: compress, allocate and publish batch by batch.
-            folio_ = _StreamFolio(mv, nr, trees, swp_type, offset, charged, wb_enabled)
+            folio_ = _StreamFolio(mv, nr, swp_type, offset, charged, wb_enabled)
             return self._store_stream([folio_], pool)[0]
         # 4. Compress and allocate every page (zswap_compress), all or nothing.
         try:
             stored = self._compress_folio(mv, nr, pool, wb_enabled)
         except UseAfterFree:
-            self._store_undo(pool, trees, offset, nr)
+            self._store_undo(pool, swp_type, offset, nr)
             raise
         if stored is None:
-            self._store_undo(pool, trees, offset, nr)
+            self._store_undo(pool, swp_type, offset, nr)
             return False
         # 5. Publish the entries, charge the cgroup, add them to the LRU.
-        self._publish(trees, swp_type, offset, stored, pool, charged)
+        self._publish(swp_type, offset, stored, pool, charged)
         return True
 
     def store_batch(self, folios: Sequence[tuple[BytesLike, int, int]],
@@ -727,8 +718,8 @@ class Zswap:
         results = [False] * len(folios)
         todo: list[int] = []
         admitted_info: dict[int, tuple[MemCgroup | None, bool]] = {}
-        for k, ((_, nr, trees), (_, _, off)) in enumerate(zip(checked, folios, strict=True)):
-            admitted = self._admit(memcg, trees, off, nr)
+        for k, ((_, nr), (_, t, off)) in enumerate(zip(checked, folios, strict=True)):
+            admitted = self._admit(memcg, t, off, nr)
             if admitted is not None:
                 todo.append(k)
                 admitted_info[k] = admitted
@@ -736,8 +727,8 @@ class Zswap:
             return results
         if _streams(self._pools[0].compressor):
             stream_pool = self._pool_current_get(sum(checked[k][1] for k in todo))
-            specs = [_StreamFolio(checked[k][0], checked[k][1], checked[k][2], folios[k][1],
-                                  folios[k][2], *admitted_info[k]) for k in todo]
+            specs = [_StreamFolio(checked[k][0], checked[k][1], folios[k][1], folios[k][2],
+                                  *admitted_info[k]) for k in todo]
             for k, ok in zip(todo, self._store_stream(specs, stream_pool), strict=True):
                 results[k] = ok
             return results
@@ -745,7 +736,7 @@ class Zswap:
         pages: list[BytesLike] = []
         owner: list[int] = []
         for k in todo:
-            mv, nr, _ = checked[k]
+            mv, nr = checked[k]
             if nr == 1:
                 pages.append(mv)
             else:
@@ -757,19 +748,19 @@ class Zswap:
             compressed = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=False)
         except UseAfterFree:
             for k in todo:
-                _, nr, trees = checked[k]
-                self._store_undo(pool, trees, folios[k][2], nr)
+                _, nr = checked[k]
+                self._store_undo(pool, folios[k][1], folios[k][2], nr)
             raise
         stored = compressed or []  # never None without all_or_nothing
         # Per folio: publish when every page made it, else undo that folio alone.
         i = 0
         for k in todo:
-            _, nr, trees = checked[k]
+            _, nr = checked[k]
             _, t, off = folios[k]
             mine = stored[i:i + nr]
             i += nr
             if all(item is not None for item in mine):
-                self._publish(trees, t, off, cast(list[tuple[int, int]], mine), pool,
+                self._publish(t, off, cast(list[tuple[int, int]], mine), pool,
                               admitted_info[k][0])
                 results[k] = True
             else:
@@ -777,11 +768,11 @@ class Zswap:
                 for item in mine:
                     if item is not None:
                         free(item[0])
-                self._store_undo(pool, trees, off, nr)
+                self._store_undo(pool, t, off, nr)
         return results
 
     def _check_folio(self, folio: BytesLike, swp_type: int,
-                     offset: int) -> tuple[BytesLike, int, list[dict[int, ZswapEntry]]]:
+                     offset: int) -> tuple[BytesLike, int]:
         """A folio of 1..512 whole pages at slots inside a swapped-on type; else raise."""
         mv: BytesLike
         if type(folio) is bytes and len(folio) == PAGE_SIZE:
@@ -797,13 +788,12 @@ class Zswap:
                 )
             if mv.itemsize != 1 or mv.ndim != 1:
                 mv = mv.cast("B")
-        trees = self._trees.get(swp_type)
-        if (trees is None or type(offset) is not int or offset < 0
-                or offset + nr > self._tree_pages[swp_type]):
+        pages = self._tree_pages.get(swp_type)
+        if pages is None or type(offset) is not int or offset < 0 or offset + nr > pages:
             raise self._bad_slot(swp_type, offset, nr)
-        return mv, nr, trees
+        return mv, nr
 
-    def _admit(self, memcg: MemCgroup | None, trees: list[dict[int, ZswapEntry]], offset: int,
+    def _admit(self, memcg: MemCgroup | None, swp_type: int, offset: int,
                nr: int) -> tuple[MemCgroup | None, bool] | None:
         """Steps before compression: enabled, the cgroup's ``zswap.max`` (writing back the
         group's own entries to make room), the global limit. ``(charged memcg, writeback
@@ -819,7 +809,7 @@ class Zswap:
         if ok and self._max_pages is not None and self._check_limits():
             ok = False
         if not ok:
-            self._store_failed(trees, offset, nr)
+            self._store_failed(swp_type, offset, nr)
             return None
         return charged, wb_enabled
 
@@ -832,7 +822,7 @@ class Zswap:
         lock.release()
         return pool
 
-    def _publish(self, trees: list[dict[int, ZswapEntry]], swp_type: int, offset: int,
+    def _publish(self, swp_type: int, offset: int,
                  stored: list[tuple[int, int]], pool: ZswapPool,
                  charged: MemCgroup | None, *, count_out: bool = True,
                  flush: bool = True) -> None:
@@ -846,25 +836,21 @@ class Zswap:
         c = self._c
         pool_id = pool.id
         objcg = -1 if charged is None else charged.id
-        lru_add = self.lru.add
         lru_id = 0 if charged is None else charged.id
+        insert = self._table.insert
         lock = self._lock
         lock.acquire()
         try:
             off = offset
             for handle, length in stored:
-                tree = trees[off >> SWAP_ADDRESS_SPACE_SHIFT]
-                old = tree.get(off)
-                entry = tree[off] = _new_entry(ZswapEntry,
-                                               (swp_type, off, length, pool_id, handle, objcg))
+                # the entry goes in the tree and at the tail of its memcg's LRU list
+                old = insert(swp_type, off, length, pool_id, handle, objcg, lru_id)
                 if old is not None:
                     self._entry_free_locked(old)
                 if length == PAGE_SIZE:
                     c.stored_incompressible_pages += 1
                 if charged is not None:
                     charged.charge_zswap(length)
-                # type 0's LRU key is the offset itself: the tree's key object, no new int
-                lru_add(lru_id, (swp_type << SWP_TYPE_SHIFT) | off if swp_type else off, entry)
                 off += 1
             c.stored_pages += nr
             if count_out:
@@ -1022,7 +1008,7 @@ class Zswap:
                                 self._stream_fail(f, pool)
                                 continue
                             if len(pending) == batch or i == f.nr - 1:
-                                self._publish(f.trees, f.swp_type, f.offset + f.published,
+                                self._publish(f.swp_type, f.offset + f.published,
                                               pending, pool, f.charged, count_out=False,
                                               flush=False)
                                 f.published += len(pending)
@@ -1071,7 +1057,7 @@ class Zswap:
         f.failed = True
         with self._lock:
             self._pool_put_locked(pool, f.nr - f.published)
-        self._store_failed(f.trees, f.offset, f.nr, flush=False)
+        self._store_failed(f.swp_type, f.offset, f.nr, flush=False)
 
     def _zs_store(self, page: BytesLike, buf: bytearray, result: int | ZswapError,
                   pool: ZswapPool, wb_enabled: bool) -> tuple[int, int]:
@@ -1093,7 +1079,6 @@ class Zswap:
                 raise _StoreRejected
             src, dlen = page, PAGE_SIZE
         try:
-            dlen = _LENGTHS[dlen]  # one shared int per length, not one per entry
             return pool.zs_pool.malloc_write(src, dlen), dlen
         except CompressPoor:
             self._c.reject_compress_poor += 1
@@ -1102,23 +1087,23 @@ class Zswap:
             self._c.reject_alloc_fail += 1
             raise _StoreRejected from None
 
-    def _store_undo(self, pool: ZswapPool, trees: list[dict[int, ZswapEntry]], offset: int,
-                    nr: int) -> None:
+    def _store_undo(self, pool: ZswapPool, swp_type: int, offset: int, nr: int) -> None:
         """Drop the store's pool references and erase the folio's slots (the failure path)."""
         with self._lock:
             self._pool_put_locked(pool, nr)
-        self._store_failed(trees, offset, nr)
+        self._store_failed(swp_type, offset, nr)
 
-    def _store_failed(self, trees: list[dict[int, ZswapEntry]], offset: int, nr: int, *,
+    def _store_failed(self, swp_type: int, offset: int, nr: int, *,
                       flush: bool = True) -> None:
         """Erase every entry of the folio's slots: a stale copy must never be written back.
 
         If the pool is full, queue the shrink worker to write back down to the threshold.
         ``flush=False``: the caller holds a context mutex and flushes later.
         """
+        pop = self._table.pop
         with self._lock:
             for off in range(offset, offset + nr):
-                entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
+                entry = pop(swp_type, off)
                 if entry is not None:
                     self._entry_free_locked(entry)
         if not flush:
@@ -1129,21 +1114,14 @@ class Zswap:
 
     # ------------------------------------------------------------------ free ----------------
     def _entry_free_locked(self, entry: ZswapEntry) -> None:
-        """``zswap_entry_free``: LRU, zsmalloc object, pool reference, charge, counters.
+        """``zswap_entry_free`` of an entry already erased from the table (which took it off
+        its LRU list): zsmalloc object, pool reference, charge, counters.
 
-        Called with ``Zswap._lock`` held (the LRU and memcg locks nest inside it).
+        Called with ``Zswap._lock`` held (the memcg locks nest inside it).
         """
         objcg = entry.objcg
-        memcg = None if objcg < 0 else self._objcg_memcg(objcg)
-        key = (entry.type << SWP_TYPE_SHIFT) | entry.offset
-        if not self.lru.delete(0 if memcg is None else memcg.id, key, entry):
-            # The entry's memcg is going offline: its objcg already charges the parent, but
-            # its LRU list has not been reparented yet. Find it where it still is.
-            for memcg_id in self.lru.memcg_ids():
-                if self.lru.delete(memcg_id, key, entry):
-                    break
-        if memcg is not None:
-            memcg.uncharge_zswap(entry.length)
+        if objcg >= 0:
+            self._objcg_memcg(objcg).uncharge_zswap(entry.length)
         pool = self._pool_ids[entry.pool_id]
         pool.zs_pool.free(entry.handle)
         pool.ref -= 1
@@ -1171,12 +1149,10 @@ class Zswap:
                 f"refused, as in the kernel), got {mv.nbytes} bytes"
                 + (" read-only" if mv.readonly else "")
             )
-        trees = self._trees.get(swp_type)
-        if (trees is None or type(offset) is not int or offset < 0
-                or offset >= self._tree_pages[swp_type]):
+        pages = self._tree_pages.get(swp_type)
+        if pages is None or type(offset) is not int or offset < 0 or offset >= pages:
             raise self._bad_slot(swp_type, offset, 1)
-        tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
-        entry = tree.get(offset)
+        entry = self._table.get(swp_type, offset)
         if entry is None:
             return False
         self._decompress(entry, mv)
@@ -1186,8 +1162,7 @@ class Zswap:
             self._c.zswpin += 1
             if entry.objcg >= 0:
                 self._objcg_memcg(entry.objcg).count_event("zswpin")
-            if swapcache and tree.get(offset) is entry:
-                del tree[offset]
+            if swapcache and self._table.pop(swp_type, offset, entry) is not None:
                 self._entry_free_locked(entry)
         finally:
             lock.release()
@@ -1211,14 +1186,14 @@ class Zswap:
                 raise InvalidPage(f"load_batch: every buffer must be one writable "
                                   f"{PAGE_SIZE}-byte page")
         for off in offsets:
-            self._trees_for(swp_type, off, 1)
-        trees = self._trees[swp_type]
+            self._check_slot(swp_type, off, 1)
+        get = self._table.get
         results = [False] * len(offsets)
         failed: list[int] = []
         batch_failed = 0  # _decompress counts its own failures
         found: list[tuple[int, ZswapEntry]] = []
         for k, off in enumerate(offsets):
-            entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].get(off)
+            entry = get(swp_type, off)
             if entry is not None:
                 found.append((k, entry))
         loaded: list[tuple[int, ZswapEntry]] = []
@@ -1244,9 +1219,7 @@ class Zswap:
                 self._c.zswpin += 1
                 if entry.objcg >= 0:
                     self._objcg_memcg(entry.objcg).count_event("zswpin")
-                tree = trees[entry.offset >> SWAP_ADDRESS_SPACE_SHIFT]
-                if swapcache and tree.get(entry.offset) is entry:
-                    del tree[entry.offset]
+                if swapcache and self._table.pop(swp_type, entry.offset, entry) is not None:
                     self._entry_free_locked(entry)
             self._c.decompress_fail += batch_failed
         if self._release_pending:
@@ -1347,9 +1320,9 @@ class Zswap:
     # ------------------------------------------------------------------ invalidate ----------
     def invalidate(self, swp_type: int, offset: int) -> bool:
         """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one."""
-        trees = self._trees_for(swp_type, offset, 1)
+        self._check_slot(swp_type, offset, 1)
         with self._lock:
-            entry = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT].pop(offset, None)
+            entry = self._table.pop(swp_type, offset)
             if entry is not None:
                 self._entry_free_locked(entry)
                 self.invalidated_pages += 1
@@ -1376,12 +1349,12 @@ class Zswap:
         table.on_free = self._on_swap_free
 
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
-        trees = self._trees.get(swp_type)
-        if trees is None:
+        if swp_type not in self._tree_pages:
             return
+        pop = self._table.pop
         with self._lock:
             for off in range(offset, offset + nr):
-                entry = trees[off >> SWAP_ADDRESS_SPACE_SHIFT].pop(off, None)
+                entry = pop(swp_type, off)
                 if entry is not None:
                     self._entry_free_locked(entry)
                     self.invalidated_pages += 1
@@ -1412,7 +1385,7 @@ class Zswap:
         pinned = self._wb_pin(entry)
         if type(pinned) is int:
             return pinned
-        swp, folio, tree = cast(_Pinned, pinned)
+        swp, folio = cast(_Pinned, pinned)
         table = cast(SwapTable, self.swap_table)
         try:
             # 3. Decompress into the folio.
@@ -1423,7 +1396,7 @@ class Zswap:
             except InvalidParameter:
                 return -errno.ENOMEM  # freed under us (a load without the swap cache)
             # 4. Write it to the device; only then drop the entry.
-            ret = self._wb_write(entry, swp, folio, tree)
+            ret = self._wb_write(entry, swp, folio)
         finally:
             table.delete_from_swap_cache(swp)
         if self._release_pending:
@@ -1452,11 +1425,11 @@ class Zswap:
                         results[item[0]] = ret
                     else:
                         decoded.append(item)
-            for k, entry, (swp, folio, tree) in sorted(decoded, key=lambda item: item[0]):
-                results[k] = self._wb_write(entry, swp, folio, tree)
+            for k, entry, (swp, folio) in sorted(decoded, key=lambda item: item[0]):
+                results[k] = self._wb_write(entry, swp, folio)
         finally:
             if table is not None:
-                for _, _, (swp, _, _) in pinned:
+                for _, _, (swp, _) in pinned:
                     table.delete_from_swap_cache(swp)
         if self._release_pending:
             self._flush_releases()
@@ -1464,12 +1437,11 @@ class Zswap:
 
     def _wb_pin(self, entry: ZswapEntry) -> int | _Pinned:
         """Writeback steps 1-2: a swap-cache folio for the entry's slot pins it against reuse
-        and swapoff, then the slot must still hold this entry. ``(swp, folio, tree)``, or the
+        and swapoff, then the slot must still hold this entry. ``(swp, folio)``, or the
         negative errno (the swap-cache folio is already gone again then)."""
         table = self.swap_table
         swp_type, offset = entry.type, entry.offset
-        trees = self._trees.get(swp_type)
-        if table is None or trees is None:
+        if table is None or swp_type not in self._tree_pages:
             return -errno.ENODEV
         swp = (swp_type << SWP_TYPE_SHIFT) | offset
         folio = bytearray(PAGE_SIZE)
@@ -1478,17 +1450,16 @@ class Zswap:
                 return -errno.EEXIST
         except (SwapSlotFree, InvalidParameter):
             return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
-        tree = trees[offset >> SWAP_ADDRESS_SPACE_SHIFT]
-        if tree.get(offset) is not entry:
+        if self._table.get(swp_type, offset) != entry:
             table.delete_from_swap_cache(swp)
             return -errno.ENOMEM
-        return swp, folio, tree
+        return swp, folio
 
     def _wb_decompress(self, pool: ZswapPool | None,
                        chunk: list[tuple[int, ZswapEntry, _Pinned]]) -> list[int]:
         """Writeback step 3 for a chunk of one pool's pinned entries: 0 or -errno each."""
         if pool is not None and len(chunk) > 1:
-            views = [memoryview(folio) for _, _, (_, folio, _) in chunk]
+            views = [memoryview(folio) for _, _, (_, folio) in chunk]
             try:
                 ok = self._decompress_batch(pool, [(i, e) for i, (_, e, _) in enumerate(chunk)],
                                             views)
@@ -1501,7 +1472,7 @@ class Zswap:
                         self._c.decompress_fail += bad
                 return [0 if good else -errno.EIO for good in ok]
         rets: list[int] = []
-        for _, entry, (_, folio, _) in chunk:
+        for _, entry, (_, folio) in chunk:
             try:
                 self._decompress(entry, memoryview(folio))
                 rets.append(0)
@@ -1511,16 +1482,14 @@ class Zswap:
                 rets.append(-errno.ENOMEM)
         return rets
 
-    def _wb_write(self, entry: ZswapEntry, swp: int, folio: bytearray,
-                  tree: dict[int, ZswapEntry]) -> int:
+    def _wb_write(self, entry: ZswapEntry, swp: int, folio: bytearray) -> int:
         """Writeback step 4: write the page to its slot; only then drop the entry."""
         try:
             cast(SwapTable, self.swap_table).write_page(swp, folio)
         except SwapIOError:
             return -errno.EIO
         with self._lock:
-            if tree.get(entry.offset) is entry:
-                del tree[entry.offset]
+            if self._table.pop(entry.type, entry.offset, entry) is not None:
                 self._entry_free_locked(entry)
             self._c.zswpwb += 1
             if entry.objcg >= 0:
@@ -1659,17 +1628,16 @@ class Zswap:
     # ------------------------------------------------------------------ queries -------------
     def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:
         """The entry stored for a slot, or None (read-only view for tools and tests)."""
-        trees = self._trees_for(swp_type, offset, 1)
-        return trees[offset >> SWAP_ADDRESS_SPACE_SHIFT].get(offset)
+        self._check_slot(swp_type, offset, 1)
+        entry: ZswapEntry | None = self._table.get(swp_type, offset)
+        return entry
 
     def entries(self, swp_type: int) -> list[ZswapEntry]:
         """Every entry of a swap type, by offset."""
         with self._lock:
-            trees = self._trees.get(swp_type)
-            if trees is None:
+            if swp_type not in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type!r} is not on")
-            found = [entry for tree in trees for entry in tree.values()]
-        return sorted(found, key=lambda e: e.offset)
+            return self._table.values(swp_type)  # by offset
 
     def stats(self) -> dict[str, int]:
         """The debugfs statistics (``/sys/kernel/debug/zswap/*``), by their file names."""
@@ -1688,5 +1656,4 @@ class Zswap:
     def compressed_bytes(self) -> int:
         """Sum of entry lengths (what memcg charges: compressed bytes, no class rounding)."""
         with self._lock:
-            return sum(e.length for trees in self._trees.values()
-                       for tree in trees for e in tree.values())
+            return self._table.total_length
