@@ -14,7 +14,7 @@ DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py Makefile src/pyzswap/_native.c
+$(STAMP): pyproject.toml setup.py Makefile src/pyzswap/_native.c $(wildcard src/pyzswap/csrc/*)
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -1041,6 +1041,8 @@ static struct PyModuleDef moduledef = {
     "Batching engines in C: codec threads that never take the GIL.", -1, module_methods,
 };
 
+int pyz_zsmalloc_add_types(PyObject *module);   /* csrc/zsmalloc_py.c */
+
 PyMODINIT_FUNC PyInit__native(void)
 {
     if (lzo_init() != LZO_E_OK) {
@@ -1054,7 +1056,8 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
-        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0) {
+        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
+        pyz_zsmalloc_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
