@@ -582,6 +582,7 @@ class PyZsPool:
                 z = cls.heads[g0]
                 assert z is not None
             else:
+                reused = bool(cls.spare)
                 z = self._alloc_zspage(cls)  # not accounted until the object is committed
                 g0 = ZS_INUSE_RATIO_0
             free = z.free
@@ -596,7 +597,12 @@ class PyZsPool:
                     else:
                         mv[off : off + length] = data[:length]
                 except (TypeError, ValueError):
-                    mv[off : off + length] = _byte_view(data, length)
+                    try:
+                        mv[off : off + length] = _byte_view(data, length)
+                    except InvalidParameter:
+                        if not g0:
+                            self._unalloc_zspage(cls, z, reused)
+                        raise
             free.pop()
             inuse = z.inuse + 1
             z.inuse = inuse
@@ -652,6 +658,14 @@ class PyZsPool:
             return _ZsPage(cls, serial)
         except MemoryError:
             raise AllocFail(f"zsmalloc pool {self.name!r}: cannot allocate a zspage") from None
+
+    def _unalloc_zspage(self, cls: _SizeClass, z: _ZsPage, reused: bool) -> None:
+        """Undo :meth:`_alloc_zspage` of a zspage that got no object: its serial number goes
+        back, and its memory back to the spare list if it came from there."""
+        self._next_serial -= 1
+        if reused:
+            cls.spare.append(z)
+            self._spare_pages += cls.pages
 
     def _free_zspage(self, cls: _SizeClass, z: _ZsPage) -> None:
         """__free_zspage(): drop an empty, unlinked zspage and its pages."""
