@@ -8,6 +8,8 @@ object) and bytes; and every error path must raise the same class with the same 
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import random
 from collections.abc import Callable
 from typing import Any
@@ -401,3 +403,104 @@ def test_compact_lock_hook() -> None:
     assert pool.compact() == 0
     pool._compact_lock.release()
     assert pool.compact() == 1
+
+
+# --------------------------------------------------------------------------------------------
+# The plain-C API (csrc/zsmalloc.h), called through ctypes as another C file would
+# --------------------------------------------------------------------------------------------
+
+
+def _lib() -> ctypes.PyDLL:
+    lib = ctypes.PyDLL(_native.__file__)
+    p, u32, vp = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p
+    sigs: dict[str, tuple[Any, list[Any]]] = {
+        "zs_create": (p, [ctypes.c_int, ctypes.c_long]),
+        "zs_destroy": (None, [p]),
+        "zs_lock": (None, [p]),
+        "zs_unlock": (None, [p]),
+        "zs_trylock": (ctypes.c_int, [p]),
+        "zs_malloc_write_locked": (ctypes.c_int, [p, vp, ctypes.c_uint, ctypes.POINTER(u32)]),
+        "zs_free_locked": (ctypes.c_int, [p, u32]),
+        "zs_obj_ptr_locked": (p, [p, u32, ctypes.POINTER(ctypes.c_uint)]),
+        "zs_pages_allocated": (ctypes.c_long, [p]),
+        "zs_objects_in_use": (ctypes.c_long, [p]),
+        "zs_compact": (ctypes.c_long, [p]),
+        "zs_check_invariants_locked": (ctypes.c_char_p, [p, ctypes.c_char_p, ctypes.c_size_t]),
+        "pyz_zspool_pool": (p, [ctypes.py_object]),
+        "pyz_zspool_is_exact": (ctypes.c_int, [ctypes.py_object]),
+        "pyz_zspool_malloc_error": (ctypes.py_object, [ctypes.py_object, ctypes.c_int,
+                                                       ctypes.c_uint]),
+        "pyz_zspool_handle_error": (ctypes.py_object, [ctypes.py_object, u32]),
+    }
+    for name, (res, args) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    return lib
+
+
+def test_c_api_drives_a_pool_as_the_python_type_does() -> None:
+    lib = _lib()
+    pool = lib.zs_create(8, -1)
+    assert pool and lib.zs_create(3, -1) is None  # bad chain size
+    ref = PyZsPool("capi")
+    rnd = random.Random(9)
+    live: dict[int, bytes] = {}
+    try:
+        lib.zs_lock(pool)
+        assert lib.zs_trylock(pool) != 0  # busy
+        h = ctypes.c_uint32()
+        assert lib.zs_malloc_write_locked(pool, None, 0, ctypes.byref(h)) == -errno.EINVAL
+        assert lib.zs_malloc_write_locked(pool, None, 4097, ctypes.byref(h)) == -errno.ENOSPC
+        for _ in range(3000):
+            if live and rnd.random() < 0.4:
+                k = rnd.choice(list(live))
+                assert lib.zs_free_locked(pool, k) == 0
+                assert lib.zs_free_locked(pool, k) == -errno.EINVAL  # double free
+                ref.free(k)
+                del live[k]
+            else:
+                blob = rnd.randbytes(rnd.randint(1, 4096))
+                assert lib.zs_malloc_write_locked(pool, blob, len(blob), ctypes.byref(h)) == 0
+                assert h.value == ref.malloc_write(blob, len(blob))  # the same handle
+                live[h.value] = blob
+        for k, blob in live.items():
+            size = ctypes.c_uint()
+            ptr = lib.zs_obj_ptr_locked(pool, k, ctypes.byref(size))
+            assert size.value == len(blob) and ctypes.string_at(ptr, size.value) == blob
+        assert lib.zs_obj_ptr_locked(pool, 0, None) is None
+        assert lib.zs_check_invariants_locked(pool, ctypes.create_string_buffer(256), 256) is None
+        assert lib.zs_pages_allocated(pool) == ref.pages_allocated
+        assert lib.zs_objects_in_use(pool) == ref.objects_in_use == len(live)
+        lib.zs_unlock(pool)
+        assert lib.zs_compact(pool) == ref.compact()
+        assert lib.zs_pages_allocated(pool) == ref.pages_allocated
+    finally:
+        lib.zs_destroy(pool)
+
+
+def test_c_helpers_for_python_pools() -> None:
+    lib = _lib()
+
+    class Sub(ZsPool):
+        __slots__ = ()
+
+        def malloc_write(self, data: Any, length: int) -> int:
+            return super().malloc_write(data, length)
+
+    assert lib.pyz_zspool_is_exact(ZsPool("x")) == 1
+    assert lib.pyz_zspool_is_exact(_native.ZsPool("x")) == 1
+    assert lib.pyz_zspool_is_exact(Sub("x")) == 0
+    with pytest.raises(TypeError):
+        lib.pyz_zspool_pool(PyZsPool("x"))
+    pool = ZsPool("helpers", max_pages=1)
+    assert lib.pyz_zspool_pool(pool)
+    for rc, length, exc in ((-errno.EINVAL, 0, InvalidParameter), (-errno.ENOSPC, 4097, None),
+                            (-errno.ENOMEM, 100, AllocFail)):
+        with pytest.raises(Exception) as got:
+            lib.pyz_zspool_malloc_error(pool, rc, length)
+        with pytest.raises(Exception) as want:
+            pool.malloc(length)
+        assert (type(got.value), str(got.value)) == (type(want.value), str(want.value))
+        assert exc is None or isinstance(got.value, exc)
+    with pytest.raises(InvalidParameter, match="7 is not a live handle"):
+        lib.pyz_zspool_handle_error(pool, 7)

@@ -25,6 +25,22 @@
  *     the mutex: zs_trylock() first, and if busy release the GIL around zs_lock() (the Python
  *     type does exactly this), else a thread holding the mutex and waiting for the GIL deadlocks.
  * Error returns are negative errnos; -ESHUTDOWN means the pool was shut down (zs_shutdown_locked).
+ *
+ * From C code holding the GIL, on the pool of a Python ZsPool (zsmalloc_py.h gives the
+ * struct zs_pool * of a ZsPool object and raises the Python type's exact errors):
+ *
+ *     uint32_t h; int rc;
+ *     if (zs_trylock(pool) == 0) {
+ *         rc = zs_malloc_write_locked(pool, buf, len, &h);
+ *         zs_unlock(pool);
+ *     } else {
+ *         Py_BEGIN_ALLOW_THREADS
+ *         zs_lock(pool);
+ *         rc = zs_malloc_write_locked(pool, buf, len, &h);
+ *         zs_unlock(pool);
+ *         Py_END_ALLOW_THREADS
+ *     }
+ *     if (rc) return pyz_zspool_malloc_error(pool_obj, rc, len);
  */
 #ifndef PYZSWAP_ZSMALLOC_H
 #define PYZSWAP_ZSMALLOC_H

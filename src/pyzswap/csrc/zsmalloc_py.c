@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "zsmalloc.h"
+#include "zsmalloc_py.h"
 
 typedef struct {
     PyObject_HEAD
@@ -922,6 +923,63 @@ static PyTypeObject ZsPoolType = {
     .tp_init = (initproc)zspool_init,
     .tp_new = PyType_GenericNew,
 };
+
+/* ------------------------------------------------------------------ for other C files --- */
+
+struct zs_pool *pyz_zspool_pool(PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, &ZsPoolType)) {
+        PyErr_Format(PyExc_TypeError, "expected a ZsPool, got %s", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    ZsPoolObject *self = (ZsPoolObject *)obj;
+    if (check_init(self) < 0)
+        return NULL;
+    return self->pool;
+}
+
+int pyz_zspool_is_exact(PyObject *obj)
+{
+    PyTypeObject *t = Py_TYPE(obj);
+    if (t == &ZsPoolType)
+        return 1;
+    /* pyzswap.zsmalloc.ZsPool: a direct subclass adding only a docstring and a test hook */
+    return t->tp_base == &ZsPoolType && strcmp(t->tp_name, "ZsPool") == 0 &&
+           t->tp_dict && PyDict_GetItemString(t->tp_dict, "malloc_write") == NULL &&
+           PyDict_GetItemString(t->tp_dict, "free") == NULL;
+}
+
+PyObject *pyz_zspool_malloc_error(PyObject *obj, int rc, unsigned len)
+{
+    struct zs_pool *p = pyz_zspool_pool(obj);
+    if (!p)
+        return NULL;
+    ZsPoolObject *self = (ZsPoolObject *)obj;
+    if (rc == -EINVAL)
+        return RAISE(E_Invalid, "zs_malloc size must be positive, got %u", len);
+    if (rc == -ENOSPC)
+        return RAISE(E_Poor, "zs_malloc size %u exceeds ZS_MAX_ALLOC_SIZE (%d)", len,
+                     ZS_MAX_ALLOC_SIZE);
+    struct zs_class_info ci = {0};
+    zs_class_for_len(p, len, &ci);
+    int limited = 0;
+    long pages = 0;
+    WITH_LOCK(p, limited = zs_malloc_check_locked(p, len) == -ENOMEM;
+              pages = zs_pages_allocated(p));
+    return malloc_error(self, rc, limited, pages, ci.pages_per_zspage);
+}
+
+PyObject *pyz_zspool_handle_error(PyObject *obj, uint32_t handle)
+{
+    if (!pyz_zspool_pool(obj))
+        return NULL;
+    PyObject *h = PyLong_FromUnsignedLong(handle);
+    if (!h)
+        return NULL;
+    bad_handle((ZsPoolObject *)obj, h);
+    Py_DECREF(h);
+    return NULL;
+}
 
 int pyz_zsmalloc_add_types(PyObject *module)
 {
