@@ -10,8 +10,11 @@ setup(
     ext_modules=[
         Extension(
             "pyzswap._native",
-            sources=["src/pyzswap/_native.c", "src/pyzswap/csrc/entries.c"],
+            sources=["src/pyzswap/_native.c", "src/pyzswap/csrc/entries.c",
+                     "src/pyzswap/csrc/zsmalloc.c", "src/pyzswap/csrc/zsmalloc_py.c"],
             include_dirs=["src/pyzswap/csrc"],
+            depends=["src/pyzswap/csrc/entries.h", "src/pyzswap/csrc/zsmalloc.h",
+                     "src/pyzswap/csrc/zsmalloc_py.h"],
             libraries=["lz4", "zstd", "lzo2", "z", "pthread"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],

@@ -39,6 +39,7 @@ from pyzswap.zsmalloc import (
     ZS_SIZE_CLASS_DELTA,
     ZS_SIZE_CLASSES,
     ZSPAGE_CACHE_PAGES,
+    PyZsPool,
     SizeClassInfo,
     ZsPool,
     alloc_class,
@@ -84,7 +85,18 @@ def payload(seed: int, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def snapshot(pool: ZsPool) -> tuple[Any, ...]:
+AnyPool = ZsPool | PyZsPool
+PoolType = type[ZsPool] | type[PyZsPool]
+
+
+@pytest.fixture(params=[ZsPool, PyZsPool], ids=["c", "py"])
+def Pool(request: pytest.FixtureRequest) -> PoolType:
+    """Every test of the pool runs on the C pool and on the Python reference."""
+    cls: PoolType = request.param
+    return cls
+
+
+def snapshot(pool: AnyPool) -> tuple[Any, ...]:
     """Everything observable about a pool's accounting, to prove an error changed nothing."""
     return (
         pool.pages_allocated,
@@ -161,11 +173,11 @@ def test_chain_size_calculation() -> None:
 
 
 @pytest.mark.parametrize("bad", [3, 17, 0, -8, "8", 8.0, None])
-def test_bad_chain_size(bad: Any) -> None:
+def test_bad_chain_size(Pool: PoolType, bad: Any) -> None:
     with pytest.raises(InvalidParameter):
         size_class_table(bad)
     with pytest.raises(InvalidParameter):
-        ZsPool("bad", bad)
+        Pool("bad", bad)
 
 
 def test_class_index_for_boundaries() -> None:
@@ -222,8 +234,8 @@ def test_fullness_group() -> None:
 
 
 @pytest.mark.parametrize("size", [1, 24, 25, 100, 1016, 1500, 3624, 3625, 4096])
-def test_pages_for_n_objects(size: int) -> None:
-    pool = ZsPool("acct")
+def test_pages_for_n_objects(Pool: PoolType, size: int) -> None:
+    pool = Pool("acct")
     info = alloc_class(size)
     n = 2 * info.objs_per_zspage + 1
     handles = []
@@ -241,8 +253,8 @@ def test_pages_for_n_objects(size: int) -> None:
     pool._check_invariants()
 
 
-def test_full_page_object_costs_one_page() -> None:
-    pool = ZsPool("huge")
+def test_full_page_object_costs_one_page(Pool: PoolType) -> None:
+    pool = Pool("huge")
     page = payload(1, 4096)
     h = pool.malloc_write(page, 4096)
     assert pool.pages_allocated == 1
@@ -255,8 +267,8 @@ def test_full_page_object_costs_one_page() -> None:
     pool._check_invariants()
 
 
-def test_zspage_freed_when_last_object_goes() -> None:
-    pool = ZsPool("z")
+def test_zspage_freed_when_last_object_goes(Pool: PoolType) -> None:
+    pool = Pool("z")
     a, b = pool.malloc(100), pool.malloc(100)  # class 112: 7 pages, 256 objects
     assert pool.pages_allocated == 7
     pool.free(a)
@@ -265,8 +277,8 @@ def test_zspage_freed_when_last_object_goes() -> None:
     assert pool.pages_allocated == 0
 
 
-def test_class_stats_totals() -> None:
-    pool = ZsPool("stats")
+def test_class_stats_totals(Pool: PoolType) -> None:
+    pool = Pool("stats")
     rnd = random.Random(5)
     handles = [pool.malloc(rnd.randint(1, 4096)) for _ in range(300)]
     for h in handles[::3]:
@@ -289,8 +301,8 @@ def test_class_stats_totals() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_slots_fill_in_order_and_are_reused_lifo() -> None:
-    pool = ZsPool("slots")
+def test_slots_fill_in_order_and_are_reused_lifo(Pool: PoolType) -> None:
+    pool = Pool("slots")
     hs = [pool.malloc(40) for _ in range(6)]  # class 48: 256 objects per zspage
     assert [pool._locate(h)[2] for h in hs] == [0, 1, 2, 3, 4, 5]
     pool.free(hs[1])
@@ -300,16 +312,16 @@ def test_slots_fill_in_order_and_are_reused_lifo() -> None:
     assert pool._locate(pool.malloc(40))[2] == 6
 
 
-def test_objects_span_page_boundaries() -> None:
-    pool = ZsPool("span")
+def test_objects_span_page_boundaries(Pool: PoolType) -> None:
+    pool = Pool("span")
     hs = [pool.malloc_write(payload(i, 40), 40) for i in range(90)]  # 48-byte chunks
     # Slot 85 covers bytes 4080..4127 of its zspage: it straddles the first page boundary.
     assert pool._locate(hs[85])[2] == 85
     assert all(pool.read(h) == payload(i, 40) for i, h in enumerate(hs))
 
 
-def test_allocation_prefers_the_fullest_zspage() -> None:
-    pool = ZsPool("fullest")
+def test_allocation_prefers_the_fullest_zspage(Pool: PoolType) -> None:
+    pool = Pool("fullest")
     size = 1016  # 1016 + 8 = 1024: class 62, 1 page, 4 objects
     hs = [pool.malloc(size) for _ in range(8)]
     a, b = pool._locate(hs[0])[1], pool._locate(hs[4])[1]
@@ -323,8 +335,8 @@ def test_allocation_prefers_the_fullest_zspage() -> None:
     pool._check_invariants()
 
 
-def test_allocation_takes_most_recently_inserted_within_a_group() -> None:
-    pool = ZsPool("lifo")
+def test_allocation_takes_most_recently_inserted_within_a_group(Pool: PoolType) -> None:
+    pool = Pool("lifo")
     size = 1016
     hs = [pool.malloc(size) for _ in range(12)]  # zspages A, B, C, all full
     a, b, c = (pool._locate(hs[i])[1] for i in (0, 4, 8))
@@ -335,8 +347,8 @@ def test_allocation_takes_most_recently_inserted_within_a_group() -> None:
     assert [pool._locate(pool.malloc(size))[1] for _ in range(3)] == [c, b, a]
 
 
-def test_fresh_zspage_only_when_no_free_slot() -> None:
-    pool = ZsPool("fresh")
+def test_fresh_zspage_only_when_no_free_slot(Pool: PoolType) -> None:
+    pool = Pool("fresh")
     hs = [pool.malloc(1016) for _ in range(4)]
     pool.free(hs[2])
     pool.malloc(1016)
@@ -350,8 +362,8 @@ def test_fresh_zspage_only_when_no_free_slot() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_compaction_worked_example() -> None:
-    pool = ZsPool("compact")
+def test_compaction_worked_example(Pool: PoolType) -> None:
+    pool = Pool("compact")
     size = 1016  # class 62: 1 page, 4 objects
     data = {}
     for i in range(16):  # zspages A, B, C, D, all full
@@ -376,8 +388,8 @@ def test_compaction_worked_example() -> None:
     pool._check_invariants()
 
 
-def test_compaction_moves_least_full_into_fullest() -> None:
-    pool = ZsPool("order")
+def test_compaction_moves_least_full_into_fullest(Pool: PoolType) -> None:
+    pool = Pool("order")
     size = 1016  # class 62: 1 page, 4 objects
     hs = [pool.malloc_write(payload(i, size), size) for i in range(16)]  # A, B, C, D full
     zs = [pool._locate(hs[i])[1] for i in (0, 4, 8, 12)]
@@ -395,8 +407,8 @@ def test_compaction_moves_least_full_into_fullest() -> None:
     pool._check_invariants()
 
 
-def test_compaction_migrates_lowest_slot_first() -> None:
-    pool = ZsPool("slots")
+def test_compaction_migrates_lowest_slot_first(Pool: PoolType) -> None:
+    pool = Pool("slots")
     size = 1016
     hs = [pool.malloc_write(payload(i, size), size) for i in range(12)]  # A, B, C full
     a, b, c = (pool._locate(hs[i])[1] for i in (0, 4, 8))
@@ -412,8 +424,8 @@ def test_compaction_migrates_lowest_slot_first() -> None:
     assert a not in {pool._locate(hs[i])[1] for i in (1, 2, 5, 6, 7, 9, 10, 11)}
 
 
-def test_compaction_packs_to_the_minimum() -> None:
-    pool = ZsPool("pack")
+def test_compaction_packs_to_the_minimum(Pool: PoolType) -> None:
+    pool = Pool("pack")
     rnd = random.Random(3)
     data = {}
     for i in range(3000):
@@ -441,8 +453,8 @@ def minimal_pages(sizes: list[int], chain: int = DEFAULT_CHAIN_SIZE) -> int:
     return sum(-(-n // c.objs_per_zspage) * c.pages_per_zspage for c, n in per_class.items())
 
 
-def test_compaction_in_progress_returns_zero() -> None:
-    pool = ZsPool("busy")
+def test_compaction_in_progress_returns_zero(Pool: PoolType) -> None:
+    pool = Pool("busy")
     hs = [pool.malloc(1016) for _ in range(8)]  # two full 1-page zspages of 4 objects
     for h in hs[1:4] + hs[5:8]:
         pool.free(h)
@@ -459,8 +471,8 @@ def test_compaction_in_progress_returns_zero() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_write_read_variants() -> None:
-    pool = ZsPool("rw")
+def test_write_read_variants(Pool: PoolType) -> None:
+    pool = Pool("rw")
     page = bytearray(payload(7, 4096))
     h = pool.malloc_write(page, 1500)  # longer buffer: first 1500 bytes
     assert pool.read(h) == bytes(page[:1500])
@@ -493,8 +505,8 @@ def test_write_read_variants() -> None:
      (10**9, CompressPoor), (1.5, InvalidParameter), ("100", InvalidParameter),
      (None, InvalidParameter)],
 )  # fmt: skip
-def test_malloc_bad_size_changes_nothing(size: Any, exc: type[Exception]) -> None:
-    pool = ZsPool("bad")
+def test_malloc_bad_size_changes_nothing(Pool: PoolType, size: Any, exc: type[Exception]) -> None:
+    pool = Pool("bad")
     keep = pool.malloc_write(b"x" * 50, 50)
     before = snapshot(pool)
     with pytest.raises(exc):
@@ -506,8 +518,8 @@ def test_malloc_bad_size_changes_nothing(size: Any, exc: type[Exception]) -> Non
     pool._check_invariants()
 
 
-def test_error_classes_carry_errno() -> None:
-    pool = ZsPool("errno")
+def test_error_classes_carry_errno(Pool: PoolType) -> None:
+    pool = Pool("errno")
     with pytest.raises(CompressPoor) as poor:
         pool.malloc(4097)
     assert poor.value.errno == errno.ENOSPC
@@ -521,8 +533,8 @@ def test_error_classes_carry_errno() -> None:
     ("data", "length"),
     [(b"abc", 10), ("abc", 3), (12345, 4), (memoryview(bytearray(40)).cast("B", (4, 10))[::2], 8)],
 )
-def test_malloc_write_bad_data_changes_nothing(data: Any, length: int) -> None:
-    pool = ZsPool("baddata")
+def test_malloc_write_bad_data_changes_nothing(Pool: PoolType, data: Any, length: int) -> None:
+    pool = Pool("baddata")
     before = snapshot(pool)
     with pytest.raises(InvalidParameter):
         pool.malloc_write(data, length)
@@ -531,8 +543,8 @@ def test_malloc_write_bad_data_changes_nothing(data: Any, length: int) -> None:
     pool._check_invariants()
 
 
-def test_bad_handles() -> None:
-    pool = ZsPool("handles")
+def test_bad_handles(Pool: PoolType) -> None:
+    pool = Pool("handles")
     h = pool.malloc_write(b"a" * 30, 30)
     other = pool.malloc_write(b"b" * 30, 30)
     pool.free(h)
@@ -551,8 +563,8 @@ def test_bad_handles() -> None:
     pool._check_invariants()
 
 
-def test_length_errors() -> None:
-    pool = ZsPool("len")
+def test_length_errors(Pool: PoolType) -> None:
+    pool = Pool("len")
     h = pool.malloc_write(b"q" * 100, 100)
     with pytest.raises(InvalidParameter):
         pool.read(h, 101)
@@ -571,8 +583,8 @@ def test_length_errors() -> None:
     assert pool.read(h) == b"q" * 100
 
 
-def test_alloc_fail_at_max_pages() -> None:
-    pool = ZsPool("limited", max_pages=4)
+def test_alloc_fail_at_max_pages(Pool: PoolType) -> None:
+    pool = Pool("limited", max_pages=4)
     h = pool.malloc(4096)
     pool.malloc(1016)  # class 62: 1 page
     pool.malloc(2040)  # class 126: 1 page
@@ -588,11 +600,11 @@ def test_alloc_fail_at_max_pages() -> None:
     pool.free(h)
     pool.malloc(4096)
     with pytest.raises(InvalidParameter):
-        ZsPool("x", max_pages=-1)
+        Pool("x", max_pages=-1)
 
 
-def test_destroy() -> None:
-    pool = ZsPool("gone")
+def test_destroy(Pool: PoolType) -> None:
+    pool = Pool("gone")
     h = pool.malloc_write(b"d" * 64, 64)
     pool.destroy()
     assert pool.destroyed and pool.pages_allocated == 0 and pool.objects_in_use == 0
@@ -611,8 +623,8 @@ def test_destroy() -> None:
     assert "destroyed" in repr(pool)
 
 
-def test_spare_zspages_are_bounded_and_reused() -> None:
-    pool = ZsPool("spare")
+def test_spare_zspages_are_bounded_and_reused(Pool: PoolType) -> None:
+    pool = Pool("spare")
     info = alloc_class(3000)
     hs = [pool.malloc_write(payload(i, 3000), 3000) for i in range(2000)]
     for h in hs:
@@ -639,15 +651,16 @@ SIZES = st.one_of(
 
 class ZsPoolMachine(RuleBasedStateMachine):
     handles = Bundle("handles")
+    pool_cls: PoolType = ZsPool
 
     def __init__(self) -> None:
         super().__init__()
-        self.pool = ZsPool("hyp")
+        self.pool: AnyPool = self.pool_cls("hyp")
         self.data: dict[int, bytes] = {}
 
     @initialize(chain=st.integers(4, 16))
     def make_pool(self, chain: int) -> None:
-        self.pool = ZsPool("hyp", chain)
+        self.pool = self.pool_cls("hyp", chain)
 
     @rule(target=handles, size=SIZES, seed=st.integers(0, 2**16))
     def malloc_write(self, size: int, seed: int) -> int:
@@ -716,13 +729,20 @@ class ZsPoolMachine(RuleBasedStateMachine):
         self.pool._check_invariants()
 
 
-ZsPoolMachine.TestCase.settings = settings(
+class PyZsPoolMachine(ZsPoolMachine):
+    pool_cls = PyZsPool
+
+
+MACHINE_SETTINGS = settings(
     max_examples=40,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+ZsPoolMachine.TestCase.settings = MACHINE_SETTINGS
+PyZsPoolMachine.TestCase.settings = MACHINE_SETTINGS
 TestZsPoolMachine = ZsPoolMachine.TestCase
+TestPyZsPoolMachine = PyZsPoolMachine.TestCase
 
 
 # --------------------------------------------------------------------------------------------
@@ -730,8 +750,8 @@ TestZsPoolMachine = ZsPoolMachine.TestCase
 # --------------------------------------------------------------------------------------------
 
 
-def test_concurrent_use_with_compaction() -> None:
-    pool = ZsPool("threads")
+def test_concurrent_use_with_compaction(Pool: PoolType) -> None:
+    pool = Pool("threads")
     # A fragmented class the workers never allocate in (objects of 100 bytes: class 112,
     # 256 per zspage), so that the first compaction pass is sure to move objects while
     # readers are reading them.

@@ -16,38 +16,56 @@ re-implements ``mm/zsmalloc.c`` (Linux 6.18) rather than wrapping a Python alloc
   inserted within a group), immediate freeing of a zspage whose last object goes away, and the
   same compaction algorithm (``__zs_compact``: least-full source into fullest destination).
 
-The storage is real: every zspage owns one contiguous ``bytearray`` of
-``pages_per_zspage * 4096`` bytes and objects are copied in and out with memoryview slice
-assignment. Handles are small integers that stay valid while compaction moves objects, exactly
-as the kernel's handles do (the kernel rewrites the location stored *in* the handle slab object;
-we rewrite that handle's row of a handle table).
+**Two implementations, one behaviour.** :class:`ZsPool`, the pool everyone gets, is C
+(``src/pyzswap/csrc/zsmalloc.c``, the plain-C allocator whose API ``zsmalloc.h`` other C code
+can call, and ``zsmalloc_py.c``, its Python type ``pyzswap._native.ZsPool``); :class:`ZsPool`
+here is a thin subclass that only adds this documentation. :class:`PyZsPool` below is the
+readable reference implementation in Python. Both give the same handles, the same
+``pages_allocated``, class statistics, fullness lists and compaction results for the same
+sequence of calls (``tests/test_zsmalloc.py`` runs every test on both and compares them step
+by step), and raise the same :mod:`pyzswap.errors` classes. The C pool costs about 8 bytes of
+handle table per object plus a 32-byte descriptor per zspage, instead of ~150 Python bytes.
+
+The storage is real: every zspage owns one contiguous block of ``pages_per_zspage * 4096``
+bytes (a ``bytearray`` in Python, a ``PyMem_RawCalloc`` block in C) and objects are copied in
+and out of it. Handles are small integers that stay valid while compaction moves objects,
+exactly as the kernel's handles do (the kernel rewrites the location stored *in* the handle slab
+object; we rewrite that handle's row of a handle table).
 
 Deliberate simplifications, all invisible to the accounting:
 
-* One ``threading.Lock`` per pool instead of ``pool->lock`` (rwlock) + per-class spinlocks +
-  per-zspage migrate locks. Every mutation and every :meth:`ZsPool.read` holds it, and
-  :meth:`ZsPool.compact` holds it for the whole pass (the kernel drops its locks between classes
-  and when contended). Hence the kernel's deferred zspage freeing (``kick_deferred_free`` after a
-  failed ``trylock_zspage``) never happens here: an emptied zspage is always freed at once.
-  The hot paths spell the lock as ``acquire()`` / ``try`` / ``finally: release()``: on CPython
-  3.11 that is 2-3x cheaper than a ``with`` block and just as exception-safe.
+* One lock per pool (a ``threading.Lock`` in Python, a pthread mutex in C) instead of
+  ``pool->lock`` (rwlock) + per-class spinlocks + per-zspage migrate locks. Every mutation and
+  every read holds it, and ``compact`` holds it for the whole pass (the kernel drops its locks
+  between classes and when contended). Hence the kernel's deferred zspage freeing
+  (``kick_deferred_free`` after a failed ``trylock_zspage``) never happens here: an emptied
+  zspage is always freed at once. The C pool never blocks on its mutex while holding the GIL
+  and releases the GIL while compacting. The Python hot paths spell the lock as ``acquire()`` /
+  ``try`` / ``finally: release()``: on CPython 3.11 that is 2-3x cheaper than a ``with`` block.
 * The handle header bytes are reserved inside every non-huge object (so capacities and offsets
-  are the kernel's) but not written: the back-reference from a slot to its handle, which the
-  kernel reads from that header during compaction, lives in a per-zspage ``owners`` list.
+  are the kernel's). The C pool uses them as the kernel does: the tagged handle while the slot
+  is allocated, the link to the next free slot while it is free (``link_free``); compaction
+  finds allocated objects by that tag. The Python pool does not write them: the back-reference
+  from a slot to its handle lives in a per-zspage ``owners`` list.
 * Page migration between zones (``zsmalloc_mops``) is not modelled; only compaction moves data.
 * Memory of freed zspages is partly kept for reuse (:data:`ZSPAGE_CACHE_PAGES`), the part the
   page allocator's free lists play in the kernel; it is not counted in ``pages_allocated``.
 * The full (100%) fullness group is tracked by each zspage's ``group`` field but not kept as a
   linked list: the kernel never picks from it, so its order is unobservable.
+* ``obj_view`` of the C pool returns a view of a *copy* taken under the pool lock (a live view
+  into C memory could outlive a zspage that compaction frees); the Python pool's is a live
+  view validated by ``migrate_seq``. Callers use both the same way.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import TypeAlias, TypedDict
 
+from . import _native
 from .errors import AllocFail, CompressPoor, InvalidParameter
 
 __all__ = [
@@ -69,6 +87,7 @@ __all__ = [
     "ZS_SIZE_CLASS_DELTA",
     "BytesLike",
     "ClassStats",
+    "PyZsPool",
     "SizeClassInfo",
     "ZsPool",
     "alloc_class",
@@ -318,7 +337,7 @@ class _SizeClass:
         self.heads: list[_ZsPage | None] = [None] * (ZS_INUSE_RATIO_99 + 1)
         self.mask = 0
         self.zspages: set[_ZsPage] = set()
-        self.spare: list[_ZsPage] = []  # freed zspages kept for reuse (see ZsPool)
+        self.spare: list[_ZsPage] = []  # freed zspages kept for reuse (see PyZsPool)
 
 
 class _ZsPage:
@@ -422,8 +441,11 @@ class ClassStats(TypedDict):
 # --------------------------------------------------------------------------------------------
 
 
-class ZsPool:
-    """One zsmalloc pool (``struct zs_pool``): what zswap allocates every compressed page from.
+class PyZsPool:
+    """One zsmalloc pool (``struct zs_pool``) in Python: the reference implementation.
+
+    :class:`ZsPool` (C) behaves identically and is what pyzswap uses; this class is the
+    readable specification the tests compare it with, call for call.
 
     Handles are positive ints (0 is never a handle). The handle table is four parallel lists
     indexed by handle (zspage, data offset, slot, size), so an object costs no Python container
@@ -560,6 +582,7 @@ class ZsPool:
                 z = cls.heads[g0]
                 assert z is not None
             else:
+                reused = bool(cls.spare)
                 z = self._alloc_zspage(cls)  # not accounted until the object is committed
                 g0 = ZS_INUSE_RATIO_0
             free = z.free
@@ -574,7 +597,12 @@ class ZsPool:
                     else:
                         mv[off : off + length] = data[:length]
                 except (TypeError, ValueError):
-                    mv[off : off + length] = _byte_view(data, length)
+                    try:
+                        mv[off : off + length] = _byte_view(data, length)
+                    except InvalidParameter:
+                        if not g0:
+                            self._unalloc_zspage(cls, z, reused)
+                        raise
             free.pop()
             inuse = z.inuse + 1
             z.inuse = inuse
@@ -630,6 +658,14 @@ class ZsPool:
             return _ZsPage(cls, serial)
         except MemoryError:
             raise AllocFail(f"zsmalloc pool {self.name!r}: cannot allocate a zspage") from None
+
+    def _unalloc_zspage(self, cls: _SizeClass, z: _ZsPage, reused: bool) -> None:
+        """Undo :meth:`_alloc_zspage` of a zspage that got no object: its serial number goes
+        back, and its memory back to the spare list if it came from there."""
+        self._next_serial -= 1
+        if reused:
+            cls.spare.append(z)
+            self._spare_pages += cls.pages
 
     def _free_zspage(self, cls: _SizeClass, z: _ZsPage) -> None:
         """__free_zspage(): drop an empty, unlinked zspage and its pages."""
@@ -1119,3 +1155,69 @@ class ZsPool:
             f"zsmalloc pool {self.name!r}: {handle!r} is not a live handle (never allocated "
             "or already freed)"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# The pool everyone gets: the C implementation
+# --------------------------------------------------------------------------------------------
+
+
+class _CompactionFlag:
+    """A C pool's ``compaction_in_progress`` flag as a lock-like object (``ZsPool._compact_lock``
+    mirrors :class:`PyZsPool`'s lock): holding it makes :meth:`ZsPool.compact` return 0."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: _native.ZsPool) -> None:
+        self._pool = pool
+
+    def acquire(self, blocking: bool = True) -> bool:
+        while not self._pool._compaction_begin():
+            if not blocking:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def release(self) -> None:
+        self._pool._compaction_end()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class ZsPool(_native.ZsPool):
+    """One zsmalloc pool (``struct zs_pool``): what zswap allocates every compressed page from.
+
+    ``ZsPool(name, chain_size=8, *, max_pages=None)``. Implemented in C
+    (``src/pyzswap/csrc/zsmalloc.c``); every method behaves exactly as :class:`PyZsPool`'s,
+    the reference implementation, and this subclass adds nothing on the hot paths
+    (``malloc_write``, ``free``, ``read_into``, ``obj_view``, ``pages_allocated`` are the C
+    methods themselves). It can be subclassed like any class (see ``faults.FaultyZsPool``).
+
+    Handles are positive ints (0 is never a handle); freed handle numbers are handed out again
+    by later mallocs, last freed first, as the kernel's handle slab reuses its objects. Using a
+    handle after freeing it is therefore a bug the pool cannot always detect: it raises
+    :class:`InvalidParameter` while the number is unused and silently refers to the new object
+    once the number is reused.
+
+    Memory of freed zspages (up to :data:`ZSPAGE_CACHE_PAGES` pages per pool) is kept for the
+    next zspage of the same class, playing the part of the page allocator's free lists: it is
+    *not* counted in :attr:`pages_allocated`, and, like a kernel page, a reused zspage is not
+    zeroed (a fresh one is).
+
+    All methods are thread-safe (one mutex per pool, see the module docstring); the GIL is
+    released while a call waits for the mutex and during compaction. ``max_pages`` (not a
+    kernel knob) makes zspage allocation fail with :class:`AllocFail` once the pool would exceed
+    that many pages, to exercise callers' -ENOMEM paths deterministically. Data arguments take
+    any C-contiguous buffer (or a 1-D strided byte view).
+    """
+
+    __slots__ = ()
+
+    @property
+    def _compact_lock(self) -> _CompactionFlag:
+        """Tests: hold it to make :meth:`compact` behave as if another compaction ran."""
+        return _CompactionFlag(self)
