@@ -11,7 +11,8 @@ setup(
         Extension(
             "pyzswap._native",
             sources=["src/pyzswap/_native.c", "src/pyzswap/csrc/entries.c",
-                     "src/pyzswap/csrc/zsmalloc.c", "src/pyzswap/csrc/zsmalloc_py.c"],
+                     "src/pyzswap/csrc/zsmalloc.c", "src/pyzswap/csrc/zsmalloc_py.c",
+                     "src/pyzswap/csrc/fastpath.c"],
             include_dirs=["src/pyzswap/csrc"],
             depends=["src/pyzswap/csrc/entries.h", "src/pyzswap/csrc/zsmalloc.h",
                      "src/pyzswap/csrc/zsmalloc_py.h"],

@@ -1043,6 +1043,7 @@ static struct PyModuleDef moduledef = {
 
 int pyz_entries_add_types(PyObject *module);
 int pyz_zsmalloc_add_types(PyObject *module);   /* csrc/zsmalloc_py.c */
+int pyz_fastpath_add_types(PyObject *module);   /* csrc/fastpath.c */
 
 PyMODINIT_FUNC PyInit__native(void)
 {
@@ -1058,7 +1059,8 @@ PyMODINIT_FUNC PyInit__native(void)
     if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
         PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
-        pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0) {
+        pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
+        pyz_fastpath_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

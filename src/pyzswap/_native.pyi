@@ -118,3 +118,32 @@ class ZsPool:
     def _class_table(self) -> list[tuple[int, int, int, int]]: ...
     def _compaction_begin(self) -> bool: ...
     def _compaction_end(self) -> None: ...
+
+class ZswapFast:
+    """A Zswap's counters and limit state, and its 4 KiB fast paths (csrc/fastpath.c)."""
+
+    pool_limit_hit: int
+    reject_reclaim_fail: int
+    reject_alloc_fail: int
+    reject_kmemcache_fail: int
+    reject_compress_fail: int
+    reject_compress_poor: int
+    decompress_fail: int
+    written_back_pages: int
+    stored_pages: int
+    stored_incompressible_pages: int
+    zswpin: int
+    zswpout: int
+    zswpwb: int
+    max_pages: int
+    thr_pages: int
+    fast_stores: int
+    fast_loads: int
+    reached_full: bool
+    enabled: bool
+    def bind(self, zswap: object, table: EntryTable, lock: object, pools: list[Any],
+             pool_ids: dict[int, Any], release_pending: list[Any], cpus: object, /) -> None: ...
+    def store_page(self, page: object, type: int, offset: int, /) -> Any: ...
+    def load_page(self, out: object, type: int, offset: int, /) -> Any: ...
+    def forget(self, pool: object, /) -> None: ...
+    def check_limits(self) -> bool: ...

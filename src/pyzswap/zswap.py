@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast
 
-from ._native import EntryTable
+from ._native import EntryTable, ZswapFast
 from .compress import (
     PAGE_SIZE,
     ZSWAP_MAX_BATCH_SIZE,
@@ -217,32 +217,6 @@ class ZswapEntry(NamedTuple):
     objcg: int = -1
 
 
-class _Counters:
-    """The debugfs u64 counters and vmstat events (mutated under ``Zswap._lock``)."""
-
-    __slots__ = (
-        "decompress_fail", "pool_limit_hit", "reject_alloc_fail", "reject_compress_fail",
-        "reject_compress_poor", "reject_kmemcache_fail", "reject_reclaim_fail",
-        "stored_incompressible_pages", "stored_pages", "written_back_pages",
-        "zswpin", "zswpout", "zswpwb",
-    )
-
-    def __init__(self) -> None:
-        self.pool_limit_hit = 0
-        self.reject_reclaim_fail = 0
-        self.reject_alloc_fail = 0
-        self.reject_kmemcache_fail = 0
-        self.reject_compress_fail = 0
-        self.reject_compress_poor = 0
-        self.decompress_fail = 0
-        self.written_back_pages = 0
-        self.stored_pages = 0
-        self.stored_incompressible_pages = 0
-        self.zswpin = 0
-        self.zswpout = 0
-        self.zswpwb = 0
-
-
 class _StoreRejected(Exception):
     """Internal: a page of the folio could not be stored (its counter is already bumped)."""
 
@@ -393,11 +367,13 @@ class Zswap:
         #: The per-type trees and the LRU lists, packed in C (``_native.EntryTable``).
         self._table = EntryTable(ZswapEntry)
         self._tree_pages: dict[int, int] = {}
-        self._reached_full = False
         self._max_pages: int | None = None
         self._thr_pages: int | None = None
+        #: The debugfs counters, vmstat events and limit state, shared with the C fast paths
+        #: (``_native.ZswapFast``, src/pyzswap/csrc/fastpath.c); mutated under ``_lock``.
+        self._c = ZswapFast()
+        self._c.enabled = self._enabled
         self._update_limits()
-        self._c = _Counters()
         # The writeback tier: one LRU keyed by memcg, the shrink worker, the swap devices.
         self.lru: EntryLru[ZswapEntry] = EntryLru(self._table, self._lock)
         self.memcg_root = None if memcg_root is None else memcg_root.root
@@ -419,6 +395,8 @@ class Zswap:
         # the kernel would fall back to its Kconfig default at boot.
         self._pools.append(self._pool_create(compressor))
         self._params["compressor"] = compressor
+        self._c.bind(self, self._table, self._lock, self._pools, self._pool_ids,
+                     self._release_pending, self.cpus)
 
     # ------------------------------------------------------------------ parameters ----------
     @property
@@ -452,7 +430,7 @@ class Zswap:
         with self._lock:
             self._params[name] = parsed
             if name == "enabled":
-                self._enabled = bool(parsed)
+                self._enabled = self._c.enabled = bool(parsed)
             self._update_limits()
 
     # ------------------------------------------------------------------ pools ---------------
@@ -521,11 +499,13 @@ class Zswap:
         if not self._release_pending:
             return
         with self._lock:
-            dead, self._release_pending = self._release_pending, []
+            dead = list(self._release_pending)
+            self._release_pending.clear()  # in place: the fast paths hold this list
             for pool in dead:
                 if pool in self._pools:
                     self._pools.remove(pool)
                 self._pool_ids.pop(pool.id, None)
+                self._c.forget(pool)
         for pool in dead:
             pool.destroy()
 
@@ -646,24 +626,20 @@ class Zswap:
         """Recompute the limits in pages after a parameter change (not on every store)."""
         if self.totalram_pages is None:
             self._max_pages = self._thr_pages = None
+            self._c.max_pages = self._c.thr_pages = -1
             return
         max_pages = self.totalram_pages * int(self._params["max_pool_percent"])  # type: ignore[call-overload]
         self._max_pages = max_pages // 100
         thr = int(self._params["accept_threshold_percent"])  # type: ignore[call-overload]
         self._thr_pages = self._max_pages * thr // 100
+        self._c.max_pages = self._max_pages
+        self._c.thr_pages = self._thr_pages
 
     def _check_limits(self) -> bool:
-        """``zswap_check_limits()``: True while the pool is (still) considered full."""
-        max_pages = self._max_pages
-        if max_pages is None:
-            return False
-        cur = self.total_pages()
-        if cur >= max_pages:
-            self._c.pool_limit_hit += 1
-            self._reached_full = True
-        elif self._reached_full and cur <= (self._thr_pages or 0):
-            self._reached_full = False
-        return self._reached_full
+        """``zswap_check_limits()``: True while the pool is (still) considered full: at the
+        limit, or above the accept threshold since it last was (the hysteresis). Counts
+        ``pool_limit_hit``. In C (``ZswapFast.check_limits``), shared with the fast path."""
+        return self._c.check_limits()
 
     # ------------------------------------------------------------------ store ---------------
     def store(self, folio: BytesLike, swp_type: int, offset: int,
@@ -675,6 +651,12 @@ class Zswap:
         (zswap disabled, cgroup or pool limit, or a page could not be stored); in that case no
         entry is left for any of the folio's slots. Bad arguments raise.
         """
+        if memcg is None:
+            # One 4 KiB page without a memcg: the same steps in C (csrc/fastpath.c), which
+            # declines, before doing anything, every case it does not cover.
+            done = self._c.store_page(folio, swp_type, offset)
+            if done is not NotImplemented:
+                return cast(bool, done)
         # 1. The folio (1..512 whole pages) and its slots.
         mv, nr = self._check_folio(folio, swp_type, offset)
         # 2. Enabled? The cgroup's zswap.max? The global limit?
@@ -1031,7 +1013,7 @@ class Zswap:
                     if not f.failed:
                         self._stream_fail(f, pool)
             self._flush_releases()
-            if any(f.failed for f in folios) and self._reached_full:
+            if any(f.failed for f in folios) and self._c.reached_full:
                 self._shrink_work.queue()
         # zswpout for the folios stored whole: one lock round for the batch, one event per memcg
         stored = [f for f in folios if not f.failed]
@@ -1109,7 +1091,7 @@ class Zswap:
         if not flush:
             return
         self._flush_releases()
-        if self._reached_full:
+        if self._c.reached_full:
             self._shrink_work.queue()
 
     # ------------------------------------------------------------------ free ----------------
@@ -1142,6 +1124,12 @@ class Zswap:
         entry is erased after a successful load: the page in memory is now the only copy.
         A decompression failure raises :class:`DecompressFail` and keeps the entry.
         """
+        if swapcache:
+            # The same steps in C (csrc/fastpath.c), for entries without a memcg; it declines,
+            # before doing anything, every case it does not cover.
+            done = self._c.load_page(out, swp_type, offset)
+            if done is not NotImplemented:
+                return cast(bool, done)
         mv = out if type(out) is memoryview else memoryview(out)
         if mv.nbytes != PAGE_SIZE or mv.readonly:
             raise InvalidPage(
@@ -1614,8 +1602,11 @@ class Zswap:
         cannot store or load afterwards."""
         self._shrink_work.stop()
         with self._lock:
-            pools, self._pools = self._pools, []
+            pools = list(self._pools)
+            self._pools.clear()  # in place: the fast paths hold this list
             self._pool_ids.clear()
+            for pool in pools:
+                self._c.forget(pool)
         for pool in pools:
             pool.destroy()
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:

@@ -1,0 +1,898 @@
+/* zswap's hot paths in C: the store of one 4 KiB page and its load, same steps as
+ * Zswap.store / Zswap.load (src/pyzswap/zswap.py), which stay the reference flow and take
+ * every case this file declines.
+ *
+ * The object (pyzswap._native.ZswapFast) is a Zswap's counters (Zswap._c: the debugfs
+ * statistics and vmstat events, shared with the Python flow), its limit state, and the fast
+ * paths. A fast path returns NotImplemented *before any side effect* when the case is not
+ * the common one (a memcg, a lifetime other than "pool", a zsmalloc subclass with fault
+ * injection, a CPU without resources, a preemption hook, a bad argument), and the Python flow
+ * then runs from the start. What it does run is the Python flow's steps in order, on the same
+ * objects and locks:
+ *
+ *   store: slot -> enabled / global limit -> current pool reference (zswap lock) -> this
+ *          CPU's context mutex -> compress with the context's transform -> zsmalloc ->
+ *          mutex released -> publish under the zswap lock (tree, LRU, counters) -> release
+ *          emptied pools.
+ *   load:  slot -> lookup -> context mutex -> decompress in place from zsmalloc -> mutex
+ *          released -> under the zswap lock: zswpin, erase, free the object, drop the pool
+ *          reference, counters -> release emptied pools.
+ *
+ * Python objects are reached through a small per-pool cache (pool, its zsmalloc, and per CPU
+ * the context mutex, resources, buffer and the transform's bound methods). It is valid
+ * because, under the "pool" lifetime, a context's resources live exactly as long as the pool,
+ * and Zswap drops a pool from the cache (forget) before destroying it.
+ */
+#include "entries.h"
+#include "zsmalloc.h"
+#include "zsmalloc_py.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <structmember.h>
+#include <string.h>
+
+#define PAGE_SIZE 4096
+#define NR_SLOTS 8
+
+struct cpu_slot {
+    PyObject *mutex, *acquire, *release; /* ctx.mutex and its bound methods */
+    PyObject *buffer;                    /* res.buffers[0] */
+    PyObject *compress, *decompress;     /* res.tfm's bound methods */
+};
+
+struct pool_slot {
+    PyObject *pool;       /* NULL: empty slot */
+    uint32_t id;
+    int eligible;         /* lifetime "pool" (the zsmalloc type is checked per call) */
+    PyObject *zs;         /* the ZsPool */
+    struct zs_pool *zp;
+    PyObject *acomp_ctx;  /* list of AcompCtx */
+    Py_ssize_t nr_cpus;
+    struct cpu_slot *cpu; /* nr_cpus entries, filled on first use */
+};
+
+typedef struct {
+    PyObject_HEAD
+    /* Zswap._c: every counter the Python flow also bumps (under the zswap lock) */
+    long long pool_limit_hit, reject_reclaim_fail, reject_alloc_fail, reject_kmemcache_fail,
+        reject_compress_fail, reject_compress_poor, decompress_fail, written_back_pages,
+        stored_pages, stored_incompressible_pages, zswpin, zswpout, zswpwb;
+    /* the global limit in pages (-1: none), its accept threshold, and the hysteresis bit */
+    long long max_pages, thr_pages;
+    /* pyzswap diagnostics: pages the fast paths stored / loaded (the rest took the Python flow) */
+    long long fast_stores, fast_loads;
+    int reached_full;
+    int enabled;
+    /* what the fast paths use; set by bind() */
+    PyObject *zswap;
+    EntryTableObject *table;
+    PyObject *lock_acquire, *lock_release;
+    PyObject *pools;           /* Zswap._pools (mutated in place) */
+    PyObject *pool_ids;        /* Zswap._pool_ids */
+    PyObject *release_pending; /* Zswap._release_pending (mutated in place) */
+    PyObject *cpus, *cpus_local, *cpus_online;
+    struct pool_slot slots[NR_SLOTS];
+} ZswapFastObject;
+
+static PyObject *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
+    *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
+    *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
+    *s_tfm_name, *s_freed;
+static PyObject *E_CompressPoor, *E_CompressFail, *E_DecompressFail;
+static PyObject *ONE;
+
+static int init_names(void)
+{
+    if (s_ref)
+        return 0;
+#define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1
+    INTERN(s_ref, "ref");
+    INTERN(s_cpu, "cpu");
+    INTERN(s_preempt_hook, "preempt_hook");
+    INTERN(s_flush_releases, "_flush_releases");
+    INTERN(s_entry_free_locked, "_entry_free_locked");
+    INTERN(s_store_failed, "_store_failed");
+    INTERN(s_store_undo, "_store_undo");
+    INTERN(s_zs_pool, "zs_pool");
+    INTERN(s_lifetime, "lifetime");
+    INTERN(s_acomp_ctx, "acomp_ctx");
+    INTERN(s_mutex, "mutex");
+    INTERN(s_res, "res");
+    INTERN(s_buffers, "buffers");
+    INTERN(s_tfm, "tfm");
+    INTERN(s_compress, "compress");
+    INTERN(s_decompress, "decompress");
+    INTERN(s_acquire, "acquire");
+    INTERN(s_release, "release");
+    INTERN(s_pool_str, "pool");
+    INTERN(s_tfm_name, "tfm_name");
+    INTERN(s_freed, "freed");
+    if (!(ONE = PyLong_FromLong(1)))
+        return -1;
+#undef INTERN
+    PyObject *m = PyImport_ImportModule("pyzswap.errors");
+    if (!m)
+        return -1;
+    E_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
+    E_CompressFail = PyObject_GetAttrString(m, "CompressFail");
+    E_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
+    Py_DECREF(m);
+    return E_CompressPoor && E_CompressFail && E_DecompressFail ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- small helpers ---------- */
+
+static inline int call0(PyObject *fn)
+{
+    PyObject *r = PyObject_CallNoArgs(fn);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* pool.ref += delta; returns the new value (or -1 with an exception). */
+static long long pool_ref_add(PyObject *pool, long long delta)
+{
+    PyObject *v = PyObject_GetAttr(pool, s_ref);
+    if (!v)
+        return -1;
+    long long ref = PyLong_AsLongLong(v) + delta;
+    Py_DECREF(v);
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *nv = PyLong_FromLongLong(ref);
+    if (!nv || PyObject_SetAttr(pool, s_ref, nv) < 0) {
+        Py_XDECREF(nv);
+        return -1;
+    }
+    Py_DECREF(nv);
+    return ref;
+}
+
+/* zs_lock without ever blocking while holding the GIL. */
+static void zs_lock_gil(struct zs_pool *p)
+{
+    if (zs_trylock(p) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        zs_lock(p);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static void cpu_slot_clear(struct cpu_slot *c)
+{
+    Py_CLEAR(c->mutex);
+    Py_CLEAR(c->acquire);
+    Py_CLEAR(c->release);
+    Py_CLEAR(c->buffer);
+    Py_CLEAR(c->compress);
+    Py_CLEAR(c->decompress);
+}
+
+static void pool_slot_clear(struct pool_slot *s)
+{
+    if (s->cpu) {
+        for (Py_ssize_t i = 0; i < s->nr_cpus; i++)
+            cpu_slot_clear(&s->cpu[i]);
+        PyMem_Free(s->cpu);
+        s->cpu = NULL;
+    }
+    Py_CLEAR(s->pool);
+    Py_CLEAR(s->zs);
+    Py_CLEAR(s->acomp_ctx);
+    s->zp = NULL;
+    s->nr_cpus = 0;
+    s->eligible = 0;
+}
+
+/* The cache slot of a pool (filled on first use). NULL with an exception on error. */
+static struct pool_slot *pool_slot(ZswapFastObject *self, PyObject *pool, uint32_t id)
+{
+    struct pool_slot *s = &self->slots[id % NR_SLOTS];
+    PyObject *zs = PyObject_GetAttr(pool, s_zs_pool);
+    if (!zs)
+        return NULL;
+    if (s->pool == pool && s->zs == zs) { /* a fault-injection test may swap the zsmalloc */
+        Py_DECREF(zs);
+        return s;
+    }
+    pool_slot_clear(s);
+    PyObject *lifetime = PyObject_GetAttr(pool, s_lifetime);
+    PyObject *ctxs = lifetime ? PyObject_GetAttr(pool, s_acomp_ctx) : NULL;
+    if (!ctxs) {
+        Py_XDECREF(zs);
+        Py_XDECREF(lifetime);
+        return NULL;
+    }
+    int plain_pool = PyUnicode_Check(lifetime) &&
+                     PyUnicode_Compare(lifetime, s_pool_str) == 0;
+    Py_DECREF(lifetime);
+    s->pool = Py_NewRef(pool);
+    s->id = id;
+    s->zs = zs;
+    s->acomp_ctx = ctxs;
+    s->zp = pyz_zspool_pool(zs);
+    if (!s->zp) {
+        pool_slot_clear(s);
+        return NULL;
+    }
+    s->eligible = plain_pool && PyList_Check(ctxs);
+    if (s->eligible) {
+        s->nr_cpus = PyList_GET_SIZE(ctxs);
+        s->cpu = PyMem_Calloc((size_t)(s->nr_cpus ? s->nr_cpus : 1), sizeof(struct cpu_slot));
+        if (!s->cpu) {
+            pool_slot_clear(s);
+            PyErr_NoMemory();
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* This thread's CPU context of a pool, as ctx_get_cpu_lock's common case finds it; NULL
+ * (no exception) when the common case does not apply. */
+static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
+{
+    PyObject *hook = PyObject_GetAttr(self->cpus, s_preempt_hook);
+    if (!hook) {
+        PyErr_Clear();
+        return NULL;
+    }
+    int hooked = hook != Py_None;
+    Py_DECREF(hook);
+    if (hooked)
+        return NULL;
+    PyObject *cpu_obj = PyObject_GetAttr(self->cpus_local, s_cpu);
+    if (!cpu_obj) {
+        PyErr_Clear(); /* not placed yet: the Python flow places the thread */
+        return NULL;
+    }
+    Py_ssize_t cpu = PyLong_AsSsize_t(cpu_obj);
+    Py_DECREF(cpu_obj);
+    if (cpu < 0 || cpu >= s->nr_cpus || cpu >= PyList_GET_SIZE(self->cpus_online)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (PyList_GET_ITEM(self->cpus_online, cpu) != Py_True)
+        return NULL;
+    struct cpu_slot *c = &s->cpu[cpu];
+    if (c->mutex)
+        return c;
+    /* first use on this CPU: ctx.mutex, ctx.res (allocated: the pool lifetime keeps it) */
+    PyObject *ctx = PyList_GET_ITEM(s->acomp_ctx, cpu);
+    PyObject *res = PyObject_GetAttr(ctx, s_res);
+    if (!res || res == Py_None) {
+        Py_XDECREF(res);
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *mutex = PyObject_GetAttr(ctx, s_mutex);
+    PyObject *buffers = PyObject_GetAttr(res, s_buffers);
+    PyObject *tfm = PyObject_GetAttr(res, s_tfm);
+    Py_DECREF(res);
+    if (mutex && buffers && tfm && PyList_Check(buffers) && PyList_GET_SIZE(buffers) > 0) {
+        c->acquire = PyObject_GetAttr(mutex, s_acquire);
+        c->release = PyObject_GetAttr(mutex, s_release);
+        c->buffer = Py_NewRef(PyList_GET_ITEM(buffers, 0));
+        c->compress = PyObject_GetAttr(tfm, s_compress);
+        c->decompress = PyObject_GetAttr(tfm, s_decompress);
+        c->mutex = Py_NewRef(mutex);
+    }
+    Py_XDECREF(mutex);
+    Py_XDECREF(buffers);
+    Py_XDECREF(tfm);
+    if (!c->mutex || !c->acquire || !c->release || !c->compress || !c->decompress ||
+        !PyByteArray_Check(c->buffer) || PyByteArray_GET_SIZE(c->buffer) < PAGE_SIZE) {
+        cpu_slot_clear(c);
+        PyErr_Clear();
+        return NULL;
+    }
+    return c;
+}
+
+/* What one fast-path call uses, with its own references: the cache slot it came from may be
+ * evicted or forgotten by another thread while this one waits for a lock or runs the codec. */
+struct pinned {
+    PyObject *pool, *zs, *acquire, *release, *buffer, *compress, *decompress;
+    struct zs_pool *zp;
+};
+
+static void unpin(struct pinned *p)
+{
+    Py_CLEAR(p->pool);
+    Py_CLEAR(p->zs);
+    Py_CLEAR(p->acquire);
+    Py_CLEAR(p->release);
+    Py_CLEAR(p->buffer);
+    Py_CLEAR(p->compress);
+    Py_CLEAR(p->decompress);
+}
+
+/* Resolve a pool for this thread's CPU: 1 (pinned), 0 (decline: the Python flow), -1. */
+static int pin(ZswapFastObject *self, PyObject *pool, uint32_t id, struct pinned *p)
+{
+    memset(p, 0, sizeof(*p));
+    struct pool_slot *s = pool_slot(self, pool, id);
+    if (!s)
+        return -1;
+    /* fault injection (a ZsPool subclass) goes through the Python methods */
+    if (!s->eligible || !pyz_zspool_is_exact(s->zs))
+        return 0;
+    struct cpu_slot *c = cpu_slot(self, s);
+    if (!c)
+        return 0;
+    p->pool = Py_NewRef(pool);
+    p->zs = Py_NewRef(s->zs);
+    p->zp = s->zp;
+    p->acquire = Py_NewRef(c->acquire);
+    p->release = Py_NewRef(c->release);
+    p->buffer = Py_NewRef(c->buffer);
+    p->compress = Py_NewRef(c->compress);
+    p->decompress = Py_NewRef(c->decompress);
+    return 1;
+}
+
+static long long total_pages(ZswapFastObject *self)
+{
+    long long n = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->pools); i++) {
+        PyObject *zs = PyObject_GetAttr(PyList_GET_ITEM(self->pools, i), s_zs_pool);
+        if (!zs)
+            return -1;
+        struct zs_pool *zp = pyz_zspool_pool(zs);
+        Py_DECREF(zs);
+        if (!zp)
+            return -1;
+        n += zs_pages_allocated(zp);
+    }
+    return n;
+}
+
+/* zswap_check_limits(): 1 while the pool is (still) considered full, -1 on error. */
+static int check_limits(ZswapFastObject *self)
+{
+    if (self->max_pages < 0)
+        return 0;
+    long long cur = total_pages(self);
+    if (cur < 0)
+        return -1;
+    if (cur >= self->max_pages) {
+        self->pool_limit_hit++;
+        self->reached_full = 1;
+    } else if (self->reached_full && cur <= self->thr_pages) {
+        self->reached_full = 0;
+    }
+    return self->reached_full;
+}
+
+static int flush_releases(ZswapFastObject *self)
+{
+    if (PyList_GET_SIZE(self->release_pending) == 0)
+        return 0;
+    PyObject *r = PyObject_CallMethodNoArgs(self->zswap, s_flush_releases);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- store ------------------ */
+
+/* store_page(page, type, offset) -> True / False / NotImplemented */
+static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !self->table) {
+        PyErr_SetString(PyExc_TypeError, "store_page(page, type, offset) on a bound ZswapFast");
+        return NULL;
+    }
+    PyObject *page = args[0];
+    if (!PyBytes_CheckExact(page) || PyBytes_GET_SIZE(page) != PAGE_SIZE ||
+        !PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+        Py_RETURN_NOTIMPLEMENTED;
+    long type = PyLong_AsLong(args[1]);
+    long long off = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    /* 1. The slot. */
+    EntryTableObject *t = self->table;
+    if (type < 0 || type >= ET_MAX_TYPES || !t->trees[type] || off < 0 ||
+        (uint64_t)off >= t->trees[type]->nr_pages)
+        Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
+    /* 2. Enabled? The global limit? (checked once: its counter has a side effect) */
+    if (!self->enabled)
+        Py_RETURN_NOTIMPLEMENTED;
+    /* 3. The current pool, usable here? (nothing done yet, so declining is free) */
+    if (PyList_GET_SIZE(self->pools) == 0)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *pool = PyList_GET_ITEM(self->pools, 0);
+    PyObject *id_obj = PyObject_GetAttrString(pool, "id");
+    if (!id_obj)
+        return NULL;
+    uint32_t pool_id = (uint32_t)PyLong_AsUnsignedLong(id_obj);
+    Py_DECREF(id_obj);
+    struct pinned pin_, *c = &pin_;
+    int ok = pin(self, pool, pool_id, c);
+    if (ok <= 0) {
+        if (ok < 0)
+            return NULL;
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    pool = c->pool; /* our reference: the list may change while locks are dropped */
+    PyObject *ret = NULL;
+    int full = check_limits(self);
+    if (full < 0)
+        goto out;
+    if (full) {
+        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_failed, args[1], args[2],
+                                                 ONE, NULL);
+        if (!r)
+            goto out;
+        Py_DECREF(r);
+        ret = Py_NewRef(Py_False);
+        goto out;
+    }
+    /* zswap_pool_current_get: one reference for the entry, on the pool that is current
+     * under the lock (a switch may have killed the one seen above: then decline) */
+    if (call0(self->lock_acquire) < 0)
+        goto out;
+    if (PyList_GET_SIZE(self->pools) == 0 || PyList_GET_ITEM(self->pools, 0) != pool) {
+        if (call0(self->lock_release) == 0)
+            ret = Py_NewRef(Py_NotImplemented);
+        goto out;
+    }
+    long long ref = pool_ref_add(pool, 1);
+    if (call0(self->lock_release) < 0 || ref < 0)
+        goto out;
+    /* 4. Compress on this CPU's context and allocate (zswap_compress). */
+    if (call0(c->acquire) < 0)
+        goto undo;
+    PyObject *res = PyObject_Vectorcall(c->compress, (PyObject *[]){page, c->buffer}, 2, NULL);
+    long dlen = 0;
+    if (res) {
+        dlen = PyLong_AsLong(res);
+        Py_DECREF(res);
+        if (dlen == -1 && PyErr_Occurred()) {
+            call0(c->release);
+            goto undo;
+        }
+    } else if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
+        PyErr_Clear(); /* no memcg: writeback is enabled, so the page is stored as-is */
+    } else {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        call0(c->release);
+        PyErr_Restore(et, ev, tb);
+        goto undo;
+    }
+    const void *src = PyByteArray_AS_STRING(c->buffer);
+    if (!(dlen > 0 && dlen < PAGE_SIZE)) {
+        src = PyBytes_AS_STRING(page);
+        dlen = PAGE_SIZE;
+    }
+    struct zs_pool *zp = c->zp;
+    uint32_t handle = 0;
+    int err;
+    zs_lock_gil(zp);
+    err = zs_malloc_write_locked(zp, src, (unsigned)dlen, &handle);
+    zs_unlock(zp);
+    if (call0(c->release) < 0) {
+        if (!err) {
+            zs_lock_gil(zp);
+            zs_free_locked(zp, handle);
+            zs_unlock(zp);
+        }
+        goto undo;
+    }
+    if (err) {
+        if (call0(self->lock_acquire) < 0)
+            goto undo;
+        if (err == -ENOSPC)
+            self->reject_compress_poor++;
+        else
+            self->reject_alloc_fail++;
+        if (call0(self->lock_release) < 0)
+            goto undo;
+        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
+                                                 args[2], ONE, NULL);
+        if (!r)
+            goto out;
+        Py_DECREF(r);
+        ret = Py_NewRef(Py_False);
+        goto out;
+    }
+    /* 5. Publish: the entry in the tree and at its LRU tail; an older entry goes. */
+    if (call0(self->lock_acquire) < 0)
+        goto out; /* cannot happen with a threading.Lock */
+    uint32_t old;
+    uint32_t id = et_insert(t, (unsigned)type, (uint64_t)off, (unsigned)dlen, pool_id, handle,
+                            -1, 0, 1, &old);
+    int bad = 0;
+    if (!id) {
+        bad = 1;
+    } else if (old) {
+        PyObject *e = et_entry_obj(t, old);
+        et_release(t, old);
+        PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e) : NULL;
+        Py_XDECREF(e);
+        if (!r)
+            bad = 1;
+        Py_XDECREF(r);
+    }
+    if (id) {
+        if (dlen == PAGE_SIZE)
+            self->stored_incompressible_pages++;
+        self->stored_pages++;
+        self->zswpout++;
+        self->fast_stores++;
+    }
+    if (bad) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        call0(self->lock_release);
+        PyErr_Restore(et, ev, tb);
+        goto out;
+    }
+    if (call0(self->lock_release) < 0 || flush_releases(self) < 0)
+        goto out;
+    ret = Py_NewRef(Py_True);
+    goto out;
+undo: {
+        /* the Python flow's _store_undo: the reference back, the slot erased */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
+                                                 args[2], ONE, NULL);
+        Py_XDECREF(r);
+        if (r || !et)
+            PyErr_Restore(et, ev, tb);
+        else {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+        }
+    }
+out:
+    unpin(c);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- load ------------------- */
+
+/* load_page(out, type, offset) -> True / False / NotImplemented (swapcache=True only) */
+static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !self->table) {
+        PyErr_SetString(PyExc_TypeError, "load_page(out, type, offset) on a bound ZswapFast");
+        return NULL;
+    }
+    PyObject *out = args[0];
+    if (!PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+        Py_RETURN_NOTIMPLEMENTED;
+    long type = PyLong_AsLong(args[1]);
+    long long off = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    EntryTableObject *t = self->table;
+    if (type < 0 || type >= ET_MAX_TYPES || !t->trees[type] || off < 0 ||
+        (uint64_t)off >= t->trees[type]->nr_pages)
+        Py_RETURN_NOTIMPLEMENTED;
+    Py_buffer view;
+    if (PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *ret = NULL;
+    if (view.len != PAGE_SIZE) {
+        ret = Py_NewRef(Py_NotImplemented);
+        goto release_view;
+    }
+    uint32_t id = et_lookup(t, (unsigned)type, (uint64_t)off);
+    if (!id) {
+        ret = Py_NewRef(Py_False);
+        goto release_view;
+    }
+    struct et_rec *r = et_rec(t, id);
+    if (r->objcg >= 0) { /* memcg events and charges: the Python flow */
+        ret = Py_NewRef(Py_NotImplemented);
+        goto release_view;
+    }
+    /* a snapshot of the entry: the record may be freed and reused while locks are dropped */
+    struct et_rec e = *r;
+    PyObject *key = PyLong_FromUnsignedLong(e.pool_id);
+    if (!key)
+        goto release_view;
+    PyObject *pool = PyDict_GetItemWithError(self->pool_ids, key);
+    Py_DECREF(key);
+    if (!pool) {
+        if (!PyErr_Occurred())
+            ret = Py_NewRef(Py_NotImplemented);
+        goto release_view;
+    }
+    struct pinned pin_, *c = &pin_;
+    int ok = pin(self, pool, e.pool_id, c);
+    if (ok <= 0) {
+        if (ok == 0)
+            ret = Py_NewRef(Py_NotImplemented);
+        goto release_view;
+    }
+    pool = c->pool;
+    /* zswap_decompress on this CPU's context, reading the object in place */
+    if (call0(c->acquire) < 0)
+        goto release_pool;
+    struct zs_pool *zp = c->zp;
+    long dlen = -1;
+    int failed_call = 0;
+    zs_lock_gil(zp);
+    unsigned size;
+    unsigned char *obj = zs_obj_ptr_locked(zp, e.handle, &size);
+    if (!obj) {
+        zs_unlock(zp);
+        call0(c->release);
+        /* freed under us (a racing invalidate): the Python flow reports it */
+        ret = Py_NewRef(Py_NotImplemented);
+        goto release_pool;
+    }
+    if (e.length == PAGE_SIZE) {
+        memcpy(view.buf, obj, PAGE_SIZE);
+        dlen = PAGE_SIZE;
+    } else {
+        PyObject *src = PyMemoryView_FromMemory((char *)obj, e.length, PyBUF_READ);
+        PyObject *res = src ? PyObject_Vectorcall(c->decompress, (PyObject *[]){src, out}, 2,
+                                                  NULL)
+                            : NULL;
+        Py_XDECREF(src);
+        if (res) {
+            dlen = PyLong_AsLong(res);
+            Py_DECREF(res);
+            if (dlen == -1 && PyErr_Occurred())
+                failed_call = 1;
+        } else if (PyErr_ExceptionMatches(E_DecompressFail)) {
+            PyErr_Clear();
+            dlen = -1;
+        } else {
+            failed_call = 1;
+        }
+    }
+    zs_unlock(zp);
+    if (failed_call) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        call0(c->release);
+        PyErr_Restore(et, ev, tb);
+        goto release_pool;
+    }
+    if (call0(c->release) < 0)
+        goto release_pool;
+    if (call0(self->lock_acquire) < 0)
+        goto release_pool;
+    if (dlen != PAGE_SIZE) {
+        self->decompress_fail++;
+        call0(self->lock_release);
+        PyObject *name = PyObject_GetAttr(pool, s_tfm_name);
+        if (name) {
+            PyErr_Format(E_DecompressFail,
+                         "zswap: decompressing %ld:%lld with %S failed (got %ld bytes); the "
+                         "entry is kept", type, off, name, dlen);
+            Py_DECREF(name);
+        }
+        goto release_pool;
+    }
+    /* zswpin; the folio is in the swap cache: erase the entry and free it */
+    self->zswpin++;
+    self->fast_loads++;
+    int err = 0;
+    uint32_t now = et_lookup(t, (unsigned)type, (uint64_t)off);
+    if (now) {
+        struct et_rec *n = et_rec(t, now);
+        if (n->handle == e.handle && n->pool_id == e.pool_id && n->length == e.length &&
+            n->objcg == e.objcg) {
+            et_erase(t, now);
+            et_release(t, now);
+            zs_lock_gil(zp);
+            zs_free_locked(zp, e.handle);
+            zs_unlock(zp);
+            long long ref = pool_ref_add(pool, -1);
+            if (ref < 0)
+                err = 1;
+            else if (ref == 0 && PyList_Append(self->release_pending, pool) < 0)
+                err = 1;
+            self->stored_pages--;
+            if (e.length == PAGE_SIZE)
+                self->stored_incompressible_pages--;
+        }
+    }
+    if (err) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        call0(self->lock_release);
+        PyErr_Restore(et, ev, tb);
+        goto release_pool;
+    }
+    if (call0(self->lock_release) < 0 || flush_releases(self) < 0)
+        goto release_pool;
+    ret = Py_NewRef(Py_True);
+release_pool:
+    unpin(c);
+release_view:
+    PyBuffer_Release(&view);
+    return ret;
+}
+
+/* ---------------------------------------------------------------- Python glue ------------ */
+
+static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
+{
+    PyObject *zswap, *table, *lock, *pools, *pool_ids, *pending, *cpus;
+    if (!PyArg_ParseTuple(args, "OO!OO!O!O!O:bind", &zswap, &EntryTableType, &table,
+                          &lock, &PyList_Type, &pools, &PyDict_Type, &pool_ids, &PyList_Type,
+                          &pending, &cpus))
+        return NULL;
+    PyObject *acq = PyObject_GetAttr(lock, s_acquire);
+    PyObject *rel = acq ? PyObject_GetAttr(lock, s_release) : NULL;
+    PyObject *local = rel ? PyObject_GetAttrString(cpus, "local") : NULL;
+    PyObject *online = local ? PyObject_GetAttrString(cpus, "online") : NULL;
+    if (!online || !PyList_Check(online)) {
+        Py_XDECREF(acq);
+        Py_XDECREF(rel);
+        Py_XDECREF(local);
+        Py_XDECREF(online);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "bind: cpus.online must be a list");
+        return NULL;
+    }
+    Py_XSETREF(self->zswap, Py_NewRef(zswap));
+    Py_XSETREF(self->table, (EntryTableObject *)Py_NewRef(table));
+    Py_XSETREF(self->lock_acquire, acq);
+    Py_XSETREF(self->lock_release, rel);
+    Py_XSETREF(self->pools, Py_NewRef(pools));
+    Py_XSETREF(self->pool_ids, Py_NewRef(pool_ids));
+    Py_XSETREF(self->release_pending, Py_NewRef(pending));
+    Py_XSETREF(self->cpus, Py_NewRef(cpus));
+    Py_XSETREF(self->cpus_local, local);
+    Py_XSETREF(self->cpus_online, online);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_forget(ZswapFastObject *self, PyObject *pool)
+{
+    for (int i = 0; i < NR_SLOTS; i++)
+        if (self->slots[i].pool == pool)
+            pool_slot_clear(&self->slots[i]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fp_check_limits(ZswapFastObject *self, PyObject *unused)
+{
+    int full = check_limits(self);
+    if (full < 0)
+        return NULL;
+    return PyBool_FromLong(full);
+}
+
+static int fp_init(ZswapFastObject *self, PyObject *args, PyObject *kw)
+{
+    if (init_names() < 0)
+        return -1;
+    self->max_pages = self->thr_pages = -1;
+    self->enabled = 1;
+    return 0;
+}
+
+static int fp_traverse(ZswapFastObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->zswap);
+    Py_VISIT(self->table);
+    Py_VISIT(self->lock_acquire);
+    Py_VISIT(self->lock_release);
+    Py_VISIT(self->pools);
+    Py_VISIT(self->pool_ids);
+    Py_VISIT(self->release_pending);
+    Py_VISIT(self->cpus);
+    Py_VISIT(self->cpus_local);
+    Py_VISIT(self->cpus_online);
+    for (int i = 0; i < NR_SLOTS; i++) {
+        struct pool_slot *s = &self->slots[i];
+        Py_VISIT(s->pool);
+        Py_VISIT(s->zs);
+        Py_VISIT(s->acomp_ctx);
+        for (Py_ssize_t k = 0; s->cpu && k < s->nr_cpus; k++) {
+            Py_VISIT(s->cpu[k].mutex);
+            Py_VISIT(s->cpu[k].acquire);
+            Py_VISIT(s->cpu[k].release);
+            Py_VISIT(s->cpu[k].buffer);
+            Py_VISIT(s->cpu[k].compress);
+            Py_VISIT(s->cpu[k].decompress);
+        }
+    }
+    return 0;
+}
+
+static int fp_clear(ZswapFastObject *self)
+{
+    for (int i = 0; i < NR_SLOTS; i++)
+        pool_slot_clear(&self->slots[i]);
+    Py_CLEAR(self->zswap);
+    Py_CLEAR(self->table);
+    Py_CLEAR(self->lock_acquire);
+    Py_CLEAR(self->lock_release);
+    Py_CLEAR(self->pools);
+    Py_CLEAR(self->pool_ids);
+    Py_CLEAR(self->release_pending);
+    Py_CLEAR(self->cpus);
+    Py_CLEAR(self->cpus_local);
+    Py_CLEAR(self->cpus_online);
+    return 0;
+}
+
+static void fp_dealloc(ZswapFastObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    fp_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define COUNTER(name, doc) {#name, T_LONGLONG, offsetof(ZswapFastObject, name), 0, doc}
+static PyMemberDef fp_members[] = {
+    COUNTER(pool_limit_hit, "debugfs pool_limit_hit"),
+    COUNTER(reject_reclaim_fail, "debugfs reject_reclaim_fail"),
+    COUNTER(reject_alloc_fail, "debugfs reject_alloc_fail"),
+    COUNTER(reject_kmemcache_fail, "debugfs reject_kmemcache_fail"),
+    COUNTER(reject_compress_fail, "debugfs reject_compress_fail"),
+    COUNTER(reject_compress_poor, "debugfs reject_compress_poor"),
+    COUNTER(decompress_fail, "debugfs decompress_fail"),
+    COUNTER(written_back_pages, "debugfs written_back_pages"),
+    COUNTER(stored_pages, "debugfs stored_pages"),
+    COUNTER(stored_incompressible_pages, "debugfs stored_incompressible_pages"),
+    COUNTER(zswpin, "vmstat zswpin"),
+    COUNTER(zswpout, "vmstat zswpout"),
+    COUNTER(zswpwb, "vmstat zswpwb"),
+    COUNTER(max_pages, "the global limit in pages; -1: none"),
+    COUNTER(thr_pages, "accept threshold in pages; -1: none"),
+    COUNTER(fast_stores, "pages stored by the C fast path (not a kernel statistic)"),
+    COUNTER(fast_loads, "pages loaded by the C fast path (not a kernel statistic)"),
+    {"reached_full", T_BOOL, offsetof(ZswapFastObject, reached_full), 0,
+     "the pool hit the limit and has not yet gone below the threshold"},
+    {"enabled", T_BOOL, offsetof(ZswapFastObject, enabled), 0, "the enabled parameter"},
+    {NULL},
+};
+#undef COUNTER
+
+static PyMethodDef fp_methods[] = {
+    {"bind", (PyCFunction)fp_bind, METH_VARARGS,
+     "bind(zswap, table, lock, pools, pool_ids, release_pending, cpus)"},
+    {"store_page", (PyCFunction)(void (*)(void))fp_store_page, METH_FASTCALL,
+     "store_page(page, type, offset) -> True, False, or NotImplemented (use the Python flow)"},
+    {"load_page", (PyCFunction)(void (*)(void))fp_load_page, METH_FASTCALL,
+     "load_page(out, type, offset) -> True, False, or NotImplemented (use the Python flow)"},
+    {"forget", (PyCFunction)fp_forget, METH_O, "forget(pool): drop it from the cache"},
+    {"check_limits", (PyCFunction)fp_check_limits, METH_NOARGS, "zswap_check_limits()"},
+    {NULL},
+};
+
+PyTypeObject ZswapFastType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyzswap._native.ZswapFast",
+    .tp_basicsize = sizeof(ZswapFastObject),
+    .tp_dealloc = (destructor)fp_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A Zswap's counters and limit state, and its 4 KiB store/load fast paths.",
+    .tp_traverse = (traverseproc)fp_traverse,
+    .tp_clear = (inquiry)fp_clear,
+    .tp_methods = fp_methods,
+    .tp_members = fp_members,
+    .tp_init = (initproc)fp_init,
+    .tp_new = PyType_GenericNew,
+};
+
+int pyz_fastpath_add_types(PyObject *module)
+{
+    if (PyType_Ready(&ZswapFastType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "ZswapFast", (PyObject *)&ZswapFastType);
+}

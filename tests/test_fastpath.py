@@ -1,0 +1,173 @@
+"""The C fast paths of ``Zswap.store`` / ``Zswap.load`` (src/pyzswap/csrc/fastpath.c).
+
+The Python flow is the reference. The fast path declines every context lifetime but "pool",
+so a ``lifetime="naive"`` instance (identical to "pool" while no CPU goes offline) runs the
+same operations entirely in Python; the two must agree on every result, counter, entry and
+byte.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyzswap import PAGE_SIZE, Zswap
+from pyzswap.errors import DecompressFail
+from pyzswap.zsmalloc import ZsPool
+
+from .conftest import random_page, text_page
+
+
+def _pair(**kw: object) -> tuple[Zswap, Zswap]:
+    kw.setdefault("totalram_pages", None)
+    kw.setdefault("shrink_work", "inline")  # writeback at the limit runs at once, not later
+    fast = Zswap(lifetime="pool", cpus=2, **kw)  # type: ignore[arg-type]
+    slow = Zswap(lifetime="naive", cpus=2, **kw)  # type: ignore[arg-type]
+    for z in (fast, slow):
+        z.swapon(0, 64)
+    return fast, slow
+
+
+def _page(kind: int, seed: int) -> bytes:
+    if kind == 0:
+        return text_page(seed)
+    if kind == 1:
+        return random_page(seed)  # incompressible: stored as-is
+    return bytes(PAGE_SIZE - 8) + seed.to_bytes(8, "little")
+
+
+def _state(z: Zswap) -> tuple[object, ...]:
+    return (z.stats(), z.vmstat(), z.entries(0), z.lru.items(0), z.total_pages(),
+            z.compressed_bytes(), [(p.tfm_name, p.ref) for p in z.pools()])
+
+
+_op = st.one_of(
+    st.tuples(st.just("store"), st.integers(0, 63), st.integers(0, 2), st.integers(0, 9)),
+    st.tuples(st.just("load"), st.integers(0, 63)),
+    st.tuples(st.just("invalidate"), st.integers(0, 63)),
+    st.tuples(st.just("compressor"), st.sampled_from(["lz4", "zstd", "lzo", "lz4-x2"])),
+    st.tuples(st.just("enabled"), st.booleans()),
+    st.tuples(st.just("max_pool_percent"), st.integers(1, 100)),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(_op, max_size=50), st.booleans())
+def test_fast_path_agrees_with_the_python_flow(ops: list[tuple[object, ...]],
+                                               limited: bool) -> None:
+    # limited: a 64-page "RAM" so the global limit and its hysteresis come into play
+    fast, slow = _pair(compressor="lz4", totalram_pages=64 if limited else None)
+    try:
+        for op in ops:
+            results = []
+            for z in (fast, slow):
+                if op[0] == "store":
+                    _, off, kind, seed = op
+                    results.append(z.store(_page(int(kind), int(seed)), 0, int(off)))  # type: ignore[call-overload]
+                elif op[0] == "load":
+                    out = bytearray(PAGE_SIZE)
+                    results.append((z.load(out, 0, int(op[1])), bytes(out)))  # type: ignore[call-overload]
+                elif op[0] == "invalidate":
+                    results.append(z.invalidate(0, int(op[1])))  # type: ignore[call-overload]
+                else:
+                    z.set_param(str(op[0]), op[1])
+                    results.append(None)
+            assert results[0] == results[1], op
+            assert _state(fast) == _state(slow), op
+        assert slow._c.fast_stores == slow._c.fast_loads == 0
+    finally:
+        fast.close()
+        slow.close()
+
+
+def test_the_common_4k_store_and_load_take_the_fast_path() -> None:
+    fast, _ = _pair(compressor="lz4")
+    pages = [text_page(i) for i in range(10)] + [random_page(1)]
+    for off, page in enumerate(pages):
+        assert fast.store(page, 0, off)
+    assert fast._c.fast_stores == 10  # the first store placed the thread on a CPU (Python)
+    out = bytearray(PAGE_SIZE)
+    for off, page in enumerate(pages):
+        assert fast.load(out, 0, off) and bytes(out) == page
+    assert fast._c.fast_loads == 11
+    assert fast.stats()["stored_pages"] == 0 and fast.total_pages() == 0
+
+
+def test_fault_injecting_zsmalloc_is_honoured() -> None:
+    # a zsmalloc subclass (as faults.FaultyZsPool) must see every call: the fast path declines
+    from pyzswap.faults import FaultyZsPool, install_zs_pool
+
+    fast, _ = _pair(compressor="lz4")
+    faulty = install_zs_pool(fast)
+    assert isinstance(faulty, FaultyZsPool)
+    faulty.alloc_fail.fail_next()
+    assert not fast.store(text_page(1), 0, 1)
+    assert fast.stats()["reject_alloc_fail"] == 1 and fast._c.fast_stores == 0
+
+
+def test_allocation_failure_in_the_fast_path_undoes_the_store() -> None:
+    fast, slow = _pair(compressor="lz4")
+    for z in (fast, slow):
+        z.store(text_page(0), 0, 0)  # place the thread on a CPU
+        z.invalidate(0, 0)
+        pool = z.current_pool()
+        old = pool.zs_pool  # empty again
+        pool.zs_pool = ZsPool("tiny", max_pages=0)  # a plain ZsPool that is full at once
+        assert not z.store(random_page(3), 0, 5)
+        assert z.lookup(0, 5) is None
+        assert z.stats()["reject_alloc_fail"] == 1 and pool.ref == 1
+        pool.zs_pool = old
+    assert fast._c.fast_stores == 0 and _state(fast) == _state(slow)
+
+
+def test_corrupt_object_raises_and_keeps_the_entry_in_the_fast_path() -> None:
+    fast, _ = _pair(compressor="lz4")
+    assert fast.store(text_page(9), 0, 9)
+    entry = fast.lookup(0, 9)
+    assert entry is not None
+    fast.entry_pool(entry).zs_pool.write(entry.handle, b"\xff" * entry.length)
+    with pytest.raises(DecompressFail, match="0:9 with lz4"):
+        fast.load(bytearray(PAGE_SIZE), 0, 9)
+    assert fast.stats()["decompress_fail"] == 1 and fast.lookup(0, 9) == entry
+    assert fast._c.fast_loads == 0
+
+
+def test_bad_arguments_get_the_python_flows_errors() -> None:
+    fast, _ = _pair(compressor="lz4")
+    with pytest.raises(Exception, match="outside type 0"):
+        fast.store(text_page(1), 0, 64)
+    with pytest.raises(Exception, match="not on"):
+        fast.store(text_page(1), 3, 0)
+    with pytest.raises(Exception, match="4096"):
+        fast.load(bytearray(100), 0, 0)
+    assert fast._c.fast_stores == 0 and fast.stats()["stored_pages"] == 0
+
+
+def test_threads_storing_and_loading_lose_nothing() -> None:
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=2)
+    z.swapon(0, 4 * 500)
+    errors: list[BaseException] = []
+
+    def worker(base: int) -> None:
+        try:
+            out = bytearray(PAGE_SIZE)
+            for rnd in range(2):
+                for i in range(500):
+                    assert z.store(text_page(base + i + rnd), 0, base + i)
+                for i in range(500):
+                    assert z.load(out, 0, base + i) and bytes(out) == text_page(base + i + rnd)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k * 500,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert z.stats()["stored_pages"] == 0 and z.total_pages() == 0 and len(z.lru) == 0
+    # each thread's first store placed it on a CPU (the Python flow)
+    assert z._c.fast_stores == 4 * 2 * 500 - 4 and z._c.fast_loads == 4 * 2 * 500
