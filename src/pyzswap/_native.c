@@ -1044,6 +1044,7 @@ static struct PyModuleDef moduledef = {
 int pyz_entries_add_types(PyObject *module);
 int pyz_zsmalloc_add_types(PyObject *module);   /* csrc/zsmalloc_py.c */
 int pyz_fastpath_add_types(PyObject *module);   /* csrc/fastpath.c */
+int pyz_lock_add_types(PyObject *module);       /* csrc/lock.c */
 
 PyMODINIT_FUNC PyInit__native(void)
 {
@@ -1060,7 +1061,7 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
         PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
-        pyz_fastpath_add_types(m) < 0) {
+        pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

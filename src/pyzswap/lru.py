@@ -107,6 +107,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from itertools import islice
+from types import TracebackType
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from .errors import InvalidParameter
@@ -504,6 +505,16 @@ class _EntryLruWalk(LruWalk[T]):
         self._elru._table.lru_isolate(self.key)
 
 
+class LockLike(Protocol):
+    """``threading.Lock`` or ``pyzswap._native.Lock``."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> bool: ...
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None,
+                 tb: TracebackType | None, /) -> Any: ...
+
+
 class EntryTableLike(Protocol[T]):
     """What :class:`EntryLru` needs of zswap's C entry table (``_native.EntryTable``)."""
 
@@ -533,7 +544,7 @@ class EntryLru(Generic[T]):
     Items are rebuilt tuples, so compare them with ``==``, not ``is``.
     """
 
-    def __init__(self, table: EntryTableLike[T], lock: threading.Lock) -> None:
+    def __init__(self, table: EntryTableLike[T], lock: LockLike) -> None:
         self._table = table
         self._lock = lock
 

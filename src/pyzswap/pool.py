@@ -41,10 +41,10 @@ their own lock, which plays the part of the kernel's percpu_ref atomics.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from typing import Final, TypedDict
 
+from ._native import Lock
 from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
 from .cpu import CpuModel
 from .errors import InvalidParameter, UseAfterFree, ZswapError
@@ -147,7 +147,7 @@ class AcompCtx:
         self.cpu = cpu
         # Initialised for every possible CPU at pool creation, so hotplug never re-initialises
         # a mutex somebody holds.
-        self.mutex = threading.Lock()
+        self.mutex = Lock()  # threading.Lock's interface; the C fast paths take it directly
         self.res: CtxResources | None = None
         self.allocations = 0
         self.frees = 0

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast
 
-from ._native import EntryTable, ZswapFast
+from ._native import EntryTable, Lock, ZswapFast
 from .compress import (
     PAGE_SIZE,
     ZSWAP_MAX_BATCH_SIZE,
@@ -353,7 +353,8 @@ class Zswap:
         self._cpuhp_states: dict[str, int] = {}
         #: Detected uses of a freed per-CPU context (only the ``naive`` lifetime has any).
         self.ctx_use_after_free = 0
-        self._lock = threading.Lock()
+        #: zswap's lock (threading.Lock's interface, in C so the fast paths take it directly)
+        self._lock = Lock()
         self._params: dict[str, object] = {}
         for name, value in (("enabled", enabled), ("max_pool_percent", max_pool_percent),
                             ("accept_threshold_percent", accept_threshold_percent),

@@ -24,6 +24,7 @@
  * and Zswap drops a pool from the cache (forget) before destroying it.
  */
 #include "entries.h"
+#include "lock.h"
 #include "zsmalloc.h"
 #include "zsmalloc_py.h"
 
@@ -36,7 +37,7 @@
 #define NR_SLOTS 8
 
 struct cpu_slot {
-    PyObject *mutex, *acquire, *release; /* ctx.mutex and its bound methods */
+    PyObject *mutex;                     /* ctx.mutex */
     PyObject *buffer;                    /* res.buffers[0] */
     PyObject *compress, *decompress;     /* res.tfm's bound methods */
 };
@@ -45,6 +46,8 @@ struct pool_slot {
     PyObject *pool;       /* NULL: empty slot */
     uint32_t id;
     int eligible;         /* lifetime "pool" (the zsmalloc type is checked per call) */
+    PyTypeObject *exact_type; /* zs's type, when pyz_zspool_is_exact said yes ... */
+    unsigned int exact_tag;   /* ... at this type version (a monkeypatch changes it) */
     PyObject *zs;         /* the ZsPool */
     struct zs_pool *zp;
     PyObject *acomp_ctx;  /* list of AcompCtx */
@@ -67,7 +70,7 @@ typedef struct {
     /* what the fast paths use; set by bind() */
     PyObject *zswap;
     EntryTableObject *table;
-    PyObject *lock_acquire, *lock_release;
+    PyObject *lock;            /* Zswap._lock */
     PyObject *pools;           /* Zswap._pools (mutated in place) */
     PyObject *pool_ids;        /* Zswap._pool_ids */
     PyObject *release_pending; /* Zswap._release_pending (mutated in place) */
@@ -75,7 +78,7 @@ typedef struct {
     struct pool_slot slots[NR_SLOTS];
 } ZswapFastObject;
 
-static PyObject *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
+static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
     *s_tfm_name, *s_freed;
@@ -87,6 +90,7 @@ static int init_names(void)
     if (s_ref)
         return 0;
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1
+    INTERN(s_id, "id");
     INTERN(s_ref, "ref");
     INTERN(s_cpu, "cpu");
     INTERN(s_preempt_hook, "preempt_hook");
@@ -122,6 +126,29 @@ static int init_names(void)
 }
 
 /* ---------------------------------------------------------------- small helpers ---------- */
+
+/* Take / drop a lock: directly for a pyzswap Lock, else through its methods. */
+static int lk_acquire(PyObject *lock)
+{
+    if (PYZ_LOCK_CHECK(lock))
+        return pyz_lock_acquire(lock) ? 0 : -1;
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int lk_release(PyObject *lock)
+{
+    if (PYZ_LOCK_CHECK(lock))
+        return pyz_lock_release(lock);
+    PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
 
 static inline int call0(PyObject *fn)
 {
@@ -164,8 +191,6 @@ static void zs_lock_gil(struct zs_pool *p)
 static void cpu_slot_clear(struct cpu_slot *c)
 {
     Py_CLEAR(c->mutex);
-    Py_CLEAR(c->acquire);
-    Py_CLEAR(c->release);
     Py_CLEAR(c->buffer);
     Py_CLEAR(c->compress);
     Py_CLEAR(c->decompress);
@@ -183,6 +208,7 @@ static void pool_slot_clear(struct pool_slot *s)
     Py_CLEAR(s->zs);
     Py_CLEAR(s->acomp_ctx);
     s->zp = NULL;
+    s->exact_type = NULL;
     s->nr_cpus = 0;
     s->eligible = 0;
 }
@@ -273,8 +299,6 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
     PyObject *tfm = PyObject_GetAttr(res, s_tfm);
     Py_DECREF(res);
     if (mutex && buffers && tfm && PyList_Check(buffers) && PyList_GET_SIZE(buffers) > 0) {
-        c->acquire = PyObject_GetAttr(mutex, s_acquire);
-        c->release = PyObject_GetAttr(mutex, s_release);
         c->buffer = Py_NewRef(PyList_GET_ITEM(buffers, 0));
         c->compress = PyObject_GetAttr(tfm, s_compress);
         c->decompress = PyObject_GetAttr(tfm, s_decompress);
@@ -283,7 +307,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
     Py_XDECREF(mutex);
     Py_XDECREF(buffers);
     Py_XDECREF(tfm);
-    if (!c->mutex || !c->acquire || !c->release || !c->compress || !c->decompress ||
+    if (!c->mutex || !c->compress || !c->decompress ||
         !PyByteArray_Check(c->buffer) || PyByteArray_GET_SIZE(c->buffer) < PAGE_SIZE) {
         cpu_slot_clear(c);
         PyErr_Clear();
@@ -295,7 +319,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
 /* What one fast-path call uses, with its own references: the cache slot it came from may be
  * evicted or forgotten by another thread while this one waits for a lock or runs the codec. */
 struct pinned {
-    PyObject *pool, *zs, *acquire, *release, *buffer, *compress, *decompress;
+    PyObject *pool, *zs, *mutex, *buffer, *compress, *decompress;
     struct zs_pool *zp;
 };
 
@@ -303,8 +327,7 @@ static void unpin(struct pinned *p)
 {
     Py_CLEAR(p->pool);
     Py_CLEAR(p->zs);
-    Py_CLEAR(p->acquire);
-    Py_CLEAR(p->release);
+    Py_CLEAR(p->mutex);
     Py_CLEAR(p->buffer);
     Py_CLEAR(p->compress);
     Py_CLEAR(p->decompress);
@@ -318,16 +341,23 @@ static int pin(ZswapFastObject *self, PyObject *pool, uint32_t id, struct pinned
     if (!s)
         return -1;
     /* fault injection (a ZsPool subclass) goes through the Python methods */
-    if (!s->eligible || !pyz_zspool_is_exact(s->zs))
+    if (!s->eligible)
         return 0;
+    PyTypeObject *zt = Py_TYPE(s->zs);
+    if (!(zt == s->exact_type && zt->tp_version_tag == s->exact_tag &&
+          (zt->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG))) {
+        if (!pyz_zspool_is_exact(s->zs))
+            return 0;
+        s->exact_type = zt;
+        s->exact_tag = zt->tp_version_tag;
+    }
     struct cpu_slot *c = cpu_slot(self, s);
     if (!c)
         return 0;
     p->pool = Py_NewRef(pool);
     p->zs = Py_NewRef(s->zs);
     p->zp = s->zp;
-    p->acquire = Py_NewRef(c->acquire);
-    p->release = Py_NewRef(c->release);
+    p->mutex = Py_NewRef(c->mutex);
     p->buffer = Py_NewRef(c->buffer);
     p->compress = Py_NewRef(c->compress);
     p->decompress = Py_NewRef(c->decompress);
@@ -380,6 +410,9 @@ static int flush_releases(ZswapFastObject *self)
 
 /* ---------------------------------------------------------------- store ------------------ */
 
+static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
+                                  PyObject *const *args);
+
 /* store_page(page, type, offset) -> True / False / NotImplemented */
 static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -388,9 +421,36 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         return NULL;
     }
     PyObject *page = args[0];
-    if (!PyBytes_CheckExact(page) || PyBytes_GET_SIZE(page) != PAGE_SIZE ||
-        !PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+    if (!PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
         Py_RETURN_NOTIMPLEMENTED;
+    /* one 4 KiB page: bytes, or a contiguous byte buffer (a memoryview of a page file) */
+    const char *page_buf;
+    Py_buffer pview;
+    pview.obj = NULL;
+    if (PyBytes_CheckExact(page)) {
+        if (PyBytes_GET_SIZE(page) != PAGE_SIZE)
+            Py_RETURN_NOTIMPLEMENTED;
+        page_buf = PyBytes_AS_STRING(page);
+    } else {
+        if (PyObject_GetBuffer(page, &pview, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            PyErr_Clear();
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        if (pview.len != PAGE_SIZE || pview.itemsize != 1 || pview.ndim > 1) {
+            PyBuffer_Release(&pview);
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        page_buf = pview.buf;
+    }
+    PyObject *ret = fp_store_checked(self, page, page_buf, args);
+    if (pview.obj)
+        PyBuffer_Release(&pview);
+    return ret;
+}
+
+static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
+                                  PyObject *const *args)
+{
     long type = PyLong_AsLong(args[1]);
     long long off = PyLong_AsLongLong(args[2]);
     if (PyErr_Occurred()) {
@@ -409,11 +469,23 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     if (PyList_GET_SIZE(self->pools) == 0)
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *pool = PyList_GET_ITEM(self->pools, 0);
-    PyObject *id_obj = PyObject_GetAttrString(pool, "id");
-    if (!id_obj)
-        return NULL;
-    uint32_t pool_id = (uint32_t)PyLong_AsUnsignedLong(id_obj);
-    Py_DECREF(id_obj);
+    uint32_t pool_id = 0;
+    int cached = 0;
+    for (int i = 0; i < NR_SLOTS; i++)
+        if (self->slots[i].pool == pool) {
+            pool_id = self->slots[i].id;
+            cached = 1;
+            break;
+        }
+    if (!cached) {
+        PyObject *id_obj = PyObject_GetAttr(pool, s_id);
+        if (!id_obj)
+            return NULL;
+        pool_id = (uint32_t)PyLong_AsUnsignedLong(id_obj);
+        Py_DECREF(id_obj);
+        if (PyErr_Occurred())
+            return NULL;
+    }
     struct pinned pin_, *c = &pin_;
     int ok = pin(self, pool, pool_id, c);
     if (ok <= 0) {
@@ -437,18 +509,18 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     }
     /* zswap_pool_current_get: one reference for the entry, on the pool that is current
      * under the lock (a switch may have killed the one seen above: then decline) */
-    if (call0(self->lock_acquire) < 0)
+    if (lk_acquire(self->lock) < 0)
         goto out;
     if (PyList_GET_SIZE(self->pools) == 0 || PyList_GET_ITEM(self->pools, 0) != pool) {
-        if (call0(self->lock_release) == 0)
+        if (lk_release(self->lock) == 0)
             ret = Py_NewRef(Py_NotImplemented);
         goto out;
     }
     long long ref = pool_ref_add(pool, 1);
-    if (call0(self->lock_release) < 0 || ref < 0)
+    if (lk_release(self->lock) < 0 || ref < 0)
         goto out;
     /* 4. Compress on this CPU's context and allocate (zswap_compress). */
-    if (call0(c->acquire) < 0)
+    if (lk_acquire(c->mutex) < 0)
         goto undo;
     PyObject *res = PyObject_Vectorcall(c->compress, (PyObject *[]){page, c->buffer}, 2, NULL);
     long dlen = 0;
@@ -456,7 +528,7 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         dlen = PyLong_AsLong(res);
         Py_DECREF(res);
         if (dlen == -1 && PyErr_Occurred()) {
-            call0(c->release);
+            lk_release(c->mutex);
             goto undo;
         }
     } else if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
@@ -464,13 +536,13 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     } else {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        call0(c->release);
+        lk_release(c->mutex);
         PyErr_Restore(et, ev, tb);
         goto undo;
     }
     const void *src = PyByteArray_AS_STRING(c->buffer);
     if (!(dlen > 0 && dlen < PAGE_SIZE)) {
-        src = PyBytes_AS_STRING(page);
+        src = page_buf;
         dlen = PAGE_SIZE;
     }
     struct zs_pool *zp = c->zp;
@@ -479,7 +551,7 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     zs_lock_gil(zp);
     err = zs_malloc_write_locked(zp, src, (unsigned)dlen, &handle);
     zs_unlock(zp);
-    if (call0(c->release) < 0) {
+    if (lk_release(c->mutex) < 0) {
         if (!err) {
             zs_lock_gil(zp);
             zs_free_locked(zp, handle);
@@ -488,13 +560,13 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         goto undo;
     }
     if (err) {
-        if (call0(self->lock_acquire) < 0)
+        if (lk_acquire(self->lock) < 0)
             goto undo;
         if (err == -ENOSPC)
             self->reject_compress_poor++;
         else
             self->reject_alloc_fail++;
-        if (call0(self->lock_release) < 0)
+        if (lk_release(self->lock) < 0)
             goto undo;
         PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
                                                  args[2], ONE, NULL);
@@ -505,7 +577,7 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         goto out;
     }
     /* 5. Publish: the entry in the tree and at its LRU tail; an older entry goes. */
-    if (call0(self->lock_acquire) < 0)
+    if (lk_acquire(self->lock) < 0)
         goto out; /* cannot happen with a threading.Lock */
     uint32_t old;
     uint32_t id = et_insert(t, (unsigned)type, (uint64_t)off, (unsigned)dlen, pool_id, handle,
@@ -532,11 +604,11 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     if (bad) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        call0(self->lock_release);
+        lk_release(self->lock);
         PyErr_Restore(et, ev, tb);
         goto out;
     }
-    if (call0(self->lock_release) < 0 || flush_releases(self) < 0)
+    if (lk_release(self->lock) < 0 || flush_releases(self) < 0)
         goto out;
     ret = Py_NewRef(Py_True);
     goto out;
@@ -623,7 +695,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     }
     pool = c->pool;
     /* zswap_decompress on this CPU's context, reading the object in place */
-    if (call0(c->acquire) < 0)
+    if (lk_acquire(c->mutex) < 0)
         goto release_pool;
     struct zs_pool *zp = c->zp;
     long dlen = -1;
@@ -633,7 +705,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     unsigned char *obj = zs_obj_ptr_locked(zp, e.handle, &size);
     if (!obj) {
         zs_unlock(zp);
-        call0(c->release);
+        lk_release(c->mutex);
         /* freed under us (a racing invalidate): the Python flow reports it */
         ret = Py_NewRef(Py_NotImplemented);
         goto release_pool;
@@ -663,17 +735,17 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     if (failed_call) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        call0(c->release);
+        lk_release(c->mutex);
         PyErr_Restore(et, ev, tb);
         goto release_pool;
     }
-    if (call0(c->release) < 0)
+    if (lk_release(c->mutex) < 0)
         goto release_pool;
-    if (call0(self->lock_acquire) < 0)
+    if (lk_acquire(self->lock) < 0)
         goto release_pool;
     if (dlen != PAGE_SIZE) {
         self->decompress_fail++;
-        call0(self->lock_release);
+        lk_release(self->lock);
         PyObject *name = PyObject_GetAttr(pool, s_tfm_name);
         if (name) {
             PyErr_Format(E_DecompressFail,
@@ -710,11 +782,11 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     if (err) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        call0(self->lock_release);
+        lk_release(self->lock);
         PyErr_Restore(et, ev, tb);
         goto release_pool;
     }
-    if (call0(self->lock_release) < 0 || flush_releases(self) < 0)
+    if (lk_release(self->lock) < 0 || flush_releases(self) < 0)
         goto release_pool;
     ret = Py_NewRef(Py_True);
 release_pool:
@@ -733,13 +805,9 @@ static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
                           &lock, &PyList_Type, &pools, &PyDict_Type, &pool_ids, &PyList_Type,
                           &pending, &cpus))
         return NULL;
-    PyObject *acq = PyObject_GetAttr(lock, s_acquire);
-    PyObject *rel = acq ? PyObject_GetAttr(lock, s_release) : NULL;
-    PyObject *local = rel ? PyObject_GetAttrString(cpus, "local") : NULL;
+    PyObject *local = PyObject_GetAttrString(cpus, "local");
     PyObject *online = local ? PyObject_GetAttrString(cpus, "online") : NULL;
     if (!online || !PyList_Check(online)) {
-        Py_XDECREF(acq);
-        Py_XDECREF(rel);
         Py_XDECREF(local);
         Py_XDECREF(online);
         if (!PyErr_Occurred())
@@ -748,8 +816,7 @@ static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
     }
     Py_XSETREF(self->zswap, Py_NewRef(zswap));
     Py_XSETREF(self->table, (EntryTableObject *)Py_NewRef(table));
-    Py_XSETREF(self->lock_acquire, acq);
-    Py_XSETREF(self->lock_release, rel);
+    Py_XSETREF(self->lock, Py_NewRef(lock));
     Py_XSETREF(self->pools, Py_NewRef(pools));
     Py_XSETREF(self->pool_ids, Py_NewRef(pool_ids));
     Py_XSETREF(self->release_pending, Py_NewRef(pending));
@@ -788,8 +855,7 @@ static int fp_traverse(ZswapFastObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->zswap);
     Py_VISIT(self->table);
-    Py_VISIT(self->lock_acquire);
-    Py_VISIT(self->lock_release);
+    Py_VISIT(self->lock);
     Py_VISIT(self->pools);
     Py_VISIT(self->pool_ids);
     Py_VISIT(self->release_pending);
@@ -803,8 +869,6 @@ static int fp_traverse(ZswapFastObject *self, visitproc visit, void *arg)
         Py_VISIT(s->acomp_ctx);
         for (Py_ssize_t k = 0; s->cpu && k < s->nr_cpus; k++) {
             Py_VISIT(s->cpu[k].mutex);
-            Py_VISIT(s->cpu[k].acquire);
-            Py_VISIT(s->cpu[k].release);
             Py_VISIT(s->cpu[k].buffer);
             Py_VISIT(s->cpu[k].compress);
             Py_VISIT(s->cpu[k].decompress);
@@ -819,8 +883,7 @@ static int fp_clear(ZswapFastObject *self)
         pool_slot_clear(&self->slots[i]);
     Py_CLEAR(self->zswap);
     Py_CLEAR(self->table);
-    Py_CLEAR(self->lock_acquire);
-    Py_CLEAR(self->lock_release);
+    Py_CLEAR(self->lock);
     Py_CLEAR(self->pools);
     Py_CLEAR(self->pool_ids);
     Py_CLEAR(self->release_pending);

@@ -1,0 +1,192 @@
+/* pyzswap._native.Lock: a lock with threading.Lock's interface that C code can take without
+ * a Python call (zswap's lock and the per-CPU context mutexes, used by csrc/fastpath.c).
+ *
+ * A flag guarded by a pthread mutex, with a condition variable for waiters, like CPython's
+ * own lock: any thread may release it (as with threading.Lock). The pthread mutex is held
+ * only for a few instructions and never while waiting for the GIL, so taking it with the GIL
+ * held cannot deadlock; a contended acquire waits with the GIL released. Difference from
+ * threading.Lock: a blocked acquire is not interrupted by signals (KeyboardInterrupt is seen
+ * once it returns); these locks are only ever held for a store or load step.
+ */
+#include "lock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+int pyz_lock_acquire(PyObject *obj)
+{
+    LockObject *self = (LockObject *)obj;
+    pthread_mutex_lock(&self->m);
+    if (!self->locked) {
+        self->locked = 1;
+        pthread_mutex_unlock(&self->m);
+        return 1;
+    }
+    pthread_mutex_unlock(&self->m);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->m);
+    while (self->locked)
+        pthread_cond_wait(&self->c, &self->m);
+    self->locked = 1;
+    pthread_mutex_unlock(&self->m);
+    Py_END_ALLOW_THREADS
+    return 1;
+}
+
+static int acquire_timed(LockObject *self, int blocking, double timeout)
+{
+    pthread_mutex_lock(&self->m);
+    if (!self->locked) {
+        self->locked = 1;
+        pthread_mutex_unlock(&self->m);
+        return 1;
+    }
+    pthread_mutex_unlock(&self->m);
+    if (!blocking)
+        return 0;
+    if (timeout < 0)
+        return pyz_lock_acquire((PyObject *)self);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    double whole = floor(timeout);
+    deadline.tv_sec += (time_t)whole;
+    deadline.tv_nsec += (long)((timeout - whole) * 1e9);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int got = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->m);
+    int rc = 0;
+    while (self->locked && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&self->c, &self->m, &deadline);
+    if (!self->locked) {
+        self->locked = 1;
+        got = 1;
+    }
+    pthread_mutex_unlock(&self->m);
+    Py_END_ALLOW_THREADS
+    return got;
+}
+
+int pyz_lock_release(PyObject *obj)
+{
+    LockObject *self = (LockObject *)obj;
+    pthread_mutex_lock(&self->m);
+    if (!self->locked) {
+        pthread_mutex_unlock(&self->m);
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return -1;
+    }
+    self->locked = 0;
+    pthread_cond_signal(&self->c);
+    pthread_mutex_unlock(&self->m);
+    return 0;
+}
+
+static PyObject *lock_acquire(LockObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"blocking", "timeout", NULL};
+    int blocking = 1;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pd:acquire", kwlist, &blocking, &timeout))
+        return NULL;
+    if (!blocking && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+        return NULL;
+    }
+    if (timeout < 0 && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be a non-negative number");
+        return NULL;
+    }
+    return PyBool_FromLong(acquire_timed(self, blocking, timeout));
+}
+
+static PyObject *lock_enter(LockObject *self, PyObject *unused)
+{
+    pyz_lock_acquire((PyObject *)self);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *lock_release(LockObject *self, PyObject *unused)
+{
+    if (pyz_lock_release((PyObject *)self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *lock_exit(LockObject *self, PyObject *args)
+{
+    return lock_release(self, NULL);
+}
+
+static PyObject *lock_locked(LockObject *self, PyObject *unused)
+{
+    pthread_mutex_lock(&self->m);
+    int v = self->locked;
+    pthread_mutex_unlock(&self->m);
+    return PyBool_FromLong(v);
+}
+
+static int lock_init(LockObject *self, PyObject *args, PyObject *kw)
+{
+    if (!_PyArg_NoKeywords("Lock", kw) || !PyArg_ParseTuple(args, ":Lock"))
+        return -1;
+    return 0;
+}
+
+static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    LockObject *self = (LockObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    pthread_mutex_init(&self->m, NULL);
+    pthread_cond_init(&self->c, NULL);
+    self->locked = 0;
+    return (PyObject *)self;
+}
+
+static void lock_dealloc(LockObject *self)
+{
+    pthread_cond_destroy(&self->c);
+    pthread_mutex_destroy(&self->m);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *lock_repr(LockObject *self)
+{
+    return PyUnicode_FromFormat("<%s pyzswap._native.Lock object at %p>",
+                                self->locked ? "locked" : "unlocked", self);
+}
+
+static PyMethodDef lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire(blocking=True, timeout=-1) -> bool, as threading.Lock.acquire"},
+    {"release", (PyCFunction)lock_release, METH_NOARGS, "release(); any thread may"},
+    {"locked", (PyCFunction)lock_locked, METH_NOARGS, "is it held?"},
+    {"__enter__", (PyCFunction)lock_enter, METH_NOARGS, "acquire()"},
+    {"__exit__", (PyCFunction)lock_exit, METH_VARARGS, "release()"},
+    {NULL},
+};
+
+PyTypeObject LockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyzswap._native.Lock",
+    .tp_basicsize = sizeof(LockObject),
+    .tp_dealloc = (destructor)lock_dealloc,
+    .tp_repr = (reprfunc)lock_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A threading.Lock that pyzswap's C code can take directly.",
+    .tp_methods = lock_methods,
+    .tp_init = (initproc)lock_init,
+    .tp_new = lock_new,
+};
+
+int pyz_lock_add_types(PyObject *module)
+{
+    if (PyType_Ready(&LockType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "Lock", (PyObject *)&LockType);
+}

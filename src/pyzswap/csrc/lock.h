@@ -1,0 +1,25 @@
+/* pyzswap._native.Lock (lock.c): threading.Lock's interface, takeable from C. */
+#ifndef PYZSWAP_LOCK_H
+#define PYZSWAP_LOCK_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int locked;
+} LockObject;
+
+extern PyTypeObject LockType;
+
+#define PYZ_LOCK_CHECK(o) (Py_TYPE(o) == &LockType)
+/* Blocking acquire (waits with the GIL released); always returns 1. The GIL must be held. */
+int pyz_lock_acquire(PyObject *lock);
+/* 0, or -1 with RuntimeError if it was not held. */
+int pyz_lock_release(PyObject *lock);
+int pyz_lock_add_types(PyObject *module);
+
+#endif

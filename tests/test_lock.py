@@ -1,0 +1,65 @@
+"""``pyzswap._native.Lock``: threading.Lock's behaviour, takeable from C."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pyzswap._native import Lock
+
+
+def test_acquire_release_and_errors() -> None:
+    lock = Lock()
+    assert not lock.locked()
+    assert lock.acquire()
+    assert lock.locked() and not lock.acquire(blocking=False)
+    assert not lock.acquire(timeout=0.01)
+    lock.release()
+    with pytest.raises(RuntimeError, match="release unlocked lock"):
+        lock.release()
+    with pytest.raises(ValueError):
+        lock.acquire(blocking=False, timeout=1)
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+
+
+def test_another_thread_may_release_it() -> None:
+    lock = Lock()
+    lock.acquire()
+    t = threading.Thread(target=lock.release)
+    t.start()
+    t.join()
+    assert not lock.locked()
+
+
+def test_a_waiter_gets_it_when_released() -> None:
+    lock = Lock()
+    lock.acquire()
+    got: list[float] = []
+    t = threading.Thread(target=lambda: got.append(lock.acquire(timeout=30)))
+    t.start()
+    time.sleep(0)  # let it block (it waits with the GIL released)
+    lock.release()
+    t.join()
+    assert got == [True] and lock.locked()
+
+
+def test_mutual_exclusion_under_contention() -> None:
+    lock = Lock()
+    count = [0]
+
+    def worker() -> None:
+        for _ in range(20_000):
+            with lock:
+                v = count[0]
+                count[0] = v + 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert count[0] == 80_000 and not lock.locked()
