@@ -11,15 +11,23 @@ This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
   (when the folio is in the swap cache, the default) erase and free the entry.
 * :meth:`Zswap.invalidate` — ``zswap_invalidate``: the slot was freed; drop its entry.
 
+Where the data lives: entries are 32-byte records in a C table (``_native.EntryTable``: the
+per-type trees and the memcg LRU lists), counters in ``Zswap._c`` (``_native.ZswapFast``), and
+compressed pages in zsmalloc (``_native.ZsPool``). The store of one 4 KiB page and its load
+are first offered to ``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same
+steps in C, on the same objects and locks, for the common case (no memcg, the ``pool`` context
+lifetime, a plain zsmalloc pool); anything else, it declines before doing anything and the
+flow below runs. This module stays the reference the C paths are tested against.
+
 Parameters and statistics carry the kernel's names (``/sys/module/zswap/parameters`` and
 ``/sys/kernel/debug/zswap``); see :data:`PARAMETERS` and :meth:`Zswap.stats`.
 
 Locking (see docs/ARCHITECTURE.md): compression and decompression run under the per-CPU context
 mutex only, so threads on different CPUs compress in parallel (codecs release the GIL). Trees,
-counters, pool references and the pool list change under ``Zswap._lock`` (the xarray lock, the
-pools lock and the atomics of the kernel, folded into one). Order: ``acomp_ctx.mutex`` →
-zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a context mutex under
-``Zswap._lock``.
+LRU lists, counters, pool references and the pool list change under ``Zswap._lock`` (the xarray
+lock, the list_lru lock, the pools lock and the atomics of the kernel, folded into one).
+Order: ``acomp_ctx.mutex`` → zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a
+context mutex under ``Zswap._lock``.
 """
 
 from __future__ import annotations
@@ -309,6 +317,10 @@ class Zswap:
     machine's RAM, like the kernel's ``totalram_pages()``. ``None`` means no global limit at all
     (a pyzswap extension for measuring tools that must never refuse a store).
     """
+
+    #: The stream loop of native batching stores runs in C (``ZswapFast.stream_consume``);
+    #: False: the Python reference (:meth:`_stream_pages`), for tests that compare the two.
+    _c_stream = True
 
     def __init__(
         self,
@@ -960,7 +972,6 @@ class Zswap:
                 continue
             view = f.mv if isinstance(f.mv, memoryview) else memoryview(f.mv)
             pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(f.nr))
-        store_one = self._zs_store
         done = False
         try:
             ctx, res = pool.ctx_get_cpu_lock()
@@ -969,33 +980,19 @@ class Zswap:
                 # The ring is the compressor's batch_size buffers (a build-time-sized context
                 # has more; they stay unused, as they would in the kernel).
                 ring = res.buffers[:batch]
-                nslots = len(ring)
                 job = tfm.compress_stream(pages, len(pages), ring)
                 completed = False
                 try:
-                    take = job.take
-                    k = 0
-                    for f in folios:
-                        pending = f.pending
-                        for i in range(f.nr):
-                            code = take(k)
-                            page = pages[k]
-                            k += 1
-                            if f.failed:
-                                continue
-                            result: int | ZswapError = code if code > 0 else tfm.error(code)
-                            try:
-                                pending.append(store_one(page, ring[(k - 1) % nslots], result,
-                                                         pool, f.wb_enabled))
-                            except _StoreRejected:
-                                self._stream_fail(f, pool)
-                                continue
-                            if len(pending) == batch or i == f.nr - 1:
-                                self._publish(f.swp_type, f.offset + f.published,
-                                              pending, pool, f.charged, count_out=False,
-                                              flush=False)
-                                f.published += len(pending)
-                                pending.clear()
+                    # Per page, in order: take the engines' result, store it in zsmalloc,
+                    # publish the folio's entries a batch at a time; a rejected page fails
+                    # its folio (_stream_fail). In C (ZswapFast.stream_consume) with the
+                    # same steps; _stream_pages below is the same loop in Python.
+                    if self._c_stream and type(ring) is list and batch <= 64:
+                        self._c.stream_consume(job.take, tfm.error, pages, ring, folios, pool,
+                                               batch)
+                    else:
+                        self._stream_pages(job.take, tfm.error, pages, ring, folios, pool,
+                                           batch)
                     completed = True
                 finally:
                     tfm.end_stream(job, completed)
@@ -1028,6 +1025,33 @@ class Zswap:
             for memcg, nr in by_memcg.items():
                 memcg.count_event("zswpout", nr)
         return [not f.failed for f in folios]
+
+    def _stream_pages(self, take: Callable[[int], int], error: Callable[[int], ZswapError],
+                      pages: list[BytesLike], ring: Sequence[bytearray],
+                      folios: list[_StreamFolio], pool: ZswapPool, batch: int) -> None:
+        """The per-page loop of :meth:`_store_stream` (reference for ``stream_consume``)."""
+        nslots = len(ring)
+        k = 0
+        for f in folios:
+            pending = f.pending
+            for i in range(f.nr):
+                code = take(k)
+                page = pages[k]
+                k += 1
+                if f.failed:
+                    continue
+                result: int | ZswapError = code if code > 0 else error(code)
+                try:
+                    pending.append(self._zs_store(page, ring[(k - 1) % nslots], result, pool,
+                                                  f.wb_enabled))
+                except _StoreRejected:
+                    self._stream_fail(f, pool)
+                    continue
+                if len(pending) == batch or i == f.nr - 1:
+                    self._publish(f.swp_type, f.offset + f.published, pending, pool, f.charged,
+                                  count_out=False, flush=False)
+                    f.published += len(pending)
+                    pending.clear()
 
     def _stream_fail(self, f: _StreamFolio, pool: ZswapPool) -> None:
         """A folio of a stream failed: free its unpublished objects, give back the pool

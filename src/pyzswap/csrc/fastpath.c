@@ -78,6 +78,8 @@ typedef struct {
     struct pool_slot slots[NR_SLOTS];
 } ZswapFastObject;
 
+static PyObject *self_store_rejected;
+static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail;
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
@@ -91,6 +93,10 @@ static int init_names(void)
         return 0;
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1
     INTERN(s_id, "id");
+    INTERN(s_pending, "pending");
+    INTERN(s_published, "published");
+    INTERN(s_zs_store, "_zs_store");
+    INTERN(s_stream_fail, "_stream_fail");
     INTERN(s_ref, "ref");
     INTERN(s_cpu, "cpu");
     INTERN(s_preempt_hook, "preempt_hook");
@@ -796,6 +802,274 @@ release_view:
     return ret;
 }
 
+/* ---------------------------------------------------------------- stream consumer -------- */
+
+/* Write a folio's C pending list into its Python ``pending`` list (for _stream_fail). */
+static int sync_pending(PyObject *f, uint32_t *handles, unsigned *lens, int n)
+{
+    PyObject *pending = PyObject_GetAttr(f, s_pending);
+    if (!pending)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        PyObject *t = Py_BuildValue("(II)", handles[i], lens[i]);
+        rc = t ? PyList_Append(pending, t) : -1;
+        Py_XDECREF(t);
+    }
+    Py_DECREF(pending);
+    return rc;
+}
+
+/* Publish n entries of a folio without a memcg (Zswap._publish, count_out=False, flush=False). */
+static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
+                         uint32_t *handles, unsigned *lens, int n)
+{
+    EntryTableObject *t = self->table;
+    if (lk_acquire(self->lock) < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t old;
+        uint32_t id = et_insert(t, (unsigned)type, off + (uint64_t)i, lens[i], pool_id,
+                                handles[i], -1, 0, 1, &old);
+        if (!id) {
+            rc = -1;
+            break;
+        }
+        if (old) {
+            PyObject *e = et_entry_obj(t, old);
+            et_release(t, old);
+            PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e)
+                            : NULL;
+            Py_XDECREF(e);
+            if (!r) {
+                rc = -1;
+                self->stored_pages++; /* this entry is in: count it before giving up */
+                if (lens[i] == PAGE_SIZE)
+                    self->stored_incompressible_pages++;
+                break;
+            }
+            Py_DECREF(r);
+        }
+        if (lens[i] == PAGE_SIZE)
+            self->stored_incompressible_pages++;
+        self->stored_pages++;
+    }
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (lk_release(self->lock) < 0)
+        rc = -1;
+    if (et)
+        PyErr_Restore(et, ev, tb);
+    return rc;
+}
+
+static int set_int_attr(PyObject *o, PyObject *name, long long v)
+{
+    PyObject *x = PyLong_FromLongLong(v);
+    if (!x)
+        return -1;
+    int rc = PyObject_SetAttr(o, name, x);
+    Py_DECREF(x);
+    return rc;
+}
+
+/* stream_consume(take, error, pages, ring, folios, pool, batch): Zswap._store_stream's
+ * per-page loop. For each page in order: take the engines' result, put it in zsmalloc and,
+ * once a batch (or the folio) is complete, publish the folio's entries. Pages of a folio
+ * that failed are skipped. Folios with a memcg, results that are not a plain compressed
+ * length, and a zsmalloc subclass go through the Python methods (_zs_store, _publish). */
+static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !self->table) {
+        PyErr_SetString(PyExc_TypeError,
+                        "stream_consume(take, error, pages, ring, folios, pool, batch)");
+        return NULL;
+    }
+    PyObject *take = args[0], *error = args[1], *pages = args[2], *ring = args[3],
+             *folios = args[4], *pool = args[5];
+    int batch = PyLong_AsLong(args[6]);
+    if (batch == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyList_Check(pages) || !PyList_Check(ring) || !PyList_Check(folios) || batch < 1 ||
+        batch > 64 || PyList_GET_SIZE(ring) < 1) {
+        PyErr_SetString(PyExc_TypeError, "stream_consume: lists and 1 <= batch <= 64");
+        return NULL;
+    }
+    Py_ssize_t nslots = PyList_GET_SIZE(ring);
+    PyObject *zs = PyObject_GetAttr(pool, s_zs_pool);
+    PyObject *id_obj = zs ? PyObject_GetAttr(pool, s_id) : NULL;
+    if (!id_obj) {
+        Py_XDECREF(zs);
+        return NULL;
+    }
+    uint32_t pool_id = (uint32_t)PyLong_AsUnsignedLong(id_obj);
+    Py_DECREF(id_obj);
+    int direct = pyz_zspool_is_exact(zs);
+    struct zs_pool *zp = direct ? pyz_zspool_pool(zs) : NULL;
+    if (direct && !zp) {
+        Py_DECREF(zs);
+        return NULL;
+    }
+    uint32_t handles[64];
+    unsigned lens[64];
+    Py_ssize_t k = 0;
+    PyObject *f = NULL, *charged = NULL, *wb = NULL;
+    for (Py_ssize_t fi = 0; fi < PyList_GET_SIZE(folios); fi++) {
+        f = PyList_GET_ITEM(folios, fi);
+        long nr, type, published;
+        long long offset;
+        PyObject *v;
+#define GETL(dst, name, conv) \
+        if (!(v = PyObject_GetAttrString(f, name))) goto error; \
+        dst = conv(v); Py_DECREF(v); if (PyErr_Occurred()) goto error;
+        GETL(nr, "nr", PyLong_AsLong);
+        GETL(type, "swp_type", PyLong_AsLong);
+        GETL(offset, "offset", PyLong_AsLongLong);
+        GETL(published, "published", PyLong_AsLong);
+#undef GETL
+        if (!(charged = PyObject_GetAttrString(f, "charged")) ||
+            !(wb = PyObject_GetAttrString(f, "wb_enabled")))
+            goto error;
+        v = PyObject_GetAttrString(f, "failed");
+        if (!v)
+            goto error;
+        int failed = PyObject_IsTrue(v);
+        Py_DECREF(v);
+        int n = 0; /* pending in C */
+        for (long i = 0; i < nr; i++, k++) {
+            PyObject *kobj = PyLong_FromSsize_t(k);
+            PyObject *codeobj = kobj ? PyObject_Vectorcall(take, &kobj, 1, NULL) : NULL;
+            Py_XDECREF(kobj);
+            if (!codeobj)
+                goto error_f;
+            long code = PyLong_AsLong(codeobj);
+            if (code == -1 && PyErr_Occurred()) {
+                Py_DECREF(codeobj);
+                goto error_f;
+            }
+            if (failed) {
+                Py_DECREF(codeobj);
+                continue;
+            }
+            PyObject *buf = PyList_GET_ITEM(ring, k % nslots);
+            int rc = 1; /* 1: not done here */
+            if (direct && code > 0 && code < PAGE_SIZE && PyByteArray_Check(buf) &&
+                PyByteArray_GET_SIZE(buf) >= code) {
+                zs_lock_gil(zp);
+                rc = zs_malloc_write_locked(zp, PyByteArray_AS_STRING(buf), (unsigned)code,
+                                            &handles[n]);
+                zs_unlock(zp);
+                if (rc == 0)
+                    lens[n++] = (unsigned)code;
+            }
+            if (rc != 0) {
+                /* the Python flow: as-is storage, rejections, errors, counters */
+                PyObject *result = code > 0 ? Py_NewRef(codeobj)
+                                            : PyObject_CallOneArg(error, codeobj);
+                PyObject *page = result ? PyList_GET_ITEM(pages, k) : NULL;
+                PyObject *item = result ? PyObject_CallMethodObjArgs(
+                                              self->zswap, s_zs_store, page, buf, result, pool,
+                                              wb, NULL)
+                                        : NULL;
+                Py_XDECREF(result);
+                if (!item) {
+                    Py_DECREF(codeobj);
+                    if (!PyErr_ExceptionMatches(self_store_rejected))
+                        goto error_f;
+                    PyErr_Clear();
+                    /* this page failed its folio: hand the pending objects to _stream_fail */
+                    if (sync_pending(f, handles, lens, n) < 0)
+                        goto error;
+                    n = 0;
+                    if (set_int_attr(f, s_published, published) < 0)
+                        goto error;
+                    PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_stream_fail, f, pool,
+                                                             NULL);
+                    if (!r)
+                        goto error;
+                    Py_DECREF(r);
+                    failed = 1;
+                    continue;
+                }
+                unsigned long hh, ll;
+                if (!PyArg_ParseTuple(item, "kk", &hh, &ll)) {
+                    Py_DECREF(item);
+                    Py_DECREF(codeobj);
+                    goto error_f;
+                }
+                Py_DECREF(item);
+                handles[n] = (uint32_t)hh;
+                lens[n++] = (unsigned)ll;
+            }
+            Py_DECREF(codeobj);
+            if (n == batch || i == nr - 1) {
+                uint64_t at = (uint64_t)(offset + published);
+                if (charged == Py_None) {
+                    if (publish_plain(self, (int)type, at, pool_id, handles, lens, n) < 0) {
+                        n = 0; /* published or freed by _entry_free_locked's failure path */
+                        goto error_f;
+                    }
+                } else {
+                    PyObject *stored = PyList_New(n);
+                    for (int j = 0; stored && j < n; j++) {
+                        PyObject *t = Py_BuildValue("(II)", handles[j], lens[j]);
+                        if (!t) {
+                            Py_CLEAR(stored);
+                            break;
+                        }
+                        PyList_SET_ITEM(stored, j, t);
+                    }
+                    if (!stored)
+                        goto error_f;
+                    PyObject *meth = PyObject_GetAttrString(self->zswap, "_publish");
+                    PyObject *a = meth ? Py_BuildValue("(lLOOO)", type, (long long)at, stored,
+                                                       pool, charged)
+                                       : NULL;
+                    PyObject *kw = a ? Py_BuildValue("{s:O,s:O}", "count_out", Py_False,
+                                                     "flush", Py_False)
+                                     : NULL;
+                    PyObject *r = kw ? PyObject_Call(meth, a, kw) : NULL;
+                    Py_XDECREF(meth);
+                    Py_XDECREF(a);
+                    Py_XDECREF(kw);
+                    Py_DECREF(stored);
+                    if (!r) {
+                        n = 0;
+                        goto error_f;
+                    }
+                    Py_DECREF(r);
+                }
+                published += n;
+                n = 0;
+            }
+        }
+        if (set_int_attr(f, s_published, published) < 0)
+            goto error;
+        Py_CLEAR(charged);
+        Py_CLEAR(wb);
+        continue;
+error_f:
+        /* leave the folio's state where the Python error path expects it */
+        {
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            sync_pending(f, handles, lens, n);
+            set_int_attr(f, s_published, published);
+            PyErr_Clear();
+            PyErr_Restore(et, ev, tb);
+        }
+        goto error;
+    }
+    Py_DECREF(zs);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(charged);
+    Py_XDECREF(wb);
+    Py_DECREF(zs);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- Python glue ------------ */
 
 static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
@@ -817,6 +1091,13 @@ static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
     Py_XSETREF(self->zswap, Py_NewRef(zswap));
     Py_XSETREF(self->table, (EntryTableObject *)Py_NewRef(table));
     Py_XSETREF(self->lock, Py_NewRef(lock));
+    if (!self_store_rejected) {
+        PyObject *m = PyImport_ImportModule("pyzswap.zswap");
+        self_store_rejected = m ? PyObject_GetAttrString(m, "_StoreRejected") : NULL;
+        Py_XDECREF(m);
+        if (!self_store_rejected)
+            return NULL;
+    }
     Py_XSETREF(self->pools, Py_NewRef(pools));
     Py_XSETREF(self->pool_ids, Py_NewRef(pool_ids));
     Py_XSETREF(self->release_pending, Py_NewRef(pending));
@@ -934,6 +1215,8 @@ static PyMethodDef fp_methods[] = {
     {"load_page", (PyCFunction)(void (*)(void))fp_load_page, METH_FASTCALL,
      "load_page(out, type, offset) -> True, False, or NotImplemented (use the Python flow)"},
     {"forget", (PyCFunction)fp_forget, METH_O, "forget(pool): drop it from the cache"},
+    {"stream_consume", (PyCFunction)(void (*)(void))fp_stream_consume, METH_FASTCALL,
+     "stream_consume(take, error, pages, ring, folios, pool, batch): _store_stream's loop"},
     {"check_limits", (PyCFunction)fp_check_limits, METH_NOARGS, "zswap_check_limits()"},
     {NULL},
 };
