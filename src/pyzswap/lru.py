@@ -417,59 +417,82 @@ class ListLru(Generic[T]):
             return 0, nr_to_walk
         w = LruWalk(self, memcg_id, od)
         unref = self._unref
-        isolated = 0
-        skipped = 0  # items left in place at the head by this pass (LRU_SKIP)
-        try:
-            while nr_to_walk:
-                n = len(od)
-                if skipped >= n:
-                    break  # the pass reached the end of the list
-                key = next(islice(od, skipped, None)) if skipped else next(iter(od))
-                item = od[key]
-                last = skipped == n - 1  # list_for_each_safe: next would be the head
-                nr_to_walk -= 1
-                w.key = key
-                w.dropped = w._moved = False
-                ret = isolate(key, item, key not in unref, w)
-                if not w._held:
-                    lock.acquire()
-                    w._held = True
-                    raise RuntimeError(f"list_lru walk: the callback returned "
-                                       f"{_status_name(ret)} without retaking the lock")
-                if w.dropped and ret not in _LOCK_DROPPED_OK:
-                    raise RuntimeError(f"list_lru walk: the callback dropped the lock but "
-                                       f"returned {_status_name(ret)}")
-                if ret == LRU_ROTATE:
-                    if key in od:
-                        od.move_to_end(key)
-                        unref.add(key)
-                elif ret in (LRU_REMOVED, LRU_REMOVED_RETRY):
-                    isolated += 1
-                    if od.get(key) is item:  # not unlinked by the callback: unlink it
-                        del od[key]
-                        unref.discard(key)
-                        self._nr_items -= 1
-                    if ret == LRU_REMOVED_RETRY:
-                        skipped = 0
-                        continue
-                elif ret == LRU_SKIP:
-                    if not w._moved and key in od:  # left in place: part of the prefix
-                        skipped += 1
-                elif ret == LRU_RETRY:
+
+        def nth(n: int) -> tuple[int, T, bool]:
+            key = next(islice(od, n, None)) if n else next(iter(od))
+            return key, od[key], key not in unref
+
+        def rotate(key: int) -> None:
+            if key in od:
+                od.move_to_end(key)
+                unref.add(key)
+
+        def unlink_if(key: int, item: T) -> None:
+            if od.get(key) is item:  # not unlinked by the callback: unlink it
+                del od[key]
+                unref.discard(key)
+                self._nr_items -= 1
+
+        return _walk_loop(w, lock, nr_to_walk, isolate, od.__len__, nth, rotate, unlink_if,
+                          od.__contains__)
+
+
+def _walk_loop(w: LruWalk[T], lock: Any, nr_to_walk: int, isolate: IsolateFn[T],
+               count: Callable[[], int], nth: Callable[[int], tuple[int, T, bool]],
+               rotate: Callable[[int], object], unlink_if: Callable[[int, T], object],
+               listed: Callable[[int], bool]) -> tuple[int, int]:
+    """``__list_lru_walk_one``'s loop, for :class:`ListLru` and :class:`EntryLru` alike, over
+    one list given as functions: ``count()``, ``nth(n) -> (key, item, referenced)`` (0 =
+    oldest), ``rotate(key)`` (to the tail, bit cleared, if still listed), ``unlink_if(key,
+    item)`` (if that item is still listed under key) and ``listed(key)``. Called with
+    ``lock`` held; returns with it released. See the module docstring for the protocol."""
+    isolated = 0
+    skipped = 0  # items left in place at the head by this pass (LRU_SKIP)
+    try:
+        while nr_to_walk:
+            n = count()
+            if skipped >= n:
+                break  # the pass reached the end of the list
+            key, item, referenced = nth(skipped)
+            last = skipped == n - 1  # list_for_each_safe: next would be the head
+            nr_to_walk -= 1
+            w.key = key
+            w.dropped = w._moved = False
+            ret = isolate(key, item, referenced, w)
+            if not w._held:
+                lock.acquire()
+                w._held = True
+                raise RuntimeError(f"list_lru walk: the callback returned "
+                                   f"{_status_name(ret)} without retaking the lock")
+            if w.dropped and ret not in _LOCK_DROPPED_OK:
+                raise RuntimeError(f"list_lru walk: the callback dropped the lock but "
+                                   f"returned {_status_name(ret)}")
+            if ret == LRU_ROTATE:
+                rotate(key)
+            elif ret in (LRU_REMOVED, LRU_REMOVED_RETRY):
+                isolated += 1
+                unlink_if(key, item)
+                if ret == LRU_REMOVED_RETRY:
                     skipped = 0
                     continue
-                elif ret == LRU_STOP:
-                    break
-                else:
-                    raise RuntimeError(f"list_lru walk: bad lru_status {ret!r}")
-                if last:
-                    break
-        finally:
-            if w._held:
-                w._held = False
-                lock.release()
-            w.key = -1
-        return isolated, nr_to_walk
+            elif ret == LRU_SKIP:
+                if not w._moved and listed(key):  # left in place: part of the prefix
+                    skipped += 1
+            elif ret == LRU_RETRY:
+                skipped = 0
+                continue
+            elif ret == LRU_STOP:
+                break
+            else:
+                raise RuntimeError(f"list_lru walk: bad lru_status {ret!r}")
+            if last:
+                break
+    finally:
+        if w._held:
+            w._held = False
+            lock.release()
+        w.key = -1
+    return isolated, nr_to_walk
 
 
 def _status_name(ret: object) -> str:
@@ -618,53 +641,14 @@ class EntryLru(Generic[T]):
             lock.release()
             return 0, nr_to_walk
         w = _EntryLruWalk(self, memcg_id)
-        isolated = 0
-        skipped = 0
-        try:
-            while nr_to_walk:
-                n = table.lru_count(memcg_id)
-                if skipped >= n:
-                    break
-                got = table.lru_nth(memcg_id, skipped)
-                if got is None:  # pragma: no cover - n said otherwise
-                    break
-                key, item, referenced = got
-                last = skipped == n - 1
-                nr_to_walk -= 1
-                w.key = key
-                w.dropped = w._moved = False
-                ret = isolate(key, item, referenced, w)
-                if not w._held:
-                    lock.acquire()
-                    w._held = True
-                    raise RuntimeError(f"list_lru walk: the callback returned "
-                                       f"{_status_name(ret)} without retaking the lock")
-                if w.dropped and ret not in _LOCK_DROPPED_OK:
-                    raise RuntimeError(f"list_lru walk: the callback dropped the lock but "
-                                       f"returned {_status_name(ret)}")
-                if ret == LRU_ROTATE:
-                    table.lru_move_tail(key, True)
-                elif ret in (LRU_REMOVED, LRU_REMOVED_RETRY):
-                    isolated += 1
-                    table.lru_isolate(key, item)  # unless the callback (or a free) did
-                    if ret == LRU_REMOVED_RETRY:
-                        skipped = 0
-                        continue
-                elif ret == LRU_SKIP:
-                    if not w._moved and table.lru_where(key) is not None:
-                        skipped += 1
-                elif ret == LRU_RETRY:
-                    skipped = 0
-                    continue
-                elif ret == LRU_STOP:
-                    break
-                else:
-                    raise RuntimeError(f"list_lru walk: bad lru_status {ret!r}")
-                if last:
-                    break
-        finally:
-            if w._held:
-                w._held = False
-                lock.release()
-            w.key = -1
-        return isolated, nr_to_walk
+
+        def nth(n: int) -> tuple[int, T, bool]:
+            got = table.lru_nth(memcg_id, n)
+            if got is None:  # pragma: no cover - count() said there was one
+                raise RuntimeError("list_lru walk: the list changed under the lock")
+            return got
+
+        return _walk_loop(w, lock, nr_to_walk, isolate, lambda: table.lru_count(memcg_id), nth,
+                          lambda key: table.lru_move_tail(key, True),
+                          lambda key, item: table.lru_isolate(key, item),
+                          lambda key: table.lru_where(key) is not None)

@@ -14,7 +14,7 @@
  *          CPU's context mutex -> compress with the context's transform -> zsmalloc ->
  *          mutex released -> publish under the zswap lock (tree, LRU, counters) -> release
  *          emptied pools.
- *   load:  slot -> lookup -> context mutex -> decompress in place from zsmalloc -> mutex
+ *   load:  slot -> lookup -> context mutex -> copy the object out of zsmalloc, decompress -> mutex
  *          released -> under the zswap lock: zswpin, erase, free the object, drop the pool
  *          reference, counters -> release emptied pools.
  *
@@ -79,7 +79,8 @@ typedef struct {
 } ZswapFastObject;
 
 static PyObject *self_store_rejected;
-static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail;
+static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s_swp_type,
+    *s_offset, *s_charged, *s_wb_enabled, *s_failed, *s_publish;
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
@@ -97,6 +98,13 @@ static int init_names(void)
     INTERN(s_published, "published");
     INTERN(s_zs_store, "_zs_store");
     INTERN(s_stream_fail, "_stream_fail");
+    INTERN(s_nr, "nr");
+    INTERN(s_swp_type, "swp_type");
+    INTERN(s_offset, "offset");
+    INTERN(s_charged, "charged");
+    INTERN(s_wb_enabled, "wb_enabled");
+    INTERN(s_failed, "failed");
+    INTERN(s_publish, "_publish");
     INTERN(s_ref, "ref");
     INTERN(s_cpu, "cpu");
     INTERN(s_preempt_hook, "preempt_hook");
@@ -419,6 +427,23 @@ static int flush_releases(ZswapFastObject *self)
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
                                   PyObject *const *args);
 
+/* The (type, offset) arguments of a fast path: 1 if they name a slot of a swapped-on type,
+ * 0 if not (the Python flow raises the right error). */
+static int slot_args(ZswapFastObject *self, PyObject *const *args, long *type, long long *off)
+{
+    if (!PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+        return 0;
+    *type = PyLong_AsLong(args[1]);
+    *off = PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    EntryTableObject *t = self->table;
+    return *type >= 0 && *type < ET_MAX_TYPES && t->trees[*type] && *off >= 0 &&
+           (uint64_t)*off < t->trees[*type]->nr_pages;
+}
+
 /* store_page(page, type, offset) -> True / False / NotImplemented */
 static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -427,8 +452,10 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         return NULL;
     }
     PyObject *page = args[0];
-    if (!PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
-        Py_RETURN_NOTIMPLEMENTED;
+    long type;
+    long long off;
+    if (!slot_args(self, args, &type, &off))
+        Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
     /* one 4 KiB page: bytes, or a contiguous byte buffer (a memoryview of a page file) */
     const char *page_buf;
     Py_buffer pview;
@@ -457,17 +484,10 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
                                   PyObject *const *args)
 {
+    /* 1. The slot (checked by the caller). */
     long type = PyLong_AsLong(args[1]);
     long long off = PyLong_AsLongLong(args[2]);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    /* 1. The slot. */
     EntryTableObject *t = self->table;
-    if (type < 0 || type >= ET_MAX_TYPES || !t->trees[type] || off < 0 ||
-        (uint64_t)off >= t->trees[type]->nr_pages)
-        Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
     /* 2. Enabled? The global limit? (checked once: its counter has a side effect) */
     if (!self->enabled)
         Py_RETURN_NOTIMPLEMENTED;
@@ -588,10 +608,18 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     uint32_t old;
     uint32_t id = et_insert(t, (unsigned)type, (uint64_t)off, (unsigned)dlen, pool_id, handle,
                             -1, 0, 1, &old);
+    if (!id) { /* out of memory for the table: the object goes, the store is undone */
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        lk_release(self->lock);
+        zs_lock_gil(zp);
+        zs_free_locked(zp, handle);
+        zs_unlock(zp);
+        PyErr_Restore(et, ev, tb);
+        goto undo;
+    }
     int bad = 0;
-    if (!id) {
-        bad = 1;
-    } else if (old) {
+    if (old) {
         PyObject *e = et_entry_obj(t, old);
         et_release(t, old);
         PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e) : NULL;
@@ -600,13 +628,11 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
             bad = 1;
         Py_XDECREF(r);
     }
-    if (id) {
-        if (dlen == PAGE_SIZE)
-            self->stored_incompressible_pages++;
-        self->stored_pages++;
-        self->zswpout++;
-        self->fast_stores++;
-    }
+    if (dlen == PAGE_SIZE)
+        self->stored_incompressible_pages++;
+    self->stored_pages++;
+    self->zswpout++;
+    self->fast_stores++;
     if (bad) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
@@ -648,18 +674,11 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         return NULL;
     }
     PyObject *out = args[0];
-    if (!PyLong_CheckExact(args[1]) || !PyLong_CheckExact(args[2]))
+    long type;
+    long long off;
+    if (!slot_args(self, args, &type, &off))
         Py_RETURN_NOTIMPLEMENTED;
-    long type = PyLong_AsLong(args[1]);
-    long long off = PyLong_AsLongLong(args[2]);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        Py_RETURN_NOTIMPLEMENTED;
-    }
     EntryTableObject *t = self->table;
-    if (type < 0 || type >= ET_MAX_TYPES || !t->trees[type] || off < 0 ||
-        (uint64_t)off >= t->trees[type]->nr_pages)
-        Py_RETURN_NOTIMPLEMENTED;
     Py_buffer view;
     if (PyObject_GetBuffer(out, &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
         PyErr_Clear();
@@ -700,7 +719,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         goto release_view;
     }
     pool = c->pool;
-    /* zswap_decompress on this CPU's context, reading the object in place */
+    /* zswap_decompress on this CPU's context */
     if (lk_acquire(c->mutex) < 0)
         goto release_pool;
     struct zs_pool *zp = c->zp;
@@ -716,14 +735,26 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         ret = Py_NewRef(Py_NotImplemented);
         goto release_pool;
     }
+    /* copy the object out: no Python code runs under the zsmalloc mutex (zsmalloc.h) */
+    unsigned char copy[PAGE_SIZE];
+    unsigned clen = e.length <= size ? e.length : size;
+    memcpy(e.length == PAGE_SIZE ? (unsigned char *)view.buf : copy, obj, clen);
+    zs_unlock(zp);
     if (e.length == PAGE_SIZE) {
-        memcpy(view.buf, obj, PAGE_SIZE);
         dlen = PAGE_SIZE;
     } else {
-        PyObject *src = PyMemoryView_FromMemory((char *)obj, e.length, PyBUF_READ);
+        PyObject *src = PyMemoryView_FromMemory((char *)copy, clen, PyBUF_READ);
         PyObject *res = src ? PyObject_Vectorcall(c->decompress, (PyObject *[]){src, out}, 2,
                                                   NULL)
                             : NULL;
+        if (src && Py_REFCNT(src) > 1) { /* kept by the codec: cut it off the stack copy */
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            PyObject *r = PyObject_CallMethod(src, "release", NULL);
+            Py_XDECREF(r);
+            PyErr_Clear();
+            PyErr_Restore(et, ev, tb);
+        }
         Py_XDECREF(src);
         if (res) {
             dlen = PyLong_AsLong(res);
@@ -737,7 +768,6 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
             failed_call = 1;
         }
     }
-    zs_unlock(zp);
     if (failed_call) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
@@ -921,17 +951,17 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
         long long offset;
         PyObject *v;
 #define GETL(dst, name, conv) \
-        if (!(v = PyObject_GetAttrString(f, name))) goto error; \
+        if (!(v = PyObject_GetAttr(f, name))) goto error; \
         dst = conv(v); Py_DECREF(v); if (PyErr_Occurred()) goto error;
-        GETL(nr, "nr", PyLong_AsLong);
-        GETL(type, "swp_type", PyLong_AsLong);
-        GETL(offset, "offset", PyLong_AsLongLong);
-        GETL(published, "published", PyLong_AsLong);
+        GETL(nr, s_nr, PyLong_AsLong);
+        GETL(type, s_swp_type, PyLong_AsLong);
+        GETL(offset, s_offset, PyLong_AsLongLong);
+        GETL(published, s_published, PyLong_AsLong);
 #undef GETL
-        if (!(charged = PyObject_GetAttrString(f, "charged")) ||
-            !(wb = PyObject_GetAttrString(f, "wb_enabled")))
+        if (!(charged = PyObject_GetAttr(f, s_charged)) ||
+            !(wb = PyObject_GetAttr(f, s_wb_enabled)))
             goto error;
-        v = PyObject_GetAttrString(f, "failed");
+        v = PyObject_GetAttr(f, s_failed);
         if (!v)
             goto error;
         int failed = PyObject_IsTrue(v);
@@ -1022,7 +1052,7 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
                     }
                     if (!stored)
                         goto error_f;
-                    PyObject *meth = PyObject_GetAttrString(self->zswap, "_publish");
+                    PyObject *meth = PyObject_GetAttr(self->zswap, s_publish);
                     PyObject *a = meth ? Py_BuildValue("(lLOOO)", type, (long long)at, stored,
                                                        pool, charged)
                                        : NULL;

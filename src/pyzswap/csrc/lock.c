@@ -14,16 +14,21 @@
 #include <math.h>
 #include <time.h>
 
+/* Take the lock if it is free: 1, else 0. Never waits (the mutex is held for instants). */
+static int try_take(LockObject *self)
+{
+    pthread_mutex_lock(&self->m);
+    int got = !self->locked;
+    self->locked = 1;
+    pthread_mutex_unlock(&self->m);
+    return got;
+}
+
 int pyz_lock_acquire(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
-    pthread_mutex_lock(&self->m);
-    if (!self->locked) {
-        self->locked = 1;
-        pthread_mutex_unlock(&self->m);
+    if (try_take(self))
         return 1;
-    }
-    pthread_mutex_unlock(&self->m);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->m);
     while (self->locked)
@@ -36,13 +41,8 @@ int pyz_lock_acquire(PyObject *obj)
 
 static int acquire_timed(LockObject *self, int blocking, double timeout)
 {
-    pthread_mutex_lock(&self->m);
-    if (!self->locked) {
-        self->locked = 1;
-        pthread_mutex_unlock(&self->m);
+    if (try_take(self))
         return 1;
-    }
-    pthread_mutex_unlock(&self->m);
     if (!blocking)
         return 0;
     if (timeout < 0)
