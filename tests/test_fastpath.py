@@ -236,3 +236,21 @@ def test_stream_consumer_in_c_agrees_with_the_python_loop(ops: list[tuple[object
     finally:
         for z, _ in zs:
             z.close()
+
+
+def test_close_unbinds_the_fast_paths_and_frees_the_instance() -> None:
+    import gc
+    import weakref
+
+    z = Zswap(compressor="lz4", totalram_pages=1000, cpus=1)
+    z.swapon(0, 8)
+    assert z.store(text_page(1), 0, 1) and z.store(text_page(2), 0, 2)
+    z.close()
+    assert z.stats()["stored_pages"] == 2  # counters stay readable
+    assert z._c.store_page(text_page(3), 0, 3) is NotImplemented
+    assert z._c.load_page(bytearray(PAGE_SIZE), 0, 1) is NotImplemented
+    assert not z._c.check_limits()
+    ref = weakref.ref(z)
+    del z
+    gc.collect()
+    assert ref() is None

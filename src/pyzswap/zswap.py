@@ -1634,6 +1634,7 @@ class Zswap:
                 self._c.forget(pool)
         for pool in pools:
             pool.destroy()
+        self._c.unbind()  # the fast paths decline from now on; breaks the reference cycle
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
             self.swap_table.on_free = None
         if self.memcg_root is not None:

@@ -289,9 +289,9 @@ def memory(pageset: str | None, pagefile: Path | None, pages: int | None, seed: 
     t, rss = report["tracemalloc"], report["rss"]
     verdict = "met" if report["met"] else "MISSED"
     click.echo(f"memory per stored entry, {compressor}, {entries:,} entries:")
-    click.echo(f"  python-side (tracemalloc): {t['python_bytes_per_entry']:.1f} bytes "
+    click.echo(f"  overhead (tracemalloc):    {t['python_bytes_per_entry']:.1f} bytes "
                f"(target {report['target']}: {verdict})")
-    click.echo(f"  python-side (RSS delta):   {rss['python_bytes_per_entry']:.1f} bytes")
+    click.echo(f"  overhead (RSS delta):      {rss['python_bytes_per_entry']:.1f} bytes")
     click.echo(f"  kernel: {report['kernel_bytes_per_entry']} bytes (zswap_entry "
                f"{report['kernel']['zswap_entry']} + handle {report['kernel']['zsmalloc_handle']})")
     click.echo(f"  compressed data: {t['compressed_bytes_per_entry']:.1f} bytes, zsmalloc waste: "

@@ -15,8 +15,10 @@ How it is measured (two independent ways, same store loop):
     ``gc.collect()``, take the total again. The difference is every byte the Python allocator
     handed out for those stores, zspage buffers included; minus
     ``pages_allocated * 4096`` (zsmalloc's pages: the compressed data and zsmalloc's own waste)
-    it is the Python-side overhead. Divided by ``entries``. The top allocation sites
-    (file:line) are reported too, per entry.
+    it is the overhead per entry. The C parts (zsmalloc's tables, the entry table) allocate
+    through ``PyMem_RawMalloc``, which tracemalloc traces, so they are counted too (the JSON
+    key keeps its old name, ``python_bytes_per_entry``). Divided by ``entries``. The top
+    allocation sites (file:line) are reported too, per entry.
 ``rss``
     The same without ``tracemalloc``: the process's resident set (``/proc/self/statm``) before
     and after, minus the same zsmalloc bytes. Includes allocator fragmentation and slack, and

@@ -381,6 +381,8 @@ static int pin(ZswapFastObject *self, PyObject *pool, uint32_t id, struct pinned
 static long long total_pages(ZswapFastObject *self)
 {
     long long n = 0;
+    if (!self->pools) /* unbound: Zswap.close() destroyed every pool */
+        return 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(self->pools); i++) {
         PyObject *zs = PyObject_GetAttr(PyList_GET_ITEM(self->pools, i), s_zs_pool);
         if (!zs)
@@ -447,10 +449,12 @@ static int slot_args(ZswapFastObject *self, PyObject *const *args, long *type, l
 /* store_page(page, type, offset) -> True / False / NotImplemented */
 static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !self->table) {
-        PyErr_SetString(PyExc_TypeError, "store_page(page, type, offset) on a bound ZswapFast");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "store_page(page, type, offset)");
         return NULL;
     }
+    if (!self->table) /* not bound, or unbound by Zswap.close() */
+        Py_RETURN_NOTIMPLEMENTED;
     PyObject *page = args[0];
     long type;
     long long off;
@@ -669,10 +673,12 @@ out:
 /* load_page(out, type, offset) -> True / False / NotImplemented (swapcache=True only) */
 static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !self->table) {
-        PyErr_SetString(PyExc_TypeError, "load_page(out, type, offset) on a bound ZswapFast");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "load_page(out, type, offset)");
         return NULL;
     }
+    if (!self->table)
+        Py_RETURN_NOTIMPLEMENTED;
     PyObject *out = args[0];
     long type;
     long long off;
@@ -1145,6 +1151,16 @@ static PyObject *fp_forget(ZswapFastObject *self, PyObject *pool)
     Py_RETURN_NONE;
 }
 
+static int fp_clear(ZswapFastObject *self);
+
+/* unbind(): drop every reference (the Zswap, its pools, the cache): Zswap.close() calls it,
+ * which also breaks the Zswap <-> ZswapFast reference cycle. The counters stay readable. */
+static PyObject *fp_unbind(ZswapFastObject *self, PyObject *unused)
+{
+    fp_clear(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *fp_check_limits(ZswapFastObject *self, PyObject *unused)
 {
     int full = check_limits(self);
@@ -1245,6 +1261,7 @@ static PyMethodDef fp_methods[] = {
     {"load_page", (PyCFunction)(void (*)(void))fp_load_page, METH_FASTCALL,
      "load_page(out, type, offset) -> True, False, or NotImplemented (use the Python flow)"},
     {"forget", (PyCFunction)fp_forget, METH_O, "forget(pool): drop it from the cache"},
+    {"unbind", (PyCFunction)fp_unbind, METH_NOARGS, "unbind(): drop all references"},
     {"stream_consume", (PyCFunction)(void (*)(void))fp_stream_consume, METH_FASTCALL,
      "stream_consume(take, error, pages, ring, folios, pool, batch): _store_stream's loop"},
     {"check_limits", (PyCFunction)fp_check_limits, METH_NOARGS, "zswap_check_limits()"},
