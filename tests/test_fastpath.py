@@ -254,3 +254,72 @@ def test_close_unbinds_the_fast_paths_and_frees_the_instance() -> None:
     del z
     gc.collect()
     assert ref() is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("store"), st.integers(0, 31), st.integers(0, 3), st.integers(0, 2)),
+    st.tuples(st.just("load"), st.integers(0, 31)),
+    st.tuples(st.just("invalidate"), st.integers(0, 31)),
+    st.tuples(st.just("offline"), st.integers(1, 2)),
+), max_size=40))
+def test_fast_load_of_memcg_entries_agrees_with_the_python_flow(
+        ops: list[tuple[object, ...]]) -> None:
+    """Entries charged to memcgs (stored by the Python flow) loaded by the fast path: events,
+    charges and reparenting (a memcg removed while its entries are stored) as in Python."""
+    from pyzswap.memcg import MemCgroup
+
+    sides = []
+    for lifetime in ("pool", "naive"):
+        root = MemCgroup()
+        groups = [root, root.create("a"), root.create("b")]
+        z = Zswap(compressor="lz4", totalram_pages=None, cpus=2, lifetime=lifetime,
+                  memcg_root=root, shrink_work="inline")
+        z.swapon(0, 32)
+        sides.append((z, groups))
+    try:
+        for op in ops:
+            results = []
+            for z, groups in sides:
+                if op[0] == "store":
+                    _, off, kind, g = op
+                    memcg = groups[int(g)]  # type: ignore[call-overload]
+                    results.append(z.store(_page(int(kind), int(off)), 0, int(off),  # type: ignore[call-overload]
+                                           memcg if memcg.online else groups[0]))
+                elif op[0] == "load":
+                    out = bytearray(PAGE_SIZE)
+                    results.append((z.load(out, 0, int(op[1])), bytes(out)))  # type: ignore[call-overload]
+                elif op[0] == "invalidate":
+                    results.append(z.invalidate(0, int(op[1])))  # type: ignore[call-overload]
+                else:
+                    g = groups[int(op[1])]  # type: ignore[call-overload]
+                    if g.online:
+                        g.remove()
+                    results.append(None)
+            assert results[0] == results[1], op
+            (a, ga), (b, gb) = sides
+            assert _state(a) == _state(b), op
+            for x, y in zip(ga, gb, strict=True):
+                assert (x.zswap_current, x.zswapped, x.events()) == \
+                    (y.zswap_current, y.zswapped, y.events()), op
+        assert sides[1][0]._c.fast_loads == 0
+    finally:
+        for z, _ in sides:
+            z.close()
+
+
+def test_a_memcg_charged_entry_is_loaded_by_the_fast_path() -> None:
+    from pyzswap.memcg import MemCgroup
+
+    root = MemCgroup()
+    job = root.create("job")
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=1, memcg_root=root)
+    z.swapon(0, 8)
+    assert z.store(text_page(1), 0, 1, job)  # a store with a memcg: the Python flow
+    assert job.zswapped == 1 and job.zswap_current > 0
+    out = bytearray(PAGE_SIZE)
+    assert z.load(out, 0, 1) and bytes(out) == text_page(1)
+    assert z._c.fast_loads == 1
+    assert job.zswapped == 0 and job.zswap_current == 0 and job.events()["zswpin"] == 1
+    assert root.zswapped == 0 and z.stats()["stored_pages"] == 0
+    z.close()

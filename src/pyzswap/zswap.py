@@ -15,7 +15,8 @@ Where the data lives: entries are 32-byte records in a C table (``_native.EntryT
 per-type trees and the memcg LRU lists), counters in ``Zswap._c`` (``_native.ZswapFast``), and
 compressed pages in zsmalloc (``_native.ZsPool``). The store of one 4 KiB page and its load
 are first offered to ``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same
-steps in C, on the same objects and locks, for the common case (no memcg, the ``pool`` context
+steps in C, on the same objects and locks, for the common case (a store without a memcg, the
+``pool`` context
 lifetime, a plain zsmalloc pool); anything else, it declines before doing anything and the
 flow below runs. This module stays the reference the C paths are tested against.
 
@@ -1150,7 +1151,7 @@ class Zswap:
         A decompression failure raises :class:`DecompressFail` and keeps the entry.
         """
         if swapcache:
-            # The same steps in C (csrc/fastpath.c), for entries without a memcg; it declines,
+            # The same steps in C (csrc/fastpath.c), memcg events and charges included; it declines,
             # before doing anything, every case it does not cover.
             done = self._c.load_page(out, swp_type, offset)
             if done is not NotImplemented:

@@ -5,18 +5,19 @@
  * The object (pyzswap._native.ZswapFast) is a Zswap's counters (Zswap._c: the debugfs
  * statistics and vmstat events, shared with the Python flow), its limit state, and the fast
  * paths. A fast path returns NotImplemented *before any side effect* when the case is not
- * the common one (a memcg, a lifetime other than "pool", a zsmalloc subclass with fault
- * injection, a CPU without resources, a preemption hook, a bad argument), and the Python flow
- * then runs from the start. What it does run is the Python flow's steps in order, on the same
- * objects and locks:
+ * the common one (a store with a memcg, a lifetime other than "pool", a zsmalloc subclass
+ * with fault injection, a CPU without resources, a preemption hook, a bad argument), and the
+ * Python flow then runs from the start. What it does run is the Python flow's steps in
+ * order, on the same objects and locks:
  *
  *   store: slot -> enabled / global limit -> current pool reference (zswap lock) -> this
  *          CPU's context mutex -> compress with the context's transform -> zsmalloc ->
  *          mutex released -> publish under the zswap lock (tree, LRU, counters) -> release
  *          emptied pools.
- *   load:  slot -> lookup -> context mutex -> copy the object out of zsmalloc, decompress -> mutex
- *          released -> under the zswap lock: zswpin, erase, free the object, drop the pool
- *          reference, counters -> release emptied pools.
+ *   load:  slot -> lookup -> context mutex -> copy the object out of zsmalloc, decompress ->
+ *          mutex released -> under the zswap lock: zswpin (and the memcg's event), erase,
+ *          uncharge the memcg, free the object, drop the pool reference, counters -> release
+ *          emptied pools.
  *
  * Python objects are reached through a small per-pool cache (pool, its zsmalloc, and per CPU
  * the context mutex, resources, buffer and the transform's bound methods). It is valid
@@ -79,6 +80,7 @@ typedef struct {
 } ZswapFastObject;
 
 static PyObject *self_store_rejected;
+static PyObject *s_objcg_memcg, *s_count_event, *s_zswpin, *s_uncharge_zswap;
 static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s_swp_type,
     *s_offset, *s_charged, *s_wb_enabled, *s_failed, *s_publish;
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
@@ -94,6 +96,10 @@ static int init_names(void)
         return 0;
 #define INTERN(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1
     INTERN(s_id, "id");
+    INTERN(s_objcg_memcg, "_objcg_memcg");
+    INTERN(s_count_event, "count_event");
+    INTERN(s_zswpin, "zswpin");
+    INTERN(s_uncharge_zswap, "uncharge_zswap");
     INTERN(s_pending, "pending");
     INTERN(s_published, "published");
     INTERN(s_zs_store, "_zs_store");
@@ -701,10 +707,6 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         goto release_view;
     }
     struct et_rec *r = et_rec(t, id);
-    if (r->objcg >= 0) { /* memcg events and charges: the Python flow */
-        ret = Py_NewRef(Py_NotImplemented);
-        goto release_view;
-    }
     /* a snapshot of the entry: the record may be freed and reused while locks are dropped */
     struct et_rec e = *r;
     PyObject *key = PyLong_FromUnsignedLong(e.pool_id);
@@ -797,17 +799,37 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         }
         goto release_pool;
     }
-    /* zswpin; the folio is in the swap cache: erase the entry and free it */
+    /* zswpin (and the memcg's event); the folio is in the swap cache: erase the entry and
+     * free it (zswap_entry_free: uncharge, zsmalloc object, pool reference, counters) */
     self->zswpin++;
     self->fast_loads++;
     int err = 0;
-    uint32_t now = et_lookup(t, (unsigned)type, (uint64_t)off);
+    PyObject *memcg = NULL;
+    if (e.objcg >= 0) {
+        PyObject *objcg = PyLong_FromLong(e.objcg);
+        memcg = objcg ? PyObject_CallMethodOneArg(self->zswap, s_objcg_memcg, objcg) : NULL;
+        Py_XDECREF(objcg);
+        PyObject *r2 = memcg ? PyObject_CallMethodOneArg(memcg, s_count_event, s_zswpin) : NULL;
+        if (!r2)
+            err = 1;
+        Py_XDECREF(r2);
+    }
+    uint32_t now = err ? 0 : et_lookup(t, (unsigned)type, (uint64_t)off);
     if (now) {
         struct et_rec *n = et_rec(t, now);
         if (n->handle == e.handle && n->pool_id == e.pool_id && n->length == e.length &&
             n->objcg == e.objcg) {
             et_erase(t, now);
             et_release(t, now);
+            if (memcg) {
+                PyObject *len = PyLong_FromUnsignedLong(e.length);
+                PyObject *r2 = len ? PyObject_CallMethodOneArg(memcg, s_uncharge_zswap, len)
+                                   : NULL;
+                Py_XDECREF(len);
+                if (!r2)
+                    err = 1;
+                Py_XDECREF(r2);
+            }
             zs_lock_gil(zp);
             zs_free_locked(zp, e.handle);
             zs_unlock(zp);
@@ -821,6 +843,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
                 self->stored_incompressible_pages--;
         }
     }
+    Py_XDECREF(memcg);
     if (err) {
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
