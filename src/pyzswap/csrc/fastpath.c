@@ -170,6 +170,16 @@ static int lk_release(PyObject *lock)
     return 0;
 }
 
+/* Drop a lock on an error path, keeping the pending exception. */
+static void lk_release_keep_error(PyObject *lock)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    lk_release(lock);
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
+}
+
 static inline int call0(PyObject *fn)
 {
     PyObject *r = PyObject_CallNoArgs(fn);
@@ -570,10 +580,7 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     } else if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
         PyErr_Clear(); /* no memcg: writeback is enabled, so the page is stored as-is */
     } else {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        lk_release(c->mutex);
-        PyErr_Restore(et, ev, tb);
+        lk_release_keep_error(c->mutex);
         goto undo;
     }
     const void *src = PyByteArray_AS_STRING(c->buffer);
@@ -644,10 +651,7 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     self->zswpout++;
     self->fast_stores++;
     if (bad) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        lk_release(self->lock);
-        PyErr_Restore(et, ev, tb);
+        lk_release_keep_error(self->lock);
         goto out;
     }
     if (lk_release(self->lock) < 0 || flush_releases(self) < 0)
@@ -777,10 +781,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         }
     }
     if (failed_call) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        lk_release(c->mutex);
-        PyErr_Restore(et, ev, tb);
+        lk_release_keep_error(c->mutex);
         goto release_pool;
     }
     if (lk_release(c->mutex) < 0)
@@ -845,10 +846,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     }
     Py_XDECREF(memcg);
     if (err) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        lk_release(self->lock);
-        PyErr_Restore(et, ev, tb);
+        lk_release_keep_error(self->lock);
         goto release_pool;
     }
     if (lk_release(self->lock) < 0 || flush_releases(self) < 0)
