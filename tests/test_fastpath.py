@@ -46,6 +46,15 @@ def _state(z: Zswap) -> tuple[object, ...]:
             z.compressed_bytes(), [(p.tfm_name, p.ref) for p in z.pools()])
 
 
+def _load_or_invalidate(z: Zswap, op: tuple[object, ...]) -> object:
+    """The ``load`` and ``invalidate`` ops the differential tests share: their result."""
+    off = int(op[1])  # type: ignore[call-overload]
+    if op[0] == "load":
+        out = bytearray(PAGE_SIZE)
+        return z.load(out, 0, off), bytes(out)
+    return z.invalidate(0, off)
+
+
 _op = st.one_of(
     st.tuples(st.just("store"), st.integers(0, 63), st.integers(0, 3), st.integers(0, 9)),
     st.tuples(st.just("load"), st.integers(0, 63)),
@@ -69,11 +78,8 @@ def test_fast_path_agrees_with_the_python_flow(ops: list[tuple[object, ...]],
                 if op[0] == "store":
                     _, off, kind, seed = op
                     results.append(z.store(_page(int(kind), int(seed)), 0, int(off)))  # type: ignore[call-overload]
-                elif op[0] == "load":
-                    out = bytearray(PAGE_SIZE)
-                    results.append((z.load(out, 0, int(op[1])), bytes(out)))  # type: ignore[call-overload]
-                elif op[0] == "invalidate":
-                    results.append(z.invalidate(0, int(op[1])))  # type: ignore[call-overload]
+                elif op[0] in ("load", "invalidate"):
+                    results.append(_load_or_invalidate(z, op))
                 else:
                     z.set_param(str(op[0]), op[1])
                     results.append(None)
@@ -217,7 +223,7 @@ def test_stream_consumer_in_c_agrees_with_the_python_loop(ops: list[tuple[object
                               for off, kind in slots]  # type: ignore[union-attr]
                     results.append(z.store_batch(folios, memcg if charged else None))
                 else:
-                    results.append(z.invalidate(0, int(op[1])))  # type: ignore[call-overload]
+                    results.append(_load_or_invalidate(z, op))
             assert results[0] == results[1], op
             (a, ma), (b, mb) = zs
             assert _state(a) == _state(b), op
@@ -286,11 +292,8 @@ def test_fast_load_of_memcg_entries_agrees_with_the_python_flow(
                     memcg = groups[int(g)]  # type: ignore[call-overload]
                     results.append(z.store(_page(int(kind), int(off)), 0, int(off),  # type: ignore[call-overload]
                                            memcg if memcg.online else groups[0]))
-                elif op[0] == "load":
-                    out = bytearray(PAGE_SIZE)
-                    results.append((z.load(out, 0, int(op[1])), bytes(out)))  # type: ignore[call-overload]
-                elif op[0] == "invalidate":
-                    results.append(z.invalidate(0, int(op[1])))  # type: ignore[call-overload]
+                elif op[0] in ("load", "invalidate"):
+                    results.append(_load_or_invalidate(z, op))
                 else:
                     g = groups[int(op[1])]  # type: ignore[call-overload]
                     if g.online:

@@ -988,7 +988,7 @@ class Zswap:
                     # publish the folio's entries a batch at a time; a rejected page fails
                     # its folio (_stream_fail). In C (ZswapFast.stream_consume) with the
                     # same steps; _stream_pages below is the same loop in Python.
-                    if self._c_stream and type(ring) is list and batch <= 64:
+                    if self._c_stream:
                         self._c.stream_consume(job.take, tfm.error, pages, ring, folios, pool,
                                                batch)
                     else:

@@ -440,6 +440,88 @@ static int flush_releases(ZswapFastObject *self)
     return 0;
 }
 
+/* Publish n entries without a memcg under zswap's lock: each into the tree and at its LRU
+ * tail, an older entry of the slot freed, the counters (zswpout too if count_out, for a
+ * whole 4 KiB folio). Returns how many were inserted; fewer than n, or an exception set,
+ * on failure. Entries from the returned index on are not in the table: their objects are
+ * still the caller's. (Zswap._publish without a memcg.) */
+static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
+                         uint32_t *handles, unsigned *lens, int n, int count_out)
+{
+    EntryTableObject *t = self->table;
+    if (lk_acquire(self->lock) < 0)
+        return 0;
+    int done = 0;
+    while (done < n) {
+        uint32_t old;
+        if (!et_insert(t, (unsigned)type, off + (uint64_t)done, lens[done], pool_id,
+                       handles[done], -1, 0, 1, &old))
+            break;
+        if (lens[done] == PAGE_SIZE)
+            self->stored_incompressible_pages++;
+        self->stored_pages++;
+        if (count_out) {
+            self->zswpout++;
+            self->fast_stores++;
+        }
+        done++;
+        if (old) {
+            PyObject *e = et_entry_obj(t, old);
+            et_release(t, old);
+            PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e)
+                            : NULL;
+            Py_XDECREF(e);
+            if (!r)
+                break;
+            Py_DECREF(r);
+        }
+    }
+    if (PyErr_Occurred())
+        lk_release_keep_error(self->lock);
+    else
+        lk_release(self->lock); /* we hold it: cannot fail */
+    return done;
+}
+
+/* Free objects that never made it into the table: in C, or through the ZsPool's own
+ * free() when zp is NULL (a subclass, e.g. fault injection). Keeps a pending exception. */
+static void zs_free_many(struct zs_pool *zp, PyObject *zs, uint32_t *handles, int n)
+{
+    if (n <= 0)
+        return;
+    if (zp) {
+        zs_lock_gil(zp);
+        for (int i = 0; i < n; i++)
+            zs_free_locked(zp, handles[i]);
+        zs_unlock(zp);
+        return;
+    }
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    for (int i = 0; i < n; i++) {
+        PyObject *h = PyLong_FromUnsignedLong(handles[i]);
+        PyObject *r = h ? PyObject_CallMethod(zs, "free", "O", h) : NULL;
+        Py_XDECREF(h);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    PyErr_Restore(et, ev, tb);
+}
+
+/* Call a Zswap failure-path method, (pool,) type, offset, 1, and answer False (or NULL). */
+static PyObject *fail_store(ZswapFastObject *self, PyObject *name, PyObject *pool,
+                            PyObject *const *args)
+{
+    PyObject *r = pool ? PyObject_CallMethodObjArgs(self->zswap, name, pool, args[1], args[2],
+                                                    ONE, NULL)
+                       : PyObject_CallMethodObjArgs(self->zswap, name, args[1], args[2], ONE,
+                                                    NULL);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
 /* ---------------------------------------------------------------- store ------------------ */
 
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
@@ -507,7 +589,6 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     /* 1. The slot (checked by the caller). */
     long type = PyLong_AsLong(args[1]);
     long long off = PyLong_AsLongLong(args[2]);
-    EntryTableObject *t = self->table;
     /* 2. Enabled? The global limit? (checked once: its counter has a side effect) */
     if (!self->enabled)
         Py_RETURN_NOTIMPLEMENTED;
@@ -545,12 +626,7 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     if (full < 0)
         goto out;
     if (full) {
-        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_failed, args[1], args[2],
-                                                 ONE, NULL);
-        if (!r)
-            goto out;
-        Py_DECREF(r);
-        ret = Py_NewRef(Py_False);
+        ret = fail_store(self, s_store_failed, NULL, args);
         goto out;
     }
     /* zswap_pool_current_get: one reference for the entry, on the pool that is current
@@ -611,51 +687,21 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
             self->reject_alloc_fail++;
         if (lk_release(self->lock) < 0)
             goto undo;
-        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
-                                                 args[2], ONE, NULL);
-        if (!r)
-            goto out;
-        Py_DECREF(r);
-        ret = Py_NewRef(Py_False);
+        ret = fail_store(self, s_store_undo, pool, args);
         goto out;
     }
     /* 5. Publish: the entry in the tree and at its LRU tail; an older entry goes. */
-    if (lk_acquire(self->lock) < 0)
-        goto out; /* cannot happen with a threading.Lock */
-    uint32_t old;
-    uint32_t id = et_insert(t, (unsigned)type, (uint64_t)off, (unsigned)dlen, pool_id, handle,
-                            -1, 0, 1, &old);
-    if (!id) { /* out of memory for the table: the object goes, the store is undone */
+    unsigned len = (unsigned)dlen;
+    if (publish_plain(self, (int)type, (uint64_t)off, pool_id, &handle, &len, 1, 1) == 0) {
+        /* out of memory for the table: the object goes, the store is undone */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        lk_release(self->lock);
-        zs_lock_gil(zp);
-        zs_free_locked(zp, handle);
-        zs_unlock(zp);
+        zs_free_many(zp, NULL, &handle, 1);
         PyErr_Restore(et, ev, tb);
         goto undo;
     }
-    int bad = 0;
-    if (old) {
-        PyObject *e = et_entry_obj(t, old);
-        et_release(t, old);
-        PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e) : NULL;
-        Py_XDECREF(e);
-        if (!r)
-            bad = 1;
-        Py_XDECREF(r);
-    }
-    if (dlen == PAGE_SIZE)
-        self->stored_incompressible_pages++;
-    self->stored_pages++;
-    self->zswpout++;
-    self->fast_stores++;
-    if (bad) {
-        lk_release_keep_error(self->lock);
-        goto out;
-    }
-    if (lk_release(self->lock) < 0 || flush_releases(self) < 0)
-        goto out;
+    if (PyErr_Occurred() || flush_releases(self) < 0)
+        goto out; /* the entry is in; freeing the older one failed */
     ret = Py_NewRef(Py_True);
     goto out;
 undo: {
@@ -877,50 +923,6 @@ static int sync_pending(PyObject *f, uint32_t *handles, unsigned *lens, int n)
     return rc;
 }
 
-/* Publish n entries of a folio without a memcg (Zswap._publish, count_out=False, flush=False). */
-static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
-                         uint32_t *handles, unsigned *lens, int n)
-{
-    EntryTableObject *t = self->table;
-    if (lk_acquire(self->lock) < 0)
-        return -1;
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        uint32_t old;
-        uint32_t id = et_insert(t, (unsigned)type, off + (uint64_t)i, lens[i], pool_id,
-                                handles[i], -1, 0, 1, &old);
-        if (!id) {
-            rc = -1;
-            break;
-        }
-        if (old) {
-            PyObject *e = et_entry_obj(t, old);
-            et_release(t, old);
-            PyObject *r = e ? PyObject_CallMethodOneArg(self->zswap, s_entry_free_locked, e)
-                            : NULL;
-            Py_XDECREF(e);
-            if (!r) {
-                rc = -1;
-                self->stored_pages++; /* this entry is in: count it before giving up */
-                if (lens[i] == PAGE_SIZE)
-                    self->stored_incompressible_pages++;
-                break;
-            }
-            Py_DECREF(r);
-        }
-        if (lens[i] == PAGE_SIZE)
-            self->stored_incompressible_pages++;
-        self->stored_pages++;
-    }
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    if (lk_release(self->lock) < 0)
-        rc = -1;
-    if (et)
-        PyErr_Restore(et, ev, tb);
-    return rc;
-}
-
 static int set_int_attr(PyObject *o, PyObject *name, long long v)
 {
     PyObject *x = PyLong_FromLongLong(v);
@@ -1063,8 +1065,13 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
             if (n == batch || i == nr - 1) {
                 uint64_t at = (uint64_t)(offset + published);
                 if (charged == Py_None) {
-                    if (publish_plain(self, (int)type, at, pool_id, handles, lens, n) < 0) {
-                        n = 0; /* published or freed by _entry_free_locked's failure path */
+                    int done = publish_plain(self, (int)type, at, pool_id, handles, lens, n, 0);
+                    if (done < n || PyErr_Occurred()) {
+                        /* the entries in the table count as published; the rest are freed,
+                         * and _stream_fail then undoes the folio */
+                        zs_free_many(zp, zs, handles + done, n - done);
+                        published += done;
+                        n = 0;
                         goto error_f;
                     }
                 } else {
