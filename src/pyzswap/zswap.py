@@ -373,7 +373,6 @@ class Zswap:
                             ("accept_threshold_percent", accept_threshold_percent),
                             ("shrinker_enabled", shrinker_enabled)):
             self._params[name] = PARAMETERS[name].parse(name, value)
-        self._enabled = bool(self._params["enabled"])
         self._pools: list[ZswapPool] = []  # head is the current pool (zswap_pools)
         self._pool_ids: dict[int, ZswapPool] = {}  # live pools by id, for entry.pool_id
         self._pool_counter = 0
@@ -381,12 +380,11 @@ class Zswap:
         #: The per-type trees and the LRU lists, packed in C (``_native.EntryTable``).
         self._table = EntryTable(ZswapEntry)
         self._tree_pages: dict[int, int] = {}
-        self._max_pages: int | None = None
-        self._thr_pages: int | None = None
-        #: The debugfs counters, vmstat events and limit state, shared with the C fast paths
-        #: (``_native.ZswapFast``, src/pyzswap/csrc/fastpath.c); mutated under ``_lock``.
+        #: The debugfs counters, vmstat events, ``enabled`` and the limit state (the one copy,
+        #: shared with the C fast paths: ``_native.ZswapFast``, src/pyzswap/csrc/fastpath.c);
+        #: mutated under ``_lock``.
         self._c = ZswapFast()
-        self._c.enabled = self._enabled
+        self._c.enabled = bool(self._params["enabled"])
         self._update_limits()
         # The writeback tier: one LRU keyed by memcg, the shrink worker, the swap devices.
         self.lru: EntryLru[ZswapEntry] = EntryLru(self._table, self._lock)
@@ -415,7 +413,7 @@ class Zswap:
     # ------------------------------------------------------------------ parameters ----------
     @property
     def enabled(self) -> bool:
-        return self._enabled
+        return self._c.enabled
 
     @property
     def compressor(self) -> str:
@@ -444,7 +442,7 @@ class Zswap:
         with self._lock:
             self._params[name] = parsed
             if name == "enabled":
-                self._enabled = self._c.enabled = bool(parsed)
+                self._c.enabled = bool(parsed)
             self._update_limits()
 
     # ------------------------------------------------------------------ pools ---------------
@@ -630,24 +628,21 @@ class Zswap:
     # ------------------------------------------------------------------ limits --------------
     def max_pages(self) -> int | None:
         """``zswap_max_pages()``: the global limit in pages, or None without one."""
-        return self._max_pages
+        return None if self._c.max_pages < 0 else self._c.max_pages
 
     def accept_thr_pages(self) -> int | None:
         """``zswap_accept_thr_pages()``: where a full pool starts accepting again."""
-        return self._thr_pages
+        return None if self._c.thr_pages < 0 else self._c.thr_pages
 
     def _update_limits(self) -> None:
         """Recompute the limits in pages after a parameter change (not on every store)."""
         if self.totalram_pages is None:
-            self._max_pages = self._thr_pages = None
-            self._c.max_pages = self._c.thr_pages = -1
+            self._c.max_pages = self._c.thr_pages = -1  # no limit
             return
         max_pages = self.totalram_pages * int(self._params["max_pool_percent"])  # type: ignore[call-overload]
-        self._max_pages = max_pages // 100
         thr = int(self._params["accept_threshold_percent"])  # type: ignore[call-overload]
-        self._thr_pages = self._max_pages * thr // 100
-        self._c.max_pages = self._max_pages
-        self._c.thr_pages = self._thr_pages
+        self._c.max_pages = max_pages // 100
+        self._c.thr_pages = max_pages // 100 * thr // 100
 
     def _check_limits(self) -> bool:
         """``zswap_check_limits()``: True while the pool is (still) considered full: at the
@@ -796,13 +791,13 @@ class Zswap:
         enabled)``, or None after the failure path ran."""
         charged: MemCgroup | None = None
         wb_enabled = True
-        ok = self._enabled
+        ok = self._c.enabled
         if ok and memcg is not None:
             charged = memcg.obj_cgroup_memcg(memcg.obj_cgroup())
             if not charged.may_zswap() and self.shrink_memcg(charged):
                 ok = False
             wb_enabled = charged.zswap_writeback_enabled()
-        if ok and self._max_pages is not None and self._check_limits():
+        if ok and self._c.max_pages >= 0 and self._check_limits():
             ok = False
         if not ok:
             self._store_failed(swp_type, offset, nr)
@@ -1552,7 +1547,7 @@ class Zswap:
     def shrink_worker(self) -> None:
         """``shrink_worker``: write back, round-robin over cgroups, until the pool is below the
         accept threshold; give up after ``MAX_RECLAIM_RETRIES`` (16) failures."""
-        thr = self._thr_pages
+        thr = self.accept_thr_pages()
         if thr is None:
             return
         failures = attempts = 0
