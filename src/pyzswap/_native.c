@@ -991,46 +991,8 @@ static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/*
- * lz4hc_compress_into(src, dst, level) -> length: one page through LZ4_compress_HC, the
- * kernel's lz4hc, with the GIL released. The HC state (~256 KiB) is one per thread, kept.
- * Raises ValueError for a source that is not one page; returns -ENOSPC if the output does not
- * fit ``dst``.
- */
-static __thread void *hc_state;
-
-static PyObject *mod_lz4hc_compress_into(PyObject *Py_UNUSED(m), PyObject *args)
-{
-    Py_buffer src, dst;
-    int level;
-    if (!PyArg_ParseTuple(args, "y*w*i", &src, &dst, &level))
-        return NULL;
-    PyObject *ret = NULL;
-    if (src.len != PAGE) {
-        PyErr_Format(PyExc_ValueError, "lz4hc: a source must be one %d-byte page, got %zd bytes",
-                     PAGE, src.len);
-        goto out;
-    }
-    if (!hc_state && !(hc_state = malloc(LZ4_sizeofStateHC()))) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    int cap = dst.len > INT32_MAX ? INT32_MAX : (int)dst.len;
-    int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = LZ4_compress_HC_extStateHC(hc_state, src.buf, dst.buf, PAGE, cap, level);
-    Py_END_ALLOW_THREADS
-    ret = PyLong_FromLong(r > 0 ? r : -ENOSPC);
-out:
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&dst);
-    return ret;
-}
-
 static PyMethodDef module_methods[] = {
     {"versions", mod_versions, METH_NOARGS, "The C libraries' versions."},
-    {"lz4hc_compress_into", mod_lz4hc_compress_into, METH_VARARGS,
-     "lz4hc_compress_into(src, dst, level) -> length or -ENOSPC: one page, LZ4_compress_HC."},
     {"_test_delay_after_poll", mod_test_delay, METH_O,
      "Tests only: sleep this many ns between a waiting caller's poll and its re-lock."},
     {NULL, NULL, 0, NULL},
@@ -1045,6 +1007,7 @@ int pyz_entries_add_types(PyObject *module);
 int pyz_zsmalloc_add_types(PyObject *module);   /* csrc/zsmalloc_py.c */
 int pyz_fastpath_add_types(PyObject *module);   /* csrc/fastpath.c */
 int pyz_lock_add_types(PyObject *module);       /* csrc/lock.c */
+int pyz_codec_add_types(PyObject *module);      /* csrc/codec.c */
 
 PyMODINIT_FUNC PyInit__native(void)
 {
@@ -1061,7 +1024,8 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
         PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
-        pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0) {
+        pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0 ||
+        pyz_codec_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

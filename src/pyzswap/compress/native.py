@@ -25,10 +25,10 @@ The protocol (``Engines.compress(srcs, ring, wake)`` → a ``Job``):
   even if no engine wakes; ``job.close()`` drops the pages not started and waits for those in
   flight before the buffers are let go.
 
-Output: lz4, lzo and deflate streams are byte for byte those of the Python-side codecs (same
-C code); zstd and lz4hc come from the system library (zstd 1.5.4, lz4 1.9.4 on Debian 12),
-whose output can differ by a few bytes from the versions bundled in ``zstandard``/``cramjam``.
-Every stream decodes with either side, so a pool may mix them.
+Output: lz4, lz4hc, lzo and deflate streams are byte for byte those of the Python-side codecs
+(the same C libraries: liblz4 1.9.4, liblzo2, zlib); zstd comes from the system libzstd (1.5.4
+on Debian 12), whose output can differ by a few bytes from the version bundled in
+``zstandard``. Every stream decodes with either side, so a pool may mix them.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@
  * because, under the "pool" lifetime, a context's resources live exactly as long as the pool,
  * and Zswap drops a pool from the cache (forget) before destroying it.
  */
+#include "codec.h"
 #include "entries.h"
 #include "lock.h"
 #include "zsmalloc.h"
@@ -41,6 +42,7 @@ struct cpu_slot {
     PyObject *mutex;                     /* ctx.mutex */
     PyObject *buffer;                    /* res.buffers[0] */
     PyObject *compress, *decompress;     /* res.tfm's bound methods */
+    PyzCodecObject *codec; /* res.tfm if it is a PageCodec (kept alive by compress), or NULL */
 };
 
 struct pool_slot {
@@ -224,6 +226,7 @@ static void cpu_slot_clear(struct cpu_slot *c)
     Py_CLEAR(c->buffer);
     Py_CLEAR(c->compress);
     Py_CLEAR(c->decompress);
+    c->codec = NULL;
 }
 
 static void pool_slot_clear(struct pool_slot *s)
@@ -332,6 +335,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
         c->buffer = Py_NewRef(PyList_GET_ITEM(buffers, 0));
         c->compress = PyObject_GetAttr(tfm, s_compress);
         c->decompress = PyObject_GetAttr(tfm, s_decompress);
+        c->codec = pyz_codec_native(tfm);
         c->mutex = Py_NewRef(mutex);
     }
     Py_XDECREF(mutex);
@@ -350,6 +354,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
  * evicted or forgotten by another thread while this one waits for a lock or runs the codec. */
 struct pinned {
     PyObject *pool, *zs, *mutex, *buffer, *compress, *decompress;
+    PyzCodecObject *codec; /* kept alive by compress */
     struct zs_pool *zp;
 };
 
@@ -391,6 +396,7 @@ static int pin(ZswapFastObject *self, PyObject *pool, uint32_t id, struct pinned
     p->buffer = Py_NewRef(c->buffer);
     p->compress = Py_NewRef(c->compress);
     p->decompress = Py_NewRef(c->decompress);
+    p->codec = c->codec;
     return 1;
 }
 
@@ -583,6 +589,42 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     return ret;
 }
 
+/* zswap_compress's call on this CPU's context (its mutex held): the length, 0 when the codec
+ * refused the page (CompressPoor / CompressFail: with no memcg, writeback is enabled, so the
+ * page is stored as-is), -1 with an exception. A PageCodec is called directly, GIL released. */
+static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
+{
+    if (c->codec) {
+        Py_buffer dst; /* held, so the buffer cannot be resized while the GIL is released */
+        if (PyObject_GetBuffer(c->buffer, &dst, PyBUF_WRITABLE) < 0)
+            return -1;
+        int cap = dst.len > PAGE_SIZE * 2 ? PAGE_SIZE * 2 : (int)dst.len;
+        int r;
+        Py_BEGIN_ALLOW_THREADS
+        r = pyz_codec_compress(c->codec, page_buf, PAGE_SIZE, dst.buf, cap);
+        Py_END_ALLOW_THREADS
+        PyBuffer_Release(&dst);
+        if (r == -ENOMEM) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        return r > 0 ? r : 0;
+    }
+    PyObject *res = PyObject_Vectorcall(c->compress, (PyObject *[]){page, c->buffer}, 2, NULL);
+    if (res) {
+        long dlen = PyLong_AsLong(res);
+        Py_DECREF(res);
+        if (dlen == -1 && PyErr_Occurred())
+            return -1;
+        return dlen > 0 ? dlen : 0; /* not a length: stored as-is, as before */
+    }
+    if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
                                   PyObject *const *args)
 {
@@ -644,18 +686,8 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     /* 4. Compress on this CPU's context and allocate (zswap_compress). */
     if (lk_acquire(c->mutex) < 0)
         goto undo;
-    PyObject *res = PyObject_Vectorcall(c->compress, (PyObject *[]){page, c->buffer}, 2, NULL);
-    long dlen = 0;
-    if (res) {
-        dlen = PyLong_AsLong(res);
-        Py_DECREF(res);
-        if (dlen == -1 && PyErr_Occurred()) {
-            lk_release(c->mutex);
-            goto undo;
-        }
-    } else if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
-        PyErr_Clear(); /* no memcg: writeback is enabled, so the page is stored as-is */
-    } else {
+    long dlen = ctx_compress(c, page, page_buf);
+    if (dlen < 0) {
         lk_release_keep_error(c->mutex);
         goto undo;
     }
@@ -800,6 +832,12 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     zs_unlock(zp);
     if (e.length == PAGE_SIZE) {
         dlen = PAGE_SIZE;
+    } else if (c->codec) {
+        int r;
+        Py_BEGIN_ALLOW_THREADS
+        r = pyz_codec_decompress(c->codec, copy, (int)clen, view.buf, PAGE_SIZE);
+        Py_END_ALLOW_THREADS
+        dlen = r < 0 ? -1 : r;
     } else {
         PyObject *src = PyMemoryView_FromMemory((char *)copy, clen, PyBUF_READ);
         PyObject *res = src ? PyObject_Vectorcall(c->decompress, (PyObject *[]){src, out}, 2,

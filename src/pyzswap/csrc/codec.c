@@ -1,0 +1,269 @@
+/* pyzswap._native.PageCodec: the lz4 family as a transform that C code calls directly.
+ *
+ * One object is one transform (the kernel's crypto_acomp tfm of one per-CPU context). Its
+ * codec state (LZ4's 16 KiB hash table, or LZ4HC's 256 KiB chain tables: the kernel's per-CPU
+ * workmem) is allocated once and reused. The state is taken out of the object for the length
+ * of a call with an atomic exchange, so two threads calling one object at once cannot share it:
+ * the second allocates a state of its own for that call (zswap never does this; the context
+ * mutex serialises its calls, but a Python caller might).
+ *
+ * Output is liblz4's LZ4_compress_fast(acceleration 1) / LZ4_compress_HC(level), which is
+ * byte-identical to the streams cramjam produced before (tests/compress/test_lz4.py) and
+ * reproduces the kernel's compressed sizes (docs/KERNEL_ORACLE.md).
+ */
+#include "codec.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CODEC_LZ4, CODEC_LZ4HC };
+static const char *const codec_names[] = {"lz4", "lz4hc"};
+
+struct pyz_codec {
+    PyObject_HEAD
+    int algo;
+    int level;           /* lz4hc's level; 1 (the acceleration) for lz4 */
+    void *_Atomic state; /* NULL while a call has it */
+};
+
+static PyObject *E_CompressPoor, *E_CompressFail, *E_DecompressFail;
+static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
+
+static int load_errors(void)
+{
+    if (E_DecompressFail)
+        return 0;
+    PyObject *m = PyImport_ImportModule("pyzswap.errors");
+    if (!m)
+        return -1;
+    E_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
+    E_CompressFail = PyObject_GetAttrString(m, "CompressFail");
+    E_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
+    Py_DECREF(m);
+    return E_CompressPoor && E_CompressFail && E_DecompressFail ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- the C interface -------- */
+
+static void *state_take(PyzCodecObject *c)
+{
+    void *s = atomic_exchange(&c->state, NULL);
+    if (s)
+        return s;
+    return malloc(c->algo == CODEC_LZ4 ? (size_t)LZ4_sizeofState() : (size_t)LZ4_sizeofStateHC());
+}
+
+static void state_put(PyzCodecObject *c, void *s)
+{
+    void *expected = NULL;
+    if (!atomic_compare_exchange_strong(&c->state, &expected, s))
+        free(s); /* another call put its state back first */
+}
+
+int pyz_codec_compress(PyzCodecObject *c, const void *src, int slen, void *dst, int cap)
+{
+    void *st = state_take(c);
+    if (!st)
+        return -ENOMEM;
+    int r = c->algo == CODEC_LZ4
+                ? LZ4_compress_fast_extState(st, src, dst, slen, cap, 1)
+                : LZ4_compress_HC_extStateHC(st, src, dst, slen, cap, c->level);
+    state_put(c, st);
+    return r;
+}
+
+int pyz_codec_decompress(PyzCodecObject *c, const void *src, int slen, void *dst, int cap)
+{
+    (void)c; /* both algorithms decompress as the LZ4 block format */
+    return LZ4_decompress_safe(src, dst, slen, cap);
+}
+
+/* ---------------------------------------------------------------- Python methods --------- */
+
+static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what,
+                       Py_buffer *src, Py_buffer *dst)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s(src, dst) takes 2 arguments, got %zd", what, nargs);
+        return -1;
+    }
+    if (PyObject_GetBuffer(args[0], src, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: src must be a contiguous bytes-like object, not %.100s",
+                     what, Py_TYPE(args[0])->tp_name);
+        return -1;
+    }
+    if (PyObject_GetBuffer(args[1], dst, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(src);
+        PyErr_Format(PyExc_TypeError, "%s: dst must be a writable contiguous buffer, not %.100s",
+                     what, Py_TYPE(args[1])->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer src, dst;
+    if (load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
+        return NULL;
+    PyObject *ret = NULL;
+    const char *name = codec_names[self->algo];
+    if (src.len > LZ4_MAX_INPUT_SIZE) {
+        PyErr_Format(E_CompressFail, "%s: a %zd-byte source is too large", name, src.len);
+        goto out;
+    }
+    int cap = dst.len > INT_MAX ? INT_MAX : (int)dst.len;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = pyz_codec_compress(self, src.buf, (int)src.len, dst.buf, cap);
+    Py_END_ALLOW_THREADS
+    if (r > 0)
+        ret = PyLong_FromLong(r);
+    else if (r == 0) /* LZ4 returns 0 when the output does not fit: the kernel's -ENOSPC */
+        PyErr_Format(E_CompressPoor, "%s: output does not fit the destination buffer", name);
+    else if (r == -ENOMEM)
+        PyErr_NoMemory();
+    else
+        PyErr_Format(E_CompressFail, "%s: compression failed (%d)", name, r);
+out:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    return ret;
+}
+
+static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer src, dst;
+    if (load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
+        return NULL;
+    PyObject *ret = NULL;
+    int slen = src.len > INT_MAX ? INT_MAX : (int)src.len;
+    int cap = dst.len > INT_MAX ? INT_MAX : (int)dst.len;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = pyz_codec_decompress(self, src.buf, slen, dst.buf, cap);
+    Py_END_ALLOW_THREADS
+    if (r >= 0)
+        ret = PyLong_FromLong(r);
+    else
+        PyErr_Format(E_DecompressFail,
+                     "%s: corrupt stream (LZ4_decompress_safe failed at input byte %d of %d)",
+                     codec_names[self->algo], -r - 1, slen);
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    return ret;
+}
+
+static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"algorithm", "level", NULL};
+    const char *algorithm;
+    int level = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
+        return -1;
+    int algo = -1;
+    for (int i = 0; i < 2; i++)
+        if (strcmp(algorithm, codec_names[i]) == 0)
+            algo = i;
+    if (algo < 0) {
+        PyErr_Format(PyExc_ValueError, "PageCodec: unknown algorithm %R (known: lz4, lz4hc)",
+                     PyTuple_GET_ITEM(args, 0));
+        return -1;
+    }
+    if (algo == CODEC_LZ4HC && level == 0)
+        level = LZ4HC_CLEVEL_DEFAULT;
+    if (algo == CODEC_LZ4 ? level != 0 && level != 1
+                          : level < LZ4HC_CLEVEL_MIN || level > LZ4HC_CLEVEL_MAX) {
+        PyErr_Format(PyExc_ValueError, "PageCodec: level %d is out of range for %s", level,
+                     codec_names[algo]);
+        return -1;
+    }
+    if (algo == CODEC_LZ4)
+        level = 1;
+    void *old = atomic_exchange(&self->state, NULL);
+    free(old); /* __init__ called again: the state's size may change */
+    self->algo = algo;
+    self->level = level;
+    return 0;
+}
+
+static void pc_dealloc(PyzCodecObject *self)
+{
+    free(atomic_exchange(&self->state, NULL));
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *pc_get_algorithm(PyzCodecObject *self, void *Py_UNUSED(c))
+{
+    return PyUnicode_FromString(codec_names[self->algo]);
+}
+
+static PyObject *pc_get_level(PyzCodecObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(self->level);
+}
+
+static PyMethodDef pc_methods[] = {
+    {"compress", (PyCFunction)(void (*)(void))pc_compress, METH_FASTCALL,
+     "compress(src, dst) -> length; CompressPoor if it does not fit dst (GIL released)."},
+    {"decompress", (PyCFunction)(void (*)(void))pc_decompress, METH_FASTCALL,
+     "decompress(src, dst) -> length; DecompressFail for a corrupt stream (GIL released)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef pc_getset[] = {
+    {"algorithm", (getter)pc_get_algorithm, NULL, "'lz4' or 'lz4hc'", NULL},
+    {"level", (getter)pc_get_level, NULL, "lz4hc's level (1 for lz4: its acceleration)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PageCodecType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pyzswap._native.PageCodec",
+    .tp_basicsize = sizeof(PyzCodecObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "PageCodec(algorithm, level=0): an lz4 or lz4hc transform callable from C.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)pc_init,
+    .tp_dealloc = (destructor)pc_dealloc,
+    .tp_methods = pc_methods,
+    .tp_getset = pc_getset,
+};
+
+PyzCodecObject *pyz_codec_native(PyObject *tfm)
+{
+    PyTypeObject *t = Py_TYPE(tfm);
+    if (!PyObject_TypeCheck(tfm, &PageCodecType))
+        return NULL;
+    if (t == &PageCodecType)
+        return (PyzCodecObject *)tfm;
+    /* a subclass: only if nothing overrides the two methods (no instance dict, no class
+     * attribute in front of ours) */
+    if (t->tp_dictoffset != 0)
+        return NULL;
+    PyObject *name_c = PyUnicode_InternFromString("compress");
+    PyObject *name_d = PyUnicode_InternFromString("decompress");
+    int ours = name_c && name_d && _PyType_Lookup(t, name_c) == compress_descr &&
+               _PyType_Lookup(t, name_d) == decompress_descr;
+    Py_XDECREF(name_c);
+    Py_XDECREF(name_d);
+    PyErr_Clear();
+    return ours ? (PyzCodecObject *)tfm : NULL;
+}
+
+int pyz_codec_add_types(PyObject *module)
+{
+    if (PyType_Ready(&PageCodecType) < 0)
+        return -1;
+    compress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "compress");
+    decompress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "decompress");
+    if (!compress_descr || !decompress_descr)
+        return -1;
+    Py_INCREF(compress_descr);
+    Py_INCREF(decompress_descr);
+    return PyModule_AddObjectRef(module, "PageCodec", (PyObject *)&PageCodecType);
+}
