@@ -1,10 +1,12 @@
 /* pyzswap._native.Lock: a lock with threading.Lock's interface that C code can take without
  * a Python call (zswap's lock and the per-CPU context mutexes, used by csrc/fastpath.c).
  *
- * A flag guarded by a pthread mutex, with a condition variable for waiters, like CPython's
- * own lock: any thread may release it (as with threading.Lock). The pthread mutex is held
- * only for a few instructions and never while waiting for the GIL, so taking it with the GIL
- * held cannot deadlock; a contended acquire waits with the GIL released. Difference from
+ * The lock is one atomic flag: an uncontended acquire is one compare-and-swap and a release one
+ * more (plus a load), which matters because a fast store takes three of these locks. A
+ * contended acquire sleeps on a condition variable with the GIL released: it registers in
+ * `waiters` and retries the flag under the pthread mutex, and a release that sees waiters
+ * signals under that mutex, so no wake-up is lost (the waiter holds the mutex from its failed
+ * retry until it sleeps). Any thread may release (as with threading.Lock). Difference from
  * threading.Lock: a blocked acquire is not interrupted by signals (KeyboardInterrupt is seen
  * once it returns); these locks are only ever held for a store or load step.
  */
@@ -14,14 +16,11 @@
 #include <math.h>
 #include <time.h>
 
-/* Take the lock if it is free: 1, else 0. Never waits (the mutex is held for instants). */
-static int try_take(LockObject *self)
+/* Take the lock if it is free: 1, else 0. Never waits. */
+static inline int try_take(LockObject *self)
 {
-    pthread_mutex_lock(&self->m);
-    int got = !self->locked;
-    self->locked = 1;
-    pthread_mutex_unlock(&self->m);
-    return got;
+    int expected = 0;
+    return atomic_compare_exchange_strong(&self->locked, &expected, 1);
 }
 
 int pyz_lock_acquire(PyObject *obj)
@@ -31,9 +30,10 @@ int pyz_lock_acquire(PyObject *obj)
         return 1;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->m);
-    while (self->locked)
+    atomic_fetch_add(&self->waiters, 1);
+    while (!try_take(self))
         pthread_cond_wait(&self->c, &self->m);
-    self->locked = 1;
+    atomic_fetch_sub(&self->waiters, 1);
     pthread_mutex_unlock(&self->m);
     Py_END_ALLOW_THREADS
     return 1;
@@ -59,13 +59,11 @@ static int acquire_timed(LockObject *self, int blocking, double timeout)
     int got = 0;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->m);
+    atomic_fetch_add(&self->waiters, 1);
     int rc = 0;
-    while (self->locked && rc != ETIMEDOUT)
+    while (!(got = try_take(self)) && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&self->c, &self->m, &deadline);
-    if (!self->locked) {
-        self->locked = 1;
-        got = 1;
-    }
+    atomic_fetch_sub(&self->waiters, 1);
     pthread_mutex_unlock(&self->m);
     Py_END_ALLOW_THREADS
     return got;
@@ -74,15 +72,16 @@ static int acquire_timed(LockObject *self, int blocking, double timeout)
 int pyz_lock_release(PyObject *obj)
 {
     LockObject *self = (LockObject *)obj;
-    pthread_mutex_lock(&self->m);
-    if (!self->locked) {
-        pthread_mutex_unlock(&self->m);
+    int expected = 1;
+    if (!atomic_compare_exchange_strong(&self->locked, &expected, 0)) {
         PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
         return -1;
     }
-    self->locked = 0;
-    pthread_cond_signal(&self->c);
-    pthread_mutex_unlock(&self->m);
+    if (atomic_load(&self->waiters) > 0) {
+        pthread_mutex_lock(&self->m);
+        pthread_cond_signal(&self->c);
+        pthread_mutex_unlock(&self->m);
+    }
     return 0;
 }
 
@@ -124,10 +123,7 @@ static PyObject *lock_exit(LockObject *self, PyObject *args)
 
 static PyObject *lock_locked(LockObject *self, PyObject *unused)
 {
-    pthread_mutex_lock(&self->m);
-    int v = self->locked;
-    pthread_mutex_unlock(&self->m);
-    return PyBool_FromLong(v);
+    return PyBool_FromLong(atomic_load(&self->locked));
 }
 
 static int lock_init(LockObject *self, PyObject *args, PyObject *kw)
@@ -144,7 +140,8 @@ static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         return NULL;
     pthread_mutex_init(&self->m, NULL);
     pthread_cond_init(&self->c, NULL);
-    self->locked = 0;
+    atomic_init(&self->locked, 0);
+    atomic_init(&self->waiters, 0);
     return (PyObject *)self;
 }
 
@@ -158,7 +155,7 @@ static void lock_dealloc(LockObject *self)
 static PyObject *lock_repr(LockObject *self)
 {
     return PyUnicode_FromFormat("<%s pyzswap._native.Lock object at %p>",
-                                self->locked ? "locked" : "unlocked", self);
+                                atomic_load(&self->locked) ? "locked" : "unlocked", self);
 }
 
 static PyMethodDef lock_methods[] = {

@@ -5,12 +5,14 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 typedef struct {
     PyObject_HEAD
+    atomic_int locked;  /* 0 free, 1 held: taken and released with one atomic operation */
+    atomic_int waiters; /* threads sleeping on c (they sleep with m held, see lock.c) */
     pthread_mutex_t m;
     pthread_cond_t c;
-    int locked;
 } LockObject;
 
 extern PyTypeObject LockType;
