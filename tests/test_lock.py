@@ -63,3 +63,54 @@ def test_mutual_exclusion_under_contention() -> None:
     for t in threads:
         t.join()
     assert count[0] == 80_000 and not lock.locked()
+
+
+def test_hand_offs_between_threads_lose_no_wake_up() -> None:
+    """Two threads pass the turn back and forth through two locks, each released by the other
+    thread; a lost wake-up would leave one stuck until its (long) timeout."""
+    ping, pong = Lock(), Lock()
+    ping.acquire()
+    pong.acquire()
+    rounds = 3000
+    stuck: list[int] = []
+
+    def other() -> None:
+        for i in range(rounds):
+            if not ping.acquire(timeout=20):
+                stuck.append(i)
+                return
+            pong.release()
+
+    t = threading.Thread(target=other)
+    t.start()
+    for i in range(rounds):
+        ping.release()
+        if not pong.acquire(timeout=20):
+            stuck.append(-i)
+            break
+    t.join()
+    assert stuck == []
+    assert ping.locked() and pong.locked()  # each side holds what it took last
+
+
+def test_timed_waiters_and_blocking_waiters_mixed() -> None:
+    """Waiters that time out leave the waiter count right: later releases still wake the
+    blocking ones, and the lock ends free."""
+    lock = Lock()
+    lock.acquire()
+    timed_out = [lock.acquire(timeout=0.001) for _ in range(5)]
+    assert timed_out == [False] * 5
+    got: list[bool] = []
+    threads = [threading.Thread(target=lambda: got.append(lock.acquire(timeout=20)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        lock.release()  # each release lets exactly one waiter (or a later one) in
+        while not lock.locked() and any(t.is_alive() for t in threads):
+            time.sleep(0)
+    for t in threads:
+        t.join()
+    assert got == [True, True, True] and lock.locked()
+    lock.release()
+    assert not lock.locked()
