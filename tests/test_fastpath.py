@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, Zswap
@@ -268,11 +268,20 @@ def test_close_unbinds_the_fast_paths_and_frees_the_instance() -> None:
     st.tuples(st.just("load"), st.integers(0, 31)),
     st.tuples(st.just("invalidate"), st.integers(0, 31)),
     st.tuples(st.just("offline"), st.integers(1, 2)),
+    st.tuples(st.just("zswap_max"), st.integers(1, 2), st.integers(0, 6)),
+    st.tuples(st.just("writeback"), st.integers(0, 2), st.booleans()),
 ), max_size=40))
-def test_fast_load_of_memcg_entries_agrees_with_the_python_flow(
+# the declines, always: a group at its zswap.max, and one whose writeback is off (an
+# incompressible page is then rejected instead of stored as-is)
+@example([("store", 0, 0, 1), ("zswap_max", 1, 0), ("store", 1, 0, 1), ("load", 0)])
+@example([("store", 0, 0, 2), ("writeback", 2, False), ("store", 1, 1, 2), ("store", 2, 0, 2),
+          ("writeback", 2, True), ("store", 3, 1, 2)])
+def test_memcg_stores_and_loads_agree_with_the_python_flow(
         ops: list[tuple[object, ...]]) -> None:
-    """Entries charged to memcgs (stored by the Python flow) loaded by the fast path: events,
-    charges and reparenting (a memcg removed while its entries are stored) as in Python."""
+    """Stores charged to memcgs and loads of their entries, fast path against the Python flow:
+    charges, events, LRU lists, reparenting (a memcg removed while its entries are stored),
+    a group at its ``memory.zswap.max`` (the fast store declines: the Python flow writes the
+    group's entries back first) and ``memory.zswap.writeback`` 0 (declined too)."""
     from pyzswap.memcg import MemCgroup
 
     sides = []
@@ -294,6 +303,16 @@ def test_fast_load_of_memcg_entries_agrees_with_the_python_flow(
                                            memcg if memcg.online else groups[0]))
                 elif op[0] in ("load", "invalidate"):
                     results.append(_load_or_invalidate(z, op))
+                elif op[0] == "zswap_max":
+                    g = groups[int(op[1])]  # type: ignore[call-overload]
+                    if g.online:
+                        g.zswap_max = int(op[2]) * PAGE_SIZE  # type: ignore[call-overload]
+                    results.append(None)
+                elif op[0] == "writeback":
+                    g = groups[int(op[1])]  # type: ignore[call-overload]
+                    if g.online:
+                        g.zswap_writeback = bool(op[2])
+                    results.append(None)
                 else:
                     g = groups[int(op[1])]  # type: ignore[call-overload]
                     if g.online:
@@ -305,21 +324,25 @@ def test_fast_load_of_memcg_entries_agrees_with_the_python_flow(
             for x, y in zip(ga, gb, strict=True):
                 assert (x.zswap_current, x.zswapped, x.events()) == \
                     (y.zswap_current, y.zswapped, y.events()), op
-        assert sides[1][0]._c.fast_loads == 0
+        assert sides[1][0]._c.fast_loads == sides[1][0]._c.fast_stores == 0
     finally:
         for z, _ in sides:
             z.close()
 
 
-def test_a_memcg_charged_entry_is_loaded_by_the_fast_path() -> None:
+def test_a_memcg_charged_entry_is_stored_and_loaded_by_the_fast_path() -> None:
     from pyzswap.memcg import MemCgroup
 
     root = MemCgroup()
     job = root.create("job")
     z = Zswap(compressor="lz4", totalram_pages=None, cpus=1, memcg_root=root)
     z.swapon(0, 8)
-    assert z.store(text_page(1), 0, 1, job)  # a store with a memcg: the Python flow
-    assert job.zswapped == 1 and job.zswap_current > 0
+    assert z.store(text_page(0), 0, 0, job)  # the first store places the thread (Python)
+    assert z.store(text_page(1), 0, 1, job)  # then the fast path, memcg and all
+    assert z._c.fast_stores == 1
+    assert job.zswapped == 2 and job.zswap_current > 0 and job.events()["zswpout"] == 2
+    assert root.zswapped == 2 and z.lru.memcg_ids() == [job.id]
+    assert z.invalidate(0, 0)
     out = bytearray(PAGE_SIZE)
     assert z.load(out, 0, 1) and bytes(out) == text_page(1)
     assert z._c.fast_loads == 1

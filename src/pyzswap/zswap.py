@@ -660,12 +660,11 @@ class Zswap:
         (zswap disabled, cgroup or pool limit, or a page could not be stored); in that case no
         entry is left for any of the folio's slots. Bad arguments raise.
         """
-        if memcg is None:
-            # One 4 KiB page without a memcg: the same steps in C (csrc/fastpath.c), which
-            # declines, before doing anything, every case it does not cover.
-            done = self._c.store_page(folio, swp_type, offset)
-            if done is not NotImplemented:
-                return cast(bool, done)
+        # One 4 KiB page: the same steps in C (csrc/fastpath.c), which declines, before doing
+        # anything, every case it does not cover (among them a memcg over its zswap.max).
+        done = self._c.store_page(folio, swp_type, offset, memcg)
+        if done is not NotImplemented:
+            return cast(bool, done)
         # 1. The folio (1..512 whole pages) and its slots.
         mv, nr = self._check_folio(folio, swp_type, offset)
         # 2. Enabled? The cgroup's zswap.max? The global limit?

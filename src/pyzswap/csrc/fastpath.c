@@ -83,6 +83,8 @@ typedef struct {
 
 static PyObject *self_store_rejected;
 static PyObject *s_objcg_memcg, *s_count_event, *s_zswpin, *s_uncharge_zswap;
+static PyObject *s_obj_cgroup, *s_obj_cgroup_memcg, *s_may_zswap, *s_zswap_writeback_enabled,
+    *s_charge_zswap, *s_zswpout;
 static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s_swp_type,
     *s_offset, *s_charged, *s_wb_enabled, *s_failed, *s_publish;
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
@@ -101,6 +103,12 @@ static int init_names(void)
     INTERN(s_objcg_memcg, "_objcg_memcg");
     INTERN(s_count_event, "count_event");
     INTERN(s_zswpin, "zswpin");
+    INTERN(s_zswpout, "zswpout");
+    INTERN(s_obj_cgroup, "obj_cgroup");
+    INTERN(s_obj_cgroup_memcg, "obj_cgroup_memcg");
+    INTERN(s_may_zswap, "may_zswap");
+    INTERN(s_zswap_writeback_enabled, "zswap_writeback_enabled");
+    INTERN(s_charge_zswap, "charge_zswap");
     INTERN(s_uncharge_zswap, "uncharge_zswap");
     INTERN(s_pending, "pending");
     INTERN(s_published, "published");
@@ -452,7 +460,8 @@ static int flush_releases(ZswapFastObject *self)
  * on failure. Entries from the returned index on are not in the table: their objects are
  * still the caller's. (Zswap._publish without a memcg.) */
 static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
-                         uint32_t *handles, unsigned *lens, int n, int count_out)
+                         uint32_t *handles, unsigned *lens, int n, int count_out,
+                         PyObject *charged, long charged_id)
 {
     EntryTableObject *t = self->table;
     if (lk_acquire(self->lock) < 0)
@@ -461,7 +470,8 @@ static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t
     while (done < n) {
         uint32_t old;
         if (!et_insert(t, (unsigned)type, off + (uint64_t)done, lens[done], pool_id,
-                       handles[done], -1, 0, 1, &old))
+                       handles[done], charged ? (int32_t)charged_id : -1,
+                       charged ? (uint32_t)charged_id : 0, 1, &old))
             break;
         if (lens[done] == PAGE_SIZE)
             self->stored_incompressible_pages++;
@@ -481,11 +491,26 @@ static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t
                 break;
             Py_DECREF(r);
         }
+        if (charged) { /* obj_cgroup_charge_zswap, under the lock as in _publish */
+            PyObject *len = PyLong_FromUnsignedLong(lens[done - 1]);
+            PyObject *r = len ? PyObject_CallMethodOneArg(charged, s_charge_zswap, len) : NULL;
+            Py_XDECREF(len);
+            if (!r)
+                break;
+            Py_DECREF(r);
+        }
     }
     if (PyErr_Occurred())
         lk_release_keep_error(self->lock);
     else
         lk_release(self->lock); /* we hold it: cannot fail */
+    if (count_out && charged && done > 0 && !PyErr_Occurred()) {
+        PyObject *nr = PyLong_FromLong(done);
+        PyObject *r = nr ? PyObject_CallMethodObjArgs(charged, s_count_event, s_zswpout, nr, NULL)
+                         : NULL;
+        Py_XDECREF(nr);
+        Py_XDECREF(r);
+    }
     return done;
 }
 
@@ -531,7 +556,7 @@ static PyObject *fail_store(ZswapFastObject *self, PyObject *name, PyObject *poo
 /* ---------------------------------------------------------------- store ------------------ */
 
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
-                                  PyObject *const *args);
+                                  PyObject *const *args, PyObject *memcg);
 
 /* The (type, offset) arguments of a fast path: 1 if they name a slot of a swapped-on type,
  * 0 if not (the Python flow raises the right error). */
@@ -553,10 +578,11 @@ static int slot_args(ZswapFastObject *self, PyObject *const *args, long *type, l
 /* store_page(page, type, offset) -> True / False / NotImplemented */
 static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "store_page(page, type, offset)");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "store_page(page, type, offset, memcg=None)");
         return NULL;
     }
+    PyObject *memcg = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
     if (!self->table) /* not bound, or unbound by Zswap.close() */
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *page = args[0];
@@ -583,15 +609,16 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         }
         page_buf = pview.buf;
     }
-    PyObject *ret = fp_store_checked(self, page, page_buf, args);
+    PyObject *ret = fp_store_checked(self, page, page_buf, args, memcg);
     if (pview.obj)
         PyBuffer_Release(&pview);
     return ret;
 }
 
 /* zswap_compress's call on this CPU's context (its mutex held): the length, 0 when the codec
- * refused the page (CompressPoor / CompressFail: with no memcg, writeback is enabled, so the
- * page is stored as-is), -1 with an exception. A PageCodec is called directly, GIL released. */
+ * refused the page (CompressPoor / CompressFail: writeback is enabled here, with no memcg or a
+ * memcg that allows it, so the page is stored as-is), -1 with an exception. A PageCodec is
+ * called directly, GIL released. */
 static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
 {
     if (c->codec) {
@@ -625,8 +652,50 @@ static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
     return -1;
 }
 
+/* _admit's memcg steps, none of which has a side effect: the group to charge
+ * (obj_cgroup_memcg of the memcg's obj_cgroup), may it zswap, is its writeback enabled.
+ * 1 with *charged (a new reference) and its id; 0 to decline (over zswap.max, where the
+ * Python flow writes back the group's entries first, or writeback disabled); -1 on error. */
+static int memcg_admit(PyObject *memcg, PyObject **charged, long *charged_id)
+{
+    *charged = NULL;
+    PyObject *objcg = PyObject_CallMethodNoArgs(memcg, s_obj_cgroup);
+    PyObject *cg = objcg ? PyObject_CallMethodOneArg(memcg, s_obj_cgroup_memcg, objcg) : NULL;
+    Py_XDECREF(objcg);
+    if (!cg)
+        return -1;
+    int ok = -1;
+    PyObject *r = PyObject_CallMethodNoArgs(cg, s_may_zswap);
+    int may = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (may <= 0) {
+        ok = may;
+        goto out;
+    }
+    r = PyObject_CallMethodNoArgs(cg, s_zswap_writeback_enabled);
+    int wb = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (wb <= 0) {
+        ok = wb;
+        goto out;
+    }
+    PyObject *id = PyObject_GetAttr(cg, s_id);
+    *charged_id = id ? PyLong_AsLong(id) : -1;
+    Py_XDECREF(id);
+    if (*charged_id < 0 || *charged_id > INT32_MAX) {
+        if (!PyErr_Occurred())
+            ok = 0; /* not an id the entry table can hold: the Python flow decides */
+        goto out;
+    }
+    *charged = Py_NewRef(cg);
+    ok = 1;
+out:
+    Py_DECREF(cg);
+    return ok;
+}
+
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
-                                  PyObject *const *args)
+                                  PyObject *const *args, PyObject *memcg)
 {
     /* 1. The slot (checked by the caller). */
     long type = PyLong_AsLong(args[1]);
@@ -664,6 +733,17 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     }
     pool = c->pool; /* our reference: the list may change while locks are dropped */
     PyObject *ret = NULL;
+    /* the memcg's zswap.max and writeback setting (declined before any side effect) */
+    PyObject *charged = NULL;
+    long charged_id = -1;
+    if (memcg) {
+        int admitted = memcg_admit(memcg, &charged, &charged_id);
+        if (admitted <= 0) {
+            if (admitted == 0)
+                ret = Py_NewRef(Py_NotImplemented);
+            goto out;
+        }
+    }
     int full = check_limits(self);
     if (full < 0)
         goto out;
@@ -724,7 +804,8 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     }
     /* 5. Publish: the entry in the tree and at its LRU tail; an older entry goes. */
     unsigned len = (unsigned)dlen;
-    if (publish_plain(self, (int)type, (uint64_t)off, pool_id, &handle, &len, 1, 1) == 0) {
+    if (publish_plain(self, (int)type, (uint64_t)off, pool_id, &handle, &len, 1, 1, charged,
+                      charged_id) == 0) {
         /* out of memory for the table: the object goes, the store is undone */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
@@ -752,6 +833,7 @@ undo: {
         }
     }
 out:
+    Py_XDECREF(charged);
     unpin(c);
     return ret;
 }
@@ -1103,7 +1185,8 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
             if (n == batch || i == nr - 1) {
                 uint64_t at = (uint64_t)(offset + published);
                 if (charged == Py_None) {
-                    int done = publish_plain(self, (int)type, at, pool_id, handles, lens, n, 0);
+                    int done = publish_plain(self, (int)type, at, pool_id, handles, lens, n, 0,
+                                             NULL, -1);
                     if (done < n || PyErr_Occurred()) {
                         /* the entries in the table count as published; the rest are freed,
                          * and _stream_fail then undoes the folio */
