@@ -15,10 +15,9 @@ Where the data lives: entries are 32-byte records in a C table (``_native.EntryT
 per-type trees and the memcg LRU lists), counters in ``Zswap._c`` (``_native.ZswapFast``), and
 compressed pages in zsmalloc (``_native.ZsPool``). The store of one 4 KiB page and its load
 are first offered to ``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same
-steps in C, on the same objects and locks, for the common case (a store without a memcg, the
-``pool`` context
-lifetime, a plain zsmalloc pool); anything else, it declines before doing anything and the
-flow below runs. This module stays the reference the C paths are tested against.
+steps in C, on the same objects and locks, for the common case (the ``pool`` context
+lifetime, a plain zsmalloc pool, a memcg below its ``zswap.max`` if any); anything else, it
+declines before doing anything and the flow below runs. This module stays the reference the C paths are tested against.
 
 Parameters and statistics carry the kernel's names (``/sys/module/zswap/parameters`` and
 ``/sys/kernel/debug/zswap``); see :data:`PARAMETERS` and :meth:`Zswap.stats`.

@@ -5,15 +5,16 @@
  * The object (pyzswap._native.ZswapFast) is a Zswap's counters (Zswap._c: the debugfs
  * statistics and vmstat events, shared with the Python flow), its limit state, and the fast
  * paths. A fast path returns NotImplemented *before any side effect* when the case is not
- * the common one (a store with a memcg, a lifetime other than "pool", a zsmalloc subclass
- * with fault injection, a CPU without resources, a preemption hook, a bad argument), and the
- * Python flow then runs from the start. What it does run is the Python flow's steps in
+ * the common one (a store for a memcg at its zswap.max or with writeback off, a lifetime other
+ * than "pool", a zsmalloc subclass with fault injection, a CPU without resources, a preemption
+ * hook, a bad argument), and the Python flow then runs from the start. What it does run is the Python flow's steps in
  * order, on the same objects and locks:
  *
- *   store: slot -> enabled / global limit -> current pool reference (zswap lock) -> this
- *          CPU's context mutex -> compress with the context's transform -> zsmalloc ->
- *          mutex released -> publish under the zswap lock (tree, LRU, counters) -> release
- *          emptied pools.
+ *   store: slot -> enabled / the memcg's zswap.max and writeback / global limit -> current
+ *          pool reference (zswap lock) -> this CPU's context mutex -> compress with the
+ *          context's transform -> zsmalloc -> mutex released -> publish under the zswap lock
+ *          (tree, LRU, memcg charge, counters; the memcg's zswpout after) -> release emptied
+ *          pools.
  *   load:  slot -> lookup -> context mutex -> copy the object out of zsmalloc, decompress ->
  *          mutex released -> under the zswap lock: zswpin (and the memcg's event), erase,
  *          uncharge the memcg, free the object, drop the pool reference, counters -> release
@@ -454,11 +455,12 @@ static int flush_releases(ZswapFastObject *self)
     return 0;
 }
 
-/* Publish n entries without a memcg under zswap's lock: each into the tree and at its LRU
- * tail, an older entry of the slot freed, the counters (zswpout too if count_out, for a
- * whole 4 KiB folio). Returns how many were inserted; fewer than n, or an exception set,
- * on failure. Entries from the returned index on are not in the table: their objects are
- * still the caller's. (Zswap._publish without a memcg.) */
+/* Publish n entries under zswap's lock: each into the tree and at the tail of its LRU list
+ * (the charged memcg's, or the root's when charged is NULL), an older entry of the slot
+ * freed, the memcg charged, the counters (zswpout too if count_out, for a whole 4 KiB folio,
+ * and then the memcg's zswpout event after the lock). Returns how many were inserted; fewer
+ * than n, or an exception set, on failure. Entries from the returned index on are not in the
+ * table: their objects are still the caller's. (Zswap._publish.) */
 static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
                          uint32_t *handles, unsigned *lens, int n, int count_out,
                          PyObject *charged, long charged_id)
