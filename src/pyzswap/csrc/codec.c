@@ -31,21 +31,26 @@ struct pyz_codec {
     void *_Atomic state; /* NULL while a call has it */
 };
 
-static PyObject *E_CompressPoor, *E_CompressFail, *E_DecompressFail;
+PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
 
-static int load_errors(void)
+int pyz_load_errors(void)
 {
-    if (E_DecompressFail)
+    if (pyz_DecompressFail)
         return 0;
     PyObject *m = PyImport_ImportModule("pyzswap.errors");
     if (!m)
         return -1;
-    E_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
-    E_CompressFail = PyObject_GetAttrString(m, "CompressFail");
-    E_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
+    pyz_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
+    pyz_CompressFail = PyObject_GetAttrString(m, "CompressFail");
+    pyz_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
     Py_DECREF(m);
-    return E_CompressPoor && E_CompressFail && E_DecompressFail ? 0 : -1;
+    if (pyz_CompressPoor && pyz_CompressFail && pyz_DecompressFail)
+        return 0;
+    Py_CLEAR(pyz_CompressPoor);
+    Py_CLEAR(pyz_CompressFail);
+    Py_CLEAR(pyz_DecompressFail);
+    return -1;
 }
 
 /* ---------------------------------------------------------------- the C interface -------- */
@@ -109,12 +114,12 @@ static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what
 static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
-    if (load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
+    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
     const char *name = codec_names[self->algo];
     if (src.len > LZ4_MAX_INPUT_SIZE) {
-        PyErr_Format(E_CompressFail, "%s: a %zd-byte source is too large", name, src.len);
+        PyErr_Format(pyz_CompressFail, "%s: a %zd-byte source is too large", name, src.len);
         goto out;
     }
     int cap = dst.len > INT_MAX ? INT_MAX : (int)dst.len;
@@ -125,11 +130,11 @@ static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssi
     if (r > 0)
         ret = PyLong_FromLong(r);
     else if (r == 0) /* LZ4 returns 0 when the output does not fit: the kernel's -ENOSPC */
-        PyErr_Format(E_CompressPoor, "%s: output does not fit the destination buffer", name);
+        PyErr_Format(pyz_CompressPoor, "%s: output does not fit the destination buffer", name);
     else if (r == -ENOMEM)
         PyErr_NoMemory();
     else
-        PyErr_Format(E_CompressFail, "%s: compression failed (%d)", name, r);
+        PyErr_Format(pyz_CompressFail, "%s: compression failed (%d)", name, r);
 out:
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
@@ -139,7 +144,7 @@ out:
 static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
-    if (load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
+    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
     int slen = src.len > INT_MAX ? INT_MAX : (int)src.len;
@@ -151,7 +156,7 @@ static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_s
     if (r >= 0)
         ret = PyLong_FromLong(r);
     else
-        PyErr_Format(E_DecompressFail,
+        PyErr_Format(pyz_DecompressFail,
                      "%s: corrupt stream (LZ4_decompress_safe failed at input byte %d of %d)",
                      codec_names[self->algo], -r - 1, slen);
     PyBuffer_Release(&src);

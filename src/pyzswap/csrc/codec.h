@@ -24,4 +24,9 @@ int pyz_codec_decompress(PyzCodecObject *codec, const void *src, int slen, void 
 PyzCodecObject *pyz_codec_native(PyObject *tfm);
 int pyz_codec_add_types(PyObject *module);
 
+/* pyzswap.errors' codec errors, for every C file that raises or matches them: 0 once
+ * loaded, -1 with an exception if the module cannot be imported. */
+int pyz_load_errors(void);
+extern PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
+
 #endif

@@ -92,7 +92,6 @@ static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_en
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
     *s_tfm_name, *s_freed;
-static PyObject *E_CompressPoor, *E_CompressFail, *E_DecompressFail;
 static PyObject *ONE;
 
 static int init_names(void)
@@ -146,14 +145,7 @@ static int init_names(void)
     if (!(ONE = PyLong_FromLong(1)))
         return -1;
 #undef INTERN
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    E_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
-    E_CompressFail = PyObject_GetAttrString(m, "CompressFail");
-    E_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
-    Py_DECREF(m);
-    return E_CompressPoor && E_CompressFail && E_DecompressFail ? 0 : -1;
+    return pyz_load_errors();
 }
 
 /* ---------------------------------------------------------------- small helpers ---------- */
@@ -647,7 +639,7 @@ static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
             return -1;
         return dlen > 0 ? dlen : 0; /* not a length: stored as-is, as before */
     }
-    if (PyErr_ExceptionMatches(E_CompressPoor) || PyErr_ExceptionMatches(E_CompressFail)) {
+    if (PyErr_ExceptionMatches(pyz_CompressPoor) || PyErr_ExceptionMatches(pyz_CompressFail)) {
         PyErr_Clear();
         return 0;
     }
@@ -941,7 +933,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
             Py_DECREF(res);
             if (dlen == -1 && PyErr_Occurred())
                 failed_call = 1;
-        } else if (PyErr_ExceptionMatches(E_DecompressFail)) {
+        } else if (PyErr_ExceptionMatches(pyz_DecompressFail)) {
             PyErr_Clear();
             dlen = -1;
         } else {
@@ -961,7 +953,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         lk_release(self->lock);
         PyObject *name = PyObject_GetAttr(pool, s_tfm_name);
         if (name) {
-            PyErr_Format(E_DecompressFail,
+            PyErr_Format(pyz_DecompressFail,
                          "zswap: decompressing %ld:%lld with %S failed (got %ld bytes); the "
                          "entry is kept", type, off, name, dlen);
             Py_DECREF(name);
