@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, Zswap
-from pyzswap.errors import DecompressFail
+from pyzswap.errors import DecompressFail, InvalidParameter
 from pyzswap.zsmalloc import ZsPool
 
 from .conftest import random_page, text_page
@@ -151,7 +151,13 @@ def test_bad_arguments_get_the_python_flows_errors() -> None:
         fast.store(text_page(1), 3, 0)
     with pytest.raises(Exception, match="4096"):
         fast.load(bytearray(100), 0, 0)
-    assert fast._c.fast_stores == 0 and fast.stats()["stored_pages"] == 0
+    assert fast.store(text_page(1), 0, 1)  # places the thread: the next store is offered to C
+    with pytest.raises(InvalidParameter, match="memcg must be a MemCgroup or None, not str"):
+        fast.store(text_page(2), 0, 2, "web")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameter, match="not int"):
+        fast.store_batch([(text_page(2), 0, 2)], 5)  # type: ignore[arg-type]
+    assert fast._c.fast_stores == 0 and fast.stats()["stored_pages"] == 1
+    assert [p.ref for p in fast.pools()] == [2]  # no pool reference left behind
 
 
 def test_threads_storing_and_loading_lose_nothing() -> None:

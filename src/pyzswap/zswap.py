@@ -17,7 +17,8 @@ compressed pages in zsmalloc (``_native.ZsPool``). The store of one 4 KiB page a
 are first offered to ``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same
 steps in C, on the same objects and locks, for the common case (the ``pool`` context
 lifetime, a plain zsmalloc pool, a memcg below its ``zswap.max`` if any); anything else, it
-declines before doing anything and the flow below runs. This module stays the reference the C paths are tested against.
+declines before doing anything and the flow below runs. This module stays the reference the
+C paths are tested against.
 
 Parameters and statistics carry the kernel's names (``/sys/module/zswap/parameters`` and
 ``/sys/kernel/debug/zswap``); see :data:`PARAMETERS` and :meth:`Zswap.stats`.
@@ -790,6 +791,9 @@ class Zswap:
         charged: MemCgroup | None = None
         wb_enabled = True
         ok = self._c.enabled
+        if memcg is not None and not isinstance(memcg, MemCgroup):
+            raise InvalidParameter(f"memcg must be a MemCgroup or None, not "
+                                   f"{type(memcg).__name__}")
         if ok and memcg is not None:
             charged = memcg.obj_cgroup_memcg(memcg.obj_cgroup())
             if not charged.may_zswap() and self.shrink_memcg(charged):

@@ -733,8 +733,9 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     if (memcg) {
         int admitted = memcg_admit(memcg, &charged, &charged_id);
         if (admitted <= 0) {
-            if (admitted == 0)
-                ret = Py_NewRef(Py_NotImplemented);
+            /* nothing done yet: the Python flow decides, and raises a bad memcg's error */
+            PyErr_Clear();
+            ret = Py_NewRef(Py_NotImplemented);
             goto out;
         }
     }
