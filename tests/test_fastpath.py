@@ -250,6 +250,97 @@ def test_stream_consumer_in_c_agrees_with_the_python_loop(ops: list[tuple[object
             z.close()
 
 
+_batch_op = st.one_of(
+    # a reclaim batch: (offset, kind, shape) per folio; shape 0 bytes, 1 memoryview,
+    # 2 a two-page folio, 3 a slot outside the swap area, 4 a bytearray
+    st.tuples(st.just("batch"), st.lists(st.tuples(st.integers(0, 47), st.integers(0, 3),
+                                                   st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4])),
+                                         max_size=12)),
+    st.tuples(st.just("load"), st.integers(0, 47)),
+    st.tuples(st.just("invalidate"), st.integers(0, 47)),
+    st.tuples(st.just("enabled"), st.booleans()),
+    st.tuples(st.just("max_pool_percent"), st.integers(1, 100)),
+)
+
+
+def _folio(off: int, kind: int, shape: int) -> tuple[object, int, int]:
+    page = bytes(_page(kind, off))
+    if shape == 1:
+        return memoryview(page), 0, off
+    if shape == 2:
+        return page + page, 0, off
+    if shape == 3:
+        return page, 0, 1000 + off
+    if shape == 4:
+        return bytearray(page), 0, off
+    return page, 0, off
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_batch_op, max_size=25), st.booleans())
+# always: the pool fills, then drains to between the accept threshold and the limit, where
+# the hysteresis still refuses a batch
+@example([("max_pool_percent", 20), ("batch", [(o, 0, 0) for o in range(12)]),
+          ("batch", [(o, 0, 1) for o in range(12, 30)]), ("batch", [(40, 0, 0)])]
+         + [("invalidate", o) for o in range(8)] + [("batch", [(41, 0, 0), (42, 1, 1)])],
+         True)
+def test_reclaim_batch_admission_in_c_agrees_with_the_python_checks(
+        ops: list[tuple[object, ...]], limited: bool) -> None:
+    """``store_batch`` of 4 KiB folios without a memcg: ``admit_batch`` (C) admits the whole
+    batch or declines; the per-folio ``_check_folio`` / ``_admit`` must give the same results,
+    errors, counters (``pool_limit_hit``, the hysteresis) and entries."""
+    sides = []
+    for c_admit in (True, False):
+        z = Zswap(compressor="lz4-x2", totalram_pages=64 if limited else None, cpus=2,
+                  shrink_work="inline")
+        z._c_admit_batch = c_admit
+        z.swapon(0, 48)
+        sides.append(z)
+    try:
+        for op in ops:
+            results: list[object] = []
+            for z in sides:
+                if op[0] == "batch":
+                    folios = [_folio(int(o), int(k), int(sh)) for o, k, sh in op[1]]  # type: ignore[union-attr]
+                    try:
+                        results.append(z.store_batch(folios))  # type: ignore[arg-type]
+                    except Exception as exc:  # the same error from both, nothing stored
+                        results.append((type(exc), str(exc)))
+                elif op[0] in ("load", "invalidate"):
+                    results.append(_load_or_invalidate(z, op))
+                else:
+                    z.set_param(str(op[0]), op[1])
+                    results.append(None)
+            assert results[0] == results[1], op
+            assert _state(sides[0]) == _state(sides[1]), op
+            assert sides[0]._c.reached_full == sides[1]._c.reached_full, op
+    finally:
+        for z in sides:
+            z.close()
+
+
+def test_a_reclaim_batch_of_4k_pages_is_admitted_in_one_call() -> None:
+    z = Zswap(compressor="lz4-x2", totalram_pages=None, cpus=1)
+    z.swapon(0, 64)
+    calls = []
+    real = z._check_folio
+
+    def spy(*a: object) -> object:
+        calls.append(a)
+        return real(*a)  # type: ignore[arg-type]
+
+    z._check_folio = spy  # type: ignore[method-assign]
+    pages = [text_page(i) for i in range(32)]
+    assert z.store_batch([(p, 0, i) for i, p in enumerate(pages)]) == [True] * 32
+    assert calls == []  # no per-folio Python check
+    assert z.store_batch([(pages[0] * 2, 0, 40)]) == [True]  # a 2-page folio: per folio
+    assert len(calls) == 1
+    out = bytearray(PAGE_SIZE)
+    for i, p in enumerate(pages):
+        assert z.load(out, 0, i) and out == p
+    z.close()
+
+
 def test_close_unbinds_the_fast_paths_and_frees_the_instance() -> None:
     import gc
     import weakref

@@ -322,6 +322,9 @@ class Zswap:
     #: The stream loop of native batching stores runs in C (``ZswapFast.stream_consume``);
     #: False: the Python reference (:meth:`_stream_pages`), for tests that compare the two.
     _c_stream = True
+    #: Reclaim batches of 4 KiB pages are checked and admitted in C
+    #: (``ZswapFast.admit_batch``); False: per folio in Python, for the tests that compare.
+    _c_admit_batch = True
 
     def __init__(
         self,
@@ -704,6 +707,14 @@ class Zswap:
         pool = self._pools[0]
         if pool.compressor.batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
+        if memcg is None and self._c_admit_batch and _streams(pool.compressor):
+            # Reclaim's common batch (4 KiB pages, no memcg, pool below its limit): steps 1-2
+            # for every folio in one C call, which declines anything else before doing it.
+            specs = self._c.admit_batch(folios, _StreamFolio)
+            if specs is not NotImplemented:
+                if not specs:
+                    return []
+                return self._store_stream(specs, self._pool_current_get(len(specs)))
         checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
         results = [False] * len(folios)
         todo: list[int] = []

@@ -1305,6 +1305,73 @@ static PyObject *fp_unbind(ZswapFastObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/*
+ * admit_batch(folios, spec) -> [spec(folio, 1, type, offset, None, True), ...] or
+ * NotImplemented: steps 1-2 of store_batch (_check_folio, _admit) for a reclaim batch in one
+ * call, when every folio is one 4 KiB page (bytes, or a 1-D byte memoryview) at a valid slot
+ * and no memcg is charged. It declines, before any side effect, when zswap is disabled, a
+ * folio is anything else, or the pool is (still) full: then the Python steps run per folio
+ * and raise, count or fail exactly as before. Admitting all at once is what the per-folio
+ * checks would do: with the pool below its limit, the first zswap_check_limits() may clear
+ * the hysteresis bit and every later one finds the same pool and returns "not full" too.
+ */
+static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "admit_batch(folios, spec)");
+        return NULL;
+    }
+    PyObject *folios = args[0], *spec = args[1];
+    if (!self->table || !self->enabled || !PyList_CheckExact(folios))
+        Py_RETURN_NOTIMPLEMENTED;
+    Py_ssize_t n = PyList_GET_SIZE(folios);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyList_GET_ITEM(folios, k);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3)
+            Py_RETURN_NOTIMPLEMENTED;
+        PyObject *folio = PyTuple_GET_ITEM(item, 0);
+        if (PyBytes_CheckExact(folio)) {
+            if (PyBytes_GET_SIZE(folio) != PAGE_SIZE)
+                Py_RETURN_NOTIMPLEMENTED;
+        } else if (PyMemoryView_Check(folio) && Py_IS_TYPE(folio, &PyMemoryView_Type)) {
+            Py_buffer *v = PyMemoryView_GET_BUFFER(folio);
+            if (v->len != PAGE_SIZE || v->itemsize != 1 || v->ndim != 1)
+                Py_RETURN_NOTIMPLEMENTED;
+        } else {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *slot[3] = {folio, PyTuple_GET_ITEM(item, 1), PyTuple_GET_ITEM(item, 2)};
+        long type;
+        long long off;
+        if (!slot_args(self, slot, &type, &off))
+            Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
+    }
+    if (self->max_pages >= 0) {
+        long long cur = total_pages(self);
+        if (cur < 0)
+            return NULL;
+        if (cur >= self->max_pages || (self->reached_full && cur > self->thr_pages))
+            Py_RETURN_NOTIMPLEMENTED; /* full: the Python flow counts it per folio */
+        if (check_limits(self) != 0) /* clears the hysteresis bit if it was set */
+            return NULL;
+    }
+    PyObject *specs = PyList_New(n);
+    if (!specs)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyList_GET_ITEM(folios, k);
+        PyObject *argv[6] = {PyTuple_GET_ITEM(item, 0), ONE, PyTuple_GET_ITEM(item, 1),
+                             PyTuple_GET_ITEM(item, 2), Py_None, Py_True};
+        PyObject *f = PyObject_Vectorcall(spec, argv, 6, NULL);
+        if (!f) {
+            Py_DECREF(specs);
+            return NULL;
+        }
+        PyList_SET_ITEM(specs, k, f);
+    }
+    return specs;
+}
+
 static PyObject *fp_check_limits(ZswapFastObject *self, PyObject *unused)
 {
     int full = check_limits(self);
@@ -1409,6 +1476,8 @@ static PyMethodDef fp_methods[] = {
     {"stream_consume", (PyCFunction)(void (*)(void))fp_stream_consume, METH_FASTCALL,
      "stream_consume(take, error, pages, ring, folios, pool, batch): _store_stream's loop"},
     {"check_limits", (PyCFunction)fp_check_limits, METH_NOARGS, "zswap_check_limits()"},
+    {"admit_batch", (PyCFunction)(void (*)(void))fp_admit_batch, METH_FASTCALL,
+     "admit_batch(folios, spec) -> [spec, ...] or NotImplemented: store_batch's steps 1-2"},
     {NULL},
 };
 
