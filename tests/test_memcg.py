@@ -223,6 +223,23 @@ def test_writeback_setting_is_hierarchical(tree: dict[str, MemCgroup]) -> None:
     assert not mem_cgroup_zswap_writeback_enabled(d) and not root.zswap_writeback_enabled()
 
 
+def test_zswap_store_target_answers_the_three_store_questions(
+        tree: dict[str, MemCgroup]) -> None:
+    """(the group charged, may it zswap, is its writeback on), as the separate calls give."""
+    root, a, b, c, d = unpack(tree)
+    assert b.zswap_store_target() == (b, True, True)
+    a.zswap_max = 0
+    a.zswap_writeback = False
+    assert b.zswap_store_target() == (b, False, False)
+    assert d.zswap_store_target() == (d, True, True)
+    b.remove()  # an offline group charges its nearest online ancestor
+    assert b.zswap_store_target() == (a, False, False)
+    for g in (root, a, c, d):
+        charged, may, wb = g.zswap_store_target()
+        assert charged is g.obj_cgroup_memcg(g.obj_cgroup())
+        assert (may, wb) == (charged.may_zswap(), charged.zswap_writeback_enabled())
+
+
 def test_concurrent_charges_add_up() -> None:
     root = MemCgroup()
     groups = [root.create(f"g{i}").create("leaf") for i in range(4)]

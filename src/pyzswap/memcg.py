@@ -378,6 +378,14 @@ class MemCgroup:
             raise InvalidParameter(f"unknown object cgroup {objcg!r}") from None
 
     # ------------------------------------------------------------------ hot paths -----------
+    def zswap_store_target(self) -> tuple[MemCgroup, bool, bool]:
+        """zswap_store's memcg questions in one call: the group its entry would charge
+        (``obj_cgroup_memcg(get_obj_cgroup_from_folio())``), may that group zswap another
+        entry (:meth:`may_zswap`), and is its writeback enabled
+        (:meth:`zswap_writeback_enabled`). Nothing changes."""
+        charged = self.obj_cgroup_memcg(self.obj_cgroup())
+        return charged, charged.may_zswap(), charged.zswap_writeback_enabled()
+
     def may_zswap(self) -> bool:
         """``obj_cgroup_may_zswap``: may this group store another entry in zswap?"""
         for memcg in self._nonroot_path:

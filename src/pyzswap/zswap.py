@@ -806,10 +806,9 @@ class Zswap:
             raise InvalidParameter(f"memcg must be a MemCgroup or None, not "
                                    f"{type(memcg).__name__}")
         if ok and memcg is not None:
-            charged = memcg.obj_cgroup_memcg(memcg.obj_cgroup())
-            if not charged.may_zswap() and self.shrink_memcg(charged):
+            charged, may, wb_enabled = memcg.zswap_store_target()
+            if not may and self.shrink_memcg(charged):
                 ok = False
-            wb_enabled = charged.zswap_writeback_enabled()
         if ok and self._c.max_pages >= 0 and self._check_limits():
             ok = False
         if not ok:

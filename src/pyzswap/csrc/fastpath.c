@@ -84,8 +84,7 @@ typedef struct {
 
 static PyObject *self_store_rejected;
 static PyObject *s_objcg_memcg, *s_count_event, *s_zswpin, *s_uncharge_zswap;
-static PyObject *s_obj_cgroup, *s_obj_cgroup_memcg, *s_may_zswap, *s_zswap_writeback_enabled,
-    *s_charge_zswap, *s_zswpout;
+static PyObject *s_zswap_store_target, *s_charge_zswap, *s_zswpout;
 static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s_swp_type,
     *s_offset, *s_charged, *s_wb_enabled, *s_failed, *s_publish;
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
@@ -104,10 +103,7 @@ static int init_names(void)
     INTERN(s_count_event, "count_event");
     INTERN(s_zswpin, "zswpin");
     INTERN(s_zswpout, "zswpout");
-    INTERN(s_obj_cgroup, "obj_cgroup");
-    INTERN(s_obj_cgroup_memcg, "obj_cgroup_memcg");
-    INTERN(s_may_zswap, "may_zswap");
-    INTERN(s_zswap_writeback_enabled, "zswap_writeback_enabled");
+    INTERN(s_zswap_store_target, "zswap_store_target");
     INTERN(s_charge_zswap, "charge_zswap");
     INTERN(s_uncharge_zswap, "uncharge_zswap");
     INTERN(s_pending, "pending");
@@ -646,33 +642,28 @@ static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
     return -1;
 }
 
-/* _admit's memcg steps, none of which has a side effect: the group to charge
- * (obj_cgroup_memcg of the memcg's obj_cgroup), may it zswap, is its writeback enabled.
- * 1 with *charged (a new reference) and its id; 0 to decline (over zswap.max, where the
- * Python flow writes back the group's entries first, or writeback disabled); -1 on error. */
+/* _admit's memcg steps, none of which has a side effect (MemCgroup.zswap_store_target: the
+ * group to charge, may it zswap, is its writeback enabled). 1 with *charged (a new reference)
+ * and its id; 0 to decline (over zswap.max, where the Python flow writes back the group's
+ * entries first, or writeback disabled); -1 on error. */
 static int memcg_admit(PyObject *memcg, PyObject **charged, long *charged_id)
 {
     *charged = NULL;
-    PyObject *objcg = PyObject_CallMethodNoArgs(memcg, s_obj_cgroup);
-    PyObject *cg = objcg ? PyObject_CallMethodOneArg(memcg, s_obj_cgroup_memcg, objcg) : NULL;
-    Py_XDECREF(objcg);
-    if (!cg)
+    PyObject *t = PyObject_CallMethodNoArgs(memcg, s_zswap_store_target);
+    if (!t)
         return -1;
     int ok = -1;
-    PyObject *r = PyObject_CallMethodNoArgs(cg, s_may_zswap);
-    int may = r ? PyObject_IsTrue(r) : -1;
-    Py_XDECREF(r);
-    if (may <= 0) {
-        ok = may;
+    if (!PyTuple_CheckExact(t) || PyTuple_GET_SIZE(t) != 3) {
+        PyErr_SetString(PyExc_TypeError, "zswap_store_target() must return a 3-tuple");
         goto out;
     }
-    r = PyObject_CallMethodNoArgs(cg, s_zswap_writeback_enabled);
-    int wb = r ? PyObject_IsTrue(r) : -1;
-    Py_XDECREF(r);
+    int may = PyObject_IsTrue(PyTuple_GET_ITEM(t, 1));
+    int wb = may > 0 ? PyObject_IsTrue(PyTuple_GET_ITEM(t, 2)) : may;
     if (wb <= 0) {
         ok = wb;
         goto out;
     }
+    PyObject *cg = PyTuple_GET_ITEM(t, 0);
     PyObject *id = PyObject_GetAttr(cg, s_id);
     *charged_id = id ? PyLong_AsLong(id) : -1;
     Py_XDECREF(id);
@@ -684,7 +675,7 @@ static int memcg_admit(PyObject *memcg, PyObject **charged, long *charged_id)
     *charged = Py_NewRef(cg);
     ok = 1;
 out:
-    Py_DECREF(cg);
+    Py_DECREF(t);
     return ok;
 }
 
