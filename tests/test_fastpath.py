@@ -252,9 +252,11 @@ def test_stream_consumer_in_c_agrees_with_the_python_loop(ops: list[tuple[object
 
 _batch_op = st.one_of(
     # a reclaim batch: (offset, kind, shape) per folio; shape 0 bytes, 1 memoryview,
-    # 2 a two-page folio, 3 a slot outside the swap area, 4 a bytearray
+    # 2 a two-page folio, 3 a slot outside the swap area, 4 a bytearray, 5 a released view,
+    # 6 a strided view
     st.tuples(st.just("batch"), st.lists(st.tuples(st.integers(0, 47), st.integers(0, 3),
-                                                   st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4])),
+                                                   st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5,
+                                                                    6])),
                                          max_size=12)),
     st.tuples(st.just("load"), st.integers(0, 47)),
     st.tuples(st.just("invalidate"), st.integers(0, 47)),
@@ -273,6 +275,12 @@ def _folio(off: int, kind: int, shape: int) -> tuple[object, int, int]:
         return page, 0, 1000 + off
     if shape == 4:
         return bytearray(page), 0, off
+    if shape == 5:
+        view = memoryview(page)
+        view.release()
+        return view, 0, off
+    if shape == 6:
+        return memoryview(page + page)[::2], 0, off
     return page, 0, off
 
 

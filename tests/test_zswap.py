@@ -80,6 +80,11 @@ def test_bad_folios_and_slots_raise_and_change_nothing() -> None:
     for bad in (b"", bytes(100), bytes(PAGE_SIZE + 1), bytes(513 * PAGE_SIZE)):
         with pytest.raises(InvalidPage):
             z.store(bad, 0, 0)
+    strided = memoryview(text_page(1) * 2)[::2]  # 4096 bytes, but not one buffer
+    with pytest.raises(InvalidPage, match="contiguous"):
+        z.store(strided, 0, 0)
+    with pytest.raises(InvalidPage, match="contiguous"):
+        z.store_batch([(strided, 0, 0)])
     with pytest.raises(InvalidParameter, match="not on"):
         z.store(text_page(0), 3, 0)
     with pytest.raises(InvalidParameter, match="outside"):

@@ -712,8 +712,6 @@ class Zswap:
             # for every folio in one C call, which declines anything else before doing it.
             specs = self._c.admit_batch(folios, _StreamFolio)
             if specs is not NotImplemented:
-                if not specs:
-                    return []
                 return self._store_stream(specs, self._pool_current_get(len(specs)))
         checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
         results = [False] * len(folios)
@@ -787,6 +785,8 @@ class Zswap:
                     f"a folio must be 1..{MAX_FOLIO_PAGES} whole {PAGE_SIZE}-byte pages, "
                     f"got {size} bytes"
                 )
+            if not mv.c_contiguous:
+                raise InvalidPage("a folio must be one contiguous buffer, got a strided view")
             if mv.itemsize != 1 or mv.ndim != 1:
                 mv = mv.cast("B")
         pages = self._tree_pages.get(swp_type)

@@ -7,8 +7,8 @@
  * paths. A fast path returns NotImplemented *before any side effect* when the case is not
  * the common one (a store for a memcg at its zswap.max or with writeback off, a lifetime other
  * than "pool", a zsmalloc subclass with fault injection, a CPU without resources, a preemption
- * hook, a bad argument), and the Python flow then runs from the start. What it does run is the Python flow's steps in
- * order, on the same objects and locks:
+ * hook, a bad argument), and the Python flow then runs from the start. What it does run is
+ * the Python flow's steps in order, on the same objects and locks:
  *
  *   store: slot -> enabled / the memcg's zswap.max and writeback / global limit -> current
  *          pool reference (zswap lock) -> this CPU's context mutex -> compress with the
@@ -1316,6 +1316,8 @@ static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py
     if (!self->table || !self->enabled || !PyList_CheckExact(folios))
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t n = PyList_GET_SIZE(folios);
+    if (n == 0) /* nothing to check or admit (the Python steps check no limit either) */
+        Py_RETURN_NOTIMPLEMENTED;
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *item = PyList_GET_ITEM(folios, k);
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3)
@@ -1324,9 +1326,16 @@ static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py
         if (PyBytes_CheckExact(folio)) {
             if (PyBytes_GET_SIZE(folio) != PAGE_SIZE)
                 Py_RETURN_NOTIMPLEMENTED;
-        } else if (PyMemoryView_Check(folio) && Py_IS_TYPE(folio, &PyMemoryView_Type)) {
-            Py_buffer *v = PyMemoryView_GET_BUFFER(folio);
-            if (v->len != PAGE_SIZE || v->itemsize != 1 || v->ndim != 1)
+        } else if (PyMemoryView_Check(folio)) {
+            /* through the buffer protocol: a released view fails here, a strided one too */
+            Py_buffer v;
+            if (PyObject_GetBuffer(folio, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+                PyErr_Clear();
+                Py_RETURN_NOTIMPLEMENTED;
+            }
+            int page = v.len == PAGE_SIZE && v.itemsize == 1 && v.ndim == 1;
+            PyBuffer_Release(&v);
+            if (!page)
                 Py_RETURN_NOTIMPLEMENTED;
         } else {
             Py_RETURN_NOTIMPLEMENTED;
