@@ -28,6 +28,7 @@ struct pyz_codec {
     PyObject_HEAD
     int algo;
     int level;           /* lz4hc's level; 1 (the acceleration) for lz4 */
+    int ready;           /* __init__ ran: the algorithm (and so the state's size) is fixed */
     void *_Atomic state; /* NULL while a call has it */
 };
 
@@ -171,6 +172,11 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     int level = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
         return -1;
+    if (self->ready) {
+        /* a call on another thread may hold a state sized for the current algorithm */
+        PyErr_SetString(PyExc_TypeError, "PageCodec: already initialised");
+        return -1;
+    }
     int algo = -1;
     for (int i = 0; i < 2; i++)
         if (strcmp(algorithm, codec_names[i]) == 0)
@@ -190,10 +196,9 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     }
     if (algo == CODEC_LZ4)
         level = 1;
-    void *old = atomic_exchange(&self->state, NULL);
-    free(old); /* __init__ called again: the state's size may change */
     self->algo = algo;
     self->level = level;
+    self->ready = 1;
     return 0;
 }
 
