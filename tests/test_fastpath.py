@@ -57,6 +57,8 @@ def _load_or_invalidate(z: Zswap, op: tuple[object, ...]) -> object:
 
 _op = st.one_of(
     st.tuples(st.just("store"), st.integers(0, 63), st.integers(0, 3), st.integers(0, 9)),
+    # a large folio: offset, pages (a 2 MiB folio is 512; 2..20 keeps the test quick), kinds
+    st.tuples(st.just("folio"), st.integers(0, 60), st.integers(2, 20), st.integers(0, 3)),
     st.tuples(st.just("load"), st.integers(0, 63)),
     st.tuples(st.just("invalidate"), st.integers(0, 63)),
     st.tuples(st.just("compressor"), st.sampled_from(["lz4", "zstd", "lzo", "lz4-x2"])),
@@ -78,6 +80,12 @@ def test_fast_path_agrees_with_the_python_flow(ops: list[tuple[object, ...]],
                 if op[0] == "store":
                     _, off, kind, seed = op
                     results.append(z.store(_page(int(kind), int(seed)), 0, int(off)))  # type: ignore[call-overload]
+                elif op[0] == "folio":
+                    _, off, nr, kind = op
+                    nr = min(int(nr), 64 - int(off))  # type: ignore[call-overload]
+                    pages = [bytes(_page((int(kind) + i) % 3, int(off) + i))  # type: ignore[call-overload]
+                             for i in range(nr)]
+                    results.append(z.store(b"".join(pages), 0, int(off)))  # type: ignore[call-overload]
                 elif op[0] in ("load", "invalidate"):
                     results.append(_load_or_invalidate(z, op))
                 else:
@@ -129,6 +137,31 @@ def test_allocation_failure_in_the_fast_path_undoes_the_store() -> None:
         assert z.stats()["reject_alloc_fail"] == 1 and pool.ref == 1
         pool.zs_pool = old
     assert fast._c.fast_stores == 0 and _state(fast) == _state(slow)
+
+
+def test_a_large_folio_that_does_not_fit_is_undone_whole() -> None:
+    """zsmalloc fills up part-way through a 16-page folio: every object of the folio is freed,
+    its slots stay empty (an older entry there goes), the references come back, as in the
+    Python flow."""
+    fast, slow = _pair(compressor="lz4")
+    folio = b"".join(random_page(i) for i in range(16))  # incompressible: one zspage page each
+    for z in (fast, slow):
+        z.store(text_page(0), 0, 0)  # place the thread on a CPU
+        z.invalidate(0, 0)
+        assert z.store(text_page(9), 0, 20)  # an older entry inside the folio's slots
+        pool = z.current_pool()
+        old = pool.zs_pool
+        z.invalidate(0, 20)
+        pool.zs_pool = ZsPool("tiny", max_pages=5)  # a plain ZsPool: room for 5 pages
+        assert z.store(text_page(9), 0, 20)
+        assert not z.store(folio, 0, 16)
+        assert [z.lookup(0, i) for i in range(16, 32)] == [None] * 16
+        assert z.stats()["reject_alloc_fail"] == 1 and pool.ref == 1
+        assert pool.zs_pool.pages_allocated == 0
+        assert z.store(folio[:4 * PAGE_SIZE], 0, 40)  # four pages fit
+        old.destroy()  # empty: the tiny pool keeps this pool's objects from here on
+    assert _state(fast) == _state(slow)
+    assert fast._c.fast_stores == 6 and slow._c.fast_stores == 0  # the folios went through C
 
 
 def test_corrupt_object_raises_and_keeps_the_entry_in_the_fast_path() -> None:

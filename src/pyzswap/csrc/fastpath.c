@@ -38,6 +38,8 @@
 
 #define PAGE_SIZE 4096
 #define NR_SLOTS 8
+#define MAX_FOLIO_PAGES 512    /* folio.MAX_FOLIO_PAGES: a 2 MiB folio */
+#define ZSWAP_MAX_BATCH_SIZE 8 /* pages per context-mutex hold in a large folio's store */
 
 struct cpu_slot {
     PyObject *mutex;                     /* ctx.mutex */
@@ -529,13 +531,13 @@ static void zs_free_many(struct zs_pool *zp, PyObject *zs, uint32_t *handles, in
     PyErr_Restore(et, ev, tb);
 }
 
-/* Call a Zswap failure-path method, (pool,) type, offset, 1, and answer False (or NULL). */
+/* Call a Zswap failure-path method, (pool,) type, offset, nr, and answer False (or NULL). */
 static PyObject *fail_store(ZswapFastObject *self, PyObject *name, PyObject *pool,
-                            PyObject *const *args)
+                            PyObject *const *args, PyObject *nr)
 {
     PyObject *r = pool ? PyObject_CallMethodObjArgs(self->zswap, name, pool, args[1], args[2],
-                                                    ONE, NULL)
-                       : PyObject_CallMethodObjArgs(self->zswap, name, args[1], args[2], ONE,
+                                                    nr, NULL)
+                       : PyObject_CallMethodObjArgs(self->zswap, name, args[1], args[2], nr,
                                                     NULL);
     if (!r)
         return NULL;
@@ -546,7 +548,7 @@ static PyObject *fail_store(ZswapFastObject *self, PyObject *name, PyObject *poo
 /* ---------------------------------------------------------------- store ------------------ */
 
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
-                                  PyObject *const *args, PyObject *memcg);
+                                  int nr, PyObject *const *args, PyObject *memcg);
 
 /* The (type, offset) arguments of a fast path: 1 if they name a slot of a swapped-on type,
  * 0 if not (the Python flow raises the right error). */
@@ -580,26 +582,34 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     long long off;
     if (!slot_args(self, args, &type, &off))
         Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
-    /* one 4 KiB page: bytes, or a contiguous byte buffer (a memoryview of a page file) */
+    /* a folio of 1..MAX_FOLIO_PAGES whole pages: bytes, or a contiguous byte buffer (a
+     * memoryview of a page file) */
     const char *page_buf;
+    Py_ssize_t size;
     Py_buffer pview;
     pview.obj = NULL;
     if (PyBytes_CheckExact(page)) {
-        if (PyBytes_GET_SIZE(page) != PAGE_SIZE)
-            Py_RETURN_NOTIMPLEMENTED;
+        size = PyBytes_GET_SIZE(page);
         page_buf = PyBytes_AS_STRING(page);
     } else {
         if (PyObject_GetBuffer(page, &pview, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
             PyErr_Clear();
             Py_RETURN_NOTIMPLEMENTED;
         }
-        if (pview.len != PAGE_SIZE || pview.itemsize != 1 || pview.ndim > 1) {
+        if (pview.itemsize != 1 || pview.ndim > 1) {
             PyBuffer_Release(&pview);
             Py_RETURN_NOTIMPLEMENTED;
         }
+        size = pview.len;
         page_buf = pview.buf;
     }
-    PyObject *ret = fp_store_checked(self, page, page_buf, args, memcg);
+    Py_ssize_t nr = size / PAGE_SIZE;
+    PyObject *ret;
+    if (size % PAGE_SIZE || nr < 1 || nr > MAX_FOLIO_PAGES ||
+        (uint64_t)off + (uint64_t)nr > self->table->trees[type]->nr_pages)
+        ret = Py_NewRef(Py_NotImplemented); /* the Python flow raises the error */
+    else
+        ret = fp_store_checked(self, page, page_buf, (int)nr, args, memcg);
     if (pview.obj)
         PyBuffer_Release(&pview);
     return ret;
@@ -679,8 +689,11 @@ out:
     return ok;
 }
 
+/* zswap_store of a folio of nr pages at page_buf (slots checked by the caller). Large folios
+ * only on a PageCodec (lz4, lz4hc), called directly per page; the context mutex is taken per
+ * ZSWAP_MAX_BATCH_SIZE pages, as in _compress_pages. The folio is all or nothing. */
 static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const char *page_buf,
-                                  PyObject *const *args, PyObject *memcg)
+                                  int nr, PyObject *const *args, PyObject *memcg)
 {
     /* 1. The slot (checked by the caller). */
     long type = PyLong_AsLong(args[1]);
@@ -721,6 +734,16 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     /* the memcg's zswap.max and writeback setting (declined before any side effect) */
     PyObject *charged = NULL;
     long charged_id = -1;
+    uint32_t handle1, *handles = &handle1;
+    unsigned len1, *lens = &len1;
+    PyObject *nr_obj = nr == 1 ? Py_NewRef(ONE) : PyLong_FromLong(nr);
+    if (!nr_obj)
+        goto out;
+    if (nr > 1 && !c->codec) {
+        /* a large folio on any other transform: the Python flow (its batches) */
+        ret = Py_NewRef(Py_NotImplemented);
+        goto out;
+    }
     if (memcg) {
         int admitted = memcg_admit(memcg, &charged, &charged_id);
         if (admitted <= 0) {
@@ -734,7 +757,7 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
     if (full < 0)
         goto out;
     if (full) {
-        ret = fail_store(self, s_store_failed, NULL, args);
+        ret = fail_store(self, s_store_failed, NULL, args, nr_obj);
         goto out;
     }
     /* zswap_pool_current_get: one reference for the entry, on the pool that is current
@@ -746,37 +769,51 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
             ret = Py_NewRef(Py_NotImplemented);
         goto out;
     }
-    long long ref = pool_ref_add(pool, 1);
+    long long ref = pool_ref_add(pool, nr);
     if (lk_release(self->lock) < 0 || ref < 0)
         goto out;
-    /* 4. Compress on this CPU's context and allocate (zswap_compress). */
-    if (lk_acquire(c->mutex) < 0)
-        goto undo;
-    long dlen = ctx_compress(c, page, page_buf);
-    if (dlen < 0) {
-        lk_release_keep_error(c->mutex);
-        goto undo;
-    }
-    const void *src = PyByteArray_AS_STRING(c->buffer);
-    if (!(dlen > 0 && dlen < PAGE_SIZE)) {
-        src = page_buf;
-        dlen = PAGE_SIZE;
-    }
-    struct zs_pool *zp = c->zp;
-    uint32_t handle = 0;
-    int err;
-    zs_lock_gil(zp);
-    err = zs_malloc_write_locked(zp, src, (unsigned)dlen, &handle);
-    zs_unlock(zp);
-    if (lk_release(c->mutex) < 0) {
-        if (!err) {
-            zs_lock_gil(zp);
-            zs_free_locked(zp, handle);
-            zs_unlock(zp);
+    if (nr > 1) {
+        handles = PyMem_Malloc((size_t)nr * sizeof(*handles));
+        lens = PyMem_Malloc((size_t)nr * sizeof(*lens));
+        if (!handles || !lens) {
+            PyErr_NoMemory();
+            goto undo;
         }
-        goto undo;
     }
-    if (err) {
+    /* 4. Compress on this CPU's context and allocate (zswap_compress), page by page, the
+     * context locked per batch. */
+    struct zs_pool *zp = c->zp;
+    int stored = 0, err = 0;
+    for (int start = 0; start < nr && !err; start += ZSWAP_MAX_BATCH_SIZE) {
+        int end = start + ZSWAP_MAX_BATCH_SIZE < nr ? start + ZSWAP_MAX_BATCH_SIZE : nr;
+        if (lk_acquire(c->mutex) < 0)
+            goto undo_free;
+        for (int i = start; i < end; i++) {
+            const char *pg = page_buf + (size_t)i * PAGE_SIZE;
+            long dlen = ctx_compress(c, page, pg);
+            if (dlen < 0) {
+                lk_release_keep_error(c->mutex);
+                goto undo_free;
+            }
+            const void *src = PyByteArray_AS_STRING(c->buffer);
+            if (!(dlen > 0 && dlen < PAGE_SIZE)) {
+                src = pg;
+                dlen = PAGE_SIZE;
+            }
+            zs_lock_gil(zp);
+            err = zs_malloc_write_locked(zp, src, (unsigned)dlen, &handles[i]);
+            zs_unlock(zp);
+            if (err)
+                break;
+            lens[i] = (unsigned)dlen;
+            stored++;
+        }
+        if (lk_release(c->mutex) < 0)
+            goto undo_free;
+    }
+    if (err) { /* all or nothing: the folio's other objects go too */
+        zs_free_many(zp, NULL, handles, stored);
+        stored = 0;
         if (lk_acquire(self->lock) < 0)
             goto undo;
         if (err == -ENOSPC)
@@ -785,30 +822,38 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
             self->reject_alloc_fail++;
         if (lk_release(self->lock) < 0)
             goto undo;
-        ret = fail_store(self, s_store_undo, pool, args);
+        ret = fail_store(self, s_store_undo, pool, args, nr_obj);
         goto out;
     }
-    /* 5. Publish: the entry in the tree and at its LRU tail; an older entry goes. */
-    unsigned len = (unsigned)dlen;
-    if (publish_plain(self, (int)type, (uint64_t)off, pool_id, &handle, &len, 1, 1, charged,
-                      charged_id) == 0) {
-        /* out of memory for the table: the object goes, the store is undone */
+    /* 5. Publish: the entries in the tree and at their LRU tail; older entries go. */
+    int done = publish_plain(self, (int)type, (uint64_t)off, pool_id, handles, lens, nr, 1,
+                             charged, charged_id);
+    if (done == 0) {
+        /* out of memory for the table: the objects go, the store is undone */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        zs_free_many(zp, NULL, &handle, 1);
+        zs_free_many(zp, NULL, handles, nr);
         PyErr_Restore(et, ev, tb);
         goto undo;
     }
+    if (done < nr) /* the table failed part-way (an exception is set, as _publish raises) */
+        zs_free_many(zp, NULL, handles + done, nr - done);
     if (PyErr_Occurred() || flush_releases(self) < 0)
-        goto out; /* the entry is in; freeing the older one failed */
+        goto out; /* the entries are in; freeing an older one failed */
     ret = Py_NewRef(Py_True);
     goto out;
+undo_free: {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        zs_free_many(zp, NULL, handles, stored);
+        PyErr_Restore(et, ev, tb);
+    }
 undo: {
         /* the Python flow's _store_undo: the reference back, the slot erased */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
         PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
-                                                 args[2], ONE, NULL);
+                                                 args[2], nr_obj, NULL);
         Py_XDECREF(r);
         if (r || !et)
             PyErr_Restore(et, ev, tb);
@@ -819,6 +864,11 @@ undo: {
         }
     }
 out:
+    if (handles != &handle1)
+        PyMem_Free(handles);
+    if (lens != &len1)
+        PyMem_Free(lens);
+    Py_XDECREF(nr_obj);
     Py_XDECREF(charged);
     unpin(c);
     return ret;
