@@ -13,12 +13,13 @@ This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
 
 Where the data lives: entries are 32-byte records in a C table (``_native.EntryTable``: the
 per-type trees and the memcg LRU lists), counters in ``Zswap._c`` (``_native.ZswapFast``), and
-compressed pages in zsmalloc (``_native.ZsPool``). The store of one 4 KiB page and its load
-are first offered to ``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same
-steps in C, on the same objects and locks, for the common case (the ``pool`` context
-lifetime, a plain zsmalloc pool, a memcg below its ``zswap.max`` if any); anything else, it
-declines before doing anything and the flow below runs. This module stays the reference the
-C paths are tested against.
+compressed pages in zsmalloc (``_native.ZsPool``). The store of a folio (one 4 KiB page, or a
+large folio on lz4/lz4hc) and the load of a page are first offered to
+``ZswapFast.store_page`` / ``load_page`` (``csrc/fastpath.c``): the same steps in C, on the
+same objects and locks, for the common case (the ``pool`` context lifetime, a plain zsmalloc
+pool, a memcg below its ``zswap.max`` if any); anything else, it declines before doing
+anything and the flow below runs. This module stays the reference the C paths are tested
+against.
 
 Parameters and statistics carry the kernel's names (``/sys/module/zswap/parameters`` and
 ``/sys/kernel/debug/zswap``); see :data:`PARAMETERS` and :meth:`Zswap.stats`.
@@ -663,8 +664,8 @@ class Zswap:
         (zswap disabled, cgroup or pool limit, or a page could not be stored); in that case no
         entry is left for any of the folio's slots. Bad arguments raise.
         """
-        # One 4 KiB page: the same steps in C (csrc/fastpath.c), which declines, before doing
-        # anything, every case it does not cover (among them a memcg over its zswap.max).
+        # The same steps in C (csrc/fastpath.c), which declines, before doing anything, every
+        # case it does not cover (a large folio on another codec, a memcg over its zswap.max).
         done = self._c.store_page(folio, swp_type, offset, memcg)
         if done is not NotImplemented:
             return cast(bool, done)

@@ -1,6 +1,6 @@
-/* zswap's hot paths in C: the store of one 4 KiB page and its load, same steps as
- * Zswap.store / Zswap.load (src/pyzswap/zswap.py), which stay the reference flow and take
- * every case this file declines.
+/* zswap's hot paths in C: the store of a folio (a 4 KiB page, or a large folio on a PageCodec)
+ * and the load of a page, same steps as Zswap.store / Zswap.load (src/pyzswap/zswap.py), which
+ * stay the reference flow and take every case this file declines.
  *
  * The object (pyzswap._native.ZswapFast) is a Zswap's counters (Zswap._c: the debugfs
  * statistics and vmstat events, shared with the Python flow), its limit state, and the fast
@@ -447,7 +447,7 @@ static int flush_releases(ZswapFastObject *self)
 
 /* Publish n entries under zswap's lock: each into the tree and at the tail of its LRU list
  * (the charged memcg's, or the root's when charged is NULL), an older entry of the slot
- * freed, the memcg charged, the counters (zswpout too if count_out, for a whole 4 KiB folio,
+ * freed, the memcg charged, the counters (zswpout too if count_out, for a whole folio,
  * and then the memcg's zswpout event after the lock). Returns how many were inserted; fewer
  * than n, or an exception set, on failure. Entries from the returned index on are not in the
  * table: their objects are still the caller's. (Zswap._publish.) */
@@ -1537,7 +1537,7 @@ PyTypeObject ZswapFastType = {
     .tp_basicsize = sizeof(ZswapFastObject),
     .tp_dealloc = (destructor)fp_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A Zswap's counters and limit state, and its 4 KiB store/load fast paths.",
+    .tp_doc = "A Zswap's counters and limit state, and its store/load fast paths.",
     .tp_traverse = (traverseproc)fp_traverse,
     .tp_clear = (inquiry)fp_clear,
     .tp_methods = fp_methods,
