@@ -55,6 +55,14 @@ def _load_or_invalidate(z: Zswap, op: tuple[object, ...]) -> object:
     return z.invalidate(0, off)
 
 
+def _slot_or_param_op(z: Zswap, op: tuple[object, ...]) -> object:
+    """``load`` / ``invalidate`` (their result), or a parameter write (None)."""
+    if op[0] in ("load", "invalidate"):
+        return _load_or_invalidate(z, op)
+    z.set_param(str(op[0]), op[1])
+    return None
+
+
 _op = st.one_of(
     st.tuples(st.just("store"), st.integers(0, 63), st.integers(0, 3), st.integers(0, 9)),
     # a large folio: offset, pages (a 2 MiB folio is 512; 2..20 keeps the test quick), kinds
@@ -86,11 +94,8 @@ def test_fast_path_agrees_with_the_python_flow(ops: list[tuple[object, ...]],
                     pages = [bytes(_page((int(kind) + i) % 3, int(off) + i))  # type: ignore[call-overload]
                              for i in range(nr)]
                     results.append(z.store(b"".join(pages), 0, int(off)))  # type: ignore[call-overload]
-                elif op[0] in ("load", "invalidate"):
-                    results.append(_load_or_invalidate(z, op))
                 else:
-                    z.set_param(str(op[0]), op[1])
-                    results.append(None)
+                    results.append(_slot_or_param_op(z, op))
             assert results[0] == results[1], op
             assert _state(fast) == _state(slow), op
         assert slow._c.fast_stores == slow._c.fast_loads == 0
@@ -347,11 +352,8 @@ def test_reclaim_batch_admission_in_c_agrees_with_the_python_checks(
                         results.append(z.store_batch(folios))  # type: ignore[arg-type]
                     except Exception as exc:  # the same error from both, nothing stored
                         results.append((type(exc), str(exc)))
-                elif op[0] in ("load", "invalidate"):
-                    results.append(_load_or_invalidate(z, op))
                 else:
-                    z.set_param(str(op[0]), op[1])
-                    results.append(None)
+                    results.append(_slot_or_param_op(z, op))
             assert results[0] == results[1], op
             assert _state(sides[0]) == _state(sides[1]), op
             assert sides[0]._c.reached_full == sides[1]._c.reached_full, op
