@@ -148,27 +148,48 @@ static int init_names(void)
 
 /* ---------------------------------------------------------------- small helpers ---------- */
 
-/* Take / drop a lock: directly for a pyzswap Lock, else through its methods. */
-static int lk_acquire(PyObject *lock)
+/* A Python call whose result is not needed: 0, or -1 if it raised. */
+static inline int drop_result(PyObject *r)
 {
-    if (PYZ_LOCK_CHECK(lock))
-        return pyz_lock_acquire(lock) ? 0 : -1;
-    PyObject *r = PyObject_CallMethodNoArgs(lock, s_acquire);
     if (!r)
         return -1;
     Py_DECREF(r);
     return 0;
 }
 
+/* obj.name(n) for a byte or page count (a memcg's charge, uncharge): 0 or -1. */
+static int call_with_count(PyObject *obj, PyObject *name, unsigned long n)
+{
+    PyObject *arg = PyLong_FromUnsignedLong(n);
+    int rc = drop_result(arg ? PyObject_CallMethodOneArg(obj, name, arg) : NULL);
+    Py_XDECREF(arg);
+    return rc;
+}
+
+/* o.name = v for an int attribute: 0 or -1. */
+static int set_int_attr(PyObject *o, PyObject *name, long long v)
+{
+    PyObject *x = PyLong_FromLongLong(v);
+    if (!x)
+        return -1;
+    int rc = PyObject_SetAttr(o, name, x);
+    Py_DECREF(x);
+    return rc;
+}
+
+/* Take / drop a lock: directly for a pyzswap Lock, else through its methods. */
+static int lk_acquire(PyObject *lock)
+{
+    if (PYZ_LOCK_CHECK(lock))
+        return pyz_lock_acquire(lock) ? 0 : -1;
+    return drop_result(PyObject_CallMethodNoArgs(lock, s_acquire));
+}
+
 static int lk_release(PyObject *lock)
 {
     if (PYZ_LOCK_CHECK(lock))
         return pyz_lock_release(lock);
-    PyObject *r = PyObject_CallMethodNoArgs(lock, s_release);
-    if (!r)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    return drop_result(PyObject_CallMethodNoArgs(lock, s_release));
 }
 
 /* Drop a lock on an error path, keeping the pending exception. */
@@ -181,15 +202,6 @@ static void lk_release_keep_error(PyObject *lock)
     PyErr_Restore(et, ev, tb);
 }
 
-static inline int call0(PyObject *fn)
-{
-    PyObject *r = PyObject_CallNoArgs(fn);
-    if (!r)
-        return -1;
-    Py_DECREF(r);
-    return 0;
-}
-
 /* pool.ref += delta; returns the new value (or -1 with an exception). */
 static long long pool_ref_add(PyObject *pool, long long delta)
 {
@@ -198,14 +210,8 @@ static long long pool_ref_add(PyObject *pool, long long delta)
         return -1;
     long long ref = PyLong_AsLongLong(v) + delta;
     Py_DECREF(v);
-    if (PyErr_Occurred())
+    if (PyErr_Occurred() || set_int_attr(pool, s_ref, ref) < 0)
         return -1;
-    PyObject *nv = PyLong_FromLongLong(ref);
-    if (!nv || PyObject_SetAttr(pool, s_ref, nv) < 0) {
-        Py_XDECREF(nv);
-        return -1;
-    }
-    Py_DECREF(nv);
     return ref;
 }
 
@@ -438,11 +444,7 @@ static int flush_releases(ZswapFastObject *self)
 {
     if (PyList_GET_SIZE(self->release_pending) == 0)
         return 0;
-    PyObject *r = PyObject_CallMethodNoArgs(self->zswap, s_flush_releases);
-    if (!r)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    return drop_result(PyObject_CallMethodNoArgs(self->zswap, s_flush_releases));
 }
 
 /* Publish n entries under zswap's lock: each into the tree and at the tail of its LRU list
@@ -451,9 +453,9 @@ static int flush_releases(ZswapFastObject *self)
  * and then the memcg's zswpout event after the lock). Returns how many were inserted; fewer
  * than n, or an exception set, on failure. Entries from the returned index on are not in the
  * table: their objects are still the caller's. (Zswap._publish.) */
-static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
-                         uint32_t *handles, unsigned *lens, int n, int count_out,
-                         PyObject *charged, long charged_id)
+static int publish_entries(ZswapFastObject *self, int type, uint64_t off, uint32_t pool_id,
+                           uint32_t *handles, unsigned *lens, int n, int count_out,
+                           PyObject *charged, long charged_id)
 {
     EntryTableObject *t = self->table;
     if (lk_acquire(self->lock) < 0)
@@ -483,14 +485,9 @@ static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t
                 break;
             Py_DECREF(r);
         }
-        if (charged) { /* obj_cgroup_charge_zswap, under the lock as in _publish */
-            PyObject *len = PyLong_FromUnsignedLong(lens[done - 1]);
-            PyObject *r = len ? PyObject_CallMethodOneArg(charged, s_charge_zswap, len) : NULL;
-            Py_XDECREF(len);
-            if (!r)
-                break;
-            Py_DECREF(r);
-        }
+        /* obj_cgroup_charge_zswap, under the lock as in _publish */
+        if (charged && call_with_count(charged, s_charge_zswap, lens[done - 1]) < 0)
+            break;
     }
     if (PyErr_Occurred())
         lk_release_keep_error(self->lock);
@@ -498,10 +495,9 @@ static int publish_plain(ZswapFastObject *self, int type, uint64_t off, uint32_t
         lk_release(self->lock); /* we hold it: cannot fail */
     if (count_out && charged && done > 0 && !PyErr_Occurred()) {
         PyObject *nr = PyLong_FromLong(done);
-        PyObject *r = nr ? PyObject_CallMethodObjArgs(charged, s_count_event, s_zswpout, nr, NULL)
-                         : NULL;
+        drop_result(nr ? PyObject_CallMethodObjArgs(charged, s_count_event, s_zswpout, nr, NULL)
+                       : NULL);
         Py_XDECREF(nr);
-        Py_XDECREF(r);
     }
     return done;
 }
@@ -567,6 +563,32 @@ static int slot_args(ZswapFastObject *self, PyObject *const *args, long *type, l
            (uint64_t)*off < t->trees[*type]->nr_pages;
 }
 
+/* A folio's bytes: bytes, or a contiguous 1-D byte buffer (a memoryview of a page file).
+ * 1 with *buf and *size set, and *view to release if view->obj is set; 0 (no exception) for
+ * anything else, which the Python flow checks (and rejects or converts). */
+static int folio_bytes(PyObject *folio, Py_buffer *view, const char **buf, Py_ssize_t *size)
+{
+    view->obj = NULL;
+    if (PyBytes_CheckExact(folio)) {
+        *buf = PyBytes_AS_STRING(folio);
+        *size = PyBytes_GET_SIZE(folio);
+        return 1;
+    }
+    /* a released or strided view fails here */
+    if (PyObject_GetBuffer(folio, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        view->obj = NULL;
+        return 0;
+    }
+    if (view->itemsize != 1 || view->ndim > 1) {
+        PyBuffer_Release(view);
+        return 0;
+    }
+    *buf = view->buf;
+    *size = view->len;
+    return 1;
+}
+
 /* store_page(page, type, offset) -> True / False / NotImplemented */
 static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -582,27 +604,12 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
     long long off;
     if (!slot_args(self, args, &type, &off))
         Py_RETURN_NOTIMPLEMENTED; /* the Python flow raises the error */
-    /* a folio of 1..MAX_FOLIO_PAGES whole pages: bytes, or a contiguous byte buffer (a
-     * memoryview of a page file) */
+    /* a folio of 1..MAX_FOLIO_PAGES whole pages */
     const char *page_buf;
     Py_ssize_t size;
     Py_buffer pview;
-    pview.obj = NULL;
-    if (PyBytes_CheckExact(page)) {
-        size = PyBytes_GET_SIZE(page);
-        page_buf = PyBytes_AS_STRING(page);
-    } else {
-        if (PyObject_GetBuffer(page, &pview, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-            PyErr_Clear();
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-        if (pview.itemsize != 1 || pview.ndim > 1) {
-            PyBuffer_Release(&pview);
-            Py_RETURN_NOTIMPLEMENTED;
-        }
-        size = pview.len;
-        page_buf = pview.buf;
-    }
+    if (!folio_bytes(page, &pview, &page_buf, &size))
+        Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t nr = size / PAGE_SIZE;
     PyObject *ret;
     if (size % PAGE_SIZE || nr < 1 || nr > MAX_FOLIO_PAGES ||
@@ -826,8 +833,8 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
         goto out;
     }
     /* 5. Publish: the entries in the tree and at their LRU tail; older entries go. */
-    int done = publish_plain(self, (int)type, (uint64_t)off, pool_id, handles, lens, nr, 1,
-                             charged, charged_id);
+    int done = publish_entries(self, (int)type, (uint64_t)off, pool_id, handles, lens, nr, 1,
+                               charged, charged_id);
     if (done == 0) {
         /* out of memory for the table: the objects go, the store is undone */
         PyObject *et, *ev, *tb;
@@ -1012,10 +1019,9 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         PyObject *objcg = PyLong_FromLong(e.objcg);
         memcg = objcg ? PyObject_CallMethodOneArg(self->zswap, s_objcg_memcg, objcg) : NULL;
         Py_XDECREF(objcg);
-        PyObject *r2 = memcg ? PyObject_CallMethodOneArg(memcg, s_count_event, s_zswpin) : NULL;
-        if (!r2)
+        if (drop_result(memcg ? PyObject_CallMethodOneArg(memcg, s_count_event, s_zswpin)
+                              : NULL) < 0)
             err = 1;
-        Py_XDECREF(r2);
     }
     uint32_t now = err ? 0 : et_lookup(t, (unsigned)type, (uint64_t)off);
     if (now) {
@@ -1024,15 +1030,8 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
             n->objcg == e.objcg) {
             et_erase(t, now);
             et_release(t, now);
-            if (memcg) {
-                PyObject *len = PyLong_FromUnsignedLong(e.length);
-                PyObject *r2 = len ? PyObject_CallMethodOneArg(memcg, s_uncharge_zswap, len)
-                                   : NULL;
-                Py_XDECREF(len);
-                if (!r2)
-                    err = 1;
-                Py_XDECREF(r2);
-            }
+            if (memcg && call_with_count(memcg, s_uncharge_zswap, e.length) < 0)
+                err = 1;
             zs_lock_gil(zp);
             zs_free_locked(zp, e.handle);
             zs_unlock(zp);
@@ -1076,16 +1075,6 @@ static int sync_pending(PyObject *f, uint32_t *handles, unsigned *lens, int n)
         Py_XDECREF(t);
     }
     Py_DECREF(pending);
-    return rc;
-}
-
-static int set_int_attr(PyObject *o, PyObject *name, long long v)
-{
-    PyObject *x = PyLong_FromLongLong(v);
-    if (!x)
-        return -1;
-    int rc = PyObject_SetAttr(o, name, x);
-    Py_DECREF(x);
     return rc;
 }
 
@@ -1221,8 +1210,8 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
             if (n == batch || i == nr - 1) {
                 uint64_t at = (uint64_t)(offset + published);
                 if (charged == Py_None) {
-                    int done = publish_plain(self, (int)type, at, pool_id, handles, lens, n, 0,
-                                             NULL, -1);
+                    int done = publish_entries(self, (int)type, at, pool_id, handles, lens,
+                                               n, 0, NULL, -1);
                     if (done < n || PyErr_Occurred()) {
                         /* the entries in the table count as published; the rest are freed,
                          * and _stream_fail then undoes the folio */
@@ -1373,23 +1362,19 @@ static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3)
             Py_RETURN_NOTIMPLEMENTED;
         PyObject *folio = PyTuple_GET_ITEM(item, 0);
-        if (PyBytes_CheckExact(folio)) {
-            if (PyBytes_GET_SIZE(folio) != PAGE_SIZE)
-                Py_RETURN_NOTIMPLEMENTED;
-        } else if (PyMemoryView_Check(folio)) {
-            /* through the buffer protocol: a released view fails here, a strided one too */
-            Py_buffer v;
-            if (PyObject_GetBuffer(folio, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-                PyErr_Clear();
-                Py_RETURN_NOTIMPLEMENTED;
-            }
-            int page = v.len == PAGE_SIZE && v.itemsize == 1 && v.ndim == 1;
-            PyBuffer_Release(&v);
-            if (!page)
-                Py_RETURN_NOTIMPLEMENTED;
-        } else {
+        /* bytes or a memoryview, which _check_folio passes on as they are (it would wrap
+         * any other buffer in a new memoryview) */
+        if (!PyBytes_CheckExact(folio) && !PyMemoryView_Check(folio))
             Py_RETURN_NOTIMPLEMENTED;
-        }
+        Py_buffer v;
+        const char *buf;
+        Py_ssize_t size;
+        if (!folio_bytes(folio, &v, &buf, &size))
+            Py_RETURN_NOTIMPLEMENTED;
+        if (v.obj)
+            PyBuffer_Release(&v);
+        if (size != PAGE_SIZE)
+            Py_RETURN_NOTIMPLEMENTED;
         PyObject *slot[3] = {folio, PyTuple_GET_ITEM(item, 1), PyTuple_GET_ITEM(item, 2)};
         long type;
         long long off;

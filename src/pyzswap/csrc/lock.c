@@ -23,20 +23,28 @@ static inline int try_take(LockObject *self)
     return atomic_compare_exchange_strong(&self->locked, &expected, 1);
 }
 
-int pyz_lock_acquire(PyObject *obj)
+/* The slow path, GIL released: sleep until the flag is taken (1), or until the deadline
+ * passes (0; deadline NULL: never). Registered in waiters while asleep (see the top). */
+static int wait_take(LockObject *self, const struct timespec *deadline)
 {
-    LockObject *self = (LockObject *)obj;
-    if (try_take(self))
-        return 1;
+    int got = 0;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->m);
     atomic_fetch_add(&self->waiters, 1);
-    while (!try_take(self))
-        pthread_cond_wait(&self->c, &self->m);
+    int rc = 0;
+    while (!(got = try_take(self)) && rc != ETIMEDOUT)
+        rc = deadline ? pthread_cond_timedwait(&self->c, &self->m, deadline)
+                      : pthread_cond_wait(&self->c, &self->m);
     atomic_fetch_sub(&self->waiters, 1);
     pthread_mutex_unlock(&self->m);
     Py_END_ALLOW_THREADS
-    return 1;
+    return got;
+}
+
+int pyz_lock_acquire(PyObject *obj)
+{
+    LockObject *self = (LockObject *)obj;
+    return try_take(self) || wait_take(self, NULL);
 }
 
 static int acquire_timed(LockObject *self, int blocking, double timeout)
@@ -46,7 +54,7 @@ static int acquire_timed(LockObject *self, int blocking, double timeout)
     if (!blocking)
         return 0;
     if (timeout < 0)
-        return pyz_lock_acquire((PyObject *)self);
+        return wait_take(self, NULL);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     double whole = floor(timeout);
@@ -56,17 +64,7 @@ static int acquire_timed(LockObject *self, int blocking, double timeout)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    int got = 0;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->m);
-    atomic_fetch_add(&self->waiters, 1);
-    int rc = 0;
-    while (!(got = try_take(self)) && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&self->c, &self->m, &deadline);
-    atomic_fetch_sub(&self->waiters, 1);
-    pthread_mutex_unlock(&self->m);
-    Py_END_ALLOW_THREADS
-    return got;
+    return wait_take(self, &deadline);
 }
 
 int pyz_lock_release(PyObject *obj)
