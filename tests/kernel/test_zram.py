@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from pyzswap.errors import InvalidParameter
 from pyzswap.kernel import zram as zram_mod
-from pyzswap.kernel._host import KernelUnavailable
+from pyzswap.kernel._host import KernelRunError, KernelUnavailable
 from pyzswap.kernel.compare import pyzswap_zram, zram_size_analysis
-from pyzswap.kernel.zram import MM_STAT_FIELDS, run_zram, zram_algorithms
+from pyzswap.kernel.zram import MM_STAT_FIELDS, ZramDevice, run_zram, zram_algorithms
 
 from .conftest import needs_zram
 
@@ -70,7 +71,7 @@ def test_device_restored_on_failure(small_mixed: bytes, monkeypatch: pytest.Monk
     def fail(*args: object) -> None:
         raise exc
 
-    monkeypatch.setattr(zram_mod, "_do_io", fail)
+    monkeypatch.setattr(zram_mod.ZramDevice, "write", fail)
     with pytest.raises(type(exc)):
         run_zram(small_mixed, "lz4" if "lz4" in zram_algorithms() else "lzo")
 
@@ -84,3 +85,42 @@ def test_explicit_unused_device(small_mixed: bytes) -> None:
         pytest.skip("zram0 missing or in use")
     run = run_zram(small_mixed[:256 * 4096], "lzo", device="zram0")
     assert run.device == "zram0" and not run.hot_added and run.verified
+
+
+def _algorithm() -> str:
+    return "lz4" if "lz4" in zram_algorithms() else "lzo"
+
+
+def test_device_block_io_matches_one_pass(small_mixed: bytes) -> None:
+    """Blocks written out of order, then read back block by block, give the one-pass run's
+    accounting; a reset empties the device for a second round."""
+    pages = len(small_mixed) // 4096
+    whole = run_zram(small_mixed, _algorithm())
+    view = memoryview(small_mixed)
+    blocks = [(i, min(i + 100, pages)) for i in range(0, pages, 100)]
+    with ZramDevice(_algorithm(), pages) as dev:
+        for _round in range(2):
+            seconds = [dev.write(lo, view[lo * 4096:hi * 4096]) for lo, hi in reversed(blocks)]
+            assert all(s > 0 for s in seconds)
+            assert dev.mm_stat()["compr_data_size"] == whole.mm_stat["compr_data_size"]
+            assert dev.compr_data_size() == whole.mm_stat["compr_data_size"]
+            assert all(dev.read(lo, hi - lo) > 0 for lo, hi in blocks)
+            assert dev.mismatched_pages() == 0
+            dev.reset()
+            assert dev.mm_stat()["orig_data_size"] == 0
+
+
+def test_device_refuses_bad_ranges_and_use_outside_the_block(small_mixed: bytes) -> None:
+    with ZramDevice(_algorithm(), 8) as dev:
+        page = small_mixed[:4096]
+        with pytest.raises(InvalidParameter, match="outside"):
+            dev.write(8, page)
+        with pytest.raises(InvalidParameter, match="outside"):
+            dev.read(7, 2)
+        with pytest.raises(InvalidParameter, match="whole number of pages"):
+            dev.write(0, page[:100])
+        dev.write(7, page)
+    with pytest.raises(KernelRunError, match="not open"):
+        dev.write(0, page)
+    with pytest.raises(InvalidParameter, match="at least one page"):
+        ZramDevice(_algorithm(), 0)

@@ -195,6 +195,9 @@ def _print_bench(report: dict[str, Any]) -> None:
             table.add_row(f"{label}, {r['batched_compressor']}", *_fig(figs[bat]),
                           _ratio(ratios[f"store_{shape}_batched_speedup"]),
                           "pages/s / sequential", "")
+            if f"zram_write_{shape}" in figs:
+                table.add_row("  zram write, same blocks", *_fig(figs[f"zram_write_{shape}"]),
+                              "", "", "")
         key = "store_batched_throughput_vs_zram_write"
         if key in ratios:
             table.add_row("best batched store", "", "", "", _ratio(ratios[key]),

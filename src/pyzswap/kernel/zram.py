@@ -9,13 +9,15 @@ One run: take a fresh device (``hot_add``; or ``zram0`` if it is unused and ther
 ``hot_add``), set the algorithm and a disk size that holds the page set, write the pages with
 ``O_DIRECT`` from a page-aligned (mmap) buffer in 1 MiB requests, read ``mm_stat``, read the
 pages back (also ``O_DIRECT``) and compare them, then reset and remove the device. Both I/O
-passes are timed. Every step that changes the host is recorded first in a
-:class:`~pyzswap.kernel._host.HostChanges`, so the device is reset (and removed, or its
-algorithm restored) whatever happens.
+passes are timed (:func:`run_zram`). :class:`ZramDevice` is the same device held open, for
+callers that time zram block by block between blocks of their own work. Every step that
+changes the host is recorded first in a :class:`~pyzswap.kernel._host.HostChanges`, so the
+device is reset (and removed, or its algorithm restored) whatever happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import time
@@ -33,6 +35,7 @@ from ._host import (
     HostPaths,
     KernelRunError,
     KernelUnavailable,
+    _retry_busy,
     read_int,
     read_text,
     require_root,
@@ -44,6 +47,7 @@ from ._host import (
 __all__ = [
     "IO_CHUNK",
     "MM_STAT_FIELDS",
+    "ZramDevice",
     "ZramRun",
     "count_mismatched_pages",
     "read_mm_stat",
@@ -178,6 +182,153 @@ def read_mm_stat(dev: Path) -> dict[str, int]:
     return dict(zip(MM_STAT_FIELDS, values, strict=False))
 
 
+class ZramDevice:
+    """A fresh zram device held open for timed block I/O, restored on exit whatever happens.
+
+    ``with ZramDevice("lz4", pages) as dev:`` takes a device (hot-added, or ``device`` if it is
+    unused), sets the algorithm and a disk size of ``pages`` pages, and opens it with
+    ``O_DIRECT``; none of that is timed. Then :meth:`write` and :meth:`read` time one range of
+    pages each, in :data:`IO_CHUNK` requests, so a caller can interleave zram with its own work
+    block by block (the benchmark pairs each block of pyzswap stores with zram writes of the same
+    pages, so both see the same machine speed). :meth:`reset` empties the device for another
+    round. Every change to the host is recorded before it is made, so leaving the block (an
+    error and Ctrl-C included) resets the device and removes it, or puts its algorithm back.
+    Raises :class:`KernelUnavailable` on entry, before changing anything, when zram cannot be
+    used here.
+    """
+
+    def __init__(self, compressor: str, pages: int, *, device: str | None = None,
+                 host: HostPaths = HOST) -> None:
+        if pages < 1:
+            raise InvalidParameter(f"a zram device needs at least one page, not {pages}")
+        self.compressor = compressor
+        self.pages = pages
+        self.nbytes = pages * PAGE_SIZE
+        self._device = device
+        self._host = host
+        self._stack: contextlib.ExitStack | None = None
+        self.device = ""
+        self.hot_added = False
+        self._dev = Path()
+        self._node = Path()
+        self._fd = -1
+        self._stat_fd = -1
+        self._wview = memoryview(b"")
+        self._rview = memoryview(b"")
+
+    def __enter__(self) -> ZramDevice:
+        _check_preconditions(self.compressor, self._device, self._host)
+        with contextlib.ExitStack() as stack:
+            changes = stack.enter_context(HostChanges(self._host))
+            dev_id, self.hot_added = _take_device(changes, self._device, self._host)
+            self.device = f"zram{dev_id}"
+            self._dev = self._host.sys_block / self.device
+            self._node = self._host.dev / self.device
+            offered = [w.strip("[]") for w in read_text(self._dev / "comp_algorithm").split()]
+            if self.compressor not in offered:
+                raise KernelUnavailable(
+                    f"zram on this kernel does not offer {self.compressor!r} "
+                    f"(offers: {', '.join(offered)})"
+                )
+            # Both buffers are anonymous mmaps: page-aligned, as O_DIRECT requires. The read
+            # buffer is touched now, so no timed read pays for faulting its pages in (the write
+            # buffer is filled before each timed write anyway).
+            wbuf = stack.enter_context(mmap.mmap(-1, self.nbytes))
+            rbuf = stack.enter_context(mmap.mmap(-1, self.nbytes))
+            self._wview = stack.enter_context(memoryview(wbuf))
+            self._rview = stack.enter_context(memoryview(rbuf))
+            np.frombuffer(self._rview, dtype=np.uint8).fill(0xA5)
+            self._configure()
+            stack.callback(self._close_fds)
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+    def _configure(self) -> None:
+        """Algorithm, disk size, and the two descriptors (device node and ``mm_stat``)."""
+        write_text(self._dev / "comp_algorithm", self.compressor)
+        write_text(self._dev / "disksize", str(self.nbytes))
+        _wait_for_node(self._node)
+        self._fd = os.open(self._node, os.O_RDWR | os.O_DIRECT | os.O_CLOEXEC)
+        self._stat_fd = os.open(self._dev / "mm_stat", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _close_fds(self) -> None:
+        for fd in (self._fd, self._stat_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._stat_fd = -1
+
+    def _require_open(self) -> None:
+        if self._stack is None:
+            raise KernelRunError("the zram device is not open (use it in a with block)")
+
+    def _range(self, first: int, count: int) -> tuple[int, int]:
+        """Byte offsets of pages ``first..first+count-1``, checked against the device."""
+        self._require_open()
+        if first < 0 or count < 1 or first + count > self.pages:
+            raise InvalidParameter(
+                f"pages {first}..{first + count - 1} are outside the device's {self.pages}"
+            )
+        return first * PAGE_SIZE, (first + count) * PAGE_SIZE
+
+    def write(self, first: int, data: bytes | bytearray | memoryview) -> float:
+        """Write ``data`` (whole pages) at page ``first``; returns the seconds the writes took.
+
+        The copy into the aligned buffer happens before the clock starts.
+        """
+        src = memoryview(data).cast("B")
+        if src.nbytes == 0 or src.nbytes % PAGE_SIZE:
+            raise InvalidParameter(f"{src.nbytes} bytes is not a positive whole number of pages")
+        lo, hi = self._range(first, src.nbytes // PAGE_SIZE)
+        self._wview[lo:hi] = src
+        fd, view = self._fd, self._wview
+        t0 = time.perf_counter()
+        for off in range(lo, hi, IO_CHUNK):
+            with view[off:min(off + IO_CHUNK, hi)] as chunk:
+                done, want = os.pwrite(fd, chunk, off), len(chunk)
+            if done != want:
+                raise KernelRunError(f"short write to {self._node}: {done} of {want} bytes")
+        return time.perf_counter() - t0
+
+    def read(self, first: int, count: int) -> float:
+        """Read ``count`` pages at page ``first`` back; returns the seconds the reads took."""
+        lo, hi = self._range(first, count)
+        fd, view = self._fd, self._rview
+        t0 = time.perf_counter()
+        for off in range(lo, hi, IO_CHUNK):
+            with view[off:min(off + IO_CHUNK, hi)] as chunk:
+                done, want = os.preadv(fd, [chunk], off), len(chunk)
+            if done != want:
+                raise KernelRunError(f"short read from {self._node}: {done} of {want} bytes")
+        return time.perf_counter() - t0
+
+    def mismatched_pages(self, first: int = 0, count: int | None = None) -> int:
+        """How many pages read back differ from the ones written (both in this round)."""
+        lo, hi = self._range(first, self.pages - first if count is None else count)
+        return count_mismatched_pages(self._wview[lo:hi], self._rview[lo:hi])
+
+    def mm_stat(self) -> dict[str, int]:
+        """The device's ``mm_stat`` now."""
+        self._require_open()
+        return read_mm_stat(self._dev)
+
+    def compr_data_size(self) -> int:
+        """``mm_stat``'s compr_data_size, read through the open descriptor (cheap per page)."""
+        self._require_open()
+        return int(os.pread(self._stat_fd, 512, 0).split()[1])
+
+    def reset(self) -> None:
+        """Empty the device for another round: reset it and set it up again (untimed)."""
+        self._require_open()
+        self._close_fds()
+        _retry_busy(lambda: write_text(self._dev / "reset", "1"))
+        self._configure()
+
+
 def run_zram(
     data: bytes | bytearray | memoryview,
     compressor: str,
@@ -197,32 +348,36 @@ def run_zram(
     nbytes = src.nbytes
     if nbytes == 0 or nbytes % PAGE_SIZE:
         raise InvalidParameter(f"{nbytes} bytes is not a positive whole number of pages")
-    _check_preconditions(compressor, device, host)
-    with HostChanges(host) as changes:
-        dev_id, hot_added = _take_device(changes, device, host)
-        dev = host.sys_block / f"zram{dev_id}"
-        offered = [w.strip("[]") for w in read_text(dev / "comp_algorithm").split()]
-        if compressor not in offered:
-            raise KernelUnavailable(
-                f"zram on this kernel does not offer {compressor!r} (offers: {', '.join(offered)})"
-            )
-        write_text(dev / "comp_algorithm", compressor)
-        write_text(dev / "disksize", str(nbytes))
-        node = host.dev / f"zram{dev_id}"
-        _wait_for_node(node)
-        write_seconds, read_seconds, stats, mismatched, sizes = _do_io(node, dev, src, per_page)
+    pages = nbytes // PAGE_SIZE
+    sizes: list[int] | None = None
+    with ZramDevice(compressor, pages, device=device, host=host) as dev:
+        if per_page:
+            sizes = []
+            last = 0
+            t0 = time.perf_counter()
+            for i in range(pages):
+                dev.write(i, src[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
+                now = dev.compr_data_size()
+                sizes.append(now - last)
+                last = now
+            write_seconds = time.perf_counter() - t0
+        else:
+            write_seconds = dev.write(0, src)
+        stats = dev.mm_stat()
+        read_seconds = dev.read(0, pages)
+        mismatched = dev.mismatched_pages()
     notes = ["per-page mode: one 4 KiB write and one mm_stat read per page; the write time "
              "includes the reads"] if per_page else []
     return ZramRun(
-        device=f"zram{dev_id}",
+        device=dev.device,
         compressor=compressor,
-        pages=nbytes // PAGE_SIZE,
+        pages=pages,
         mm_stat=stats,
         write_seconds=write_seconds,
         read_seconds=read_seconds,
         verified=mismatched == 0,
         mismatched_pages=mismatched,
-        hot_added=hot_added,
+        hot_added=dev.hot_added,
         notes=notes,
         page_sizes=sizes,
     )
@@ -236,55 +391,3 @@ def count_mismatched_pages(a: memoryview | bytes, b: memoryview | bytes) -> int:
         return int((left != right).any(axis=1).sum())
     finally:
         del left, right
-
-
-def _do_io(
-    node: Path, dev: Path, src: memoryview, per_page: bool
-) -> tuple[float, float, dict[str, int], int, list[int] | None]:
-    """Direct-I/O write, mm_stat, direct-I/O read.
-
-    Returns (write s, read s, mm_stat, pages read back differently, per-page sizes or None).
-    Both buffers are anonymous mmaps (page-aligned, as ``O_DIRECT`` requires); the copy into the
-    write buffer happens before the clock starts.
-    """
-    nbytes = src.nbytes
-    wbuf = mmap.mmap(-1, nbytes)
-    rbuf = mmap.mmap(-1, nbytes)
-    wview, rview = memoryview(wbuf), memoryview(rbuf)
-    sizes: list[int] | None = [] if per_page else None
-    step = PAGE_SIZE if per_page else IO_CHUNK
-    try:
-        wview[:] = src
-        fd = os.open(node, os.O_RDWR | os.O_DIRECT | os.O_CLOEXEC)
-        stat_fd = os.open(dev / "mm_stat", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            last = 0
-            t0 = time.perf_counter()
-            for off in range(0, nbytes, step):
-                with wview[off:off + step] as chunk:
-                    done, want = os.pwrite(fd, chunk, off), len(chunk)
-                if done != want:
-                    raise KernelRunError(f"short write to {node}: {done} of {want} bytes")
-                if sizes is not None:
-                    now = int(os.pread(stat_fd, 512, 0).split()[1])  # compr_data_size
-                    sizes.append(now - last)
-                    last = now
-            write_seconds = time.perf_counter() - t0
-            stats = read_mm_stat(dev)
-            t0 = time.perf_counter()
-            for off in range(0, nbytes, IO_CHUNK):
-                with rview[off:off + IO_CHUNK] as chunk:
-                    done, want = os.preadv(fd, [chunk], off), len(chunk)
-                if done != want:
-                    raise KernelRunError(f"short read from {node}: {done} of {want} bytes")
-            read_seconds = time.perf_counter() - t0
-        finally:
-            os.close(stat_fd)
-            os.close(fd)
-        mismatched = count_mismatched_pages(wview, rview)
-    finally:
-        wview.release()
-        rview.release()
-        wbuf.close()
-        rbuf.close()
-    return write_seconds, read_seconds, stats, mismatched, sizes
