@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pyzswap import _native
 from pyzswap.errors import AllocFail, InvalidParameter
-from pyzswap.zsmalloc import PyZsPool, ZsPool, huge_class_size, size_class_table
+from pyzswap.zsmalloc import (
+    BLOCK_CACHE_PAGES,
+    PyZsPool,
+    ZsPool,
+    block_cache_pages,
+    drain_block_cache,
+    huge_class_size,
+    size_class_table,
+)
 
 AnyPool = ZsPool | PyZsPool
 
@@ -504,3 +513,72 @@ def test_c_helpers_for_python_pools() -> None:
         assert exc is None or isinstance(got.value, exc)
     with pytest.raises(InvalidParameter, match="7 is not a live handle"):
         lib.pyz_zspool_handle_error(pool, 7)
+
+
+def _fill_huge(pool: ZsPool, n: int) -> list[tuple[int, bytes]]:
+    """n objects of the huge class (one page per zspage), each with its own bytes."""
+    out = []
+    for i in range(n):
+        data = i.to_bytes(4, "little") * 1024
+        out.append((pool.malloc_write(data, 4096), data))
+    return out
+
+
+def test_block_cache_hands_a_dead_pool_memory_to_the_next() -> None:
+    drain_block_cache()
+    a = ZsPool("a")
+    _fill_huge(a, 64)
+    a.destroy()
+    assert block_cache_pages() == 64
+    b = ZsPool("b")
+    objs = _fill_huge(b, 100)  # 64 from the cache, 36 fresh
+    assert block_cache_pages() == 0
+    for h, data in objs:
+        assert b.read(h, 4096) == data
+    b._check_invariants()
+    b.destroy()
+    assert drain_block_cache() == 100
+    assert block_cache_pages() == 0
+
+
+def test_block_cache_is_bounded() -> None:
+    drain_block_cache()
+    p = ZsPool("big")
+    _fill_huge(p, BLOCK_CACHE_PAGES + 100)
+    p.destroy()
+    assert block_cache_pages() == BLOCK_CACHE_PAGES
+    assert drain_block_cache() == BLOCK_CACHE_PAGES
+
+
+def test_block_cache_shared_by_threads() -> None:
+    """Pools in two threads take and give back cached blocks at once; no byte is mixed up."""
+    drain_block_cache()
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            rng = random.Random(seed)
+            for _ in range(30):
+                pool = ZsPool(f"t{seed}")
+                objs = []
+                for _ in range(rng.randrange(1, 200)):
+                    size = rng.randrange(1, 4097)
+                    data = rng.randbytes(size)
+                    objs.append((pool.malloc_write(data, size), data))
+                for h, _data in objs[::2]:
+                    pool.free(h)
+                for h, data in objs[1::2]:
+                    assert pool.read(h, len(data)) == data
+                pool._check_invariants()
+                pool.destroy()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert 0 < block_cache_pages() <= BLOCK_CACHE_PAGES
+    drain_block_cache()

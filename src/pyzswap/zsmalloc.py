@@ -27,7 +27,7 @@ by step), and raise the same :mod:`pyzswap.errors` classes. The C pool costs abo
 handle table per object plus a 32-byte descriptor per zspage, instead of ~150 Python bytes.
 
 The storage is real: every zspage owns one contiguous block of ``pages_per_zspage * 4096``
-bytes (a ``bytearray`` in Python, a ``PyMem_RawCalloc`` block in C) and objects are copied in
+bytes (a ``bytearray`` in Python, a ``PyMem_RawMalloc`` block in C) and objects are copied in
 and out of it. Handles are small integers that stay valid while compaction moves objects,
 exactly as the kernel's handles do (the kernel rewrites the location stored *in* the handle slab
 object; we rewrite that handle's row of a handle table).
@@ -50,6 +50,10 @@ Deliberate simplifications, all invisible to the accounting:
 * Page migration between zones (``zsmalloc_mops``) is not modelled; only compaction moves data.
 * Memory of freed zspages is partly kept for reuse (:data:`ZSPAGE_CACHE_PAGES`), the part the
   page allocator's free lists play in the kernel; it is not counted in ``pages_allocated``.
+  The C pools also share a process-wide cache behind their own (:data:`BLOCK_CACHE_PAGES`,
+  :func:`block_cache_pages`, :func:`drain_block_cache`): the blocks a pool's cache has no room
+  for and those of a destroyed pool, so a new pool (a compressor switch) reuses mapped, warm
+  memory as the kernel's zsmalloc reuses freed pages, instead of faulting fresh pages in.
 * The full (100%) fullness group is tracked by each zspage's ``group`` field but not kept as a
   linked list: the kernel never picks from it, so its order is unobservable.
 * ``obj_view`` of the C pool returns a view of a *copy* taken under the pool lock (a live view
@@ -69,6 +73,7 @@ from . import _native
 from .errors import AllocFail, CompressPoor, InvalidParameter
 
 __all__ = [
+    "BLOCK_CACHE_PAGES",
     "DEFAULT_CHAIN_SIZE",
     "NR_FULLNESS_GROUPS",
     "PAGE_SIZE",
@@ -91,9 +96,11 @@ __all__ = [
     "SizeClassInfo",
     "ZsPool",
     "alloc_class",
+    "block_cache_pages",
     "calculate_zspage_chain_size",
     "class_index_for",
     "distinct_classes",
+    "drain_block_cache",
     "fullness_group",
     "huge_class_size",
     "size_class_table",
@@ -109,6 +116,19 @@ ZS_SIZE_CLASS_DELTA = 16
 ZS_SIZE_CLASSES = -(-(ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA) + 1
 DEFAULT_CHAIN_SIZE = 8  # CONFIG_ZSMALLOC_CHAIN_SIZE default
 ZSPAGE_CACHE_PAGES = 4096  # freed zspage memory a pool keeps for reuse (not a kernel constant)
+#: Freed zspage memory the whole process keeps for any C pool (64 MiB; csrc/zsmalloc.c).
+BLOCK_CACHE_PAGES = 16384
+
+
+def block_cache_pages() -> int:
+    """Pages of freed zspage memory the process holds for reuse by any C pool."""
+    return _native.zs_block_cache_pages()
+
+
+def drain_block_cache() -> int:
+    """Free the process-wide cache of zspage memory (returns the pages it held), e.g. before
+    measuring memory: stores then allocate fresh memory instead of reusing cached blocks."""
+    return _native.zs_block_cache_drain()
 ZS_MIN_CHAIN_SIZE = 4  # Kconfig range of CONFIG_ZSMALLOC_CHAIN_SIZE
 ZS_MAX_CHAIN_SIZE = 16
 

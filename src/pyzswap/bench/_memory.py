@@ -24,6 +24,9 @@ How it is measured (two independent ways, same store loop):
     and after, minus the same zsmalloc bytes. Includes allocator fragmentation and slack, and
     can undercount when the stores reuse memory freed earlier: a cross-check, not the figure.
 
+Both passes start with zsmalloc's process-wide cache of freed zspage memory drained
+(:func:`pyzswap.zsmalloc.drain_block_cache`), so no zspage is a block some earlier pool left.
+
 Growing containers (dicts, lists) resize by doubling, so the per-entry figure depends a little
 on where ``entries`` falls between two resizes; the default (100,000) is a typical point.
 """
@@ -43,6 +46,7 @@ from typing import Any, Final
 from ..compress import get_compressor
 from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
+from ..zsmalloc import drain_block_cache
 from ..zswap import Zswap
 from ._common import PageSource, Progress
 from ._core import BenchError
@@ -94,6 +98,9 @@ def _zs_bytes(z: Zswap) -> int:
 
 def _one(compressor: str, src: Sequence[memoryview], entries: int,
          traced: bool) -> dict[str, Any]:
+    # Zspage memory a dead pool left in the process-wide cache would be reused unseen by
+    # tracemalloc and RSS alike: start with the cache empty, so every zspage is allocated here.
+    drain_block_cache()
     z = Zswap(compressor=compressor, totalram_pages=None, cpus=1)
     try:
         z.swapon(0, entries + 1)

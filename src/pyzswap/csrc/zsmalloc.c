@@ -251,6 +251,87 @@ static void unlink_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t i
     z->prev = z->next = NIL;
 }
 
+/* ---------------------------------------------------------------- block cache ------------ */
+/* Freed zspage memory, shared by every pool of the process.
+ *
+ * The kernel's zsmalloc gets its pages from the page allocator, whose free lists hand back
+ * recently freed pages: mapped, and often still in the CPU's caches. glibc's malloc instead
+ * gives freed heap memory back to the OS, so a pool created after another one died (a
+ * compressor switch, the next benchmark repetition) faulted every page in again and wrote into
+ * cold cache lines. So blocks that a pool's own spare cache has no room for, and the blocks of
+ * a pool being destroyed, land here: one LIFO stack per zspage size in pages, up to
+ * ZS_BLOCK_CACHE_PAGES in all, beyond which they are freed. zs_block_cache_drain() frees them
+ * all (bench memory measures with it empty). The lock nests inside pool locks, never around
+ * one. */
+static struct {
+    pthread_mutex_t lock;
+    unsigned char **stack[ZS_MAX_CHAIN_SIZE + 1];
+    int n[ZS_MAX_CHAIN_SIZE + 1], cap[ZS_MAX_CHAIN_SIZE + 1];
+    long pages;
+} bcache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned char *block_get(int pages)
+{
+    unsigned char *mem = NULL;
+    pthread_mutex_lock(&bcache.lock);
+    if (bcache.n[pages] > 0) {
+        mem = bcache.stack[pages][--bcache.n[pages]];
+        bcache.pages -= pages;
+    }
+    pthread_mutex_unlock(&bcache.lock);
+    return mem;
+}
+
+/* Give a block of `pages` pages back: to the cache if it has room, else to the allocator. */
+static void block_put(unsigned char *mem, int pages)
+{
+    int kept = 0;
+    pthread_mutex_lock(&bcache.lock);
+    if (bcache.pages + pages <= ZS_BLOCK_CACHE_PAGES) {
+        if (bcache.n[pages] == bcache.cap[pages]) {
+            int ncap = bcache.cap[pages] ? bcache.cap[pages] * 2 : 16;
+            unsigned char **ns = PyMem_RawRealloc(bcache.stack[pages],
+                                                  (size_t)ncap * sizeof(*ns));
+            if (ns) {
+                bcache.stack[pages] = ns;
+                bcache.cap[pages] = ncap;
+            }
+        }
+        if (bcache.n[pages] < bcache.cap[pages]) {
+            bcache.stack[pages][bcache.n[pages]++] = mem;
+            bcache.pages += pages;
+            kept = 1;
+        }
+    }
+    pthread_mutex_unlock(&bcache.lock);
+    if (!kept)
+        PyMem_RawFree(mem);
+}
+
+long zs_block_cache_pages(void)
+{
+    pthread_mutex_lock(&bcache.lock);
+    long n = bcache.pages;
+    pthread_mutex_unlock(&bcache.lock);
+    return n;
+}
+
+long zs_block_cache_drain(void)
+{
+    pthread_mutex_lock(&bcache.lock);
+    long freed = bcache.pages;
+    for (int k = 1; k <= ZS_MAX_CHAIN_SIZE; k++) {
+        for (int i = 0; i < bcache.n[k]; i++)
+            PyMem_RawFree(bcache.stack[k][i]);
+        PyMem_RawFree(bcache.stack[k]);
+        bcache.stack[k] = NULL;
+        bcache.n[k] = bcache.cap[k] = 0;
+    }
+    bcache.pages = 0;
+    pthread_mutex_unlock(&bcache.lock);
+    return freed;
+}
+
 /* alloc_zspage(): memory (reused if possible) and a descriptor, not yet accounted. */
 static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *out)
 {
@@ -263,7 +344,9 @@ static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *ou
         mem = c->spare[--c->nspare];
         p->spare_pages -= c->pages;
     } else {
-        mem = PyMem_RawCalloc(1, c->zsbytes);
+        mem = block_get(c->pages);
+        if (!mem)
+            mem = PyMem_RawMalloc(c->zsbytes);
         if (!mem)
             return -ENOMEM;
     }
@@ -278,7 +361,7 @@ static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *ou
                 c->spare[c->nspare++] = mem;
                 p->spare_pages += c->pages;
             } else {
-                PyMem_RawFree(mem);
+                block_put(mem, c->pages);
             }
             return -ENOMEM;
         }
@@ -327,7 +410,7 @@ static void free_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t id)
         }
     }
     if (!kept)
-        PyMem_RawFree(z->mem);
+        block_put(z->mem, c->pages);
     z->mem = NULL;
     z->group = ZS_INUSE_RATIO_0;
     z->prev = NIL;
@@ -393,7 +476,7 @@ static void release_all(struct zs_pool *p)
     for (uint32_t id = 1; id < p->nr_zids; id++) {
         struct zspage *z = ZP(p, id);
         if (z->mem)
-            PyMem_RawFree(z->mem);
+            block_put(z->mem, p->classes[z->cls].pages);
     }
     for (uint32_t k = 0; k < p->nzchunks; k++)
         PyMem_RawFree(p->zchunks[k]);
@@ -409,7 +492,7 @@ static void release_all(struct zs_pool *p)
     for (int k = 0; k < p->nr_classes; k++) {
         struct zs_size_class *c = &p->classes[k];
         for (int s = 0; s < c->nspare; s++)
-            PyMem_RawFree(c->spare[s]);
+            block_put(c->spare[s], c->pages);
         PyMem_RawFree(c->spare);
         c->spare = NULL;
         c->nspare = c->spare_cap = 0;

@@ -59,6 +59,7 @@
 #define ZS_MAX_CHAIN_SIZE 16
 #define ZS_DEFAULT_CHAIN_SIZE 8
 #define ZS_ZSPAGE_CACHE_PAGES 4096   /* freed zspage memory a pool keeps for reuse */
+#define ZS_BLOCK_CACHE_PAGES 16384   /* freed zspage memory the process keeps (64 MiB) */
 #define ZS_NR_FULLNESS_GROUPS 12     /* 0 empty, 1..10 by tenths (ratio/10 + 1), 11 full */
 #define ZS_INUSE_RATIO_0 0
 #define ZS_INUSE_RATIO_10 1
@@ -100,6 +101,10 @@ int zs_fullness_group(int inuse, int objs);
 struct zs_pool *zs_create(int chain_size, long max_pages);
 /* Free the pool and everything in it. No other thread may use it any more (no lock taken). */
 void zs_destroy(struct zs_pool *pool);
+/* The process-wide cache of freed zspage memory (see zsmalloc.c): pages it holds now, and
+ * free them all (returns how many pages it held). Thread-safe, no GIL needed. */
+long zs_block_cache_pages(void);
+long zs_block_cache_drain(void);
 /* zs_destroy_pool's effect while others may still hold a pointer: free every zspage, handle
  * and spare block; the pool struct stays (until zs_destroy) and every later operation
  * returns -ESHUTDOWN (allocation, free, object access, compaction). Idempotent. */
@@ -112,8 +117,8 @@ int zs_trylock(struct zs_pool *pool);   /* 0 if acquired, else nonzero (busy) */
 void zs_unlock(struct zs_pool *pool);
 
 /* ---- objects (mutex held) ---- */
-/* zs_malloc(len) + zs_obj_write(src, len). src NULL: allocate only (contents unspecified; a
- * fresh zspage reads as zeros, a reused one keeps old bytes). On success *handle is a positive
+/* zs_malloc(len) + zs_obj_write(src, len). src NULL: allocate only (contents unspecified:
+ * zspage memory is never zeroed, as the kernel's zsmalloc pages are not). On success *handle is a positive
  * integer and 0 is returned; on error nothing changed: -EINVAL (len == 0), -ENOSPC
  * (len > 4096), -ENOMEM (max_pages reached or out of memory), -ESHUTDOWN. */
 int zs_malloc_write_locked(struct zs_pool *pool, const void *src, unsigned len,

@@ -981,9 +981,31 @@ PyObject *pyz_zspool_handle_error(PyObject *obj, uint32_t handle)
     return NULL;
 }
 
+static PyObject *mod_block_cache_pages(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
+{
+    return PyLong_FromLong(zs_block_cache_pages());
+}
+
+static PyObject *mod_block_cache_drain(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
+{
+    long pages;
+    Py_BEGIN_ALLOW_THREADS
+    pages = zs_block_cache_drain();
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(pages);
+}
+
+static PyMethodDef zsmalloc_functions[] = {
+    {"zs_block_cache_pages", mod_block_cache_pages, METH_NOARGS,
+     "Pages of freed zspage memory the process keeps for reuse by any pool."},
+    {"zs_block_cache_drain", mod_block_cache_drain, METH_NOARGS,
+     "Free the process's cache of zspage memory; returns how many pages it held."},
+    {NULL, NULL, 0, NULL},
+};
+
 int pyz_zsmalloc_add_types(PyObject *module)
 {
-    if (PyType_Ready(&ZsPoolType) < 0)
+    if (PyType_Ready(&ZsPoolType) < 0 || PyModule_AddFunctions(module, zsmalloc_functions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "ZsPool", (PyObject *)&ZsPoolType);
 }
