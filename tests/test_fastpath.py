@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, Zswap
-from pyzswap.errors import DecompressFail, InvalidParameter
+from pyzswap.errors import DecompressFail, InvalidParameter, ZswapError
 from pyzswap.zsmalloc import ZsPool
 
 from .conftest import random_page, text_page
@@ -489,3 +489,62 @@ def test_a_memcg_charged_entry_is_stored_and_loaded_by_the_fast_path() -> None:
     assert job.zswapped == 0 and job.zswap_current == 0 and job.events()["zswpin"] == 1
     assert root.zswapped == 0 and z.stats()["stored_pages"] == 0
     z.close()
+
+
+def test_instance_store_and_load_are_one_c_call() -> None:
+    """Zswap.__init__ makes the instance's store/load ZswapFast's: no Python frame on the fast
+    path, and the same results as the class's methods for every argument form."""
+    fast, _ = _pair(compressor="lz4")
+    try:
+        assert fast.store == fast._c.store and fast.load == fast._c.load
+        page = text_page(7)
+        assert fast.store(page, 0, 1)  # positional: the C fast path
+        assert fast.store(page, swp_type=0, offset=2)  # keywords: the Python flow
+        assert Zswap.store(fast, page, 0, 3)  # the class's method: the same steps
+        out = bytearray(PAGE_SIZE)
+        assert fast.load(out, 0, 1) and bytes(out) == page
+        assert fast.load(out, 0, 2, swapcache=False) and bytes(out) == page  # the Python flow
+        assert fast.load(out, swp_type=0, offset=2) and bytes(out) == page
+        assert not fast.load(out, 0, 2)  # exclusive: gone
+        assert Zswap.load(fast, out, 0, 3) and bytes(out) == page
+        assert fast._c.fast_stores >= 1 and fast._c.fast_loads >= 1
+        with pytest.raises(TypeError):
+            fast.store(page, 0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            fast.load(out, 0, 4, True)  # type: ignore[misc]
+    finally:
+        fast.close()
+
+
+def test_closed_instance_refuses_stores_with_a_clear_error() -> None:
+    z = Zswap(compressor="lz4", totalram_pages=None)
+    z.swapon(0, 8)
+    store = z.store  # a bound method taken before close() still reaches the Python flow
+    z.close()
+    for call in (lambda: z.store(text_page(1), 0, 1), lambda: store(text_page(1), 0, 1),
+                 lambda: z.store_batch([(text_page(1), 0, 1)])):
+        with pytest.raises(ZswapError, match="closed"):
+            call()
+    assert not z.load(bytearray(PAGE_SIZE), 0, 1)
+
+
+def test_a_subclass_keeps_its_own_store_and_load() -> None:
+    calls: list[str] = []
+
+    class Traced(Zswap):
+        def store(self, *args: object, **kw: object) -> bool:  # type: ignore[override]
+            calls.append("store")
+            return super().store(*args, **kw)  # type: ignore[arg-type]
+
+        def load(self, *args: object, **kw: object) -> bool:  # type: ignore[override]
+            calls.append("load")
+            return super().load(*args, **kw)  # type: ignore[arg-type]
+
+    z = Traced(compressor="lz4", totalram_pages=None)
+    try:
+        z.swapon(0, 8)
+        out = bytearray(PAGE_SIZE)
+        assert z.store(text_page(1), 0, 1) and z.load(out, 0, 1)
+        assert calls == ["store", "load"] and bytes(out) == text_page(1)
+    finally:
+        z.close()

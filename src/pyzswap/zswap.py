@@ -413,6 +413,13 @@ class Zswap:
         self._params["compressor"] = compressor
         self._c.bind(self, self._table, self._lock, self._pools, self._pool_ids,
                      self._release_pending, self.cpus)
+        # The hot calls skip the Python frame: this instance's store and load are ZswapFast's,
+        # which run the C fast path and fall back to _store_flow / _load_flow (the same steps
+        # as the methods below; a subclass that overrides them keeps its own).
+        if type(self).store is Zswap.store:
+            self.store = self._c.store  # type: ignore[method-assign]
+        if type(self).load is Zswap.load:
+            self.load = self._c.load  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ parameters ----------
     @property
@@ -666,9 +673,16 @@ class Zswap:
         """
         # The same steps in C (csrc/fastpath.c), which declines, before doing anything, every
         # case it does not cover (a large folio on another codec, a memcg over its zswap.max).
+        # (Each instance calls ZswapFast.store instead: these two steps in one C call.)
         done = self._c.store_page(folio, swp_type, offset, memcg)
         if done is not NotImplemented:
             return cast(bool, done)
+        return self._store_flow(folio, swp_type, offset, memcg)
+
+    def _store_flow(self, folio: BytesLike, swp_type: int, offset: int,
+                    memcg: MemCgroup | None = None) -> bool:
+        """:meth:`store`'s steps in Python, for everything the C fast path declines."""
+        self._check_open()
         # 1. The folio (1..512 whole pages) and its slots.
         mv, nr = self._check_folio(folio, swp_type, offset)
         # 2. Enabled? The cgroup's zswap.max? The global limit?
@@ -705,6 +719,7 @@ class Zswap:
         folio stays all-or-nothing. With a software compressor this is a loop over
         :meth:`store`.
         """
+        self._check_open()
         pool = self._pools[0]
         if pool.compressor.batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
@@ -816,6 +831,11 @@ class Zswap:
             self._store_failed(swp_type, offset, nr)
             return None
         return charged, wb_enabled
+
+    def _check_open(self) -> None:
+        """A closed instance has no pool: storing into it is an error, before any side effect."""
+        if not self._pools:
+            raise ZswapError("this Zswap is closed: it has no pool to store into")
 
     def _pool_current_get(self, nr: int) -> ZswapPool:
         """The current pool with ``nr`` references taken (``zswap_pool_current_get``)."""
@@ -1160,10 +1180,16 @@ class Zswap:
         """
         if swapcache:
             # The same steps in C (csrc/fastpath.c), memcg events and charges included; it declines,
-            # before doing anything, every case it does not cover.
+            # before doing anything, every case it does not cover. (Each instance calls
+            # ZswapFast.load instead: this step and the next in one C call.)
             done = self._c.load_page(out, swp_type, offset)
             if done is not NotImplemented:
                 return cast(bool, done)
+        return self._load_flow(out, swp_type, offset, swapcache=swapcache)
+
+    def _load_flow(self, out: bytearray | memoryview, swp_type: int, offset: int, *,
+                   swapcache: bool = True) -> bool:
+        """:meth:`load`'s steps in Python, for everything the C fast path declines."""
         mv = out if type(out) is memoryview else memoryview(out)
         if mv.nbytes != PAGE_SIZE or mv.readonly:
             raise InvalidPage(

@@ -81,6 +81,9 @@ typedef struct {
     PyObject *pool_ids;        /* Zswap._pool_ids */
     PyObject *release_pending; /* Zswap._release_pending (mutated in place) */
     PyObject *cpus, *cpus_local, *cpus_online;
+    /* a weak reference to the Zswap, kept after unbind(): store()/load() fall back to its
+     * Python flows (a weak one, so the instance method adds no reference cycle) */
+    PyObject *owner;
     struct pool_slot slots[NR_SLOTS];
 } ZswapFastObject;
 
@@ -92,7 +95,7 @@ static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
-    *s_tfm_name, *s_freed;
+    *s_tfm_name, *s_freed, *s_store_flow, *s_load_flow;
 static PyObject *ONE;
 
 static int init_names(void)
@@ -140,6 +143,8 @@ static int init_names(void)
     INTERN(s_pool_str, "pool");
     INTERN(s_tfm_name, "tfm_name");
     INTERN(s_freed, "freed");
+    INTERN(s_store_flow, "_store_flow");
+    INTERN(s_load_flow, "_load_flow");
     if (!(ONE = PyLong_FromLong(1)))
         return -1;
 #undef INTERN
@@ -1298,6 +1303,13 @@ static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "bind: cpus.online must be a list");
         return NULL;
     }
+    PyObject *owner = PyWeakref_NewRef(zswap, NULL);
+    if (!owner) {
+        Py_DECREF(local);
+        Py_DECREF(online);
+        return NULL;
+    }
+    Py_XSETREF(self->owner, owner);
     Py_XSETREF(self->zswap, Py_NewRef(zswap));
     Py_XSETREF(self->table, (EntryTableObject *)Py_NewRef(table));
     Py_XSETREF(self->lock, Py_NewRef(lock));
@@ -1470,6 +1482,7 @@ static void fp_dealloc(ZswapFastObject *self)
 {
     PyObject_GC_UnTrack(self);
     fp_clear(self);
+    Py_CLEAR(self->owner);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1499,7 +1512,65 @@ static PyMemberDef fp_members[] = {
 };
 #undef COUNTER
 
+/* The Zswap's Python flow `name` (its _store_flow / _load_flow) called with these arguments. */
+static PyObject *call_flow(ZswapFastObject *self, PyObject *name, PyObject *const *args,
+                           Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *zswap = self->owner ? PyWeakref_GetObject(self->owner) : Py_None;
+    if (!zswap)
+        return NULL;
+    if (zswap == Py_None) {
+        PyErr_SetString(PyExc_ReferenceError, "the Zswap instance of this method is gone");
+        return NULL;
+    }
+    Py_INCREF(zswap);
+    PyObject *flow = PyObject_GetAttr(zswap, name);
+    Py_DECREF(zswap);
+    if (!flow)
+        return NULL;
+    PyObject *r = PyObject_Vectorcall(flow, args, (size_t)nargs, kwnames);
+    Py_DECREF(flow);
+    return r;
+}
+
+/* store(folio, swp_type, offset, memcg=None): Zswap.store for one instance (Zswap.__init__
+ * puts it in the instance's __dict__, so a store is one C call, with no Python frame): the
+ * fast path, or else the Python flow, Zswap._store_flow (always for keyword arguments). */
+static PyObject *fp_store(ZswapFastObject *self, PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!kwnames && (nargs == 3 || nargs == 4)) {
+        PyObject *r = fp_store_page(self, args, nargs);
+        if (r != Py_NotImplemented)
+            return r;
+        Py_DECREF(r);
+    }
+    return call_flow(self, s_store_flow, args, nargs, kwnames);
+}
+
+/* load(out, swp_type, offset, *, swapcache=True): Zswap.load for one instance, the same way;
+ * Zswap._load_flow for everything the fast path declines. */
+static PyObject *fp_load(ZswapFastObject *self, PyObject *const *args, size_t nargsf,
+                         PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (!kwnames && nargs == 3) {
+        PyObject *r = fp_load_page(self, args, nargs);
+        if (r != Py_NotImplemented)
+            return r;
+        Py_DECREF(r);
+    }
+    return call_flow(self, s_load_flow, args, nargs, kwnames);
+}
+
 static PyMethodDef fp_methods[] = {
+    {"store", (PyCFunction)(void (*)(void))fp_store, METH_FASTCALL | METH_KEYWORDS,
+     "store(folio, swp_type, offset, memcg=None): Zswap.store (fast path, else the Python "
+     "flow)"},
+    {"load", (PyCFunction)(void (*)(void))fp_load, METH_FASTCALL | METH_KEYWORDS,
+     "load(out, swp_type, offset, *, swapcache=True): Zswap.load (fast path, else the Python "
+     "flow)"},
     {"bind", (PyCFunction)fp_bind, METH_VARARGS,
      "bind(zswap, table, lock, pools, pool_ids, release_pending, cpus)"},
     {"store_page", (PyCFunction)(void (*)(void))fp_store_page, METH_FASTCALL,
