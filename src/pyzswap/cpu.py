@@ -61,6 +61,10 @@ class _State:
 class CpuModel:
     """Possible and online logical CPUs, each thread's current CPU, and the hotplug machine."""
 
+    # Slots: the C fast paths read preempt_hook at its offset (csrc/fastpath.c, slot_cache).
+    __slots__ = ("_next", "_state_ids", "_states", "hotplug_lock", "local", "migrations",
+                 "nr_possible", "online", "preempt_hook")
+
     def __init__(self, nr_cpus: int | None = None, *, online: int | None = None) -> None:
         if nr_cpus is None:
             nr_cpus = os.cpu_count() or 1

@@ -207,9 +207,58 @@ static void lk_release_keep_error(PyObject *lock)
     PyErr_Restore(et, ev, tb);
 }
 
+/* Where a __slots__ attribute lives in objects of one type: the hot paths read and write
+ * pool.ref, pool.zs_pool and cpus.preempt_hook at their offset, as PyMember_GetOne/SetOne do
+ * for T_OBJECT_EX members, without the attribute lookup each time. One type per cache (held,
+ * so its address cannot be reused), re-resolved when the type changes (its version tag). */
+struct slot_cache {
+    PyTypeObject *type;
+    unsigned int tag;
+    Py_ssize_t off; /* -1: not a plain writable object slot of that type */
+};
+static struct slot_cache ref_slot, zs_pool_slot, hook_slot;
+
+static Py_ssize_t slot_offset(struct slot_cache *c, PyObject *obj, PyObject *name)
+{
+    PyTypeObject *t = Py_TYPE(obj);
+    if (c->type == t && (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) && t->tp_version_tag == c->tag)
+        return c->off;
+    Py_ssize_t off = -1;
+    PyObject *d = _PyType_Lookup(t, name); /* borrowed; assigns the version tag */
+    if (d && Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY))
+            off = m->offset;
+    }
+    Py_XSETREF(c->type, (PyTypeObject *)Py_NewRef(t));
+    c->tag = t->tp_version_tag;
+    c->off = off;
+    return off;
+}
+
+/* obj.name's value through the slot cache, borrowed; NULL (no exception) when the cache does
+ * not apply or the slot is empty: then the caller asks PyObject_GetAttr. */
+static inline PyObject *slot_peek(struct slot_cache *c, PyObject *obj, PyObject *name)
+{
+    Py_ssize_t off = slot_offset(c, obj, name);
+    return off < 0 ? NULL : *(PyObject **)((char *)obj + off);
+}
+
 /* pool.ref += delta; returns the new value (or -1 with an exception). */
 static long long pool_ref_add(PyObject *pool, long long delta)
 {
+    PyObject *cur = slot_peek(&ref_slot, pool, s_ref);
+    if (cur && PyLong_CheckExact(cur)) {
+        long long v = PyLong_AsLongLong(cur);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        long long ref = v + delta;
+        PyObject *x = PyLong_FromLongLong(ref);
+        if (!x)
+            return -1;
+        Py_SETREF(*(PyObject **)((char *)pool + ref_slot.off), x);
+        return ref;
+    }
     PyObject *v = PyObject_GetAttr(pool, s_ref);
     if (!v)
         return -1;
@@ -260,6 +309,11 @@ static void pool_slot_clear(struct pool_slot *s)
 static struct pool_slot *pool_slot(ZswapFastObject *self, PyObject *pool, uint32_t id)
 {
     struct pool_slot *s = &self->slots[id % NR_SLOTS];
+    if (s->pool == pool) {
+        PyObject *cur = slot_peek(&zs_pool_slot, pool, s_zs_pool);
+        if (cur && cur == s->zs)
+            return s;
+    }
     PyObject *zs = PyObject_GetAttr(pool, s_zs_pool);
     if (!zs)
         return NULL;
@@ -304,15 +358,20 @@ static struct pool_slot *pool_slot(ZswapFastObject *self, PyObject *pool, uint32
  * (no exception) when the common case does not apply. */
 static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
 {
-    PyObject *hook = PyObject_GetAttr(self->cpus, s_preempt_hook);
+    PyObject *hook = slot_peek(&hook_slot, self->cpus, s_preempt_hook);
     if (!hook) {
-        PyErr_Clear();
+        PyObject *h = PyObject_GetAttr(self->cpus, s_preempt_hook);
+        if (!h) {
+            PyErr_Clear();
+            return NULL;
+        }
+        int hooked = h != Py_None;
+        Py_DECREF(h);
+        if (hooked)
+            return NULL;
+    } else if (hook != Py_None) {
         return NULL;
     }
-    int hooked = hook != Py_None;
-    Py_DECREF(hook);
-    if (hooked)
-        return NULL;
     PyObject *cpu_obj = PyObject_GetAttr(self->cpus_local, s_cpu);
     if (!cpu_obj) {
         PyErr_Clear(); /* not placed yet: the Python flow places the thread */
