@@ -501,3 +501,18 @@ def test_lz4hc_is_high_compression_not_lz4_under_another_name() -> None:
         total_hc += n_hc
         total_fast += n_fast
     assert total_hc < 0.95 * total_fast
+
+
+def test_a_partial_2m_job_shares_the_2m_figures() -> None:
+    """Size classes end at the folio sizes: 463 pages (the last, partial folio of a range)
+    uses the figures of 512-page jobs, so it is woken as they are, not run alone unsettled."""
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("lz4", _Cost)[0]
+    for _ in range(5):
+        gate.record(False, 512 * 10e-6, 512)
+        gate.record(True, 512 * 6e-6, 512)
+    assert gate.figures(463) is gate.figures(512) is gate.figures(257)
+    assert gate.figures(256) is not gate.figures(257)
+    assert gate.figures(16) is not gate.figures(17) and gate.figures(17) is gate.figures(32)
+    assert sum(gate.wake(463, 30.0)[0] for _ in range(32)) >= 28

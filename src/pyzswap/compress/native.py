@@ -135,8 +135,11 @@ class NativeGate:
       is at least :data:`NATIVE_WIN` better; every 16th job does the other thing, so the
       figure not being chosen stays current and a change of the machine's load is seen
       within a few dozen jobs. Jobs are compared with jobs of about their size (the two
-      figures are kept per power of two of pages): a 512-page job pays one wake-up for 512
-      pages, a 16-page job for 16.
+      figures are kept per size class of 2^(k-1)+1 .. 2^k pages): a 512-page job pays one
+      wake-up for 512 pages, a 16-page job for 16. The classes end at the folio sizes, so a
+      2 MiB folio (512 pages) shares its figures with jobs of 257..511 pages (the partial
+      folio at the end of a range, a reclaim batch of large folios) instead of leaving them
+      in a class of their own that is rarely timed and so runs unsettled, alone.
     """
 
     __slots__ = ("_buckets", "_cost", "_k", "cpu", "nominal")
@@ -145,13 +148,13 @@ class NativeGate:
         self.cpu = cpu  # CPU µs per page, caller alone
         self.nominal = nominal
         self._cost = cost
-        #: size class (pages.bit_length()) -> (wall µs per page alone, with engines woken)
+        #: size class ((pages - 1).bit_length()) -> (wall µs per page alone, with engines woken)
         self._buckets: dict[int, tuple[_Cost, _Cost]] = {}
         self._k = 0
 
     def figures(self, n: int) -> tuple[_Cost, _Cost]:
         """The (alone, woken) wall-time figures for jobs of about ``n`` pages."""
-        b = n.bit_length()
+        b = (n - 1).bit_length()
         pair = self._buckets.get(b)
         if pair is None:
             pair = self._buckets[b] = (self._cost(), self._cost())
