@@ -86,3 +86,20 @@ def test_zram_figures_and_host_restored(tiny_source: PageSource) -> None:
         pytest.skip("zram does not offer lz4 here")
     assert {"zram_write", "zram_read"} <= set(r["figures"])
     assert r["targets"]["load_throughput_vs_zram_read"]["met"] is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/class/zram-control/hot_add").exists(),
+                    reason="needs root and zram hot_add")
+def test_zram_paired_with_every_batched_shape(tiny_source: PageSource) -> None:
+    """Each batched shape gets zram writes of its own pages; the best batched ratio is one of
+    the shapes' own zram-write / batched-store quotients."""
+    before = _zram_state()
+    (r,) = run_bench(tiny_source, ["lz4"], repeat=1)["results"]
+    assert _zram_state() == before
+    if any("zram skipped" in note for note in r["notes"]):
+        pytest.skip("zram does not offer lz4 here")
+    figs = r["figures"]
+    quotients = [figs[f"zram_write_{s}"]["us_per_page"] / figs[f"store_{s}_batched"]["us_per_page"]
+                 for s in FOLIO_SHAPES]
+    best = r["ratios"]["store_batched_throughput_vs_zram_write"]["median"]
+    assert best == pytest.approx(max(quotients), rel=0.01, abs=0.001)
