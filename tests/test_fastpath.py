@@ -548,3 +548,33 @@ def test_a_subclass_keeps_its_own_store_and_load() -> None:
         assert calls == ["store", "load"] and bytes(out) == text_page(1)
     finally:
         z.close()
+
+
+def test_the_fast_store_follows_a_migrated_thread() -> None:
+    """The C path keeps each thread's CPU between stores; a migration must be seen at once.
+    Which context compressed a page shows in that context's buffer."""
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=2)
+    try:
+        z.swapon(0, 8)
+        lz4 = z.pools()[0].compressor.new_transform()
+        p, q = text_page(1), text_page(2)
+
+        def compressed(page: bytes) -> bytes:
+            buf = bytearray(2 * PAGE_SIZE)
+            return bytes(buf[:lz4.compress(page, buf)])
+
+        def in_buffer(cpu: int, want: bytes) -> bool:
+            res = z.pools()[0].acomp_ctx[cpu].res
+            return res is not None and bytes(res.buffers[0][:len(want)]) == want
+
+        last: dict[int, bytes] = {}
+        for cpu, page in ((0, p), (1, q), (0, q), (1, p), (1, q), (0, p)):
+            z.cpus.migrate_current(cpu)
+            before = z._c.fast_stores
+            assert z.store(page, 0, 0) and z.store(page, 0, 1)
+            assert z._c.fast_stores >= before + 1  # at least the second store ran in C
+            last[cpu] = page
+            for c, want in last.items():  # this CPU's buffer changed, the other one did not
+                assert in_buffer(c, compressed(want))
+    finally:
+        z.close()

@@ -58,12 +58,17 @@ class _State:
     instances: list[Any] = field(default_factory=list)
 
 
+#: Placement generations, unique in the process (see CpuModel.placement_gen).
+_placement_gens = itertools.count(1)
+
+
 class CpuModel:
     """Possible and online logical CPUs, each thread's current CPU, and the hotplug machine."""
 
-    # Slots: the C fast paths read preempt_hook at its offset (csrc/fastpath.c, slot_cache).
+    # Slots: the C fast paths read preempt_hook and placement_gen at their offsets
+    # (csrc/fastpath.c, slot_cache).
     __slots__ = ("_next", "_state_ids", "_states", "hotplug_lock", "local", "migrations",
-                 "nr_possible", "online", "preempt_hook")
+                 "nr_possible", "online", "placement_gen", "preempt_hook")
 
     def __init__(self, nr_cpus: int | None = None, *, online: int | None = None) -> None:
         if nr_cpus is None:
@@ -87,6 +92,9 @@ class CpuModel:
         #: Test seam, see the module docstring.
         self.preempt_hook: PreemptHook | None = None
         self.migrations = 0
+        #: Changes, to a value no CpuModel of this process had before, whenever a thread is
+        #: placed or migrated: the C fast paths keep each thread's CPU until it changes.
+        self.placement_gen = next(_placement_gens)
 
     # ------------------------------------------------------------------ masks ---------------
     def possible_cpus(self) -> range:
@@ -116,6 +124,7 @@ class CpuModel:
         online = self.online_cpus()
         cpu = online[next(self._next) % len(online)]
         self.local.cpu = cpu
+        self.placement_gen = next(_placement_gens)
         return cpu
 
     def migrate_current(self, cpu: int) -> None:
@@ -125,6 +134,7 @@ class CpuModel:
         if getattr(self.local, "cpu", None) != cpu:
             self.migrations += 1
         self.local.cpu = cpu
+        self.placement_gen = next(_placement_gens)
 
     def preempt_point(self, point: str, cpu: int) -> None:
         """Run the test hook, if any (callers check ``preempt_hook`` first on hot paths)."""

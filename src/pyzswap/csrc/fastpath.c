@@ -95,7 +95,7 @@ static PyObject *s_pending, *s_published, *s_zs_store, *s_stream_fail, *s_nr, *s
 static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_entry_free_locked,
     *s_store_failed, *s_store_undo, *s_zs_pool, *s_lifetime, *s_acomp_ctx, *s_mutex, *s_res,
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
-    *s_tfm_name, *s_freed, *s_store_flow, *s_load_flow;
+    *s_tfm_name, *s_freed, *s_store_flow, *s_load_flow, *s_placement_gen;
 static PyObject *ONE;
 
 static int init_names(void)
@@ -145,6 +145,7 @@ static int init_names(void)
     INTERN(s_freed, "freed");
     INTERN(s_store_flow, "_store_flow");
     INTERN(s_load_flow, "_load_flow");
+    INTERN(s_placement_gen, "placement_gen");
     if (!(ONE = PyLong_FromLong(1)))
         return -1;
 #undef INTERN
@@ -216,7 +217,7 @@ struct slot_cache {
     unsigned int tag;
     Py_ssize_t off; /* -1: not a plain writable object slot of that type */
 };
-static struct slot_cache ref_slot, zs_pool_slot, hook_slot;
+static struct slot_cache ref_slot, zs_pool_slot, hook_slot, gen_slot;
 
 static Py_ssize_t slot_offset(struct slot_cache *c, PyObject *obj, PyObject *name)
 {
@@ -354,6 +355,46 @@ static struct pool_slot *pool_slot(ZswapFastObject *self, PyObject *pool, uint32
     return s;
 }
 
+/* This thread's CPU (cpus.local.cpu), or -1 (no exception) if it is not placed yet: then the
+ * Python flow places it. Kept per thread with the CpuModel's placement_gen, which changes (to a
+ * value never used before in the process) whenever a thread is placed or migrated; only the
+ * thread itself places or migrates itself, so a cached CPU is this thread's current one. */
+static __thread struct {
+    long long gen;
+    Py_ssize_t cpu;
+} thread_cpu_cache = {-1, -1};
+
+static Py_ssize_t thread_cpu(ZswapFastObject *self)
+{
+    PyObject *gen = slot_peek(&gen_slot, self->cpus, s_placement_gen);
+    long long gen_value = -1;
+    if (gen && PyLong_CheckExact(gen)) {
+        gen_value = PyLong_AsLongLong(gen);
+        if (gen_value == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            gen_value = -1;
+        }
+        if (gen_value > 0 && gen_value == thread_cpu_cache.gen)
+            return thread_cpu_cache.cpu;
+    }
+    PyObject *cpu_obj = PyObject_GetAttr(self->cpus_local, s_cpu);
+    if (!cpu_obj) {
+        PyErr_Clear(); /* not placed yet: the Python flow places the thread */
+        return -1;
+    }
+    Py_ssize_t cpu = PyLong_AsSsize_t(cpu_obj);
+    Py_DECREF(cpu_obj);
+    if (cpu < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (gen_value > 0) {
+        thread_cpu_cache.gen = gen_value;
+        thread_cpu_cache.cpu = cpu;
+    }
+    return cpu;
+}
+
 /* This thread's CPU context of a pool, as ctx_get_cpu_lock's common case finds it; NULL
  * (no exception) when the common case does not apply. */
 static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
@@ -372,17 +413,9 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
     } else if (hook != Py_None) {
         return NULL;
     }
-    PyObject *cpu_obj = PyObject_GetAttr(self->cpus_local, s_cpu);
-    if (!cpu_obj) {
-        PyErr_Clear(); /* not placed yet: the Python flow places the thread */
+    Py_ssize_t cpu = thread_cpu(self);
+    if (cpu < 0 || cpu >= s->nr_cpus || cpu >= PyList_GET_SIZE(self->cpus_online))
         return NULL;
-    }
-    Py_ssize_t cpu = PyLong_AsSsize_t(cpu_obj);
-    Py_DECREF(cpu_obj);
-    if (cpu < 0 || cpu >= s->nr_cpus || cpu >= PyList_GET_SIZE(self->cpus_online)) {
-        PyErr_Clear();
-        return NULL;
-    }
     if (PyList_GET_ITEM(self->cpus_online, cpu) != Py_True)
         return NULL;
     struct cpu_slot *c = &s->cpu[cpu];
