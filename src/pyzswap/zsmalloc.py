@@ -116,8 +116,8 @@ ZS_SIZE_CLASS_DELTA = 16
 ZS_SIZE_CLASSES = -(-(ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE) // ZS_SIZE_CLASS_DELTA) + 1
 DEFAULT_CHAIN_SIZE = 8  # CONFIG_ZSMALLOC_CHAIN_SIZE default
 ZSPAGE_CACHE_PAGES = 4096  # freed zspage memory a pool keeps for reuse (not a kernel constant)
-#: Freed zspage memory the whole process keeps for any C pool (64 MiB; csrc/zsmalloc.c).
-BLOCK_CACHE_PAGES = 16384
+#: Freed zspage memory the whole process keeps for any C pool (64 MiB; csrc/zsmalloc.h).
+BLOCK_CACHE_PAGES: int = _native.ZS_BLOCK_CACHE_PAGES
 
 
 def block_cache_pages() -> int:

@@ -202,17 +202,13 @@ def _single_thread_rep(run: _Run, pages: Sequence[memoryview],
     run.ratio("store_vs_raw_compress", t_store / t_raw)
     run.ratio("load_vs_raw_decompress", t_load / t_rawd)
     if zram is not None:
-        _check_zram(zram)
+        bad = zram.mismatched_pages()
+        if bad:
+            raise BenchError(f"zram read back {bad} pages wrong")
         run.add("zram_write", t_zw)
         run.add("zram_read", t_zr)
         run.ratio("store_throughput_vs_zram_write", t_zw / t_store)
         run.ratio("load_throughput_vs_zram_read", t_zr / t_load)
-
-
-def _check_zram(zram: ZramDevice) -> None:
-    bad = zram.mismatched_pages()
-    if bad:
-        raise BenchError(f"zram read back {bad} pages wrong")
 
 
 def _batched_rep(run: _Run, batched_name: str, data: bytes,

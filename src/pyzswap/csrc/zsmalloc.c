@@ -270,6 +270,22 @@ static struct {
     long pages;
 } bcache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Push a block on a growable stack (a pool's spare stack or one of the block cache's):
+ * 1 if pushed, 0 if the stack could not grow (the caller frees the block). */
+static int push_block(unsigned char ***stack, int *n, int *cap, unsigned char *mem)
+{
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 16;
+        unsigned char **ns = PyMem_RawRealloc(*stack, (size_t)ncap * sizeof(*ns));
+        if (!ns)
+            return 0;
+        *stack = ns;
+        *cap = ncap;
+    }
+    (*stack)[(*n)++] = mem;
+    return 1;
+}
+
 static unsigned char *block_get(int pages)
 {
     unsigned char *mem = NULL;
@@ -287,21 +303,10 @@ static void block_put(unsigned char *mem, int pages)
 {
     int kept = 0;
     pthread_mutex_lock(&bcache.lock);
-    if (bcache.pages + pages <= ZS_BLOCK_CACHE_PAGES) {
-        if (bcache.n[pages] == bcache.cap[pages]) {
-            int ncap = bcache.cap[pages] ? bcache.cap[pages] * 2 : 16;
-            unsigned char **ns = PyMem_RawRealloc(bcache.stack[pages],
-                                                  (size_t)ncap * sizeof(*ns));
-            if (ns) {
-                bcache.stack[pages] = ns;
-                bcache.cap[pages] = ncap;
-            }
-        }
-        if (bcache.n[pages] < bcache.cap[pages]) {
-            bcache.stack[pages][bcache.n[pages]++] = mem;
-            bcache.pages += pages;
-            kept = 1;
-        }
+    if (bcache.pages + pages <= ZS_BLOCK_CACHE_PAGES &&
+        push_block(&bcache.stack[pages], &bcache.n[pages], &bcache.cap[pages], mem)) {
+        bcache.pages += pages;
+        kept = 1;
     }
     pthread_mutex_unlock(&bcache.lock);
     if (!kept)
@@ -387,30 +392,19 @@ static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *ou
     return 0;
 }
 
-/* __free_zspage(): drop an empty, unlinked zspage; keep its memory if the cache has room. */
+/* __free_zspage(): drop an empty, unlinked zspage; its memory goes to the pool's spare stack
+ * if that has room, else to the process-wide block cache. */
 static void free_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t id)
 {
     struct zspage *z = ZP(p, id);
     c->nr_zspages--;
     STORE(p->pages_allocated, p->pages_allocated - c->pages);
-    int kept = 0;
-    if (p->spare_pages + c->pages <= ZS_ZSPAGE_CACHE_PAGES) {
-        if (c->nspare == c->spare_cap) {
-            int ncap = c->spare_cap ? c->spare_cap * 2 : 4;
-            unsigned char **ns = PyMem_RawRealloc(c->spare, (size_t)ncap * sizeof(*ns));
-            if (ns) {
-                c->spare = ns;
-                c->spare_cap = ncap;
-            }
-        }
-        if (c->nspare < c->spare_cap) {
-            c->spare[c->nspare++] = z->mem;
-            p->spare_pages += c->pages;
-            kept = 1;
-        }
-    }
-    if (!kept)
+    if (p->spare_pages + c->pages <= ZS_ZSPAGE_CACHE_PAGES &&
+        push_block(&c->spare, &c->nspare, &c->spare_cap, z->mem)) {
+        p->spare_pages += c->pages;
+    } else {
         block_put(z->mem, c->pages);
+    }
     z->mem = NULL;
     z->group = ZS_INUSE_RATIO_0;
     z->prev = NIL;

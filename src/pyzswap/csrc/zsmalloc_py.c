@@ -1005,7 +1005,8 @@ static PyMethodDef zsmalloc_functions[] = {
 
 int pyz_zsmalloc_add_types(PyObject *module)
 {
-    if (PyType_Ready(&ZsPoolType) < 0 || PyModule_AddFunctions(module, zsmalloc_functions) < 0)
+    if (PyType_Ready(&ZsPoolType) < 0 || PyModule_AddFunctions(module, zsmalloc_functions) < 0 ||
+        PyModule_AddIntConstant(module, "ZS_BLOCK_CACHE_PAGES", ZS_BLOCK_CACHE_PAGES) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "ZsPool", (PyObject *)&ZsPoolType);
 }

@@ -204,7 +204,7 @@ class ZramDevice:
         self.compressor = compressor
         self.pages = pages
         self.nbytes = pages * PAGE_SIZE
-        self._device = device
+        self._requested = device
         self._host = host
         self._stack: contextlib.ExitStack | None = None
         self.device = ""
@@ -217,10 +217,10 @@ class ZramDevice:
         self._rview = memoryview(b"")
 
     def __enter__(self) -> ZramDevice:
-        _check_preconditions(self.compressor, self._device, self._host)
+        _check_preconditions(self.compressor, self._requested, self._host)
         with contextlib.ExitStack() as stack:
             changes = stack.enter_context(HostChanges(self._host))
-            dev_id, self.hot_added = _take_device(changes, self._device, self._host)
+            dev_id, self.hot_added = _take_device(changes, self._requested, self._host)
             self.device = f"zram{dev_id}"
             self._dev = self._host.sys_block / self.device
             self._node = self._host.dev / self.device
@@ -306,10 +306,10 @@ class ZramDevice:
                 raise KernelRunError(f"short read from {self._node}: {done} of {want} bytes")
         return time.perf_counter() - t0
 
-    def mismatched_pages(self, first: int = 0, count: int | None = None) -> int:
+    def mismatched_pages(self) -> int:
         """How many pages read back differ from the ones written (both in this round)."""
-        lo, hi = self._range(first, self.pages - first if count is None else count)
-        return count_mismatched_pages(self._wview[lo:hi], self._rview[lo:hi])
+        self._require_open()
+        return count_mismatched_pages(self._wview, self._rview)
 
     def mm_stat(self) -> dict[str, int]:
         """The device's ``mm_stat`` now."""
