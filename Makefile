@@ -1,6 +1,8 @@
 # pyzswap: two commands on a fresh machine.
 #   make run   - set everything up, then run the main job (pyzswap run, built-in workload)
-#   make test  - set everything up, then run the whole test suite (pytest, ruff, mypy)
+#   make test  - set everything up, then run the whole test suite (pytest, ruff, mypy); it never
+#                changes the host (swap, zram, zswap parameters, cgroups)
+#   make test-host - the kernel-oracle tests, which do change the host (root; restored after)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.pyzswap-installed
 # (src/pyzswap/_native.c) link liblz4, libzstd, liblzo2 and zlib and need a C compiler.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test test-host lint bench setup clean
 
 setup: $(STAMP)
 
@@ -33,6 +35,11 @@ test: $(STAMP)
 	$(VENV)/bin/pytest -q
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+
+# Tests marked `host` (pyproject: deselected by default) change zswap parameters, swap, zram and
+# memory cgroups, each restored afterwards; they skip themselves without root.
+test-host: $(STAMP)
+	$(VENV)/bin/pytest -q -m host
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

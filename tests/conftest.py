@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,31 @@ from pyzswap.compress import (
 PAGE = 4096
 COMPRESSORS = ["deflate", "lz4", "lz4hc", "lzo", "zstd"]
 FAST_COMPRESSORS = ["lz4", "lzo", "zstd"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _host_left_as_found() -> Iterator[None]:
+    """The whole session leaves every host setting pyzswap could change as it found it.
+
+    ``make test`` runs no host-changing test (they are marked ``host``), so any difference is a
+    test that touched the host without the mark. A difference while another pyzswap kernel run
+    holds the host (its lock file exists) is that run's doing and only warned about.
+    """
+    from pyzswap.kernel._host import HOST
+
+    from .hoststate import host_state
+
+    before = host_state()
+    yield
+    after = host_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if not changed:
+        return
+    message = f"host settings changed during the test session: {', '.join(changed)}"
+    if before["lock_file"] or HOST.lock_file.exists():
+        warnings.warn(f"{message} (another pyzswap kernel run held the host)", stacklevel=1)
+    else:
+        pytest.fail(message)
 
 
 @pytest.fixture(autouse=True)

@@ -435,8 +435,15 @@ def _error(message: str) -> None:
     click.echo("pyzswap: error: " + " ".join(message.split("\n")).strip(), err=True)
 
 
+def _announce_host_change(message: str) -> None:
+    click.echo(f"pyzswap: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
+    from .kernel import _host
+
+    _host.announce = _announce_host_change
     try:
         cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -27,6 +27,17 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"figures", "ratios", "targets", "notes"} <= set(r)
 
 
+def test_kernel_is_opt_in(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --kernel, bench never touches zram (even as root) and says how to ask for it."""
+    zram_before = sorted(p.name for p in Path("/sys/block").glob("zram*"))
+    rc, out, err = run(capsys, "bench", *TINY, "-c", "lz4", "--no-batched", "--json")
+    assert rc == 0 and "changing the host" not in err
+    (r,) = json.loads(out)["results"]
+    assert not any(k.startswith("zram") for k in r["figures"])
+    assert any("no --kernel" in note for note in r["notes"])
+    assert sorted(p.name for p in Path("/sys/block").glob("zram*")) == zram_before
+
+
 def test_table_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, err = run(capsys, "bench", "--pages", "48", "--repeat", "1", "-c", "lzo",
                        "--no-kernel", "--no-batched")

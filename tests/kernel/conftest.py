@@ -1,6 +1,7 @@
 """Kernel-oracle test support: skip reasons, and a check that every test leaves the host as found.
 
-Tests that touch the kernel are marked with :data:`needs_zram` / :data:`needs_zswap`; they run
+Tests that touch the kernel are marked with :data:`needs_zram` / :data:`needs_zswap` (which
+include the ``host`` mark: ``make test-host`` runs them, ``make test`` never does); they run
 when the machine allows it (root, the interface present, no active swap for zswap) and are
 skipped with the reason otherwise. The autouse :func:`host_unchanged` fixture records the host
 state the oracle may change (zswap parameters, /proc/swaps, zram devices and their state, the
@@ -10,18 +11,18 @@ it is the same afterwards, so a test that fails to restore fails loudly.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from pyzswap.kernel._host import HOST, active_swaps, crypto_algorithms, debugfs_mounted
+from pyzswap.kernel._host import active_swaps, crypto_algorithms
 
-ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
-SYS_BLOCK = Path("/sys/block")
-SWAP_DIR = Path("/var/tmp")
+from ..hoststate import SYS_BLOCK, ZSWAP_PARAMS, host_state
+
+T = TypeVar("T")
 
 
 def _why_not_zram() -> str | None:
@@ -46,29 +47,27 @@ def _why_not_zswap() -> str | None:
 
 ZRAM_SKIP = _why_not_zram()
 ZSWAP_SKIP = _why_not_zswap()
-needs_zram = pytest.mark.skipif(ZRAM_SKIP is not None, reason=ZRAM_SKIP or "")
-needs_zswap = pytest.mark.skipif(ZSWAP_SKIP is not None, reason=ZSWAP_SKIP or "")
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+#: Marks for tests that change the host: ``make test-host`` runs them, ``make test`` deselects
+#: them (``-m "not host"``). As a module's ``pytestmark``: ``ZRAM_MARKS`` / ``ZSWAP_MARKS``;
+#: on one test: ``@needs_zram`` / ``@needs_zswap`` / ``@needs_root``.
+ZRAM_MARKS = [pytest.mark.host,
+              pytest.mark.skipif(ZRAM_SKIP is not None, reason=ZRAM_SKIP or "")]
+ZSWAP_MARKS = [pytest.mark.host,
+               pytest.mark.skipif(ZSWAP_SKIP is not None, reason=ZSWAP_SKIP or "")]
+ROOT_MARKS = [pytest.mark.host, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 
 
-def host_state() -> dict[str, object]:
-    """Everything the kernel oracle could change, as comparable data."""
-    state: dict[str, object] = {}
-    if ZSWAP_PARAMS.is_dir():
-        state["zswap"] = {p.name: p.read_text() for p in sorted(ZSWAP_PARAMS.iterdir())}
-    state["swaps"] = Path("/proc/swaps").read_text()
-    zram: dict[str, dict[str, str]] = {}
-    for dev in sorted(SYS_BLOCK.glob("zram*")):
-        zram[dev.name] = {}
-        for attr in ("initstate", "disksize", "comp_algorithm", "mm_stat"):
-            with contextlib.suppress(OSError):
-                zram[dev.name][attr] = (dev / attr).read_text()
-    state["zram"] = zram
-    state["debugfs_mounted"] = debugfs_mounted()
-    state["swap_files"] = sorted(p.name for p in SWAP_DIR.glob("pyzswap-oracle-*"))
-    state["journal"] = HOST.journal.exists()
-    state["lock_file"] = HOST.lock_file.exists()
-    return state
+def _apply(marks: list[pytest.MarkDecorator]) -> Callable[[T], T]:
+    def apply(obj: T) -> T:
+        for mark in reversed(marks):
+            obj = mark(obj)
+        return obj
+    return apply
+
+
+needs_zram = _apply(ZRAM_MARKS)
+needs_zswap = _apply(ZSWAP_MARKS)
+needs_root = _apply(ROOT_MARKS)
 
 
 @pytest.fixture(autouse=True)

@@ -68,6 +68,7 @@ def test_unknown_pyzswap_compressor_is_refused(pagefile: Path) -> None:
 def test_zram_json(pagefile: Path) -> None:
     code, out, err = invoke("zram", pagefile, "-c", "lzo", "--json")
     assert code == 0, err
+    assert "changing the host" in err  # said before the first change
     data = json.loads(out)
     assert data["pages"] == 512 and data["verified"]
     assert list(data["mm_stat"])[:3] == ["orig_data_size", "compr_data_size", "mem_used_total"]

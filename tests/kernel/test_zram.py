@@ -14,9 +14,9 @@ from pyzswap.kernel._host import KernelRunError, KernelUnavailable
 from pyzswap.kernel.compare import pyzswap_zram, zram_size_analysis
 from pyzswap.kernel.zram import MM_STAT_FIELDS, ZramDevice, run_zram, zram_algorithms
 
-from .conftest import needs_zram
+from .conftest import ZRAM_MARKS
 
-pytestmark = needs_zram
+pytestmark = ZRAM_MARKS
 
 
 def test_mm_stat_and_read_back(small_mixed: bytes) -> None:

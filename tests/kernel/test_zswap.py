@@ -29,9 +29,9 @@ from pyzswap.kernel._host import (
 from pyzswap.kernel.zswap import run_zswap
 from pyzswap.storecheck import store_check
 
-from .conftest import needs_zswap
+from .conftest import ZSWAP_MARKS
 
-pytestmark = needs_zswap
+pytestmark = ZSWAP_MARKS
 
 
 def test_every_nonzero_page_reaches_zswap(small_mixed: bytes) -> None:

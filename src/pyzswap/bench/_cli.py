@@ -94,28 +94,30 @@ def _split_compressors(text: str) -> list[str]:
               metavar="NAME[,NAME...]", help="compressors to measure (any registered name)")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="repetitions per figure (median, min and max are reported)")
-@click.option("--no-kernel", is_flag=True, help="skip the kernel's zram")
+@click.option("--kernel/--no-kernel", default=False, show_default=True,
+              help="also time the kernel's zram (root): hot-adds a zram device, restored after")
 @click.option("--no-batched", is_flag=True, help="skip the batched stores")
 @_json_opt
 @_quiet_opt
 @click.pass_context
 @_one_line_errors
 def bench(ctx: click.Context, pageset: str | None, pagefile: Path | None, pages: int | None,
-          seed: int, compressors: str, repeat: int, no_kernel: bool, no_batched: bool,
+          seed: int, compressors: str, repeat: int, kernel: bool, no_batched: bool,
           as_json: bool, quiet: bool) -> None:
     """Time pyzswap against the raw codec and the kernel's zram, on the same pages.
 
     Without a subcommand: for each compressor, raw compress/decompress loops, zswap store and
     load of 4 KiB folios, batched stores (64 KiB and 2 MiB folios, reclaim batches of 32) on
-    the compressor batched over two engine threads, and zram write/read with the same
-    algorithm when this is root on a kernel with zram. Every figure is the median of --repeat
-    repetitions (min-max beside it); ratios are taken per repetition. See docs/PERFORMANCE.md.
+    the compressor batched over two engine threads, and, with --kernel (root, a kernel with
+    zram), zram write/read with the same algorithm on a zram device of its own. Every figure
+    is the median of --repeat repetitions (min-max beside it); ratios are taken per
+    repetition. See docs/PERFORMANCE.md.
     """
     if ctx.invoked_subcommand is not None:
         return
     names = _split_compressors(compressors)
     source = _source(pageset, pagefile, pages, seed)
-    report = run_bench(source, names, repeat=repeat, kernel=not no_kernel,
+    report = run_bench(source, names, repeat=repeat, kernel=kernel,
                        batched=not no_batched, progress=_progress(quiet))
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -313,7 +313,7 @@ def _ensure_batching(name: str) -> tuple[str | None, BatchingCompressor | None, 
     return batched, made, None
 
 
-def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool = True,
+def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool = False,
                      batched: bool = True, host: HostPaths = HOST,
                      progress: Progress | None = None) -> dict[str, Any]:
     """Every measurement of the module docstring for one compressor; one result dict."""
@@ -327,7 +327,7 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
     outs = [out[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
     run = _Run(name, n)
     incompressible = sum(1 for c in compressed if c is None)
-    zram_why = _zram_available(name, host) if kernel else "kernel zram skipped: --no-kernel"
+    zram_why = _zram_available(name, host) if kernel else "kernel zram skipped: no --kernel"
     if zram_why:
         run.notes.append(zram_why)
     batched_name, registered, note = _ensure_batching(name) if batched else (None, None, None)
@@ -383,7 +383,7 @@ def _targets(name: str, ratios: dict[str, dict[str, float]]) -> dict[str, dict[s
 
 
 def run_bench(source: PageSource, compressors: Sequence[str], *, repeat: int = 5,
-              kernel: bool = True, batched: bool = True, host: HostPaths = HOST,
+              kernel: bool = False, batched: bool = True, host: HostPaths = HOST,
               progress: Progress | None = None) -> dict[str, Any]:
     """The whole benchmark: one result per compressor, with the page source and the machine.
 

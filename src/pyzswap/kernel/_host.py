@@ -409,6 +409,11 @@ _UNDO_ACTIONS: Final[dict[str, Callable[[dict[str, Any], HostPaths], None]]] = {
     "zram_hot_remove": _undo_zram_hot_remove,
 }
 _NOT_REPLAYED: Final = frozenset({"kill"})
+_ANNOUNCE_TEXT: Final = {
+    "zswap_params": "zswap's parameters", "swapoff": "a temporary swap file",
+    "unlink": "a temporary file", "umount": "a debugfs mount", "kill": "a child process",
+    "zram_reset": "a zram device", "zram_hot_remove": "a hot-added zram device",
+}
 
 
 def _run_undo(records: list[Undo], host: HostPaths) -> list[str]:
@@ -500,6 +505,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
+#: Called with one line of text when a run makes its first host change; the CLI sets it to print
+#: to stderr (tools that change the host say so first). ``None``: silent (library use).
+announce: Callable[[str], None] | None = None
+
+
 class HostChanges:
     """Context manager: record changes as they are made, undo them all on the way out.
 
@@ -521,6 +531,7 @@ class HostChanges:
         self._report = report or (lambda msg: print(f"pyzswap: {msg}", file=sys.stderr))
         self._lock: contextlib.ExitStack | None = None
         self._old_handlers: dict[int, Any] = {}
+        self._announced = False
 
     def __enter__(self) -> HostChanges:
         stack = contextlib.ExitStack()
@@ -539,9 +550,17 @@ class HostChanges:
         return self
 
     def record(self, kind: str, **args: Any) -> Undo:
-        """Note a change about to be made; returns the record (see :meth:`forget`)."""
+        """Note a change about to be made; returns the record (see :meth:`forget`).
+
+        The first record of a run calls :data:`announce` (by then every precondition has been
+        checked, so a refused run says nothing but its error)."""
         if kind not in _UNDO_ACTIONS:
             raise ValueError(f"unknown undo kind {kind!r}")
+        if not self.records and not self._announced:
+            self._announced = True
+            if announce is not None:
+                announce(f"changing the host ({_ANNOUNCE_TEXT.get(kind, kind)} and more); "
+                         "everything is restored afterwards, also on Ctrl-C")
         rec = Undo(kind, args)
         self.records.append(rec)
         if self._journal:

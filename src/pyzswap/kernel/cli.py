@@ -100,6 +100,10 @@ def _pct(value: object) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def kernel() -> None:
     """Validate pyzswap against this machine's kernel (root; restores everything it changes)."""
+    from . import _host
+
+    if _host.announce is None:
+        _host.announce = lambda message: click.echo(f"pyzswap kernel: {message}", err=True)
 
 
 @kernel.command("zram")
