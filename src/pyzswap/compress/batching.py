@@ -9,8 +9,8 @@ registered as ``zstd-x2``, "zstd batched on 2 engine threads". It is never calle
 Two engine implementations (``engine=``):
 
 * ``native`` (the default for the stock lz4, zstd, lzo, lzo-rle and deflate): C threads that
-  never take the GIL, in :mod:`pyzswap.compress.native`; zswap streams whole folios and reclaim batches
-  through them. This is what makes batching pay (docs/BATCHING.md).
+  never take the GIL, in :mod:`pyzswap.compress.native`; zswap streams whole folios and reclaim
+  batches through them. This is what makes batching pay (docs/BATCHING.md).
 * ``threads``: Python engine threads running any registered algorithm's transform, described
   below. Output is exactly the base algorithm's.
 
@@ -643,7 +643,8 @@ class BatchingCompressor(Compressor):
                                    f"got {engine!r}")
         if engine == "native" and not native_ok:
             raise InvalidParameter(f"no native engine for {base_c.name!r} (native: the stock "
-                                   "lz4, lz4hc, zstd, lzo, lzo-rle and deflate, with the caller helping)")
+                                   "lz4, lz4hc, zstd, lzo, lzo-rle and deflate, with the caller "
+                                   "helping)")
         #: ``native`` (C engine threads, no GIL) or ``threads`` (Python engine threads).
         self.engine = engine
         if min_parallel_us is None:
@@ -738,9 +739,10 @@ def register_batching(base: str | Compressor, engines: int | None = None, *,
     return compressor
 
 
-#: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name.
-_BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+)-x(?P<engines>[1-9][0-9]{0,2})"
-                                   r"(?:-b(?P<batch>[1-8]))?")
+#: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name
+#: (the base may hold hyphens itself: ``lzo-rle-x2``).
+_BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+(?:-[a-z0-9]+)*?)"
+                                   r"-x(?P<engines>[1-9][0-9]{0,2})(?:-b(?P<batch>[1-8]))?")
 
 
 def _batching_on_demand(name: str) -> BatchingCompressor | None:

@@ -44,7 +44,7 @@ class LZO(Compressor):
         return _LZOTransform("lzo")
 
 
-class LZO_RLE(Compressor):  # noqa: N801 - the kernel's name, lzo-rle
+class LZO_RLE(Compressor):
     """The kernel's ``lzo-rle`` (LZO1X-1 with zero-run coding, bitstream version 1)."""
 
     name = "lzo-rle"

@@ -116,7 +116,9 @@ static inline size_t extension_bytes(size_t n)
 
 /* The literal run lit[0..t) before an instruction in mid-stream (t >= 1). Runs of at most 16
  * are written with fixed 4- or 16-byte copies, so the kernel asks for that much room first
- * (lzo1x_1_do_compress's NEED_OP(4) / NEED_OP(17)); longer runs need their exact size. */
+ * (lzo1x_1_do_compress's NEED_OP(4) / NEED_OP(17)); longer runs need their exact size. (The
+ * extra room is always needed later anyway: the stream ends with at least 10 literals and the
+ * 3-byte end marker after the instruction that follows, so this refuses nothing that fits.) */
 static inline int put_literals(struct sink *o, const u8 *lit, size_t t)
 {
     u8 *op = o->op;

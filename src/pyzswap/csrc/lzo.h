@@ -17,10 +17,11 @@
  * most 49152 (v0) / 49151 (v1) input bytes, hashed from the 4 bytes at each position, probed
  * at an accelerating stride through literals, match lengths measured 8 bytes at a time as on
  * x86_64 and arm64 (CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS with LZO_USE_CTZ64).
- * The destination check is the kernel's too, so the answer "does it fit" is the kernel's: a
- * short literal run in mid-stream needs 4 (1..3 literals) or 17 (4..16 literals) bytes of room
- * before it is written, so a stream can be refused (PYZ_LZO_OUTPUT_OVERRUN) that would have
- * ended up to 16 bytes short of *dlen; zswap then stores that page as-is, as the kernel does.
+ * The destination checks are the kernel's too (lzo1x_1_compress_safe checks before every write;
+ * a short literal run in mid-stream asks for 4 or 17 bytes of room, more than it writes). They
+ * never refuse a stream that would fit, because after any mid-stream literal run come at least
+ * an instruction, 10 bytes of final literals and the end marker: a compression is refused
+ * (PYZ_LZO_OUTPUT_OVERRUN) exactly when the whole stream is longer than *dlen.
  *
  * DECOMPRESSION accepts exactly what the kernel's lzo1x_decompress_safe accepts (one decoder
  * for both versions: a stream of 5 bytes or more that starts with 17 names its version in its

@@ -244,8 +244,8 @@ def _print_per_page(a: dict[str, Any]) -> None:
         rows = [(f"{i:,}", _fmt(kernel[i]), _fmt(ours[i]), f"{ours[i] - kernel[i]:+,}")
                 for i in differing[:_PER_PAGE_ROWS]]
         more = len(differing) - len(rows)
-        _table(f"zram: the {len(differing):,} pages whose stored length differs"
-               + (f" (first {len(rows)}; all in --json)" if more > 0 else ""), rows,
+        _table(f"zram: {len(differing):,} pages differ"
+               + (f" (first {len(rows)} shown)" if more > 0 else ""), rows,
                ("page", "kernel", "pyzswap", "difference"))
     click.echo(f"zram per page: {a['pages_with_identical_size']:,} of {a['stored_pages']:,} "
                f"stored pages have the kernel's exact length "
