@@ -8,8 +8,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyzswap-installed
-# Debian packages the build needs: python-lzo links liblzo2; the C batching engines
-# (src/pyzswap/_native.c) link liblz4, libzstd, liblzo2 and zlib and need a C compiler.
+# Debian packages the build needs: the C extension (src/pyzswap/_native.c, csrc/) links liblz4,
+# libzstd and zlib and needs a C compiler; python-lzo (the tests' LZO cross-check) and the
+# fuzz-lzo harness link liblzo2.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
 .PHONY: run test test-host lint bench fuzz-lzo setup clean

@@ -26,15 +26,30 @@ from collections.abc import Callable
 from typing import Any
 
 import cramjam
-import lzo
 import numpy as np
 import zstandard
 
 from pyzswap import PAGE_SIZE, Zswap
+from pyzswap._native import PageCodec
 from pyzswap.folio import zero_page_mask
 from pyzswap.pagesets import make_pages
 
 TARGETS = {"store": 1.3, "load": 1.5}
+
+
+def _lzo_raw(name: str) -> tuple[Callable[[bytes], Any], Callable[[Any], Any]]:
+    """lzo and lzo-rle have no package of the kernel's algorithm: the raw call is pyzswap's own
+    C codec (csrc/lzo.c) called from Python, into a buffer of its own."""
+    codec, cbuf, dbuf = PageCodec(name), bytearray(2 * PAGE_SIZE), bytearray(PAGE_SIZE)
+
+    def compress(p: bytes) -> bytes:
+        return bytes(cbuf[:codec.compress(p, cbuf)])
+
+    def decompress(c: bytes) -> bytearray:
+        codec.decompress(c, dbuf)
+        return dbuf
+
+    return compress, decompress
 
 
 def _raw_codecs() -> dict[str, tuple[Callable[[bytes], Any], Callable[[Any], Any]]]:
@@ -47,8 +62,8 @@ def _raw_codecs() -> dict[str, tuple[Callable[[bytes], Any], Callable[[Any], Any
                                                         mode="high_compression", compression=9),
                   lambda c: cramjam.lz4.decompress_block(c, output_len=PAGE_SIZE)),
         "zstd": (cctx.compress, lambda c: dctx.decompress(c, max_output_size=PAGE_SIZE)),
-        "lzo": (lambda p: lzo.compress(p, 1, False),
-                lambda c: lzo.decompress(c, False, PAGE_SIZE)),
+        "lzo": _lzo_raw("lzo"),
+        "lzo-rle": _lzo_raw("lzo-rle"),
     }
 
 
