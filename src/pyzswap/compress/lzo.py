@@ -22,33 +22,20 @@ in zswap's one-page buffer is the kernel's answer: a stream that runs out of roo
 
 from __future__ import annotations
 
-from .._native import PageCodec
-from ._base import Compressor, Transform
+from ._pagecodec import PageCodecCompressor
 
 __all__ = ["LZO", "LZO_RLE"]
 
 
-class _LZOTransform(PageCodec, Transform):
-    """One LZO context: its 16 KiB dictionary (the kernel's per-CPU workmem), kept for reuse."""
-
-    __slots__ = ()
-
-
-class LZO(Compressor):
-    """The kernel's ``lzo`` (LZO1X-1, bitstream version 0)."""
+class LZO(PageCodecCompressor):
+    """The kernel's ``lzo`` (LZO1X-1, bitstream version 0): a 16 KiB dictionary per context."""
 
     name = "lzo"
     description = "LZO1X-1, the kernel's lib/lzo (C), kernel-identical streams"
 
-    def new_transform(self) -> Transform:
-        return _LZOTransform("lzo")
 
-
-class LZO_RLE(Compressor):
+class LZO_RLE(PageCodecCompressor):
     """The kernel's ``lzo-rle`` (LZO1X-1 with zero-run coding, bitstream version 1)."""
 
     name = "lzo-rle"
     description = "LZO-RLE, the kernel's lib/lzo bitstream v1 (C), kernel-identical streams"
-
-    def new_transform(self) -> Transform:
-        return _LZOTransform("lzo-rle")

@@ -51,13 +51,16 @@ typedef uint32_t u32;
 typedef uint64_t u64;
 
 /* ------------------------------------------------------------------ little-endian loads -- */
+/* The kernel measures matches and zero runs with little-endian word loads (__builtin_ctz on
+ * x86_64 and arm64); pyzswap runs on little-endian hosts only. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "csrc/lzo.c assumes a little-endian host"
+#endif
+
 static inline u32 le32(const u8 *p)
 {
     u32 v;
     memcpy(&v, p, 4);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
     return v;
 }
 
@@ -65,9 +68,6 @@ static inline u64 le64(const u8 *p)
 {
     u64 v;
     memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
     return v;
 }
 
@@ -382,6 +382,25 @@ int pyz_lzo_compress(const unsigned char *src, size_t slen, unsigned char *dst, 
  * MAX_255_COUNT): longer is PYZ_LZO_ERROR. */
 #define MAX_255_COUNT ((SIZE_MAX / 255) - 2)
 
+/* A length extension at *ipp (its first byte is readable): zero bytes worth 255 each, then a
+ * non-zero byte, added to `base`. PYZ_LZO_OK with *len set and *ipp past it, or the kernel's
+ * error: the stream ends among the zeros, or there are too many of them. */
+static inline int length_extension(const u8 **ipp, const u8 *ip_end, size_t base, size_t *len)
+{
+    const u8 *ip = *ipp, *first = ip;
+    while (*ip == 0) {
+        ip++;
+        if (ip == ip_end)
+            return PYZ_LZO_INPUT_OVERRUN;
+    }
+    size_t zeros = (size_t)(ip - first);
+    if (zeros > MAX_255_COUNT)
+        return PYZ_LZO_ERROR;
+    *len = 255 * zeros + base + *ip++;
+    *ipp = ip;
+    return PYZ_LZO_OK;
+}
+
 /*
  * lzo1x_decompress_safe. The checks are the kernel's, in its order, so the same streams are
  * accepted and the same error is reported. Every instruction starts with at least 3 input
@@ -396,7 +415,7 @@ int pyz_lzo_decompress(const unsigned char *src, size_t slen, unsigned char *dst
     u8 *const op_end = dst + *dlen;
     size_t state = 0; /* literals the last instruction copied: 0, 1..3, or 4 for "4 or more" */
     size_t t, next, dist;
-    int rle = 0;
+    int rle = 0, r;
 
 #define IN_LEFT() ((size_t)(ip_end - ip))
 #define OUT_LEFT() ((size_t)(op_end - op))
@@ -430,17 +449,8 @@ int pyz_lzo_decompress(const unsigned char *src, size_t slen, unsigned char *dst
         t = *ip++;
         if (t < 16) {
             if (state == 0) { /* literal run */
-                if (t == 0) {
-                    const u8 *first = ip;
-                    while (*ip == 0) {
-                        ip++;
-                        NEED_IN(1);
-                    }
-                    size_t zeros = (size_t)(ip - first);
-                    if (zeros > MAX_255_COUNT)
-                        return PYZ_LZO_ERROR;
-                    t = 255 * zeros + 15 + *ip++;
-                }
+                if (t == 0 && (r = length_extension(&ip, ip_end, 15, &t)) != PYZ_LZO_OK)
+                    return r;
                 t += 3;
 literal_run:
                 if (IN_LEFT() >= t + 15 && OUT_LEFT() >= t + 15) {
@@ -470,8 +480,9 @@ literal_run:
                 if (dist > (size_t)(op - dst))
                     return PYZ_LZO_LOOKBEHIND_OVERRUN;
                 NEED_OUT(2);
-                op[0] = op[-dist];
-                op[1] = op[1 - dist];
+                const u8 *m = op - dist;
+                op[0] = m[0];
+                op[1] = m[1];
                 op += 2;
                 goto trailing_literals;
             }
@@ -484,15 +495,8 @@ literal_run:
         } else if (t >= 32) { /* up to 16 KiB back */
             t &= 31;
             if (t == 0) {
-                const u8 *first = ip;
-                while (*ip == 0) {
-                    ip++;
-                    NEED_IN(1);
-                }
-                size_t zeros = (size_t)(ip - first);
-                if (zeros > MAX_255_COUNT)
-                    return PYZ_LZO_ERROR;
-                t = 255 * zeros + 31 + *ip++;
+                if ((r = length_extension(&ip, ip_end, 31, &t)) != PYZ_LZO_OK)
+                    return r;
                 NEED_IN(2);
             }
             t += 2;
@@ -516,15 +520,8 @@ literal_run:
             size_t far = (t & 8) << 11;
             t &= 7;
             if (t == 0) {
-                const u8 *first = ip;
-                while (*ip == 0) {
-                    ip++;
-                    NEED_IN(1);
-                }
-                size_t zeros = (size_t)(ip - first);
-                if (zeros > MAX_255_COUNT)
-                    return PYZ_LZO_ERROR;
-                t = 255 * zeros + 7 + *ip++;
+                if ((r = length_extension(&ip, ip_end, 7, &t)) != PYZ_LZO_OK)
+                    return r;
                 NEED_IN(2);
                 next = le16(ip);
             }
