@@ -382,6 +382,42 @@ int pyz_lzo_compress(const unsigned char *src, size_t slen, unsigned char *dst, 
  * MAX_255_COUNT): longer is PYZ_LZO_ERROR. */
 #define MAX_255_COUNT ((SIZE_MAX / 255) - 2)
 
+/* Copy len bytes to op from dist bytes back, as a byte-by-byte forward copy would (the source
+ * may overlap what the copy writes). room >= len bytes may be written at op; with 15 more,
+ * whole 16-byte steps may run past the end. */
+static inline void copy_match(u8 *op, size_t dist, size_t len, size_t room)
+{
+    const u8 *m = op - dist;
+    u8 *const oe = op + len;
+    if (dist >= 16 && room >= len + 15) {
+        do { /* whole 16 bytes behind the cursor: already written */
+            memcpy(op, m, 16);
+            op += 16;
+            m += 16;
+        } while (op < oe);
+    } else if (dist >= 8 && room >= len + 15) {
+        do {
+            memcpy(op, m, 8);
+            memcpy(op + 8, m + 8, 8);
+            op += 16;
+            m += 16;
+        } while (op < oe);
+    } else if (dist == 1) {
+        memset(op, *m, len); /* a run of one byte (LZO1X codes zero runs so) */
+    } else {
+        /* a short period: the output repeats every dist bytes, so whatever is already written
+         * from m on may be copied whole, and each copy doubles what there is */
+        size_t have = dist;
+        while (len > have) {
+            memcpy(op, m, have);
+            op += have;
+            len -= have;
+            have *= 2;
+        }
+        memcpy(op, m, len);
+    }
+}
+
 /* A length extension at *ipp (its first byte is readable): zero bytes worth 255 each, then a
  * non-zero byte, added to `base`. PYZ_LZO_OK with *len set and *ipp past it, or the kernel's
  * error: the stream ends among the zeros, or there are too many of them. */
@@ -543,26 +579,9 @@ literal_run:
         /* a block copy of t bytes from dist back, then `next` literals */
         if (dist > (size_t)(op - dst))
             return PYZ_LZO_LOOKBEHIND_OVERRUN;
-        {
-            const u8 *m = op - dist;
-            if (dist >= 8 && OUT_LEFT() >= t + 15) {
-                /* 8-byte steps never read a byte this copy has not written yet */
-                u8 *oe = op + t;
-                do {
-                    memcpy(op, m, 8);
-                    memcpy(op + 8, m + 8, 8);
-                    op += 16;
-                    m += 16;
-                } while (op < oe);
-                op = oe;
-            } else {
-                NEED_OUT(t);
-                u8 *oe = op + t;
-                do
-                    *op++ = *m++;
-                while (op < oe);
-            }
-        }
+        NEED_OUT(t);
+        copy_match(op, dist, t, OUT_LEFT());
+        op += t;
 
 trailing_literals:
         state = next;
