@@ -151,6 +151,18 @@ def test_an_output_that_does_not_fit_is_compress_poor(alg: str) -> None:
         _compress(alg, page, len(stream) - 1)
 
 
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_transforms_are_page_codecs_the_fast_path_calls_directly(alg: str) -> None:
+    """The same class as lz4's transforms: PageCodec's own methods, nothing in front of them
+    (what the C fast path checks before calling the codec; tests/compress/test_lz4.py)."""
+    tfm = get_compressor(alg).new_transform()
+    assert isinstance(tfm, PageCodec) and tfm.algorithm == alg
+    assert type(tfm) is type(get_compressor("lz4").new_transform())
+    assert type(tfm).compress is PageCodec.compress
+    assert type(tfm).decompress is PageCodec.decompress
+    assert not hasattr(tfm, "__dict__")
+
+
 def test_page_codec_knows_the_lzo_names_and_has_no_levels() -> None:
     assert PageCodec("lzo-rle").algorithm == "lzo-rle"
     assert PageCodec("lzo").level == 0
