@@ -19,21 +19,17 @@ how much of the CPU that block got.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
 from typing import Any
 
-import numpy as np
-
+import _pagesargs
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.compress import get_compressor
 from pyzswap.errors import ZswapError
-from pyzswap.folio import zero_page_mask
 from pyzswap.kernel import ZramDevice
-from pyzswap.pagesets import make_pages
 
 BLOCK = 256
 FIGURES = ("raw_compress", "store", "zram_write", "raw_decompress", "load", "zram_read")
@@ -133,18 +129,8 @@ def bench(name: str, data: bytes, repeat: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("-c", "--compressors", default="lzo,lzo-rle")
-    parser.add_argument("--pageset", default="real")
-    parser.add_argument("--pages", type=int, default=8192)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    raw = make_pages(args.pageset, args.pages, seed=args.seed)
-    view = memoryview(raw)
-    data = b"".join(view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
-                    for i in np.flatnonzero(~zero_page_mask(raw)))
+    args = _pagesargs.parser(__doc__, "lzo,lzo-rle").parse_args()
+    data = b"".join(_pagesargs.nonzero_pages(args))
     results = [bench(name, data, args.repeat) for name in args.compressors.split(",")]
     if args.json:
         print(json.dumps({"pageset": args.pageset, "pages": len(data) // PAGE_SIZE,
