@@ -419,7 +419,12 @@ class Zswap:
             self.attach_swap(swap_table)
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
-        self._pools.append(self._pool_create(compressor))
+        try:
+            self._pools.append(self._pool_create(compressor))
+        except BaseException:
+            if self.shared_ctxs is not None:  # leave the CpuModel as it was
+                self.shared_ctxs.destroy()
+            raise
         self._params["compressor"] = compressor
         self._c.bind(self, self._table, self._lock, self._pools, self._pool_ids,
                      self._release_pending, self.cpus)
