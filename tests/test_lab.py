@@ -53,6 +53,8 @@ def test_percpu_memory_reports_every_design_and_scenario() -> None:
     (derivation,) = r.tables
     v8 = [row for row in derivation.rows if row[1].startswith("series v8")]
     assert v8 and v8[0][3] == 58_128  # the thread's "~57 KB per cpu"
+    software = {row[0]: row[3] for row in derivation.rows if row[1] == "software pool"}
+    assert software["pool, lock-retry, naive"] == 4_280
 
 
 def test_hotplug_race_schedule_outcomes_are_deterministic() -> None:

@@ -234,30 +234,34 @@ def percpu_memory(size: float = 1.0) -> LabResult:
         ["lifetime", "scenario", "cpus", "batch", "pyzswap context bytes", "pyzswap stream bytes",
          "pyzswap bytes", "kernel context bytes", "kernel stream bytes"],
         rows, notes, {"size": size, "cpus": n},
-        [LabTable("kernel-equivalent bytes per CPU, derived from 6.18's structures",
-                  ["lifetime", "pool", "structure", "bytes per CPU"], derivation)])
+        [LabTable("kernel-equivalent context bytes per CPU, derived from 6.18's structures",
+                  ["lifetimes", "pool", "structures (bytes)", "bytes per CPU"], derivation)])
 
 
 def _derivation_rows() -> list[list[Any]]:
-    """The kernel-equivalent derivation: per design, per structure, for one software pool and
-    one 8-wide batching pool; and the thread's '~57 KB' at series v8's two-page buffers."""
+    """The kernel-equivalent derivation: per pool kind, the structures each design holds per
+    CPU (designs with the same structures share a row); and the thread's '~57 KB' at series
+    v8's two-page buffers."""
     rows: list[list[Any]] = []
-    for lifetime in LIFETIMES:
-        for label, batch, offline in (("software", 1, False), ("batching x8", 8, False),
-                                      ("software, offline CPU", 1, True)):
+    for label, batch, offline in (("software pool", 1, False), ("batching pool x8", 8, False),
+                                  ("software pool, offline CPU", 1, True)):
+        groups: dict[tuple[tuple[str, int], ...], list[str]] = {}
+        for lifetime in LIFETIMES:
             parts = kernel_percpu_bytes(lifetime, batch, offline=offline)
-            for name, value in parts.items():
-                rows.append([lifetime, label, name, value])
-            rows.append([lifetime, label, "total", sum(parts.values())])
+            groups.setdefault(tuple(parts.items()), []).append(lifetime)
+        for parts_key, designs in groups.items():
+            sum_text = " + ".join(f"{name} {value:,}" for name, value in parts_key)
+            rows.append([", ".join(designs), label, sum_text,
+                         sum(value for _, value in parts_key)])
     # v8 (the thread): buffers were kmalloc_node(PAGE_SIZE * 2) and global-max held
     # ZSWAP_MAX_BATCH_SIZE requests and buffers where global-one holds one of each
     extra_v8 = 7 * (2 * PAGE_SIZE + 96) + 2 * (64 - 8)
     rows.append(["global-max minus global-one", "series v8 (2-page buffers)",
-                 "7 x (8,192 buffer + 96 request) + 2 x (64 - 8) pointer arrays", extra_v8])
+                 "7 x (buffer 8,192 + acomp_req 96) + 2 x (pointer arrays 64 - 8)", extra_v8])
     extra_618 = sum(kernel_percpu_bytes("global-max", 1).values()) - sum(
         kernel_percpu_bytes("global-one", 1).values())
     rows.append(["global-max minus global-one", "6.18 (1-page buffers)",
-                 "7 x (4,096 buffer + 96 request) + 2 x (64 - 8) pointer arrays", extra_618])
+                 "7 x (buffer 4,096 + acomp_req 96) + 2 x (pointer arrays 64 - 8)", extra_618])
     return rows
 
 
@@ -564,8 +568,8 @@ def ctx_designs(size: float = 1.0) -> LabResult:
         "all pools allocated at setup: what does each design cost and allow?",
         ["lifetime", "software pool B/CPU", "batching pool B/CPU",
          f"{len(ALIVE)} pools alive B/CPU", "per offline CPU B", "allocations in a switch",
-         "reclaim calls in a switch", "hotplug allocs / frees", "lock ns per call",
-         "batching works"],
+         f"reclaim calls in a switch ({max(4, int(16 * size))} CPUs)",
+         "hotplug allocs / frees", "lock ns per call", "batching works"],
         rows, notes, {"size": size, "cpus": max(4, int(16 * size))})
 
 
