@@ -8,74 +8,34 @@ switch and CPU hotplug.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
 
 from pyzswap import PAGE_SIZE, Zswap
-from pyzswap._types import BytesLike
 from pyzswap.compress import (
     ZSWAP_MAX_BATCH_SIZE,
-    Compressor,
-    Transform,
-    get_compressor,
     register_compressor,
     unregister_compressor,
 )
 from pyzswap.cpu import CpuModel
-from pyzswap.errors import ZswapError
+from pyzswap.lab.ctx_lab import RecordingBatcher, recording_batcher
 from pyzswap.pool import GLOBAL_DESIGNS, LIFETIMES, kernel_percpu_bytes
 
 from .conftest import mixed_page, text_page
 
 
-class _RecordingTransform(Transform):
-    """lz4, recording how many pages each compress_batch call carried."""
-
-    __slots__ = ("_inner", "_log")
-
-    def __init__(self, log: list[int]) -> None:
-        self._inner = get_compressor("lz4").new_transform()
-        self._log = log
-
-    def compress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        return self._inner.compress(src, dst)
-
-    def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        return self._inner.decompress(src, dst)
-
-    def compress_batch(self, srcs: Sequence[BytesLike],
-                       dsts: Sequence[bytearray | memoryview]) -> list[int | ZswapError]:
-        self._log.append(len(srcs))
-        return super().compress_batch(srcs, dsts)
-
-
-def _wide(name: str, batch: int) -> type[Compressor]:
-    class Wide(Compressor):
-        description = f"lz4 declaring a batch size of {batch} (test only)"
-        batch_size = batch
-
-        def __init__(self) -> None:
-            self.batches: list[int] = []
-
-        def new_transform(self) -> Transform:
-            return _RecordingTransform(self.batches)
-
-    Wide.name = name
-    return Wide
-
-
 @pytest.fixture
-def wide16() -> Iterator[Compressor]:
-    c = _wide("test-wide16", 16)()
+def wide16() -> Iterator[RecordingBatcher]:
+    c = recording_batcher("test-wide16", 16)
     register_compressor(c)  # the kernel's crypto API has no such limit; zswap clamps
     yield c
     unregister_compressor(c.name)
 
 
 @pytest.fixture
-def wide8() -> Iterator[Compressor]:
-    c = _wide("test-wide8", 8)()
+def wide8() -> Iterator[RecordingBatcher]:
+    c = recording_batcher("test-wide8", 8)
     register_compressor(c)
     yield c
     unregister_compressor(c.name)
@@ -213,7 +173,8 @@ def test_concurrent_compressor_switches_are_serialised(lifetime: str) -> None:
 
 # ---------------------------------------------------------------------------- the clamp ------
 @pytest.mark.parametrize("lifetime", ["pool", "lock-retry", "global-max"])
-def test_batch_size_above_the_maximum_is_clamped(wide16: Compressor, lifetime: str) -> None:
+def test_batch_size_above_the_maximum_is_clamped(wide16: RecordingBatcher,
+                                                 lifetime: str) -> None:
     """zswap_pool_create: compr_batch_size = min(ZSWAP_MAX_BATCH_SIZE, the compressor's)."""
     z = _zswap(lifetime, compressor=wide16.name)
     pool = z.current_pool()
@@ -224,8 +185,7 @@ def test_batch_size_above_the_maximum_is_clamped(wide16: Compressor, lifetime: s
     assert buffers == {ZSWAP_MAX_BATCH_SIZE}
     folio = b"".join(mixed_page(i) for i in range(20))
     assert z.store(folio, 0, 0)
-    batches = wide16.batches  # type: ignore[attr-defined]
-    assert batches and max(batches) == ZSWAP_MAX_BATCH_SIZE
+    assert wide16.batches and max(wide16.batches) == ZSWAP_MAX_BATCH_SIZE
     for i in range(20):
         assert _load(z, i) == mixed_page(i)
     z.close()
@@ -293,17 +253,17 @@ def test_global_context_is_allocated_once_and_shared_by_every_pool(lifetime: str
     assert z.shared_ctxs is not None and z.shared_ctxs.cpus_holding() == []
 
 
-def test_global_one_cannot_batch_a_batching_compressor(wide8: Compressor) -> None:
+def test_global_one_cannot_batch_a_batching_compressor(wide8: RecordingBatcher) -> None:
     z = _zswap("global-one", compressor=wide8.name)
     assert z.current_pool().compr_batch_size == 1
     folio = b"".join(mixed_page(i) for i in range(16))
     assert z.store(folio, 0, 0)
-    assert wide8.batches == []  # type: ignore[attr-defined]  # one page per call
+    assert wide8.batches == []  # one page per call
     for i in range(16):
         assert _load(z, i) == mixed_page(i)
     z.close()
     g = _zswap("global-max", compressor=wide8.name)
-    assert g.store(folio, 0, 0) and max(wide8.batches) == 8  # type: ignore[attr-defined]
+    assert g.store(folio, 0, 0) and max(wide8.batches) == 8
     g.close()
 
 

@@ -485,32 +485,23 @@ class SharedCtxs:
         regard for a thread still using them (pyzswap marks them freed: detected)."""
         ctx = self.acomp_ctx[cpu]
         res, ctx.res = ctx.res, None
-        if res is not None and not res.freed:
-            res.free()
-            ctx.frees += 1
+        _free_once(ctx, res)
         for view in self.views[cpu]:
             view.free()
         self.views[cpu] = []
 
     def _free_all(self) -> None:
-        for ctx in self.acomp_ctx:
-            res, ctx.res = ctx.res, None
-            if res is not None and not res.freed:
-                res.free()
-                ctx.frees += 1
-            for view in self.views[ctx.cpu]:
-                view.free()
-            self.views[ctx.cpu] = []
+        for cpu in self.cpus.possible_cpus():
+            self.cpu_dead(cpu)
 
     def destroy(self) -> None:
         """Leave CPU hotplug and free every CPU's shared resources (``Zswap.close``)."""
-        if self.destroyed:
-            return
-        self.destroyed = True
-        if self.cpuhp_state:
-            self.cpus.state_remove_instance(self.cpuhp_state, self)
-            self.cpus.remove_state(self.cpuhp_state)
-        self._free_all()
+        if not self.destroyed:
+            self.destroyed = True
+            if self.cpuhp_state:
+                self.cpus.state_remove_instance(self.cpuhp_state, self)
+                self.cpus.remove_state(self.cpuhp_state)
+            self._free_all()
 
     def memory_bytes(self) -> int:
         """pyzswap bytes of the shared resources held, over all CPUs."""
@@ -519,6 +510,15 @@ class SharedCtxs:
 
     def cpus_holding(self) -> list[int]:
         return [ctx.cpu for ctx in self.acomp_ctx if ctx.res is not None and not ctx.res.freed]
+
+
+def _free_once(ctx: AcompCtx, res: CtxResources | None) -> bool:
+    """Free a context's resources unless already freed, counting it; True if freed now."""
+    if res is None or res.freed:
+        return False
+    res.free()
+    ctx.frees += 1
+    return True
 
 
 def _shared_prepare(cpu: int, shared: SharedCtxs) -> None:
@@ -671,21 +671,20 @@ class ZswapPool:
                 res, ctx.res = ctx.res, None
         else:  # no mutex, and the stale pointer stays for a racing user to find
             res = ctx.res
-        if res is not None and not res.freed:
-            res.free()
-            ctx.frees += 1
-            if self.shared is not None and res in self.shared.views[cpu]:
-                self.shared.views[cpu].remove(res)
+        self._release(ctx, res)
+
+    def _release(self, ctx: AcompCtx, res: CtxResources | None) -> None:
+        """Free a CPU's resources of this pool (a shared context's view: only this pool's
+        part, and it stops following the shared buffer)."""
+        if _free_once(ctx, res) and self.shared is not None:
+            views = self.shared.views[ctx.cpu]
+            if res in views:
+                views.remove(res)
 
     def _free_all_resources(self) -> None:
         for ctx in self.acomp_ctx:
             res, ctx.res = ctx.res, None
-            if res is not None and not res.freed:
-                res.free()
-                ctx.frees += 1
-                shared = self.shared
-                if shared is not None and res in shared.views[ctx.cpu]:
-                    shared.views[ctx.cpu].remove(res)
+            self._release(ctx, res)
 
     # -- using a context (acomp_ctx_get_cpu_lock / raw_cpu_ptr + mutex_lock) -------------------
     def ctx_get_cpu_lock(self) -> tuple[AcompCtx, CtxResources]:

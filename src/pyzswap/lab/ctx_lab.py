@@ -49,8 +49,8 @@ from ..pool import (
 from ..zswap import Zswap
 from .result import LabResult, LabTable, progress
 
-__all__ = ["DesignFigures", "ctx_designs", "design_figures", "lock_costs_ns", "percpu_memory",
-           "switch_under_pressure"]
+__all__ = ["DesignFigures", "RecordingBatcher", "ctx_designs", "design_figures",
+           "lock_costs_ns", "percpu_memory", "recording_batcher", "switch_under_pressure"]
 
 #: The pools of the "pools alive" scenario (each keeps an entry, so all stay alive).
 ALIVE: tuple[str, ...] = ("lz4", "lzo", "zstd", "deflate")
@@ -78,14 +78,10 @@ class _RecordingTransform(Transform):
         return super().compress_batch(srcs, dsts)
 
 
-class _Batch8(Compressor):
-    """lz4 declared as an 8-wide batching compressor (what the kernel's IAA declares): the
-    per-CPU shape of a batching pool, recording the pages of every batched call. The pages
-    still go through lz4 one by one: only the shape and the batching decision matter here."""
-
-    name = "lab-lz4-batch8"
-    description = "lz4 declaring a batch size of 8, recording its batches (lab only)"
-    batch_size = 8
+class RecordingBatcher(Compressor):
+    """lz4 declared as a batching compressor of some batch size (8 is what the kernel's IAA
+    declares), recording in :attr:`batches` the pages of every batched call. The pages still
+    go through lz4 one by one: only the per-CPU shape and the batching decision matter."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
@@ -94,11 +90,24 @@ class _Batch8(Compressor):
         return _RecordingTransform(self.batches)
 
 
-def _batch8() -> _Batch8:
-    if not has_compressor(_Batch8.name):
-        register_compressor(_Batch8())
-    comp = get_compressor(_Batch8.name)
-    assert isinstance(comp, _Batch8)
+def recording_batcher(name: str, batch_size: int) -> RecordingBatcher:
+    """A new (unregistered) :class:`RecordingBatcher` named ``name``."""
+    cls = type(f"RecordingBatcher{batch_size}", (RecordingBatcher,), {
+        "name": name, "batch_size": batch_size,
+        "description": f"lz4 declaring a batch size of {batch_size}, recording its batches"})
+    made = cls()
+    assert isinstance(made, RecordingBatcher)
+    return made
+
+
+_BATCH8 = "lab-lz4-batch8"
+
+
+def _batch8() -> RecordingBatcher:
+    if not has_compressor(_BATCH8):
+        register_compressor(recording_batcher(_BATCH8, 8))
+    comp = get_compressor(_BATCH8)
+    assert isinstance(comp, RecordingBatcher)
     return comp
 
 
