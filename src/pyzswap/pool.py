@@ -5,10 +5,10 @@ reference for its role; every stored entry holds one more. Switching compressors
 pool's initial reference (``percpu_ref_kill``): it stays readable while entries use it and is
 destroyed when the last one is freed. Switching back to a compressor whose pool still lives
 resurrects that pool instead of building a new one (``zswap_compressor_param_set``,
-``zswap_pool_find_get``).
+``zswap_pool_find_get``; docs/KERNEL_REFERENCE.md §3).
 
-Per-CPU compression contexts: six designs
------------------------------------------
+Per-CPU compression contexts: six designs (docs/KERNEL_REFERENCE.md §5)
+-----------------------------------------------------------------------
 A CPU compresses on a *context*: a mutex, request slot(s) (``struct acomp_req``), PAGE_SIZE
 destination buffer(s) and the transform (``struct crypto_acomp``). Which of these each pool
 owns, who allocates them and when they are freed is the *design* (``Zswap(lifetime=...)``,
@@ -18,19 +18,19 @@ the buffers among all pools, as the zswap batching thread discussed (the reply t
 2025-03-18) and as zswap did before commit 8ba2f844f050:
 
 ``pool`` (merged into the mm tree in 2026: "mm: zswap: Tie per-CPU acomp_ctx lifetime to the
-pool", series v9 patch 15 to v14 patch 23)
+pool", series v9 patch 15 to v14 patch 23; §5.3)
     ``zswap_cpu_comp_prepare`` allocates a CPU's resources the first time the CPU is online
     while the pool exists; no teardown callback is registered, so going offline frees
     nothing; ``zswap_pool_destroy`` frees every CPU's. Users: ``raw_cpu_ptr`` + mutex.
-``lock-retry`` (Linux 6.13-6.18)
+``lock-retry`` (Linux 6.13-6.18; §5.2)
     prepare allocates (outside the mutex) and publishes under it; ``zswap_cpu_comp_dead``
     takes the mutex, unpublishes and frees. Users: ``acomp_ctx_get_cpu_lock``, which retries
     on the CPU the thread is now on if the resources went meanwhile.
 ``naive`` (6.8-6.12, before the fix in ``acomp_ctx_get_cpu_lock``)
     the dead callback frees without the mutex while a migrated thread may still be using the
     context: a use-after-free, which pyzswap *detects* (:class:`~pyzswap.errors.UseAfterFree`).
-``global-max`` and ``global-one`` (option (b) of the thread: "dis-associate the acomp_ctx from
-the pool ... a global percpu zswap resource that gets allocated once in zswap_setup()")
+``global-max`` and ``global-one`` (option (b) of the thread, §5.4: "dis-associate the acomp_ctx
+from the pool ... a global percpu zswap resource that gets allocated once in zswap_setup()")
     one per-CPU context for all pools, prepared by its own cpuhp state with no teardown, with
     ``ZSWAP_MAX_BATCH_SIZE`` (8) requests and buffers (``global-max``: the "~57 KB per cpu"
     proposal, or ``CONFIG_ALLOC_ZSWAP_BATCHING_RESOURCES=y``) or one of each (``global-one``:
@@ -44,7 +44,7 @@ the pool ... a global percpu zswap resource that gets allocated once in zswap_se
     ``global-one`` cannot batch: a batching compressor is accepted, but its batch size is
     clamped to the one buffer the context has, so it compresses one page per call.
 ``percpu-shared`` (before commit 8ba2f844f050, "mm/zswap: change per-cpu mutex and buffer to
-per-acomp_ctx", i.e. up to 6.7)
+per-acomp_ctx", i.e. up to 6.7; §5.4)
     a global per-CPU mutex and destination buffer (``zswap_mutex``, ``zswap_dstmem``) made by
     their own cpuhp state (prepare allocates, dead frees) and shared by all pools; each pool
     still has a per-CPU transform and request (its own cpuhp instance, freed at CPU dead),

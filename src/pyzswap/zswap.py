@@ -1,6 +1,6 @@
 """Zswap: the compressed swap cache, one readable flow per operation.
 
-This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
+This is the one place the flows of ``mm/zswap.c`` live (docs/KERNEL_REFERENCE.md §4):
 
 * :meth:`Zswap.store` — ``zswap_store``: check enabled and the global limit, take the current
   pool, compress each page of the folio on this CPU's context (incompressible pages are stored
