@@ -243,7 +243,7 @@ def fast_switching() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("fast_switching")
-@pytest.mark.parametrize("lifetime", ["pool", "lock-retry"])
+@pytest.mark.parametrize("lifetime", ["pool", "lock-retry", "global-max", "global-one"])
 def test_stress_hotplug_migration_and_switching(lifetime: str) -> None:
     """Workers store/load/invalidate on their own slots while CPUs come and go and the
     compressor changes; seeded, bounded, no sleeps."""
