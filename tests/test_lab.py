@@ -157,3 +157,15 @@ def test_lab_cli_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.startswith("`pyzswap lab percpu-memory --size 0.01`")
     assert "| lifetime | scenario | cpus |" in out
     assert "| pool | software pool | 4 | 1 |" in out
+
+
+def test_lab_progress_goes_to_stderr_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "switch-under-pressure", "--size", "0.02", "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays one JSON object
+    lines = captured.err.splitlines()
+    assert "lab switch-under-pressure (1/1)" in lines[0]
+    assert any("switch-under-pressure: percpu-shared" in line for line in lines)
+    assert main(["lab", "switch-under-pressure", "--size", "0.02", "--json",
+                 "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
