@@ -1,4 +1,4 @@
-"""Type stubs for the C batching engines (src/pyzswap/_native.c) and zsmalloc (csrc/)."""
+"""Type stubs for pyzswap's C half, the extension ``pyzswap._native`` (src/pyzswap/csrc/)."""
 
 from collections.abc import Sequence
 from types import TracebackType
@@ -7,7 +7,13 @@ from typing import Any
 from ._types import BytesLike, WritableBuffer
 from .zsmalloc import ClassStats
 
-ALGORITHMS: str
+#: csrc/consts.h: the sizes every part of pyzswap agrees on, defined once.
+PAGE_SHIFT: int
+PAGE_SIZE: int
+MAX_FOLIO_PAGES: int
+ZSWAP_MAX_BATCH_SIZE: int
+#: The codec table (csrc/codec.c): each algorithm and the kernel's level it runs at.
+ALGORITHMS: dict[str, int]
 
 def versions() -> dict[str, str]: ...
 
@@ -44,7 +50,8 @@ class Engines:
 def _test_delay_after_poll(ns: int, /) -> None: ...
 
 class PageCodec:
-    """An lz4/lz4hc/lzo/lzo-rle transform the C fast paths call directly (csrc/codec.c)."""
+    """A transform of the codec table (csrc/codec_py.c): lzo, lzo-rle, lz4, lz4hc, zstd or
+    deflate at the kernel's level (``level`` 0) or another; the C flow calls it directly."""
 
     def __init__(self, algorithm: str, level: int = 0) -> None: ...
     @property

@@ -67,7 +67,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeAlias, TypedDict
+from typing import Final, TypeAlias, TypedDict
 
 from . import _native
 from .errors import AllocFail, CompressPoor, InvalidParameter
@@ -106,7 +106,7 @@ __all__ = [
     "size_class_table",
 ]
 
-PAGE_SIZE = 4096
+PAGE_SIZE: Final = _native.PAGE_SIZE
 ZS_ALIGN = 8
 ZS_HANDLE_SIZE = 8
 ZS_MIN_ALLOC_SIZE = 32

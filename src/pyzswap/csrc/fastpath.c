@@ -25,7 +25,8 @@
  * because, under the "pool" lifetime, a context's resources live exactly as long as the pool,
  * and Zswap drops a pool from the cache (forget) before destroying it.
  */
-#include "codec.h"
+#include "codec_py.h"
+#include "consts.h"
 #include "entries.h"
 #include "lock.h"
 #include "zsmalloc.h"
@@ -36,16 +37,13 @@
 #include <structmember.h>
 #include <string.h>
 
-#define PAGE_SIZE 4096
 #define NR_SLOTS 8
-#define MAX_FOLIO_PAGES 512    /* folio.MAX_FOLIO_PAGES: a 2 MiB folio */
-#define ZSWAP_MAX_BATCH_SIZE 8 /* pages per context-mutex hold in a large folio's store */
 
 struct cpu_slot {
     PyObject *mutex;                     /* ctx.mutex */
     PyObject *buffer;                    /* res.buffers[0] */
     PyObject *compress, *decompress;     /* res.tfm's bound methods */
-    PyzCodecObject *codec; /* res.tfm if it is a PageCodec (kept alive by compress), or NULL */
+    PyzPageCodecObject *codec; /* res.tfm if it is a PageCodec (kept alive by compress), or NULL */
 };
 
 struct pool_slot {
@@ -437,7 +435,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
         c->buffer = Py_NewRef(PyList_GET_ITEM(buffers, 0));
         c->compress = PyObject_GetAttr(tfm, s_compress);
         c->decompress = PyObject_GetAttr(tfm, s_decompress);
-        c->codec = pyz_codec_native(tfm);
+        c->codec = pyz_pagecodec_of(tfm);
         c->mutex = Py_NewRef(mutex);
     }
     Py_XDECREF(mutex);
@@ -456,7 +454,7 @@ static struct cpu_slot *cpu_slot(ZswapFastObject *self, struct pool_slot *s)
  * evicted or forgotten by another thread while this one waits for a lock or runs the codec. */
 struct pinned {
     PyObject *pool, *zs, *mutex, *buffer, *compress, *decompress;
-    PyzCodecObject *codec; /* kept alive by compress */
+    PyzPageCodecObject *codec; /* kept alive by compress */
     struct zs_pool *zp;
 };
 
@@ -732,7 +730,7 @@ static long ctx_compress(struct pinned *c, PyObject *page, const char *page_buf)
         int cap = dst.len > PAGE_SIZE * 2 ? PAGE_SIZE * 2 : (int)dst.len;
         int r;
         Py_BEGIN_ALLOW_THREADS
-        r = pyz_codec_compress(c->codec, page_buf, PAGE_SIZE, dst.buf, cap);
+        r = pyz_pagecodec_compress(c->codec, page_buf, PAGE_SIZE, dst.buf, cap);
         Py_END_ALLOW_THREADS
         PyBuffer_Release(&dst);
         if (r == -ENOMEM) {
@@ -1057,7 +1055,7 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
     } else if (c->codec) {
         int r;
         Py_BEGIN_ALLOW_THREADS
-        r = pyz_codec_decompress(c->codec, copy, (int)clen, view.buf, PAGE_SIZE);
+        r = pyz_pagecodec_decompress(c->codec, copy, (int)clen, view.buf, PAGE_SIZE);
         Py_END_ALLOW_THREADS
         dlen = r < 0 ? -1 : r;
     } else {
@@ -1193,8 +1191,9 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
     if (batch == -1 && PyErr_Occurred())
         return NULL;
     if (!PyList_Check(pages) || !PyList_Check(ring) || !PyList_Check(folios) || batch < 1 ||
-        batch > 64 || PyList_GET_SIZE(ring) < 1) {
-        PyErr_SetString(PyExc_TypeError, "stream_consume: lists and 1 <= batch <= 64");
+        batch > ZSWAP_MAX_BATCH_SIZE || PyList_GET_SIZE(ring) < 1) {
+        PyErr_SetString(PyExc_TypeError, "stream_consume: lists and 1 <= batch <= "
+                                         "ZSWAP_MAX_BATCH_SIZE");
         return NULL;
     }
     Py_ssize_t nslots = PyList_GET_SIZE(ring);
@@ -1212,8 +1211,8 @@ static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args,
         Py_DECREF(zs);
         return NULL;
     }
-    uint32_t handles[64];
-    unsigned lens[64];
+    uint32_t handles[ZSWAP_MAX_BATCH_SIZE];
+    unsigned lens[ZSWAP_MAX_BATCH_SIZE];
     Py_ssize_t k = 0;
     PyObject *f = NULL, *charged = NULL, *wb = NULL;
     for (Py_ssize_t fi = 0; fi < PyList_GET_SIZE(folios); fi++) {

@@ -48,7 +48,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZS_PAGE_SIZE 4096
+#include "consts.h"
+
+#define ZS_PAGE_SIZE PAGE_SIZE
 #define ZS_ALIGN 8
 #define ZS_HANDLE_SIZE 8
 #define ZS_MIN_ALLOC_SIZE 32
