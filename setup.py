@@ -12,8 +12,8 @@ from setuptools import Extension, setup
 CSRC = Path("src/pyzswap/csrc")
 #: The extension's files there, by layer: the module; the codec table and its users; the
 #: zswap state and the C flow over it; the plain-C leaves (zsmalloc, entry table, lock).
-NATIVE = ["module", "codec", "codec_py", "lzo", "engines", "fastpath", "entries", "lock",
-          "zsmalloc", "zsmalloc_py"]
+NATIVE = ["module", "codec", "codec_py", "lzo", "engines", "state", "pool", "flow", "stream",
+          "entries", "lock", "zsmalloc", "zsmalloc_py"]
 
 setup(
     ext_modules=[

@@ -86,6 +86,9 @@ INVALID_PARAMS = st.one_of(
 
 
 class ZswapMachine(RuleBasedStateMachine):
+    #: The flow the machine's Zswap runs (a subclass per flow below).
+    FLOW = "native"
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="pyzswap-stateful-")
@@ -102,7 +105,7 @@ class ZswapMachine(RuleBasedStateMachine):
         self.cpus = CpuModel(3)
         self.z = Zswap(compressor="lz4", totalram_pages=600, max_pool_percent=20,
                        cpus=self.cpus, memcg_root=root, shrink_work="inline",
-                       mem_hook=self.pool_faults)
+                       mem_hook=self.pool_faults, flow=self.FLOW)
         self.core = SwapCore(self.z, directory=self.dir)
         self.core.swapon(DEVICE_PAGES)
         #: slot -> (the page's last contents, its memcg)
@@ -476,9 +479,17 @@ class ZswapMachine(RuleBasedStateMachine):
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-ZswapMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "2000")),
+class PythonFlowMachine(ZswapMachine):
+    FLOW = "python"
+
+
+#: The examples are shared between the two flows (the same total as one flow had).
+_SETTINGS = settings(
+    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "2000")) // 2,
     stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestZswapStateful = ZswapMachine.TestCase
+ZswapMachine.TestCase.settings = _SETTINGS
+PythonFlowMachine.TestCase.settings = _SETTINGS
+TestZswapStatefulNative = ZswapMachine.TestCase
+TestZswapStatefulPython = PythonFlowMachine.TestCase

@@ -590,7 +590,8 @@ class BatchingCompressor(Compressor):
 
     ``name`` is ``f"{base}-x{engines}"`` (``zstd-x2``) and ``batch_size`` is
     ``ZSWAP_MAX_BATCH_SIZE`` unless another ``batch_size`` (1..ZSWAP_MAX_BATCH_SIZE) is given:
-    then the name is ``f"{base}-x{engines}-b{batch_size}"``. The output is exactly the base algorithm's.
+    then the name is ``f"{base}-x{engines}-b{batch_size}"``. The output is exactly the base
+    algorithm's.
     ``engines_per_batch`` is how many engines one batch is handed to, besides the caller
     (default: one fewer than the CPUs, at least 1, at most ``engines``); the other engines
     serve other callers.

@@ -273,6 +273,14 @@ static PyTypeObject PageCodecType = {
     .tp_getset = pc_getset,
 };
 
+/* The last Python subclass checked (held, so its address cannot be reused), at its version. */
+static __thread struct {
+    PyTypeObject *type;
+    unsigned int tag;
+    int ours;
+} subclass_cache;
+static PyObject *s_compress_name, *s_decompress_name;
+
 PyzPageCodecObject *pyz_pagecodec_of(PyObject *tfm)
 {
     PyTypeObject *t = Py_TYPE(tfm);
@@ -281,22 +289,27 @@ PyzPageCodecObject *pyz_pagecodec_of(PyObject *tfm)
     if (t == &PageCodecType)
         return (PyzPageCodecObject *)tfm;
     /* a subclass: only if nothing overrides the two methods (no instance dict, no class
-     * attribute in front of ours) */
+     * attribute in front of ours); the answer is kept until the class changes */
     if (t->tp_dictoffset != 0)
         return NULL;
-    PyObject *name_c = PyUnicode_InternFromString("compress");
-    PyObject *name_d = PyUnicode_InternFromString("decompress");
-    int ours = name_c && name_d && _PyType_Lookup(t, name_c) == compress_descr &&
-               _PyType_Lookup(t, name_d) == decompress_descr;
-    Py_XDECREF(name_c);
-    Py_XDECREF(name_d);
-    PyErr_Clear();
+    if (subclass_cache.type == t && (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
+        t->tp_version_tag == subclass_cache.tag)
+        return subclass_cache.ours ? (PyzPageCodecObject *)tfm : NULL;
+    int ours = _PyType_Lookup(t, s_compress_name) == compress_descr &&
+               _PyType_Lookup(t, s_decompress_name) == decompress_descr; /* sets the tag */
+    Py_XSETREF(subclass_cache.type, (PyTypeObject *)Py_NewRef(t));
+    subclass_cache.tag = t->tp_version_tag;
+    subclass_cache.ours = ours;
     return ours ? (PyzPageCodecObject *)tfm : NULL;
 }
 
 int pyz_codec_add_types(PyObject *module)
 {
     if (PyType_Ready(&PageCodecType) < 0)
+        return -1;
+    s_compress_name = PyUnicode_InternFromString("compress");
+    s_decompress_name = PyUnicode_InternFromString("decompress");
+    if (!s_compress_name || !s_decompress_name)
         return -1;
     compress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "compress");
     decompress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "decompress");

@@ -17,8 +17,10 @@
 int pyz_codec_add_types(PyObject *module);    /* codec_py.c: PageCodec */
 int pyz_engines_add_types(PyObject *module);  /* engines.c: Engines, Job */
 int pyz_entries_add_types(PyObject *module);  /* entries.c: EntryTable */
-int pyz_fastpath_add_types(PyObject *module); /* fastpath.c: ZswapFast */
+int pyz_flow_add_types(PyObject *module);     /* flow.c: NativeFlow */
 int pyz_lock_add_types(PyObject *module);     /* lock.c: Lock */
+int pyz_pool_add_types(PyObject *module);     /* pool.c: PercpuRef, AcompCtx, CtxResources */
+int pyz_state_add_types(PyObject *module);    /* state.c: ZswapState */
 int pyz_zsmalloc_add_types(PyObject *module); /* zsmalloc_py.c: ZsPool */
 
 static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
@@ -70,7 +72,8 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddIntMacro(m, ZSWAP_MAX_BATCH_SIZE) < 0 || add_algorithms(m) < 0 ||
         pyz_codec_add_types(m) < 0 || pyz_engines_add_types(m) < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
-        pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0) {
+        pyz_lock_add_types(m) < 0 ||
+        pyz_pool_add_types(m) < 0 || pyz_state_add_types(m) < 0 || pyz_flow_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -1,0 +1,35 @@
+"""zswap: the compressed swap cache of ``mm/zswap.c``.
+
+:class:`Zswap` is the instance (``core``); its parameters and statistics carry the kernel's
+names (``params``). One state in C holds every entry, counter, limit and pool; two complete
+flows run store and load over it, the readable Python reference (``flow``, ``stream``) and the
+C flow (``pyzswap._native.NativeFlow``). Pools and compressor switches are in ``pools``,
+writeback and the shrinkers in ``writeback``. docs/ARCHITECTURE.md has the map.
+"""
+
+from __future__ import annotations
+
+from .core import DEFAULT_FLOW, Zswap
+from .params import (
+    DEBUGFS_STATS,
+    FLOWS,
+    MAX_RECLAIM_RETRIES,
+    PARAMETERS,
+    SHRINK_STOP,
+    SWAP_ADDRESS_SPACE_SHIFT,
+    VMSTAT_EVENTS,
+    ZswapEntry,
+)
+
+__all__ = [
+    "DEBUGFS_STATS",
+    "DEFAULT_FLOW",
+    "FLOWS",
+    "MAX_RECLAIM_RETRIES",
+    "PARAMETERS",
+    "SHRINK_STOP",
+    "SWAP_ADDRESS_SPACE_SHIFT",
+    "VMSTAT_EVENTS",
+    "Zswap",
+    "ZswapEntry",
+]
