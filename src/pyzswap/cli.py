@@ -399,17 +399,20 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 
 def _register_tools() -> None:
-    """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    """The tools' commands live with their packages (kernel, snapshot, lab, soak, bench,
+    study)."""
     from .bench import bench
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
     from .soak import soak
+    from .study.cli import study
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
     cli.add_command(lab)
     cli.add_command(soak)
     cli.add_command(bench)
+    cli.add_command(study)
 
 
 _register_tools()
