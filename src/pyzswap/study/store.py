@@ -89,7 +89,8 @@ class CellStore:
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._path(key).is_file()
 
-    def keys(self) -> Iterator[str]:
+    def finished(self) -> Iterator[str]:
+        """The keys of every finished cell in the store."""
         return (p.stem for p in self.cells.glob("*.json"))
 
     def save_hashes(self) -> None:
