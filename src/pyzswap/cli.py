@@ -405,6 +405,7 @@ def _register_tools() -> None:
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
     from .soak import soak
+    from .study.bench import study_bench
     from .study.cli import study
 
     cli.add_command(kernel)
@@ -413,6 +414,7 @@ def _register_tools() -> None:
     cli.add_command(soak)
     cli.add_command(bench)
     cli.add_command(study)
+    bench.add_command(study_bench)
 
 
 _register_tools()

@@ -373,7 +373,10 @@ def _chart_distribution(s: StudySummary) -> str | None:
         return None
     data.sort()
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.38 * len(data)))
-    ax.boxplot([d[2] for d in data], vert=False, widths=0.6, showfliers=True)
+    horizontal: dict[str, Any] = {"orientation": "horizontal"} \
+        if tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10) \
+        else {"vert": False}
+    ax.boxplot([d[2] for d in data], widths=0.6, showfliers=True, **horizontal)
     for i, (_, _, vals) in enumerate(data, start=1):
         ax.scatter(vals, np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), s=10,
                    alpha=0.6, color="#2f6db5", zorder=3)
