@@ -25,7 +25,7 @@ def test_grid_expands_to_every_combination(tmp_path: Path) -> None:
     assert spec.name == "twelve" and len(spec.cells) == 12
     assert len({c.key for c in spec.cells}) == 12
     first = spec.cells[0]
-    assert first.variant == "heap ops=2500 scale=0.03"
+    assert first.variant == "heap scale=0.03"  # [run] options are everyone's
     assert first.config == "compressor=lz4"  # seeds are replicas, not configurations
     assert first.resolved.workload == {"ops": 2500, "scale": 0.03, "seed": 0}
     assert first.resolved.config == {"max_pool_percent": 20, "compressor": "lz4", "seed": 0}
@@ -165,3 +165,10 @@ def test_load_spec_reads_paths_relative_to_the_spec(tmp_path: Path) -> None:
     assert wl.size == 16 * 4096
     with pytest.raises(SpecError, match="no such spec"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_the_example_spec_parses() -> None:
+    spec = load_spec(Path(__file__).parents[2] / "examples" / "fleet.toml")
+    assert len(spec.cells) == 60 and spec.name == "built-in fleet"
+    assert {w.cls for w in spec.workloads} == {"interactive", "batch"}
+    assert len({c.config for c in spec.cells}) == 6

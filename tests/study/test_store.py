@@ -24,6 +24,7 @@ def test_table_unifies_types_across_rows() -> None:
     assert table.schema.field("r").type == pa.float64()  # 0 and 1.5: floats
     assert table.column("m").to_pylist() == ["1", "text"]  # mixed: text
     assert table.column("z").to_pylist() == [None, True]  # missing: null
+    assert rows_to_table([{"e": None}]).schema.field("e").type == pa.string()
     assert table.column("l").type == pa.list_(pa.int64())
 
 

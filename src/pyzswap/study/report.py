@@ -284,7 +284,8 @@ min-width:130px}.card b{display:block;font-size:22px}.card span{color:#5b6477;fo
 table{border-collapse:collapse;background:#fff;margin:8px 0 4px;font-size:13.5px;width:100%}
 th,td{border:1px solid #d9dde5;padding:5px 8px;text-align:right;vertical-align:top}
 th{background:#eef1f6;font-weight:600}td.l,th.l{text-align:left}
-tr.best td{background:#eaf6ec}code{font-size:12.5px;background:#eef1f6;padding:1px 4px;
+tr.best td{background:#eaf6ec}.scroll{overflow-x:auto}
+code{font-size:12.5px;background:#eef1f6;padding:1px 4px;
 border-radius:3px;white-space:nowrap}.note{color:#5b6477;font-size:13px}.err{color:#a1261b}
 figure{margin:12px 0;background:#fff;border:1px solid #d9dde5;border-radius:8px;
 padding:8px}figure svg{width:100%;height:auto}figcaption{color:#5b6477;font-size:13px}
@@ -312,7 +313,7 @@ def _short(name: str) -> str:
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
            left: Sequence[int] = (0,), best_first: bool = False) -> str:
     """An HTML table; columns in ``left`` (text) are left-aligned, the rest (numbers) right."""
-    out = ["<table><tr>"]
+    out = ["<div class='scroll'><table><tr>"]
     out += [f'<th class="{"l" if i in left else ""}">{html.escape(h)}</th>'
             for i, h in enumerate(headers)]
     out.append("</tr>")
@@ -321,7 +322,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *,
         out.append(f"<tr{cls}>" + "".join(
             f'<td class="{"l" if i in left else ""}">{cell}</td>' for i, cell in enumerate(row))
             + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -428,10 +429,12 @@ def _chart_ecdf(s: StudySummary) -> str | None:
         return None
     fig, ax = plt.subplots(figsize=(9, 3.8))
     y = np.arange(1, len(own) + 1) / len(own)
-    ax.step(own, y, where="post", label="each workload's best configuration", lw=2)
+    ax.step(own, y, where="post", label="each workload's best configuration", lw=3.5,
+            color="#2f6db5", alpha=0.8)
     if s.fleet is not None:
         fleet = sorted(_saved_of(s, s.fleet.config))
-        ax.step(fleet, np.arange(1, len(fleet) + 1) / len(fleet), where="post", lw=2,
+        ax.step(fleet, np.arange(1, len(fleet) + 1) / len(fleet), where="post", lw=1.8,
+                ls="--", color="#d9731a",
                 label=f"one configuration for the fleet ({s.fleet.config})")
     ax.set_xlabel("memory saved, mean over the run (% of the workload's memory)")
     ax.set_ylabel("share of workloads")

@@ -470,7 +470,9 @@ def parse_spec(text: str, *, base: Path, path: Path | None = None,
         for combo in combos:
             options = {**run, **wl.options, **combo}
             resolved = resolve_options(options)
-            variant_names = sorted(k for k in options if k in WORKLOAD_OPTIONS and k != "seed")
+            # the workload options that set this variant apart ([run] ones are everyone's)
+            variant_names = sorted(k for k in {**wl.options, **combo}
+                                   if k in WORKLOAD_OPTIONS and k != "seed")
             variant = " ".join(filter(None, [wl.id, _label(options, variant_names)]))
             cells.append(Cell(wl, options, resolved, cell_key(wl, resolved), variant,
                               _label(options, config_names) or "default",

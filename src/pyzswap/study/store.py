@@ -161,6 +161,8 @@ def _column(values: list[Any]) -> pa.Array:
     import pyarrow as pa
 
     kinds = {type(v) for v in values if v is not None}
+    if not kinds:  # no value at all (cell.error when nothing failed): text, not Arrow's null
+        return pa.array(values, type=pa.string())
     if kinds <= {int, float} and float in kinds:
         values = [None if v is None else float(v) for v in values]
     elif len(kinds) > 1 and not kinds <= {int, float}:
