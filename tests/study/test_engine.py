@@ -182,3 +182,25 @@ def test_ctrl_c_keeps_finished_cells_and_a_rerun_resumes(tmp_path: Path, client:
     assert 2 <= done < 6
     rerun = run_study(load_spec(spec), tmp_path / "s", client=client)
     assert (rerun.computed, rerun.cached, rerun.failed) == (6 - done, done, 0)
+
+
+def test_cli_errors_are_one_line_and_change_nothing(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import dask
+
+    from pyzswap.cli import main
+
+    spec = write_spec(tmp_path)
+    out = tmp_path / "out"
+    bad = write_spec(tmp_path, "[grid]\nmax-pool-percnt = [1]\n[[workload]]\nbuiltin='heap'\n",
+                     "bad.toml")
+    cases = ([str(spec), "--scheduler", "tcp://127.0.0.1:9"],  # nobody listens there
+             [str(bad)], [str(tmp_path / "missing.toml")],
+             [str(spec), "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"],
+             [str(spec), "--ship-limit", "lots"])
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for args in cases:
+            assert main(["study", *args, "-o", str(out)]) == 2, args
+            err = capsys.readouterr().err
+            assert err.startswith("pyzswap: error: ") and err.count("\n") == 1, err
+    assert not out.exists()

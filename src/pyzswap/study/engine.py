@@ -223,7 +223,6 @@ def run_study(spec: Spec, out: str | os.PathLike[str] | CellStore, *, scheduler:
         raise StudyError(f"ship must be one of {', '.join(_SHIP_MODES)}, got {ship!r}")
     t_call = time.perf_counter()
     store = out if isinstance(out, CellStore) else CellStore(out)
-    store.save_hashes()
     pending: dict[str, list[Cell]] = {}
     state = StudyProgress(total=len(spec.cells))
     for cell in spec.cells:
@@ -234,29 +233,32 @@ def run_study(spec: Spec, out: str | os.PathLike[str] | CellStore, *, scheduler:
         else:
             pending.setdefault(cell.key, []).append(cell)
     executed: list[str] = []
+    close: Callable[[], None] = lambda: None  # noqa: E731
+    if pending and client is None:  # before anything is written: no cluster, no change
+        client, close = _connect(scheduler, workers, dashboard)
     try:
+        store.save_hashes()
         if pending:
-            _compute(pending, store, state, executed, scheduler=scheduler, workers=workers,
-                     ship=ship, ship_limit=ship_limit, progress=progress, dashboard=dashboard,
-                     client=client)
+            assert client is not None
+            _compute(pending, store, state, executed, client, remote=scheduler is not None,
+                     ship=ship, ship_limit=ship_limit, progress=progress, dashboard=dashboard)
         elif progress is not None:
             progress(state, None)
     finally:
-        table = write_table(spec, store)
+        try:
+            close()
+        finally:
+            table = write_table(spec, store)
     return StudyResult(state.total, state.cached, state.computed, state.failed,
                        time.perf_counter() - t_call, table, executed, state.elapsed)
 
 
 def _compute(pending: dict[str, list[Cell]], store: CellStore, state: StudyProgress,
-             executed: list[str], *, scheduler: str | None, workers: int | None, ship: str,
-             ship_limit: int, progress: ProgressCallback | None, dashboard: bool,
-             client: Client | None) -> None:
+             executed: list[str], client: Client, *, remote: bool, ship: str,
+             ship_limit: int, progress: ProgressCallback | None, dashboard: bool) -> None:
     from distributed import as_completed
 
-    close: Callable[[], None] = lambda: None  # noqa: E731
-    if client is None:
-        client, close = _connect(scheduler, workers, dashboard)
-    remote = scheduler is not None or not _is_local(client)
+    remote = remote or not _is_local(client)
     futures: dict[Future[Any], list[Cell]] = {}
     try:
         state.dashboard = client.dashboard_link if dashboard else None
@@ -298,7 +300,6 @@ def _compute(pending: dict[str, list[Cell]], store: CellStore, state: StudyProgr
     finally:
         if futures:
             client.cancel(list(futures))  # type: ignore[no-untyped-call]
-        close()
 
 
 def _is_local(client: Client) -> bool:
