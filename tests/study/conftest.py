@@ -10,18 +10,18 @@ from typing import Any
 
 import pytest
 
-#: 2 workloads × 2 compressors × 3 seeds = 12 cells of ~0.3 s each.
+#: 2 workloads × 2 compressors × 3 seeds = 12 cells of ~0.1-0.3 s each.
 SPEC_12 = """
 name = "twelve"
 [run]
-ops = 2500
+ops = 1000
 max-pool-percent = 20
 [grid]
 compressor = ["lz4", "zstd"]
 seed = [0, 1, 2]
 [[workload]]
 builtin = ["heap", "phased"]
-scale = 0.03
+scale = 0.02
 """
 
 #: Columns a seed fixes (everything but timings and where/when a cell ran).

@@ -25,9 +25,9 @@ def test_grid_expands_to_every_combination(tmp_path: Path) -> None:
     assert spec.name == "twelve" and len(spec.cells) == 12
     assert len({c.key for c in spec.cells}) == 12
     first = spec.cells[0]
-    assert first.variant == "heap scale=0.03"  # [run] options are everyone's
+    assert first.variant == "heap scale=0.02"  # [run] options are everyone's
     assert first.config == "compressor=lz4"  # seeds are replicas, not configurations
-    assert first.resolved.workload == {"ops": 2500, "scale": 0.03, "seed": 0}
+    assert first.resolved.workload == {"ops": 1000, "scale": 0.02, "seed": 0}
     assert first.resolved.config == {"max_pool_percent": 20, "compressor": "lz4", "seed": 0}
 
 

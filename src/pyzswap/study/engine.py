@@ -183,7 +183,7 @@ def _connect(scheduler: str | None, workers: int | None,
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
             processes=True, silence_logs=logging.ERROR,
-            dashboard_address=":8787" if dashboard else None)
+            dashboard_address="127.0.0.1:8787" if dashboard else None)
     client = Client(cluster)  # type: ignore[no-untyped-call]
 
     def close() -> None:
