@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from .._cliutil import EXIT_USAGE, one_line_errors
-from ..memcg import memparse
+from ..units import parse_size
 
 __all__ = ["study"]
 
@@ -147,7 +147,7 @@ def run_cmd(spec: Path, out: Path | None, scheduler: str | None, workers: int | 
     out = out or _default_out(spec)
     store = CellStore(out)  # creates nothing until the first cell (a bad spec changes nothing)
     parsed = load_spec(spec, hasher=store.file_sha256)
-    limit = memparse(ship_limit, "--ship-limit")
+    limit = parse_size(ship_limit, "--ship-limit")
     t0 = time.perf_counter()
     with _terminal_progress(quiet) as progress:
         try:

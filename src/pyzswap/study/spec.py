@@ -55,9 +55,9 @@ from typing import Any, Final
 from .. import __version__
 from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
-from ..memcg import memparse
 from ..run.harness import RunConfig
 from ..run.workload import PROFILES, workload_from_name
+from ..units import parse_size
 
 __all__ = [
     "CONFIG_OPTIONS",
@@ -97,13 +97,13 @@ def _bool(value: Any, name: str) -> bool:
 
 
 def _size(value: Any, name: str) -> int | None:
-    """Bytes from an int or a memparse string ("64M"); "max" is None (no limit)."""
+    """Bytes from an int or a size as `run` reads it ("64M", "1.5G"); "max" is None."""
     if value == "max":
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, str):
-        return memparse(value.strip(), name)
+        return parse_size(value.strip(), name)
     raise SpecError(f"option {name}: expected a size such as 64M, got {value!r}")
 
 
