@@ -15,15 +15,19 @@ over 1 (cells time; the target on a 2-core machine is 1.8x) and the engine's per
 overhead, ``engine 1 worker / loop - 1`` (target at most 5%). Because the loop and the engine
 run at different moments, a busy machine moves that ratio more than the engine does; the
 bench therefore also gives the engine's time *outside* the cells on 1 worker (wall time minus
-the time each cell measured inside itself), which the machine's load barely moves. The load
-average before each phase is reported: on a shared machine the figures are only as quiet as
-the machine was.
+the time each cell measured inside itself), and the CPU time of each phase (the loop's process;
+the engine's workers plus the process that runs the client and the scheduler), both of which
+the machine's load moves far less than wall time. Ratios are taken between phases that ran
+next to each other in a repetition, then the median over repetitions. The load average
+before each phase is reported: on a shared machine the figures are only as quiet as the
+machine was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -33,7 +37,7 @@ from typing import Any, Final
 import click
 
 from .._cliutil import EXIT_USAGE, one_line_errors
-from .engine import execute_cell, run_study
+from .engine import _connect, _warm_up, execute_cell, run_study
 from .spec import Spec, parse_spec
 from .store import CellStore
 
@@ -59,32 +63,50 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time, every thread (user + system)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _loop(spec: Spec) -> dict[str, Any]:
     load = _load()
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     records = [execute_cell(c) for c in spec.cells]
     wall = time.perf_counter() - t0
     return {"cells_seconds": wall, "total_seconds": wall, "load_before": load,
             "inside_seconds": sum(r["execution"]["seconds"] for r in records),
+            "cpu_seconds": _cpu_seconds() - cpu0,
             "failed": sum(r["status"] != "ok" for r in records)}
 
 
 def _engine(spec: Spec, directory: Path, workers: int) -> dict[str, Any]:
+    """One engine run on a fresh local cluster; CPU is the workers' plus this process's
+    (the client, the scheduler and the cell files), counted once the workers are up."""
     load = _load()
     t0 = time.perf_counter()
-    result = run_study(spec, directory, workers=workers, dashboard=False)
+    client, close = _connect(None, workers, dashboard=False)
+    try:
+        client.run(_warm_up)
+        cpu0 = sum(client.run(_cpu_seconds).values()) + _cpu_seconds()
+        result = run_study(spec, directory, client=client)
+        cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds() - cpu0
+    finally:
+        close()
     total = time.perf_counter() - t0
     store = CellStore(directory)
     inside = sum(r["execution"]["seconds"] for c in spec.cells
                  if (r := store.get(c.key)) is not None)
     return {"cells_seconds": result.cells_seconds, "total_seconds": total,
-            "load_before": load, "inside_seconds": inside, "failed": result.failed}
+            "load_before": load, "inside_seconds": inside, "cpu_seconds": cpu,
+            "failed": result.failed}
 
 
 def run_study_bench(scale: float = 0.1, *, repeat: int = 1,
                     spec: Spec | None = None) -> dict[str, Any]:
-    """Run the three phases ``repeat`` times (the order reversed every other time, so drift
-    in the machine's load hits all alike) and return the medians (see the module)."""
+    """Run the three phases ``repeat`` times (the order reversed every other time) and return
+    the phases' medians and the medians of the per-repetition ratios (see the module)."""
     spec = spec or parse_spec(BENCH_SPEC.format(scale=scale), base=Path.cwd())
     cells = len(spec.cells)
     names = ["loop", "engine, 1 worker", "engine, 2 workers"]
@@ -99,17 +121,31 @@ def run_study_bench(scale: float = 0.1, *, repeat: int = 1,
                     runs[name].append(_engine(spec, Path(tmp, f"{rep}-{workers}"), workers))
     phases = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
               for n, rs in runs.items()}
-    loop, one, two = (phases[n] for n in names)
+    loop, one, two = (runs[n] for n in names)
+    # ratios of phases run next to each other in each repetition, then their median: a
+    # machine whose load drifts moves both sides of a pair alike
+    speedups = [a["cells_seconds"] / b["cells_seconds"] for a, b in zip(one, two, strict=True)]
+    speedups_total = [a["total_seconds"] / b["total_seconds"]
+                      for a, b in zip(one, two, strict=True)]
+    vs_loop = [a["cells_seconds"] / b["cells_seconds"] - 1
+               for a, b in zip(one, loop, strict=True)]
+    vs_loop_total = [a["total_seconds"] / b["cells_seconds"] - 1
+                     for a, b in zip(one, loop, strict=True)]
+    outside = [1000 * (a["cells_seconds"] - a["inside_seconds"]) / cells for a in one]
+    cpu_vs_loop = [a["cpu_seconds"] / b["cpu_seconds"] - 1 for a, b in zip(one, loop, strict=True)]
+    share = [a["cells_seconds"] / a["inside_seconds"] - 1 for a in one]
+    med = statistics.median
     return {
         "cells": cells, "scale": scale, "repeat": repeat, "cpus": os.cpu_count(),
         "phases": phases, "runs": runs,
-        "speedup_2_over_1": one["cells_seconds"] / two["cells_seconds"],
-        "speedup_2_over_1_total": one["total_seconds"] / two["total_seconds"],
-        "overhead_vs_loop": one["cells_seconds"] / loop["cells_seconds"] - 1,
-        "overhead_vs_loop_total": one["total_seconds"] / loop["cells_seconds"] - 1,
+        "speedup_2_over_1": med(speedups), "speedup_2_over_1_runs": speedups,
+        "speedup_2_over_1_total": med(speedups_total),
+        "overhead_vs_loop": med(vs_loop), "overhead_vs_loop_runs": vs_loop,
+        "overhead_vs_loop_total": med(vs_loop_total),
         # what the engine adds around the cells, 1 worker: wall time not spent in a cell
-        "engine_ms_per_cell": 1000 * (one["cells_seconds"] - one["inside_seconds"]) / cells,
-        "engine_share": one["cells_seconds"] / one["inside_seconds"] - 1,
+        "engine_ms_per_cell": med(outside), "engine_share": med(share),
+        # CPU time: what a busy machine moves least
+        "cpu_overhead_vs_loop": med(cpu_vs_loop), "cpu_overhead_vs_loop_runs": cpu_vs_loop,
         "load_after": _load(),
         "targets": {"speedup_2_over_1": SPEEDUP_TARGET, "overhead_vs_loop": OVERHEAD_TARGET},
     }
@@ -138,22 +174,27 @@ def study_bench(scale: float, repeat: int, as_json: bool) -> None:
     loop = result["phases"]["loop"]["cells_seconds"]
     table = Table(title=f"pyzswap bench study: {result['cells']} cells, scale {scale}",
                   title_justify="left")
-    for col in ("phase", "cells s", "total s", "in cells s", "per cell ms", "vs loop",
-                "failed", "load before"):
+    for col in ("phase", "cells s", "total s", "in cells s", "CPU s", "per cell ms",
+                "vs loop", "failed", "load before"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     for name, p in result["phases"].items():
         table.add_row(name, f"{p['cells_seconds']:.1f}", f"{p['total_seconds']:.1f}",
-                      f"{p['inside_seconds']:.1f}",
+                      f"{p['inside_seconds']:.1f}", f"{p['cpu_seconds']:.1f}",
                       f"{1000 * p['cells_seconds'] / result['cells']:.0f}",
                       f"{p['cells_seconds'] / loop:.3f}x", f"{p['failed']:g}",
                       f"{p['load_before']:.2f}")
     Console().print(table)
-    click.echo(f"speedup, 2 workers over 1: {result['speedup_2_over_1']:.2f}x (target >= "
+    runs = ", ".join(f"{x:.2f}" for x in result["speedup_2_over_1_runs"])
+    click.echo(f"speedup, 2 workers over 1: {result['speedup_2_over_1']:.2f}x [{runs}] (target >= "
                f"{SPEEDUP_TARGET}x; {result['speedup_2_over_1_total']:.2f}x with cluster "
                "start and stop)")
-    click.echo(f"engine, 1 worker vs the loop: {100 * result['overhead_vs_loop']:+.1f}% "
+    runs = ", ".join(f"{100 * x:+.1f}%" for x in result["overhead_vs_loop_runs"])
+    click.echo(f"engine, 1 worker vs the loop: {100 * result['overhead_vs_loop']:+.1f}% [{runs}] "
                f"(target <= {100 * OVERHEAD_TARGET:.0f}%; "
                f"{100 * result['overhead_vs_loop_total']:+.1f}% with cluster start and stop)")
     click.echo(f"engine time outside the cells, 1 worker: {result['engine_ms_per_cell']:.1f} ms "
                f"per cell ({100 * result['engine_share']:+.2f}% of the time in cells)")
+    runs = ", ".join(f"{100 * x:+.1f}%" for x in result["cpu_overhead_vs_loop_runs"])
+    click.echo(f"CPU, engine with 1 worker vs the loop: "
+               f"{100 * result['cpu_overhead_vs_loop']:+.1f}% [{runs}]")
     click.echo(f"load average after: {result['load_after']:.2f} on {result['cpus']} CPUs")
