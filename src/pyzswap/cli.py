@@ -476,13 +476,16 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 
 def _register_tools() -> None:
-    """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    """The tools' commands live with their packages (kernel, snapshot, lab, soak, bench,
+    study)."""
     from .bench import bench
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
     from .run.trace_cli import trace
     from .soak import soak
     from .status import status
+    from .study.bench import study_bench
+    from .study.cli import study
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
@@ -491,6 +494,8 @@ def _register_tools() -> None:
     cli.add_command(bench)
     cli.add_command(status)
     cli.add_command(trace)
+    cli.add_command(study)
+    bench.add_command(study_bench)
 
 
 _register_tools()

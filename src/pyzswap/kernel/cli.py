@@ -255,17 +255,33 @@ def _print_per_page(a: dict[str, Any]) -> None:
 
 
 @click.command("snapshot")
-@click.argument("pid", type=int)
+@click.argument("pid", type=int, required=False)
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
-              help="page file to write (metadata goes to OUTPUT.json)")
+              help="page file to write (metadata goes to OUTPUT.json); with --all, a directory")
 @click.option("--all-pages", is_flag=True,
               help="also take pages the process never touched (they read as zeros)")
+@click.option("--all", "every", is_flag=True,
+              help="every process of the host (or those --match selects) into the directory "
+                   "OUTPUT, with an index.json of command lines, cgroups and RSS (study input)")
+@click.option("--match", default=None, metavar="REGEX",
+              help="with --all: only processes whose command line or name matches")
 @_json_opt
 @_one_line_errors
-def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
-    """Snapshot process PID's anonymous memory into a page file (root or ptrace access)."""
+def snapshot(pid: int | None, output: Path, all_pages: bool, every: bool, match: str | None,
+             as_json: bool) -> None:
+    """Snapshot process PID's anonymous memory into a page file (root or ptrace access).
+
+    With --all, every process (or those --match selects), each into OUTPUT/PID-COMM.pages.
+    """
     from ..snapshot import snapshot_process
 
+    if every or match is not None:
+        if pid is not None or not every:
+            raise KernelCliError("give either PID or --all (with --match to select)")
+        _snapshot_all(output, match, all_pages, as_json)
+        return
+    if pid is None:
+        raise KernelCliError("missing PID (or --all)")
     with _snapshot_progress(not as_json) as progress:
         info = snapshot_process(pid, output, all_pages=all_pages, progress=progress)
     if as_json:
@@ -287,6 +303,32 @@ def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
     _table("pyzswap snapshot", rows, ("", "value"))
     for note in info.notes:
         click.echo(f"note: {note}")
+
+
+def _snapshot_all(output: Path, match: str | None, all_pages: bool, as_json: bool) -> None:
+    """``snapshot --all``: the study's collection (:func:`pyzswap.study.collect.snapshot_all`)."""
+    from ..study.collect import INDEX_NAME, snapshot_all
+
+    if output.exists() and not output.is_dir():
+        raise KernelCliError(f"{output}: exists and is not a directory (--all writes a "
+                             "directory)")
+
+    def progress(done: int, total: int, info: dict[str, Any]) -> None:
+        if not as_json:
+            click.echo(f"snapshot {done + 1}/{total}: {info['pid']} {info['comm']}", err=True)
+
+    index = snapshot_all(output, match=match, all_pages=all_pages, progress=progress)
+    if as_json:
+        _echo_json(index)
+        return
+    rows = [(str(p["pid"]), p["comm"], f"{(p['rss_bytes'] or 0) / (1 << 20):,.1f}",
+             f"{p['pages']:,}", p["cgroup"] or "-") for p in index["processes"]]
+    _table(f"pyzswap snapshot --all ({output}/{INDEX_NAME})", rows,
+           ("pid", "command", "RSS MiB", "pages", "memory cgroup"))
+    if index["skipped"]:
+        click.echo(f"skipped {len(index['skipped'])} process(es): " + "; ".join(
+            f"{s['pid']} {s['comm']} ({s['reason']})" for s in index["skipped"][:5])
+            + (" …" if len(index["skipped"]) > 5 else ""))
 
 
 @contextmanager
