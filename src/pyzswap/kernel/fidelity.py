@@ -144,10 +144,10 @@ def model_metrics(result: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[
     metrics: dict[str, Any] = {}
     legacy: list[str] = []
     for key in METRIC_KEYS:
+        section, name = _LEGACY.get(key, ("", ""))
         if key in result:
             metrics[key] = result[key]
-        elif key in _LEGACY and key in result.get(_LEGACY[key][0], {}):
-            section, name = _LEGACY[key]
+        elif name and name in result.get(section, {}):
             metrics[key] = result[section][name]
             legacy.append(f"{key} <- {section}.{name}")
         else:
@@ -169,7 +169,7 @@ def model_metrics(result: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[
 def kernel_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
     """Mean, min, max and spread ((max - min) / mean) of every metric over kernel runs."""
     out: dict[str, dict[str, float | None]] = {}
-    for key in (*METRIC_KEYS, "wall_seconds"):
+    for key in (*METRIC_KEYS, "wall_seconds", "cpu_seconds"):
         values = [r[key] for r in runs if r.get(key) is not None]
         if not values:
             out[key] = {"mean": None, "min": None, "max": None, "spread": None}
@@ -240,7 +240,8 @@ def compare_results(kernel_runs: Sequence[Mapping[str, Any]],
         "metrics": rows,
         "timeline_stored_pages_mare": None if mare is None else round(mare, 6),
         "timeline_meets_target": None if mare is None else mare <= TIMELINE_TARGET,
-        "wall_seconds": {"kernel_mean": kernel_wall, "pyzswap": model_wall,
+        "wall_seconds": {"kernel_mean": kernel_wall, "kernel_cpu_mean":
+                         summary["cpu_seconds"]["mean"], "pyzswap": model_wall,
                          "pyzswap_command": model.get("command_seconds"),
                          "ratio": round(model_wall / kernel_wall, 3)
                          if model_wall and kernel_wall else None},

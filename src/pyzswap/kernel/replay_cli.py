@@ -19,8 +19,9 @@ import click
 
 from ..errors import InvalidParameter
 from ..memcg import memparse
+from ..run.trace import parse_trace
 from ._clierr import one_line_errors
-from ._host import mem_info
+from ._host import KernelRunError, mem_info
 from .fidelity import compare_results, plot_timelines, run_model
 from .replay import METRIC_KEYS, PreparedReplay, ReplayOptions
 from .suite import SUITE, suite_case
@@ -84,9 +85,9 @@ def _sizes(items: Sequence[str], option: str) -> dict[str, int | None]:
     sizes: dict[str, int | None] = {}
     for item in items:
         group, sep, size = item.partition("=")
-        if not sep or not group.strip("/") or not size:
+        if not sep or not group or not size:
             raise InvalidParameter(f"{option} {item!r}: expected GROUP=SIZE, e.g. G=64M")
-        sizes[group.strip("/")] = None if size == "max" else memparse(size, option)
+        sizes[group.strip("/") or "/"] = None if size == "max" else memparse(size, option)
     return sizes
 
 
@@ -149,8 +150,12 @@ def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write a timeline chart (PNG) into this directory")
+@click.option("--dry-run", is_flag=True,
+              help="only run the trace's processes and check their pages: no cgroup, no "
+                   "zswap, no root, no change to the host")
 @one_line_errors
-def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, **kw: Any) -> None:
+def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, dry_run: bool,
+            **kw: Any) -> None:
     """Replay TRACE for real on this host's kernel (root; restores everything it changes).
 
     The trace's processes run as real processes in fresh memory cgroups with the given limits,
@@ -158,6 +163,22 @@ def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, **kw: 
     the run and every page is checked at the end (docs/KERNEL_ORACLE.md).
     """
     opts = options_from(kw)
+    if dry_run:
+        from .replay import dry_run as replay_dry
+
+        opts.check()
+        result = {k: v for k, v in replay_dry(parse_trace(trace), seed=opts.seed,
+                                              samples=opts.samples).items() if k != "dump"}
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"dry run of {trace}: {result['checked_pages']:,} pages checked, "
+                       f"{result['mismatched_pages']:,} wrong, {result['exits']} exits, "
+                       f"{result['wall_seconds']:.2f} s")
+        if not result["verified"]:
+            raise KernelRunError(f"{result['mismatched_pages']} pages did not hold their "
+                                 "expected contents")
+        return
     with PreparedReplay(trace, opts) as prepared:
         results = [prepared.run(_progress()) for _ in range(runs)]
     if plot_dir is not None:
@@ -222,8 +243,9 @@ def print_comparison(result: Mapping[str, Any]) -> None:
     click.echo(f"timeline of stored_pages: mean absolute relative error "
                f"{'n/a' if mare is None else f'{100 * mare:.1f}%'} "
                f"(target 10%: {_fmt(result['timeline_meets_target'])})")
-    click.echo(f"wall time: kernel {_fmt(wall['kernel_mean'])} s, pyzswap {_fmt(wall['pyzswap'])}"
-               f" s (ratio {_fmt(wall['ratio'])}; the pyzswap command took "
+    click.echo(f"wall time: kernel {_fmt(wall['kernel_mean'])} s (CPU "
+               f"{_fmt(wall['kernel_cpu_mean'])} s), pyzswap {_fmt(wall['pyzswap'])} s (ratio "
+               f"{_fmt(wall['ratio'])}; the pyzswap command took "
                f"{_fmt(wall['pyzswap_command'])} s)")
     click.echo(f"targets met: {result['targets_met']} of {result['targets']}")
     for note in result["model_notes"]:
@@ -292,8 +314,8 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
     from .fidelity import kernel_summary
 
     case = suite_case(name)
-    keep = (*METRIC_KEYS, "wall_seconds", "total_seconds", "verified", "exit_check_adjustment",
-            "date")
+    keep = (*METRIC_KEYS, "wall_seconds", "cpu_seconds", "total_seconds", "verified",
+            "exit_check_adjustment", "host_vmstat", "date", "timeline")
     return {
         "case": case.name,
         "description": case.description,
@@ -309,10 +331,7 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
         "total_pages": results[0]["total_pages"],
         "settings": results[0]["settings"],
         "summary": kernel_summary(results),
-        "runs": [{**{k: r[k] for k in keep},
-                  "timeline": [{"t": p["t"], "stored_pages": p["stored_pages"],
-                                "pool_total_size": p["pool_total_size"]}
-                               for p in r["timeline"]]} for r in results],
+        "runs": [{k: r[k] for k in keep} for r in results],
         "notes": list(results[0]["notes"]),
     }
 

@@ -8,9 +8,10 @@ machine, are in ``tests/fixtures/fidelity/<name>.json`` (``pyzswap kernel suite 
 ``pyzswap kernel suite check`` compares ``pyzswap run`` with them without touching the host.
 
 Shapes: a skewed (Zipf) working set three times the limit; sequential scans of twice the
-limit; two processes in phases, the second starting late and the first exiting; a working set
-big enough to hit zswap's pool limit at ``max_pool_percent=1`` (1% of this machine's RAM);
-three memory cgroups with different limits and page contents; mostly incompressible pages.
+limit, without and with swap readahead; two processes in phases, the second starting late and
+the first exiting; a working set big enough to hit zswap's pool limit at
+``max_pool_percent=1`` (1% of this machine's RAM); three memory cgroups with different limits
+and page contents; mostly incompressible pages.
 Every access pattern is drawn from ``numpy.random.default_rng(seed)`` with only
 ``random``/``permutation`` calls (stable across numpy versions), so a case's trace is the same
 bytes everywhere; the fixture records its SHA-256.
@@ -30,9 +31,9 @@ from ..errors import InvalidParameter
 
 __all__ = ["BASE_ARGS", "SUITE", "SuiteCase", "suite_case"]
 
-#: The contract's options, shared by every case (each case adds its pool limit and groups).
-BASE_ARGS: Final = ("--cgroup-version", "1", "--swappiness", "200", "--page-cluster", "0",
-                    "-c", "lzo")
+#: The contract's options, shared by every case (each case adds its pool limit, swappiness,
+#: readahead and groups).
+BASE_ARGS: Final = ("--cgroup-version", "1", "-c", "lzo")
 
 
 class _Writer:
@@ -171,12 +172,16 @@ class SuiteCase:
     make: Callable[[np.random.Generator], str]
     limits: tuple[str, ...]
     max_pool_percent: int = 20
+    swappiness: int = 200
+    page_cluster: int = 0
 
     @property
     def args(self) -> tuple[str, ...]:
         """The options of ``pyzswap run`` / ``pyzswap kernel run`` for this case."""
         limits = tuple(a for limit in self.limits for a in ("--memcg-max", limit))
-        return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent), *limits)
+        return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent),
+                "--swappiness", str(self.swappiness), "--page-cluster", str(self.page_cluster),
+                *limits)
 
     def text(self) -> str:
         return self.make(np.random.default_rng(self.seed))
@@ -206,6 +211,9 @@ SUITE: Final[dict[str, SuiteCase]] = {c.name: c for c in (
               _memcgs_trace, ("a=32M", "b=32M", "c=16M")),
     SuiteCase("incompressible", "73% incompressible pages (random) and 27% real ones in a "
               "48 MiB group", 1806, _incompressible_trace, ("G=48M",)),
+    SuiteCase("scan-readahead", "the scans of 'scan' with the kernel's defaults: swap "
+              "readahead of 8 pages (vm.page-cluster 3) and swappiness 60", 1802, _scan_trace,
+              ("G=64M",), swappiness=60, page_cluster=3),
 )}
 
 
