@@ -45,7 +45,8 @@ def _ours(tfm: Transform, page: bytes) -> bytes | None:
 
 
 def test_lz4_streams_are_byte_identical_to_cramjam_on_the_real_page_set() -> None:
-    """cramjam's block compressor reproduces the kernel's lz4 sizes (ZSWAP_FACTS §12); the
+    """cramjam's block compressor reproduces the kernel's lz4 sizes (docs/KERNEL_REFERENCE.md
+    §10); the
     liblz4 transform must give exactly its streams, so nothing the oracle checked changes."""
     tfm = get_compressor("lz4").new_transform()
     for i, page in enumerate(PAGES):

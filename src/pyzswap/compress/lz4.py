@@ -7,8 +7,8 @@ and no Python call per page (docs/PERFORMANCE.md).
 lz4 is ``LZ4_compress_fast`` at acceleration 1, the kernel's ``LZ4_compress_default``; lz4hc is
 ``LZ4_compress_HC`` at the kernel's default level 9. liblz4's lz4 streams are byte-identical to
 cramjam's block compressor (the backend before; tests/compress/test_lz4.py keeps the check),
-which reproduces the kernel's lz4 sizes to 0.003% on our page sets (ZSWAP_FACTS §12); python-lz4
-is 2-5% off. The streams carry no size prefix, like the kernel's.
+which reproduces the kernel's lz4 sizes to 0.003% on our page sets (docs/KERNEL_REFERENCE.md
+§10); python-lz4 is 2-5% off. The streams carry no size prefix, like the kernel's.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """lzo: LZO1X-1 through python-lzo (liblzo2), the kernel's default zswap compressor.
 
 liblzo2's ``lzo1x_1`` uses a 14-bit dictionary where the kernel's uses 13 bits, so sizes differ by
-about 0.1-0.2% in total (ZSWAP_FACTS §12). python-lzo returns new bytes objects, so compress costs
-one extra copy into the destination buffer; it releases the GIL while compressing.
+about 0.1-0.2% in total (docs/KERNEL_REFERENCE.md §10). python-lzo returns new bytes objects,
+so compress costs one extra copy into the destination buffer; it releases the GIL while compressing.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .._cliutil import console
 from ..pagesets import read_page_file
 from ._clierr import KernelCliError
 from ._clierr import one_line_errors as _one_line_errors
@@ -58,7 +59,6 @@ def _echo_json(obj: object) -> None:
 
 
 def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -67,7 +67,7 @@ def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]
                          else None)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 def _fmt(value: object) -> str:

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 
 import click
 
+from .._cliutil import console
 from ..errors import InvalidParameter
-from ..memcg import memparse
 from ..run.trace import parse_trace
+from ..units import parse_size
 from ._clierr import one_line_errors
 from ._host import KernelRunError, mem_info
 from .fidelity import compare_results, plot_timelines, run_model
@@ -87,7 +88,7 @@ def _sizes(items: Sequence[str], option: str) -> dict[str, int | None]:
         group, sep, size = item.partition("=")
         if not sep or not group or not size:
             raise InvalidParameter(f"{option} {item!r}: expected GROUP=SIZE, e.g. G=64M")
-        sizes[group.strip("/") or "/"] = None if size == "max" else memparse(size, option)
+        sizes[group.strip("/") or "/"] = None if size == "max" else parse_size(size, option)
     return sizes
 
 
@@ -101,7 +102,7 @@ def options_from(kw: Mapping[str, Any]) -> ReplayOptions:
         no_writeback=tuple(kw["no_writeback"]), swappiness=kw["swappiness"],
         page_cluster=kw["page_cluster"], seed=kw["seed"], samples=kw["samples"],
         cpu=kw["cpu"], swap_dir=kw["swap_dir"],
-        ram=None if kw["ram"] is None else memparse(kw["ram"], "--ram"),
+        ram=None if kw["ram"] is None else parse_size(kw["ram"], "--ram"),
         cgroup_version=None if kw["cgroup_version"] is None else int(kw["cgroup_version"]))
 
 
@@ -131,7 +132,6 @@ def _fmt(value: object) -> str:
 
 
 def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -139,7 +139,7 @@ def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str
         table.add_column(h, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 @click.command("run")
