@@ -162,12 +162,13 @@ struct ack {
 	uint64_t cpu_ns; /* CHECK: the worker's CPU time (user + system) before the check */
 };
 
-static int read_full(int fd, void *buf, size_t len)
+/* All of len bytes through read (out == 0) or write (out != 0): 0, or -1 on EOF or error. */
+static int transfer(int fd, void *buf, size_t len, int out)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -179,21 +180,14 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len)
+{
+	return transfer(fd, buf, len, 0);
+}
+
 static int write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return transfer(fd, (void *)buf, len, 1);
 }
 
 /* ---- worker --------------------------------------------------------------------------------- */

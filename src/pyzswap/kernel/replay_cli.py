@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import click
 
-from .._cliutil import console
 from ..errors import InvalidParameter
 from ..run.trace import parse_trace
 from ..units import parse_size
@@ -120,26 +119,22 @@ def _progress() -> Callable[[str], None] | None:
 
 
 def _fmt(value: object) -> str:
+    """The kernel commands' number format, with one decimal, and MISS for a missed target."""
+    from .cli import _fmt as fmt
+
     if value is None:
         return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "MISS"
+    if value is False:
+        return "MISS"
     if isinstance(value, float):
         return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return fmt(value)
 
 
 def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    from rich.table import Table
+    from .cli import _table  # the kernel commands' table (cli imports this module)
 
-    table = Table(title=title, title_justify="left")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console().print(table)
+    _table(title, [tuple(r) for r in rows], tuple(headers))
 
 
 @click.command("run")
