@@ -118,3 +118,12 @@ def test_model_args_use_the_real_run_command() -> None:
 def test_plot(tmp_path: Path) -> None:
     path = plot_timelines("case", [kernel_run(), kernel_run()], model()["timeline"], tmp_path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timeline_error_is_defined_where_the_kernel_is_empty() -> None:
+    run = kernel_run()
+    run["timeline"] = [{"t": 0.0, "stored_pages": 0}, {"t": 0.5, "stored_pages": 10},
+                       {"t": 1.0, "stored_pages": 10}]
+    mine = [{"t": 0.0, "stored_pages": 5}, {"t": 1.0, "stored_pages": 10}]
+    # |5 - 0| + |7.5 - 10| + 0 over 20 pages of kernel series
+    assert timeline_error([run], mine) == pytest.approx(7.5 / 20)

@@ -192,7 +192,8 @@ def compare_cmd(pagefile: Path, compressor: str, target: str | None, swap_dir: P
 
     A PAGEFILE (raw pages) is stored through the kernel's zram/zswap and pyzswap's. A TRACE
     (docs/WORKLOADS.md) is replayed on the kernel RUNS times (`pyzswap kernel run`) and once
-    by `pyzswap run` with the same options, metric by metric against issue 18's targets.
+    by `pyzswap run` with the same options, metric by metric against the fidelity targets
+    (docs/KERNEL_ORACLE.md).
     """
     ctx = click.get_current_context()
     given = {name for name in ctx.params

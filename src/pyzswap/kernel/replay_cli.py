@@ -235,7 +235,7 @@ def print_comparison(result: Mapping[str, Any]) -> None:
                   "target"], rows)
     mare = result["timeline_stored_pages_mare"]
     wall = result["wall_seconds"]
-    click.echo(f"timeline of stored_pages: mean absolute relative error "
+    click.echo(f"timeline of stored_pages: mean absolute error relative to the kernel's mean "
                f"{'n/a' if mare is None else f'{100 * mare:.1f}%'} "
                f"(target 10%: {_fmt(result['timeline_meets_target'])})")
     click.echo(f"wall time: kernel {_fmt(wall['kernel_mean'])} s (CPU "
