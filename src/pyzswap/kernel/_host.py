@@ -512,7 +512,10 @@ def recover(host: HostPaths = HOST, *, report: Callable[[str], None] | None = No
     """Replay a journal left by a run that died. Call with the run lock held.
 
     Returns the number of records replayed (0 if there was no journal). A record that fails is
-    reported and the journal is kept, so the next run tries again.
+    reported and the journal is kept, so the next run tries again. A journal holding a kind of
+    change this version does not know (written by a newer pyzswap) is left alone, whole:
+    replaying only the part this version knows and deleting the journal would lose the rest
+    (a cgroup, a sysctl) for good. The run is refused instead.
     """
     try:
         data = json.loads(host.journal.read_text())
@@ -521,8 +524,13 @@ def recover(host: HostPaths = HOST, *, report: Callable[[str], None] | None = No
     except (OSError, ValueError):
         host.journal.unlink(missing_ok=True)
         return 0
-    records = [Undo(str(r["kind"]), dict(r["args"])) for r in data.get("undo", [])
-               if r.get("kind") in _UNDO_ACTIONS]
+    unknown = sorted({str(r.get("kind")) for r in data.get("undo", [])} - set(_UNDO_ACTIONS))
+    if unknown:
+        raise KernelUnavailable(
+            f"{host.journal} (left by pid {data.get('pid')}) holds changes this pyzswap cannot "
+            f"undo ({', '.join(unknown)}); a kernel run of the pyzswap that wrote it restores "
+            "them")
+    records = [Undo(str(r["kind"]), dict(r["args"])) for r in data.get("undo", [])]
     if report is not None and records:
         report(f"restoring host state left by pyzswap kernel run (pid {data.get('pid')}): "
                + ", ".join(r.kind for r in records))

@@ -182,9 +182,18 @@ def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, dry_ru
             r["plot"] = str(path)
     if as_json:
         click.echo(json.dumps(results[0] if runs == 1 else results, indent=2))
-        return
+    else:
+        _print_runs(trace, results)
+    bad = sum(r["mismatched_pages"] for r in results)
+    if bad or not all(r["verified"] for r in results):
+        raise KernelRunError(f"{bad} pages did not hold their expected contents at the end")
+
+
+def _print_runs(trace: Path, results: Sequence[Mapping[str, Any]]) -> None:
+    runs = len(results)
     rows = [[key, *(_fmt(r[key]) for r in results)] for key in METRIC_KEYS]
     rows.append(["wall_seconds", *(f"{r['wall_seconds']:.2f}" for r in results)])
+    rows.append(["cpu_seconds", *(f"{r['cpu_seconds']:.2f}" for r in results)])
     rows.append(["verified", *(_fmt(r["verified"]) for r in results)])
     _print_table(f"kernel replay of {trace} ({results[0]['kernel']}, cgroup "
                  f"v{results[0]['cgroup_version']})", ["metric", *(f"run {i + 1}" for i in
