@@ -28,15 +28,16 @@ def _read(path: Path) -> str | None:
 
 
 def _cgroups() -> list[str]:
-    """Every cgroup directory pyzswap's tools could have made (v1 and v2 hierarchies): those
-    named ``pyzswap-*`` (the kernel replayer's) and what lies below them, relative to their
-    root. Other cgroups come and go with the machine's other work, so they are not listed."""
+    """Every cgroup directory pyzswap's tools could have made (their names start with
+    ``pyzswap``), in the v1 memory and v2 hierarchies, relative to its root. Other cgroups
+    come and go with the machine's own services and are not ours to watch. The groups below a
+    ``pyzswap*`` group (a kernel replay's) are listed too."""
     found: set[str] = set()
     for root in CGROUP_ROOTS:
         if not root.is_dir():
             continue
         with contextlib.suppress(OSError):
-            for d in root.rglob("pyzswap-*"):
+            for d in root.rglob("pyzswap*"):
                 if d.is_dir() and not d.is_symlink():
                     found.add(f"{root.name}:{d.relative_to(root)}")
                     found.update(f"{root.name}:{sub.relative_to(root)}" for sub in d.rglob("*")
