@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle.h"
+
 enum { CODEC_LZ4, CODEC_LZ4HC };
 static const char *const codec_names[] = {"lz4", "lz4hc"};
 
@@ -115,6 +117,8 @@ static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what
 static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
+    if (!self->ready) /* the state's size depends on the algorithm __init__ chooses */
+        return pyz_err_uninit("PageCodec");
     if (pyz_load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
@@ -145,6 +149,8 @@ out:
 static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     if (pyz_load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
@@ -172,11 +178,8 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     int level = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
         return -1;
-    if (self->ready) {
-        /* a call on another thread may hold a state sized for the current algorithm */
-        PyErr_SetString(PyExc_TypeError, "PageCodec: already initialised");
-        return -1;
-    }
+    if (self->ready) /* a call on another thread may hold a state sized for the algorithm */
+        return pyz_err_init_twice("PageCodec");
     int algo = -1;
     for (int i = 0; i < 2; i++)
         if (strcmp(algorithm, codec_names[i]) == 0)
@@ -196,6 +199,7 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     }
     if (algo == CODEC_LZ4)
         level = 1;
+    free(atomic_exchange(&self->state, NULL)); /* none can exist: no call runs before this */
     self->algo = algo;
     self->level = level;
     self->ready = 1;
@@ -210,11 +214,15 @@ static void pc_dealloc(PyzCodecObject *self)
 
 static PyObject *pc_get_algorithm(PyzCodecObject *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyUnicode_FromString(codec_names[self->algo]);
 }
 
 static PyObject *pc_get_level(PyzCodecObject *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyLong_FromLong(self->level);
 }
 
@@ -247,8 +255,8 @@ static PyTypeObject PageCodecType = {
 PyzCodecObject *pyz_codec_native(PyObject *tfm)
 {
     PyTypeObject *t = Py_TYPE(tfm);
-    if (!PyObject_TypeCheck(tfm, &PageCodecType))
-        return NULL;
+    if (!PyObject_TypeCheck(tfm, &PageCodecType) || !((PyzCodecObject *)tfm)->ready)
+        return NULL; /* not initialised: its Python methods raise */
     if (t == &PageCodecType)
         return (PyzCodecObject *)tfm;
     /* a subclass: only if nothing overrides the two methods (no instance dict, no class
