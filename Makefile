@@ -12,7 +12,7 @@ STAMP := $(VENV)/.pyzswap-installed
 # (src/pyzswap/_native.c) link liblz4, libzstd, liblzo2 and zlib and need a C compiler.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
-.PHONY: run test test-host lint bench setup clean
+.PHONY: run test test-host lint bench setup clean fuzz stateful-long
 
 setup: $(STAMP)
 
@@ -48,5 +48,16 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_store_load.py
 
+# Coverage-guided fuzzing of the C extension and the public API (atheris), with the extension
+# built separately with AddressSanitizer + UndefinedBehaviorSanitizer into build-fuzz/
+# (clang and atheris are installed on first use). FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+# The model-based stateful test with 5,000 examples (make test runs 2,000): minutes, opt-in.
+stateful-long: $(STAMP)
+	STATEFUL_EXAMPLES=5000 $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_stateful.py
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build build-fuzz src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

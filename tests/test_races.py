@@ -332,3 +332,30 @@ def test_after_close_a_slot_that_had_a_page_raises_a_clear_error() -> None:
         with pytest.raises(ZswapError, match="closed"):
             call()
     z.close()  # idempotent
+
+
+@pytest.mark.parametrize("c_admit", [True, False], ids=["c-admit", "python-admit"])
+def test_store_batch_racing_a_compressor_switch_stores_on_the_new_pool(c_admit: bool) -> None:
+    """Found by make fuzz: a reclaim batch checked against a native batching pool, then a
+    switch to lz4 before it took its pool references: it streamed into a pool that cannot
+    stream (AttributeError). The pool it takes decides the path now."""
+    z = Zswap(compressor="lz4-x2", totalram_pages=None)
+    z.swapon(0, 64)
+    z._c_admit_batch = c_admit
+    begin = z._slots_begin_all
+
+    def switch_then_begin(ranges: list[tuple[int, int, int]]) -> None:
+        z.set_param("compressor", "lz4")
+        begin(ranges)
+
+    z._slots_begin_all = switch_then_begin  # type: ignore[method-assign]
+    try:
+        assert z.store_batch([(_page(i), 0, i) for i in range(4)]) == [True] * 4
+        del z._slots_begin_all
+        out = bytearray(PAGE_SIZE)
+        for i in range(4):
+            assert z.load(out, 0, i) and bytes(out) == _page(i)
+            assert z.lookup(0, i) is None
+        assert z.stats()["stored_pages"] == 0
+    finally:
+        z.close()

@@ -530,11 +530,16 @@ class Zswap:
         if pool is None:
             pool = self._pool_create(name)
         with self._lock:
-            old = self._pools[0] if self._pools else None
-            self._pools.insert(0, pool)
-            self._params["compressor"] = name
-            if old is not None and old.kill():
-                self._release_pending.append(old)
+            closed = self._closed
+            if not closed:
+                old = self._pools[0] if self._pools else None
+                self._pools.insert(0, pool)
+                self._params["compressor"] = name
+                if old is not None and old.kill():
+                    self._release_pending.append(old)
+        if closed:  # close() ran while the pool was made: it must not outlive the instance
+            pool.destroy()
+            raise ZswapError("this Zswap was closed during the compressor switch")
         self._flush_releases()
 
     def _pool_put_locked(self, pool: ZswapPool, nr: int = 1) -> None:
@@ -569,7 +574,8 @@ class Zswap:
         ZSWAP_FACTS §6.3), for comparison with pyzswap's own ``ctx_bytes``.
         """
         report = []
-        for pool in self.pools():
+        pools = self.pools()
+        for pool in pools:
             rows = pool.ctx_report()
             holding = [row for row in rows if row["allocated"]]
             batch = pool.compressor.batch_size
@@ -581,7 +587,7 @@ class Zswap:
                 "compressor": pool.tfm_name,
                 "lifetime": pool.lifetime,
                 "batch_size": batch,
-                "current": pool is self._pools[0],
+                "current": pool is pools[0],
                 "ref": pool.ref,
                 "pool_pages": pool.total_pages(),
                 "cpus_holding": [row["cpu"] for row in holding],
@@ -597,7 +603,10 @@ class Zswap:
         return self._pool_ids[entry.pool_id]
 
     def current_pool(self) -> ZswapPool:
-        return self._pools[0]
+        try:
+            return self._pools[0]
+        except IndexError:  # close() emptied the list (maybe on another thread just now)
+            raise ZswapError("this Zswap is closed: it has no current pool") from None
 
     def compact(self) -> int:
         """``zs_compact`` on every live pool (zsmalloc's shrinker under memory pressure);
@@ -767,7 +776,7 @@ class Zswap:
         :meth:`store`.
         """
         self._check_open()
-        pool = self._pools[0]
+        pool = self.current_pool()
         if pool.compressor.batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
         if memcg is None and self._c_admit_batch and _streams(pool.compressor):
@@ -778,7 +787,15 @@ class Zswap:
                 ranges = [(f.swp_type, f.offset, 1) for f in specs]
                 self._slots_begin_all(ranges)
                 try:
-                    return self._store_stream(specs, self._pool_current_get(len(specs)))
+                    pool = self._pool_current_get(len(specs))
+                    if _streams(pool.compressor):
+                        return self._store_stream(specs, pool)
+                    # a compressor switch since the check above: the general path instead
+                    with self._lock:
+                        self._pool_put_locked(pool, len(specs))
+                    self._flush_releases()
+                    checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+                    return self._store_batch_marked(folios, checked, memcg)
                 finally:
                     self._slots_end_all(ranges)
         checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
@@ -828,11 +845,13 @@ class Zswap:
                 admitted_info[k] = admitted
         if not todo:
             return results
-        if _streams(self._pools[0].compressor):
-            stream_pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        # One reference per page, on the pool current now: that pool (a compressor switch
+        # may have run since the checks above) decides how the pages are stored.
+        pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        if _streams(pool.compressor):
             specs = [_StreamFolio(checked[k][0], checked[k][1], folios[k][1], folios[k][2],
                                   *admitted_info[k]) for k in todo]
-            for k, ok in zip(todo, self._store_stream(specs, stream_pool), strict=True):
+            for k, ok in zip(todo, self._store_stream(specs, pool), strict=True):
                 results[k] = ok
             return results
         wb_enabled = all(admitted_info[k][1] for k in todo)
@@ -846,7 +865,6 @@ class Zswap:
                 view = mv if isinstance(mv, memoryview) else memoryview(mv)
                 pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(nr))
             owner.extend([k] * nr)
-        pool = self._pool_current_get(len(pages))
         try:
             compressed = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=False)
         except UseAfterFree:
@@ -930,9 +948,13 @@ class Zswap:
         """The current pool with ``nr`` references taken (``zswap_pool_current_get``)."""
         lock = self._lock
         lock.acquire()
-        pool = self._pools[0]
-        pool.ref += nr
-        lock.release()
+        try:
+            if self._closed or not self._pools:  # close() ran since the caller checked
+                raise ZswapError("this Zswap was closed during the store")
+            pool = self._pools[0]
+            pool.ref += nr
+        finally:
+            lock.release()
         return pool
 
     def _publish(self, swp_type: int, offset: int,
@@ -1231,6 +1253,8 @@ class Zswap:
         """
         pop = self._table.pop
         with self._lock:
+            if self._closed:  # close() destroyed every pool: nothing left to erase
+                return
             for off in range(offset, offset + nr):
                 entry = pop(swp_type, off)
                 if entry is not None:
@@ -1493,7 +1517,8 @@ class Zswap:
         :class:`SlotBusy` (nothing changes) while a store, load or writeback of the slot is in
         flight: the swap core frees a slot only when nobody holds its folio."""
         self._check_open()
-        with self._lock:  # checked under the lock: a swapoff may run meanwhile
+        with self._lock:  # checked under the lock: a swapoff or close may run meanwhile
+            self._check_open()
             self._check_slot(swp_type, offset, 1)
             self._check_not_busy(swp_type, offset, 1)
             entry = self._table.pop(swp_type, offset)

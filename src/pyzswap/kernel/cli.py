@@ -237,7 +237,7 @@ def _print_compare(result: dict[str, Any], pagefile: Path) -> None:
 
 
 @click.command("snapshot")
-@click.argument("pid", type=int)
+@click.argument("pid", type=click.IntRange(1, 2**31 - 1))
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
               help="page file to write (metadata goes to OUTPUT.json)")
 @click.option("--all-pages", is_flag=True,

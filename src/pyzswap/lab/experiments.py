@@ -158,18 +158,20 @@ def _race_one(lifetime: str, rounds: int, ops: int, pages: list[bytes]) -> list[
                 pass
             k += 1
 
-    t = threading.Thread(target=storm)
+    t = threading.Thread(target=storm, daemon=True)
     t.start()
     t0 = time.perf_counter()
     detected = 0
-    for i in range(ops):
-        try:
-            z.store(pages[i % 64], 0, rounds + i)
-        except UseAfterFree:
-            detected += 1
-    elapsed = time.perf_counter() - t0
-    stop.set()
-    t.join()
+    try:
+        for i in range(ops):
+            try:
+                z.store(pages[i % 64], 0, rounds + i)
+            except UseAfterFree:
+                detected += 1
+        elapsed = time.perf_counter() - t0
+    finally:  # also on Ctrl-C: the storm thread must stop, or the process never exits
+        stop.set()
+        t.join()
     row = [lifetime, rounds, outcomes.get("stored", 0),
            outcomes.get("use-after-free detected", 0) + detected, retries,
            z.current_pool().ctx_retries - retries, round(ops / elapsed)]
@@ -236,7 +238,7 @@ def _switch_one(lifetime: str, cpus_n: int, pages: list[bytes]) -> list[list[Any
             z.store(pages[i % 256], 0, i % 8192)
             i += 1
 
-    t = threading.Thread(target=storer)
+    t = threading.Thread(target=storer, daemon=True)
     t.start()
     rows: list[list[Any]] = []
     try:
