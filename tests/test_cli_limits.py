@@ -55,7 +55,8 @@ def files(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("argv", "match"), [
     (["store", "{d}/ok.pages", "-c", "lz4-x65"], "at most 64 engine threads"),
     (["run", "-c", "lz4-x65"], "at most 64 engine threads"),
-    (["run", "--ram", "100000000000000000000000G"], "at most 1T"),
+    (["run", "--ram", "100000000000000000000000G"], "--ram"),
+    (["run", "--ram", "2T"], "at most 1T"),
     (["run", "{d}/huge.trace"], "npages 100000000000000000000"),
     (["run", "{d}/pid.trace"], "pid"),
     (["run", "{d}/pid31.trace"], "is above 2147483647"),

@@ -17,17 +17,25 @@ from __future__ import annotations
 import functools
 import math
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .errors import ZswapError
 
-__all__ = ["EXIT_USAGE", "MAX_SECONDS", "SEED", "error_message", "finite_float",
-           "main_error_message", "one_line_errors", "terminate_on_sigterm"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["EXIT_USAGE", "MAX_SECONDS", "PIPE_WIDTH", "SEED", "console", "error_message",
+           "finite_float", "main_error_message", "one_line_errors", "terminate_on_sigterm"]
+
+#: Output width when stdout/stderr is not a terminal: wide enough that no table or line is
+#: wrapped (rich would otherwise wrap at 80 columns and split values across lines in a file).
+PIPE_WIDTH = 4096
 
 #: The exit status of every user error (as argparse and click use for usage errors).
 EXIT_USAGE = 2
@@ -117,3 +125,14 @@ def one_line_errors(error: type[click.ClickException], *,
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console for a command's output: the terminal's width on a TTY, and
+    :data:`PIPE_WIDTH` (no wrapping) when redirected to a file or a pipe."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, file=stream)

@@ -3,7 +3,7 @@
  *
  * An Engines object is a small accelerator made of CPU cores: `threads` persistent POSIX
  * threads, each owning its own codec context (an LZ4 state, a ZSTD_CCtx/DCtx, a zlib stream,
- * an LZO work area), that compress or decompress pages without ever touching the Python
+ * an LZO dictionary), that compress or decompress pages without ever touching the Python
  * interpreter. Work is handed over as a Job: many pages at once, one hand-off per job, never
  * one per page. The caller takes results in page order (Job.take) and, while it waits, works
  * on the job's unclaimed pages itself with a codec context of its own (taken from a free
@@ -42,19 +42,19 @@
 
 #include <lz4.h>
 #include <lz4hc.h>
-#include <lzo/lzo1x.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "lifecycle.h"
+#include "lzo.h" /* csrc/lzo.c: the kernel's LZO1X-1 and LZO-RLE */
 
 #define PAGE 4096
 #define MAX_THREADS 64
-#define LZO_OUT_MAX (PAGE + PAGE / 16 + 64 + 3)
 
-enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE };
-static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", NULL};
+enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE, ALG_LZO_RLE };
+static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", "lzo-rle",
+                                         NULL};
 
 /* ------------------------------------------------------------------ codec contexts ------ */
 typedef struct Codec {
@@ -64,7 +64,6 @@ typedef struct Codec {
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
     void *lzowrk;
-    unsigned char *lzoout;
     z_stream zc, zd;
     int zc_ok, zd_ok;
     struct Codec *next;
@@ -81,7 +80,6 @@ static void codec_free(Codec *c)
     if (c->dctx)
         ZSTD_freeDCtx(c->dctx);
     free(c->lzowrk);
-    free(c->lzoout);
     if (c->zc_ok)
         deflateEnd(&c->zc);
     if (c->zd_ok)
@@ -123,18 +121,15 @@ static int compress_page(Codec *c, const char *src, char *dst, int cap)
             return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EINVAL;
         return (int)r;
     }
-    case ALG_LZO: {
-        if (!c->lzowrk && !(c->lzowrk = malloc(LZO1X_1_MEM_COMPRESS)))
+    case ALG_LZO:
+    case ALG_LZO_RLE: {
+        if (!c->lzowrk && !(c->lzowrk = malloc(PYZ_LZO_WORKMEM)))
             return -ENOMEM;
-        if (!c->lzoout && !(c->lzoout = malloc(LZO_OUT_MAX)))
-            return -ENOMEM;
-        lzo_uint out = 0;
-        if (lzo1x_1_compress((const unsigned char *)src, PAGE, c->lzoout, &out, c->lzowrk) !=
-            LZO_E_OK)
-            return -EINVAL;
-        if (out > (lzo_uint)cap)
-            return -ENOSPC;
-        memcpy(dst, c->lzoout, out);
+        size_t out = (size_t)cap;
+        if (pyz_lzo_compress((const unsigned char *)src, PAGE, (unsigned char *)dst, &out,
+                             c->lzowrk, c->algo == ALG_LZO ? PYZ_LZO_V0 : PYZ_LZO_RLE) !=
+            PYZ_LZO_OK)
+            return -ENOSPC; /* its only failure: the output does not fit */
         return (int)out;
     }
     case ALG_DEFLATE: {
@@ -174,11 +169,12 @@ static int decompress_page(Codec *c, const char *src, Py_ssize_t slen, char *dst
         size_t r = ZSTD_decompressDCtx(c->dctx, dst, (size_t)cap, src, (size_t)slen);
         return ZSTD_isError(r) ? -EINVAL : (int)r;
     }
-    case ALG_LZO: {
-        lzo_uint out = (lzo_uint)cap;
-        int r = lzo1x_decompress_safe((const unsigned char *)src, (lzo_uint)slen,
-                                      (unsigned char *)dst, &out, NULL);
-        return r == LZO_E_OK ? (int)out : -EINVAL;
+    case ALG_LZO:
+    case ALG_LZO_RLE: {
+        size_t out = (size_t)cap;
+        int r = pyz_lzo_decompress((const unsigned char *)src, (size_t)slen,
+                                   (unsigned char *)dst, &out);
+        return r == PYZ_LZO_OK ? (int)out : -EINVAL;
     }
     case ALG_DEFLATE: {
         if (!c->zd_ok) {
@@ -1024,8 +1020,8 @@ static PyTypeObject EnginesType = {
 static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
 {
     return Py_BuildValue("{s:s,s:s,s:s,s:s}", "lz4", LZ4_versionString(), "zstd",
-                         ZSTD_versionString(), "lzo", lzo_version_string(), "zlib",
-                         zlibVersion());
+                         ZSTD_versionString(), "lzo", "Linux 6.18 lib/lzo (pyzswap csrc/lzo.c)",
+                         "zlib", zlibVersion());
 }
 
 static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
@@ -1061,10 +1057,6 @@ int pyz_codec_add_types(PyObject *module);      /* csrc/codec.c */
 
 PyMODINIT_FUNC PyInit__native(void)
 {
-    if (lzo_init() != LZO_E_OK) {
-        PyErr_SetString(PyExc_ImportError, "lzo_init failed");
-        return NULL;
-    }
     if (PyType_Ready(&EnginesType) < 0 || PyType_Ready(&JobType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moduledef);
@@ -1072,7 +1064,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
-        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
+        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate lzo-rle") < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
         pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0 ||
         pyz_codec_add_types(m) < 0) {

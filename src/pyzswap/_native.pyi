@@ -44,7 +44,7 @@ class Engines:
 def _test_delay_after_poll(ns: int, /) -> None: ...
 
 class PageCodec:
-    """An lz4/lz4hc transform the C fast paths call directly (src/pyzswap/csrc/codec.c)."""
+    """An lz4/lz4hc/lzo/lzo-rle transform the C fast paths call directly (csrc/codec.c)."""
 
     def __init__(self, algorithm: str, level: int = 0) -> None: ...
     @property

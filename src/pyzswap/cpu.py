@@ -7,7 +7,7 @@ until it is migrated: explicitly (:meth:`CpuModel.migrate_current`) or because i
 offline, in which case its next :meth:`CpuModel.current` moves it to an online CPU — between two
 operations, exactly like the scheduler moving a task that is not pinned. A thread that already
 looked up a per-CPU structure keeps using it after such a move, which is the whole point of the
-kernel race that the pool-lifetime design removes (ZSWAP_FACTS §4).
+kernel race that the pool-lifetime design removes (docs/KERNEL_REFERENCE.md §5).
 
 Hotplug follows the kernel's cpuhp for a multi-instance state in the PREPARE section
 (``CPUHP_MM_ZSWP_POOL_PREPARE``):

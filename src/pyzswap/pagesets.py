@@ -30,13 +30,13 @@ second. The kinds are modelled on what anonymous memory holds:
     a page).
 
 A *profile* (``PAGESETS``) says which fraction of a page set is of each kind. ``"mixed"`` is the
-synthetic set of ZSWAP_FACTS §12 (20% zero, 30% text, 15% random, 35% numeric) and ``"real"``
-approximates that section's live-Python-process set. The generators are aimed at the kernel's
-measurements there, not tuned to them: stored the zram way (same-filled pages 0 bytes, outputs
->= 3625 bytes stored as 4096), 16,384 pages of "mixed" come to within 1% of zram's lz4 size and
-2% of its lzo size; "real" comes out about 8% larger than zram's (2.0:1 against 2.15:1 for
-lz4). Generation is deterministic for a seed: pages of the different kinds are interleaved in
-a seeded shuffled order, as in real memory.
+synthetic set of docs/KERNEL_REFERENCE.md §10 (20% zero, 30% text, 15% random, 35% numeric) and
+``"real"`` approximates that section's live-Python-process set. The generators are aimed at the
+kernel's measurements there, not tuned to them: stored the zram way (same-filled pages 0 bytes,
+outputs >= 3625 bytes stored as 4096), 16,384 pages of "mixed" come to within 1% of zram's lz4
+size and 2% of its lzo size; "real" comes out about 8% larger than zram's (2.0:1 against 2.15:1
+for lz4). Generation is deterministic for a seed: pages of the different kinds are interleaved
+in a seeded shuffled order, as in real memory.
 
 Page files are raw pages back to back, as ``dd`` writes them (and as ``dd`` can feed them to
 ``/dev/zram0``): no header, the length a multiple of 4096.
@@ -1010,7 +1010,7 @@ KINDS: Final[tuple[str, ...]] = tuple(GENERATORS)
 """Every page kind, in a fixed order (which also fixes each kind's seed stream)."""
 
 PAGESETS: Final[dict[str, dict[str, float]]] = {
-    # ZSWAP_FACTS §12's synthetic set.
+    # docs/KERNEL_REFERENCE.md §10's synthetic set.
     "mixed": {"zero": 0.20, "text": 0.30, "random": 0.15, "numeric": 0.35},
     # A Python process's anonymous memory: object heap, strings, parsed JSON, numpy arrays,
     # a little compressed data, 0.6% zero pages.

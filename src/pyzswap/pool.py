@@ -4,9 +4,9 @@ A pool is what the ``compressor`` parameter selects. The *current* pool holds an
 reference for its role; every stored entry holds one more. Switching compressors kills the old
 pool's initial reference (``percpu_ref_kill``): it stays readable while entries use it and is
 destroyed when the last one is freed. Switching back to a compressor whose pool still lives
-resurrects that pool instead of building a new one (ZSWAP_FACTS §5).
+resurrects that pool instead of building a new one (docs/KERNEL_REFERENCE.md §3).
 
-Per-CPU contexts and their lifetime (ZSWAP_FACTS §4)
+Per-CPU contexts and their lifetime (docs/KERNEL_REFERENCE.md §5)
 ----------------------------------------------------
 Each pool owns one :class:`AcompCtx` per possible CPU: a mutex that always exists, plus the
 *resources* (:class:`CtxResources`: a transform object, request slot(s) and PAGE_SIZE
@@ -74,9 +74,9 @@ LIFETIMES: Final = ("pool", "lock-retry", "naive")
 #: measure what that decision wastes; the compress loop still uses only ``batch_size`` of them.
 CTX_BUFFERS: Final = ("runtime", "build-time")
 
-#: Kernel per-CPU cost of a context on x86-64 (ZSWAP_FACTS §6.3, series v12-v14): one request
-#: and one 8 KiB buffer for a software compressor; one request, 8 buffers and an sg_table for
-#: a batching one. Printed next to pyzswap's own figures for comparison.
+#: Kernel per-CPU cost of a context on x86-64 (docs/KERNEL_REFERENCE.md §5.3, series v12-v14):
+#: one request and one 8 KiB buffer for a software compressor; one request, 8 buffers and an
+#: sg_table for a batching one. Printed next to pyzswap's own figures for comparison.
 KERNEL_CTX_BYTES: Final = {1: 8_280, 8: 64_340}
 
 

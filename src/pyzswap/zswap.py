@@ -1,6 +1,6 @@
 """Zswap: the compressed swap cache, one readable flow per operation.
 
-This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
+This is the one place the flows of ``mm/zswap.c`` live (docs/KERNEL_REFERENCE.md §4):
 
 * :meth:`Zswap.store` — ``zswap_store``: check enabled and the global limit, take the current
   pool, compress each page of the folio on this CPU's context (incompressible pages are stored
@@ -571,7 +571,7 @@ class Zswap:
 
         ``kernel_ctx_bytes`` is what the kernel's contexts would take on x86-64 for the CPUs
         that hold resources (8.28 KB each for a software compressor, 64.34 KB with 8 buffers:
-        ZSWAP_FACTS §6.3), for comparison with pyzswap's own ``ctx_bytes``.
+        docs/KERNEL_REFERENCE.md §5.3), for comparison with pyzswap's own ``ctx_bytes``.
         """
         report = []
         pools = self.pools()

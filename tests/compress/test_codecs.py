@@ -25,7 +25,7 @@ from pyzswap.errors import CompressPoor, DecompressFail, InvalidParameter, Unkno
 from ..conftest import page_strategy
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
-KERNEL_NAMES = ["deflate", "lz4", "lz4hc", "lzo", "zstd"]
+KERNEL_NAMES = ["deflate", "lz4", "lz4hc", "lzo", "lzo-rle", "zstd"]
 
 
 def _golden_page() -> bytes:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .._cliutil import EXIT_USAGE, one_line_errors
+from .._cliutil import EXIT_USAGE, console, one_line_errors
 from ..pagesets import read_page_file
 from ._host import KernelUnavailable
 from .compare import TARGETS, compare
@@ -67,7 +67,6 @@ def _echo_json(obj: object) -> None:
 
 
 def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -76,7 +75,7 @@ def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]
                          else None)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 def _fmt(value: object) -> str:
@@ -168,7 +167,8 @@ def zswap_cmd(pagefile: Path, compressor: str, swap_dir: Path, as_json: bool) ->
               help="which kernel side [default: both, skipping one that lacks ALG]")
 @_swap_dir_opt
 @click.option("--per-page", is_flag=True,
-              help="zram: also get every page's stored length from the kernel and analyse "
+              help="zram: also get every page's stored length from the kernel, list the pages "
+                   "whose length differs from pyzswap's (all lengths in --json) and analyse "
                    "compressor vs zsmalloc differences (slower writes)")
 @_json_opt
 @_one_line_errors
@@ -220,20 +220,38 @@ def _print_compare(result: dict[str, Any], pagefile: Path) -> None:
             continue
         k, o, d, delta = (result[key][t] for key in ("kernel", "pyzswap", "diff", "delta"))
         rows = [(f, _fmt(k[f]), _fmt(o[f]), _fmt(delta[f]), _pct(d[f])) for f in fields]
-        _table(f"{t}: kernel {result['compressor']} vs pyzswap {result['pyzswap_compressor']}"
-               f" — {pagefile}, {result['pages']:,} pages", rows,
+        _table(f"{t}: kernel vs pyzswap, {result['compressor']} — {pagefile}, "
+               f"{result['pages']:,} pages", rows,
                ("", "kernel", "pyzswap", "difference", "relative"))
     zram_analysis = result.get("analysis", {}).get("zram")
     if zram_analysis:
-        a = zram_analysis
-        click.echo(f"zram per page: {a['pages_with_identical_size']:,} of {a['stored_pages']:,} "
-                   f"stored pages have the kernel's exact length "
-                   f"({100 * a['identical_size_fraction']:.1f}%), mean difference "
-                   f"{a['mean_size_difference_bytes']:+.2f} bytes; pyzswap's zsmalloc fed the "
-                   f"kernel's lengths: mem_used_total {a['zsmalloc_replay_mem_used_total']:,} "
-                   f"({_pct(a['zsmalloc_replay_diff'])})")
+        _print_per_page(zram_analysis)
     for note in result["notes"]:
         click.echo(f"note: {note}")
+
+
+#: Differing pages listed under the per-page summary (all of them are in the JSON).
+_PER_PAGE_ROWS = 20
+
+
+def _print_per_page(a: dict[str, Any]) -> None:
+    """The per-page comparison: how many pages have the kernel's exact stored length, and the
+    first differing pages with both lengths."""
+    differing = a["differing_pages"]
+    kernel, ours = a["page_lengths"]["kernel"], a["page_lengths"]["pyzswap"]
+    if differing:
+        rows = [(f"{i:,}", _fmt(kernel[i]), _fmt(ours[i]), f"{ours[i] - kernel[i]:+,}")
+                for i in differing[:_PER_PAGE_ROWS]]
+        more = len(differing) - len(rows)
+        _table(f"zram: {len(differing):,} pages differ"
+               + (f" (first {len(rows)} shown)" if more > 0 else ""), rows,
+               ("page", "kernel", "pyzswap", "difference"))
+    click.echo(f"zram per page: {a['pages_with_identical_size']:,} of {a['stored_pages']:,} "
+               f"stored pages have the kernel's exact length "
+               f"({100 * a['identical_size_fraction']:.1f}%), {len(differing):,} pages differ, "
+               f"mean difference {a['mean_size_difference_bytes']:+.2f} bytes; pyzswap's "
+               f"zsmalloc fed the kernel's lengths: mem_used_total "
+               f"{a['zsmalloc_replay_mem_used_total']:,} ({_pct(a['zsmalloc_replay_diff'])})")
 
 
 @click.command("snapshot")

@@ -1,6 +1,7 @@
 """Design-lab experiments on compress batching: ``batching`` and ``build-time-vs-runtime``.
 
-``batching`` is pyzswap's counterpart of the series' usemem table (ZSWAP_FACTS §7): store
+``batching`` is pyzswap's counterpart of the series' usemem table (docs/KERNEL_REFERENCE.md
+§9): store
 throughput and latency of 4K, 64K and 2M folios, and of reclaim batching (``store_batch`` of
 SWAP_CLUSTER_MAX 4K folios), for the plain software compressor (the sequential baseline) and
 batching compressors of every batch size and engine count, on the same real pages in the same
@@ -53,7 +54,7 @@ SWAP_CLUSTER_MAX = 32
 BATCH_SIZES = (1, 2, 4, 8)
 ENGINES = (1, 2)
 #: What the series' v13 cover letter reports for usemem30 (deflate-iaa batching vs sequential;
-#: zstd with the series vs without), beside our rows for comparison (ZSWAP_FACTS §7).
+#: zstd with the series vs without), beside our rows for comparison (docs/KERNEL_REFERENCE.md §9).
 _SERIES_V13 = {
     "4K": "not reported",
     "64K": "IAA +62%, zstd +0.3%",

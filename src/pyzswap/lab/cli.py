@@ -46,10 +46,11 @@ def lab(experiment: str, size: float, as_json: bool, markdown: bool,
         if plots:
             click.echo(f"charts: {', '.join(plots)}")
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from .._cliutil import console as rich_console
+
+    console = rich_console()
     for r in results:
         for title, columns, rows in [(f"{r.name}: {r.question}", r.columns, r.rows),
                                      *((t.title, t.columns, t.rows) for t in r.tables)]:
