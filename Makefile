@@ -72,4 +72,4 @@ fuzz-lzo: $(STAMP)
 	nice -n 10 build/lzo_fuzz $(FUZZ_ITERATIONS) $(FUZZ_SEED)
 
 clean:
-	rm -rf $(VENV) build build-fuzz src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build build-fuzz build-tsan src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

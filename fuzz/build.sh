@@ -12,13 +12,8 @@ command -v clang >/dev/null || {
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang
 }
 "$PY" -c 'import atheris' 2>/dev/null || "$PY" -m pip install -q 'atheris>=2.3'
-mkdir -p "$OUT/site"
-rm -rf "$OUT/site/pyzswap"
-# the Python sources (no extension of the normal build)
-(cd src && find pyzswap -name '*.py' -o -name '*.pyi' -o -name py.typed) | while read -r f; do
-    mkdir -p "$OUT/site/$(dirname "$f")"
-    cp "src/$f" "$OUT/site/$f"
-done
+. fuzz/common.sh
+copy_sources "$OUT"  # the Python sources (no extension of the normal build)
 SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
 CC=clang LDSHARED="clang -shared" \
 CFLAGS="$SAN -fno-omit-frame-pointer -g -O1" LDFLAGS="$SAN" \

@@ -79,6 +79,14 @@ def hooked() -> Iterator[tuple[Zswap, HookCompressor]]:
         unregister_compressor(comp.name)
 
 
+def _run_threads(*targets: Callable[[], None]) -> None:
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _page(n: int) -> bytes:
     return (b"version %08d " % n) * (PAGE_SIZE // 17) + bytes(PAGE_SIZE % 17)
 
@@ -152,11 +160,7 @@ def test_store_and_swapoff_threads_never_crash() -> None:
                 unexpected.append(exc)
                 return
 
-    threads = [threading.Thread(target=storer), threading.Thread(target=swapper)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(storer, swapper)
     assert not unexpected, unexpected[:3]
     assert counts["stored"] > 0
     z.close()
@@ -247,11 +251,7 @@ def test_load_racing_invalidate_and_store_threads_hand_out_each_page_once() -> N
                 unexpected.append(exc)
                 return
 
-    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(writer, reader)
     assert not unexpected, unexpected[:3]
     assert len(loaded) == len(set(loaded)), "a page was handed out twice"
     assert set(loaded) <= stored

@@ -142,6 +142,15 @@ class ZswapMachine(RuleBasedStateMachine):
     def devices(self) -> list[int]:
         return self.core.table.types()
 
+    def swapoff_all(self) -> None:
+        """Every device off: every page must come back exactly."""
+        for t in list(self.devices()):
+            back: dict[int, bytes] = {}
+            self.core.swapoff(t, back.__setitem__)
+            for swp, page in back.items():
+                assert page == self.model.pop(swp)[0]
+        assert not self.model
+
     # ------------------------------------------------------------------ the swap core -------
     @rule(nr=folio_pages, kind=st.integers(0, 50), memcg=memcg_names)
     def swap_out(self, nr: int, kind: int, memcg: str | None) -> None:
@@ -451,12 +460,7 @@ class ZswapMachine(RuleBasedStateMachine):
     def close_and_restart(self) -> None:
         """Bring every page back, close zswap, check every call on the closed instance fails
         with a ZswapError (nothing crashes, nothing hangs), and start a new zswap."""
-        for t in list(self.devices()):
-            back: dict[int, bytes] = {}
-            self.core.swapoff(t, back.__setitem__)
-            for swp, page in back.items():
-                assert page == self.model.pop(swp)[0]
-        assert not self.model
+        self.swapoff_all()
         z, pools = self.z, self.z.pools()
         z.swapon(0, 16)
         self.core.close()
@@ -578,12 +582,7 @@ class ZswapMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            for t in list(self.devices()):
-                back: dict[int, bytes] = {}
-                self.core.swapoff(t, back.__setitem__)
-                for swp, page in back.items():
-                    assert page == self.model.pop(swp)[0]
-            assert not self.model
+            self.swapoff_all()
             st_ = self.z.stats()
             assert st_["stored_pages"] == 0 and st_["pool_total_size"] == 0
             assert len(self.z.pools()) == 1

@@ -36,26 +36,11 @@ struct pyz_codec {
     void *_Atomic state; /* NULL while a call has it */
 };
 
-PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
 
 int pyz_load_errors(void)
 {
-    if (pyz_DecompressFail)
-        return 0;
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    pyz_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
-    pyz_CompressFail = PyObject_GetAttrString(m, "CompressFail");
-    pyz_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
-    Py_DECREF(m);
-    if (pyz_CompressPoor && pyz_CompressFail && pyz_DecompressFail)
-        return 0;
-    Py_CLEAR(pyz_CompressPoor);
-    Py_CLEAR(pyz_CompressFail);
-    Py_CLEAR(pyz_DecompressFail);
-    return -1;
+    return pyz_load_zswap_errors(); /* every pyzswap.errors class C raises (lifecycle.c) */
 }
 
 /* ---------------------------------------------------------------- the C interface -------- */

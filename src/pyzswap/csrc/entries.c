@@ -888,66 +888,67 @@ static int parse_range(PyObject *const *args, Py_ssize_t nargs, const char *what
     return 0;
 }
 
-static PyObject *et_py_slots_begin(EntryTableObject *self, PyObject *const *args,
-                                   Py_ssize_t nargs)
-{
-    unsigned type;
-    uint64_t off;
-    uint32_t nr;
-    CHECK_READY(self);
-    if (parse_range(args, nargs, "slots_begin", &type, &off, &nr) < 0 ||
-        et_slots_begin(self, type, off, nr) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
+enum slots_op { SLOTS_BEGIN, SLOTS_TRY_BEGIN, SLOTS_END, SLOTS_BUSY };
 
-static PyObject *et_py_slots_try_begin(EntryTableObject *self, PyObject *const *args,
-                                       Py_ssize_t nargs)
+/* The busy-slot methods: parse (type, offset[, nr]), then do one thing with the range. */
+static PyObject *slots_method(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              enum slots_op op)
 {
+    static const char *const names[] = {"slots_begin", "slots_try_begin", "slots_end",
+                                        "slots_busy"};
     unsigned type;
     uint64_t off;
     uint32_t nr;
     CHECK_READY(self);
-    if (parse_range(args, nargs, "slots_try_begin", &type, &off, &nr) < 0)
+    if (parse_range(args, nargs, names[op], &type, &off, &nr) < 0)
         return NULL;
-    if (et_slots_busy(self, type, off, nr))
-        Py_RETURN_FALSE;
-    if (et_slots_begin(self, type, off, nr) < 0)
-        return NULL;
-    Py_RETURN_TRUE;
-}
-
-static PyObject *et_py_slots_end(EntryTableObject *self, PyObject *const *args,
-                                 Py_ssize_t nargs)
-{
-    unsigned type;
-    uint64_t off;
-    uint32_t nr;
-    CHECK_READY(self);
-    if (parse_range(args, nargs, "slots_end", &type, &off, &nr) < 0)
-        return NULL;
-    for (uint32_t i = 0; i < self->nr_busy; i++) {
-        struct et_busy *b = &self->busy[i];
-        if (b->type == type && b->offset == off && b->nr == nr) {
-            et_slots_end(self, type, off, nr);
-            Py_RETURN_NONE;
+    switch (op) {
+    case SLOTS_BUSY:
+        return PyBool_FromLong(et_slots_busy(self, type, off, nr));
+    case SLOTS_TRY_BEGIN:
+        if (et_slots_busy(self, type, off, nr))
+            Py_RETURN_FALSE;
+        if (et_slots_begin(self, type, off, nr) < 0)
+            return NULL;
+        Py_RETURN_TRUE;
+    case SLOTS_BEGIN:
+        if (et_slots_begin(self, type, off, nr) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    case SLOTS_END:
+        for (uint32_t i = 0; i < self->nr_busy; i++) {
+            struct et_busy *b = &self->busy[i];
+            if (b->type == type && b->offset == off && b->nr == nr) {
+                et_slots_end(self, type, off, nr);
+                Py_RETURN_NONE;
+            }
         }
+        PyErr_Format(PyExc_ValueError, "slots_end: swap slots %u:%llu+%u are not marked busy",
+                     type, (unsigned long long)off, nr);
+        return NULL;
     }
-    PyErr_Format(PyExc_ValueError, "slots_end: swap slots %u:%llu+%u are not marked busy", type,
-                 (unsigned long long)off, nr);
     return NULL;
 }
 
-static PyObject *et_py_slots_busy(EntryTableObject *self, PyObject *const *args,
-                                  Py_ssize_t nargs)
+static PyObject *et_py_slots_begin(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
 {
-    unsigned type;
-    uint64_t off;
-    uint32_t nr;
-    CHECK_READY(self);
-    if (parse_range(args, nargs, "slots_busy", &type, &off, &nr) < 0)
-        return NULL;
-    return PyBool_FromLong(et_slots_busy(self, type, off, nr));
+    return slots_method(self, args, n, SLOTS_BEGIN);
+}
+
+static PyObject *et_py_slots_try_begin(EntryTableObject *self, PyObject *const *args,
+                                       Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_TRY_BEGIN);
+}
+
+static PyObject *et_py_slots_end(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_END);
+}
+
+static PyObject *et_py_slots_busy(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_BUSY);
 }
 
 /* busy_count(type=None): operations in flight on a type (or on every type). */

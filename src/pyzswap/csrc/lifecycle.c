@@ -1,7 +1,8 @@
 /* The lifetime errors of the native types and pyzswap.errors' classes (see lifecycle.h). */
 #include "lifecycle.h"
 
-PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy;
+PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy, *pyz_AllocFail,
+    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 
 PyObject *pyz_err_uninit(const char *type)
 {
@@ -17,23 +18,31 @@ int pyz_err_init_twice(const char *type)
 
 int pyz_load_zswap_errors(void)
 {
-    if (pyz_SlotBusy)
+    static const struct {
+        const char *name;
+        PyObject **cls;
+    } classes[] = {
+        {"ZswapError", &pyz_ZswapError},         {"InvalidParameter", &pyz_InvalidParameter},
+        {"SlotBusy", &pyz_SlotBusy},             {"AllocFail", &pyz_AllocFail},
+        {"CompressPoor", &pyz_CompressPoor},     {"CompressFail", &pyz_CompressFail},
+        {"DecompressFail", &pyz_DecompressFail},
+    };
+    const size_t n = sizeof(classes) / sizeof(classes[0]);
+    if (*classes[n - 1].cls) /* the last one is set only once all are */
         return 0;
     PyObject *m = PyImport_ImportModule("pyzswap.errors");
     if (!m)
         return -1;
-    PyObject *a = PyObject_GetAttrString(m, "ZswapError");
-    PyObject *b = PyObject_GetAttrString(m, "InvalidParameter");
-    PyObject *c = PyObject_GetAttrString(m, "SlotBusy");
+    PyObject *got[sizeof(classes) / sizeof(classes[0])];
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= (got[i] = PyObject_GetAttrString(m, classes[i].name)) != NULL;
     Py_DECREF(m);
-    if (!a || !b || !c) {
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        Py_XDECREF(c);
-        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (ok)
+            *classes[i].cls = got[i];
+        else
+            Py_XDECREF(got[i]);
     }
-    pyz_ZswapError = a;
-    pyz_InvalidParameter = b;
-    pyz_SlotBusy = c;
-    return 0;
+    return ok ? 0 : -1;
 }

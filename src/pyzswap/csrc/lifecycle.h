@@ -17,9 +17,10 @@ PyObject *pyz_err_uninit(const char *type);
 /* Raise RuntimeError("<type>.__init__ called twice"); returns -1 (for tp_init). */
 int pyz_err_init_twice(const char *type);
 
-/* pyzswap.errors' ZswapError, InvalidParameter and SlotBusy: 0 once loaded, -1 with an
- * exception if the module cannot be imported. */
+/* The pyzswap.errors classes C code raises: 0 once loaded, -1 with an exception if the module
+ * cannot be imported. */
 int pyz_load_zswap_errors(void);
-extern PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy;
+extern PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy, *pyz_AllocFail,
+    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 
 #endif
