@@ -28,13 +28,15 @@ def _read(path: Path) -> str | None:
 
 
 def _cgroups() -> list[str]:
-    """Every memory-cgroup directory (v1 and v2 hierarchies), relative to its root."""
+    """Every cgroup directory pyzswap's tools could have made (their names start with
+    ``pyzswap``), in the v1 memory and v2 hierarchies, relative to its root. Other cgroups
+    come and go with the machine's own services and are not ours to watch."""
     found: set[str] = set()
     for root in CGROUP_ROOTS:
         if not root.is_dir():
             continue
         with contextlib.suppress(OSError):
-            for d in root.rglob("*"):
+            for d in root.rglob("pyzswap*"):
                 if d.is_dir() and not d.is_symlink():
                     found.add(f"{root.name}:{d.relative_to(root)}")
     return sorted(found)

@@ -129,6 +129,10 @@ def test_pools_report_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert isinstance(pools, list) and [p["compressor"] for p in pools] == ["zstd", "lzo"]
         assert all(len(p["cpus_holding"]) == holding for p in pools)
         assert pools[1]["ref"] == 64  # the old pool lives on for its 64 entries
+        assert out["shared"] is None
+        assert out["streams"] == {"lzo": list(range(8)), "zstd": list(range(8))}
+    out = _run_json(["pools", "--cpus", "4", "--lifetime", "global-one", "--json"], capsys)
+    assert out["shared"]["slots"] == 1 and out["shared"]["cpus_holding"] == [0, 1, 2, 3]
 
 
 def test_pools_bad_cpu_lists(capsys: pytest.CaptureFixture[str]) -> None:

@@ -423,11 +423,19 @@ def pools(nr_cpus: int, offline: str, compressor: str, lifetime: str, nr_pages: 
     for cpu in cpu_list:
         cpus.cpu_down(cpu)
     report = z.pool_report()
+    shared, streams = z.shared_report(), z.stream_report()
     if as_json:
-        click.echo(json.dumps({"cpus": nr_cpus, "online": cpus.online_cpus(), "pools": report},
-                              indent=2))
+        click.echo(json.dumps({"cpus": nr_cpus, "online": cpus.online_cpus(), "pools": report,
+                               "shared": shared, "streams": streams}, indent=2))
         return
     _print_pools(report, cpus.online_cpus(), nr_cpus)
+    if shared is not None:
+        click.echo(f"shared by every pool ({lifetime}): {shared['slots']} request(s) and "
+                   f"buffer(s) per CPU on CPUs {_cpu_ranges(shared['cpus_holding'])}, "
+                   f"{shared['ctx_bytes']:,} bytes; kernel would use "
+                   f"{shared['kernel_ctx_bytes_per_cpu']:,} bytes per CPU")
+    for name, held in streams.items():
+        click.echo(f"compression streams of {name}: CPUs {_cpu_ranges(held)}")
 
 
 def _parse_cpu_list(text: str, nr_cpus: int) -> list[int]:

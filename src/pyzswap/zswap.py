@@ -55,7 +55,6 @@ from .compress import (
     PAGE_SIZE,
     ZSWAP_MAX_BATCH_SIZE,
     BatchingCompressor,
-    Compressor,
     get_compressor,
 )
 from .cpu import CpuModel
@@ -73,7 +72,15 @@ from .errors import (
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
 from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, EntryLru, IsolateFn, LruWalk
 from .memcg import MemCgroup, ZswapShrinkCursor
-from .pool import LIFETIMES, MemHook, ZswapPool, check_ctx_buffers, kernel_ctx_bytes
+from .pool import (
+    TEARDOWN_DESIGNS,
+    CompStreams,
+    MemHook,
+    SharedCtxs,
+    ZswapPool,
+    check_lifetime,
+    kernel_percpu_bytes,
+)
 from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 
 if TYPE_CHECKING:
@@ -147,12 +154,14 @@ class _StreamFolio:
         self.failed = False
 
 
-def _streams(compressor: Compressor) -> bool:
-    """Does this pool's compressor stream pages through native engines (see
-    :meth:`Zswap._store_stream`)? Not with batch size 1: a one-buffer ring leaves the engines
-    nothing to do ahead of the caller, so such a pool stores like a software one."""
+def _streams(pool: ZswapPool) -> bool:
+    """Does this pool stream pages through native engines (see :meth:`Zswap._store_stream`)?
+    Not with batch size 1 (the compressor's, or all a shared context's buffers allow): a
+    one-buffer ring leaves the engines nothing to do ahead of the caller, so such a pool
+    stores like a software one."""
+    compressor = pool.compressor
     return (type(compressor) is BatchingCompressor and compressor.engine == "native"
-            and compressor.batch_size > 1)
+            and pool.compr_batch_size > 1)
 
 
 def _view(obj: object, what: str) -> memoryview:
@@ -363,7 +372,6 @@ class Zswap:
         memcg_root: MemCgroup | None = None,
         swap_table: SwapTable | None = None,
         shrink_work: str = "thread",
-        ctx_buffers: str = "runtime",
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -376,18 +384,20 @@ class Zswap:
         self.totalram_pages: int | None = totalram_pages
         self.cpus = cpus if isinstance(cpus, CpuModel) else CpuModel(cpus)
         self.chain_size = chain_size
-        if lifetime not in LIFETIMES:
-            raise InvalidParameter(
-                f"unknown context lifetime {lifetime!r} (choose from {', '.join(LIFETIMES)})"
-            )
-        #: Context-lifetime strategy of the pools created from now on (see pyzswap.pool).
-        self.lifetime = lifetime
-        #: Per-CPU buffer sizing of the pools created from now on: ``runtime`` (by the
-        #: compressor's batch size) or ``build-time`` (always ZSWAP_MAX_BATCH_SIZE; lab only).
-        self.ctx_buffers = check_ctx_buffers(ctx_buffers)
-        #: Called before every per-CPU resource allocation; may run "direct reclaim".
+        #: Per-CPU context design of every pool (see pyzswap.pool): fixed for the instance,
+        #: as the shared designs allocate their contexts here, in zswap_setup().
+        self.lifetime = check_lifetime(lifetime)
+        #: Called before every allocation of pool creation and CPU preparation; may run
+        #: "direct reclaim".
         self.mem_hook = mem_hook
         self._cpuhp_states: dict[str, int] = {}
+        #: The module parameter lock (kernel_param_lock): every parameter write, so two
+        #: compressor switches never build two pools at once.
+        self._param_lock = threading.Lock()
+        #: 6.18's per-algorithm per-CPU compression streams, shared by every pool.
+        self.streams = CompStreams()
+        #: zswap_setup(): the per-CPU contexts every pool shares (shared designs only).
+        self.shared_ctxs = SharedCtxs.create(self.lifetime, self.cpus, mem_hook)
         #: Detected uses of a freed per-CPU context (only the ``naive`` lifetime has any).
         self.ctx_use_after_free = 0
         #: zswap's lock (threading.Lock's interface, in C so the fast paths take it directly)
@@ -432,7 +442,12 @@ class Zswap:
             self.attach_swap(swap_table)
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
-        self._pools.append(self._pool_create(compressor))
+        try:
+            self._pools.append(self._pool_create(compressor))
+        except BaseException:
+            if self.shared_ctxs is not None:  # leave the CpuModel as it was
+                self.shared_ctxs.destroy()
+            raise
         self._params["compressor"] = compressor
         self._c.bind(self, self._table, self._lock, self._pools, self._pool_ids,
                      self._release_pending, self.cpus)
@@ -467,6 +482,12 @@ class Zswap:
         """Set a module parameter as writing its sysfs file would; a bad value changes nothing."""
         if name not in PARAMETERS:
             raise InvalidParameter(f"unknown parameter {name!r} (known: {', '.join(PARAMETERS)})")
+        # param_attr_store() runs every parameter write under kernel_param_lock(): a compressor
+        # switch, with its allocations and any reclaim they run, holds it throughout.
+        with self._param_lock:
+            self._set_param_locked(name, value)
+
+    def _set_param_locked(self, name: str, value: object) -> None:
         if name == "compressor":
             if not isinstance(value, str) or not value.strip():
                 raise InvalidParameter(f"compressor: expected an algorithm name, got {value!r}")
@@ -482,9 +503,10 @@ class Zswap:
 
     # ------------------------------------------------------------------ pools ---------------
     def _cpuhp_state(self, lifetime: str) -> int:
-        """The ``CPUHP_MM_ZSWP_POOL_PREPARE`` state for a lifetime strategy (made on first use).
+        """The ``CPUHP_MM_ZSWP_POOL_PREPARE`` state for a design (made on first use).
 
-        The merged design registers no teardown callback; the older ones free in ``dead``.
+        The merged design and the shared designs register no teardown callback; the older
+        ones free in ``dead``.
         """
         state = self._cpuhp_states.get(lifetime)
         if state is None:
@@ -495,7 +517,7 @@ class Zswap:
                 pool.cpu_dead(cpu)
 
             state = self.cpus.setup_state_multi(
-                "mm/zswap_pool:prepare", prepare, None if lifetime == "pool" else dead
+                "mm/zswap_pool:prepare", prepare, dead if lifetime in TEARDOWN_DESIGNS else None
             )
             self._cpuhp_states[lifetime] = state
         return state
@@ -509,13 +531,15 @@ class Zswap:
         # No zswap lock is held here: the allocations may reclaim into store on the old pool.
         pool = ZswapPool.create(compressor, self.cpus, pool_id, self._cpuhp_state(lifetime),
                                 chain_size=self.chain_size, lifetime=lifetime,
-                                mem_hook=self.mem_hook, ctx_buffers=self.ctx_buffers)
+                                mem_hook=self.mem_hook, shared=self.shared_ctxs,
+                                streams=self.streams)
         with self._lock:
             self._pool_ids[pool_id] = pool
         return pool
 
     def _set_compressor(self, name: str) -> None:
-        """``zswap_compressor_param_set``: make ``name``'s pool current, reusing a live one."""
+        """``zswap_compressor_param_set``: make ``name``'s pool current, reusing a live one.
+        The caller holds the parameter lock."""
         get_compressor(name)  # validate before touching anything
         with self._lock:
             if self._pools and self._pools[0].tfm_name == name:
@@ -538,7 +562,7 @@ class Zswap:
                 if old is not None and old.kill():
                     self._release_pending.append(old)
         if closed:  # close() ran while the pool was made: it must not outlive the instance
-            pool.destroy()
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
             raise ZswapError("this Zswap was closed during the compressor switch")
         self._flush_releases()
 
@@ -547,7 +571,11 @@ class Zswap:
             self._release_pending.append(pool)
 
     def _flush_releases(self) -> None:
-        """Destroy pools whose last reference went (``__zswap_pool_release``), outside locks."""
+        """Release pools whose last reference went (``__zswap_pool_empty``): off the pool
+        list now, destroyed by the release work (``__zswap_pool_release``) under the hotplug
+        lock -- at once if it is free, else when its holder lets go. So a pool emptied by
+        reclaim inside a CPU's PREPARE is destroyed after that hotplug operation (never
+        prepared again after it was freed), and a store never waits for hotplug."""
         if not self._release_pending:
             return
         with self._lock:
@@ -559,7 +587,7 @@ class Zswap:
                 self._pool_ids.pop(pool.id, None)
                 self._c.forget(pool)
         for pool in dead:
-            pool.destroy()
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
 
     def pools(self) -> list[ZswapPool]:
         """Live pools, current first (``zswap_pools``)."""
@@ -567,21 +595,22 @@ class Zswap:
             return list(self._pools)
 
     def pool_report(self) -> list[dict[str, Any]]:
-        """Per pool: compressor, lifetime, references, and per-CPU context resources.
+        """Per pool: compressor, design, batch size, references, and per-CPU contexts.
 
-        ``kernel_ctx_bytes`` is what the kernel's contexts would take on x86-64 for the CPUs
-        that hold resources (8.28 KB each for a software compressor, 64.34 KB with 8 buffers:
-        docs/KERNEL_REFERENCE.md §5.3), for comparison with pyzswap's own ``ctx_bytes``.
+        ``ctx_bytes`` is what the pool's contexts own in pyzswap (sizes of its buffers and
+        request objects); ``kernel_ctx_bytes_per_cpu`` the kernel-equivalent bytes of the
+        pool's own per-CPU structures (x86-64, 6.18 structures: ``pool.kernel_percpu_bytes``).
+        What a shared design shares is in :meth:`shared_report`, the compression streams in
+        :meth:`stream_report`.
         """
         report = []
         pools = self.pools()
         for pool in pools:
             rows = pool.ctx_report()
             holding = [row for row in rows if row["allocated"]]
-            batch = pool.compressor.batch_size
-            # The buffers the contexts really hold: batch_size, or 8 with ctx_buffers="build-time".
-            nr_buffers = max((row["nr_buffers"] for row in holding), default=batch)
-            per_cpu = kernel_ctx_bytes(nr_buffers)
+            batch = pool.compr_batch_size
+            per_cpu = sum(v for k, v in kernel_percpu_bytes(pool.lifetime, batch).items()
+                          if "(global)" not in k)
             report.append({
                 "id": pool.id,
                 "compressor": pool.tfm_name,
@@ -597,6 +626,25 @@ class Zswap:
                 "per_cpu": rows,
             })
         return report
+
+    def shared_report(self) -> dict[str, Any] | None:
+        """The per-CPU contexts a shared design shares among all pools (None for per-pool
+        designs): CPUs holding them, requests and buffers per CPU, pyzswap bytes and the
+        kernel-equivalent bytes per CPU."""
+        shared = self.shared_ctxs
+        if shared is None:
+            return None
+        holding = shared.cpus_holding()
+        per_cpu = sum(v for k, v in kernel_percpu_bytes(self.lifetime, shared.nr).items()
+                      if "(global)" in k)
+        return {"lifetime": self.lifetime, "slots": shared.nr, "cpus_holding": holding,
+                "ctx_bytes": shared.memory_bytes(), "kernel_ctx_bytes_per_cpu": per_cpu,
+                "kernel_ctx_bytes": per_cpu * len(holding)}
+
+    def stream_report(self) -> dict[str, list[int]]:
+        """CPUs holding a compression stream, per algorithm (6.18's per-algorithm streams:
+        kept through offline and after the pool that made them is gone)."""
+        return self.streams.held()
 
     def entry_pool(self, entry: ZswapEntry) -> ZswapPool:
         """The pool an entry was stored in (still alive while the entry is)."""
@@ -748,7 +796,7 @@ class Zswap:
         charged, wb_enabled = admitted
         # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
         pool = self._pool_current_get(nr)
-        if nr > 1 and _streams(pool.compressor):
+        if nr > 1 and _streams(pool):
             # 4-5 on native engines: compress, allocate and publish batch by batch.
             folio_ = _StreamFolio(mv, nr, swp_type, offset, charged, wb_enabled)
             return self._store_stream([folio_], pool)[0]
@@ -777,9 +825,9 @@ class Zswap:
         """
         self._check_open()
         pool = self.current_pool()
-        if pool.compressor.batch_size == 1:
+        if pool.compr_batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
-        if memcg is None and self._c_admit_batch and _streams(pool.compressor):
+        if memcg is None and self._c_admit_batch and _streams(pool):
             # Reclaim's common batch (4 KiB pages, no memcg, pool below its limit): steps 1-2
             # for every folio in one C call, which declines anything else before doing it.
             specs = self._c.admit_batch(folios, _StreamFolio)
@@ -788,7 +836,7 @@ class Zswap:
                 self._slots_begin_all(ranges)
                 try:
                     pool = self._pool_current_get(len(specs))
-                    if _streams(pool.compressor):
+                    if _streams(pool):
                         return self._store_stream(specs, pool)
                     # a compressor switch since the check above: the general path instead
                     with self._lock:
@@ -848,7 +896,7 @@ class Zswap:
         # One reference per page, on the pool current now: that pool (a compressor switch
         # may have run since the checks above) decides how the pages are stored.
         pool = self._pool_current_get(sum(checked[k][1] for k in todo))
-        if _streams(pool.compressor):
+        if _streams(pool):
             specs = [_StreamFolio(checked[k][0], checked[k][1], folios[k][1], folios[k][2],
                                   *admitted_info[k]) for k in todo]
             for k, ok in zip(todo, self._store_stream(specs, pool), strict=True):
@@ -1046,7 +1094,7 @@ class Zswap:
         ``all_or_nothing``: a rejected page undoes every page and returns None; otherwise a
         rejected page is None in the result and the others stay.
         """
-        batch_size = pool.compressor.batch_size
+        batch_size = pool.compr_batch_size
         step = batch_size if batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
         out: list[tuple[int, int] | None] = []
         store_one = self._zs_store
@@ -1108,7 +1156,7 @@ class Zswap:
         the job's ring), where the series locks it per batch; a 2 MiB folio holds it for a
         few ms. Pools released meanwhile are destroyed after the mutex is dropped.
         """
-        batch = pool.compressor.batch_size
+        batch = pool.compr_batch_size
         pages: list[BytesLike] = []
         for f in folios:
             if f.nr == 1:  # reclaim's 4 KiB folios: the folio is the page
@@ -1121,8 +1169,8 @@ class Zswap:
             ctx, res = pool.ctx_get_cpu_lock()
             try:
                 tfm = cast("NativeBatchingTransform", res.tfm)
-                # The ring is the compressor's batch_size buffers (a build-time-sized context
-                # has more; they stay unused, as they would in the kernel).
+                # The ring is the pool's compr_batch_size buffers (a global-max context has
+                # eight whatever the pool uses; the others stay unused, as in the kernel).
                 ring = res.buffers[:batch]
                 job = tfm.compress_stream(pages, len(pages), ring)
                 completed = False
@@ -1432,7 +1480,7 @@ class Zswap:
             groups.setdefault(item[1].pool_id, []).append(item)
         for pool_id, members in groups.items():
             pool = self._pool_ids.get(pool_id)
-            step = 1 if pool is None else pool.compressor.batch_size
+            step = 1 if pool is None else pool.compr_batch_size
             for start in range(0, len(members), step):
                 yield pool, members[start:start + step]
 
@@ -1852,8 +1900,14 @@ class Zswap:
             self._pool_ids.clear()
             for pool in pools:
                 self._c.forget(pool)
-        for pool in pools:
-            pool.destroy()
+        # Under the hotplug lock: it waits for a hotplug operation in progress, whose holder
+        # first runs any pool release it deferred (see _flush_releases).
+        with self.cpus.hotplug_lock:
+            for pool in pools:
+                pool.destroy()
+            if self.shared_ctxs is not None:
+                self.shared_ctxs.destroy()
+        self.streams.clear()
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
             self.swap_table.on_free = None
         if self.memcg_root is not None:
