@@ -242,8 +242,10 @@ def test_threads_storing_and_loading_lose_nothing() -> None:
 _stream_op = st.one_of(
     st.tuples(st.just("folio"), st.integers(0, 48), st.integers(2, 16), st.integers(0, 3),
               st.booleans()),
+    # a batch names each slot once (the same slot twice is refused: InvalidParameter)
     st.tuples(st.just("batch"), st.lists(st.tuples(st.integers(0, 63), st.integers(0, 3)),
-                                         min_size=1, max_size=12), st.booleans()),
+                                         min_size=1, max_size=12, unique_by=lambda s: s[0]),
+              st.booleans()),
     st.tuples(st.just("invalidate"), st.integers(0, 63)),
 )
 
@@ -539,7 +541,10 @@ def test_closed_instance_refuses_stores_with_a_clear_error() -> None:
                  lambda: z.store_batch([(text_page(1), 0, 1)])):
         with pytest.raises(ZswapError, match="closed"):
             call()
-    assert not z.load(bytearray(PAGE_SIZE), 0, 1)
+    # loads and invalidations too, whether or not the slot had a page: the pages are gone
+    for call in (lambda: z.load(bytearray(PAGE_SIZE), 0, 1), lambda: z.invalidate(0, 1)):
+        with pytest.raises(ZswapError, match="closed"):
+            call()
 
 
 def test_a_subclass_keeps_its_own_store_and_load() -> None:

@@ -30,6 +30,15 @@ LRU lists, counters, pool references and the pool list change under ``Zswap._loc
 lock, the list_lru lock, the pools lock and the atomics of the kernel, folded into one).
 Order: ``acomp_ctx.mutex`` → zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a
 context mutex under ``Zswap._lock``.
+
+One slot, one operation (docs/RELIABILITY.md): the kernel calls ``zswap_store`` and
+``zswap_load`` with the swap-cache folio of the entry locked, so operations on one swap entry
+never overlap. Here store, load and writeback mark their slots busy in the entry table
+(``EntryTable.slots_begin`` / ``slots_end``) from their first look at a slot to their last
+change of it; a store, load or invalidate of a busy slot raises :class:`SlotBusy` and changes
+nothing, writeback skips it (-EEXIST), and swapoff of a type with busy slots is refused. A
+store or load that raced :meth:`Zswap.close` finds out under ``Zswap._lock`` before it
+publishes or erases anything, and raises.
 """
 
 from __future__ import annotations
@@ -56,6 +65,7 @@ from .errors import (
     DecompressFail,
     InvalidPage,
     InvalidParameter,
+    SlotBusy,
     UseAfterFree,
     ZswapError,
 )
@@ -152,6 +162,16 @@ def _streams(pool: ZswapPool) -> bool:
     compressor = pool.compressor
     return (type(compressor) is BatchingCompressor and compressor.engine == "native"
             and pool.compr_batch_size > 1)
+
+
+def _view(obj: object, what: str) -> memoryview:
+    """``memoryview(obj)``, or :class:`InvalidPage` for something that is not a buffer (a
+    str, None): every bad argument of the public calls is a ZswapError."""
+    try:
+        return memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidPage(f"{what} must be a bytes-like object, not "
+                          f"{type(obj).__name__}") from None
 
 
 def _host_totalram_pages() -> int:
@@ -382,6 +402,9 @@ class Zswap:
         self.ctx_use_after_free = 0
         #: zswap's lock (threading.Lock's interface, in C so the fast paths take it directly)
         self._lock = Lock()
+        #: set by close(), under _lock: every operation checks it there before it changes
+        #: anything
+        self._closed = False
         self._params: dict[str, object] = {}
         for name, value in (("enabled", enabled), ("max_pool_percent", max_pool_percent),
                             ("accept_threshold_percent", accept_threshold_percent),
@@ -468,6 +491,7 @@ class Zswap:
         if name == "compressor":
             if not isinstance(value, str) or not value.strip():
                 raise InvalidParameter(f"compressor: expected an algorithm name, got {value!r}")
+            self._check_open()
             self._set_compressor(value.strip())
             return
         parsed = PARAMETERS[name].parse(name, value)
@@ -530,11 +554,16 @@ class Zswap:
         if pool is None:
             pool = self._pool_create(name)
         with self._lock:
-            old = self._pools[0] if self._pools else None
-            self._pools.insert(0, pool)
-            self._params["compressor"] = name
-            if old is not None and old.kill():
-                self._release_pending.append(old)
+            closed = self._closed
+            if not closed:
+                old = self._pools[0] if self._pools else None
+                self._pools.insert(0, pool)
+                self._params["compressor"] = name
+                if old is not None and old.kill():
+                    self._release_pending.append(old)
+        if closed:  # close() ran while the pool was made: it must not outlive the instance
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
+            raise ZswapError("this Zswap was closed during the compressor switch")
         self._flush_releases()
 
     def _pool_put_locked(self, pool: ZswapPool, nr: int = 1) -> None:
@@ -575,7 +604,8 @@ class Zswap:
         :meth:`stream_report`.
         """
         report = []
-        for pool in self.pools():
+        pools = self.pools()
+        for pool in pools:
             rows = pool.ctx_report()
             holding = [row for row in rows if row["allocated"]]
             batch = pool.compr_batch_size
@@ -586,7 +616,7 @@ class Zswap:
                 "compressor": pool.tfm_name,
                 "lifetime": pool.lifetime,
                 "batch_size": batch,
-                "current": pool is self._pools[0],
+                "current": pool is pools[0],
                 "ref": pool.ref,
                 "pool_pages": pool.total_pages(),
                 "cpus_holding": [row["cpu"] for row in holding],
@@ -621,7 +651,10 @@ class Zswap:
         return self._pool_ids[entry.pool_id]
 
     def current_pool(self) -> ZswapPool:
-        return self._pools[0]
+        try:
+            return self._pools[0]
+        except IndexError:  # close() emptied the list (maybe on another thread just now)
+            raise ZswapError("this Zswap is closed: it has no current pool") from None
 
     def compact(self) -> int:
         """``zs_compact`` on every live pool (zsmalloc's shrinker under memory pressure);
@@ -663,6 +696,10 @@ class Zswap:
         with self._lock:
             if swp_type not in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type} is not on")
+            busy = self._table.busy_count(swp_type)
+            if busy:
+                raise SlotBusy(f"swapoff of type {swp_type} while {busy} operation(s) on it are "
+                               "in flight")
             left = self._table.count(swp_type)
             if left:
                 raise ZswapError(f"swapoff of type {swp_type} with {left} entries still in "
@@ -731,8 +768,27 @@ class Zswap:
                     memcg: MemCgroup | None = None) -> bool:
         """:meth:`store`'s steps in Python, for everything the C fast path declines."""
         self._check_open()
-        # 1. The folio (1..512 whole pages) and its slots.
+        # 1. The folio (1..512 whole pages) and its slots, marked busy until the store is done
+        #    (the kernel holds the folio lock).
         mv, nr = self._check_folio(folio, swp_type, offset)
+        self._table.slots_begin(swp_type, offset, nr)
+        try:
+            return self._store_marked(mv, nr, swp_type, offset, memcg)
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "store")
+            raise
+        finally:
+            self._table.slots_end(swp_type, offset, nr)
+
+    def _raise_if_closed(self, exc: BaseException, what: str) -> None:
+        """An operation that failed because :meth:`close` destroyed its pool meanwhile (a
+        destroyed zsmalloc, freed contexts) says so."""
+        if self._closed:
+            raise ZswapError(f"this Zswap was closed during the {what}") from exc
+
+    def _store_marked(self, mv: BytesLike, nr: int, swp_type: int, offset: int,
+                      memcg: MemCgroup | None) -> bool:
+        """:meth:`_store_flow` from step 2, its slots marked busy."""
         # 2. Enabled? The cgroup's zswap.max? The global limit?
         admitted = self._admit(memcg, swp_type, offset, nr)
         if admitted is None:
@@ -768,7 +824,7 @@ class Zswap:
         :meth:`store`.
         """
         self._check_open()
-        pool = self._pools[0]
+        pool = self.current_pool()
         if pool.compr_batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
         if memcg is None and self._c_admit_batch and _streams(pool):
@@ -776,8 +832,57 @@ class Zswap:
             # for every folio in one C call, which declines anything else before doing it.
             specs = self._c.admit_batch(folios, _StreamFolio)
             if specs is not NotImplemented:
-                return self._store_stream(specs, self._pool_current_get(len(specs)))
+                ranges = [(f.swp_type, f.offset, 1) for f in specs]
+                self._slots_begin_all(ranges)
+                try:
+                    pool = self._pool_current_get(len(specs))
+                    if _streams(pool):
+                        return self._store_stream(specs, pool)
+                    # a compressor switch since the check above: the general path instead
+                    with self._lock:
+                        self._pool_put_locked(pool, len(specs))
+                    self._flush_releases()
+                    checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+                    return self._store_batch_marked(folios, checked, memcg)
+                finally:
+                    self._slots_end_all(ranges)
         checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+        ranges = [(t, off, nr) for (_, nr), (_, t, off) in zip(checked, folios, strict=True)]
+        self._slots_begin_all(ranges)
+        try:
+            return self._store_batch_marked(folios, checked, memcg)
+        finally:
+            self._slots_end_all(ranges)
+
+    def _slots_begin_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Mark every ``(type, offset, nr)`` range busy, or none (:class:`SlotBusy`)."""
+        begin = self._table.slots_begin
+        done: list[tuple[int, int, int]] = []
+        try:
+            for r in ranges:
+                try:
+                    begin(*r)
+                except SlotBusy:
+                    t, off, nr = r
+                    if any(t == t2 and off < off2 + nr2 and off2 < off + nr
+                           for t2, off2, nr2 in done):
+                        raise InvalidParameter(f"a batch names swap slot {t}:{off} twice") \
+                            from None
+                    raise
+                done.append(r)
+        except BaseException:
+            self._slots_end_all(done)
+            raise
+
+    def _slots_end_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        end = self._table.slots_end
+        for r in ranges:
+            end(*r)
+
+    def _store_batch_marked(self, folios: Sequence[tuple[BytesLike, int, int]],
+                            checked: list[tuple[BytesLike, int]],
+                            memcg: MemCgroup | None) -> list[bool]:
+        """:meth:`store_batch` for checked folios whose slots are marked busy."""
         results = [False] * len(folios)
         todo: list[int] = []
         admitted_info: dict[int, tuple[MemCgroup | None, bool]] = {}
@@ -788,11 +893,13 @@ class Zswap:
                 admitted_info[k] = admitted
         if not todo:
             return results
-        if _streams(self._pools[0]):
-            stream_pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        # One reference per page, on the pool current now: that pool (a compressor switch
+        # may have run since the checks above) decides how the pages are stored.
+        pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        if _streams(pool):
             specs = [_StreamFolio(checked[k][0], checked[k][1], folios[k][1], folios[k][2],
                                   *admitted_info[k]) for k in todo]
-            for k, ok in zip(todo, self._store_stream(specs, stream_pool), strict=True):
+            for k, ok in zip(todo, self._store_stream(specs, pool), strict=True):
                 results[k] = ok
             return results
         wb_enabled = all(admitted_info[k][1] for k in todo)
@@ -806,7 +913,6 @@ class Zswap:
                 view = mv if isinstance(mv, memoryview) else memoryview(mv)
                 pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(nr))
             owner.extend([k] * nr)
-        pool = self._pool_current_get(len(pages))
         try:
             compressed = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=False)
         except UseAfterFree:
@@ -841,7 +947,7 @@ class Zswap:
         if type(folio) is bytes and len(folio) == PAGE_SIZE:
             mv, nr = folio, 1  # the common 4 KiB page: no view needed
         else:
-            mv = folio if type(folio) is memoryview else memoryview(folio)
+            mv = folio if type(folio) is memoryview else _view(folio, "a folio")
             size = mv.nbytes
             nr = size >> PAGE_SHIFT
             if size & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
@@ -881,17 +987,22 @@ class Zswap:
         return charged, wb_enabled
 
     def _check_open(self) -> None:
-        """A closed instance has no pool: storing into it is an error, before any side effect."""
-        if not self._pools:
-            raise ZswapError("this Zswap is closed: it has no pool to store into")
+        """A closed instance has no pool and no pages: storing, loading, invalidating or
+        writing back is an error, before any side effect."""
+        if self._closed or not self._pools:
+            raise ZswapError("this Zswap is closed: its pools and pages are gone")
 
     def _pool_current_get(self, nr: int) -> ZswapPool:
         """The current pool with ``nr`` references taken (``zswap_pool_current_get``)."""
         lock = self._lock
         lock.acquire()
-        pool = self._pools[0]
-        pool.ref += nr
-        lock.release()
+        try:
+            if self._closed or not self._pools:  # close() ran since the caller checked
+                raise ZswapError("this Zswap was closed during the store")
+            pool = self._pools[0]
+            pool.ref += nr
+        finally:
+            lock.release()
         return pool
 
     def _publish(self, swp_type: int, offset: int,
@@ -912,6 +1023,10 @@ class Zswap:
         insert = self._table.insert
         lock = self._lock
         lock.acquire()
+        if self._closed:
+            # close() ran while this store compressed: its pools are gone, nothing to publish
+            lock.release()
+            raise ZswapError("this Zswap was closed during the store: nothing was stored")
         try:
             off = offset
             for handle, length in stored:
@@ -1186,6 +1301,8 @@ class Zswap:
         """
         pop = self._table.pop
         with self._lock:
+            if self._closed:  # close() destroyed every pool: nothing left to erase
+                return
             for off in range(offset, offset + nr):
                 entry = pop(swp_type, off)
                 if entry is not None:
@@ -1238,22 +1355,38 @@ class Zswap:
     def _load_flow(self, out: bytearray | memoryview, swp_type: int, offset: int, *,
                    swapcache: bool = True) -> bool:
         """:meth:`load`'s steps in Python, for everything the C fast path declines."""
-        mv = out if type(out) is memoryview else memoryview(out)
+        mv = out if type(out) is memoryview else _view(out, "the output page")
         if mv.nbytes != PAGE_SIZE or mv.readonly:
             raise InvalidPage(
                 f"zswap loads one writable {PAGE_SIZE}-byte page at a time (large folios are "
                 f"refused, as in the kernel), got {mv.nbytes} bytes"
                 + (" read-only" if mv.readonly else "")
             )
+        self._check_open()
         pages = self._tree_pages.get(swp_type)
         if pages is None or type(offset) is not int or offset < 0 or offset >= pages:
             raise self._bad_slot(swp_type, offset, 1)
+        table = self._table
+        table.slots_begin(swp_type, offset, 1)  # the folio lock's part: see the module
+        try:
+            return self._load_marked(mv, swp_type, offset, swapcache)
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "load")
+            raise
+        finally:
+            table.slots_end(swp_type, offset, 1)
+
+    def _load_marked(self, mv: memoryview, swp_type: int, offset: int, swapcache: bool) -> bool:
+        """:meth:`_load_flow` once its slot is marked busy."""
         entry = self._table.get(swp_type, offset)
         if entry is None:
             return False
         self._decompress(entry, mv)
         lock = self._lock
         lock.acquire()
+        if self._closed:
+            lock.release()
+            raise ZswapError("this Zswap was closed during the load")
         try:
             self._c.zswpin += 1
             if entry.objcg >= 0:
@@ -1276,13 +1409,24 @@ class Zswap:
         stay)."""
         if len(outs) != len(offsets):
             raise InvalidParameter(f"load_batch: {len(outs)} buffers for {len(offsets)} slots")
-        views = [o if type(o) is memoryview else memoryview(o) for o in outs]
+        views = [o if type(o) is memoryview else _view(o, "an output page") for o in outs]
         for view in views:
             if view.nbytes != PAGE_SIZE or view.readonly:
                 raise InvalidPage(f"load_batch: every buffer must be one writable "
                                   f"{PAGE_SIZE}-byte page")
+        self._check_open()
         for off in offsets:
             self._check_slot(swp_type, off, 1)
+        ranges = [(swp_type, off, 1) for off in offsets]
+        self._slots_begin_all(ranges)
+        try:
+            return self._load_batch_marked(views, swp_type, offsets, swapcache)
+        finally:
+            self._slots_end_all(ranges)
+
+    def _load_batch_marked(self, views: list[memoryview], swp_type: int,
+                           offsets: Sequence[int], swapcache: bool) -> list[bool]:
+        """:meth:`load_batch` once its slots are marked busy."""
         get = self._table.get
         results = [False] * len(offsets)
         failed: list[int] = []
@@ -1310,6 +1454,8 @@ class Zswap:
                         failed.append(offsets[k])
                         batch_failed += 1
         with self._lock:
+            if self._closed:
+                raise ZswapError("this Zswap was closed during the load")
             for k, entry in loaded:
                 results[k] = True
                 self._c.zswpin += 1
@@ -1415,9 +1561,14 @@ class Zswap:
 
     # ------------------------------------------------------------------ invalidate ----------
     def invalidate(self, swp_type: int, offset: int) -> bool:
-        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one."""
-        self._check_slot(swp_type, offset, 1)
-        with self._lock:
+        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one.
+        :class:`SlotBusy` (nothing changes) while a store, load or writeback of the slot is in
+        flight: the swap core frees a slot only when nobody holds its folio."""
+        self._check_open()
+        with self._lock:  # checked under the lock: a swapoff or close may run meanwhile
+            self._check_open()
+            self._check_slot(swp_type, offset, 1)
+            self._check_not_busy(swp_type, offset, 1)
             entry = self._table.pop(swp_type, offset)
             if entry is not None:
                 self._entry_free_locked(entry)
@@ -1444,11 +1595,17 @@ class Zswap:
         self.swap_table = table
         table.on_free = self._on_swap_free
 
+    def _check_not_busy(self, swp_type: int, offset: int, nr: int) -> None:
+        if self._table.slots_busy(swp_type, offset, nr):
+            raise SlotBusy(f"invalidate of swap slots {swp_type}:{offset}+{nr} while a store, "
+                           "load or writeback of one of them is in flight")
+
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
-        if swp_type not in self._tree_pages:
-            return
         pop = self._table.pop
         with self._lock:
+            if swp_type not in self._tree_pages or self._closed:
+                return
+            self._check_not_busy(swp_type, offset, nr)
             for off in range(offset, offset + nr):
                 entry = pop(swp_type, off)
                 if entry is not None:
@@ -1477,12 +1634,12 @@ class Zswap:
         relies on the swap cache to retry a failed write; pyzswap writes synchronously and
         erases the entry only after the write succeeded, so an I/O error loses nothing.
         """
-        # 1-2. Pin the slot with a swap-cache folio; still this entry's slot?
+        # 1-2. Pin the slot with a swap-cache folio (and mark it busy); still this entry's?
+        self._check_open()
         pinned = self._wb_pin(entry)
         if type(pinned) is int:
             return pinned
         swp, folio = cast(_Pinned, pinned)
-        table = cast(SwapTable, self.swap_table)
         try:
             # 3. Decompress into the folio.
             try:
@@ -1494,7 +1651,7 @@ class Zswap:
             # 4. Write it to the device; only then drop the entry.
             ret = self._wb_write(entry, swp, folio)
         finally:
-            table.delete_from_swap_cache(swp)
+            self._wb_unpin(entry, swp)
         if self._release_pending:
             self._flush_releases()
         return ret
@@ -1504,6 +1661,7 @@ class Zswap:
         gives. The steps are the same, but every slot is pinned first and the entries of a
         batching pool are then decompressed together, in batches of its batch size (in
         parallel on its engines), before the pages are written one by one."""
+        self._check_open()
         table = self.swap_table
         results = [0] * len(entries)
         pinned: list[tuple[int, ZswapEntry, _Pinned]] = []
@@ -1525,16 +1683,18 @@ class Zswap:
                 results[k] = self._wb_write(entry, swp, folio)
         finally:
             if table is not None:
-                for _, _, (swp, _) in pinned:
-                    table.delete_from_swap_cache(swp)
+                for _, entry, (swp, _) in pinned:
+                    self._wb_unpin(entry, swp)
         if self._release_pending:
             self._flush_releases()
         return results
 
     def _wb_pin(self, entry: ZswapEntry) -> int | _Pinned:
         """Writeback steps 1-2: a swap-cache folio for the entry's slot pins it against reuse
-        and swapoff, then the slot must still hold this entry. ``(swp, folio)``, or the
-        negative errno (the swap-cache folio is already gone again then)."""
+        and swapoff, and the slot is marked busy (-EEXIST if a store or load of it is in
+        flight); then the slot must still hold this entry. ``(swp, folio)``, or the negative
+        errno (the swap-cache folio and the mark are already gone again then); release with
+        :meth:`_wb_unpin`."""
         table = self.swap_table
         swp_type, offset = entry.type, entry.offset
         if table is None or swp_type not in self._tree_pages:
@@ -1546,10 +1706,24 @@ class Zswap:
                 return -errno.EEXIST
         except (SwapSlotFree, InvalidParameter):
             return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
-        if self._table.get(swp_type, offset) != entry:
+        try:
+            marked = self._table.slots_try_begin(swp_type, offset, 1)
+        except ValueError:  # not a slot of the tree (a made-up entry)
             table.delete_from_swap_cache(swp)
             return -errno.ENOMEM
+        if not marked:
+            table.delete_from_swap_cache(swp)
+            return -errno.EEXIST
+        if self._table.get(swp_type, offset) != entry:
+            self._wb_unpin(entry, swp)
+            return -errno.ENOMEM
         return swp, folio
+
+    def _wb_unpin(self, entry: ZswapEntry, swp: int) -> None:
+        """Undo :meth:`_wb_pin`: the busy mark first, then the swap-cache folio (whose removal
+        may free the slot and so invalidate it)."""
+        self._table.slots_end(entry.type, entry.offset, 1)
+        cast(SwapTable, self.swap_table).delete_from_swap_cache(swp)
 
     def _wb_decompress(self, pool: ZswapPool | None,
                        chunk: list[tuple[int, ZswapEntry, _Pinned]]) -> list[int]:
@@ -1585,6 +1759,8 @@ class Zswap:
         except SwapIOError:
             return -errno.EIO
         with self._lock:
+            if self._closed:
+                raise ZswapError("this Zswap was closed during the writeback")
             if self._table.pop(entry.type, entry.offset, entry) is not None:
                 self._entry_free_locked(entry)
             self._c.zswpwb += 1
@@ -1707,9 +1883,18 @@ class Zswap:
     def close(self) -> None:
         """Stop the shrink worker thread, detach from the swap table and memcg tree, and destroy
         every pool (zsmalloc memory, per-CPU contexts, CPU hotplug instances). The instance
-        cannot store or load afterwards."""
+        cannot store, load, invalidate or write back afterwards (:class:`ZswapError`); an
+        operation still in flight on another thread finds out under ``_lock`` before it
+        publishes or erases anything, and raises the same. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
         self._shrink_work.stop()
         with self._lock:
+            self._closed = True
+            # the fast paths decline from now on, and those in flight see it under this lock;
+            # their references go once none is active (this breaks the reference cycle)
+            self._c.unbind()
             pools = list(self._pools)
             self._pools.clear()  # in place: the fast paths hold this list
             self._pool_ids.clear()
@@ -1723,7 +1908,6 @@ class Zswap:
             if self.shared_ctxs is not None:
                 self.shared_ctxs.destroy()
         self.streams.clear()
-        self._c.unbind()  # the fast paths decline from now on; breaks the reference cycle
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
             self.swap_table.on_free = None
         if self.memcg_root is not None:
@@ -1734,8 +1918,9 @@ class Zswap:
     # ------------------------------------------------------------------ queries -------------
     def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:
         """The entry stored for a slot, or None (read-only view for tools and tests)."""
-        self._check_slot(swp_type, offset, 1)
-        entry: ZswapEntry | None = self._table.get(swp_type, offset)
+        with self._lock:
+            self._check_slot(swp_type, offset, 1)
+            entry: ZswapEntry | None = self._table.get(swp_type, offset)
         return entry
 
     def entries(self, swp_type: int) -> list[ZswapEntry]:

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle.h"
+
 enum { CODEC_LZ4, CODEC_LZ4HC, CODEC_LZO, CODEC_LZO_RLE, CODEC_COUNT };
 static const char *const codec_names[CODEC_COUNT] = {"lz4", "lz4hc", "lzo", "lzo-rle"};
 
@@ -34,26 +36,11 @@ struct pyz_codec {
     void *_Atomic state; /* NULL while a call has it */
 };
 
-PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
 
 int pyz_load_errors(void)
 {
-    if (pyz_DecompressFail)
-        return 0;
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    pyz_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
-    pyz_CompressFail = PyObject_GetAttrString(m, "CompressFail");
-    pyz_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
-    Py_DECREF(m);
-    if (pyz_CompressPoor && pyz_CompressFail && pyz_DecompressFail)
-        return 0;
-    Py_CLEAR(pyz_CompressPoor);
-    Py_CLEAR(pyz_CompressFail);
-    Py_CLEAR(pyz_DecompressFail);
-    return -1;
+    return pyz_load_zswap_errors(); /* every pyzswap.errors class C raises (lifecycle.c) */
 }
 
 /* ---------------------------------------------------------------- the C interface -------- */
@@ -137,6 +124,8 @@ static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what
 static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
+    if (!self->ready) /* the state's size depends on the algorithm __init__ chooses */
+        return pyz_err_uninit("PageCodec");
     if (pyz_load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
@@ -167,6 +156,8 @@ out:
 static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     if (pyz_load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
@@ -197,11 +188,8 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     int level = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
         return -1;
-    if (self->ready) {
-        /* a call on another thread may hold a state sized for the current algorithm */
-        PyErr_SetString(PyExc_TypeError, "PageCodec: already initialised");
-        return -1;
-    }
+    if (self->ready) /* a call on another thread may hold a state sized for the algorithm */
+        return pyz_err_init_twice("PageCodec");
     int algo = -1;
     for (int i = 0; i < CODEC_COUNT; i++)
         if (strcmp(algorithm, codec_names[i]) == 0)
@@ -223,6 +211,7 @@ static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
     }
     if (algo == CODEC_LZ4)
         level = 1;
+    free(atomic_exchange(&self->state, NULL)); /* none can exist: no call runs before this */
     self->algo = algo;
     self->level = level;
     self->ready = 1;
@@ -237,11 +226,15 @@ static void pc_dealloc(PyzCodecObject *self)
 
 static PyObject *pc_get_algorithm(PyzCodecObject *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyUnicode_FromString(codec_names[self->algo]);
 }
 
 static PyObject *pc_get_level(PyzCodecObject *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyLong_FromLong(self->level);
 }
 
@@ -276,8 +269,8 @@ static PyTypeObject PageCodecType = {
 PyzCodecObject *pyz_codec_native(PyObject *tfm)
 {
     PyTypeObject *t = Py_TYPE(tfm);
-    if (!PyObject_TypeCheck(tfm, &PageCodecType))
-        return NULL;
+    if (!PyObject_TypeCheck(tfm, &PageCodecType) || !((PyzCodecObject *)tfm)->ready)
+        return NULL; /* not initialised: its Python methods raise */
     if (t == &PageCodecType)
         return (PyzCodecObject *)tfm;
     /* a subclass: only if nothing overrides the two methods (no instance dict, no class

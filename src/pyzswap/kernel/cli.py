@@ -308,7 +308,7 @@ _add_replay_commands()
 
 
 @click.command("snapshot")
-@click.argument("pid", type=int, required=False)
+@click.argument("pid", type=click.IntRange(1, 2**31 - 1), required=False)
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
               help="page file to write (metadata goes to OUTPUT.json); with --all, a directory")
 @click.option("--all-pages", is_flag=True,
