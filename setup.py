@@ -1,21 +1,51 @@
-"""Build the C extension (``pyzswap._native``); everything else is in pyproject.toml.
+"""Build the C parts; everything else is in pyproject.toml.
 
-It links the system codec libraries (Debian: liblz4-dev, libzstd-dev, zlib1g-dev), which the
-Makefile installs; LZO is pyzswap's own C (csrc/lzo.c).
+* ``pyzswap._native``: the codec table (the kernel's LZO is pyzswap's own C, csrc/lzo.c), the
+  batching engines, zsmalloc, the entry table, the zswap state and the C flow, linking the
+  system codec libraries (Debian: liblz4-dev, libzstd-dev, zlib1g-dev), which the Makefile
+  installs.
+* ``pyzswap/_replay``: the kernel replayer (``csrc/replay.c``), a standalone executable that
+  ``pyzswap kernel run`` starts: the trace's processes must be small real processes, not Python
+  interpreters, so that their memory cgroup holds little but the trace's pages.
 """
 
+import os
+import shutil
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+REPLAYER_SOURCES = ["src/pyzswap/csrc/replay.c"]
+REPLAYER = "_replay"
+
+
+class BuildExtAndReplayer(build_ext):
+    """``build_ext``, then the replayer executable with the same compiler, next to the extension
+    (in the source tree too for an in-place or editable build)."""
+
+    def run(self) -> None:
+        super().run()
+        objects = self.compiler.compile(
+            REPLAYER_SOURCES, output_dir=self.build_temp, include_dirs=[str(CSRC)],
+            depends=["src/pyzswap/csrc/replay.h"],
+            extra_postargs=["-O2", "-Wall", "-Wextra", "-Wshadow"])
+        out_dir = os.path.join(self.build_lib, "pyzswap")
+        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir)
+        if self.inplace or getattr(self, "editable_mode", False):
+            package_dir = self.get_finalized_command("build_py").get_package_dir("pyzswap")
+            shutil.copy2(os.path.join(out_dir, REPLAYER), os.path.join(package_dir, REPLAYER))
+
 
 #: The C sources live in one folder (docs/ARCHITECTURE.md, "The C sources").
 CSRC = Path("src/pyzswap/csrc")
 #: The extension's files there, by layer: the module; the codec table and its users; the
 #: zswap state and the C flow over it; the plain-C leaves (zsmalloc, entry table, lock).
 NATIVE = ["module", "codec", "codec_py", "lzo", "engines", "state", "pool", "flow", "stream",
-          "entries", "lock", "zsmalloc", "zsmalloc_py"]
+          "entries", "lock", "lifecycle", "zsmalloc", "zsmalloc_py"]
 
 setup(
+    cmdclass={"build_ext": BuildExtAndReplayer},
     ext_modules=[
         Extension(
             "pyzswap._native",

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
+from ._cliutil import SEED, finite_float, main_error_message, terminate_on_sigterm
 from .compress import available_compressors, get_compressor
 from .errors import ZswapError
 from .pool import LIFETIMES
@@ -25,6 +26,11 @@ from .storecheck import StoreCheckReport, store_check
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+#: The most accesses a run replays (``--ops``), and the largest ``--ram`` (1 TiB).
+MAX_OPS = 1 << 32
+MAX_RAM_BYTES = 1 << 40
+#: The most runs one ``--sweep`` or ``--compressor`` list asks for.
+MAX_RUNS = 32
 
 
 class CliError(click.ClickException):
@@ -232,14 +238,13 @@ def _mb_per_s(us_per_page: object) -> str:
 @click.option("--sweep", default=None, metavar="NAME=V1,V2,…",
               help="run once per value of max_pool_percent, accept_threshold_percent, "
                    "shrinker_enabled or ram, and compare")
-@click.option("--ops", type=click.IntRange(1, None), default=None,
+@click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
               help="number of accesses (default: the workload's)")
-@click.option("--scale", type=click.FloatRange(0.01, 100.0), default=1.0, show_default=True,
+@click.option("--scale", type=finite_float(0.01, 100.0), default=1.0, show_default=True,
               help="scale a built-in workload's pages and accesses")
 @click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
               default="zipf", show_default=True, help="access pattern for a page file")
-@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
-              help="workload seed")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="workload seed")
 @click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -255,6 +260,7 @@ def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent
     (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). The default run
     finishes in well under a minute.
     """
+    from .pagesets import check_regular_file
     from .run.harness import RunConfig, run_workload
     from .run.workload import workload_from_name
     from .units import parse_size
@@ -262,6 +268,8 @@ def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent
     names = [c.strip() for c in compressor.split(",") if c.strip()]
     if not names:
         raise CliError("--compressor: give at least one algorithm name")
+    if len(names) > MAX_RUNS:
+        raise CliError(f"--compressor: at most {MAX_RUNS} algorithms, got {len(names)}")
     for name in names:
         _check_compressor(name)
     ram_pages = None if ram is None else _ram_pages(ram, parse_size)
@@ -273,6 +281,8 @@ def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent
         zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
     )
     configs = _run_configs(base, names, sweep, parse_size)
+    if workload is not None:
+        check_regular_file(workload)  # a FIFO would block the look at its first bytes
     wl = workload_from_name(workload, seed=seed, pattern=pattern, ops=ops, scale=scale)
     reports = []
     for cfg in configs:
@@ -307,6 +317,8 @@ def _ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
         raise CliError(str(exc)) from None
     if nbytes < 4096:
         raise CliError(f"--ram {text}: RAM must be at least one page (4096 bytes)")
+    if nbytes > MAX_RAM_BYTES:
+        raise CliError(f"--ram {text}: at most 1T (a RAM of {MAX_RAM_BYTES >> 30} GiB)")
     return nbytes // 4096
 
 
@@ -337,6 +349,8 @@ def _run_configs(base: Any, names: list[str], sweep: str | None,
     if not sep or key not in choices or not values:
         raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
                        f"{', '.join(sorted(choices))}")
+    if values.count(",") >= MAX_RUNS:
+        raise CliError(f"--sweep: at most {MAX_RUNS} values, got {values.count(',') + 1}")
     configs = []
     for raw in values.split(","):
         raw = raw.strip()
@@ -476,13 +490,16 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 
 def _register_tools() -> None:
-    """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    """The tools' commands live with their packages (kernel, snapshot, lab, soak, bench,
+    study)."""
     from .bench import bench
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
     from .run.trace_cli import trace
     from .soak import soak
     from .status import status
+    from .study.bench import study_bench
+    from .study.cli import study
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
@@ -491,6 +508,8 @@ def _register_tools() -> None:
     cli.add_command(bench)
     cli.add_command(status)
     cli.add_command(trace)
+    cli.add_command(study)
+    bench.add_command(study_bench)
 
 
 _register_tools()
@@ -525,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     from .kernel import _host
 
     _host.announce = _announce_host_change
+    terminate_on_sigterm()
     try:
         cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -543,9 +563,12 @@ def main(argv: list[str] | None = None) -> int:
     except ZswapError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        _error(f"{where}{exc.strerror or exc}")
+    except (OSError, ValueError, OverflowError, MemoryError) as exc:
+        # what no command turned into one line: input too large or malformed for some layer
+        message = main_error_message(exc)
+        if message is None:  # pragma: no cover - every OSError, ValueError... has one
+            raise
+        _error(message)
         return EXIT_USAGE
     return 0
 

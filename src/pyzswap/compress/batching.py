@@ -89,6 +89,7 @@ from .deflate import DEFLATE
 from .lz4 import LZ4, LZ4HC
 from .lzo import LZO, LZO_RLE
 from .native import (
+    MAX_NATIVE_THREADS,
     NATIVE_MIN_PARALLEL_US,
     NativeBatchingTransform,
     NativeGate,
@@ -646,6 +647,9 @@ class BatchingCompressor(Compressor):
             raise InvalidParameter(f"no native engine for {base_c.name!r} (native: the stock "
                                    "lz4, lz4hc, zstd, lzo, lzo-rle and deflate, with the caller "
                                    "helping)")
+        if engine == "native" and n > MAX_NATIVE_THREADS:
+            raise InvalidParameter(f"{base_c.name}-x{n}: a native batching compressor runs at "
+                                   f"most {MAX_NATIVE_THREADS} engine threads")
         #: ``native`` (C engine threads, no GIL) or ``threads`` (Python engine threads).
         self.engine = engine
         if min_parallel_us is None:

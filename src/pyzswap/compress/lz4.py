@@ -1,7 +1,7 @@
 """lz4 and lz4hc through liblz4, as :class:`~pyzswap._native.PageCodec` transforms.
 
 The transforms are C objects (csrc/codec.c): Python calls their ``compress``/``decompress``
-like any transform's, and zswap's C fast paths call the codec directly, with the GIL released
+like any transform's, and zswap's C flow calls the codec directly, with the GIL released
 and no Python call per page (docs/PERFORMANCE.md).
 
 lz4 is ``LZ4_compress_fast`` at acceleration 1, the kernel's ``LZ4_compress_default``; lz4hc is

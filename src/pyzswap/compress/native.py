@@ -37,7 +37,7 @@ from time import perf_counter, thread_time
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .. import _native
-from ..errors import CompressFail, CompressPoor, DecompressFail, ZswapError
+from ..errors import CompressFail, CompressPoor, DecompressFail, InvalidParameter, ZswapError
 from ._base import Compressor, Transform
 
 if TYPE_CHECKING:
@@ -89,8 +89,15 @@ class _Owner(Protocol):
     def native_gates(self) -> tuple[NativeGate, NativeGate]: ...
 
 
+#: The most engine threads one ``_native.Engines`` runs (``MAX_THREADS`` in _native.c).
+MAX_NATIVE_THREADS = 64
+
+
 def native_engines(algorithm: str, threads: int) -> _native.Engines:
     """An ``Engines`` object for a native algorithm (threads start on the first job)."""
+    if not 0 <= threads <= MAX_NATIVE_THREADS:
+        raise InvalidParameter(f"a native batching compressor runs at most "
+                               f"{MAX_NATIVE_THREADS} engine threads, got {threads}")
     return _native.Engines(algorithm, NATIVE_ALGORITHMS[algorithm], threads)
 
 

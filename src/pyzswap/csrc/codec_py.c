@@ -10,6 +10,7 @@
 #include "codec_py.h"
 
 #include "codec.h"
+#include "lifecycle.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,27 +25,7 @@ struct pyz_pagecodec {
     struct pyz_codec_ctx *_Atomic ctx;   /* NULL while a call has it */
 };
 
-PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
 static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
-
-int pyz_load_errors(void)
-{
-    if (pyz_DecompressFail)
-        return 0;
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    pyz_CompressPoor = PyObject_GetAttrString(m, "CompressPoor");
-    pyz_CompressFail = PyObject_GetAttrString(m, "CompressFail");
-    pyz_DecompressFail = PyObject_GetAttrString(m, "DecompressFail");
-    Py_DECREF(m);
-    if (pyz_CompressPoor && pyz_CompressFail && pyz_DecompressFail)
-        return 0;
-    Py_CLEAR(pyz_CompressPoor);
-    Py_CLEAR(pyz_CompressFail);
-    Py_CLEAR(pyz_DecompressFail);
-    return -1;
-}
 
 /* ---------------------------------------------------------------- the C interface -------- */
 
@@ -98,7 +79,7 @@ const char *pyz_pagecodec_name(PyzPageCodecObject *c)
 
 PyObject *pyz_pagecodec_decompress_error(PyzPageCodecObject *c, int slen)
 {
-    if (pyz_load_errors() == 0)
+    if (pyz_load_zswap_errors() == 0)
         PyErr_Format(pyz_DecompressFail, "%s: corrupt stream of %d bytes", pyz_algos[c->algo].name,
                      slen);
     return NULL;
@@ -130,11 +111,9 @@ static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what
 static PyObject *pc_compress(PyzPageCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "PageCodec.__init__ was not called");
-        return NULL;
-    }
-    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
+    if (!self->ready) /* the context's size depends on the algorithm __init__ chooses */
+        return pyz_err_uninit("PageCodec");
+    if (pyz_load_zswap_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
     const char *name = pyz_algos[self->algo].name;
@@ -164,11 +143,9 @@ out:
 static PyObject *pc_decompress(PyzPageCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer src, dst;
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "PageCodec.__init__ was not called");
-        return NULL;
-    }
-    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
+    if (pyz_load_zswap_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
         return NULL;
     PyObject *ret = NULL;
     int slen = src.len > INT_MAX ? INT_MAX : (int)src.len;
@@ -197,11 +174,8 @@ static int pc_init(PyzPageCodecObject *self, PyObject *args, PyObject *kwds)
     int level = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
         return -1;
-    if (self->ready) {
-        /* a call on another thread may hold a context made for the current algorithm */
-        PyErr_SetString(PyExc_TypeError, "PageCodec: already initialised");
-        return -1;
-    }
+    if (self->ready) /* a call on another thread may hold a context made for the algorithm */
+        return pyz_err_init_twice("PageCodec");
     int algo = pyz_algo_find(algorithm);
     if (algo < 0) {
         PyErr_Format(PyExc_ValueError,
@@ -214,6 +188,7 @@ static int pc_init(PyzPageCodecObject *self, PyObject *args, PyObject *kwds)
                      algorithm);
         return -1;
     }
+    pyz_codec_ctx_free(atomic_exchange(&self->ctx, NULL)); /* none: no call ran before this */
     self->algo = algo;
     self->level = level ? level : pyz_algos[algo].default_level;
     self->ready = 1;
@@ -228,19 +203,15 @@ static void pc_dealloc(PyzPageCodecObject *self)
 
 static PyObject *pc_get_algorithm(PyzPageCodecObject *self, void *Py_UNUSED(c))
 {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "PageCodec.__init__ was not called");
-        return NULL;
-    }
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyUnicode_FromString(pyz_algos[self->algo].name);
 }
 
 static PyObject *pc_get_level(PyzPageCodecObject *self, void *Py_UNUSED(c))
 {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "PageCodec.__init__ was not called");
-        return NULL;
-    }
+    if (!self->ready)
+        return pyz_err_uninit("PageCodec");
     return PyLong_FromLong(self->level);
 }
 

@@ -30,9 +30,4 @@ const char *pyz_pagecodec_name(PyzPageCodecObject *codec);
 PyObject *pyz_pagecodec_decompress_error(PyzPageCodecObject *codec, int slen);
 int pyz_codec_add_types(PyObject *module);
 
-/* pyzswap.errors' codec errors, for every C file that raises or matches them: 0 once
- * loaded, -1 with an exception if the module cannot be imported. */
-int pyz_load_errors(void);
-extern PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
-
 #endif

@@ -3,6 +3,7 @@
 
 #include "codec_py.h"
 #include "consts.h"
+#include "lifecycle.h"
 #include "lock.h"
 #include "zsmalloc_py.h"
 
@@ -61,18 +62,14 @@ static int init_names(void)
     INTERN(s_acomp_ctx_get, "acomp_ctx_get");
     INTERN(s_acomp_ctx_locked, "acomp_ctx_locked");
 #undef INTERN
-    if (pyz_load_errors() < 0)
+    if (pyz_load_zswap_errors() < 0)
         return -1;
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    InvalidPage = PyObject_GetAttrString(m, "InvalidPage");
-    InvalidParameter = PyObject_GetAttrString(m, "InvalidParameter");
-    ZswapError = PyObject_GetAttrString(m, "ZswapError");
-    UseAfterFree = PyObject_GetAttrString(m, "UseAfterFree");
-    AllocFail = PyObject_GetAttrString(m, "AllocFail");
-    Py_DECREF(m);
-    return InvalidPage && InvalidParameter && ZswapError && UseAfterFree && AllocFail ? 0 : -1;
+    InvalidPage = pyz_InvalidPage;
+    InvalidParameter = pyz_InvalidParameter;
+    ZswapError = pyz_ZswapError;
+    UseAfterFree = pyz_UseAfterFree;
+    AllocFail = pyz_AllocFail;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- the CPU ---------------- */
@@ -470,6 +467,18 @@ PyObject *pyz_flow_closed_error(const char *during)
     return NULL;
 }
 
+/* An operation that failed because Zswap.close() destroyed its pool meanwhile (a destroyed
+ * zsmalloc pool, freed contexts) says so instead. Returns -1. */
+static int closed_during(NativeFlowObject *f, const char *what)
+{
+    if (f->state->closed && (PyErr_ExceptionMatches(InvalidParameter) ||
+                             PyErr_ExceptionMatches(UseAfterFree))) {
+        PyErr_Clear();
+        pyz_flow_closed_error(what);
+    }
+    return -1;
+}
+
 /* ---------------------------------------------------------------- store ------------------ */
 
 /* Slots offset..offset+nr-1 of a swapped-on type: 0, or -1 with the Python flow's error. */
@@ -809,7 +818,7 @@ static int memcg_arg(PyObject **memcg)
 static int usable(NativeFlowObject *f)
 {
     if (!f->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "NativeFlow.__init__ was not called");
+        pyz_err_uninit("NativeFlow");
         return -1;
     }
     if (f->state->closed) {
@@ -829,11 +838,20 @@ static int store_one(NativeFlowObject *f, PyObject *folio, PyObject *t, PyObject
     int ok = 0;
     if (parse_folio(f, folio, t, o, &a) < 0)
         return -1;
+    /* the slots are busy until the store is done (the kernel holds the folio lock) */
+    EntryTableObject *table = f->state->table;
+    if (et_slots_begin(table, a.type, a.off, (uint32_t)a.nr) < 0) {
+        PyBuffer_Release(&a.view);
+        return -1;
+    }
     int rc = admit(f, memcg, &ad);
     if (rc == 0)
         rc = store_failed(f, &a) < 0 ? -1 : 0;
     else if (rc == 1)
         rc = store_admitted(f, &a, &ad, 1, &ok, src) < 0 ? -1 : ok;
+    if (rc < 0)
+        closed_during(f, "store");
+    et_slots_end(table, a.type, a.off, (uint32_t)a.nr);
     PyBuffer_Release(&a.view);
     return rc;
 }
@@ -1026,15 +1044,20 @@ static PyObject *flow_load(NativeFlowObject *f, PyObject *const *args, size_t na
     PyObject *ret = NULL;
     if (usable(f) < 0 || slots_check(f, a[1], a[2], 1, &type, &off) < 0)
         goto out;
-    int found = find_entry(f, type, off, &e, &p);
-    if (found <= 0) {
-        ret = found == 0 ? Py_NewRef(Py_False) : NULL;
+    if (et_slots_begin(f->state->table, type, off, 1) < 0) /* the folio lock's part */
         goto out;
+    int found = find_entry(f, type, off, &e, &p);
+    if (found == 0)
+        ret = Py_NewRef(Py_False);
+    if (found > 0) {
+        int dlen = decompress_entry(f, &p, &e, view.buf, a[0]);
+        if (dlen != -2 && load_done(f, &p, &e, dlen, swapcache) == 0)
+            ret = Py_NewRef(Py_True);
+        pool_use_drop(&p);
     }
-    int dlen = decompress_entry(f, &p, &e, view.buf, a[0]);
-    if (dlen != -2 && load_done(f, &p, &e, dlen, swapcache) == 0)
-        ret = Py_NewRef(Py_True);
-    pool_use_drop(&p);
+    if (!ret)
+        closed_during(f, "load");
+    et_slots_end(f->state->table, type, off, 1);
 out:
     PyBuffer_Release(&view);
     return ret;
@@ -1042,12 +1065,40 @@ out:
 
 /* ---------------------------------------------------------------- store_batch ------------ */
 
+static void batch_unmark(NativeFlowObject *f, struct folio_arg *a, Py_ssize_t n)
+{
+    for (Py_ssize_t k = 0; k < n; k++)
+        et_slots_end(f->state->table, a[k].type, a[k].off, (uint32_t)a[k].nr);
+}
+
+/* Mark every folio's slots busy, or none: 0, or -1 with SlotBusy (another operation on one
+ * of them is in flight), or InvalidParameter when the batch names a slot twice. */
+static int batch_mark(NativeFlowObject *f, struct folio_arg *a, Py_ssize_t n)
+{
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (et_slots_begin(f->state->table, a[k].type, a[k].off, (uint32_t)a[k].nr) == 0)
+            continue;
+        for (Py_ssize_t j = 0; j < k; j++)
+            if (a[j].type == a[k].type && a[k].off < a[j].off + (uint64_t)a[j].nr &&
+                a[j].off < a[k].off + (uint64_t)a[k].nr) {
+                PyErr_Clear();
+                PyErr_Format(InvalidParameter, "a batch names swap slot %u:%llu twice",
+                             a[k].type, (unsigned long long)a[k].off);
+                break;
+            }
+        batch_unmark(f, a, k);
+        return -1;
+    }
+    return 0;
+}
+
 /* Check every folio, then admit each (the failure path for a refused one), then store the
  * admitted ones together: streamed through a native batching pool's engines, else one by
  * one. ok[k] for each folio. 0 or -1 (nothing stored if a folio is malformed). */
 static int batch_store(NativeFlowObject *f, PyObject *seq, PyObject *memcg, int *ok)
 {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), parsed = 0, todo = 0;
+    int marked = 0;
     struct folio_arg *a = PyMem_Calloc((size_t)n + 1, sizeof(*a));
     struct folio_arg *adm = PyMem_Calloc((size_t)n + 1, sizeof(*adm)); /* shallow copies */
     struct admit *ad = PyMem_Calloc((size_t)n + 1, sizeof(*ad));
@@ -1069,6 +1120,9 @@ static int batch_store(NativeFlowObject *f, PyObject *seq, PyObject *memcg, int 
                         PyTuple_GET_ITEM(item, 2), &a[parsed]) < 0)
             goto out;
     }
+    if (batch_mark(f, a, n) < 0)
+        goto out;
+    marked = 1;
     for (Py_ssize_t k = 0; k < n; k++) {
         int r = admit(f, memcg, &ad[todo]);
         if (r < 0 || (r == 0 && store_failed(f, &a[k]) < 0))
@@ -1084,6 +1138,10 @@ static int batch_store(NativeFlowObject *f, PyObject *seq, PyObject *memcg, int 
     for (Py_ssize_t t = 0; t < todo; t++)
         ok[idx[t]] = got[t];
 out:
+    if (rc < 0)
+        closed_during(f, "store");
+    if (marked)
+        batch_unmark(f, a, n);
     for (Py_ssize_t k = 0; a && k < parsed; k++)
         PyBuffer_Release(&a[k].view);
     PyMem_Free(a);
@@ -1150,10 +1208,8 @@ static int nf_init(NativeFlowObject *f, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O!OO:NativeFlow", kwlist, &ZswapStateType,
                                      &state, &own, &cpus))
         return -1;
-    if (f->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "NativeFlow.__init__ called twice");
-        return -1;
-    }
+    if (f->ready)
+        return pyz_err_init_twice("NativeFlow");
     if (init_names() < 0)
         return -1;
     PyObject *online = PyObject_GetAttrString(cpus, "online");
@@ -1169,7 +1225,7 @@ static int nf_init(NativeFlowObject *f, PyObject *args, PyObject *kw)
         return -1;
     }
     if (!((ZswapStateObject *)state)->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState.__init__ was not called");
+        pyz_err_uninit("ZswapState");
         Py_DECREF(online);
         Py_DECREF(ref);
         return -1;

@@ -1,6 +1,7 @@
 /* PercpuRef, AcompCtx and CtxResources: the C parts of a zswap pool (see pool.h). */
 #include "pool.h"
 
+#include "lifecycle.h"
 #include "lock.h"
 
 #include <structmember.h>
@@ -127,10 +128,8 @@ static int res_init(CtxResourcesObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"tfm", "reqs", "buffers", "nbytes", NULL};
     PyObject *tfm, *reqs, *buffers;
     long long nbytes;
-    if (self->buffers) {
-        PyErr_SetString(PyExc_RuntimeError, "CtxResources.__init__ called twice");
-        return -1;
-    }
+    if (self->buffers)
+        return pyz_err_init_twice("CtxResources");
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O!L:CtxResources", kwlist, &tfm,
                                      &PyList_Type, &reqs, &PyList_Type, &buffers, &nbytes))
         return -1;
@@ -143,6 +142,8 @@ static int res_init(CtxResourcesObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *res_free(CtxResourcesObject *self, PyObject *unused)
 {
+    if (!self->buffers)
+        return pyz_err_uninit("CtxResources");
     self->freed = 1; /* the object stays reachable by a racing user, marked freed */
     Py_RETURN_NONE;
 }
@@ -209,10 +210,8 @@ static int ctx_init(AcompCtxObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"cpu", NULL};
     int cpu;
-    if (self->mutex) {
-        PyErr_SetString(PyExc_RuntimeError, "AcompCtx.__init__ called twice");
-        return -1;
-    }
+    if (self->mutex)
+        return pyz_err_init_twice("AcompCtx");
     if (!PyArg_ParseTupleAndKeywords(args, kw, "i:AcompCtx", kwlist, &cpu))
         return -1;
     if (cpu < 0) {
@@ -231,10 +230,8 @@ static int ctx_init(AcompCtxObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *ctx_get_mutex(AcompCtxObject *self, void *unused)
 {
-    if (!self->mutex) {
-        PyErr_SetString(PyExc_RuntimeError, "AcompCtx.__init__ was not called");
-        return NULL;
-    }
+    if (!self->mutex)
+        return pyz_err_uninit("AcompCtx");
     return Py_NewRef(self->mutex);
 }
 
@@ -259,6 +256,8 @@ static int ctx_set_res(AcompCtxObject *self, PyObject *value, void *unused)
         PyErr_SetString(PyExc_TypeError, "AcompCtx.res must be a CtxResources or None");
         return -1;
     }
+    if (value != Py_None && !((CtxResourcesObject *)value)->buffers)
+        return (pyz_err_uninit("CtxResources"), -1);
     Py_XSETREF(self->res, Py_NewRef(value));
     return 0;
 }

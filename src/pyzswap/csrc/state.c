@@ -2,6 +2,7 @@
 #include "state.h"
 
 #include "consts.h"
+#include "lifecycle.h"
 #include "lock.h"
 #include "zsmalloc_py.h"
 
@@ -471,11 +472,18 @@ int pyz_state_check_limits(ZswapStateObject *s)
 
 /* ---------------------------------------------------------------- Python methods --------- */
 
+/* Every method: the object is ready (its __init__ ran). */
+#define NEED_READY(s)                           \
+    do {                                        \
+        if (!(s)->ready)                        \
+            return pyz_err_uninit("ZswapState"); \
+    } while (0)
+
 /* A method that changes entries or pools: the object is ready and Zswap's lock is held. */
 static int need_lock(ZswapStateObject *s, const char *what)
 {
     if (!s->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState.__init__ was not called");
+        pyz_err_uninit("ZswapState");
         return -1;
     }
     if (!atomic_load(&((LockObject *)s->lock)->locked)) {
@@ -578,7 +586,7 @@ static PyObject *st_publish(ZswapStateObject *s, PyObject *const *args, Py_ssize
         lens[i] = (unsigned)l;
     }
     if (s->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState is closed");
+        PyErr_SetString(pyz_ZswapError, "this Zswap is closed: its pools and pages are gone");
         goto out;
     }
     if (pyz_state_publish(s, type, off, pool_id, handles, lens, (int)n, objcg) == n &&
@@ -654,7 +662,7 @@ static PyObject *st_loaded(ZswapStateObject *s, PyObject *const *args, Py_ssize_
     if (exclusive < 0 || need_lock(s, "loaded") < 0 || parse_entry(args[0], &e) < 0)
         return NULL;
     if (s->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState is closed");
+        PyErr_SetString(pyz_ZswapError, "this Zswap is closed: its pools and pages are gone");
         return NULL;
     }
     int r = pyz_state_loaded(s, e.type, e.offset, &e, exclusive);
@@ -668,7 +676,7 @@ static PyObject *st_written_back(ZswapStateObject *s, PyObject *entry)
     if (need_lock(s, "written_back") < 0 || parse_entry(entry, &e) < 0)
         return NULL;
     if (s->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState is closed");
+        PyErr_SetString(pyz_ZswapError, "this Zswap is closed: its pools and pages are gone");
         return NULL;
     }
     struct first_error err = {NULL};
@@ -682,6 +690,7 @@ static PyObject *st_written_back(ZswapStateObject *s, PyObject *entry)
 /* count(name, n=1): one of the counters the flows bump by name. */
 static PyObject *st_count(ZswapStateObject *s, PyObject *const *args, Py_ssize_t nargs)
 {
+    NEED_READY(s);
     if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "count(name, n=1)");
         return NULL;
@@ -700,12 +709,14 @@ static PyObject *st_count(ZswapStateObject *s, PyObject *const *args, Py_ssize_t
 
 static PyObject *st_check_limits(ZswapStateObject *s, PyObject *unused)
 {
+    NEED_READY(s);
     int full = pyz_state_check_limits(s);
     return full < 0 ? NULL : PyBool_FromLong(full);
 }
 
 static PyObject *st_set_limits(ZswapStateObject *s, PyObject *args)
 {
+    NEED_READY(s);
     long long max_pages, thr_pages;
     if (!PyArg_ParseTuple(args, "LL:set_limits", &max_pages, &thr_pages))
         return NULL;
@@ -716,6 +727,7 @@ static PyObject *st_set_limits(ZswapStateObject *s, PyObject *args)
 
 static PyObject *st_stats(ZswapStateObject *s, PyObject *unused)
 {
+    NEED_READY(s);
     PyObject *d = PyDict_New();
     for (int i = 0; d && i < NR_STATS; i++) {
         PyObject *v = PyLong_FromLongLong(s->stat[i]);
@@ -728,6 +740,7 @@ static PyObject *st_stats(ZswapStateObject *s, PyObject *unused)
 
 static PyObject *st_total_pages(ZswapStateObject *s, PyObject *unused)
 {
+    NEED_READY(s);
     long long n = total_pages(s);
     return n < 0 ? NULL : PyLong_FromLongLong(n);
 }
@@ -738,7 +751,7 @@ static PyObject *st_pool_add(ZswapStateObject *s, PyObject *pool)
     if (need_lock(s, "pool_add") < 0)
         return NULL;
     if (s->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState is closed");
+        PyErr_SetString(pyz_ZswapError, "this Zswap is closed: its pools and pages are gone");
         return NULL;
     }
     int i = pool_index(s, pool);
@@ -816,6 +829,7 @@ static PyObject *st_current_get(ZswapStateObject *s, PyObject *arg)
 
 static PyObject *st_pools(ZswapStateObject *s, PyObject *unused)
 {
+    NEED_READY(s);
     PyObject *l = PyList_New(s->nr_pools);
     for (int i = 0; l && i < s->nr_pools; i++)
         PyList_SET_ITEM(l, i, Py_NewRef(s->pools[i]->pool));
@@ -824,6 +838,7 @@ static PyObject *st_pools(ZswapStateObject *s, PyObject *unused)
 
 static PyObject *st_pool(ZswapStateObject *s, PyObject *arg)
 {
+    NEED_READY(s);
     unsigned long id = PyLong_AsUnsignedLong(arg);
     if (id == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
@@ -834,6 +849,7 @@ static PyObject *st_pool(ZswapStateObject *s, PyObject *arg)
 /* take_released() -> [pool]: the pools whose last reference went, for their destruction. */
 static PyObject *st_take_released(ZswapStateObject *s, PyObject *unused)
 {
+    NEED_READY(s);
     PyObject *l = PyList_New(0);
     if (!l)
         return NULL;
@@ -869,10 +885,8 @@ static int st_init(ZswapStateObject *s, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!|O:ZswapState", kwlist, &EntryTableType,
                                      &table, &LockType, &lock, &hooks))
         return -1;
-    if (s->ready) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState.__init__ called twice");
-        return -1;
-    }
+    if (s->ready)
+        return pyz_err_init_twice("ZswapState");
     if (init_names() < 0 || !(s->released = PyList_New(0)))
         return -1;
     s->table = (EntryTableObject *)Py_NewRef(table);
@@ -924,10 +938,8 @@ static PyObject *st_get_stat(ZswapStateObject *s, void *which)
 static PyObject *st_get_object(ZswapStateObject *s, void *which)
 {
     PyObject *o = which ? (PyObject *)s->table : s->lock;
-    if (!o) {
-        PyErr_SetString(PyExc_RuntimeError, "ZswapState.__init__ was not called");
-        return NULL;
-    }
+    if (!o)
+        return pyz_err_uninit("ZswapState");
     return Py_NewRef(o);
 }
 

@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 
 import click
 
-from .._cliutil import EXIT_USAGE, console, one_line_errors
+from .._cliutil import console
 from ..pagesets import read_page_file
+from ._clierr import KernelCliError
+from ._clierr import one_line_errors as _one_line_errors
 from ._host import KernelUnavailable
 from .compare import TARGETS, compare
 from .zram import run_zram
@@ -28,16 +30,6 @@ from .zswap import DEFAULT_SWAP_DIR, run_zswap
 __all__ = ["kernel", "snapshot"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class KernelCliError(click.ClickException):
-    exit_code = EXIT_USAGE
-
-
-#: ZswapError/OSError -> one line, exit 2; the host is restored by then, because every host
-#: change is undone before the exception leaves the library.
-_one_line_errors = one_line_errors(
-    KernelCliError, prefixes=((KernelUnavailable, "kernel side unavailable: "),))
 
 
 def _pages(path: Path) -> bytes:
@@ -160,21 +152,72 @@ def zswap_cmd(pagefile: Path, compressor: str, swap_dir: Path, as_json: bool) ->
         click.echo(f"note: {note}")
 
 
+def _is_trace(path: Path) -> bool:
+    """A trace file starts (after blanks) with a comment or a ``proc`` line; a page file is
+    raw pages."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.lstrip().startswith((b"#", b"proc"))
+
+
+def _replay_compare_options(func: F) -> F:
+    from .replay_cli import replay_options
+
+    return replay_options(func, skip=("compressor", "swap_dir"))
+
+
 @kernel.command("compare")
-@click.argument("pagefile", type=click.Path(path_type=Path))
+@click.argument("pagefile", metavar="PAGEFILE|TRACE", type=click.Path(path_type=Path))
 @_compressor_opt
 @click.option("--target", type=click.Choice([*TARGETS, "both"]), default=None,
-              help="which kernel side [default: both, skipping one that lacks ALG]")
+              help="page file: which kernel side [default: both, skipping one that lacks ALG]")
 @_swap_dir_opt
 @click.option("--per-page", is_flag=True,
-              help="zram: also get every page's stored length from the kernel, list the pages "
-                   "whose length differs from pyzswap's (all lengths in --json) and analyse "
-                   "compressor vs zsmalloc differences (slower writes)")
+              help="page file, zram: also get every page's stored length from the kernel, "
+                   "list the pages whose length differs from pyzswap's (all lengths in --json) "
+                   "and analyse compressor vs zsmalloc differences (slower writes)")
+@_replay_compare_options
+@click.option("--runs", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="trace: kernel replays (the model runs once)")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="trace: write the stored_pages timeline chart (PNG) here")
 @_json_opt
 @_one_line_errors
 def compare_cmd(pagefile: Path, compressor: str, target: str | None, swap_dir: Path,
-                per_page: bool, as_json: bool) -> None:
-    """Run the kernel and pyzswap on PAGEFILE and show both with their differences."""
+                per_page: bool, runs: int, plot_dir: Path | None, as_json: bool,
+                **replay: Any) -> None:
+    """Run the kernel and pyzswap on the same input and show both with their differences.
+
+    A PAGEFILE (raw pages) is stored through the kernel's zram/zswap and pyzswap's. A TRACE
+    (docs/WORKLOADS.md) is replayed on the kernel RUNS times (`pyzswap kernel run`) and once
+    by `pyzswap run` with the same options, metric by metric against the fidelity targets
+    (docs/KERNEL_ORACLE.md).
+    """
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if _is_trace(pagefile):
+        wrong = sorted(given & {"target", "per_page"})
+        if wrong:
+            raise KernelCliError(f"--{wrong[0].replace('_', '-')} applies to page files, "
+                                 f"and {pagefile} is a trace")
+        from .replay_cli import compare_trace
+
+        compare_trace(pagefile, {**replay, "compressor": compressor, "swap_dir": swap_dir},
+                      runs, as_json, plot_dir)
+        return
+    wrong = sorted(given & {*replay, "runs", "plot_dir"})
+    if wrong:
+        raise KernelCliError(f"--{wrong[0].replace('_', '-')} applies to traces, and "
+                             f"{pagefile} is a page file")
+    _compare_pages(pagefile, compressor, target, swap_dir, per_page, as_json)
+
+
+def _compare_pages(pagefile: Path, compressor: str, target: str | None, swap_dir: Path,
+                   per_page: bool, as_json: bool) -> None:
     from ._host import crypto_algorithms, require_root
     from .zram import zram_algorithms
 
@@ -254,18 +297,44 @@ def _print_per_page(a: dict[str, Any]) -> None:
                f"{a['zsmalloc_replay_mem_used_total']:,} ({_pct(a['zsmalloc_replay_diff'])})")
 
 
+def _add_replay_commands() -> None:
+    from .replay_cli import run_cmd, suite
+
+    kernel.add_command(run_cmd, "run")
+    kernel.add_command(suite, "suite")
+
+
+_add_replay_commands()
+
+
 @click.command("snapshot")
-@click.argument("pid", type=int)
+@click.argument("pid", type=click.IntRange(1, 2**31 - 1), required=False)
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
-              help="page file to write (metadata goes to OUTPUT.json)")
+              help="page file to write (metadata goes to OUTPUT.json); with --all, a directory")
 @click.option("--all-pages", is_flag=True,
               help="also take pages the process never touched (they read as zeros)")
+@click.option("--all", "every", is_flag=True,
+              help="every process of the host (or those --match selects) into the directory "
+                   "OUTPUT, with an index.json of command lines, cgroups and RSS (study input)")
+@click.option("--match", default=None, metavar="REGEX",
+              help="with --all: only processes whose command line or name matches")
 @_json_opt
 @_one_line_errors
-def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
-    """Snapshot process PID's anonymous memory into a page file (root or ptrace access)."""
+def snapshot(pid: int | None, output: Path, all_pages: bool, every: bool, match: str | None,
+             as_json: bool) -> None:
+    """Snapshot process PID's anonymous memory into a page file (root or ptrace access).
+
+    With --all, every process (or those --match selects), each into OUTPUT/PID-COMM.pages.
+    """
     from ..snapshot import snapshot_process
 
+    if every or match is not None:
+        if pid is not None or not every:
+            raise KernelCliError("give either PID or --all (with --match to select)")
+        _snapshot_all(output, match, all_pages, as_json)
+        return
+    if pid is None:
+        raise KernelCliError("missing PID (or --all)")
     with _snapshot_progress(not as_json) as progress:
         info = snapshot_process(pid, output, all_pages=all_pages, progress=progress)
     if as_json:
@@ -287,6 +356,32 @@ def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
     _table("pyzswap snapshot", rows, ("", "value"))
     for note in info.notes:
         click.echo(f"note: {note}")
+
+
+def _snapshot_all(output: Path, match: str | None, all_pages: bool, as_json: bool) -> None:
+    """``snapshot --all``: the study's collection (:func:`pyzswap.study.collect.snapshot_all`)."""
+    from ..study.collect import INDEX_NAME, snapshot_all
+
+    if output.exists() and not output.is_dir():
+        raise KernelCliError(f"{output}: exists and is not a directory (--all writes a "
+                             "directory)")
+
+    def progress(done: int, total: int, info: dict[str, Any]) -> None:
+        if not as_json:
+            click.echo(f"snapshot {done + 1}/{total}: {info['pid']} {info['comm']}", err=True)
+
+    index = snapshot_all(output, match=match, all_pages=all_pages, progress=progress)
+    if as_json:
+        _echo_json(index)
+        return
+    rows = [(str(p["pid"]), p["comm"], f"{(p['rss_bytes'] or 0) / (1 << 20):,.1f}",
+             f"{p['pages']:,}", p["cgroup"] or "-") for p in index["processes"]]
+    _table(f"pyzswap snapshot --all ({output}/{INDEX_NAME})", rows,
+           ("pid", "command", "RSS MiB", "pages", "memory cgroup"))
+    if index["skipped"]:
+        click.echo(f"skipped {len(index['skipped'])} process(es): " + "; ".join(
+            f"{s['pid']} {s['comm']} ({s['reason']})" for s in index["skipped"][:5])
+            + (" …" if len(index["skipped"]) > 5 else ""))
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .._cliutil import finite_float
 from ..errors import ZswapError
 from .experiments import EXPERIMENTS, LabResult
 from .result import set_progress
@@ -19,7 +20,7 @@ __all__ = ["lab"]
 
 @click.command()
 @click.argument("experiment", type=click.Choice([*EXPERIMENTS, "all"]))
-@click.option("--size", type=click.FloatRange(0.01, 10.0), default=1.0, show_default=True,
+@click.option("--size", type=finite_float(0.01, 10.0), default=1.0, show_default=True,
               help="scale the experiment (1 = the documented default)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--markdown", is_flag=True,

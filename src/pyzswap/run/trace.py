@@ -71,14 +71,18 @@ from ..pagesets import DEFAULT_PAGESET, PAGESETS
 
 __all__ = [
     "TRACE_HEADER",
+    "WRITE_SPAN",
     "Op",
     "ProcSpec",
     "Trace",
     "TraceEvent",
+    "contents_seed",
     "parse_damo_report",
     "parse_damo_report_text",
     "parse_trace",
     "parse_trace_text",
+    "splitmix64",
+    "write_offsets",
     "write_trace",
 ]
 
@@ -161,6 +165,50 @@ class Trace:
         write_trace(path, self.procs, self.events)
 
 
+# ------------------------------------------------------------------ replay semantics -----
+#: Bytes a ``w`` access moves within its page (see :func:`write_offsets`).
+WRITE_SPAN: Final = 256
+_MASK64: Final = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    """SplitMix64 of one 64-bit value: add the golden gamma, then the two xor-shift-multiply
+    rounds and the final xor-shift (Steele, Lea and Flood's generator as one function).
+
+    ``splitmix64(0) == 0xE220A8397B1DCDAF`` (the generator's first output for seed 0). The C
+    replayer (``csrc/replay.c``) has the same function; a test checks that they agree.
+    """
+    z = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def write_offsets(seed: int, n: int) -> tuple[int, int]:
+    """Where the ``n``-th write access of a trace (0-based, counted page by page in trace order
+    over all processes) moves bytes within its page: ``(src, dst)``.
+
+    A ``w`` access copies the :data:`WRITE_SPAN` bytes at ``src`` over those at ``dst`` in the
+    same page (``memmove``), after the page's first-touch contents if this is its first access.
+    With ``x = splitmix64(seed ^ n)``: ``src = (x & 15) * 256``, ``dst = ((x >> 4) & 15) * 256``
+    and, if they are equal, ``dst = (src + 256) % 4096``. ``seed`` is the run's ``--seed``.
+    Both the mm model and the kernel replayer apply writes this way, so a page's bytes are the
+    same on both sides at every point of a trace.
+    """
+    x = splitmix64((seed ^ n) & _MASK64)
+    src = (x & 15) * WRITE_SPAN
+    dst = ((x >> 4) & 15) * WRITE_SPAN
+    if dst == src:
+        dst = (src + WRITE_SPAN) % _PAGE_SIZE
+    return src, dst
+
+
+def contents_seed(spec: ProcSpec, run_seed: int) -> int:
+    """The ``make_pages`` seed of a generated (``pageset=``) process: ``run_seed * 1000`` plus
+    its ``seed=`` option, or its pid when the option is absent."""
+    return run_seed * 1000 + (spec.seed if spec.seed is not None else spec.pid)
+
+
 # ---------------------------------------------------------------------------- parsing --------
 @contextmanager
 def _no_gc() -> Iterator[None]:
@@ -178,9 +226,17 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: Input bounds: pids fit a C int, a process has at most 2^28 pages (1 TiB), seeds are 32-bit.
+MAX_PID: Final = 2**31 - 1
+MAX_NPAGES: Final = 1 << 28
+MAX_SEED: Final = 2**32 - 1
+
+
 def _is_uint(token: str) -> bool:
     # int() would also take "+3", " 3", "3_000" and non-ASCII digits: a trace has none of them.
-    return token.isascii() and token.isdigit()
+    # At most 100 digits: a longer token is refused before int() has to convert it (the
+    # callers bound the values themselves).
+    return token.isascii() and token.isdigit() and len(token) <= 100
 
 
 def _normalise_memcg(value: str) -> str | None:
@@ -275,6 +331,8 @@ class _Parser:
         if not _is_uint(token):
             raise self.fail(lineno, f"pid {token!r} is not a non-negative integer")
         pid = int(token)
+        if pid > MAX_PID:
+            raise self.fail(lineno, f"pid {pid} is above {MAX_PID}")
         self.pid_tokens[token] = pid
         return pid
 
@@ -302,6 +360,8 @@ class _Parser:
         if not _is_uint(parts[2]) or int(parts[2]) < 1:
             raise self.fail(lineno, f"npages {parts[2]!r} is not a positive integer")
         npages = int(parts[2])
+        if npages > MAX_NPAGES:
+            raise self.fail(lineno, f"npages {npages} is above {MAX_NPAGES} (a 1 TiB process)")
         options: dict[str, str] = {}
         for item in parts[3:]:
             key, eq, value = item.partition("=")
@@ -332,6 +392,8 @@ class _Parser:
                 raise self.fail(lineno, f"seed {options['seed']!r} is not a non-negative "
                                         "integer")
             seed = int(options["seed"])
+            if seed > MAX_SEED:
+                raise self.fail(lineno, f"seed {seed} is above {MAX_SEED}")
         file: str | None = None
         if "file" in options:
             file = os.path.abspath(self.base_dir / options["file"])

@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._native import EntryTable, Lock, NativeFlow, ZswapState
 from ..cpu import CpuModel
-from ..errors import DecompressFail, InvalidPage, InvalidParameter, ZswapError
+from ..errors import DecompressFail, InvalidPage, InvalidParameter, SlotBusy, ZswapError
 from ..folio import PAGE_SIZE
 from ..lru import EntryLru
 from ..memcg import MemCgroup, ZswapShrinkCursor
 from ..pool import CompStreams, MemHook, SharedCtxs, ZswapPool, check_lifetime
 from ..swap import SwapTable
-from .flow import PythonFlow
+from .flow import PythonFlow, _view
 from .params import (
     DEBUGFS_STATS,
     FLOWS,
@@ -295,6 +295,10 @@ class Zswap(ZswapPools, ZswapWriteback):
         with self._lock:
             if swp_type not in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type} is not on")
+            busy = self._table.busy_count(swp_type)
+            if busy:
+                raise SlotBusy(f"swapoff of type {swp_type} while {busy} operation(s) on it are "
+                               "in flight")
             left = self._table.count(swp_type)
             if left:
                 raise ZswapError(f"swapoff of type {swp_type} with {left} entries still in "
@@ -348,7 +352,7 @@ class Zswap(ZswapPools, ZswapWriteback):
         stay)."""
         if len(outs) != len(offsets):
             raise InvalidParameter(f"load_batch: {len(outs)} buffers for {len(offsets)} slots")
-        views = [o if type(o) is memoryview else memoryview(o) for o in outs]
+        views = [o if type(o) is memoryview else _view(o, "an output page") for o in outs]
         for view in views:
             if view.nbytes != PAGE_SIZE or view.readonly:
                 raise InvalidPage(f"load_batch: every buffer must be one writable "
@@ -356,6 +360,17 @@ class Zswap(ZswapPools, ZswapWriteback):
         self._check_open()
         for off in offsets:
             self._check_slot(swp_type, off, 1)
+        flow = self._python_flow
+        ranges = [(swp_type, off, 1) for off in offsets]
+        flow._slots_begin_all(ranges)
+        try:
+            return self._load_batch_marked(views, swp_type, offsets, swapcache)
+        finally:
+            flow._slots_end_all(ranges)
+
+    def _load_batch_marked(self, views: list[memoryview], swp_type: int,
+                           offsets: Sequence[int], swapcache: bool) -> list[bool]:
+        """:meth:`load_batch` once its slots are marked busy."""
         get = self._table.get
         failed: list[int] = []
         batch_failed = 0  # _decompress counts its own failures
@@ -380,7 +395,8 @@ class Zswap(ZswapPools, ZswapWriteback):
                         batch_failed += 1
         results = [False] * len(offsets)
         with self._lock:
-            self._check_open()
+            if self._state.closed:
+                raise ZswapError("this Zswap was closed during the load: nothing changed")
             for k, entry in loaded:
                 results[k] = True
                 self._state.loaded(entry, swapcache)
@@ -393,12 +409,22 @@ class Zswap(ZswapPools, ZswapWriteback):
         return results
 
     def invalidate(self, swp_type: int, offset: int) -> bool:
-        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one."""
-        self._check_slot(swp_type, offset, 1)
-        with self._lock:
-            freed = 0 if self._state.closed else self._state.invalidate(swp_type, offset)
+        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one.
+        :class:`SlotBusy` (nothing changes) while a store, load or writeback of the slot is in
+        flight: the swap core frees a slot only when nobody holds its folio."""
+        self._check_open()
+        with self._lock:  # checked under the lock: a swapoff or close may run meanwhile
+            self._check_open()
+            self._check_slot(swp_type, offset, 1)
+            self._check_not_busy(swp_type, offset, 1)
+            freed = self._state.invalidate(swp_type, offset)
         self.release_pools()
         return bool(freed)
+
+    def _check_not_busy(self, swp_type: int, offset: int, nr: int) -> None:
+        if self._table.slots_busy(swp_type, offset, nr):
+            raise SlotBusy(f"invalidate of swap slots {swp_type}:{offset}+{nr} while a store, "
+                           "load or writeback of one of them is in flight")
 
     # ------------------------------------------------------------------ memcg & swap glue ---
     def _memcg_offline(self, memcg: MemCgroup, parent: MemCgroup) -> None:
@@ -412,11 +438,11 @@ class Zswap(ZswapPools, ZswapWriteback):
         table.on_free = self._on_swap_free
 
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
-        if swp_type not in self._tree_pages:
-            return
         with self._lock:
-            if not self._state.closed:
-                self._state.invalidate(swp_type, offset, nr)
+            if swp_type not in self._tree_pages or self._state.closed:
+                return
+            self._check_not_busy(swp_type, offset, nr)
+            self._state.invalidate(swp_type, offset, nr)
         self.release_pools()
 
     # ------------------------------------------------------------------ close ---------------
@@ -426,10 +452,13 @@ class Zswap(ZswapPools, ZswapWriteback):
         cannot store or load afterwards (:class:`ZswapError`); an operation still in flight on
         another thread finds out under ``_lock`` before it publishes anything, and raises the
         same. Idempotent."""
-        if self._state.closed:
-            return
+        with self._lock:
+            if self._state.closed:
+                return
         self._shrink_work.stop()
         with self._lock:
+            if self._state.closed:  # another thread closed it meanwhile
+                return
             pools: list[ZswapPool] = self._state.close() + self._state.take_released()
         # Under the hotplug lock: it waits for a hotplug operation in progress, whose holder
         # first runs any pool release it deferred (see release_pools).
@@ -459,8 +488,9 @@ class Zswap(ZswapPools, ZswapWriteback):
 
     def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:
         """The entry stored for a slot, or None (read-only view for tools and tests)."""
-        self._check_slot(swp_type, offset, 1)
-        entry: ZswapEntry | None = self._table.get(swp_type, offset)
+        with self._lock:
+            self._check_slot(swp_type, offset, 1)
+            entry: ZswapEntry | None = self._table.get(swp_type, offset)
         return entry
 
     def entries(self, swp_type: int) -> list[ZswapEntry]:

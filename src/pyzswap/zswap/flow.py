@@ -18,6 +18,14 @@ tests compare every result, counter, entry and byte of the two; ``Zswap(flow=...
 Every change of entries, counters and pools is an operation of the state
 (``ZswapState.publish``, ``erase``, ``loaded``, ``count``, ``check_limits``, ...), under
 zswap's lock; nothing here bumps a counter itself.
+
+One slot, one operation (docs/RELIABILITY.md): the kernel calls ``zswap_store`` and
+``zswap_load`` with the swap-cache folio of the entry locked, so operations on one swap entry
+never overlap. Here store and load mark their slots busy in the entry table
+(``EntryTable.slots_begin`` / ``slots_end``) from their first look at a slot to their last
+change of it; a store, load or invalidate of a busy slot raises :class:`SlotBusy` and changes
+nothing. A store or load that raced :meth:`Zswap.close` finds out under ``Zswap._lock``
+before it publishes or erases anything, and raises :class:`ZswapError`.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from ..errors import (
     CompressPoor,
     InvalidPage,
     InvalidParameter,
+    SlotBusy,
+    UseAfterFree,
     ZswapError,
 )
 from ..folio import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE
@@ -73,15 +83,30 @@ class PythonFlow:
         """``zswap_store`` (see :meth:`pyzswap.zswap.Zswap.store`)."""
         z = self.z
         z._check_open()
-        # 1. The folio (1..512 whole pages) and its slots.
+        # 1. The folio (1..512 whole pages) and its slots, marked busy until the store is done
+        #    (the kernel holds the folio lock).
         mv, nr = self._check_folio(folio, swp_type, offset)
-        # 2. Enabled? The cgroup's zswap.max? The global limit?
-        f = StoreFolio(mv, nr, swp_type, offset)
-        if not self._admit(memcg, f):
-            self.store_failed(swp_type, offset, nr)
-            return False
-        # 3-5. The current pool, compress and allocate every page, publish.
-        return self._store_admitted([f])[0]
+        z._table.slots_begin(swp_type, offset, nr)
+        try:
+            # 2. Enabled? The cgroup's zswap.max? The global limit?
+            f = StoreFolio(mv, nr, swp_type, offset)
+            if not self._admit(memcg, f):
+                self.store_failed(swp_type, offset, nr)
+                return False
+            # 3-5. The current pool, compress and allocate every page, publish.
+            return self._store_admitted([f])[0]
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "store")
+            raise
+        finally:
+            z._table.slots_end(swp_type, offset, nr)
+
+    def _raise_if_closed(self, exc: BaseException, what: str) -> None:
+        """An operation that failed because :meth:`Zswap.close` destroyed its pool meanwhile
+        (a destroyed zsmalloc, freed contexts) says so."""
+        if self.z._state.closed:
+            raise ZswapError(f"this Zswap was closed during the {what}: nothing changed") \
+                from exc
 
     def store_batch(self, folios: Sequence[tuple[BytesLike, int, int]],
                     memcg: MemCgroup | None = None) -> list[bool]:
@@ -95,18 +120,52 @@ class PythonFlow:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
         todo = [StoreFolio(*self._check_folio(folio, t, off), t, off)
                 for folio, t, off in folios]
-        results = [False] * len(todo)
-        admitted: list[int] = []
-        for k, f in enumerate(todo):
-            if self._admit(memcg, f):
-                admitted.append(k)
-            else:
-                self.store_failed(f.swp_type, f.offset, f.nr)
-        if admitted:
-            done = self._store_admitted([todo[k] for k in admitted])
-            for k, ok in zip(admitted, done, strict=True):
-                results[k] = ok
-        return results
+        ranges = [(f.swp_type, f.offset, f.nr) for f in todo]
+        self._slots_begin_all(ranges)
+        try:
+            results = [False] * len(todo)
+            admitted: list[int] = []
+            for k, f in enumerate(todo):
+                if self._admit(memcg, f):
+                    admitted.append(k)
+                else:
+                    self.store_failed(f.swp_type, f.offset, f.nr)
+            if admitted:
+                done = self._store_admitted([todo[k] for k in admitted])
+                for k, ok in zip(admitted, done, strict=True):
+                    results[k] = ok
+            return results
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "store")
+            raise
+        finally:
+            self._slots_end_all(ranges)
+
+    def _slots_begin_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Mark every ``(type, offset, nr)`` range busy, or none (:class:`SlotBusy`; a batch
+        that names a slot twice is :class:`InvalidParameter`)."""
+        begin = self.z._table.slots_begin
+        done: list[tuple[int, int, int]] = []
+        try:
+            for r in ranges:
+                try:
+                    begin(*r)
+                except SlotBusy:
+                    t, off, nr = r
+                    if any(t == t2 and off < off2 + nr2 and off2 < off + nr
+                           for t2, off2, nr2 in done):
+                        raise InvalidParameter(f"a batch names swap slot {t}:{off} twice") \
+                            from None
+                    raise
+                done.append(r)
+        except BaseException:
+            self._slots_end_all(done)
+            raise
+
+    def _slots_end_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        end = self.z._table.slots_end
+        for r in ranges:
+            end(*r)
 
     def _check_folio(self, folio: BytesLike, swp_type: int,
                      offset: int) -> tuple[BytesLike, int]:
@@ -321,15 +380,23 @@ class PythonFlow:
             )
         z._check_open()
         z._check_slot(swp_type, offset, 1)
-        entry = z._table.get(swp_type, offset)
-        if entry is None:
-            return False
-        z._decompress(entry, mv)
-        with z._lock:
-            if z._state.closed:
-                raise ZswapError("this Zswap was closed during the load: nothing changed")
-            # zswpin; the folio is in the swap cache: erase the entry and free it
-            z._state.loaded(entry, swapcache)
+        table = z._table
+        table.slots_begin(swp_type, offset, 1)  # the folio lock's part: see the module
+        try:
+            entry = table.get(swp_type, offset)
+            if entry is None:
+                return False
+            z._decompress(entry, mv)
+            with z._lock:
+                if z._state.closed:
+                    raise ZswapError("this Zswap was closed during the load: nothing changed")
+                # zswpin; the folio is in the swap cache: erase the entry and free it
+                z._state.loaded(entry, swapcache)
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "load")
+            raise
+        finally:
+            table.slots_end(swp_type, offset, 1)
         z.release_pools()
         return True
 

@@ -83,7 +83,7 @@ class ZswapPools(ZswapBase):
                 if old is not None:
                     state.pool_kill(old)
         if closed:  # close() ran while the pool was made: it must not outlive the instance
-            pool.destroy()
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
             raise ZswapError("this Zswap was closed during the compressor switch")
         self.release_pools()
         self._configure_flow()

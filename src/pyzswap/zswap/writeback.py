@@ -142,7 +142,6 @@ class ZswapWriteback(ZswapBase):
         if type(pinned) is int:
             return pinned
         swp, folio = cast(_Pinned, pinned)
-        table = cast(SwapTable, self.swap_table)
         try:
             # 3. Decompress into the folio.
             try:
@@ -154,7 +153,7 @@ class ZswapWriteback(ZswapBase):
             # 4. Write it to the device; only then drop the entry.
             ret = self._wb_write(entry, swp, folio)
         finally:
-            table.delete_from_swap_cache(swp)
+            self._wb_unpin(entry, swp)
         self.release_pools()
         return ret
 
@@ -185,15 +184,17 @@ class ZswapWriteback(ZswapBase):
                 results[k] = self._wb_write(entry, swp, folio)
         finally:
             if table is not None:
-                for _, _, (swp, _) in pinned:
-                    table.delete_from_swap_cache(swp)
+                for _, entry, (swp, _) in pinned:
+                    self._wb_unpin(entry, swp)
         self.release_pools()
         return results
 
     def _wb_pin(self, entry: ZswapEntry) -> int | _Pinned:
         """Writeback steps 1-2: a swap-cache folio for the entry's slot pins it against reuse
-        and swapoff, then the slot must still hold this entry. ``(swp, folio)``, or the
-        negative errno (the swap-cache folio is already gone again then)."""
+        and swapoff, and the slot is marked busy (-EEXIST if a store or load of it is in
+        flight); then the slot must still hold this entry. ``(swp, folio)``, or the negative
+        errno (the swap-cache folio and the mark are already gone again then); release with
+        :meth:`_wb_unpin`."""
         table = self.swap_table
         swp_type, offset = entry.type, entry.offset
         if table is None or swp_type not in self._tree_pages:
@@ -205,10 +206,24 @@ class ZswapWriteback(ZswapBase):
                 return -errno.EEXIST
         except (SwapSlotFree, InvalidParameter):
             return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
-        if self._table.get(swp_type, offset) != entry:
+        try:
+            marked = self._table.slots_try_begin(swp_type, offset, 1)
+        except ValueError:  # not a slot of the tree (a made-up entry)
             table.delete_from_swap_cache(swp)
             return -errno.ENOMEM
+        if not marked:
+            table.delete_from_swap_cache(swp)
+            return -errno.EEXIST
+        if self._table.get(swp_type, offset) != entry:
+            self._wb_unpin(entry, swp)
+            return -errno.ENOMEM
         return swp, folio
+
+    def _wb_unpin(self, entry: ZswapEntry, swp: int) -> None:
+        """Undo :meth:`_wb_pin`: the busy mark first, then the swap-cache folio (whose removal
+        may free the slot and so invalidate it)."""
+        self._table.slots_end(entry.type, entry.offset, 1)
+        cast(SwapTable, self.swap_table).delete_from_swap_cache(swp)
 
     def _wb_decompress(self, pool: ZswapPool | None,
                        chunk: list[tuple[int, ZswapEntry, _Pinned]]) -> list[int]:
