@@ -1648,7 +1648,14 @@ class Zswap:
 
     def shrinker_scan(self, memcg: MemCgroup | None = None, nr_to_scan: int = 128) -> int:
         """``zswap_shrinker_scan``: walk the group's LRU writing back cold entries; the
-        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen."""
+        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen.
+
+        As the kernel's, it first returns ``SHRINK_STOP`` without touching the LRU when
+        ``shrinker_enabled`` is off or the group's ``memory.zswap.writeback`` is disabled."""
+        if not self._params["shrinker_enabled"]:
+            return SHRINK_STOP
+        if memcg is not None and not memcg.zswap_writeback_enabled():
+            return SHRINK_STOP
         encountered = [False]
         freed = self.lru.walk(0 if memcg is None else memcg.id, nr_to_scan,
                               self._shrink_memcg_cb(encountered))

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import InvalidParameter, ZswapError
 from ..folio import PAGE_SHIFT, PAGE_SIZE
 from ..memcg import MemCgroup
-from ..swapcore import SwapCore
+from ..swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from ..zswap import Zswap
 
 __all__ = ["SWAP_CLUSTER_MAX", "LostPage", "MemoryModel", "MmStats", "OutOfMemory"]
@@ -322,14 +322,20 @@ class MemoryModel:
         st.pgscan += scanned
         reclaimed = 0
         hook = self.on_swap
-        swap_out = self.core.swap_out
+        core = self.core
         for i, (proc, page) in enumerate(victims):
-            if hook is None:
-                swp = swap_out(proc.page(page), proc.memcg)
-            else:
+            swp = core.folio_alloc_swap()
+            if swp is not None:
                 t0 = _clock()
-                swp = swap_out(proc.page(page), proc.memcg)
-                hook("out", _clock() - t0)
+                result = core.swap_writeout(swp, proc.page(page), proc.memcg)
+                if hook is not None:
+                    hook("out", _clock() - t0)
+                if result == AOP_WRITEPAGE_ACTIVATE:
+                    # swap_writeout kept it (memory.zswap.writeback 0): activate_locked.
+                    core.swap_free(swp)
+                    vec.active[(proc.pid << _PID_SHIFT) | page] = None
+                    st.pgactivate += 1
+                    continue
             if swp is None:  # no swap space: put the rest back and stop
                 for p, pg in victims[i:]:
                     vec.inactive[(p.pid << _PID_SHIFT) | pg] = None
