@@ -188,7 +188,8 @@ class SwapCore:
             if device.zeromap_count(off) == 1:
                 view[:] = bytes(PAGE_SIZE)
                 source: SwapInSource = "zero"
-            elif self.zswap.load(view, t, off, swapcache=not keep_zswap):
+            elif (self.zswap.load(view, t, off, swapcache=False) if keep_zswap
+                  else self.zswap.load(view, t, off)):
                 source = "zswap"
             else:
                 self.table.read_page(swp, view)
