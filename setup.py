@@ -1,12 +1,42 @@
-"""Build the C batching engines (``pyzswap._native``); everything else is in pyproject.toml.
+"""Build the C parts; everything else is in pyproject.toml.
 
-The engines link the system codec libraries (Debian: liblz4-dev, libzstd-dev, liblzo2-dev,
-zlib1g-dev), which the Makefile installs.
+* ``pyzswap._native``: the batching engines, zsmalloc and the store/load fast paths, linking the
+  system codec libraries (Debian: liblz4-dev, libzstd-dev, liblzo2-dev, zlib1g-dev), which the
+  Makefile installs.
+* ``pyzswap/_replay``: the kernel replayer (``csrc/replay.c``), a standalone executable that
+  ``pyzswap kernel run`` starts: the trace's processes must be small real processes, not Python
+  interpreters, so that their memory cgroup holds little but the trace's pages.
 """
 
+import os
+import shutil
+
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+REPLAYER_SOURCES = ["src/pyzswap/csrc/replay.c"]
+REPLAYER = "_replay"
+
+
+class BuildExtAndReplayer(build_ext):
+    """``build_ext``, then the replayer executable with the same compiler, next to the extension
+    (in the source tree too for an in-place or editable build)."""
+
+    def run(self) -> None:
+        super().run()
+        objects = self.compiler.compile(
+            REPLAYER_SOURCES, output_dir=self.build_temp, include_dirs=["src/pyzswap/csrc"],
+            depends=["src/pyzswap/csrc/replay.h"],
+            extra_postargs=["-O2", "-Wall", "-Wextra", "-Wshadow"])
+        out_dir = os.path.join(self.build_lib, "pyzswap")
+        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir)
+        if self.inplace or getattr(self, "editable_mode", False):
+            package_dir = self.get_finalized_command("build_py").get_package_dir("pyzswap")
+            shutil.copy2(os.path.join(out_dir, REPLAYER), os.path.join(package_dir, REPLAYER))
+
 
 setup(
+    cmdclass={"build_ext": BuildExtAndReplayer},
     ext_modules=[
         Extension(
             "pyzswap._native",

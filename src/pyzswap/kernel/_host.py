@@ -52,6 +52,7 @@ __all__ = [
     "KernelUnavailable",
     "Undo",
     "active_swaps",
+    "cgroup_pids",
     "compression_algorithms",
     "crypto_algorithms",
     "debugfs_mounted",
@@ -378,6 +379,40 @@ def _undo_zram_hot_remove(args: dict[str, Any], host: HostPaths) -> None:
         _retry_busy(lambda: write_text(host.zram_control / "hot_remove", str(dev_id)))
 
 
+def _undo_sysctl(args: dict[str, Any], host: HostPaths) -> None:
+    """Put a ``/proc/sys`` value back (the text it had, as read before the change)."""
+    path = Path(args["path"])
+    if read_text(path) != args["value"]:
+        write_text(path, args["value"])
+
+
+def cgroup_pids(path: Path) -> list[int]:
+    """The processes in one cgroup (its ``cgroup.procs``); [] if the cgroup is gone."""
+    try:
+        return [int(line) for line in (path / "cgroup.procs").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _undo_rmdir_cgroup(args: dict[str, Any], host: HostPaths) -> None:
+    """Remove a cgroup this tool created, after killing what is left in it.
+
+    Only a cgroup the run made itself is ever recorded (a fresh, uniquely named directory), so
+    every process still in it is one of the run's own replay processes.
+    """
+    path = Path(args["path"])
+
+    def kill_and_remove() -> None:
+        if not path.is_dir():
+            return
+        for pid in cgroup_pids(path):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        path.rmdir()
+
+    _retry_busy(kill_and_remove, seconds=10.0)
+
+
 def _retry_busy(action: Callable[[], None], seconds: float = 5.0) -> None:
     """Retry an action that fails with EBUSY while the last opener lets go of a block device."""
     deadline = time.monotonic() + seconds
@@ -407,12 +442,15 @@ _UNDO_ACTIONS: Final[dict[str, Callable[[dict[str, Any], HostPaths], None]]] = {
     "kill": _undo_kill,
     "zram_reset": _undo_zram_reset,
     "zram_hot_remove": _undo_zram_hot_remove,
+    "sysctl": _undo_sysctl,
+    "rmdir_cgroup": _undo_rmdir_cgroup,
 }
 _NOT_REPLAYED: Final = frozenset({"kill"})
 _ANNOUNCE_TEXT: Final = {
     "zswap_params": "zswap's parameters", "swapoff": "a temporary swap file",
     "unlink": "a temporary file", "umount": "a debugfs mount", "kill": "a child process",
     "zram_reset": "a zram device", "zram_hot_remove": "a hot-added zram device",
+    "sysctl": "a vm sysctl", "rmdir_cgroup": "a memory cgroup",
 }
 
 

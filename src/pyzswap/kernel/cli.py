@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import click
 
-from .._cliutil import EXIT_USAGE, one_line_errors
 from ..pagesets import read_page_file
+from ._clierr import KernelCliError
+from ._clierr import one_line_errors as _one_line_errors
 from ._host import KernelUnavailable
 from .compare import TARGETS, compare
 from .zram import run_zram
@@ -28,16 +29,6 @@ from .zswap import DEFAULT_SWAP_DIR, run_zswap
 __all__ = ["kernel", "snapshot"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class KernelCliError(click.ClickException):
-    exit_code = EXIT_USAGE
-
-
-#: ZswapError/OSError -> one line, exit 2; the host is restored by then, because every host
-#: change is undone before the exception leaves the library.
-_one_line_errors = one_line_errors(
-    KernelCliError, prefixes=((KernelUnavailable, "kernel side unavailable: "),))
 
 
 def _pages(path: Path) -> bytes:
@@ -161,20 +152,70 @@ def zswap_cmd(pagefile: Path, compressor: str, swap_dir: Path, as_json: bool) ->
         click.echo(f"note: {note}")
 
 
+def _is_trace(path: Path) -> bool:
+    """A trace file starts (after blanks) with a comment or a ``proc`` line; a page file is
+    raw pages."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.lstrip().startswith((b"#", b"proc"))
+
+
+def _replay_compare_options(func: F) -> F:
+    from .replay_cli import replay_options
+
+    return replay_options(func, skip=("compressor", "swap_dir"))
+
+
 @kernel.command("compare")
-@click.argument("pagefile", type=click.Path(path_type=Path))
+@click.argument("pagefile", metavar="PAGEFILE|TRACE", type=click.Path(path_type=Path))
 @_compressor_opt
 @click.option("--target", type=click.Choice([*TARGETS, "both"]), default=None,
-              help="which kernel side [default: both, skipping one that lacks ALG]")
+              help="page file: which kernel side [default: both, skipping one that lacks ALG]")
 @_swap_dir_opt
 @click.option("--per-page", is_flag=True,
-              help="zram: also get every page's stored length from the kernel and analyse "
-                   "compressor vs zsmalloc differences (slower writes)")
+              help="page file, zram: also get every page's stored length from the kernel and "
+                   "analyse compressor vs zsmalloc differences (slower writes)")
+@_replay_compare_options
+@click.option("--runs", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="trace: kernel replays (the model runs once)")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="trace: write the stored_pages timeline chart (PNG) here")
 @_json_opt
 @_one_line_errors
 def compare_cmd(pagefile: Path, compressor: str, target: str | None, swap_dir: Path,
-                per_page: bool, as_json: bool) -> None:
-    """Run the kernel and pyzswap on PAGEFILE and show both with their differences."""
+                per_page: bool, runs: int, plot_dir: Path | None, as_json: bool,
+                **replay: Any) -> None:
+    """Run the kernel and pyzswap on the same input and show both with their differences.
+
+    A PAGEFILE (raw pages) is stored through the kernel's zram/zswap and pyzswap's. A TRACE
+    (docs/WORKLOADS.md) is replayed on the kernel RUNS times (`pyzswap kernel run`) and once
+    by `pyzswap run` with the same options, metric by metric against issue 18's targets.
+    """
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if _is_trace(pagefile):
+        wrong = sorted(given & {"target", "per_page"})
+        if wrong:
+            raise KernelCliError(f"--{wrong[0].replace('_', '-')} applies to page files, "
+                                 f"and {pagefile} is a trace")
+        from .replay_cli import compare_trace
+
+        compare_trace(pagefile, {**replay, "compressor": compressor, "swap_dir": swap_dir},
+                      runs, as_json, plot_dir)
+        return
+    wrong = sorted(given & {*replay, "runs", "plot_dir"})
+    if wrong:
+        raise KernelCliError(f"--{wrong[0].replace('_', '-')} applies to traces, and "
+                             f"{pagefile} is a page file")
+    _compare_pages(pagefile, compressor, target, swap_dir, per_page, as_json)
+
+
+def _compare_pages(pagefile: Path, compressor: str, target: str | None, swap_dir: Path,
+                   per_page: bool, as_json: bool) -> None:
     from ._host import crypto_algorithms, require_root
     from .zram import zram_algorithms
 
@@ -234,6 +275,16 @@ def _print_compare(result: dict[str, Any], pagefile: Path) -> None:
                    f"({_pct(a['zsmalloc_replay_diff'])})")
     for note in result["notes"]:
         click.echo(f"note: {note}")
+
+
+def _add_replay_commands() -> None:
+    from .replay_cli import run_cmd, suite
+
+    kernel.add_command(run_cmd, "run")
+    kernel.add_command(suite, "suite")
+
+
+_add_replay_commands()
 
 
 @click.command("snapshot")

@@ -101,10 +101,12 @@ from ..pagesets import DEFAULT_PAGESET, PAGESETS
 __all__ = [
     "SET_FILES",
     "TRACE_HEADER",
+    "WRITE_SPAN",
     "Op",
     "ProcSpec",
     "Trace",
     "TraceEvent",
+    "contents_seed",
     "parse_damo_report",
     "parse_damo_report_text",
     "parse_trace",
@@ -228,6 +230,50 @@ class Trace:
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the trace to ``path`` in v1 format (see :func:`write_trace`)."""
         write_trace(path, self.procs, self.events)
+
+
+# ------------------------------------------------------------------ replay semantics -----
+#: Bytes a ``w`` access moves within its page (see :func:`write_offsets`).
+WRITE_SPAN: Final = 256
+_MASK64: Final = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    """SplitMix64 of one 64-bit value: add the golden gamma, then the two xor-shift-multiply
+    rounds and the final xor-shift (Steele, Lea and Flood's generator as one function).
+
+    ``splitmix64(0) == 0xE220A8397B1DCDAF`` (the generator's first output for seed 0). The C
+    replayer (``csrc/replay.c``) has the same function; a test checks that they agree.
+    """
+    z = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def write_offsets(seed: int, n: int) -> tuple[int, int]:
+    """Where the ``n``-th write access of a trace (0-based, counted page by page in trace order
+    over all processes) moves bytes within its page: ``(src, dst)``.
+
+    A ``w`` access copies the :data:`WRITE_SPAN` bytes at ``src`` over those at ``dst`` in the
+    same page (``memmove``), after the page's first-touch contents if this is its first access.
+    With ``x = splitmix64(seed ^ n)``: ``src = (x & 15) * 256``, ``dst = ((x >> 4) & 15) * 256``
+    and, if they are equal, ``dst = (src + 256) % 4096``. ``seed`` is the run's ``--seed``.
+    Both the mm model and the kernel replayer apply writes this way, so a page's bytes are the
+    same on both sides at every point of a trace.
+    """
+    x = splitmix64((seed ^ n) & _MASK64)
+    src = (x & 15) * WRITE_SPAN
+    dst = ((x >> 4) & 15) * WRITE_SPAN
+    if dst == src:
+        dst = (src + WRITE_SPAN) % _PAGE_SIZE
+    return src, dst
+
+
+def contents_seed(spec: ProcSpec, run_seed: int) -> int:
+    """The ``make_pages`` seed of a generated (``pageset=``) process: ``run_seed * 1000`` plus
+    its ``seed=`` option, or its pid when the option is absent."""
+    return run_seed * 1000 + (spec.seed if spec.seed is not None else spec.pid)
 
 
 # ---------------------------------------------------------------------------- parsing --------
