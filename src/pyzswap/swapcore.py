@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import InvalidParameter
 from .folio import PAGE_SIZE, folio_nr_pages, is_folio_zero_filled
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["AOP_WRITEPAGE_ACTIVATE", "SwapCore", "SwapInSource", "WriteoutResult"]
 
 SwapInSource = Literal["zero", "zswap", "disk"]
+_ZERO_PAGE: Final = bytes(PAGE_SIZE)
 #: Where :meth:`SwapCore.swap_writeout` put a folio, or ``"activate"``: it stays in memory.
 WriteoutResult = Literal["zero", "zswap", "disk", "activate"]
 #: ``AOP_WRITEPAGE_ACTIVATE``: the folio was not written; keep it, dirty, and activate it.
@@ -55,6 +56,9 @@ class SwapCore:
         self.table = table if table is not None else SwapTable(directory)
         zswap.attach_swap(self.table)
         self._lock = threading.Lock()
+        #: single-page slots whose zero bit may be set (every one that is; more after a free):
+        #: a write-out clears the bit only where it may be set
+        self._maybe_zero: set[int] = set()
         #: where swapped-out pages went: zero bitmap, zswap, or the device (pswpout)
         self.swpout_zero = 0
         self.swpout_zswap = 0
@@ -122,7 +126,7 @@ class SwapCore:
         nr = folio_nr_pages(folio)
         t, off = swp_type(swp), swp_offset(swp)
         device = self.table.device(t)
-        if is_folio_zero_filled(folio):
+        if (bytes(folio) == _ZERO_PAGE) if nr == 1 else is_folio_zero_filled(folio):
             # A stale zswap entry for these slots must not outlive the zero page (writeback
             # would otherwise write old data over the slot later).
             for k in range(nr):
@@ -130,8 +134,11 @@ class SwapCore:
             device.zeromap_set(off, nr)
             with self._lock:
                 self.swpout_zero += nr
+                self._maybe_zero.update(range(swp, swp + nr))
             return "zero"
-        device.zeromap_clear(off, nr)
+        if nr > 1 or swp in self._maybe_zero:
+            device.zeromap_clear(off, nr)
+            self._maybe_zero.discard(swp)
         if self.zswap.store(folio, t, off, memcg):
             with self._lock:
                 self.swpout_zswap += nr
@@ -205,6 +212,26 @@ class SwapCore:
             else:
                 self.swpin_disk += 1
         return source
+
+    def swap_read_folio(self, swp: int, out: memoryview, memcg: MemCgroup | None = None
+                        ) -> SwapInSource:
+        """``swap_read_folio`` for a caller whose folio already holds the slot's swap cache
+        (the mm model's own swap cache): :meth:`swap_in` without taking the swap-cache place,
+        so only for a caller that runs nothing else meanwhile (no writeback of the slot can
+        be in flight). ``out`` is one writable page. The zswap entry goes with the load."""
+        t, off = swp_type(swp), swp_offset(swp)
+        device = self.table.device(t)
+        if device.zeromap_count(off):
+            out[:] = _ZERO_PAGE
+            self.swpin_zero += 1
+            return "zero"
+        if self.zswap.load(out, t, off):
+            self.swpin_zswap += 1
+            return "zswap"
+        device.read_page(off, out)
+        self.zswap.folio_swapin(memcg)
+        self.swpin_disk += 1
+        return "disk"
 
     def swap_free(self, swp: int, nr: int = 1) -> None:
         """Drop the owner's reference to ``nr`` slots; zswap's entries go with them."""

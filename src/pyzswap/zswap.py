@@ -257,6 +257,9 @@ class _ShrinkWork:
     def queue(self) -> None:
         if self.clock:
             self._pending = True
+            notify = self._zswap.on_shrink_queue
+            if notify is not None:
+                notify()
             return
         if self.inline:
             self._run_inline()
@@ -417,6 +420,8 @@ class Zswap:
         #: Called as ``on_writeback(swp_type, offset)`` after each entry written back (no
         #: lock held): the mm model puts the swap-cache folio writeback made on its LRU.
         self.on_writeback: Callable[[int, int], None] | None = None
+        #: ``shrink_work="clock"``: called when the shrink work is queued (no lock held).
+        self.on_shrink_queue: Callable[[], None] | None = None
         #: Entries dropped because their swap slot was freed (``zswap_invalidate``).
         self.invalidated_pages = 0
         self.swap_table: SwapTable | None = None

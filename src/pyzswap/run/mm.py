@@ -128,7 +128,7 @@ class Costs:
     scan: float = 0.15          #: reclaim's work per page scanned
     writeback: float = 8.0      #: zswap writes back one entry (folio, decompress, submit)
     worker_idle: float = 1.0    #: a shrink-worker step that wrote nothing back
-    wakeup: float = 5.0         #: a queued worker starts running
+    wakeup: float = 50.0        #: a queued worker starts running (a cross-CPU wakeup)
 
 
 @dataclass
@@ -227,6 +227,8 @@ class _LruVec:
     def hier(self, attr: str) -> int:
         """A counter summed over this lruvec and its descendants (memcg stats are
         hierarchical: ``lruvec_page_state``)."""
+        if not self.children:
+            return int(getattr(self, attr))
         return sum(getattr(v, attr) for v in self.subtree())
 
 
@@ -297,7 +299,7 @@ class MemoryModel:
     def __init__(self, core: SwapCore, ram_pages: int, *, memcg_root: MemCgroup | None = None,
                  seed: int = 0, verify: bool = True, swappiness: int = 60,
                  page_cluster: int = 3, min_free_kbytes: int | None = None,
-                 costs: Costs | None = None) -> None:
+                 costs: Costs | None = None, capacity: int = 0) -> None:
         if isinstance(ram_pages, bool) or not isinstance(ram_pages, int) or ram_pages < 1:
             raise InvalidParameter(f"RAM must be at least one page, got {ram_pages!r} pages")
         if not 0 <= swappiness <= MAX_SWAPPINESS:
@@ -316,6 +318,11 @@ class MemoryModel:
         self.wmark_min, self.wmark_low, self.wmark_high = watermarks(ram_pages,
                                                                      self.min_free_kbytes)
         self.costs = costs or Costs()
+        max_pool = self.zswap.max_pages()
+        #: Below this many resident and page-table pages no allocation can reach the low
+        #: watermark, whatever zswap's pool holds (its limit, plus one zspage of slack).
+        self._no_pressure_below = (ram_pages - self.wmark_low - 1 - (max_pool + 8)
+                                   if max_pool is not None else -1)
         self.stats = MmStats()
         self.root = memcg_root if memcg_root is not None else MemCgroup()
         self.v2 = self.root.version == 2
@@ -323,7 +330,7 @@ class MemoryModel:
         # the index space (a process reserves npages indices when it is added).
         self._cap = 0
         self._n = 0
-        self._grow(1024)
+        self._grow(capacity + 64)
         self._procs: dict[int, _Proc] = {}
         self._proc_list: list[_Proc] = []
         self._contents_of: dict[int, Callable[[], bytes]] = {}
@@ -334,6 +341,7 @@ class MemoryModel:
         self._writes = 0          # w accesses so far (the trace's write counter)
         self.now = 0.0            # the model's clock, µs
         self._in_reclaim = 0      # PF_MEMALLOC: charges are forced, no nested reclaim
+        self._oom: set[int] = set()  # memcgs whose last charge ended in OOM
         self._wb_folios: list[int] = []
         self._wb_count = 0
         self._bg_running = False
@@ -354,9 +362,12 @@ class MemoryModel:
         self._slot_owner = np.full(0, -1, dtype=np.int64)
         self._slot_owner_v = self._slot_owner.data
         self._swap_type = -1
+        self._swap_used = 0    # slots the model holds (allocated, not yet freed)
+        self._swap_total = -1
         #: called as hook(kind, seconds) around swap-out/swap-in (the harness's timers)
         self.on_swap: Callable[[str, float], None] | None = None
         self.zswap.on_writeback = self._on_writeback
+        self.zswap.on_shrink_queue = self._on_shrink_queue
 
     # ================================================================== the page arrays ======
     def _grow(self, need: int) -> None:
@@ -513,6 +524,7 @@ class MemoryModel:
             swp = slot_v[g]
             owner_v[swp & SWP_OFFSET_MASK] = -1
             core.swap_free(swp)
+        self._swap_used -= len(slots)
         self.mapped[lo:hi] = 0
         self.young[lo:hi] = 0
         self.dirty[lo:hi] = 0
@@ -583,6 +595,10 @@ class MemoryModel:
         finally:
             self._bg_running = False
 
+    def _on_shrink_queue(self) -> None:
+        """zswap queued its shrink work: the worker starts at the next background check."""
+        self._bg_next = self.now
+
     def _worker_step(self) -> None:
         """One ``shrink_memcg`` call of zswap's ``shrink_worker``, at the worker's time."""
         assert self._worker is not None
@@ -628,39 +644,91 @@ class MemoryModel:
 
     def run(self, gs: npt.NDArray[np.int64], ops: npt.NDArray[np.int8]) -> None:
         """Replay accesses ``gs`` (global page indices, from :meth:`page_index`) with ``ops``
-        (0 read, 1 write) in order. Accesses to mapped pages are applied vectorised; each
-        other one takes the slow path (a fault) in order."""
+        (0 read, 1 write) in order. Runs of accesses to mapped pages are applied vectorised;
+        where faults are dense, access by access; each fault takes the slow path in order."""
         n = len(gs)
+        wmask = ops == 1
+        nw = int(np.count_nonzero(wmask))
+        if nw:
+            src, dst = _write_offsets_np(self.seed, self._writes, nw)
+            widx = np.cumsum(wmask) - 1  # the write number of a write, within this run
+            src_l, dst_l, widx_l = src.tolist(), dst.tolist(), widx.tolist()
+        else:
+            src = dst = widx = _EMPTY
+            src_l = dst_l = widx_l = []
+        gl = gs.tolist()
+        wl = wmask.tolist()
         pos = 0
         chunk = 256
-        mapped = self.mapped
+        dense = False
+        mapped, mv_mapped, mv_young, mv_dirty = self.mapped, self._mv_mapped, self._mv_young, \
+            self._mv_dirty
+        owner, procs = self._mv_owner, self._proc_list
         st = self.stats
+        cost_access = self.costs.access
+        truth = self._truth
+        fault = self._fault
+        hits = 0
         while pos < n:
-            end = min(n, pos + chunk)
-            hit = mapped[gs[pos:end]]
-            miss = np.flatnonzero(hit == 0)
-            k = int(miss[0]) if len(miss) else end - pos
-            if k:
-                self._apply_hits(gs[pos:pos + k], ops[pos:pos + k])
-            pos += k
-            if pos < end:
-                g = int(gs[pos])
-                write = bool(ops[pos])
-                proc = self._proc_list[self._mv_owner[g]]
+            if dense:
+                # Faults are dense: access by access, no numpy call per fault.
+                g = gl[pos]
+                write = wl[pos]
                 st.accesses += 1
-                self.now += self.costs.access
-                self._fault(proc, g, write)
+                self.now += cost_access
+                if mv_mapped[g]:
+                    mv_young[g] = 1
+                    hits += 1
+                    if hits > 64:
+                        dense = False
+                        chunk = 256
+                else:
+                    hits = 0
+                    fault(procs[owner[g]], g, write)
                 if write:
                     st.writes += 1
-                    self._mv_dirty[g] = 1
-                    self._apply_write(g, self._writes)
-                    self._writes += 1
+                    mv_dirty[g] = 1
+                    w = widx_l[pos]
+                    lo = g * PAGE_SIZE
+                    d = lo + dst_l[w]
+                    s = lo + src_l[w]
+                    truth[d:d + 256] = truth[s:s + 256]
                 else:
                     st.reads += 1
                 pos += 1
-                chunk = max(16, chunk >> 1)
+                continue
+            end = min(n, pos + chunk)
+            miss = np.flatnonzero(mapped[gs[pos:end]] == 0)
+            k = int(miss[0]) if len(miss) else end - pos
+            if k:
+                self._apply_hits(gs[pos:pos + k], wmask[pos:pos + k], widx[pos:pos + k]
+                                 if nw else _EMPTY, src, dst)
+            pos += k
+            if pos < end:
+                if k < 16:
+                    dense = True
+                    hits = 0
+                    continue
+                chunk = max(64, chunk >> 1)
+                g = gl[pos]
+                write = wl[pos]
+                st.accesses += 1
+                self.now += cost_access
+                fault(procs[owner[g]], g, write)
+                if write:
+                    st.writes += 1
+                    mv_dirty[g] = 1
+                    w = widx_l[pos]
+                    lo = g * PAGE_SIZE
+                    d = lo + dst_l[w]
+                    s = lo + src_l[w]
+                    truth[d:d + 256] = truth[s:s + 256]
+                else:
+                    st.reads += 1
+                pos += 1
             else:
                 chunk = min(8192, chunk << 1)
+        self._writes += nw
 
     def page_index(self, pids: npt.NDArray[np.int64],
                    pages: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -669,7 +737,9 @@ class MemoryModel:
         table = np.array([self._procs[int(p)].base for p in uniq], dtype=np.int64)
         return table[inv] + pages
 
-    def _apply_hits(self, gs: npt.NDArray[np.int64], ops: npt.NDArray[np.int8]) -> None:
+    def _apply_hits(self, gs: npt.NDArray[np.int64], wmask: npt.NDArray[np.bool_],
+                    widx: npt.NDArray[np.int64], src: npt.NDArray[np.int64],
+                    dst: npt.NDArray[np.int64]) -> None:
         """Accesses to mapped pages: the PTE's young bit (and dirty bit for a write), and the
         write rule on the truth. No fault, no reclaim."""
         st = self.stats
@@ -677,17 +747,16 @@ class MemoryModel:
         self.young[gs] = 1
         st.accesses += k
         self.now += self.costs.access * k
-        wmask = ops == 1
         nw = int(np.count_nonzero(wmask))
         if nw:
             wg = gs[wmask]
             self.dirty[wg] = 1
-            src, dst = _write_offsets_np(self.seed, self._writes, nw)
-            truth = self._truth
+            which = widx[wmask]
             base = wg * PAGE_SIZE
-            for s, d in zip((base + src).tolist(), (base + dst).tolist(), strict=True):
+            truth = self._truth
+            for s, d in zip((base + src[which]).tolist(), (base + dst[which]).tolist(),
+                            strict=True):
                 truth[d:d + 256] = truth[s:s + 256]
-            self._writes += nw
         st.writes += nw
         st.reads += k - nw
 
@@ -702,7 +771,8 @@ class MemoryModel:
         """A fault on an unmapped page: first touch, swap-cache hit, or swap-in."""
         st = self.stats
         st.pgfault += 1
-        self._background()
+        if self._bg_next <= self.now:
+            self._background()
         flags = self._mv_flags
         fl = flags[g]
         if fl & F_PRESENT:
@@ -767,22 +837,22 @@ class MemoryModel:
         self._slot_owner_v[swp & SWP_OFFSET_MASK] = -1
         self._mv_dirty[g] = 1
         self.core.swap_free(swp)
+        self._swap_used -= 1
 
     def _swap_full(self) -> bool:
         """``vm_swap_full()`` (v1's ``mem_cgroup_swap_full``; v2 adds memory.swap.max, which the
         model does not have): less than half of the swap space is free."""
-        free, total = self._swap_space()
-        return free * 2 < total
+        if self._swap_total < 0:
+            self._swap_space()
+        return (self._swap_total - self._swap_used) * 2 < self._swap_total
 
     def _swap_space(self) -> tuple[int, int]:
-        """``nr_swap_pages`` and ``total_swap_pages`` over the swap devices."""
-        table = self.core.table
-        free = total = 0
-        for t in table.types():
-            dev = table.device(t)
-            free += dev.free_pages
-            total += dev.nr_pages - 1  # slot 0: the header
-        return free, total
+        """``nr_swap_pages`` and ``total_swap_pages`` (the model allocates every slot itself,
+        so it counts them; the devices' sizes are read once)."""
+        if self._swap_total < 0:
+            table = self.core.table
+            self._swap_total = sum(table.device(t).nr_pages - 1 for t in table.types())
+        return self._swap_total - self._swap_used, self._swap_total
 
     def _swapin_readahead(self, proc: _Proc, g: int, swp: int) -> None:
         """``swap_cluster_readahead``: read the ``swapin_nr_pages`` aligned slots around the
@@ -852,10 +922,11 @@ class MemoryModel:
         flags[g] &= ~F_SHADOW_WS
         self._lru_add(g, proc.vec, active)
         swp = self._mv_slot[g]
-        buf = self._scratch
-        t0 = _clock()
-        source = self.core.swap_in(swp, buf, proc.zmemcg)
-        if self.on_swap is not None:
+        if self.on_swap is None:
+            source = self.core.swap_read_folio(swp, self._scratch_view, proc.zmemcg)
+        else:
+            t0 = _clock()
+            source = self.core.swap_read_folio(swp, self._scratch_view, proc.zmemcg)
             self.on_swap("in:" + source, _clock() - t0)
         st = self.stats
         costs = self.costs
@@ -871,18 +942,11 @@ class MemoryModel:
             st.faults_zero += 1
             self._mv_dirty[g] = 0
             self.now += costs.zero_io
-        if self.verify and self._scratch_view != self._truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE]:
+        if self.verify and self._scratch != self._truth[g * PAGE_SIZE:(g + 1) * PAGE_SIZE]:
             raise LostPage(f"process {proc.pid} page {g - proc.base}: the fault (from {source}) "
                            "returned different bytes than the page last held")
 
     # ================================================================== workingset ===========
-    def _workingset_eviction(self, target: _LruVec) -> tuple[int, int]:
-        """``workingset_eviction``: the shadow is the target lruvec's non-resident age (then
-        aged by one eviction) and its memcg."""
-        eviction = target.nonresident_age
-        self._age_nonresident(target, 1)
-        return eviction, target.memcg.id
-
     @staticmethod
     def _age_nonresident(vec: _LruVec | None, nr: int) -> None:
         """``workingset_age_nonresident``: the lruvec and every ancestor."""
@@ -917,13 +981,17 @@ class MemoryModel:
         return True
 
     def _nr_swap_free(self) -> int:
-        return self._swap_space()[0]
+        if self._swap_total < 0:
+            self._swap_space()
+        return self._swap_total - self._swap_used
 
     # ================================================================== charging =============
     def _alloc_page(self) -> None:
         """The page allocator for one page (``get_page_from_freelist`` / the slow path): below
         the low watermark kswapd is woken; below min the allocating task reclaims directly
         (``try_to_free_pages``), retrying while it makes progress."""
+        if self.resident_pages + self.pgtable_pages < self._no_pressure_below:
+            return  # even a full zswap pool leaves RAM above the low watermark
         free = self.free_pages()
         if free - 1 > self.wmark_low:
             return
@@ -968,16 +1036,29 @@ class MemoryModel:
             over = self._over(memcg, nr)
             if over is None or self._in_reclaim:
                 memcg.charge_memory(nr)
+                if self._oom and over is None:
+                    self._oom.clear()  # back under the limits: reclaim works again
                 return
             st = self.stats
+            if over.id in self._oom:  # still out of memory: no task to kill, no reclaim
+                st.memcg_oom += 1
+                st.over_limit += 1
+                memcg.charge_memory(nr)
+                return
             st.memcg_reclaims[over.path] = st.memcg_reclaims.get(over.path, 0) + 1
             got = self.try_to_free_mem_cgroup_pages(over, nr)
             if self._over(memcg, nr) is None:
+                self._oom.discard(over.id)
                 continue
             if got:
+                self._oom.discard(over.id)
                 continue
             retries -= 1
             if retries <= 0:
+                # The kernel's memcg OOM: it would kill a task of the group. The model has
+                # none to kill: the charge is forced and counted, and the group's charges are
+                # forced without reclaim until its usage is back under its limits.
+                self._oom.add(over.id)
                 st.memcg_oom += 1
                 st.over_limit += 1
                 memcg.charge_memory(nr)
@@ -1039,6 +1120,8 @@ class MemoryModel:
             refaults = target.hier("ws_activate")
             sc.may_deactivate = (refaults != target.refaults
                                  or self._inactive_is_low(target))
+        else:
+            sc.may_deactivate = True
         if sc.target is None:
             # No file pages in the model: file + free <= high watermark is free <= high.
             free = self.free_pages()
@@ -1167,18 +1250,18 @@ class MemoryModel:
         ``shrink_folio_list`` them, put the rest back (activated ones on the active list), note
         the cost; folios whose device write ended rotate to the tail
         (``folio_rotate_reclaimable``)."""
-        prv = self._mv_prv
+        prv, nxt = self._mv_prv, self._mv_nxt
         h = vec.ia
         isolated: list[int] = []
-        while len(isolated) < nr_to_scan:
-            g = prv[h]
-            if g == h:
-                break
-            self._lru_del(g)
-            vec.nr_inactive -= 1
+        g = prv[h]
+        while g != h and len(isolated) < nr_to_scan:  # isolate_lru_folios, from the tail
             isolated.append(g)
+            g = prv[g]
         if not isolated:
             return 0
+        prv[h] = g  # unlink them all: the list now ends at g
+        nxt[g] = h
+        vec.nr_inactive -= len(isolated)
         st = self.stats
         n = len(isolated)
         st.pgscan_anon += n
@@ -1233,6 +1316,10 @@ class MemoryModel:
         keep: list[int] = []
         rotate: list[int] = []
         target = sc.target if sc.target is not None else self._root_vec
+        zmemcg = vec.memcg if vec.memcg.parent is not None else None  # the folios' memcg
+        truth_v = self._truth_v
+        shadow_v, shadow_memcg_v = self._mv_shadow, self._mv_shadow_memcg
+        target_id = target.memcg.id
         for g in folios:
             if self._bg_next <= self.now:
                 self._background()
@@ -1261,6 +1348,7 @@ class MemoryModel:
                 fl |= F_SWAPCACHE
                 flags[g] = fl
                 slot_v[g] = swp
+                self._swap_used += 1
                 self._set_slot_owner(swp, g)
                 dirty[g] = 1
             if mapped[g]:  # try_to_unmap: the PTE now holds the swap entry
@@ -1268,11 +1356,10 @@ class MemoryModel:
             if dirty[g]:
                 # pageout -> swap_writeout
                 dirty[g] = 0
-                proc = self._proc_list[self._mv_owner[g]]
                 t0 = _clock()
                 try:
-                    result = core.swap_writeout(slot_v[g], self._truth_v[
-                        g * PAGE_SIZE:(g + 1) * PAGE_SIZE], proc.zmemcg)
+                    result = core.swap_writeout(slot_v[g], truth_v[
+                        g * PAGE_SIZE:(g + 1) * PAGE_SIZE], zmemcg)
                 except OSError:
                     dirty[g] = 1  # the write failed: the folio keeps its data, dirty
                     keep.append(g)
@@ -1295,15 +1382,16 @@ class MemoryModel:
                     rotate.append(g)
                     continue
                 self.now += costs.zswap_store if result == "zswap" else costs.zero_io
-            # __remove_mapping: leave a shadow, drop the swap cache, uncharge, free.
-            eviction, memcg_id = self._workingset_eviction(target)
-            self._mv_shadow[g] = eviction
-            self._mv_shadow_memcg[g] = memcg_id
-            fl = flags[g]
-            flags[g] = F_SHADOW_WS if fl & F_WORKINGSET else 0
-            self.resident_pages -= 1
-            self._proc_list[self._mv_owner[g]].memcg.uncharge_memory(1)
+            # __remove_mapping: leave a shadow (workingset_eviction: the target lruvec's
+            # non-resident age, then aged by one), drop the swap cache, free.
+            shadow_v[g] = target.nonresident_age
+            shadow_memcg_v[g] = target_id
+            self._age_nonresident(target, 1)
+            flags[g] = F_SHADOW_WS if flags[g] & F_WORKINGSET else 0
             reclaimed += 1
+        if reclaimed:  # the freed folios are uncharged together (mem_cgroup_uncharge_folios)
+            self.resident_pages -= reclaimed
+            vec.memcg.uncharge_memory(reclaimed)
         return reclaimed, pageout, keep, rotate
 
     def _activate(self, g: int) -> None:
@@ -1571,6 +1659,7 @@ def mem_cgroup_iter_list(root: MemCgroup) -> list[MemCgroup]:
     return out
 
 
+_EMPTY: Final = np.zeros(0, dtype=np.int64)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)
 _M2: Final = np.uint64(0x94D049BB133111EB)

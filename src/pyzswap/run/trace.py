@@ -134,30 +134,6 @@ _PROC_USAGE: Final = "proc <pid> <npages> [memcg=<path>] [pageset=<profile>] [fi
                      "[seed=<n>]"
 
 
-_MASK64: Final = (1 << 64) - 1
-
-
-def splitmix64(v: int) -> int:
-    """The standard splitmix64 output for the 64-bit state ``v``: ``z = v + 0x9E3779B97F4A7C15``,
-    then ``z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB;
-    z ^= z >> 31`` (all modulo 2**64)."""
-    z = (v + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-def write_offsets(seed: int, n: int) -> tuple[int, int]:
-    """``(src, dst)`` byte offsets of the ``n``-th write of a trace run with ``seed`` (module
-    docstring): the ``w`` copies the 256 bytes at ``src`` over those at ``dst``."""
-    x = splitmix64((seed ^ n) & _MASK64)
-    src = (x & 15) * 256
-    dst = ((x >> 4) & 15) * 256
-    if dst == src:
-        dst = (src + 256) % 4096
-    return src, dst
-
-
 # ----------------------------------------------------------------------------- the data -------
 @dataclass(frozen=True, slots=True)
 class ProcSpec:

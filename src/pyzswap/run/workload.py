@@ -263,40 +263,56 @@ def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
     controls = [ev for ev in events if ev.op in _CONTROL_OPS]
 
     def batches() -> Iterator[EventBatch]:
-        pids: list[int] = []
-        pages: list[int] = []
-        ops: list[int] = []
+        """The events, expanded (a range is one access per page), a slice of trace lines at
+        a time; each process's start goes before the event its ``proc`` line precedes."""
         control = 0
-        for i, ev in enumerate(events):
-            for pid in starts.get(i, ()):
-                pids.append(pid)
-                pages.append(0)
-                ops.append(OP_START)
-            op = _OPS[ev.op]
-            if op in (OP_READ, OP_WRITE):
-                n = ev.last - ev.first + 1
-                pids.extend([ev.pid] * n)
-                pages.extend(range(ev.first, ev.last + 1))
-                ops.extend([op] * n)
-            else:
+        step = 4096
+        for lo in range(0, len(events) + 1, step):
+            chunk = events[lo:lo + step]
+            codes: list[int] = []
+            pids: list[int] = []
+            firsts: list[int] = []
+            lasts: list[int] = []
+            for i, ev in enumerate(chunk, lo):
+                for pid in starts.get(i, ()):
+                    codes.append(OP_START)
+                    pids.append(pid)
+                    firsts.append(0)
+                    lasts.append(0)
+                op = _OPS[ev.op]
+                codes.append(op)
                 pids.append(ev.pid)
-                if op == OP_EXIT:
-                    pages.append(0)
+                if op in (OP_READ, OP_WRITE):
+                    firsts.append(ev.first)
+                    lasts.append(ev.last)
+                elif op == OP_EXIT:
+                    firsts.append(0)
+                    lasts.append(0)
                 else:
-                    pages.append(control)
+                    firsts.append(control)
+                    lasts.append(control)
                     control += 1
-                ops.append(op)
-            if len(pids) >= _BATCH:
-                yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
-                       np.array(ops, dtype=np.int8))
-                pids, pages, ops = [], [], []
-        for pid in (p for at, ps in sorted(starts.items()) if at >= len(events) for p in ps):
-            pids.append(pid)
-            pages.append(0)
-            ops.append(OP_START)
-        if pids:
-            yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
-                   np.array(ops, dtype=np.int8))
+            if lo + step > len(events):  # processes declared after the last event
+                for at in sorted(a for a in starts if a >= len(events)):
+                    for pid in starts[at]:
+                        codes.append(OP_START)
+                        pids.append(pid)
+                        firsts.append(0)
+                        lasts.append(0)
+            if not codes:
+                continue
+            first = np.array(firsts, dtype=np.int64)
+            counts = np.array(lasts, dtype=np.int64) - first + 1
+            if int(counts.max()) == 1:
+                yield (np.array(pids, dtype=np.int64), first, np.array(codes, dtype=np.int8))
+                continue
+            total = int(counts.sum())
+            # page k of line i: first[i] + k, as first[i] + (position - start of line i)
+            line_start = np.cumsum(counts) - counts
+            idx = np.repeat(np.arange(len(counts)), counts)
+            pages = first[idx] + (np.arange(total, dtype=np.int64) - line_start[idx])
+            yield (np.array(pids, dtype=np.int64)[idx], pages,
+                   np.array(codes, dtype=np.int8)[idx])
 
     accesses = trace.accesses
     nr = accesses + len(trace.procs) + sum(1 for ev in events if ev.op not in ("r", "w"))
