@@ -268,6 +268,7 @@ def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
     timeline: list[dict[str, float | int]] = []
 
     def sample() -> None:
+        mm.flush_stats()  # the kernel replayer reads memory.stat here, which flushes them
         st = zswap.stats()
         done = mm.stats.accesses
         series["ops"].append(done)

@@ -83,6 +83,8 @@ SHRINK_BATCH: Final = 128
 DEFAULT_SEEKS: Final = 2
 #: ``MAX_SWAPPINESS``.
 MAX_SWAPPINESS: Final = 200
+#: ``FLUSH_TIME`` (2 * HZ): the memcg statistics' periodic flush, µs of the model's clock.
+FLUSH_TIME_US: Final = 2_000_000.0
 
 # Folio flags (the kernel's page flags the model needs), in ``MemoryModel._flags``.
 F_PRESENT: Final = 1        # the folio is in memory (mapped, or unmapped in the swap cache)
@@ -199,7 +201,7 @@ class _LruVec:
     """One memcg's lruvec (one node): its two anon lists (sentinel nodes in the page arrays)
     and the per-lruvec state reclaim and the workingset code keep."""
 
-    __slots__ = ("aa", "anon_cost", "children", "depth", "file_cost", "ia", "memcg",
+    __slots__ = ("aa", "anon_cost", "children", "depth", "file_cost", "flushed", "ia", "memcg",
                  "nonresident_age", "nr_active", "nr_inactive", "parent", "refaults",
                  "ws_activate", "ws_refault")
 
@@ -218,11 +220,19 @@ class _LruVec:
         self.refaults = 0  # target_lruvec->refaults[WORKINGSET_ANON] snapshot
         self.ws_activate = 0  # WORKINGSET_ACTIVATE_ANON counted here (own)
         self.ws_refault = 0
+        #: the memcg statistics as last flushed (rstat): hierarchical inactive and active anon
+        #: pages and WORKINGSET_ACTIVATE_ANON, what ``lruvec_page_state`` reads
+        self.flushed = (0, 0, 0)
 
     def subtree(self) -> Iterator[_LruVec]:
         yield self
         for child in self.children:
             yield from child.subtree()
+
+    def flush(self) -> None:
+        """``mem_cgroup_flush_stats`` for this lruvec (its subtree's counts)."""
+        self.flushed = (self.hier("nr_inactive"), self.hier("nr_active"),
+                        self.hier("ws_activate"))
 
     def hier(self, attr: str) -> int:
         """A counter summed over this lruvec and its descendants (memcg stats are
@@ -342,6 +352,7 @@ class MemoryModel:
         self.now = 0.0            # the model's clock, µs
         self._in_reclaim = 0      # PF_MEMALLOC: charges are forced, no nested reclaim
         self._oom: set[int] = set()  # memcgs whose last charge ended in OOM
+        self._flush_time = 0.0    # the model time of the last memcg statistics flush
         self._wb_folios: list[int] = []
         self._wb_count = 0
         self._bg_running = False
@@ -968,7 +979,7 @@ class MemoryModel:
         if ev_vec is None or not ev_vec.memcg.online:
             return False
         distance = ev_vec.nonresident_age - eviction
-        size = ev_vec.hier("nr_active") if self._nr_swap_free() > 0 else 0
+        size = ev_vec.flushed[1] if self._nr_swap_free() > 0 else 0
         if distance > size:
             return False
         self._age_nonresident(vec, 1)
@@ -984,6 +995,23 @@ class MemoryModel:
         if self._swap_total < 0:
             self._swap_space()
         return self._swap_total - self._swap_used
+
+    # ================================================================== memcg statistics =====
+    def flush_stats(self) -> None:
+        """``mem_cgroup_flush_stats``: bring the statistics reclaim reads (through
+        ``lruvec_page_state``: list sizes, refault activations) up to date. The kernel flushes
+        them every 2 seconds (``flush_memcg_stats_dwork``) and when they are read, as reading
+        ``memory.stat`` does: the harness calls this at every timeline sample, where the kernel
+        replayer reads each group's ``memory.stat``."""
+        for vec in self._vecs.values():
+            vec.flush()
+        self._flush_time = self.now
+
+    def _flush_ratelimited(self) -> None:
+        """``mem_cgroup_flush_stats_ratelimited``: flush if the periodic flush (every 2 s) is
+        due on the model's clock."""
+        if self.now - self._flush_time >= FLUSH_TIME_US:
+            self.flush_stats()
 
     # ================================================================== charging =============
     def _alloc_page(self) -> None:
@@ -1040,11 +1068,6 @@ class MemoryModel:
                     self._oom.clear()  # back under the limits: reclaim works again
                 return
             st = self.stats
-            if over.id in self._oom:  # still out of memory: no task to kill, no reclaim
-                st.memcg_oom += 1
-                st.over_limit += 1
-                memcg.charge_memory(nr)
-                return
             st.memcg_reclaims[over.path] = st.memcg_reclaims.get(over.path, 0) + 1
             got = self.try_to_free_mem_cgroup_pages(over, nr)
             if self._over(memcg, nr) is None:
@@ -1054,10 +1077,10 @@ class MemoryModel:
                 self._oom.discard(over.id)
                 continue
             retries -= 1
-            if retries <= 0:
+            if retries <= 0 or over.id in self._oom:
                 # The kernel's memcg OOM: it would kill a task of the group. The model has
-                # none to kill: the charge is forced and counted, and the group's charges are
-                # forced without reclaim until its usage is back under its limits.
+                # none to kill: the charge is forced and counted, and until reclaim makes
+                # progress again the group's charges try once instead of 16 times.
                 self._oom.add(over.id)
                 st.memcg_oom += 1
                 st.over_limit += 1
@@ -1096,7 +1119,7 @@ class MemoryModel:
                     if sc.priority < 0:
                         break
                 target = sc.target if sc.target is not None else self._root_vec
-                target.refaults = target.hier("ws_activate")  # snapshot_refaults
+                target.refaults = target.flushed[2]  # snapshot_refaults
                 if sc.nr_reclaimed:
                     return sc.nr_reclaimed
                 if not sc.full_walk:
@@ -1117,8 +1140,8 @@ class MemoryModel:
         sc.anon_cost = target.anon_cost
         sc.file_cost = target.file_cost
         if not sc.force_deactivate:
-            refaults = target.hier("ws_activate")
-            sc.may_deactivate = (refaults != target.refaults
+            self._flush_ratelimited()
+            sc.may_deactivate = (target.flushed[2] != target.refaults
                                  or self._inactive_is_low(target))
         else:
             sc.may_deactivate = True
@@ -1157,9 +1180,8 @@ class MemoryModel:
 
     def _inactive_is_low(self, vec: _LruVec) -> bool:
         """``inactive_is_low`` for anon: inactive * ratio < active, ratio = sqrt(10 * GB) of
-        the lists' size (1 under a gigabyte); hierarchical counts."""
-        inactive = vec.hier("nr_inactive")
-        active = vec.hier("nr_active")
+        the lists' size (1 under a gigabyte); the memcg statistics as last flushed."""
+        inactive, active, _ = vec.flushed
         gb = (inactive + active) >> (30 - PAGE_SHIFT)
         ratio = math.isqrt(10 * gb) if gb else 1
         return inactive * ratio < active
@@ -1532,7 +1554,7 @@ class MemoryModel:
                 self._kswapd_failures = 0
             else:
                 self._kswapd_failures += 1
-            self._root_vec.refaults = self._root_vec.hier("ws_activate")
+            self._root_vec.refaults = self._root_vec.flushed[2]
             self.now = saved
             return
         before = sc.nr_reclaimed
