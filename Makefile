@@ -9,11 +9,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyzswap-installed
-# Debian packages the build needs: python-lzo links liblzo2; the C batching engines
-# (src/pyzswap/_native.c) link liblz4, libzstd, liblzo2 and zlib and need a C compiler.
+# Debian packages the build needs: the C extension (src/pyzswap/_native.c, csrc/) links liblz4,
+# libzstd and zlib and needs a C compiler; python-lzo (the tests' LZO cross-check) and the
+# fuzz-lzo harness link liblzo2.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
-.PHONY: run test test-host test-fidelity lint bench setup clean
+.PHONY: run test test-host test-fidelity lint bench fuzz fuzz-lzo stateful-long setup clean
 
 setup: $(STAMP)
 
@@ -54,5 +55,27 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_store_load.py
 
+# Coverage-guided fuzzing of the C extension and the public API (atheris), with the extension
+# built separately with AddressSanitizer + UndefinedBehaviorSanitizer into build-fuzz/
+# (clang and atheris are installed on first use). FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+# The model-based stateful test with 5,000 examples (make test runs 2,000): minutes, opt-in.
+stateful-long: $(STAMP)
+	STATEFUL_EXAMPLES=5000 $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_stateful.py
+
+# The LZO decompressor and compressor (src/pyzswap/csrc/lzo.c) under ASan and UBSan, with
+# liblzo2 as a cross-check: FUZZ_ITERATIONS random, mutated and crafted streams (and round
+# trips), deterministic for FUZZ_SEED. Runs niced: the machine may be shared.
+FUZZ_ITERATIONS ?= 1000000
+FUZZ_SEED ?= 1
+fuzz-lzo: $(STAMP)
+	@mkdir -p build
+	gcc -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra \
+		-Isrc/pyzswap/csrc tests/fuzz/lzo_fuzz.c src/pyzswap/csrc/lzo.c -llzo2 -o build/lzo_fuzz
+	nice -n 10 build/lzo_fuzz $(FUZZ_ITERATIONS) $(FUZZ_SEED)
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build build-fuzz build-tsan src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """Build the C parts; everything else is in pyproject.toml.
 
-* ``pyzswap._native``: the batching engines, zsmalloc and the store/load fast paths, linking the
-  system codec libraries (Debian: liblz4-dev, libzstd-dev, liblzo2-dev, zlib1g-dev), which the
-  Makefile installs.
+* ``pyzswap._native``: the batching engines, zsmalloc, the store/load fast paths and the
+  kernel's LZO (csrc/lzo.c), linking the system codec libraries (Debian: liblz4-dev,
+  libzstd-dev, zlib1g-dev), which the Makefile installs.
 * ``pyzswap/_replay``: the kernel replayer (``csrc/replay.c``), a standalone executable that
   ``pyzswap kernel run`` starts: the trace's processes must be small real processes, not Python
   interpreters, so that their memory cgroup holds little but the trace's pages.
@@ -43,11 +43,14 @@ setup(
             sources=["src/pyzswap/_native.c", "src/pyzswap/csrc/entries.c",
                      "src/pyzswap/csrc/zsmalloc.c", "src/pyzswap/csrc/zsmalloc_py.c",
                      "src/pyzswap/csrc/fastpath.c", "src/pyzswap/csrc/lock.c",
-                     "src/pyzswap/csrc/codec.c"],
+                     "src/pyzswap/csrc/codec.c", "src/pyzswap/csrc/lifecycle.c",
+                     "src/pyzswap/csrc/lzo.c"],
             include_dirs=["src/pyzswap/csrc"],
-            depends=["src/pyzswap/csrc/codec.h", "src/pyzswap/csrc/entries.h", "src/pyzswap/csrc/lock.h",
+            depends=["src/pyzswap/csrc/codec.h", "src/pyzswap/csrc/entries.h",
+                     "src/pyzswap/csrc/lifecycle.h", "src/pyzswap/csrc/lock.h",
+                     "src/pyzswap/csrc/lzo.h",
                      "src/pyzswap/csrc/zsmalloc.h", "src/pyzswap/csrc/zsmalloc_py.h"],
-            libraries=["lz4", "zstd", "lzo2", "z", "pthread"],
+            libraries=["lz4", "zstd", "z", "pthread"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from pyzswap.kernel._host import HOST, debugfs_mounted
+from pyzswap.kernel._host import HOST, debugfs_mounted, mount_points
 
 ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
 SYS_BLOCK = Path("/sys/block")
@@ -28,15 +28,20 @@ def _read(path: Path) -> str | None:
 
 
 def _cgroups() -> list[str]:
-    """Every memory-cgroup directory (v1 and v2 hierarchies), relative to its root."""
+    """Every cgroup directory pyzswap's tools could have made (their names start with
+    ``pyzswap``), in the v1 memory and v2 hierarchies, relative to its root. Other cgroups
+    come and go with the machine's own services and are not ours to watch. The groups below a
+    ``pyzswap*`` group (a kernel replay's) are listed too."""
     found: set[str] = set()
     for root in CGROUP_ROOTS:
         if not root.is_dir():
             continue
         with contextlib.suppress(OSError):
-            for d in root.rglob("*"):
+            for d in root.rglob("pyzswap*"):
                 if d.is_dir() and not d.is_symlink():
                     found.add(f"{root.name}:{d.relative_to(root)}")
+                    found.update(f"{root.name}:{sub.relative_to(root)}" for sub in d.rglob("*")
+                                 if sub.is_dir())
     return sorted(found)
 
 
@@ -54,6 +59,10 @@ def host_state() -> dict[str, object]:
     state["vm"] = {name: _read(Path("/proc/sys/vm") / name) for name in VM_SYSCTLS}
     state["cgroups"] = _cgroups()
     state["debugfs_mounted"] = debugfs_mounted()
+    tracefs = mount_points("tracefs")
+    state["tracefs"] = [str(p) for p in tracefs]
+    state["trace_instances"] = sorted(p.name for root in tracefs
+                                      for p in (root / "instances").glob("pyzswap-*"))
     state["swap_files"] = sorted(p.name for p in SWAP_DIR.glob("pyzswap-*"))
     state["journal"] = HOST.journal.exists()
     state["lock_file"] = HOST.lock_file.exists()

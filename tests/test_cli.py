@@ -58,10 +58,34 @@ def test_store_human_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "stored_pages" in out and "pool_total_size" in out and "yes" in out
 
 
+def test_store_compares_compressors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-c A,B,C: each compressor on its own fresh zswap, the same pages, one table / JSON list
+    in the order given, each report equal to what -c NAME alone gives (sizes are exact)."""
+    path = _page_file(tmp_path, [text_page(i) for i in range(6)] + [random_page(9), bytes(4096)])
+    data = _run_json(["store", str(path), "-c", "zstd,lz4,lzo", "--json"], capsys)
+    results = data["results"]
+    assert isinstance(results, list)
+    assert [r["compressor"] for r in results] == ["zstd", "lz4", "lzo"]
+    for r in results:
+        alone = _run_json(["store", str(path), "-c", r["compressor"], "--json"], capsys)
+        for key in ("stored_pages", "stored_incompressible_pages", "compressed_bytes",
+                    "pool_total_size", "zero_pages"):
+            assert r[key] == alone[key], (r["compressor"], key)
+        assert r["verified"] is True
+    assert main(["store", str(path), "-c", "lz4,zstd"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert len(rows) == 2 and "lz4" in rows[0] and "zstd" in rows[1]
+    assert "store MB/s" in out
+
+
 @pytest.mark.parametrize(
     ("argv_tail", "message"),
     [
         (["--compressor", "lz5"], "unknown compressor 'lz5'"),
+        (["--compressor", "lz4,lz5"], "unknown compressor 'lz5'"),
+        (["--compressor", "lz4,,zstd"], "empty name"),
+        (["--compressor", "lz4,lz4"], "given twice"),
         (["--folio-pages", "0"], "folio-pages"),
     ],
 )
@@ -105,6 +129,10 @@ def test_pools_report_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert isinstance(pools, list) and [p["compressor"] for p in pools] == ["zstd", "lzo"]
         assert all(len(p["cpus_holding"]) == holding for p in pools)
         assert pools[1]["ref"] == 64  # the old pool lives on for its 64 entries
+        assert out["shared"] is None
+        assert out["streams"] == {"lzo": list(range(8)), "zstd": list(range(8))}
+    out = _run_json(["pools", "--cpus", "4", "--lifetime", "global-one", "--json"], capsys)
+    assert out["shared"]["slots"] == 1 and out["shared"]["cpus_holding"] == [0, 1, 2, 3]
 
 
 def test_pools_bad_cpu_lists(capsys: pytest.CaptureFixture[str]) -> None:

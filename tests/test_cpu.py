@@ -96,3 +96,58 @@ def test_failed_startup_unwinds_the_instance() -> None:
     assert log == [("startup", 0), ("startup", 1), ("down", 1), ("down", 0)]
     cpus.cpu_down(1)  # the failed instance was not added: no teardown for it
     assert log[-1] == ("down", 0)
+
+
+def test_teardowns_run_in_reverse_registration_order() -> None:
+    cpus = CpuModel(2)
+    log: list[str] = []
+    for name in ("first", "second"):
+        state = cpus.setup_state_multi(
+            name, lambda cpu, inst: log.append(f"up {inst}"),
+            lambda cpu, inst: log.append(f"down {inst}"))
+        cpus.state_add_instance(state, name)
+    log.clear()
+    cpus.cpu_down(1)
+    assert log == ["down second", "down first"]  # the kernel walks the states down
+    cpus.cpu_up(1)
+    assert log[2:] == ["up first", "up second"]
+
+
+def test_work_deferred_inside_a_hotplug_operation_runs_when_it_ends() -> None:
+    cpus = CpuModel(3, online=2)
+    log: list[str] = []
+
+    def startup(cpu: int, inst: object) -> None:
+        log.append("startup")
+        assert cpus.hotplug_lock.held_by_me()
+        assert not cpus.hotplug_lock.run_or_defer(lambda: log.append("deferred"))
+        log.append("after defer")
+
+    state = cpus.setup_state_multi("test", startup, None)
+    cpus.state_add_instance(state, "x")
+    assert log == ["startup", "after defer", "startup", "after defer", "deferred", "deferred"]
+    assert not cpus.hotplug_lock.held_by_me()
+    assert cpus.hotplug_lock.run_or_defer(lambda: log.append("now"))  # free: runs at once
+    assert log[-1] == "now"
+
+
+def test_work_deferred_while_another_thread_holds_the_lock_runs_in_that_thread() -> None:
+    cpus = CpuModel(2)
+    lock = cpus.hotplug_lock
+    holding, release = threading.Event(), threading.Event()
+    ran_in: list[str] = []
+
+    def holder() -> None:
+        with lock:
+            holding.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder, name="holder")
+    t.start()
+    assert holding.wait(30)
+    assert lock.busy()
+    assert not lock.run_or_defer(lambda: ran_in.append(threading.current_thread().name))
+    assert ran_in == []  # this thread did not wait for the holder
+    release.set()
+    t.join(30)
+    assert ran_in == ["holder"] and not lock.busy()

@@ -312,7 +312,10 @@ def test_memory_limit_during_pool_creation_keeps_the_old_pool(tmp_path: Path) ->
         core.swapon(64)
         swp = core.swap_out(text_page(40))
         assert swp is not None
-        faults.schedule.fail_every(3)  # the third CPU's context of the new pool
+        # The 14th allocation of the switch: the request of CPU 2's context (after the pool
+        # struct, its zsmalloc pool and percpu array, and per CPU the transform, stream,
+        # request and buffer of CPUs 0 and 1, then CPU 2's transform and stream).
+        faults.schedule.fail_every(14)
         with pytest.raises(AllocFail, match="injected"):
             z.set_param("compressor", "zstd")
         assert faults.failed == ["acomp_ctx zstd#2 cpu2"]

@@ -19,27 +19,42 @@ from pyzswap.compress import (
 from pyzswap.lab.batch_lab import BATCH_SIZES, ENGINES
 from pyzswap.lab.experiments import (
     batching,
-    build_time_vs_runtime,
+    ctx_designs,
     hotplug_race,
     percpu_memory,
     switch_under_pressure,
 )
-from pyzswap.pool import kernel_ctx_bytes
+from pyzswap.pool import LIFETIMES, STABLE_DESIGNS
 
 
-def test_percpu_memory_pool_keeps_offline_contexts_lock_retry_frees_them() -> None:
+def test_percpu_memory_reports_every_design_and_scenario() -> None:
     r = percpu_memory(0.05)
-    cols = r.columns
-    for row in r.rows:
-        rec = dict(zip(cols, row, strict=True))
-        if rec["lifetime"] == "pool":
-            assert rec["cpus holding"] == rec["cpus"]
-        else:
-            assert rec["cpus holding"] == rec["online"]
-            assert rec["kernel bytes for offline CPUs"] == 0
-    wide = [dict(zip(cols, row, strict=True)) for row in r.rows
-            if row[0] == "batching x8" and row[2] == 1]
-    assert wide and wide[0]["kernel bytes"] == 64_340
+    recs = {(row[0], row[1]): dict(zip(r.columns, row, strict=True)) for row in r.rows}
+    assert {design for design, _ in recs} == set(LIFETIMES)
+    for design in LIFETIMES:
+        soft, batch = recs[design, "software pool"], recs[design, "batching pool"]
+        offline = recs[design, "per offline CPU"]
+        assert soft["pyzswap stream bytes"] > 0 and soft["kernel stream bytes"] == 16_384
+        assert batch["batch"] == (1 if design in ("global-one", "percpu-shared") else 8)
+        if design in STABLE_DESIGNS:  # an offline CPU keeps everything
+            assert offline["pyzswap bytes"] == soft["pyzswap bytes"]
+            assert offline["kernel context bytes"] == soft["kernel context bytes"]
+        else:  # only the percpu context structs and the (6.18) stream stay
+            assert offline["kernel context bytes"] in (88, 64)
+            assert offline["pyzswap stream bytes"] == soft["pyzswap stream bytes"]
+    assert recs["pool", "software pool"]["kernel context bytes"] == 88 + 96 + 4096
+    assert recs["pool", "batching pool"]["kernel context bytes"] == 88 + 96 + 8 * 4096 + 64
+    assert recs["global-max", "software pool"]["kernel context bytes"] == \
+        88 + 8 * 96 + 8 * 4096 + 2 * 64 + 8
+    # the global context does not grow with the pools; per-pool contexts do
+    assert recs["global-max", "4 pools alive"]["kernel context bytes"] == \
+        recs["global-max", "software pool"]["kernel context bytes"] + 3 * 8
+    assert recs["pool", "4 pools alive"]["kernel context bytes"] == 4 * (88 + 96 + 4096)
+    (derivation,) = r.tables
+    v8 = [row for row in derivation.rows if row[1].startswith("series v8")]
+    assert v8 and v8[0][3] == 58_128  # the thread's "~57 KB per cpu"
+    software = {row[0]: row[3] for row in derivation.rows if row[1] == "software pool"}
+    assert software["pool, lock-retry, naive"] == 4_280
 
 
 def test_hotplug_race_schedule_outcomes_are_deterministic() -> None:
@@ -49,28 +64,52 @@ def test_hotplug_race_schedule_outcomes_are_deterministic() -> None:
     assert rows["pool"]["stored"] == rounds and rows["pool"]["retries (schedule)"] == 0
     assert rows["lock-retry"]["stored"] == rounds
     assert rows["lock-retry"]["retries (schedule)"] == rounds
-    assert rows["naive"]["stored"] == 0
-    assert rows["naive"]["use-after-free detected"] >= rounds
+    for design in ("naive", "percpu-shared"):
+        assert rows[design]["stored"] == 0
+        assert rows[design]["use-after-free detected"] >= rounds
+    for design in ("global-max", "global-one"):
+        assert rows[design]["stored"] == rounds and rows[design]["retries (schedule)"] == 0
     assert rows["pool"]["use-after-free detected"] == 0
     assert rows["lock-retry"]["use-after-free detected"] == 0
 
 
 def test_switch_under_pressure_completes_and_reclaim_uses_the_old_pool() -> None:
     r = switch_under_pressure(0.05)
-    previous = {"pool": "lz4", "lock-retry": "lz4"}
-    for row in r.rows:
-        rec = dict(zip(r.columns, row, strict=True))
-        if rec["reclaim calls"]:
-            assert rec["reclaim stores went to"] == previous[rec["lifetime"]]
-        previous[rec["lifetime"]] = rec["switch to"]
+    recs = {row[0]: dict(zip(r.columns, row, strict=True)) for row in r.rows}
+    assert set(recs) == set(LIFETIMES)
+    for design, rec in recs.items():
+        assert rec["reclaim stores went to"] == "lz4"
+        assert rec["reclaim calls"] == rec["allocations"] > 0
+        assert rec["switch back allocations"] == 0
+        assert rec["other allocations"] == 4
+        per_cpu = {"global-max": 2, "global-one": 2, "percpu-shared": 3}.get(design, 4)
+        assert rec["allocations per CPU"] == per_cpu, design
+    (blocked,) = r.tables
+    for row in blocked.rows:
+        rec = dict(zip(blocked.columns, row, strict=True))
+        assert rec["stores completed meanwhile"] == 200
+        assert rec["loads completed meanwhile"] == 32
+        assert rec["CPU hotplug waits"] == rec["parameter writes wait"] == "yes"
+        assert rec["switch completes after"] == "yes"
+
+
+def test_ctx_designs_answers_for_every_design() -> None:
+    r = ctx_designs(0.25)
+    recs = {row[0]: dict(zip(r.columns, row, strict=True)) for row in r.rows}
+    assert list(recs) == list(LIFETIMES)
+    for design, rec in recs.items():
+        can_batch = design not in ("global-one", "percpu-shared")
+        assert rec["batching works"].startswith("yes" if can_batch else "no")
+        assert rec["lock ns per call"] > 0
+        frees = int(rec["hotplug allocs / frees"].split(" / ")[1])
+        assert (frees == 0) == (design in STABLE_DESIGNS)
 
 
 def test_lab_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "all", "--size", "0.02", "--json", "--plot", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [e["name"] for e in out["experiments"]] == [
-        "percpu-memory", "hotplug-race", "switch-under-pressure", "batching",
-        "build-time-vs-runtime"]
+        "percpu-memory", "hotplug-race", "switch-under-pressure", "batching", "ctx-designs"]
     assert all(Path(p).read_bytes().startswith(b"\x89PNG") for p in out["plots"])
     assert main(["lab", "nosuch"]) == 2
 
@@ -112,29 +151,21 @@ def test_batching_covers_every_case_and_leaves_the_registry_as_it_found_it() -> 
     assert len(summary.rows) == len(workloads) * 2
 
 
-def test_build_time_vs_runtime_memory_is_exact() -> None:
-    r = build_time_vs_runtime(0.02)
-    recs = [dict(zip(r.columns, row, strict=True)) for row in r.rows]
-    assert {rec["cpus"] for rec in recs} == {1, 2, 4}
-    for rec in recs:
-        per_cpu = rec["extra kernel bytes per CPU"]
-        if rec["pools"].startswith("software"):
-            # One software pool: 8 buffers instead of 1 is the discussion's "~57 KB" per CPU.
-            assert per_cpu == 64_340 - 8_280
-            assert rec["build-time pyzswap bytes"] == 8 * rec["runtime pyzswap bytes"]
-        elif rec["pools"].startswith("batching"):
-            assert per_cpu == 0  # an 8-wide compressor needs its 8 buffers either way
-            assert rec["build-time pyzswap bytes"] == rec["runtime pyzswap bytes"]
-        else:  # 3 software pools waste 7 buffers each; the 4-wide one 4
-            assert per_cpu == 3 * (64_340 - 8_280) + 64_340 - kernel_ctx_bytes(4)
-        assert rec["build-time extra kernel bytes"] == per_cpu * rec["cpus"]
-    (speed,) = r.tables
-    assert [row[2] for row in speed.rows] == ["pages/s"] * 3 + ["ms"]
-    assert all(row[3] > 0 and row[4] > 0 for row in speed.rows)
-
-
 def test_lab_cli_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lab", "percpu-memory", "--size", "0.01", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("`pyzswap lab percpu-memory --size 0.01`")
-    assert "| compressor | lifetime |" in out and "| software | pool | 1 | 1 | 1 | 4,224 |" in out
+    assert "| lifetime | scenario | cpus |" in out
+    assert "| pool | software pool | 4 | 1 |" in out
+
+
+def test_lab_progress_goes_to_stderr_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lab", "switch-under-pressure", "--size", "0.02", "--json", "--progress"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays one JSON object
+    lines = captured.err.splitlines()
+    assert "lab switch-under-pressure (1/1)" in lines[0]
+    assert any("switch-under-pressure: percpu-shared" in line for line in lines)
+    assert main(["lab", "switch-under-pressure", "--size", "0.02", "--json",
+                 "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

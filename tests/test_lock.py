@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -114,3 +115,64 @@ def test_timed_waiters_and_blocking_waiters_mixed() -> None:
     assert got == [True, True, True] and lock.locked()
     lock.release()
     assert not lock.locked()
+
+
+def test_a_blocking_reacquire_by_the_holder_raises_instead_of_hanging() -> None:
+    """A re-entrant zswap call (from a compressor's or a hook's code) would wait for itself
+    forever; the Lock refuses it. With a timeout, the caller asked for a bounded wait."""
+    lock = Lock()
+    with lock:
+        with pytest.raises(RuntimeError, match="already holds it"):
+            lock.acquire()
+        with pytest.raises(RuntimeError, match="already holds it"), lock:
+            pass
+        assert not lock.acquire(timeout=0.01)
+        assert not lock.acquire(blocking=False)
+    assert not lock.locked()
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(float("nan"), ValueError),
+                                                (float("inf"), OverflowError),
+                                                (1e300, OverflowError), (-2.0, ValueError)])
+def test_bad_timeouts_are_refused_as_threading_refuses_them(timeout: float,
+                                                            error: type[Exception]) -> None:
+    lock = Lock()
+    with pytest.raises(error):
+        lock.acquire(timeout=timeout)
+    assert not lock.locked()
+
+
+def test_a_blocked_acquire_runs_signal_handlers() -> None:
+    """Ctrl-C interrupts a Python acquire of a Lock another thread holds, as with
+    threading.Lock (the handler's exception ends the wait)."""
+    import signal
+
+    lock = Lock()
+    holder_has_it = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with lock:
+            holder_has_it.set()
+            release.wait(10)
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    t = threading.Thread(target=holder)
+    t.start()
+    try:
+        assert holder_has_it.wait(10)
+        timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1))
+        with pytest.raises(Interrupted):
+            timer.start()
+            lock.acquire()  # the signal comes while this waits (or just before)
+        timer.join()
+    finally:
+        release.set()
+        t.join()
+        signal.signal(signal.SIGUSR1, old)

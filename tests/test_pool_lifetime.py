@@ -1,4 +1,4 @@
-"""Per-CPU compression contexts under CPU hotplug: the three lifetime strategies.
+"""Per-CPU compression contexts under CPU hotplug: the six context designs.
 
 The races are provoked with deterministic schedules: ``CpuModel.preempt_hook`` runs a hotplug
 operation at an exact point between a thread's context lookup and its use.
@@ -17,7 +17,7 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.cpu import CpuModel, HotplugError
 from pyzswap.errors import AllocFail, UseAfterFree
-from pyzswap.pool import LIFETIMES, kernel_ctx_bytes
+from pyzswap.pool import LIFETIMES, STABLE_DESIGNS, kernel_percpu_bytes
 
 from .conftest import mixed_page, text_page
 
@@ -65,9 +65,10 @@ def _load(z: Zswap, off: int) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.parametrize("lifetime", ["naive", "percpu-shared"])
 @pytest.mark.parametrize("point", ["acomp_ctx_get", "acomp_ctx_locked"])
-def test_naive_lifetime_race_is_detected_never_silent(point: str) -> None:
-    z, cpus = _zswap("naive")
+def test_naive_lifetime_race_is_detected_never_silent(point: str, lifetime: str) -> None:
+    z, cpus = _zswap(lifetime)
     cpus.migrate_current(1)
     fired = _hotunplug_at(cpus, point, 1)
     with pytest.raises(UseAfterFree):
@@ -88,9 +89,10 @@ def test_naive_lifetime_race_is_detected_never_silent(point: str) -> None:
     assert _load(z, 11) == text_page(2)
 
 
+@pytest.mark.parametrize("lifetime", STABLE_DESIGNS)
 @pytest.mark.parametrize("point", ["acomp_ctx_get", "acomp_ctx_locked"])
-def test_pool_lifetime_survives_the_same_schedule(point: str) -> None:
-    z, cpus = _zswap("pool")
+def test_pool_lifetime_survives_the_same_schedule(point: str, lifetime: str) -> None:
+    z, cpus = _zswap(lifetime)
     cpus.migrate_current(1)
     fired = _hotunplug_at(cpus, point, 1)
     assert z.store(text_page(1), 0, 10)  # the migrated thread keeps using CPU 1's context
@@ -117,6 +119,7 @@ def test_lock_retry_retries_on_the_new_cpu() -> None:
 def test_offline_online_allocates_nothing_under_pool_and_reallocates_under_lock_retry() -> None:
     for lifetime, allocated_offline, allocations, frees in (
         ("pool", True, 1, 0), ("lock-retry", False, 2, 1), ("naive", False, 2, 1),
+        ("global-max", True, 1, 0), ("global-one", True, 1, 0), ("percpu-shared", False, 2, 1),
     ):
         z, cpus = _zswap(lifetime)
         before = z.current_pool().ctx_report()[2]
@@ -160,10 +163,13 @@ def test_pool_report_and_kernel_equivalent_cost() -> None:
     (report,) = z.pool_report()
     assert report["compressor"] == "lz4" and report["lifetime"] == "pool" and report["current"]
     assert report["cpus_holding"] == list(range(8))  # offline CPU 5 keeps its resources
-    assert report["kernel_ctx_bytes_per_cpu"] == 8_280
-    assert report["kernel_ctx_bytes"] == 8 * 8_280
+    # 6.18: struct crypto_acomp_ctx 88 + one request (kmalloc-96) + one PAGE_SIZE buffer
+    assert report["kernel_ctx_bytes_per_cpu"] == 88 + 96 + 4096
+    assert report["kernel_ctx_bytes"] == 8 * (88 + 96 + 4096)
     assert report["ctx_bytes"] >= 8 * PAGE_SIZE
-    assert kernel_ctx_bytes(8) == 64_340 and kernel_ctx_bytes(1) == 8_280
+    assert sum(kernel_percpu_bytes("pool", 8).values()) == 88 + 96 + 8 * 4096 + 64
+    assert z.shared_report() is None
+    assert z.stream_report() == {"lz4": list(range(8))}  # kept for the offline CPU too
 
 
 @pytest.mark.parametrize("lifetime", LIFETIMES)
@@ -171,11 +177,13 @@ def test_compressor_switch_under_reclaim_on_every_allocation(lifetime: str) -> N
     """Pool creation allocates through a hook that "reclaims" by storing into the old pool."""
     model: dict[int, bytes] = {}
     calls = {"n": 0}
+    labels: list[str] = []
     holder: dict[str, Zswap] = {}
 
     def reclaim(nbytes: int, what: str) -> None:
         # Direct reclaim: swap a page out, which re-enters zswap_store on the current pool.
         calls["n"] += 1
+        labels.append(what)
         z = holder.get("z")
         if z is None:
             return
@@ -198,8 +206,15 @@ def test_compressor_switch_under_reclaim_on_every_allocation(lifetime: str) -> N
         assert len(z.pools()) == 1
 
     _in_other_thread(run)
-    # initial lz4, then new zstd, lzo, deflate pools (lz4 and zstd are reused: they hold entries)
-    assert calls["n"] == 4 * 8  # every per-CPU allocation went through the hook
+    # initial lz4, then new zstd, lzo, deflate pools (lz4 and zstd are reused: they hold
+    # entries): every allocation of their creation went through the hook, per-CPU or not
+    kinds = [label.split()[0] for label in labels]
+    assert kinds.count("zswap_pool") == kinds.count("zs_pool") == 4
+    assert kinds.count("percpu_ref") == kinds.count("alloc_percpu") == 4
+    assert kinds.count("acomp") == 4 * 8  # a transform per pool per CPU in every design
+    assert kinds.count("stream") == 4 * 8  # one stream per algorithm per CPU
+    per_pool_ctx = 0 if lifetime in ("global-max", "global-one") else 4 * 8
+    assert kinds.count("acomp_ctx") == per_pool_ctx
 
 
 def test_allocation_failure_during_switch_changes_nothing() -> None:
@@ -228,7 +243,7 @@ def fast_switching() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("fast_switching")
-@pytest.mark.parametrize("lifetime", ["pool", "lock-retry"])
+@pytest.mark.parametrize("lifetime", ["pool", "lock-retry", "global-max", "global-one"])
 def test_stress_hotplug_migration_and_switching(lifetime: str) -> None:
     """Workers store/load/invalidate on their own slots while CPUs come and go and the
     compressor changes; seeded, bounded, no sleeps."""

@@ -4,10 +4,17 @@ Hypothesis drives a real ``SwapCore`` (real temporary swap files, memcgs, a smal
 the shrink worker inline) through every operation zswap has: swap-out of folios of 1..512
 pages, swap-in (exclusive or keeping the entry), free, overwrite in place, writeback, the
 shrinkers and compaction, compressor switches, CPU hotplug and migration, parameter changes
-(valid and invalid), swapoff/swapon, and each injected fault. After every step the swap core
-is compared with the model (slot -> the page's last contents) and the accounting invariants
-are checked (:func:`pyzswap.soak.check_invariants`); at the end of every example each device
-is swapped off and every page must come back exactly.
+(valid and invalid), swapoff/swapon, each injected fault, closing zswap (every page brought
+back first, then every call on the closed instance must refuse cleanly) and starting a new
+one, a second operation on a slot while one is in flight (it must be refused with
+``SlotBusy``, writeback with -EEXIST, and change nothing), and the native types used without
+``__init__`` or initialised twice. After every step the swap core is compared with the model
+(slot -> the page's last contents) and the accounting invariants are checked
+(:func:`pyzswap.soak.check_invariants`); at the end of every example each device is swapped
+off and every page must come back exactly.
+
+``STATEFUL_EXAMPLES`` sets the number of examples (2,000 in ``make test``; ``make
+stateful-long`` runs 5,000).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pyzswap import PAGE_SIZE, Zswap
+from pyzswap import PAGE_SIZE, SlotBusy, Zswap, ZswapError, _native
 from pyzswap.compress import has_compressor
 from pyzswap.cpu import CpuModel, HotplugError
 from pyzswap.errors import AllocFail, DecompressFail, InvalidParameter, UnknownCompressor
@@ -99,15 +106,19 @@ class ZswapMachine(RuleBasedStateMachine):
             None: None, "a": root.create("a"), "nowb": nowb}
         self.nozswap = root.create("nozswap")
         self.nozswap.write("memory.zswap.max", "0")
+        self.root = root
         self.cpus = CpuModel(3)
-        self.z = Zswap(compressor="lz4", totalram_pages=600, max_pool_percent=20,
-                       cpus=self.cpus, memcg_root=root, shrink_work="inline",
-                       mem_hook=self.pool_faults)
-        self.core = SwapCore(self.z, directory=self.dir)
+        self.start_zswap()
         self.core.swapon(DEVICE_PAGES)
         #: slot -> (the page's last contents, its memcg)
         self.model: dict[int, tuple[bytes, MemCgroup | None]] = {}
         self.version = 0
+
+    def start_zswap(self) -> None:
+        self.z = Zswap(compressor="lz4", totalram_pages=600, max_pool_percent=20,
+                       cpus=self.cpus, memcg_root=self.root, shrink_work="inline",
+                       mem_hook=self.pool_faults)
+        self.core = SwapCore(self.z, directory=self.dir)
 
     # ------------------------------------------------------------------ helpers -------------
     def page(self, kind: int) -> bytes:
@@ -130,6 +141,15 @@ class ZswapMachine(RuleBasedStateMachine):
 
     def devices(self) -> list[int]:
         return self.core.table.types()
+
+    def swapoff_all(self) -> None:
+        """Every device off: every page must come back exactly."""
+        for t in list(self.devices()):
+            back: dict[int, bytes] = {}
+            self.core.swapoff(t, back.__setitem__)
+            for swp, page in back.items():
+                assert page == self.model.pop(swp)[0]
+        assert not self.model
 
     # ------------------------------------------------------------------ the swap core -------
     @rule(nr=folio_pages, kind=st.integers(0, 50), memcg=memcg_names)
@@ -435,6 +455,110 @@ class ZswapMachine(RuleBasedStateMachine):
         finally:
             self.pool_faults.schedule.clear()
 
+    # ------------------------------------------------------------------ lifetimes -----------
+    @rule()
+    def close_and_restart(self) -> None:
+        """Bring every page back, close zswap, check every call on the closed instance fails
+        with a ZswapError (nothing crashes, nothing hangs), and start a new zswap."""
+        self.swapoff_all()
+        z, pools = self.z, self.z.pools()
+        z.swapon(0, 16)
+        self.core.close()
+        for pool in pools:
+            pool.destroy()
+        out = bytearray(PAGE_SIZE)
+        for call in (lambda: z.store(PALETTE[1], 0, 1), lambda: z.load(out, 0, 1),
+                     lambda: z.load(out, 0, 1, swapcache=False), lambda: z.invalidate(0, 1),
+                     lambda: z.store_batch([(PALETTE[1], 0, 2)]),
+                     lambda: z.load_batch([out], 0, [1]),
+                     lambda: z.set_param("compressor", "zstd")):
+            with pytest.raises(ZswapError, match="closed"):
+                call()
+        z.close()  # idempotent
+        self.start_zswap()
+        self.core.swapon(DEVICE_PAGES)
+
+    @rule(n=picks, first=st.sampled_from(["load", "load_keep", "overwrite"]),
+          second=st.sampled_from(["invalidate", "store", "load", "writeback", "swapoff"]))
+    def same_slot_race(self, n: int, first: str, second: str) -> None:
+        """While a swap-in or an overwrite of a slot is between its lookup and its publish
+        (the hook runs at the CPU-context lookup, which only the Python flow has), a second
+        operation on the same slot: refused (SlotBusy; writeback -EEXIST), and the first
+        one finishes as if alone."""
+        if not self.model:
+            return
+        swp = self.pick(n)
+        t, off = swp_type(swp), swp_offset(swp)
+        if self.z.lookup(t, off) is None or self.core.table.device(t).zeromap[off]:
+            return  # the first operation would not reach zswap
+        entry = self.z.lookup(t, off)
+        assert entry is not None
+        seen: list[str] = []
+        z = self.z
+
+        def race() -> None:
+            if second == "invalidate":
+                z.invalidate(t, off)
+            elif second == "store":
+                z.store(PALETTE[2], t, off)
+            elif second == "load":
+                z.load(bytearray(PAGE_SIZE), t, off)
+            elif second == "writeback":
+                seen.append(f"writeback {z.writeback_entry(entry)}")
+                return
+            else:
+                z.swapoff(t)
+            seen.append("not refused")
+
+        def hook(point: str, cpu: int) -> None:
+            if point != "acomp_ctx_get" or self.cpus.preempt_hook is not hook:
+                return
+            self.cpus.preempt_hook = None
+            try:
+                race()
+            except SlotBusy:
+                seen.append("busy")
+
+        self.cpus.preempt_hook = hook
+        try:
+            if first == "overwrite":
+                page, memcg = self.page(1 + n % 40), self.model[swp][1]
+                rewrite_slot(self.core, swp, page, memcg)
+                self.model[swp] = (page, memcg)
+            else:
+                self.read(swp, keep=first == "load_keep")
+                if first == "load":  # the page left zswap: its owner frees the slot
+                    self.core.swap_free(swp)
+                    del self.model[swp]
+        finally:
+            self.cpus.preempt_hook = None
+        if not seen:
+            event("same_slot_race: the first operation never reached a CPU context")
+            return
+        expected = f"writeback {-errno.EEXIST}" if second == "writeback" else "busy"
+        assert seen == [expected], (first, second, seen)
+        event(f"same_slot_race: {first} vs {second} refused")
+
+    @rule(which=st.sampled_from(["PageCodec", "EntryTable", "ZswapFast", "ZsPool",
+                                 "Engines"]))
+    def uninitialised_native(self, which: str) -> None:
+        """A native object made without __init__ refuses use; initialised once, a second
+        __init__ is refused. Nothing here may crash the interpreter."""
+        cls = getattr(_native, which)
+        obj = cls.__new__(cls)
+        use = {"PageCodec": lambda o: o.compress(PALETTE[1], bytearray(8192)),
+               "EntryTable": lambda o: o.insert(0, 1, 100, 1, 1, -1, 0),
+               "ZswapFast": lambda o: o.store(PALETTE[1], 0, 1),
+               "ZsPool": lambda o: o.malloc_write(b"abc", 3),
+               "Engines": lambda o: o.compress([PALETTE[1]], [bytearray(8192)])}[which]
+        args = {"PageCodec": ("lz4",), "EntryTable": (tuple,), "ZswapFast": (),
+                "ZsPool": ("p",), "Engines": ("lz4", 0, 0)}[which]
+        with pytest.raises(RuntimeError, match="__init__ was not called"):
+            use(obj)
+        obj.__init__(*args)
+        with pytest.raises(RuntimeError, match="called twice"):
+            obj.__init__(*args)
+
     # ------------------------------------------------------------------ invariants ----------
     @invariant()
     def accounting_holds(self) -> None:
@@ -458,12 +582,7 @@ class ZswapMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            for t in list(self.devices()):
-                back: dict[int, bytes] = {}
-                self.core.swapoff(t, back.__setitem__)
-                for swp, page in back.items():
-                    assert page == self.model.pop(swp)[0]
-            assert not self.model
+            self.swapoff_all()
             st_ = self.z.stats()
             assert st_["stored_pages"] == 0 and st_["pool_total_size"] == 0
             assert len(self.z.pools()) == 1

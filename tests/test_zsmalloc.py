@@ -1,6 +1,7 @@
 """Tests of pyzswap.zsmalloc: the kernel's class table, accounting, placement order, compaction.
 
-The class table is pinned against the text of ZSWAP_FACTS.md §8 (computed from mm/zsmalloc.c);
+The class table is pinned against the class list computed from mm/zsmalloc.c's rules
+(docs/KERNEL_REFERENCE.md §6);
 placement and compaction scenarios are worked out by hand from the kernel's algorithms; a
 hypothesis state machine and a threaded test check that data and accounting survive arbitrary
 malloc/write/free/compact interleavings.
@@ -51,7 +52,7 @@ from pyzswap.zsmalloc import (
     size_class_table,
 )
 
-# ZSWAP_FACTS.md §8, "Distinct classes with chain 8", verbatim.
+# The distinct classes with chain 8 (index:size/pages/objects), from mm/zsmalloc.c's rules.
 CHAIN8_TABLE = """
 0:32/1/128 1:48/3/256 2:64/1/64 3:80/5/256 4:96/3/128 5:112/7/256 6:128/1/32 7:144/7/199 8:160/5/128
 9:176/4/93 10:192/3/64 11:208/3/59 12:224/7/128 13:240/1/17 14:256/1/16 15:272/1/15 16:288/5/71

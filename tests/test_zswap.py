@@ -265,7 +265,8 @@ def test_entries_across_64mib_of_swap() -> None:
 
 
 def test_pool_total_size_is_zsmalloc_pages_of_the_class_of_each_length() -> None:
-    # Independent recomputation from the size-class table (ZSWAP_FACTS §8): objects of one
+    # Independent recomputation from the size-class table (docs/KERNEL_REFERENCE.md §6):
+    # objects of one
     # class fill ceil(n / objs_per_zspage) zspages of pages_per_zspage pages each.
     from collections import Counter
 

@@ -3,7 +3,7 @@
  *
  * An Engines object is a small accelerator made of CPU cores: `threads` persistent POSIX
  * threads, each owning its own codec context (an LZ4 state, a ZSTD_CCtx/DCtx, a zlib stream,
- * an LZO work area), that compress or decompress pages without ever touching the Python
+ * an LZO dictionary), that compress or decompress pages without ever touching the Python
  * interpreter. Work is handed over as a Job: many pages at once, one hand-off per job, never
  * one per page. The caller takes results in page order (Job.take) and, while it waits, works
  * on the job's unclaimed pages itself with a codec context of its own (taken from a free
@@ -22,6 +22,11 @@
  * Lock rules: one mutex per Engines (`mu`) protects every job's counters and the job list;
  * it is never held while a codec runs and never held while calling into Python. The GIL is
  * released whenever the caller might block or run a codec.
+ *
+ * Lifetime: an Engines refuses every method until __init__ ran, and a second __init__
+ * (lifecycle.h). A Job may be closed while another thread waits in take() or wait(): close
+ * cancels it, wakes the waiters (who raise ValueError) and frees the job only after the last
+ * of them has left it (`users`) and the pages in flight have finished.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,17 +42,19 @@
 
 #include <lz4.h>
 #include <lz4hc.h>
-#include <lzo/lzo1x.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "lifecycle.h"
+#include "lzo.h" /* csrc/lzo.c: the kernel's LZO1X-1 and LZO-RLE */
+
 #define PAGE 4096
 #define MAX_THREADS 64
-#define LZO_OUT_MAX (PAGE + PAGE / 16 + 64 + 3)
 
-enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE };
-static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", NULL};
+enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE, ALG_LZO_RLE };
+static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", "lzo-rle",
+                                         NULL};
 
 /* ------------------------------------------------------------------ codec contexts ------ */
 typedef struct Codec {
@@ -57,7 +64,6 @@ typedef struct Codec {
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
     void *lzowrk;
-    unsigned char *lzoout;
     z_stream zc, zd;
     int zc_ok, zd_ok;
     struct Codec *next;
@@ -74,7 +80,6 @@ static void codec_free(Codec *c)
     if (c->dctx)
         ZSTD_freeDCtx(c->dctx);
     free(c->lzowrk);
-    free(c->lzoout);
     if (c->zc_ok)
         deflateEnd(&c->zc);
     if (c->zd_ok)
@@ -116,18 +121,15 @@ static int compress_page(Codec *c, const char *src, char *dst, int cap)
             return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EINVAL;
         return (int)r;
     }
-    case ALG_LZO: {
-        if (!c->lzowrk && !(c->lzowrk = malloc(LZO1X_1_MEM_COMPRESS)))
+    case ALG_LZO:
+    case ALG_LZO_RLE: {
+        if (!c->lzowrk && !(c->lzowrk = malloc(PYZ_LZO_WORKMEM)))
             return -ENOMEM;
-        if (!c->lzoout && !(c->lzoout = malloc(LZO_OUT_MAX)))
-            return -ENOMEM;
-        lzo_uint out = 0;
-        if (lzo1x_1_compress((const unsigned char *)src, PAGE, c->lzoout, &out, c->lzowrk) !=
-            LZO_E_OK)
-            return -EINVAL;
-        if (out > (lzo_uint)cap)
-            return -ENOSPC;
-        memcpy(dst, c->lzoout, out);
+        size_t out = (size_t)cap;
+        if (pyz_lzo_compress((const unsigned char *)src, PAGE, (unsigned char *)dst, &out,
+                             c->lzowrk, c->algo == ALG_LZO ? PYZ_LZO_V0 : PYZ_LZO_RLE) !=
+            PYZ_LZO_OK)
+            return -ENOSPC; /* its only failure: the output does not fit */
         return (int)out;
     }
     case ALG_DEFLATE: {
@@ -167,11 +169,12 @@ static int decompress_page(Codec *c, const char *src, Py_ssize_t slen, char *dst
         size_t r = ZSTD_decompressDCtx(c->dctx, dst, (size_t)cap, src, (size_t)slen);
         return ZSTD_isError(r) ? -EINVAL : (int)r;
     }
-    case ALG_LZO: {
-        lzo_uint out = (lzo_uint)cap;
-        int r = lzo1x_decompress_safe((const unsigned char *)src, (lzo_uint)slen,
-                                      (unsigned char *)dst, &out, NULL);
-        return r == LZO_E_OK ? (int)out : -EINVAL;
+    case ALG_LZO:
+    case ALG_LZO_RLE: {
+        size_t out = (size_t)cap;
+        int r = pyz_lzo_decompress((const unsigned char *)src, (size_t)slen,
+                                   (unsigned char *)dst, &out);
+        return r == PYZ_LZO_OK ? (int)out : -EINVAL;
     }
     case ALG_DEFLATE: {
         if (!c->zd_ok) {
@@ -209,6 +212,7 @@ typedef struct Job {
     Py_ssize_t consumed;   /* slots of pages below were released by the caller */
     Py_ssize_t nr_done, inflight, engine_pages;
     int cancelled, waiting, listed;
+    int users; /* callers inside take()/wait() with the GIL released (mu-protected) */
     pthread_cond_t done_cv;
     struct Job *prev, *next;
 } Job;
@@ -220,6 +224,7 @@ typedef struct Engines {
     pthread_cond_t work_cv;
     Job *jobs; /* jobs with work, oldest first */
     int started, stopping, sleeping, live;
+    int ready; /* __init__ ran */
     pid_t pid;
     pthread_t threads[MAX_THREADS];
     Codec *free_codecs;
@@ -275,8 +280,8 @@ static inline void finish_page(Job *j, Py_ssize_t i, int by_engine)
     j->inflight--;
     if (by_engine)
         j->engine_pages++;
-    if (j->waiting)
-        pthread_cond_signal(&j->done_cv);
+    if (j->waiting) /* a taker and a closer may both wait: wake every one */
+        pthread_cond_broadcast(&j->done_cv);
 }
 
 /* Tests only: a pause between a caller's poll and its re-lock, to widen the window in which a
@@ -423,12 +428,13 @@ static void job_release(Engines *e, Job *j, Py_ssize_t release)
 }
 
 /* Wait (mu held, GIL released) until page i is done (i = -1: every page), working on the
- * job's claimable pages meanwhile. */
-static void job_wait(Engines *e, Job *j, Py_ssize_t i)
+ * job's claimable pages meanwhile; or until the job is cancelled (Job.close on another
+ * thread). 0 when done, -1 if cancelled. */
+static int job_wait(Engines *e, Job *j, Py_ssize_t i)
 {
     Codec *c = NULL;
     int spun = 0;
-    while (i < 0 ? j->nr_done < j->n : !j->done[i]) {
+    while (!j->cancelled && (i < 0 ? j->nr_done < j->n : !j->done[i])) {
         if (caller_run_one(e, j, &c))
             continue;
         if (!spun && e->spin_ns > 0) {
@@ -452,14 +458,17 @@ static void job_wait(Engines *e, Job *j, Py_ssize_t i)
         spun = 0;
     }
     caller_codec_put(e, c);
+    return j->cancelled ? -1 : 0;
 }
 
-/* Stop handing out pages of j and wait for those in flight (mu held). */
+/* Stop handing out pages of j, wake its waiters, and wait for the pages in flight and for
+ * every caller inside take()/wait() to leave (mu held). */
 static void job_cancel(Engines *e, Job *j)
 {
     j->cancelled = 1;
     unlist(e, j);
-    while (j->inflight > 0) {
+    pthread_cond_broadcast(&j->done_cv);
+    while (j->inflight > 0 || j->users > 0) {
         j->waiting++;
         pthread_cond_wait(&j->done_cv, &e->mu);
         j->waiting--;
@@ -521,6 +530,21 @@ static int jobobj_check(JobObject *self)
     return 0;
 }
 
+/* A caller of take()/wait() is done with the job (GIL held; mu is never held for long). */
+static void job_leave(Engines *e, Job *j)
+{
+    pthread_mutex_lock(&e->mu);
+    if (--j->users == 0 && j->cancelled)
+        pthread_cond_broadcast(&j->done_cv); /* the closer waits for us */
+    pthread_mutex_unlock(&e->mu);
+}
+
+static PyObject *job_closed_error(void)
+{
+    PyErr_SetString(PyExc_ValueError, "the job was closed while this call waited for it");
+    return NULL;
+}
+
 /* take(i): wait for page i (in order), releasing the slots of pages before it. */
 static PyObject *jobobj_take(JobObject *self, PyObject *arg)
 {
@@ -538,17 +562,22 @@ static PyObject *jobobj_take(JobObject *self, PyObject *arg)
     Engines *e = self->eng;
     pthread_mutex_lock(&e->mu);
     job_release(e, j, i);
-    int ready = j->done[i];
+    int ready = j->done[i], result = j->result[i], rc = 0;
+    j->users++; /* from here until it is back under mu: a close waits for us */
     pthread_mutex_unlock(&e->mu);
     if (!ready) {
         Py_BEGIN_ALLOW_THREADS
         pthread_mutex_lock(&e->mu);
-        job_wait(e, j, i);
+        rc = job_wait(e, j, i);
+        result = j->result[i];
         pthread_mutex_unlock(&e->mu);
         Py_END_ALLOW_THREADS
     }
+    job_leave(e, j);
+    if (rc < 0)
+        return job_closed_error();
     self->taken = i + 1;
-    return PyLong_FromLong(j->result[i]);
+    return PyLong_FromLong(result);
 }
 
 /* wait(): every page done; the per-page results as a list. */
@@ -563,24 +592,34 @@ static PyObject *jobobj_wait(JobObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     Engines *e = self->eng;
+    int rc;
+    pthread_mutex_lock(&e->mu);
+    j->users++;
+    pthread_mutex_unlock(&e->mu);
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&e->mu);
     job_release(e, j, j->n);
-    job_wait(e, j, -1);
+    rc = job_wait(e, j, -1);
     pthread_mutex_unlock(&e->mu);
     Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        job_leave(e, j);
+        return job_closed_error();
+    }
+    /* every page is done: the results no longer change, and a close waits for job_leave */
     PyObject *out = PyList_New(j->n);
     if (!out)
         return NULL;
-    for (Py_ssize_t i = 0; i < j->n; i++) {
+    for (Py_ssize_t i = 0; out && i < j->n; i++) {
         PyObject *v = PyLong_FromLong(j->result[i]);
-        if (!v) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, v);
+        if (!v)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, v);
     }
-    self->taken = j->n;
+    if (out)
+        self->taken = j->n;
+    job_leave(e, j);
     return out;
 }
 
@@ -686,14 +725,13 @@ static int engines_init(Engines *self, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, "threads must be in 0..%d, got %d", MAX_THREADS, threads);
         return -1;
     }
-    if (self->started) {
-        PyErr_SetString(PyExc_RuntimeError, "Engines already initialised");
-        return -1;
-    }
+    if (self->ready || self->started)
+        return pyz_err_init_twice("Engines");
     self->algo = algo;
     self->level = level;
     self->nthreads = threads;
     self->spin_ns = (long)(spin_us * 1000.0);
+    self->ready = 1;
     return 0;
 }
 
@@ -745,6 +783,8 @@ static void engines_dealloc(Engines *self)
 
 static PyObject *engines_close(Engines *self, PyObject *Py_UNUSED(ignored))
 {
+    if (!self->ready)
+        return pyz_err_uninit("Engines");
     engines_stop(self);
     Py_RETURN_NONE;
 }
@@ -758,6 +798,8 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
     static char *kwlist[] = {"srcs", "dsts", "wake", NULL};
     PyObject *srcs_o, *dsts_o;
     int wake = -1;
+    if (!self->ready)
+        return pyz_err_uninit("Engines");
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|i", kwlist, &srcs_o, &dsts_o, &wake))
         return NULL;
     PyObject *srcs = PySequence_Fast(srcs_o, "srcs must be a sequence of buffers");
@@ -928,11 +970,15 @@ static PyObject *engines_get_live(Engines *self, void *Py_UNUSED(c))
 
 static PyObject *engines_get_threads(Engines *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("Engines");
     return PyLong_FromLong(self->nthreads);
 }
 
 static PyObject *engines_get_algorithm(Engines *self, void *Py_UNUSED(c))
 {
+    if (!self->ready)
+        return pyz_err_uninit("Engines");
     return PyUnicode_FromString(algo_names[self->algo]);
 }
 
@@ -974,8 +1020,8 @@ static PyTypeObject EnginesType = {
 static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
 {
     return Py_BuildValue("{s:s,s:s,s:s,s:s}", "lz4", LZ4_versionString(), "zstd",
-                         ZSTD_versionString(), "lzo", lzo_version_string(), "zlib",
-                         zlibVersion());
+                         ZSTD_versionString(), "lzo", "Linux 6.18 lib/lzo (pyzswap csrc/lzo.c)",
+                         "zlib", zlibVersion());
 }
 
 static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
@@ -1011,10 +1057,6 @@ int pyz_codec_add_types(PyObject *module);      /* csrc/codec.c */
 
 PyMODINIT_FUNC PyInit__native(void)
 {
-    if (lzo_init() != LZO_E_OK) {
-        PyErr_SetString(PyExc_ImportError, "lzo_init failed");
-        return NULL;
-    }
     if (PyType_Ready(&EnginesType) < 0 || PyType_Ready(&JobType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&moduledef);
@@ -1022,7 +1064,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
         PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
-        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate") < 0 ||
+        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate lzo-rle") < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
         pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0 ||
         pyz_codec_add_types(m) < 0) {

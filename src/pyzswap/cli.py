@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
+from ._cliutil import SEED, finite_float, main_error_message, terminate_on_sigterm
 from .compress import available_compressors, get_compressor
 from .errors import ZswapError
 from .pool import LIFETIMES
@@ -25,6 +26,11 @@ from .storecheck import StoreCheckReport, store_check
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+#: The most accesses a run replays (``--ops``), and the largest ``--ram`` (1 TiB).
+MAX_OPS = 1 << 32
+MAX_RAM_BYTES = 1 << 40
+#: The most runs one ``--sweep`` or ``--compressor`` list asks for.
+MAX_RUNS = 32
 
 
 class CliError(click.ClickException):
@@ -67,10 +73,11 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
 
 
 def _print_store_report(report: StoreCheckReport, title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from ._cliutil import console as rich_console
+
+    console = rich_console()
     mib = 1 << 20
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
@@ -125,30 +132,97 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pagefile", type=click.Path(path_type=Path))
-@_compressor_option()
+@click.option(
+    "--compressor", "-c", default="lzo", show_default=True, metavar="NAME[,NAME…]",
+    help="compression algorithm, or a comma-separated list to compare them in one table "
+         "(any registered name, or NAME-xN: NAME as a batching compressor on N engines)",
+)
 @click.option("--folio-pages", type=click.IntRange(1, 512), default=1, show_default=True,
               help="pages per folio handed to zswap_store (1..512)")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--json", "as_json", is_flag=True,
+              help="print one JSON object (with several compressors: {'results': [...]})")
 def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> None:
     """Store every page of PAGEFILE in a fresh zswap, load it back and verify it.
 
-    PAGEFILE holds raw 4 KiB pages, as dd would write them.
+    PAGEFILE holds raw 4 KiB pages, as dd would write them. With several compressors
+    (-c lz4,zstd,lzo) each gets its own fresh zswap on the same pages, and one table
+    compares them.
     """
     from .pagesets import read_page_file
 
-    _check_compressor(compressor)
+    names = _compressor_list(compressor)
     data = _read_pages(pagefile, read_page_file)
+    reports = []
     with _progress(not as_json) as progress:
-        report = store_check(data, compressor=compressor, folio_pages=folio_pages,
-                             progress=progress)
-    _emit(report, as_json, f"pyzswap store {pagefile}")
+        for name in names:
+            reports.append(store_check(data, compressor=name, folio_pages=folio_pages,
+                                       progress=progress))
+    if len(reports) == 1:
+        _emit(reports[0], as_json, f"pyzswap store {pagefile}")
+    elif as_json:
+        click.echo(json.dumps({"pagefile": str(pagefile),
+                               "results": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        _print_store_comparison(reports, f"pyzswap store {pagefile}")
+
+
+def _compressor_list(text: str) -> list[str]:
+    """``lz4,zstd`` → ``["lz4", "zstd"]``, each checked; empty items and repeats refused."""
+    names = [n.strip() for n in text.split(",")]
+    if any(not n for n in names):
+        raise CliError(f"--compressor: empty name in {text!r}")
+    seen = [n for i, n in enumerate(names) if n in names[:i]]
+    if seen:
+        raise CliError(f"--compressor: {seen[0]!r} given twice")
+    for name in names:
+        _check_compressor(name)
+    return names
+
+
+def _print_store_comparison(reports: list[StoreCheckReport], title: str) -> None:
+    """One row per compressor, like lzbench's table: sizes, ratios, speeds, verification."""
+    from rich.table import Table
+
+    from ._cliutil import console as rich_console
+
+    mib = 1 << 20
+    first = reports[0]
+    table = Table(title=f"{title}: {first.pages:,} pages ({first.original_bytes / mib:.1f} MiB),"
+                        f" {first.zero_pages:,} zero pages, folio {first.folio_pages} page(s)",
+                  title_justify="left")
+    for col in ("compressor", "stored", "incompressible", "compressed MiB", "pool MiB",
+                "ratio", "pool ratio", "store µs/page", "store MB/s", "load µs/page",
+                "load MB/s", "verified"):
+        table.add_column(col, justify="left" if col == "compressor" else "right")
+    for r in reports:
+        d = r.to_dict()
+        store_us, load_us = d["store_us_per_page"], d["load_us_per_page"]
+        table.add_row(
+            r.compressor, f"{r.stored_pages:,}", f"{r.stored_incompressible_pages:,}",
+            f"{r.compressed_bytes / mib:.2f}", f"{r.pool_total_size / mib:.2f}",
+            f"{r.compression_ratio:.2f}", f"{r.pool_ratio:.2f}",
+            _us(store_us), _mb_per_s(store_us), _us(load_us), _mb_per_s(load_us),
+            "yes" if r.verified else f"NO ({r.mismatched_pages})")
+    rich_console().print(table)
+
+
+def _us(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float | int) else "-"
+
+
+def _mb_per_s(us_per_page: object) -> str:
+    """4 KiB per ``us_per_page`` µs in MB/s (10^6 bytes, as lzbench reports)."""
+    if not isinstance(us_per_page, float | int) or us_per_page <= 0:
+        return "-"
+    return f"{4096 / us_per_page:,.0f}"
 
 
 @cli.command()
 @click.argument("workload", required=False)
 @click.option("--ram", default=None, metavar="SIZE",
               help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
-                   "watermarks; bytes with K/M/G suffix); default: the workload's suggestion")
+                   "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
+                   "workload's suggestion")
 @click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
               show_default=True,
               help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not charged; "
@@ -176,14 +250,13 @@ def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> N
 @click.option("--sweep", default=None, metavar="NAME=V1,V2,…",
               help="run once per value of max_pool_percent, accept_threshold_percent, "
                    "shrinker_enabled or ram, and compare")
-@click.option("--ops", type=click.IntRange(1, None), default=None,
+@click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
               help="number of accesses (default: the workload's)")
-@click.option("--scale", type=click.FloatRange(0.01, 100.0), default=1.0, show_default=True,
+@click.option("--scale", type=finite_float(0.01, 100.0), default=1.0, show_default=True,
               help="scale a built-in workload's pages and accesses")
 @click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
               default="zipf", show_default=True, help="access pattern for a page file")
-@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
-              help="workload seed")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="workload seed")
 @click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -200,16 +273,19 @@ def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: 
     (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). The default run
     finishes in well under a minute.
     """
-    from .memcg import memparse
+    from .pagesets import check_regular_file
     from .run.harness import RunConfig, run_workload
     from .run.workload import workload_from_name
+    from .units import parse_size
 
     names = [c.strip() for c in compressor.split(",") if c.strip()]
     if not names:
         raise CliError("--compressor: give at least one algorithm name")
+    if len(names) > MAX_RUNS:
+        raise CliError(f"--compressor: at most {MAX_RUNS} algorithms, got {len(names)}")
     for name in names:
         _check_compressor(name)
-    ram_pages = None if ram is None else _ram_pages(ram, memparse)
+    ram_pages = None if ram is None else _ram_pages(ram, parse_size)
     if cgroup_version == "1" and (zswap_max or no_writeback):
         raise CliError("--zswap-max and --no-writeback set cgroup v2 files "
                        "(memory.zswap.*); this run is --cgroup-version 1")
@@ -218,11 +294,13 @@ def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: 
         accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
         cgroup_version=int(cgroup_version), swappiness=swappiness, page_cluster=page_cluster,
         min_free_kbytes=min_free_kbytes,
-        memcg_max=_limits(memcg_max, "--memcg-max", memparse),
-        zswap_max=_limits(zswap_max, "--zswap-max", memparse),
+        memcg_max=_limits(memcg_max, "--memcg-max", parse_size),
+        zswap_max=_limits(zswap_max, "--zswap-max", parse_size),
         zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
     )
-    configs = _run_configs(base, names, sweep, memparse)
+    configs = _run_configs(base, names, sweep, parse_size)
+    if workload is not None:
+        check_regular_file(workload)  # a FIFO would block the look at its first bytes
     wl = workload_from_name(workload, seed=seed, pattern=pattern, ops=ops, scale=scale)
     reports = []
     for cfg in configs:
@@ -250,32 +328,34 @@ def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: 
         raise CliError(f"statistics are inconsistent in run(s) {', '.join(bad)}")
 
 
-def _ram_pages(text: str, memparse: Callable[[str, str], int]) -> int:
+def _ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
     try:
-        nbytes = memparse(text, "--ram")
+        nbytes = parse_size(text, "--ram")
     except ZswapError as exc:
         raise CliError(str(exc)) from None
     if nbytes < 4096:
         raise CliError(f"--ram {text}: RAM must be at least one page (4096 bytes)")
+    if nbytes > MAX_RAM_BYTES:
+        raise CliError(f"--ram {text}: at most 1T (a RAM of {MAX_RAM_BYTES >> 30} GiB)")
     return nbytes // 4096
 
 
 def _limits(items: tuple[str, ...], option: str,
-            memparse: Callable[[str, str], int]) -> dict[str, int | None]:
+            parse_size: Callable[[str, str], int]) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for item in items:
         path, sep, value = item.partition("=")
         if not sep or not path.strip("/"):
             raise CliError(f"{option} {item!r}: expected PATH=SIZE, e.g. batch=64M")
         try:
-            out[path.strip("/")] = None if value == "max" else memparse(value, option)
+            out[path.strip("/")] = None if value == "max" else parse_size(value, option)
         except ZswapError as exc:
             raise CliError(str(exc)) from None
     return out
 
 
 def _run_configs(base: Any, names: list[str], sweep: str | None,
-                 memparse: Callable[[str, str], int]) -> list[Any]:
+                 parse_size: Callable[[str, str], int]) -> list[Any]:
     from dataclasses import replace
 
     if sweep is None:
@@ -287,12 +367,14 @@ def _run_configs(base: Any, names: list[str], sweep: str | None,
     if not sep or key not in choices or not values:
         raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
                        f"{', '.join(sorted(choices))}")
+    if values.count(",") >= MAX_RUNS:
+        raise CliError(f"--sweep: at most {MAX_RUNS} values, got {values.count(',') + 1}")
     configs = []
     for raw in values.split(","):
         raw = raw.strip()
         try:
             if key == "ram":
-                cfg = replace(base, ram_pages=_ram_pages(raw, memparse))
+                cfg = replace(base, ram_pages=_ram_pages(raw, parse_size))
             elif key == "shrinker_enabled":
                 if raw not in ("0", "1", "Y", "N", "y", "n"):
                     raise ValueError(raw)
@@ -359,11 +441,19 @@ def pools(nr_cpus: int, offline: str, compressor: str, lifetime: str, nr_pages: 
     for cpu in cpu_list:
         cpus.cpu_down(cpu)
     report = z.pool_report()
+    shared, streams = z.shared_report(), z.stream_report()
     if as_json:
-        click.echo(json.dumps({"cpus": nr_cpus, "online": cpus.online_cpus(), "pools": report},
-                              indent=2))
+        click.echo(json.dumps({"cpus": nr_cpus, "online": cpus.online_cpus(), "pools": report,
+                               "shared": shared, "streams": streams}, indent=2))
         return
     _print_pools(report, cpus.online_cpus(), nr_cpus)
+    if shared is not None:
+        click.echo(f"shared by every pool ({lifetime}): {shared['slots']} request(s) and "
+                   f"buffer(s) per CPU on CPUs {_cpu_ranges(shared['cpus_holding'])}, "
+                   f"{shared['ctx_bytes']:,} bytes; kernel would use "
+                   f"{shared['kernel_ctx_bytes_per_cpu']:,} bytes per CPU")
+    for name, held in streams.items():
+        click.echo(f"compression streams of {name}: CPUs {_cpu_ranges(held)}")
 
 
 def _parse_cpu_list(text: str, nr_cpus: int) -> list[int]:
@@ -382,10 +472,11 @@ def _parse_cpu_list(text: str, nr_cpus: int) -> list[int]:
 
 
 def _print_pools(report: list[dict[str, Any]], online: list[int], nr_cpus: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from ._cliutil import console as rich_console
+
+    console = rich_console()
     console.print(f"{len(online)}/{nr_cpus} CPUs online")
     table = Table(title="zswap pools (current first)")
     for col in ("id", "alg", "lifetime", "refs", "zs pages", "ctx CPUs", "ctx bytes",
@@ -417,17 +508,26 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 
 def _register_tools() -> None:
-    """The kernel oracle and snapshot commands live with their package (pyzswap.kernel)."""
+    """The tools' commands live with their packages (kernel, snapshot, lab, soak, bench,
+    study)."""
     from .bench import bench
     from .kernel.cli import kernel, snapshot
     from .lab.cli import lab
+    from .run.trace_cli import trace
     from .soak import soak
+    from .status import status
+    from .study.bench import study_bench
+    from .study.cli import study
 
     cli.add_command(kernel)
     cli.add_command(snapshot)
     cli.add_command(lab)
     cli.add_command(soak)
     cli.add_command(bench)
+    cli.add_command(status)
+    cli.add_command(trace)
+    cli.add_command(study)
+    bench.add_command(study_bench)
 
 
 _register_tools()
@@ -462,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     from .kernel import _host
 
     _host.announce = _announce_host_change
+    terminate_on_sigterm()
     try:
         cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -480,9 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     except ZswapError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        _error(f"{where}{exc.strerror or exc}")
+    except (OSError, ValueError, OverflowError, MemoryError) as exc:
+        # what no command turned into one line: input too large or malformed for some layer
+        message = main_error_message(exc)
+        if message is None:  # pragma: no cover - every OSError, ValueError... has one
+            raise
+        _error(message)
         return EXIT_USAGE
     return 0
 

@@ -7,7 +7,7 @@ until it is migrated: explicitly (:meth:`CpuModel.migrate_current`) or because i
 offline, in which case its next :meth:`CpuModel.current` moves it to an online CPU — between two
 operations, exactly like the scheduler moving a task that is not pinned. A thread that already
 looked up a per-CPU structure keeps using it after such a move, which is the whole point of the
-kernel race that the pool-lifetime design removes (ZSWAP_FACTS §4).
+kernel race that the pool-lifetime design removes (docs/KERNEL_REFERENCE.md §5).
 
 Hotplug follows the kernel's cpuhp for a multi-instance state in the PREPARE section
 (``CPUHP_MM_ZSWP_POOL_PREPARE``):
@@ -19,7 +19,13 @@ Hotplug follows the kernel's cpuhp for a multi-instance state in the PREPARE sec
   callback runs on a control CPU, the target is not yet running anything);
 * :meth:`CpuModel.cpu_down` marks the CPU offline first (its threads migrate on their next
   operation), then runs every teardown once the CPU is "dead";
-* all of these are serialised by one hotplug lock (``cpus_write_lock``).
+* :meth:`CpuModel.cpu_down` runs the teardowns in the reverse order of the states'
+  registration (the kernel walks ``enum cpuhp_state`` down when a CPU goes offline);
+* all of these are serialised by one hotplug lock (``cpus_write_lock``, :class:`HotplugLock`).
+  Work that needs the lock but must not wait for it where it arises (zswap's pool release, the
+  kernel's ``release_work`` item, which waits in a worker for the hotplug lock) is handed to
+  :meth:`HotplugLock.run_or_defer`: it runs at once if the lock is free, else when the holder
+  lets go of it, still under the lock.
 
 :attr:`CpuModel.preempt_hook` is a test seam: zswap calls it at named points between looking up
 a per-CPU context and using it, so a test can run a hotplug operation exactly there (a
@@ -38,7 +44,7 @@ from typing import Any
 
 from .errors import InvalidParameter, ZswapError
 
-__all__ = ["CpuModel", "HotplugError", "PreemptHook"]
+__all__ = ["CpuModel", "HotplugError", "HotplugLock", "PreemptHook"]
 
 #: ``hook(point, cpu)``: called at named points of the compress/decompress paths.
 PreemptHook = Callable[[str, int], None]
@@ -56,6 +62,84 @@ class _State:
     startup: StartupCallback
     teardown: TeardownCallback | None
     instances: list[Any] = field(default_factory=list)
+
+
+class HotplugLock:
+    """The hotplug lock (``cpus_write_lock``): reentrant, plus work deferred until it is free.
+
+    ``with lock:`` takes it (a thread may take it again inside, as a hotplug callback that
+    adds or removes an instance does). When the outermost holder leaves, it first runs the
+    work others deferred with :meth:`run_or_defer`, still holding the lock, so that work
+    never runs inside a hotplug operation and never makes the thread that asked wait.
+    """
+
+    __slots__ = ("_depth", "_lock", "_pending", "_pending_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = threading.local()
+        self._pending: list[Callable[[], None]] = []
+        self._pending_lock = threading.Lock()
+
+    def _mine(self) -> int:
+        depth: int = getattr(self._depth, "n", 0)
+        return depth
+
+    def __enter__(self) -> HotplugLock:
+        self._lock.acquire()
+        self._depth.n = self._mine() + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        depth = self._mine()
+        if depth > 1:
+            self._depth.n = depth - 1
+            self._lock.release()
+            return
+        errors: list[BaseException] = []
+        while True:
+            with self._pending_lock:
+                work, self._pending = self._pending, []
+                if not work:
+                    # Released under _pending_lock: whoever defers after this sees it free.
+                    self._depth.n = 0
+                    self._lock.release()
+                    break
+            for fn in work:
+                try:
+                    fn()
+                except BaseException as err:  # keep draining; the lock must be let go
+                    errors.append(err)
+        if errors and exc[0] is None:
+            raise errors[0]
+
+    def held_by_me(self) -> bool:
+        """True inside a hotplug operation (or callback) of the calling thread."""
+        return self._mine() > 0
+
+    def busy(self) -> bool:
+        """True if another thread holds the lock: a hotplug operation would wait now."""
+        if self._mine():
+            return False
+        if not self._lock.acquire(blocking=False):
+            return True
+        self._lock.release()
+        return False
+
+    def run_or_defer(self, fn: Callable[[], None]) -> bool:
+        """Run ``fn`` under the lock now if it is free (True); else queue it for the holder
+        to run when it lets go (False). A thread inside a hotplug operation always defers:
+        its own operation finishes first."""
+        with self._pending_lock:
+            if self._mine() or not self._lock.acquire(blocking=False):
+                self._pending.append(fn)
+                return False
+            self._depth.n = 1
+        try:
+            fn()
+        finally:
+            self.__exit__(None, None, None)
+        return True
 
 
 #: Placement generations, unique in the process (see CpuModel.placement_gen).
@@ -86,7 +170,7 @@ class CpuModel:
         self.local = threading.local()
         self._next = itertools.count()
         #: The hotplug lock (``cpus_write_lock``): up/down and instance add/remove.
-        self.hotplug_lock = threading.RLock()
+        self.hotplug_lock = HotplugLock()
         self._states: dict[int, _State] = {}
         self._state_ids = itertools.count(1)
         #: Test seam, see the module docstring.
@@ -200,7 +284,8 @@ class CpuModel:
             self.online[cpu] = True
 
     def cpu_down(self, cpu: int) -> None:
-        """Take ``cpu`` offline: threads leave it, then teardowns run once it is dead."""
+        """Take ``cpu`` offline: threads leave it, then teardowns run once it is dead, the
+        last-registered state first (the kernel tears states down in reverse order)."""
         with self.hotplug_lock:
             self._check_cpu(cpu)
             if not self.online[cpu]:
@@ -208,7 +293,7 @@ class CpuModel:
             if sum(self.online) == 1:
                 raise HotplugError(f"CPU {cpu} is the last online CPU")
             self.online[cpu] = False
-            for st in self._states.values():
+            for st in reversed(list(self._states.values())):
                 if st.teardown is not None:
                     for instance in list(st.instances):
                         st.teardown(cpu, instance)

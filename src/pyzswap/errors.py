@@ -20,6 +20,7 @@ __all__ = [
     "InvalidPage",
     "InvalidParameter",
     "PoolLimitHit",
+    "SlotBusy",
     "UnknownCompressor",
     "UseAfterFree",
     "ZswapDisabled",
@@ -103,6 +104,21 @@ class CorruptData(ZswapError, ValueError):
     """Input data (a page file, a fixture, a compressed stream) is malformed."""
 
     errno = _errno.EINVAL
+
+
+class SlotBusy(ZswapError):
+    """Another operation on the same swap slot is in flight; this one was refused, nothing
+    changed.
+
+    The kernel's zswap runs store, load and invalidate of one swap entry with the entry's
+    swap-cache folio locked (``zswap_store`` and ``zswap_load`` warn if it is not), so two of
+    them never overlap. pyzswap enforces that rule instead of relying on it: an operation that
+    would overlap one in flight on the same slot (or a swapoff of a type with operations in
+    flight) raises this; retry once the other one is done. Writeback skips such a slot
+    (-EEXIST), as the kernel's does when it finds the folio in the swap cache.
+    """
+
+    errno = _errno.EBUSY
 
 
 class UseAfterFree(ZswapError):

@@ -337,8 +337,9 @@ def install_zs_pool(zswap: Zswap, *, max_pages: int | None = None) -> FaultyZsPo
 
 # ---------------------------------------------------------------------------- pool creation --
 class PoolCreationFaults:
-    """A ``Zswap.mem_hook`` that fails per-CPU context allocations with :class:`AllocFail` on
-    a schedule: the memory limit hit while a compressor switch builds its new pool.
+    """A ``Zswap.mem_hook`` that fails allocations of pool creation (every hook call: the
+    pool, its zsmalloc pool, and per CPU the context's parts) with :class:`AllocFail` on a
+    schedule: the memory limit hit while a compressor switch builds its new pool.
 
     ``inner`` (another hook, e.g. one that runs "direct reclaim") is called first. Install it
     with ``Zswap(mem_hook=faults)`` or by setting ``zswap.mem_hook`` before the switch.

@@ -1,13 +1,13 @@
 """list_lru: zswap's memcg-aware LRU of stored entries, with the second-chance walk.
 
-The kernel keeps one ``struct list_lru`` for zswap (``zswap_list_lru``) with one list per
-(node, memcg); entries are added at the tail when stored, deleted when freed, and the shrinker
-and ``shrink_memcg`` walk a memcg's list from the head (oldest first) with
-``shrink_memcg_cb``, writing back entries whose ``referenced`` bit is clear (ZSWAP_FACTS §1,
-§3.6). zswap uses :class:`EntryLru` (end of this module): the API and walk below over the
-intrusive lists of its C entry table, with no Python object per entry. :class:`ListLru` is the
-same structure for any items, in Python: the readable reference the tests hold ``EntryLru`` to.
-:class:`ListLru`, for one node:
+The kernel keeps one ``struct list_lru`` for zswap (``zswap_list_lru``) with one list per (node,
+memcg); entries are added at the tail when stored, deleted when freed, and the shrinker and
+``shrink_memcg`` walk a memcg's list from the head (oldest first) with ``shrink_memcg_cb``,
+writing back entries whose ``referenced`` bit is clear (docs/KERNEL_REFERENCE.md §2, §4). zswap
+uses :class:`EntryLru` (end of this module): the API and walk below over the intrusive lists of
+its C entry table, with no Python object per entry. :class:`ListLru` is the same structure for
+any items, in Python: the readable reference the tests hold ``EntryLru`` to. :class:`ListLru`,
+for one node:
 
 * one list per memcg id (an ``int``; 0 = root), each an ``OrderedDict`` from key to item, so
   ``add`` / ``delete`` / rotation are O(1) and no per-entry Python object is created. The key is

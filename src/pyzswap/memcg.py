@@ -39,7 +39,7 @@ Statistics are hierarchical, as in cgroup v2: a charge or an event counts in the
 every ancestor (the root included), so a parent's ``memory.zswap.current`` and ``memory.stat``
 include its children's.
 
-Charging (``mm/memcontrol.c``; ZSWAP_FACTS §1, memcg):
+Charging (``mm/memcontrol.c``; docs/KERNEL_REFERENCE.md §3):
 
 * :meth:`MemCgroup.may_zswap` / :func:`obj_cgroup_may_zswap` — the kernel's rule, exactly: for
   the group and each ancestor below the root, skip an unlimited one, refuse if the limit is 0,

@@ -30,13 +30,13 @@ second. The kinds are modelled on what anonymous memory holds:
     a page).
 
 A *profile* (``PAGESETS``) says which fraction of a page set is of each kind. ``"mixed"`` is the
-synthetic set of ZSWAP_FACTS §12 (20% zero, 30% text, 15% random, 35% numeric) and ``"real"``
-approximates that section's live-Python-process set. The generators are aimed at the kernel's
-measurements there, not tuned to them: stored the zram way (same-filled pages 0 bytes, outputs
->= 3625 bytes stored as 4096), 16,384 pages of "mixed" come to within 1% of zram's lz4 size and
-2% of its lzo size; "real" comes out about 8% larger than zram's (2.0:1 against 2.15:1 for
-lz4). Generation is deterministic for a seed: pages of the different kinds are interleaved in
-a seeded shuffled order, as in real memory.
+synthetic set of docs/KERNEL_REFERENCE.md §10 (20% zero, 30% text, 15% random, 35% numeric) and
+``"real"`` approximates that section's live-Python-process set. The generators are aimed at the
+kernel's measurements there, not tuned to them: stored the zram way (same-filled pages 0 bytes,
+outputs >= 3625 bytes stored as 4096), 16,384 pages of "mixed" come to within 1% of zram's lz4
+size and 2% of its lzo size; "real" comes out about 8% larger than zram's (2.0:1 against 2.15:1
+for lz4). Generation is deterministic for a seed: pages of the different kinds are interleaved
+in a seeded shuffled order, as in real memory.
 
 Page files are raw pages back to back, as ``dd`` writes them (and as ``dd`` can feed them to
 ``/dev/zram0``): no header, the length a multiple of 4096.
@@ -45,6 +45,7 @@ Page files are raw pages back to back, as ``dd`` writes them (and as ``dd`` can 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import stat
@@ -68,9 +69,12 @@ __all__ = [
     "DEFAULT_PAGESET",
     "GENERATORS",
     "KINDS",
+    "MAX_PAGE_FILE_BYTES",
     "PAGESETS",
     "PAGE_SIZE",
+    "PARTIAL_SUFFIX",
     "PageSet",
+    "check_regular_file",
     "count_zero_pages",
     "generate_pages",
     "heap_pages",
@@ -1006,7 +1010,7 @@ KINDS: Final[tuple[str, ...]] = tuple(GENERATORS)
 """Every page kind, in a fixed order (which also fixes each kind's seed stream)."""
 
 PAGESETS: Final[dict[str, dict[str, float]]] = {
-    # ZSWAP_FACTS §12's synthetic set.
+    # docs/KERNEL_REFERENCE.md §10's synthetic set.
     "mixed": {"zero": 0.20, "text": 0.30, "random": 0.15, "numeric": 0.35},
     # A Python process's anonymous memory: object heap, strings, parsed JSON, numpy arrays,
     # a little compressed data, 0.6% zero pages.
@@ -1210,25 +1214,90 @@ def same_filled_mask(data: PageBuffer) -> BoolArray:
 # --------------------------------------------------------------------------------------------
 
 
-def _open_checked(path: str | os.PathLike[str]) -> int:
+#: The largest page file :func:`read_page_file` reads (it holds the whole file in memory):
+#: 4 GiB, a million pages. :func:`iter_page_file` reads larger ones chunk by chunk.
+MAX_PAGE_FILE_BYTES: Final = 4 << 30
+#: The name a page file has while it is being written (``pyzswap snapshot``): such a file is
+#: incomplete, and reading it is refused.
+PARTIAL_SUFFIX: Final = ".partial"
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Refuse (``InvalidParameter``) a path that exists but is neither a regular file nor a
+    directory: a FIFO would block whoever opens it, a device such as ``/dev/zero`` never ends.
+    Missing paths and directories are left to the caller's own message."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise InvalidParameter(f"{os.fspath(path)}: is {_kind(st.st_mode)}, not a regular file")
+
+
+def _open_checked(path: str | os.PathLike[str], *, limit: int | None = None) -> int:
     """Open ``path`` for reading and return the fd.
 
     A missing file raises ``FileNotFoundError`` (an ``OSError``: the CLI reports it like any
     I/O error); a directory raises ``IsADirectoryError`` naming the path (``os.open`` itself
-    would accept it). A regular file whose size is not a multiple of 4096 raises
-    ``CorruptData`` before anything is read.
+    would accept it). Anything but a regular file (a FIFO, which would block the open or the
+    read forever; a device such as ``/dev/zero``, which never ends) raises
+    ``InvalidParameter``, before it is opened. A file whose size is not a multiple of 4096, or
+    above ``limit``, raises ``CorruptData`` / ``InvalidParameter`` before anything is read, and
+    so does an incomplete snapshot (a ``.partial`` name, or a metadata file that does not match
+    the size: see :func:`read_page_file`).
     """
-    fd = os.open(path, os.O_RDONLY)
+    name = os.fspath(path)
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(21, "is a directory, not a page file", name)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidParameter(f"{name}: is {_kind(st.st_mode)}, not a regular page file")
+    # O_NONBLOCK: should the path have become a FIFO since the stat, the open returns at once
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(21, "is a directory, not a page file", os.fspath(path))
-        if stat.S_ISREG(st.st_mode):
-            _check_file_size(path, st.st_size)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidParameter(f"{name}: is {_kind(st.st_mode)}, not a regular page file")
+        _check_file_size(path, st.st_size)
+        if limit is not None and st.st_size > limit:
+            raise InvalidParameter(f"page file {name!r}: {st.st_size:,} bytes is above the "
+                                   f"limit of {limit:,} ({limit >> 30} GiB)")
+        _check_complete(name, st.st_size)
+        os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _check_complete(name: str, size: int) -> None:
+    """Refuse a snapshot that was not finished: still under its temporary name, or with a
+    metadata file (``NAME.json``, as ``pyzswap snapshot`` writes) that does not describe it."""
+    if name.endswith(PARTIAL_SUFFIX):
+        raise CorruptData(f"page file {name!r} is an incomplete snapshot (a {PARTIAL_SUFFIX} "
+                          "file is still being written, or its writer was killed)")
+    try:
+        st = os.stat(f"{name}.json")
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 << 20:
+            return  # not metadata pyzswap wrote
+        with open(f"{name}.json", encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return  # no (readable) metadata: a plain page file
+    if not isinstance(meta, dict) or "total_pages" not in meta or "page_size" not in meta:
+        return  # not a snapshot's metadata
+    total, page_size = meta["total_pages"], meta["page_size"]
+    if not (isinstance(total, int) and page_size == PAGE_SIZE and total * PAGE_SIZE == size):
+        raise CorruptData(f"page file {name!r} is {size // PAGE_SIZE:,} pages but its snapshot "
+                          f"metadata says {total!r}: an incomplete or replaced snapshot")
 
 
 def _check_file_size(path: str | os.PathLike[str], size: int) -> None:
@@ -1242,12 +1311,13 @@ def _check_file_size(path: str | os.PathLike[str], size: int) -> None:
 def read_page_file(path: str | os.PathLike[str]) -> bytes:
     """Read a raw page file (pages back to back, as ``dd`` writes them).
 
-    Raises ``CorruptData`` if the length is not a multiple of 4096, ``FileNotFoundError`` if
-    the file is missing and ``IsADirectoryError`` for a directory (OSErrors are left as they
-    are: they are the environment's, not the data's). An empty file gives ``b""``. Devices and
-    pipes are read to their end and the length checked afterwards.
+    Raises ``CorruptData`` if the length is not a multiple of 4096 or the file is an
+    incomplete snapshot, ``InvalidParameter`` for anything but a regular file (FIFOs, devices)
+    and for a file above :data:`MAX_PAGE_FILE_BYTES`, ``FileNotFoundError`` if the file is
+    missing and ``IsADirectoryError`` for a directory (OSErrors are left as they are: they are
+    the environment's, not the data's). An empty file gives ``b""``.
     """
-    with os.fdopen(_open_checked(path), "rb") as f:
+    with os.fdopen(_open_checked(path, limit=MAX_PAGE_FILE_BYTES), "rb") as f:
         data = f.read()
     _check_file_size(path, len(data))
     return data
@@ -1269,9 +1339,10 @@ def iter_page_file(path: str | os.PathLike[str], chunk_pages: int = 256) -> Iter
 
     For files too large to hold at once. The file is opened and checked now, not at the first
     ``next()``: a bad ``chunk_pages`` raises ``InvalidParameter``, and a regular file of the
-    wrong size ``CorruptData``, before any chunk (a device or pipe raises it on reaching a
-    partial last page). Each chunk is a fresh buffer, so keeping one does not pin or alias the
-    next. The file is closed when the iterator is exhausted or closed.
+    wrong size ``CorruptData``, before any chunk; FIFOs and devices are refused as by
+    :func:`read_page_file` (there is no size limit here). Each chunk is a fresh buffer, so
+    keeping one does not pin or alias the next. The file is closed when the iterator is
+    exhausted or closed.
     """
     if isinstance(chunk_pages, bool) or not isinstance(chunk_pages, int) or chunk_pages < 1:
         raise InvalidParameter(f"chunk_pages must be an int >= 1, got {chunk_pages!r}")

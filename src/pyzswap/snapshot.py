@@ -6,6 +6,12 @@ the honest workload. This reads them the way a debugger does: the anonymous mapp
 process), into a raw page file (4 KiB pages back to back, what ``pyzswap store`` and
 ``pyzswap kernel ...`` read), plus a metadata file ``FILE.json`` next to it.
 
+Both are written under temporary names (``FILE.partial``, ``FILE.json.partial``) and renamed
+into place only when complete, so ``FILE`` is never a partial snapshot: an interrupted
+snapshot (Ctrl-C, SIGTERM) removes its temporary files, and one killed outright leaves only a
+``.partial`` file, which the page-file readers refuse. An existing ``FILE`` that is not a
+regular file (a FIFO, a device) is refused before anything is read.
+
 *Anonymous* means what could go to swap: private writable mappings that are not file-backed,
 i.e. with no path, or ``[heap]``, ``[stack]`` or ``[anon:NAME]`` (named with ``PR_SET_VMA``).
 Shared mappings, file mappings (even private writable ones: their clean pages go back to the
@@ -27,15 +33,17 @@ from __future__ import annotations
 import errno as _errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import numpy as np
 
 from .errors import ZswapError
+from .pagesets import PARTIAL_SUFFIX
 
 __all__ = ["PAGE_SIZE", "Region", "SnapshotError", "SnapshotInfo", "anonymous_regions",
            "is_anonymous", "parse_maps", "snapshot_process"]
@@ -214,13 +222,16 @@ def snapshot_process(
         except OSError as exc:
             notes.append(f"pagemap unreadable ({exc.strerror}); every page was taken")
     out_path = Path(output)
+    tmp_path = Path(f"{out_path}{PARTIAL_SUFFIX}")
+    meta_tmp = Path(f"{out_path}.json{PARTIAL_SUFFIX}")
     try:
+        _check_output(out_path)
         masks = [_populated(pagemap_fd, r) for r in regions]
         total = int(sum(int(m.sum()) for m in masks))
         done = written = 0
         buf = bytearray(_CHUNK_PAGES * PAGE_SIZE)
         view = memoryview(buf)
-        with open(out_path, "wb") as out:
+        with _create(tmp_path) as out:
             for region, mask in zip(regions, masks, strict=True):
                 region.populated_pages = int(mask.sum())
                 region.file_first_page = written
@@ -246,7 +257,7 @@ def snapshot_process(
                     if progress is not None:
                         progress(done, total)
     except BaseException:
-        out_path.unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
         raise
     finally:
         os.close(mem_fd)
@@ -270,8 +281,38 @@ def snapshot_process(
         regions=regions,
         notes=notes,
     )
-    Path(f"{out_path}.json").write_text(json.dumps(info.to_dict(), indent=2) + "\n")
+    try:
+        with _create(meta_tmp) as f:
+            f.write((json.dumps(info.to_dict(), indent=2) + "\n").encode())
+        # complete: the page file first (a stale metadata file goes before), then its metadata
+        Path(f"{out_path}.json").unlink(missing_ok=True)
+        os.replace(tmp_path, out_path)
+        os.replace(meta_tmp, f"{out_path}.json")
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        meta_tmp.unlink(missing_ok=True)
+        raise
     return info
+
+
+def _check_output(path: Path) -> None:
+    """The output may be new or a regular file (replaced); anything else is refused."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise SnapshotError(f"{path}: exists and is not a regular file (a FIFO, device or "
+                            "directory); choose another output")
+
+
+def _create(path: Path) -> BinaryIO:
+    """A new regular file at ``path`` for writing (an old one is replaced; never a FIFO that
+    would block the open, never through a symlink)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o644)
+    return os.fdopen(fd, "wb")
 
 
 def _read_run(fd: int, addr: int, n: int, view: memoryview) -> list[bool]:

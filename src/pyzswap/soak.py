@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ._cliutil import MAX_SECONDS, SEED, finite_float, main_error_message, terminate_on_sigterm
 from .compress import PAGE_SIZE, has_compressor
 from .cpu import CpuModel, HotplugError
 from .errors import AllocFail, DecompressFail, InvalidParameter, ZswapError
@@ -241,8 +242,9 @@ class SoakConfig:
     concurrent_memcg_offline: bool = True
 
     def check(self) -> None:
-        if not self.seconds > 0:
-            raise InvalidParameter(f"seconds must be positive, got {self.seconds!r}")
+        if not 0 < self.seconds <= MAX_SECONDS:
+            raise InvalidParameter(f"seconds must be in (0, {MAX_SECONDS:.0f}] (a week), got "
+                                   f"{self.seconds!r}")
         if not 1 <= self.threads <= 64:
             raise InvalidParameter(f"threads must be 1..64, got {self.threads!r}")
         if not 2 <= self.nr_cpus <= 64:
@@ -1085,6 +1087,15 @@ class _Soak:
 
     # ------------------------------------------------------------------ the run -------------
     def run(self) -> SoakReport:
+        try:
+            return self._run()
+        except BaseException:
+            # Ctrl-C, SIGTERM or a bug: the threads are joined by now; remove the swap files
+            # and the soak's own temporary directory before the exception leaves
+            self._abort()
+            raise
+
+    def _run(self) -> SoakReport:
         cfg = self.cfg
         threads = [threading.Thread(target=self.worker, args=(w,), name=f"soak-worker{w.index}",
                                     daemon=True) for w in self.workers]
@@ -1096,9 +1107,11 @@ class _Soak:
         old_interval = sys.getswitchinterval()
         sys.setswitchinterval(1e-4)  # more interleavings per second
         start = time.monotonic()
+        started: list[threading.Thread] = []
         try:
             for t in threads:
                 t.start()
+                started.append(t)
             n = 0
             deadline = start + cfg.seconds
             while True:
@@ -1116,7 +1129,7 @@ class _Soak:
                 n += 1
         finally:
             self.stop.set()
-            for t in threads:
+            for t in started:  # (Ctrl-C may come while a thread starts: join what started)
                 t.join(timeout=120)
             sys.setswitchinterval(old_interval)
         hung = [t.name for t in threads if t.is_alive()]
@@ -1127,6 +1140,16 @@ class _Soak:
         self.report.peak_rss_mib = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         return self.report
+
+    def _abort(self) -> None:
+        """Tear down after an interruption: no checks, just nothing left behind."""
+        with contextlib.suppress(Exception):
+            self.core.close()  # closes zswap, removes the temporary swap files
+        for comp in (self.faulty, *self.zs_compressors):
+            if comp is not None:
+                unregister(comp)
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def finish(self) -> None:
         """Stop the faults, check everything, bring every page back, tear down, look for
@@ -1257,11 +1280,11 @@ def run_soak(seconds: float = 60.0, threads: int = 4, seed: int = 0, *, faults: 
 
 # ---------------------------------------------------------------------------- the command ----
 @click.command()
-@click.option("--seconds", type=click.FloatRange(0, None, min_open=True), default=60.0,
-              show_default=True, help="how long to run")
+@click.option("--seconds", type=finite_float(0, MAX_SECONDS, min_open=True), default=60.0,
+              show_default=True, help="how long to run (at most a week)")
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
               help="worker threads (chaos, reclaim and fault threads come on top)")
-@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="seed of every thread's choices (the interleaving still varies)")
 @click.option("--faults/--no-faults", default=True, show_default=True,
               help="inject faults (compressor, zsmalloc, swap I/O, corruption, pool creation)")
@@ -1296,6 +1319,7 @@ def soak(ctx: click.Context, seconds: float, threads: int, seed: int, faults: bo
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pyzswap.soak``: the command alone, errors as one line and status 2."""
+    terminate_on_sigterm()
     try:
         soak.main(args=argv, prog_name="pyzswap soak", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -1306,8 +1330,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"pyzswap: error: {' '.join(exc.format_message().split())}", err=True)
         return 2
-    except (ZswapError, OSError) as exc:
-        click.echo(f"pyzswap: error: {' '.join(str(exc).split())}", err=True)
+    except (ZswapError, OSError, ValueError, OverflowError, MemoryError) as exc:
+        message = main_error_message(exc)
+        if message is None:  # pragma: no cover
+            raise
+        click.echo(f"pyzswap: error: {' '.join(message.split())}", err=True)
         return 2
     return 0
 

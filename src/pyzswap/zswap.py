@@ -1,6 +1,6 @@
 """Zswap: the compressed swap cache, one readable flow per operation.
 
-This is the one place the flows of ``mm/zswap.c`` live (ZSWAP_FACTS §3):
+This is the one place the flows of ``mm/zswap.c`` live (docs/KERNEL_REFERENCE.md §4):
 
 * :meth:`Zswap.store` — ``zswap_store``: check enabled and the global limit, take the current
   pool, compress each page of the folio on this CPU's context (incompressible pages are stored
@@ -30,6 +30,15 @@ LRU lists, counters, pool references and the pool list change under ``Zswap._loc
 lock, the list_lru lock, the pools lock and the atomics of the kernel, folded into one).
 Order: ``acomp_ctx.mutex`` → zsmalloc pool lock; ``Zswap._lock`` → zsmalloc pool lock; never a
 context mutex under ``Zswap._lock``.
+
+One slot, one operation (docs/RELIABILITY.md): the kernel calls ``zswap_store`` and
+``zswap_load`` with the swap-cache folio of the entry locked, so operations on one swap entry
+never overlap. Here store, load and writeback mark their slots busy in the entry table
+(``EntryTable.slots_begin`` / ``slots_end``) from their first look at a slot to their last
+change of it; a store, load or invalidate of a busy slot raises :class:`SlotBusy` and changes
+nothing, writeback skips it (-EEXIST), and swapoff of a type with busy slots is refused. A
+store or load that raced :meth:`Zswap.close` finds out under ``Zswap._lock`` before it
+publishes or erases anything, and raises.
 """
 
 from __future__ import annotations
@@ -46,7 +55,6 @@ from .compress import (
     PAGE_SIZE,
     ZSWAP_MAX_BATCH_SIZE,
     BatchingCompressor,
-    Compressor,
     get_compressor,
 )
 from .cpu import CpuModel
@@ -57,13 +65,22 @@ from .errors import (
     DecompressFail,
     InvalidPage,
     InvalidParameter,
+    SlotBusy,
     UseAfterFree,
     ZswapError,
 )
 from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT
 from .lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, EntryLru, IsolateFn, LruWalk
 from .memcg import MemCgroup, ZswapShrinkCursor
-from .pool import LIFETIMES, MemHook, ZswapPool, check_ctx_buffers, kernel_ctx_bytes
+from .pool import (
+    TEARDOWN_DESIGNS,
+    CompStreams,
+    MemHook,
+    SharedCtxs,
+    ZswapPool,
+    check_lifetime,
+    kernel_percpu_bytes,
+)
 from .swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 
 if TYPE_CHECKING:
@@ -137,12 +154,24 @@ class _StreamFolio:
         self.failed = False
 
 
-def _streams(compressor: Compressor) -> bool:
-    """Does this pool's compressor stream pages through native engines (see
-    :meth:`Zswap._store_stream`)? Not with batch size 1: a one-buffer ring leaves the engines
-    nothing to do ahead of the caller, so such a pool stores like a software one."""
+def _streams(pool: ZswapPool) -> bool:
+    """Does this pool stream pages through native engines (see :meth:`Zswap._store_stream`)?
+    Not with batch size 1 (the compressor's, or all a shared context's buffers allow): a
+    one-buffer ring leaves the engines nothing to do ahead of the caller, so such a pool
+    stores like a software one."""
+    compressor = pool.compressor
     return (type(compressor) is BatchingCompressor and compressor.engine == "native"
-            and compressor.batch_size > 1)
+            and pool.compr_batch_size > 1)
+
+
+def _view(obj: object, what: str) -> memoryview:
+    """``memoryview(obj)``, or :class:`InvalidPage` for something that is not a buffer (a
+    str, None): every bad argument of the public calls is a ZswapError."""
+    try:
+        return memoryview(obj)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidPage(f"{what} must be a bytes-like object, not "
+                          f"{type(obj).__name__}") from None
 
 
 def _host_totalram_pages() -> int:
@@ -357,7 +386,6 @@ class Zswap:
         memcg_root: MemCgroup | None = None,
         swap_table: SwapTable | None = None,
         shrink_work: str = "thread",
-        ctx_buffers: str = "runtime",
     ) -> None:
         if totalram_pages is _HOST_RAM:
             totalram_pages = _host_totalram_pages()
@@ -370,22 +398,27 @@ class Zswap:
         self.totalram_pages: int | None = totalram_pages
         self.cpus = cpus if isinstance(cpus, CpuModel) else CpuModel(cpus)
         self.chain_size = chain_size
-        if lifetime not in LIFETIMES:
-            raise InvalidParameter(
-                f"unknown context lifetime {lifetime!r} (choose from {', '.join(LIFETIMES)})"
-            )
-        #: Context-lifetime strategy of the pools created from now on (see pyzswap.pool).
-        self.lifetime = lifetime
-        #: Per-CPU buffer sizing of the pools created from now on: ``runtime`` (by the
-        #: compressor's batch size) or ``build-time`` (always ZSWAP_MAX_BATCH_SIZE; lab only).
-        self.ctx_buffers = check_ctx_buffers(ctx_buffers)
-        #: Called before every per-CPU resource allocation; may run "direct reclaim".
+        #: Per-CPU context design of every pool (see pyzswap.pool): fixed for the instance,
+        #: as the shared designs allocate their contexts here, in zswap_setup().
+        self.lifetime = check_lifetime(lifetime)
+        #: Called before every allocation of pool creation and CPU preparation; may run
+        #: "direct reclaim".
         self.mem_hook = mem_hook
         self._cpuhp_states: dict[str, int] = {}
+        #: The module parameter lock (kernel_param_lock): every parameter write, so two
+        #: compressor switches never build two pools at once.
+        self._param_lock = threading.Lock()
+        #: 6.18's per-algorithm per-CPU compression streams, shared by every pool.
+        self.streams = CompStreams()
+        #: zswap_setup(): the per-CPU contexts every pool shares (shared designs only).
+        self.shared_ctxs = SharedCtxs.create(self.lifetime, self.cpus, mem_hook)
         #: Detected uses of a freed per-CPU context (only the ``naive`` lifetime has any).
         self.ctx_use_after_free = 0
         #: zswap's lock (threading.Lock's interface, in C so the fast paths take it directly)
         self._lock = Lock()
+        #: set by close(), under _lock: every operation checks it there before it changes
+        #: anything
+        self._closed = False
         self._params: dict[str, object] = {}
         for name, value in (("enabled", enabled), ("max_pool_percent", max_pool_percent),
                             ("accept_threshold_percent", accept_threshold_percent),
@@ -429,7 +462,12 @@ class Zswap:
             self.attach_swap(swap_table)
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
-        self._pools.append(self._pool_create(compressor))
+        try:
+            self._pools.append(self._pool_create(compressor))
+        except BaseException:
+            if self.shared_ctxs is not None:  # leave the CpuModel as it was
+                self.shared_ctxs.destroy()
+            raise
         self._params["compressor"] = compressor
         self._c.bind(self, self._table, self._lock, self._pools, self._pool_ids,
                      self._release_pending, self.cpus)
@@ -464,9 +502,16 @@ class Zswap:
         """Set a module parameter as writing its sysfs file would; a bad value changes nothing."""
         if name not in PARAMETERS:
             raise InvalidParameter(f"unknown parameter {name!r} (known: {', '.join(PARAMETERS)})")
+        # param_attr_store() runs every parameter write under kernel_param_lock(): a compressor
+        # switch, with its allocations and any reclaim they run, holds it throughout.
+        with self._param_lock:
+            self._set_param_locked(name, value)
+
+    def _set_param_locked(self, name: str, value: object) -> None:
         if name == "compressor":
             if not isinstance(value, str) or not value.strip():
                 raise InvalidParameter(f"compressor: expected an algorithm name, got {value!r}")
+            self._check_open()
             self._set_compressor(value.strip())
             return
         parsed = PARAMETERS[name].parse(name, value)
@@ -478,9 +523,10 @@ class Zswap:
 
     # ------------------------------------------------------------------ pools ---------------
     def _cpuhp_state(self, lifetime: str) -> int:
-        """The ``CPUHP_MM_ZSWP_POOL_PREPARE`` state for a lifetime strategy (made on first use).
+        """The ``CPUHP_MM_ZSWP_POOL_PREPARE`` state for a design (made on first use).
 
-        The merged design registers no teardown callback; the older ones free in ``dead``.
+        The merged design and the shared designs register no teardown callback; the older
+        ones free in ``dead``.
         """
         state = self._cpuhp_states.get(lifetime)
         if state is None:
@@ -491,7 +537,7 @@ class Zswap:
                 pool.cpu_dead(cpu)
 
             state = self.cpus.setup_state_multi(
-                "mm/zswap_pool:prepare", prepare, None if lifetime == "pool" else dead
+                "mm/zswap_pool:prepare", prepare, dead if lifetime in TEARDOWN_DESIGNS else None
             )
             self._cpuhp_states[lifetime] = state
         return state
@@ -505,13 +551,15 @@ class Zswap:
         # No zswap lock is held here: the allocations may reclaim into store on the old pool.
         pool = ZswapPool.create(compressor, self.cpus, pool_id, self._cpuhp_state(lifetime),
                                 chain_size=self.chain_size, lifetime=lifetime,
-                                mem_hook=self.mem_hook, ctx_buffers=self.ctx_buffers)
+                                mem_hook=self.mem_hook, shared=self.shared_ctxs,
+                                streams=self.streams)
         with self._lock:
             self._pool_ids[pool_id] = pool
         return pool
 
     def _set_compressor(self, name: str) -> None:
-        """``zswap_compressor_param_set``: make ``name``'s pool current, reusing a live one."""
+        """``zswap_compressor_param_set``: make ``name``'s pool current, reusing a live one.
+        The caller holds the parameter lock."""
         get_compressor(name)  # validate before touching anything
         with self._lock:
             if self._pools and self._pools[0].tfm_name == name:
@@ -526,11 +574,16 @@ class Zswap:
         if pool is None:
             pool = self._pool_create(name)
         with self._lock:
-            old = self._pools[0] if self._pools else None
-            self._pools.insert(0, pool)
-            self._params["compressor"] = name
-            if old is not None and old.kill():
-                self._release_pending.append(old)
+            closed = self._closed
+            if not closed:
+                old = self._pools[0] if self._pools else None
+                self._pools.insert(0, pool)
+                self._params["compressor"] = name
+                if old is not None and old.kill():
+                    self._release_pending.append(old)
+        if closed:  # close() ran while the pool was made: it must not outlive the instance
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
+            raise ZswapError("this Zswap was closed during the compressor switch")
         self._flush_releases()
 
     def _pool_put_locked(self, pool: ZswapPool, nr: int = 1) -> None:
@@ -538,7 +591,11 @@ class Zswap:
             self._release_pending.append(pool)
 
     def _flush_releases(self) -> None:
-        """Destroy pools whose last reference went (``__zswap_pool_release``), outside locks."""
+        """Release pools whose last reference went (``__zswap_pool_empty``): off the pool
+        list now, destroyed by the release work (``__zswap_pool_release``) under the hotplug
+        lock -- at once if it is free, else when its holder lets go. So a pool emptied by
+        reclaim inside a CPU's PREPARE is destroyed after that hotplug operation (never
+        prepared again after it was freed), and a store never waits for hotplug."""
         if not self._release_pending:
             return
         with self._lock:
@@ -550,7 +607,7 @@ class Zswap:
                 self._pool_ids.pop(pool.id, None)
                 self._c.forget(pool)
         for pool in dead:
-            pool.destroy()
+            self.cpus.hotplug_lock.run_or_defer(pool.destroy)
 
     def pools(self) -> list[ZswapPool]:
         """Live pools, current first (``zswap_pools``)."""
@@ -558,26 +615,28 @@ class Zswap:
             return list(self._pools)
 
     def pool_report(self) -> list[dict[str, Any]]:
-        """Per pool: compressor, lifetime, references, and per-CPU context resources.
+        """Per pool: compressor, design, batch size, references, and per-CPU contexts.
 
-        ``kernel_ctx_bytes`` is what the kernel's contexts would take on x86-64 for the CPUs
-        that hold resources (8.28 KB each for a software compressor, 64.34 KB with 8 buffers:
-        ZSWAP_FACTS §6.3), for comparison with pyzswap's own ``ctx_bytes``.
+        ``ctx_bytes`` is what the pool's contexts own in pyzswap (sizes of its buffers and
+        request objects); ``kernel_ctx_bytes_per_cpu`` the kernel-equivalent bytes of the
+        pool's own per-CPU structures (x86-64, 6.18 structures: ``pool.kernel_percpu_bytes``).
+        What a shared design shares is in :meth:`shared_report`, the compression streams in
+        :meth:`stream_report`.
         """
         report = []
-        for pool in self.pools():
+        pools = self.pools()
+        for pool in pools:
             rows = pool.ctx_report()
             holding = [row for row in rows if row["allocated"]]
-            batch = pool.compressor.batch_size
-            # The buffers the contexts really hold: batch_size, or 8 with ctx_buffers="build-time".
-            nr_buffers = max((row["nr_buffers"] for row in holding), default=batch)
-            per_cpu = kernel_ctx_bytes(nr_buffers)
+            batch = pool.compr_batch_size
+            per_cpu = sum(v for k, v in kernel_percpu_bytes(pool.lifetime, batch).items()
+                          if "(global)" not in k)
             report.append({
                 "id": pool.id,
                 "compressor": pool.tfm_name,
                 "lifetime": pool.lifetime,
                 "batch_size": batch,
-                "current": pool is self._pools[0],
+                "current": pool is pools[0],
                 "ref": pool.ref,
                 "pool_pages": pool.total_pages(),
                 "cpus_holding": [row["cpu"] for row in holding],
@@ -588,12 +647,34 @@ class Zswap:
             })
         return report
 
+    def shared_report(self) -> dict[str, Any] | None:
+        """The per-CPU contexts a shared design shares among all pools (None for per-pool
+        designs): CPUs holding them, requests and buffers per CPU, pyzswap bytes and the
+        kernel-equivalent bytes per CPU."""
+        shared = self.shared_ctxs
+        if shared is None:
+            return None
+        holding = shared.cpus_holding()
+        per_cpu = sum(v for k, v in kernel_percpu_bytes(self.lifetime, shared.nr).items()
+                      if "(global)" in k)
+        return {"lifetime": self.lifetime, "slots": shared.nr, "cpus_holding": holding,
+                "ctx_bytes": shared.memory_bytes(), "kernel_ctx_bytes_per_cpu": per_cpu,
+                "kernel_ctx_bytes": per_cpu * len(holding)}
+
+    def stream_report(self) -> dict[str, list[int]]:
+        """CPUs holding a compression stream, per algorithm (6.18's per-algorithm streams:
+        kept through offline and after the pool that made them is gone)."""
+        return self.streams.held()
+
     def entry_pool(self, entry: ZswapEntry) -> ZswapPool:
         """The pool an entry was stored in (still alive while the entry is)."""
         return self._pool_ids[entry.pool_id]
 
     def current_pool(self) -> ZswapPool:
-        return self._pools[0]
+        try:
+            return self._pools[0]
+        except IndexError:  # close() emptied the list (maybe on another thread just now)
+            raise ZswapError("this Zswap is closed: it has no current pool") from None
 
     def compact(self) -> int:
         """``zs_compact`` on every live pool (zsmalloc's shrinker under memory pressure);
@@ -635,6 +716,10 @@ class Zswap:
         with self._lock:
             if swp_type not in self._tree_pages:
                 raise InvalidParameter(f"swap type {swp_type} is not on")
+            busy = self._table.busy_count(swp_type)
+            if busy:
+                raise SlotBusy(f"swapoff of type {swp_type} while {busy} operation(s) on it are "
+                               "in flight")
             left = self._table.count(swp_type)
             if left:
                 raise ZswapError(f"swapoff of type {swp_type} with {left} entries still in "
@@ -703,8 +788,27 @@ class Zswap:
                     memcg: MemCgroup | None = None) -> bool:
         """:meth:`store`'s steps in Python, for everything the C fast path declines."""
         self._check_open()
-        # 1. The folio (1..512 whole pages) and its slots.
+        # 1. The folio (1..512 whole pages) and its slots, marked busy until the store is done
+        #    (the kernel holds the folio lock).
         mv, nr = self._check_folio(folio, swp_type, offset)
+        self._table.slots_begin(swp_type, offset, nr)
+        try:
+            return self._store_marked(mv, nr, swp_type, offset, memcg)
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "store")
+            raise
+        finally:
+            self._table.slots_end(swp_type, offset, nr)
+
+    def _raise_if_closed(self, exc: BaseException, what: str) -> None:
+        """An operation that failed because :meth:`close` destroyed its pool meanwhile (a
+        destroyed zsmalloc, freed contexts) says so."""
+        if self._closed:
+            raise ZswapError(f"this Zswap was closed during the {what}") from exc
+
+    def _store_marked(self, mv: BytesLike, nr: int, swp_type: int, offset: int,
+                      memcg: MemCgroup | None) -> bool:
+        """:meth:`_store_flow` from step 2, its slots marked busy."""
         # 2. Enabled? The cgroup's zswap.max? The global limit?
         admitted = self._admit(memcg, swp_type, offset, nr)
         if admitted is None:
@@ -712,7 +816,7 @@ class Zswap:
         charged, wb_enabled = admitted
         # 3. The current pool, with one reference per entry to be (zswap_pool_current_get).
         pool = self._pool_current_get(nr)
-        if nr > 1 and _streams(pool.compressor):
+        if nr > 1 and _streams(pool):
             # 4-5 on native engines: compress, allocate and publish batch by batch.
             folio_ = _StreamFolio(mv, nr, swp_type, offset, charged, wb_enabled)
             return self._store_stream([folio_], pool)[0]
@@ -740,16 +844,65 @@ class Zswap:
         :meth:`store`.
         """
         self._check_open()
-        pool = self._pools[0]
-        if pool.compressor.batch_size == 1:
+        pool = self.current_pool()
+        if pool.compr_batch_size == 1:
             return [self.store(folio, t, off, memcg) for folio, t, off in folios]
-        if memcg is None and self._c_admit_batch and _streams(pool.compressor):
+        if memcg is None and self._c_admit_batch and _streams(pool):
             # Reclaim's common batch (4 KiB pages, no memcg, pool below its limit): steps 1-2
             # for every folio in one C call, which declines anything else before doing it.
             specs = self._c.admit_batch(folios, _StreamFolio)
             if specs is not NotImplemented:
-                return self._store_stream(specs, self._pool_current_get(len(specs)))
+                ranges = [(f.swp_type, f.offset, 1) for f in specs]
+                self._slots_begin_all(ranges)
+                try:
+                    pool = self._pool_current_get(len(specs))
+                    if _streams(pool):
+                        return self._store_stream(specs, pool)
+                    # a compressor switch since the check above: the general path instead
+                    with self._lock:
+                        self._pool_put_locked(pool, len(specs))
+                    self._flush_releases()
+                    checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+                    return self._store_batch_marked(folios, checked, memcg)
+                finally:
+                    self._slots_end_all(ranges)
         checked = [self._check_folio(folio, t, off) for folio, t, off in folios]
+        ranges = [(t, off, nr) for (_, nr), (_, t, off) in zip(checked, folios, strict=True)]
+        self._slots_begin_all(ranges)
+        try:
+            return self._store_batch_marked(folios, checked, memcg)
+        finally:
+            self._slots_end_all(ranges)
+
+    def _slots_begin_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        """Mark every ``(type, offset, nr)`` range busy, or none (:class:`SlotBusy`)."""
+        begin = self._table.slots_begin
+        done: list[tuple[int, int, int]] = []
+        try:
+            for r in ranges:
+                try:
+                    begin(*r)
+                except SlotBusy:
+                    t, off, nr = r
+                    if any(t == t2 and off < off2 + nr2 and off2 < off + nr
+                           for t2, off2, nr2 in done):
+                        raise InvalidParameter(f"a batch names swap slot {t}:{off} twice") \
+                            from None
+                    raise
+                done.append(r)
+        except BaseException:
+            self._slots_end_all(done)
+            raise
+
+    def _slots_end_all(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        end = self._table.slots_end
+        for r in ranges:
+            end(*r)
+
+    def _store_batch_marked(self, folios: Sequence[tuple[BytesLike, int, int]],
+                            checked: list[tuple[BytesLike, int]],
+                            memcg: MemCgroup | None) -> list[bool]:
+        """:meth:`store_batch` for checked folios whose slots are marked busy."""
         results = [False] * len(folios)
         todo: list[int] = []
         admitted_info: dict[int, tuple[MemCgroup | None, bool]] = {}
@@ -760,11 +913,13 @@ class Zswap:
                 admitted_info[k] = admitted
         if not todo:
             return results
-        if _streams(self._pools[0].compressor):
-            stream_pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        # One reference per page, on the pool current now: that pool (a compressor switch
+        # may have run since the checks above) decides how the pages are stored.
+        pool = self._pool_current_get(sum(checked[k][1] for k in todo))
+        if _streams(pool):
             specs = [_StreamFolio(checked[k][0], checked[k][1], folios[k][1], folios[k][2],
                                   *admitted_info[k]) for k in todo]
-            for k, ok in zip(todo, self._store_stream(specs, stream_pool), strict=True):
+            for k, ok in zip(todo, self._store_stream(specs, pool), strict=True):
                 results[k] = ok
             return results
         wb_enabled = all(admitted_info[k][1] for k in todo)
@@ -778,7 +933,6 @@ class Zswap:
                 view = mv if isinstance(mv, memoryview) else memoryview(mv)
                 pages.extend(view[i << PAGE_SHIFT:(i + 1) << PAGE_SHIFT] for i in range(nr))
             owner.extend([k] * nr)
-        pool = self._pool_current_get(len(pages))
         try:
             compressed = self._compress_pages(pages, pool, wb_enabled, all_or_nothing=False)
         except UseAfterFree:
@@ -813,7 +967,7 @@ class Zswap:
         if type(folio) is bytes and len(folio) == PAGE_SIZE:
             mv, nr = folio, 1  # the common 4 KiB page: no view needed
         else:
-            mv = folio if type(folio) is memoryview else memoryview(folio)
+            mv = folio if type(folio) is memoryview else _view(folio, "a folio")
             size = mv.nbytes
             nr = size >> PAGE_SHIFT
             if size & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
@@ -853,17 +1007,22 @@ class Zswap:
         return charged, wb_enabled
 
     def _check_open(self) -> None:
-        """A closed instance has no pool: storing into it is an error, before any side effect."""
-        if not self._pools:
-            raise ZswapError("this Zswap is closed: it has no pool to store into")
+        """A closed instance has no pool and no pages: storing, loading, invalidating or
+        writing back is an error, before any side effect."""
+        if self._closed or not self._pools:
+            raise ZswapError("this Zswap is closed: its pools and pages are gone")
 
     def _pool_current_get(self, nr: int) -> ZswapPool:
         """The current pool with ``nr`` references taken (``zswap_pool_current_get``)."""
         lock = self._lock
         lock.acquire()
-        pool = self._pools[0]
-        pool.ref += nr
-        lock.release()
+        try:
+            if self._closed or not self._pools:  # close() ran since the caller checked
+                raise ZswapError("this Zswap was closed during the store")
+            pool = self._pools[0]
+            pool.ref += nr
+        finally:
+            lock.release()
         return pool
 
     def _publish(self, swp_type: int, offset: int,
@@ -884,6 +1043,10 @@ class Zswap:
         insert = self._table.insert
         lock = self._lock
         lock.acquire()
+        if self._closed:
+            # close() ran while this store compressed: its pools are gone, nothing to publish
+            lock.release()
+            raise ZswapError("this Zswap was closed during the store: nothing was stored")
         try:
             off = offset
             for handle, length in stored:
@@ -951,7 +1114,7 @@ class Zswap:
         ``all_or_nothing``: a rejected page undoes every page and returns None; otherwise a
         rejected page is None in the result and the others stay.
         """
-        batch_size = pool.compressor.batch_size
+        batch_size = pool.compr_batch_size
         step = batch_size if batch_size > 1 else ZSWAP_MAX_BATCH_SIZE
         out: list[tuple[int, int] | None] = []
         store_one = self._zs_store
@@ -1013,7 +1176,7 @@ class Zswap:
         the job's ring), where the series locks it per batch; a 2 MiB folio holds it for a
         few ms. Pools released meanwhile are destroyed after the mutex is dropped.
         """
-        batch = pool.compressor.batch_size
+        batch = pool.compr_batch_size
         pages: list[BytesLike] = []
         for f in folios:
             if f.nr == 1:  # reclaim's 4 KiB folios: the folio is the page
@@ -1026,8 +1189,8 @@ class Zswap:
             ctx, res = pool.ctx_get_cpu_lock()
             try:
                 tfm = cast("NativeBatchingTransform", res.tfm)
-                # The ring is the compressor's batch_size buffers (a build-time-sized context
-                # has more; they stay unused, as they would in the kernel).
+                # The ring is the pool's compr_batch_size buffers (a global-max context has
+                # eight whatever the pool uses; the others stay unused, as in the kernel).
                 ring = res.buffers[:batch]
                 job = tfm.compress_stream(pages, len(pages), ring)
                 completed = False
@@ -1158,6 +1321,8 @@ class Zswap:
         """
         pop = self._table.pop
         with self._lock:
+            if self._closed:  # close() destroyed every pool: nothing left to erase
+                return
             for off in range(offset, offset + nr):
                 entry = pop(swp_type, off)
                 if entry is not None:
@@ -1210,22 +1375,38 @@ class Zswap:
     def _load_flow(self, out: bytearray | memoryview, swp_type: int, offset: int, *,
                    swapcache: bool = True) -> bool:
         """:meth:`load`'s steps in Python, for everything the C fast path declines."""
-        mv = out if type(out) is memoryview else memoryview(out)
+        mv = out if type(out) is memoryview else _view(out, "the output page")
         if mv.nbytes != PAGE_SIZE or mv.readonly:
             raise InvalidPage(
                 f"zswap loads one writable {PAGE_SIZE}-byte page at a time (large folios are "
                 f"refused, as in the kernel), got {mv.nbytes} bytes"
                 + (" read-only" if mv.readonly else "")
             )
+        self._check_open()
         pages = self._tree_pages.get(swp_type)
         if pages is None or type(offset) is not int or offset < 0 or offset >= pages:
             raise self._bad_slot(swp_type, offset, 1)
+        table = self._table
+        table.slots_begin(swp_type, offset, 1)  # the folio lock's part: see the module
+        try:
+            return self._load_marked(mv, swp_type, offset, swapcache)
+        except (InvalidParameter, UseAfterFree) as exc:
+            self._raise_if_closed(exc, "load")
+            raise
+        finally:
+            table.slots_end(swp_type, offset, 1)
+
+    def _load_marked(self, mv: memoryview, swp_type: int, offset: int, swapcache: bool) -> bool:
+        """:meth:`_load_flow` once its slot is marked busy."""
         entry = self._table.get(swp_type, offset)
         if entry is None:
             return False
         self._decompress(entry, mv)
         lock = self._lock
         lock.acquire()
+        if self._closed:
+            lock.release()
+            raise ZswapError("this Zswap was closed during the load")
         try:
             self._c.zswpin += 1
             if entry.objcg >= 0:
@@ -1248,13 +1429,24 @@ class Zswap:
         stay)."""
         if len(outs) != len(offsets):
             raise InvalidParameter(f"load_batch: {len(outs)} buffers for {len(offsets)} slots")
-        views = [o if type(o) is memoryview else memoryview(o) for o in outs]
+        views = [o if type(o) is memoryview else _view(o, "an output page") for o in outs]
         for view in views:
             if view.nbytes != PAGE_SIZE or view.readonly:
                 raise InvalidPage(f"load_batch: every buffer must be one writable "
                                   f"{PAGE_SIZE}-byte page")
+        self._check_open()
         for off in offsets:
             self._check_slot(swp_type, off, 1)
+        ranges = [(swp_type, off, 1) for off in offsets]
+        self._slots_begin_all(ranges)
+        try:
+            return self._load_batch_marked(views, swp_type, offsets, swapcache)
+        finally:
+            self._slots_end_all(ranges)
+
+    def _load_batch_marked(self, views: list[memoryview], swp_type: int,
+                           offsets: Sequence[int], swapcache: bool) -> list[bool]:
+        """:meth:`load_batch` once its slots are marked busy."""
         get = self._table.get
         results = [False] * len(offsets)
         failed: list[int] = []
@@ -1282,6 +1474,8 @@ class Zswap:
                         failed.append(offsets[k])
                         batch_failed += 1
         with self._lock:
+            if self._closed:
+                raise ZswapError("this Zswap was closed during the load")
             for k, entry in loaded:
                 results[k] = True
                 self._c.zswpin += 1
@@ -1306,7 +1500,7 @@ class Zswap:
             groups.setdefault(item[1].pool_id, []).append(item)
         for pool_id, members in groups.items():
             pool = self._pool_ids.get(pool_id)
-            step = 1 if pool is None else pool.compressor.batch_size
+            step = 1 if pool is None else pool.compr_batch_size
             for start in range(0, len(members), step):
                 yield pool, members[start:start + step]
 
@@ -1387,9 +1581,14 @@ class Zswap:
 
     # ------------------------------------------------------------------ invalidate ----------
     def invalidate(self, swp_type: int, offset: int) -> bool:
-        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one."""
-        self._check_slot(swp_type, offset, 1)
-        with self._lock:
+        """``zswap_invalidate``: the slot was freed; drop its entry. True if there was one.
+        :class:`SlotBusy` (nothing changes) while a store, load or writeback of the slot is in
+        flight: the swap core frees a slot only when nobody holds its folio."""
+        self._check_open()
+        with self._lock:  # checked under the lock: a swapoff or close may run meanwhile
+            self._check_open()
+            self._check_slot(swp_type, offset, 1)
+            self._check_not_busy(swp_type, offset, 1)
             entry = self._table.pop(swp_type, offset)
             if entry is not None:
                 self._entry_free_locked(entry)
@@ -1416,11 +1615,17 @@ class Zswap:
         self.swap_table = table
         table.on_free = self._on_swap_free
 
+    def _check_not_busy(self, swp_type: int, offset: int, nr: int) -> None:
+        if self._table.slots_busy(swp_type, offset, nr):
+            raise SlotBusy(f"invalidate of swap slots {swp_type}:{offset}+{nr} while a store, "
+                           "load or writeback of one of them is in flight")
+
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
-        if swp_type not in self._tree_pages:
-            return
         pop = self._table.pop
         with self._lock:
+            if swp_type not in self._tree_pages or self._closed:
+                return
+            self._check_not_busy(swp_type, offset, nr)
             for off in range(offset, offset + nr):
                 entry = pop(swp_type, off)
                 if entry is not None:
@@ -1449,12 +1654,12 @@ class Zswap:
         relies on the swap cache to retry a failed write; pyzswap writes synchronously and
         erases the entry only after the write succeeded, so an I/O error loses nothing.
         """
-        # 1-2. Pin the slot with a swap-cache folio; still this entry's slot?
+        # 1-2. Pin the slot with a swap-cache folio (and mark it busy); still this entry's?
+        self._check_open()
         pinned = self._wb_pin(entry)
         if type(pinned) is int:
             return pinned
         swp, folio = cast(_Pinned, pinned)
-        table = cast(SwapTable, self.swap_table)
         try:
             # 3. Decompress into the folio.
             try:
@@ -1466,7 +1671,7 @@ class Zswap:
             # 4. Write it to the device; only then drop the entry.
             ret = self._wb_write(entry, swp, folio)
         finally:
-            table.delete_from_swap_cache(swp)
+            self._wb_unpin(entry, swp)
         if self._release_pending:
             self._flush_releases()
         return ret
@@ -1476,6 +1681,7 @@ class Zswap:
         gives. The steps are the same, but every slot is pinned first and the entries of a
         batching pool are then decompressed together, in batches of its batch size (in
         parallel on its engines), before the pages are written one by one."""
+        self._check_open()
         table = self.swap_table
         results = [0] * len(entries)
         pinned: list[tuple[int, ZswapEntry, _Pinned]] = []
@@ -1497,16 +1703,18 @@ class Zswap:
                 results[k] = self._wb_write(entry, swp, folio)
         finally:
             if table is not None:
-                for _, _, (swp, _) in pinned:
-                    table.delete_from_swap_cache(swp)
+                for _, entry, (swp, _) in pinned:
+                    self._wb_unpin(entry, swp)
         if self._release_pending:
             self._flush_releases()
         return results
 
     def _wb_pin(self, entry: ZswapEntry) -> int | _Pinned:
         """Writeback steps 1-2: a swap-cache folio for the entry's slot pins it against reuse
-        and swapoff, then the slot must still hold this entry. ``(swp, folio)``, or the
-        negative errno (the swap-cache folio is already gone again then)."""
+        and swapoff, and the slot is marked busy (-EEXIST if a store or load of it is in
+        flight); then the slot must still hold this entry. ``(swp, folio)``, or the negative
+        errno (the swap-cache folio and the mark are already gone again then); release with
+        :meth:`_wb_unpin`."""
         table = self.swap_table
         swp_type, offset = entry.type, entry.offset
         if table is None or swp_type not in self._tree_pages:
@@ -1518,10 +1726,24 @@ class Zswap:
                 return -errno.EEXIST
         except (SwapSlotFree, InvalidParameter):
             return -errno.ENOMEM  # the slot was freed: the entry is being invalidated
-        if self._table.get(swp_type, offset) != entry:
+        try:
+            marked = self._table.slots_try_begin(swp_type, offset, 1)
+        except ValueError:  # not a slot of the tree (a made-up entry)
             table.delete_from_swap_cache(swp)
             return -errno.ENOMEM
+        if not marked:
+            table.delete_from_swap_cache(swp)
+            return -errno.EEXIST
+        if self._table.get(swp_type, offset) != entry:
+            self._wb_unpin(entry, swp)
+            return -errno.ENOMEM
         return swp, folio
+
+    def _wb_unpin(self, entry: ZswapEntry, swp: int) -> None:
+        """Undo :meth:`_wb_pin`: the busy mark first, then the swap-cache folio (whose removal
+        may free the slot and so invalidate it)."""
+        self._table.slots_end(entry.type, entry.offset, 1)
+        cast(SwapTable, self.swap_table).delete_from_swap_cache(swp)
 
     def _wb_decompress(self, pool: ZswapPool | None,
                        chunk: list[tuple[int, ZswapEntry, _Pinned]]) -> list[int]:
@@ -1557,6 +1779,8 @@ class Zswap:
         except SwapIOError:
             return -errno.EIO
         with self._lock:
+            if self._closed:
+                raise ZswapError("this Zswap was closed during the writeback")
             if self._table.pop(entry.type, entry.offset, entry) is not None:
                 self._entry_free_locked(entry)
             self._c.zswpwb += 1
@@ -1700,17 +1924,31 @@ class Zswap:
     def close(self) -> None:
         """Stop the shrink worker thread, detach from the swap table and memcg tree, and destroy
         every pool (zsmalloc memory, per-CPU contexts, CPU hotplug instances). The instance
-        cannot store or load afterwards."""
+        cannot store, load, invalidate or write back afterwards (:class:`ZswapError`); an
+        operation still in flight on another thread finds out under ``_lock`` before it
+        publishes or erases anything, and raises the same. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
         self._shrink_work.stop()
         with self._lock:
+            self._closed = True
+            # the fast paths decline from now on, and those in flight see it under this lock;
+            # their references go once none is active (this breaks the reference cycle)
+            self._c.unbind()
             pools = list(self._pools)
             self._pools.clear()  # in place: the fast paths hold this list
             self._pool_ids.clear()
             for pool in pools:
                 self._c.forget(pool)
-        for pool in pools:
-            pool.destroy()
-        self._c.unbind()  # the fast paths decline from now on; breaks the reference cycle
+        # Under the hotplug lock: it waits for a hotplug operation in progress, whose holder
+        # first runs any pool release it deferred (see _flush_releases).
+        with self.cpus.hotplug_lock:
+            for pool in pools:
+                pool.destroy()
+            if self.shared_ctxs is not None:
+                self.shared_ctxs.destroy()
+        self.streams.clear()
         if self.swap_table is not None and self.swap_table.on_free == self._on_swap_free:
             self.swap_table.on_free = None
         if self.memcg_root is not None:
@@ -1721,8 +1959,9 @@ class Zswap:
     # ------------------------------------------------------------------ queries -------------
     def lookup(self, swp_type: int, offset: int) -> ZswapEntry | None:
         """The entry stored for a slot, or None (read-only view for tools and tests)."""
-        self._check_slot(swp_type, offset, 1)
-        entry: ZswapEntry | None = self._table.get(swp_type, offset)
+        with self._lock:
+            self._check_slot(swp_type, offset, 1)
+            entry: ZswapEntry | None = self._table.get(swp_type, offset)
         return entry
 
     def entries(self, swp_type: int) -> list[ZswapEntry]:

@@ -25,7 +25,7 @@ from pyzswap.errors import CompressPoor, DecompressFail, InvalidParameter, Unkno
 from ..conftest import page_strategy
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden"
-KERNEL_NAMES = ["deflate", "lz4", "lz4hc", "lzo", "zstd"]
+KERNEL_NAMES = ["deflate", "lz4", "lz4hc", "lzo", "lzo-rle", "zstd"]
 
 
 def _golden_page() -> bytes:
@@ -49,16 +49,26 @@ def test_unknown_compressor_names_the_valid_ones() -> None:
 
 
 def test_register_rejects_bad_batch_sizes_and_duplicates() -> None:
-    class Wide(Compressor):
+    class Empty(Compressor):
+        name = "empty-test"
+        batch_size = 0
+
+        def new_transform(self) -> Transform:
+            raise AssertionError
+
+    with pytest.raises(InvalidParameter, match="batch_size"):
+        register_compressor(Empty())
+    assert not has_compressor("empty-test")
+
+    class Wide(Compressor):  # more than zswap uses: accepted, zswap clamps (test_ctx_designs)
         name = "wide-test"
         batch_size = ZSWAP_MAX_BATCH_SIZE + 1
 
         def new_transform(self) -> Transform:
             raise AssertionError
 
-    with pytest.raises(InvalidParameter, match="batch_size"):
-        register_compressor(Wide())
-    assert not has_compressor("wide-test")
+    register_compressor(Wide())
+    unregister_compressor("wide-test")
     with pytest.raises(InvalidParameter, match="already registered"):
         register_compressor(get_compressor("lz4"))
 

@@ -86,7 +86,7 @@ def test_batch_round_trip_is_byte_exact(engines: list[Engines], algo: str, wake:
         assert base.decompress(streams[k], out) == PAGE_SIZE and out == pages[i]
 
 
-@pytest.mark.parametrize("algo", ["lz4", "lz4hc", "lzo", "deflate"])
+@pytest.mark.parametrize("algo", ["lz4", "lz4hc", "lzo", "lzo-rle", "deflate"])
 def test_same_streams_as_the_python_codecs(engines: list[Engines], algo: str) -> None:
     e = _eng(engines, algo)
     dsts = [bytearray(PAGE_SIZE) for _ in PAGES]
@@ -192,7 +192,7 @@ def test_closing_a_job_midway_releases_it(engines: list[Engines]) -> None:
 
 
 # ---------------------------------------------------------------- batching compressors -----
-@pytest.mark.parametrize("algo", ["lz4", "zstd", "lzo", "deflate"])
+@pytest.mark.parametrize("algo", ["lz4", "zstd", "lzo", "lzo-rle", "deflate"])
 def test_batching_compressor_on_native_engines(algo: str) -> None:
     c = BatchingCompressor(algo, 2, min_parallel_us=0)
     try:

@@ -12,6 +12,7 @@ it is the same afterwards, so a test that fails to restore fails loudly.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -72,9 +73,20 @@ needs_root = _apply(ROOT_MARKS)
 
 @pytest.fixture(autouse=True)
 def host_unchanged() -> Iterator[dict[str, object]]:
+    """The test leaves the host as it found it. A difference while another pyzswap kernel run
+    holds the host (its lock file exists before or after the test) is that run's doing: warned
+    about, not failed (the session-wide check in the root conftest treats it the same way)."""
     before = host_state()
     yield before
-    assert host_state() == before
+    after = host_state()
+    if after == before:
+        return
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if before["lock_file"] or after["lock_file"]:
+        warnings.warn(f"host changed during the test while another pyzswap kernel run held it: "
+                      f"{', '.join(changed)}", stacklevel=1)
+        return
+    raise AssertionError(f"the test left host settings changed: {', '.join(changed)}")
 
 
 @pytest.fixture(scope="session")

@@ -104,14 +104,22 @@ def test_compare_both_json(pagefile: Path) -> None:
 
 
 @needs_zram
-def test_compare_lzo_rle_uses_lzo_with_a_note(pagefile: Path) -> None:
+def test_compare_lzo_rle_per_page_json(pagefile: Path) -> None:
+    """pyzswap has the kernel's lzo-rle: every page's length is listed from both sides, and
+    none differs."""
     if "lzo-rle" not in zram_algorithms():
         pytest.skip("zram has no lzo-rle")
-    code, out, err = invoke("compare", pagefile, "-c", "lzo-rle", "--target", "zram", "--json")
+    code, out, err = invoke("compare", pagefile, "-c", "lzo-rle", "--target", "zram",
+                            "--per-page", "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["pyzswap_compressor"] == "lzo"
-    assert any("no lzo-rle" in n for n in data["notes"])
+    analysis = data["analysis"]["zram"]
+    lengths = analysis["page_lengths"]
+    assert len(lengths["kernel"]) == len(lengths["pyzswap"]) == 512
+    assert analysis["differing_pages"] == []
+    assert lengths["kernel"] == lengths["pyzswap"]
+    assert data["delta"]["zram"]["compr_data_size"] == 0
+    assert not [n for n in data["notes"] if "per-page" not in n]
 
 
 @needs_zram
@@ -120,6 +128,28 @@ def test_compare_table_with_per_page_analysis(pagefile: Path) -> None:
     assert code == 0, err
     assert "kernel" in out and "pyzswap" in out and "relative" in out
     assert "zsmalloc fed the kernel's lengths" in out
+    assert "0 pages differ" in out
+
+
+@needs_zram
+def test_compare_per_page_lists_the_pages_that_differ(pagefile: Path) -> None:
+    """lz4 (liblz4, not the kernel's port) misses the kernel's length on a few pages; the
+    table lists them with both lengths."""
+    if "lz4" not in zram_algorithms():
+        pytest.skip("zram has no lz4")
+    code, out, err = invoke("compare", pagefile, "-c", "lz4", "--target", "zram", "--per-page",
+                            "--json")
+    assert code == 0, err
+    analysis = json.loads(out)["analysis"]["zram"]
+    differing = analysis["differing_pages"]
+    if not differing:
+        pytest.skip("lz4 matched the kernel on every page of this set")
+    code, out, err = invoke("compare", pagefile, "-c", "lz4", "--target", "zram", "--per-page")
+    assert code == 0, err
+    assert f"zram: {len(differing):,} pages differ" in out
+    first = differing[0]
+    k, o = (analysis["page_lengths"][side][first] for side in ("kernel", "pyzswap"))
+    assert f"{o - k:+,}" in out
 
 
 @needs_zram

@@ -187,6 +187,19 @@ def test_journal_of_a_dead_run_is_replayed(tmp_path: Path) -> None:
         assert recover(host) == 0  # nothing left
 
 
+def test_a_journal_with_unknown_changes_is_left_whole(tmp_path: Path) -> None:
+    host = fake_host(tmp_path)
+    host.run_dir.mkdir()
+    journal = json.dumps({"pid": 999999, "undo": [
+        {"kind": "zswap_params", "args": {"values": params(host)}},
+        {"kind": "a_newer_kind", "args": {}},
+    ]})
+    host.journal.write_text(journal)
+    with pytest.raises(KernelUnavailable, match="a_newer_kind"), HostChanges(host):
+        pass
+    assert host.journal.read_text() == journal
+
+
 def test_failed_undo_is_reported(tmp_path: Path) -> None:
     host = fake_host(tmp_path)
     with pytest.raises(OSError, match="could not restore"), HostChanges(host) as changes:

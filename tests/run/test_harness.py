@@ -132,6 +132,9 @@ def test_cli_run_json_compare_and_sweep(capsys: pytest.CaptureFixture[str]) -> N
         (["run", "nosuch"], "unknown workload"),
         (["run", "--ram", "100"], "at least one page"),
         (["run", "--ram", "12Q"], "--ram"),
+        (["run", "--ram", "10^23G"], "--ram"),
+        (["run", "--ram", "99E"], "too large"),
+        (["run", "--memcg-max", "a=1.5X"], "--memcg-max"),
         (["run", "--memcg-max", "oops"], "PATH=SIZE"),
         (["run", "--sweep", "colour=1,2"], "--sweep"),
         (["run", "-c", "lz4", "--sweep", "max_pool_percent=200"], "bad value"),
@@ -214,3 +217,10 @@ def test_plots_are_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len(plots) == 3
     for p in plots:
         assert Path(p).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("ram", ["64M", "64MiB", "64m", "0.0625G", "65536K", "67108864"])
+def test_cli_ram_sizes_as_zramctl_reads_them(ram: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run_cli(["run", "--ram", ram, "--ops", "50", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["ram_pages"] == 16384

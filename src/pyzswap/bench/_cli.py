@@ -11,14 +11,13 @@ missing or malformed page file, a page file with no non-zero page) becomes a one
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from .._cliutil import EXIT_USAGE, one_line_errors
+from .._cliutil import EXIT_USAGE, console, one_line_errors
 from ..compress import available_compressors
 from ._common import DEFAULT_PAGESET, PageSource, Progress, load_pages, stderr_progress
 from ._core import run_bench
@@ -57,11 +56,8 @@ _quiet_opt = click.option("--quiet", "-q", is_flag=True, help="no progress lines
 
 
 def _console() -> Any:
-    """A rich console; 130 columns when stdout is not a terminal, so the tables (about 125
-    wide) stay one line per row in files and pipes instead of wrapping at rich's default 80."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=130)
+    """The command's rich console (no wrapping when stdout is not a terminal)."""
+    return console()
 
 
 def _progress(quiet: bool) -> Progress | None:

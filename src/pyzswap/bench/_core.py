@@ -78,13 +78,15 @@ FOLIO_SHAPES: Final[dict[str, tuple[int, int]]] = {
     "2m": (512, 1),
     "reclaim": (1, 32),
 }
-#: The issue's targets: ratio name -> (comparison, bound, compressors it applies to or None).
-TARGETS: Final[dict[str, tuple[str, float, tuple[str, ...] | None]]] = {
-    "store_vs_raw_compress": ("<=", 1.3, ("lz4", "zstd")),
-    "load_vs_raw_decompress": ("<=", 1.5, ("lz4", "zstd")),
-    "store_throughput_vs_zram_write": (">=", 1.0, ("lz4",)),
-    "store_batched_throughput_vs_zram_write": (">=", 1.6, ("lz4",)),
-    "load_throughput_vs_zram_read": (">=", 0.8, None),
+#: The issues' targets: ratio name -> the bounds as (comparison, bound, compressors it applies
+#: to or None); the first bound that applies to a compressor is its target (lzo and lzo-rle,
+#: the kernel's own codec in C, have tighter ones).
+TARGETS: Final[dict[str, tuple[tuple[str, float, tuple[str, ...] | None], ...]]] = {
+    "store_vs_raw_compress": (("<=", 1.10, ("lzo", "lzo-rle")), ("<=", 1.3, ("lz4", "zstd"))),
+    "load_vs_raw_decompress": (("<=", 1.5, ("lz4", "zstd")),),
+    "store_throughput_vs_zram_write": ((">=", 1.0, ("lz4", "lzo", "lzo-rle")),),
+    "store_batched_throughput_vs_zram_write": ((">=", 1.6, ("lz4",)),),
+    "load_throughput_vs_zram_read": ((">=", 1.0, ("lzo", "lzo-rle")), (">=", 0.8, None)),
 }
 
 clock = time.perf_counter
@@ -373,9 +375,12 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
 def _targets(name: str, ratios: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Each applicable target with the measured median and whether it is met."""
     out: dict[str, dict[str, Any]] = {}
-    for key, (op, bound, applies) in TARGETS.items():
-        if applies is not None and name not in applies:
+    for key, bounds in TARGETS.items():
+        applicable = [(op, bound) for op, bound, applies in bounds
+                      if applies is None or name in applies]
+        if not applicable:
             continue
+        op, bound = applicable[0]
         value = ratios.get(key, {}).get("median")
         met = None if value is None else (value <= bound if op == "<=" else value >= bound)
         out[key] = {"target": f"{op} {bound}", "median": value, "met": met}

@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 DEFAULT_ENTRIES: Final = 100_000
-#: ``sizeof(struct zswap_entry)`` on x86-64 in 6.18 (ZSWAP_FACTS §1) and a zsmalloc handle.
+#: ``sizeof(struct zswap_entry)`` on x86-64 in 6.18 (docs/KERNEL_REFERENCE.md §2) and a
+#: zsmalloc handle.
 KERNEL_ENTRY_BYTES: Final = 56
 KERNEL_HANDLE_BYTES: Final = 8
 #: Python-side bytes per entry the issue allows.

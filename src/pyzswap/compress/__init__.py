@@ -17,7 +17,7 @@ from ._registry import (
 from .batching import BatchingCompressor, BatchingTransform, BatchRequest, register_batching
 from .deflate import DEFLATE
 from .lz4 import LZ4, LZ4HC
-from .lzo import LZO
+from .lzo import LZO, LZO_RLE
 from .zstd import ZSTD
 
 __all__ = [
@@ -36,6 +36,6 @@ __all__ = [
     "unregister_compressor",
 ]
 
-for _cls in (LZO, LZ4, LZ4HC, ZSTD, DEFLATE):
+for _cls in (LZO, LZO_RLE, LZ4, LZ4HC, ZSTD, DEFLATE):
     register_compressor(_cls())
 del _cls

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InvalidParameter, UnknownCompressor
-from ._base import ZSWAP_MAX_BATCH_SIZE, Compressor
+from ._base import Compressor
 
 __all__ = ["add_factory", "available_compressors", "get_compressor", "has_compressor",
            "register_compressor"]
@@ -20,15 +20,18 @@ _FACTORY_HINTS: list[str] = []
 
 
 def register_compressor(compressor: Compressor, *, replace: bool = False) -> Compressor:
-    """Register ``compressor`` under its name; the batch size must be 1..ZSWAP_MAX_BATCH_SIZE."""
+    """Register ``compressor`` under its name; its batch size must be a positive integer.
+
+    Like the crypto API's ``crypto_acomp_batch_size()``, the registry sets no upper bound:
+    zswap clamps a pool's batch size to ZSWAP_MAX_BATCH_SIZE (``ZswapPool.compr_batch_size``).
+    """
     name = compressor.name
     if not name or not isinstance(name, str):
         raise InvalidParameter("a compressor needs a non-empty name")
-    if not 1 <= compressor.batch_size <= ZSWAP_MAX_BATCH_SIZE:
+    batch = compressor.batch_size
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidParameter(
-            f"compressor {name!r}: batch_size {compressor.batch_size} is outside "
-            f"1..{ZSWAP_MAX_BATCH_SIZE}"
-        )
+            f"compressor {name!r}: batch_size {batch!r} is not a positive integer")
     if name in _REGISTRY and not replace:
         raise InvalidParameter(f"a compressor named {name!r} is already registered")
     _REGISTRY[name] = compressor

@@ -8,9 +8,9 @@ registered as ``zstd-x2``, "zstd batched on 2 engine threads". It is never calle
 
 Two engine implementations (``engine=``):
 
-* ``native`` (the default for the stock lz4, zstd, lzo and deflate): C threads that never take
-  the GIL, in :mod:`pyzswap.compress.native`; zswap streams whole folios and reclaim batches
-  through them. This is what makes batching pay (docs/BATCHING.md).
+* ``native`` (the default for the stock lz4, zstd, lzo, lzo-rle and deflate): C threads that
+  never take the GIL, in :mod:`pyzswap.compress.native`; zswap streams whole folios and reclaim
+  batches through them. This is what makes batching pay (docs/BATCHING.md).
 * ``threads``: Python engine threads running any registered algorithm's transform, described
   below. Output is exactly the base algorithm's.
 
@@ -87,8 +87,9 @@ from ._base import ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
 from ._registry import add_factory, get_compressor, has_compressor, register_compressor
 from .deflate import DEFLATE
 from .lz4 import LZ4, LZ4HC
-from .lzo import LZO
+from .lzo import LZO, LZO_RLE
 from .native import (
+    MAX_NATIVE_THREADS,
     NATIVE_MIN_PARALLEL_US,
     NativeBatchingTransform,
     NativeGate,
@@ -114,7 +115,7 @@ __all__ = [
 #: ``threads`` (Python threads running any registered algorithm's transform).
 ENGINE_KINDS: Final = ("native", "threads")
 #: The stock compressor classes whose algorithm has a native engine (same parameters).
-_NATIVE_CLASSES: Final = (LZ4, LZ4HC, ZSTD, LZO, DEFLATE)
+_NATIVE_CLASSES: Final = (LZ4, LZ4HC, ZSTD, LZO, LZO_RLE, DEFLATE)
 
 #: A batch is handed to engines only if its pages after the first are estimated to cost at least
 #: this many µs of CPU in total. Measured on the 2-vCPU guest, batches of 8: pages of ~10 µs
@@ -643,7 +644,11 @@ class BatchingCompressor(Compressor):
                                    f"got {engine!r}")
         if engine == "native" and not native_ok:
             raise InvalidParameter(f"no native engine for {base_c.name!r} (native: the stock "
-                                   "lz4, lz4hc, zstd, lzo and deflate, with the caller helping)")
+                                   "lz4, lz4hc, zstd, lzo, lzo-rle and deflate, with the caller "
+                                   "helping)")
+        if engine == "native" and n > MAX_NATIVE_THREADS:
+            raise InvalidParameter(f"{base_c.name}-x{n}: a native batching compressor runs at "
+                                   f"most {MAX_NATIVE_THREADS} engine threads")
         #: ``native`` (C engine threads, no GIL) or ``threads`` (Python engine threads).
         self.engine = engine
         if min_parallel_us is None:
@@ -738,9 +743,10 @@ def register_batching(base: str | Compressor, engines: int | None = None, *,
     return compressor
 
 
-#: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name.
-_BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+)-x(?P<engines>[1-9][0-9]{0,2})"
-                                   r"(?:-b(?P<batch>[1-8]))?")
+#: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name
+#: (the base may hold hyphens itself: ``lzo-rle-x2``).
+_BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+(?:-[a-z0-9]+)*?)"
+                                   r"-x(?P<engines>[1-9][0-9]{0,2})(?:-b(?P<batch>[1-8]))?")
 
 
 def _batching_on_demand(name: str) -> BatchingCompressor | None:

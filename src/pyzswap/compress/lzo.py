@@ -1,58 +1,41 @@
-"""lzo: LZO1X-1 through python-lzo (liblzo2), the kernel's default zswap compressor.
+"""lzo and lzo-rle: the kernel's own LZO1X-1 and LZO-RLE, as :class:`~pyzswap._native.PageCodec`
+transforms.
 
-liblzo2's ``lzo1x_1`` uses a 14-bit dictionary where the kernel's uses 13 bits, so sizes differ by
-about 0.1-0.2% in total (ZSWAP_FACTS §12). python-lzo returns new bytes objects, so compress costs
-one extra copy into the destination buffer; it releases the GIL while compressing.
+The codec is pyzswap's C port of the kernel's ``lib/lzo`` (csrc/lzo.c, contract in csrc/lzo.h),
+written from the algorithm: the same 8192-entry dictionary, probe stride and match lengths as
+``lzo1x_1_compress``, so every page compresses to the kernel's exact stream and length (checked
+against the running kernel's zram, page by page; docs/KERNEL_ORACLE.md). liblzo2's ``lzo1x_1``
+(python-lzo) makes a different stream from a 16384-entry dictionary; it remains only as a test
+cross-check of the format.
+
+* ``lzo`` is LZO1X bitstream version 0: the kernel's ``lzo1x_1_compress_safe`` (crypto ``lzo``,
+  zswap's default).
+* ``lzo-rle`` is bitstream version 1 (``lzorle1x_1_compress_safe``; zram's default): a stream
+  that starts with the bytes 17, 1 and codes runs of 4..2051 zero bytes in 4 bytes.
+
+Both decompress with one decoder, the kernel's ``lzo1x_decompress_safe``, which reads either
+version and rejects a malformed stream (:class:`~pyzswap.errors.DecompressFail`) without reading
+or writing outside its buffers. The destination check is the kernel's, so whether a page "fits"
+in zswap's one-page buffer is the kernel's answer: a stream that runs out of room raises
+:class:`~pyzswap.errors.CompressPoor` and zswap stores the page as-is.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from ._pagecodec import PageCodecCompressor
 
-import lzo as _lzo
-
-from ..errors import CompressFail, DecompressFail
-from ._base import PAGE_SIZE, Compressor, Transform, copy_out
-
-if TYPE_CHECKING:
-    from .._types import BytesLike
-
-__all__ = ["LZO"]
-
-_compress = _lzo.compress
-_decompress = _lzo.decompress
-_LzoError = _lzo.error
+__all__ = ["LZO", "LZO_RLE"]
 
 
-class _LZOTransform(Transform):
-    __slots__ = ()
-
-    def compress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        if type(src) is not bytes:  # python-lzo takes only bytes objects, not other buffers
-            src = bytes(src)
-        try:
-            out = _compress(src, 1, False)
-        except _LzoError as exc:
-            raise CompressFail(f"lzo: {exc}") from None
-        return copy_out("lzo", out, dst)
-
-    def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        if type(src) is not bytes:
-            src = bytes(src)
-        try:
-            out = _decompress(src, False, len(dst) or PAGE_SIZE)
-        except (_LzoError, ValueError, TypeError) as exc:
-            raise DecompressFail(f"lzo: corrupt stream ({exc})") from None
-        n = len(out)
-        dst[:n] = out
-        return n
-
-
-class LZO(Compressor):
-    """The kernel's ``lzo`` (LZO1X bitstream version 0, compression level 1)."""
+class LZO(PageCodecCompressor):
+    """The kernel's ``lzo`` (LZO1X-1, bitstream version 0): a 16 KiB dictionary per context."""
 
     name = "lzo"
-    description = "LZO1X-1 (liblzo2 via python-lzo)"
+    description = "LZO1X-1, the kernel's lib/lzo (C), kernel-identical streams"
 
-    def new_transform(self) -> Transform:
-        return _LZOTransform()
+
+class LZO_RLE(PageCodecCompressor):
+    """The kernel's ``lzo-rle`` (LZO1X-1 with zero-run coding, bitstream version 1)."""
+
+    name = "lzo-rle"
+    description = "LZO-RLE, the kernel's lib/lzo bitstream v1 (C), kernel-identical streams"

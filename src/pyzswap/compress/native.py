@@ -39,7 +39,7 @@ from time import perf_counter, thread_time
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .. import _native
-from ..errors import CompressFail, CompressPoor, DecompressFail, ZswapError
+from ..errors import CompressFail, CompressPoor, DecompressFail, InvalidParameter, ZswapError
 from ._base import Compressor, Transform
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ __all__ = ["NATIVE_ALGORITHMS", "NATIVE_MIN_PARALLEL_US", "NATIVE_WIN", "NativeB
 
 #: Algorithms with a native engine, and the level each runs at (the kernel's defaults).
 NATIVE_ALGORITHMS: Final[dict[str, int]] = {
-    "lz4": 0, "lz4hc": 9, "zstd": 3, "lzo": 0, "deflate": 6,
+    "lz4": 0, "lz4hc": 9, "zstd": 3, "lzo": 0, "lzo-rle": 0, "deflate": 6,
 }
 #: Engines are woken for a job only if its pages after the first are estimated to cost at
 #: least this much CPU (µs): a wake-up is a futex call (a few µs), and a woken engine that
@@ -64,7 +64,7 @@ NATIVE_WIN: Final = 1.03
 #: on the 2-vCPU guest on the ``real`` page set. Only small jobs depend on them.
 _NOMINAL_US: Final[dict[str, tuple[float, float]]] = {
     "lz4": (4.0, 1.0), "lz4hc": (30.0, 1.0), "zstd": (20.0, 5.0), "lzo": (5.0, 2.0),
-    "deflate": (45.0, 10.0),
+    "lzo-rle": (5.0, 2.0), "deflate": (45.0, 10.0),
 }
 _ENOSPC: Final = -errno.ENOSPC
 _SAMPLE_EVERY: Final = 16
@@ -92,8 +92,15 @@ class _Owner(Protocol):
     def native_gates(self) -> tuple[NativeGate, NativeGate]: ...
 
 
+#: The most engine threads one ``_native.Engines`` runs (``MAX_THREADS`` in _native.c).
+MAX_NATIVE_THREADS = 64
+
+
 def native_engines(algorithm: str, threads: int) -> _native.Engines:
     """An ``Engines`` object for a native algorithm (threads start on the first job)."""
+    if not 0 <= threads <= MAX_NATIVE_THREADS:
+        raise InvalidParameter(f"a native batching compressor runs at most "
+                               f"{MAX_NATIVE_THREADS} engine threads, got {threads}")
     return _native.Engines(algorithm, NATIVE_ALGORITHMS[algorithm], threads)
 
 
@@ -105,7 +112,8 @@ def native_gates(algorithm: str, cost: Callable[[], _Cost]) -> tuple[NativeGate,
 
 
 def native_versions() -> dict[str, str]:
-    """The C libraries the native engines link: ``{"lz4": "1.9.4", "zstd": ...}``."""
+    """The codec libraries the native engines use: ``{"lz4": "1.9.4", "zstd": ...}`` (lzo is
+    pyzswap's own C port of the kernel's lib/lzo)."""
     return dict(_native.versions())
 
 

@@ -1,7 +1,7 @@
 """zstd at level 3, the kernel crypto API's default level (``ZSTD_DEF_LEVEL``).
 
 A ``zstandard.ZstdCompressor`` must never be shared between threads (two threads on one object
-crashed the process, ZSWAP_FACTS §12), so every transform owns its own compressor and
+crashed the process, docs/KERNEL_REFERENCE.md §10), so every transform owns its own compressor and
 decompressor object: one per per-CPU context, exactly as the kernel allocates one per CPU.
 """
 

@@ -1,6 +1,6 @@
 /* pyzswap._native.PageCodec (codec.c): a page codec that C callers use without Python.
  *
- * The lz4 family's transforms are PageCodec objects. Python calls their compress/decompress
+ * The lz4 and lzo families' transforms are PageCodec objects. Python calls their compress/decompress
  * methods like any Transform's; the fast paths (fastpath.c) call the C functions below
  * directly, with the GIL released, when pyz_codec_native() says the transform's methods are
  * the C ones (a Python subclass that overrides them keeps the Python call).

@@ -3,6 +3,14 @@
 
 #include <string.h>
 
+#include "lifecycle.h"
+
+#define CHECK_READY(self)                                  \
+    do {                                                   \
+        if (!(self)->entry_type)                           \
+            return pyz_err_uninit("EntryTable");           \
+    } while (0)
+
 static int as_int(PyObject *o)
 {
     long v = PyLong_AsLong(o);
@@ -91,6 +99,11 @@ static struct et_list *list_at(EntryTableObject *t, uint64_t id, int create)
     if (id >= t->nr_lists) {
         if (!create)
             return NULL;
+        if (id > ET_MAX_MEMCG_ID) {
+            PyErr_Format(PyExc_ValueError, "memcg id %llu is above %u",
+                         (unsigned long long)id, ET_MAX_MEMCG_ID);
+            return NULL;
+        }
         uint64_t n = t->nr_lists ? t->nr_lists : 16;
         while (n <= id)
             n *= 2;
@@ -186,8 +199,19 @@ uint32_t et_insert(EntryTableObject *t, unsigned type, uint64_t off, unsigned le
                    uint32_t pool_id, uint32_t handle, int32_t objcg, uint32_t lru_id,
                    int referenced, uint32_t *old)
 {
-    struct et_tree *tr = t->trees[type];
+    struct et_tree *tr = type < ET_MAX_TYPES ? t->trees[type] : NULL;
     *old = 0;
+    /* revalidated here, under the caller's lock: the type may have been swapped off (and on
+     * again, smaller) since the caller looked */
+    if (!tr || off >= tr->nr_pages) {
+        PyErr_Format(PyExc_ValueError, "swap slot %u:%llu is not in a swapped-on type", type,
+                     (unsigned long long)off);
+        return 0;
+    }
+    if (lru_id > ET_MAX_MEMCG_ID) {
+        PyErr_Format(PyExc_ValueError, "memcg id %u is above %u", lru_id, ET_MAX_MEMCG_ID);
+        return 0;
+    }
     struct et_list *l = list_at(t, resolve(t, lru_id), 1);
     if (!l)
         return 0;
@@ -305,9 +329,10 @@ static int et_init(EntryTableObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "EntryTable: the entry type must be a tuple subclass");
         return -1;
     }
-    Py_XSETREF(self->entry_type, Py_NewRef(entry_type));
-    if (!self->next_unused)
-        self->next_unused = 1; /* id 0 means "none" */
+    if (self->entry_type)
+        return pyz_err_init_twice("EntryTable");
+    self->entry_type = Py_NewRef(entry_type);
+    self->next_unused = 1; /* id 0 means "none" */
     return 0;
 }
 
@@ -330,6 +355,7 @@ static void et_dealloc(EntryTableObject *self)
         PyMem_RawFree(self->slabs[s]);
     PyMem_RawFree(self->slabs);
     PyMem_RawFree(self->lists);
+    PyMem_RawFree(self->busy);
     Py_XDECREF(self->entry_type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -338,6 +364,7 @@ static PyObject *et_swapon(EntryTableObject *self, PyObject *args)
 {
     int type;
     long long nr_pages;
+    CHECK_READY(self);
     if (!PyArg_ParseTuple(args, "iL:swapon", &type, &nr_pages))
         return NULL;
     if (type < 0 || type >= ET_MAX_TYPES || nr_pages <= 0 || nr_pages > (1LL << 32)) {
@@ -368,8 +395,18 @@ static PyObject *et_swapoff(EntryTableObject *self, PyObject *args)
 {
     int type;
     struct et_tree *tr;
+    CHECK_READY(self);
     if (!PyArg_ParseTuple(args, "i:swapoff", &type) || parse_type(self, type, &tr) < 0)
         return NULL;
+    for (uint32_t i = 0; i < self->nr_busy; i++) {
+        if (self->busy[i].type == (uint32_t)type) {
+            if (pyz_load_zswap_errors() == 0)
+                PyErr_Format(pyz_SlotBusy, "swapoff of type %d while an operation on its "
+                             "slot %llu is in flight", type,
+                             (unsigned long long)self->busy[i].offset);
+            return NULL;
+        }
+    }
     if (tr->count) {
         PyErr_Format(PyExc_ValueError, "swapoff of type %d with %llu entries", type,
                      (unsigned long long)tr->count);
@@ -383,6 +420,7 @@ static PyObject *et_swapoff(EntryTableObject *self, PyObject *args)
 static PyObject *et_get(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct et_tree *tr;
+    CHECK_READY(self);
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "get(type, offset)");
         return NULL;
@@ -405,6 +443,7 @@ static PyObject *et_py_insert(EntryTableObject *self, PyObject *args, PyObject *
     long long off;
     unsigned int length, pool_id, handle, lru_id;
     struct et_tree *tr;
+    CHECK_READY(self);
     if (!PyArg_ParseTupleAndKeywords(args, kw, "iLIIIiI|p:insert", kwlist, &type, &off, &length,
                                      &pool_id, &handle, &objcg, &lru_id, &referenced))
         return NULL;
@@ -428,6 +467,7 @@ static PyObject *et_py_insert(EntryTableObject *self, PyObject *args, PyObject *
 static PyObject *et_pop(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     struct et_tree *tr;
+    CHECK_READY(self);
     if (nargs != 2 && nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "pop(type, offset[, entry])");
         return NULL;
@@ -450,6 +490,7 @@ static PyObject *et_pop(EntryTableObject *self, PyObject *const *args, Py_ssize_
 static PyObject *et_count(EntryTableObject *self, PyObject *arg)
 {
     struct et_tree *tr;
+    CHECK_READY(self);
     int type = as_int(arg);
     if ((type == -1 && PyErr_Occurred()) || parse_type(self, type, &tr) < 0)
         return NULL;
@@ -459,6 +500,7 @@ static PyObject *et_count(EntryTableObject *self, PyObject *arg)
 static PyObject *et_values(EntryTableObject *self, PyObject *arg)
 {
     struct et_tree *tr;
+    CHECK_READY(self);
     int type = as_int(arg);
     if ((type == -1 && PyErr_Occurred()) || parse_type(self, type, &tr) < 0)
         return NULL;
@@ -496,8 +538,8 @@ static int parse_memcg(PyObject *arg, uint64_t *id)
     long long v = PyLong_AsLongLong(arg);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (v < 0 || v > UINT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "memcg id %lld out of range", v);
+    if (v < 0 || v > ET_MAX_MEMCG_ID) {
+        PyErr_Format(PyExc_ValueError, "memcg id %lld is outside 0..%u", v, ET_MAX_MEMCG_ID);
         return -1;
     }
     *id = (uint64_t)v;
@@ -512,6 +554,7 @@ static int is_dead(EntryTableObject *self, uint64_t id)
 static PyObject *et_lru_count(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     uint64_t id;
+    CHECK_READY(self);
     if (nargs == 0 || args[0] == Py_None)
         return PyLong_FromUnsignedLongLong(self->lru_items);
     if (parse_memcg(args[0], &id) < 0)
@@ -523,6 +566,7 @@ static PyObject *et_lru_count(EntryTableObject *self, PyObject *const *args, Py_
 
 static PyObject *et_lru_memcg_ids(EntryTableObject *self, PyObject *unused)
 {
+    CHECK_READY(self);
     PyObject *out = PyList_New(0);
     if (!out)
         return NULL;
@@ -555,6 +599,7 @@ static PyObject *item_tuple(EntryTableObject *self, uint32_t id)
 static PyObject *et_lru_items(EntryTableObject *self, PyObject *arg)
 {
     uint64_t id;
+    CHECK_READY(self);
     if (parse_memcg(arg, &id) < 0)
         return NULL;
     PyObject *out = PyList_New(0);
@@ -576,6 +621,7 @@ static PyObject *et_lru_items(EntryTableObject *self, PyObject *arg)
 static PyObject *et_lru_nth(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     uint64_t id;
+    CHECK_READY(self);
     if (nargs != 2 || parse_memcg(args[0], &id) < 0)
         return nargs != 2 ? (PyErr_SetString(PyExc_TypeError, "lru_nth(memcg_id, n)"), NULL)
                           : NULL;
@@ -608,6 +654,7 @@ static uint32_t listed(EntryTableObject *self, PyObject *key_arg)
 static PyObject *et_lru_move_tail(EntryTableObject *self, PyObject *const *args,
                                   Py_ssize_t nargs)
 {
+    CHECK_READY(self);
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "lru_move_tail(key, clear_referenced)");
         return NULL;
@@ -627,6 +674,7 @@ static PyObject *et_lru_move_tail(EntryTableObject *self, PyObject *const *args,
 /* lru_isolate(key[, entry]): take a listed item off its list (it stays in the tree). */
 static PyObject *et_lru_isolate(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    CHECK_READY(self);
     if (nargs != 1 && nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "lru_isolate(key[, entry])");
         return NULL;
@@ -642,6 +690,7 @@ static PyObject *et_lru_isolate(EntryTableObject *self, PyObject *const *args, P
 static PyObject *et_lru_add(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     uint64_t mid;
+    CHECK_READY(self);
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "lru_add(key, memcg_id, referenced)");
         return NULL;
@@ -671,6 +720,7 @@ static PyObject *et_lru_add(EntryTableObject *self, PyObject *const *args, Py_ss
 static PyObject *et_lru_set_referenced(EntryTableObject *self, PyObject *const *args,
                                        Py_ssize_t nargs)
 {
+    CHECK_READY(self);
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "lru_set_referenced(key, value)");
         return NULL;
@@ -688,6 +738,7 @@ static PyObject *et_lru_set_referenced(EntryTableObject *self, PyObject *const *
 /* lru_where(key): (resolved memcg id, referenced) of a listed key, or None. */
 static PyObject *et_lru_where(EntryTableObject *self, PyObject *arg)
 {
+    CHECK_READY(self);
     uint32_t id = listed(self, arg);
     if (!id)
         Py_RETURN_NONE;
@@ -701,6 +752,7 @@ static PyObject *et_lru_reparent(EntryTableObject *self, PyObject *const *args,
                                  Py_ssize_t nargs)
 {
     uint64_t id, parent;
+    CHECK_READY(self);
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "lru_reparent(memcg_id, parent_id)");
         return NULL;
@@ -717,6 +769,13 @@ static PyObject *et_lru_reparent(EntryTableObject *self, PyObject *const *args,
         return NULL;
     }
     parent = resolve(self, parent);
+    if (parent == id) {
+        /* the parent's list already went to this one: a redirect cycle would make every
+         * later resolve() spin */
+        PyErr_Format(PyExc_ValueError, "cannot reparent memcg %llu into its own descendant",
+                     (unsigned long long)id);
+        return NULL;
+    }
     if (!list_at(self, parent, 1) || !list_at(self, id, 1))
         return NULL;
     struct et_list *src = &self->lists[id], *dst = &self->lists[parent];
@@ -737,13 +796,189 @@ static PyObject *et_lru_reparent(EntryTableObject *self, PyObject *const *args,
     return PyLong_FromUnsignedLongLong(moved);
 }
 
+/* ---- busy slots (see entries.h) ---- */
+
+static int ranges_overlap(const struct et_busy *b, unsigned type, uint64_t off, uint32_t nr)
+{
+    return b->type == type && off < b->offset + b->nr && b->offset < off + nr;
+}
+
+int et_slots_busy(EntryTableObject *t, unsigned type, uint64_t off, uint32_t nr)
+{
+    for (uint32_t i = 0; i < t->nr_busy; i++)
+        if (ranges_overlap(&t->busy[i], type, off, nr))
+            return 1;
+    return 0;
+}
+
+int et_slots_begin(EntryTableObject *t, unsigned type, uint64_t off, uint32_t nr)
+{
+    struct et_tree *tr = type < ET_MAX_TYPES ? t->trees[type] : NULL;
+    if (!tr || nr == 0 || off >= tr->nr_pages || nr > tr->nr_pages - off) {
+        /* InvalidParameter (a ValueError): a swapoff may have run since the caller looked */
+        if (pyz_load_zswap_errors() < 0)
+            return -1;
+        if (!tr)
+            PyErr_Format(pyz_InvalidParameter, "swap type %u is not on", type);
+        else
+            PyErr_Format(pyz_InvalidParameter, "swap slots %u:%llu+%u are outside the type",
+                         type, (unsigned long long)off, nr);
+        return -1;
+    }
+    for (uint32_t i = 0; i < t->nr_busy; i++) {
+        if (ranges_overlap(&t->busy[i], type, off, nr)) {
+            uint64_t at = off > t->busy[i].offset ? off : t->busy[i].offset;
+            if (pyz_load_zswap_errors() == 0)
+                PyErr_Format(pyz_SlotBusy, "swap slot %u:%llu is busy: another operation on "
+                             "it is in flight (operations on one slot must not overlap)", type,
+                             (unsigned long long)at);
+            return -1;
+        }
+    }
+    if (t->nr_busy == t->cap_busy) {
+        uint32_t cap = t->cap_busy ? t->cap_busy * 2 : 8;
+        struct et_busy *b = PyMem_RawRealloc(t->busy, (size_t)cap * sizeof(*b));
+        if (!b) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->busy = b;
+        t->cap_busy = cap;
+    }
+    t->busy[t->nr_busy++] = (struct et_busy){.offset = off, .nr = nr, .type = type};
+    return 0;
+}
+
+void et_slots_end(EntryTableObject *t, unsigned type, uint64_t off, uint32_t nr)
+{
+    for (uint32_t i = t->nr_busy; i-- > 0;) {
+        struct et_busy *b = &t->busy[i];
+        if (b->type == type && b->offset == off && b->nr == nr) {
+            *b = t->busy[--t->nr_busy];
+            return;
+        }
+    }
+}
+
+/* (type, offset[, nr]) of the busy-slot methods; 0 or -1 with an exception. */
+static int parse_range(PyObject *const *args, Py_ssize_t nargs, const char *what,
+                       unsigned *type, uint64_t *off, uint32_t *nr)
+{
+    if (nargs != 2 && nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "%s(type, offset, nr=1)", what);
+        return -1;
+    }
+    int t = as_int(args[0]);
+    if (t == -1 && PyErr_Occurred())
+        return -1;
+    long long o = PyLong_AsLongLong(args[1]);
+    if (o == -1 && PyErr_Occurred())
+        return -1;
+    long long n = nargs == 3 ? PyLong_AsLongLong(args[2]) : 1;
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (t < 0 || t >= ET_MAX_TYPES || o < 0 || n < 1 || n > UINT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s: swap slots %d:%lld+%lld are out of range", what, t,
+                     o, n);
+        return -1;
+    }
+    *type = (unsigned)t;
+    *off = (uint64_t)o;
+    *nr = (uint32_t)n;
+    return 0;
+}
+
+enum slots_op { SLOTS_BEGIN, SLOTS_TRY_BEGIN, SLOTS_END, SLOTS_BUSY };
+
+/* The busy-slot methods: parse (type, offset[, nr]), then do one thing with the range. */
+static PyObject *slots_method(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              enum slots_op op)
+{
+    static const char *const names[] = {"slots_begin", "slots_try_begin", "slots_end",
+                                        "slots_busy"};
+    unsigned type;
+    uint64_t off;
+    uint32_t nr;
+    CHECK_READY(self);
+    if (parse_range(args, nargs, names[op], &type, &off, &nr) < 0)
+        return NULL;
+    switch (op) {
+    case SLOTS_BUSY:
+        return PyBool_FromLong(et_slots_busy(self, type, off, nr));
+    case SLOTS_TRY_BEGIN:
+        if (et_slots_busy(self, type, off, nr))
+            Py_RETURN_FALSE;
+        if (et_slots_begin(self, type, off, nr) < 0)
+            return NULL;
+        Py_RETURN_TRUE;
+    case SLOTS_BEGIN:
+        if (et_slots_begin(self, type, off, nr) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    case SLOTS_END:
+        for (uint32_t i = 0; i < self->nr_busy; i++) {
+            struct et_busy *b = &self->busy[i];
+            if (b->type == type && b->offset == off && b->nr == nr) {
+                et_slots_end(self, type, off, nr);
+                Py_RETURN_NONE;
+            }
+        }
+        PyErr_Format(PyExc_ValueError, "slots_end: swap slots %u:%llu+%u are not marked busy",
+                     type, (unsigned long long)off, nr);
+        return NULL;
+    }
+    return NULL;
+}
+
+static PyObject *et_py_slots_begin(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_BEGIN);
+}
+
+static PyObject *et_py_slots_try_begin(EntryTableObject *self, PyObject *const *args,
+                                       Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_TRY_BEGIN);
+}
+
+static PyObject *et_py_slots_end(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_END);
+}
+
+static PyObject *et_py_slots_busy(EntryTableObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    return slots_method(self, args, n, SLOTS_BUSY);
+}
+
+/* busy_count(type=None): operations in flight on a type (or on every type). */
+static PyObject *et_busy_count(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_READY(self);
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "busy_count(type=None)");
+        return NULL;
+    }
+    if (nargs == 0 || args[0] == Py_None)
+        return PyLong_FromUnsignedLong(self->nr_busy);
+    int type = as_int(args[0]);
+    if (type == -1 && PyErr_Occurred())
+        return NULL;
+    unsigned long n = 0;
+    for (uint32_t i = 0; i < self->nr_busy; i++)
+        n += self->busy[i].type == (uint32_t)type;
+    return PyLong_FromUnsignedLong(n);
+}
+
 static PyObject *et_get_total_length(EntryTableObject *self, void *c)
 {
+    CHECK_READY(self);
     return PyLong_FromUnsignedLongLong(self->total_length);
 }
 
 static PyObject *et_get_lru_items(EntryTableObject *self, void *c)
 {
+    CHECK_READY(self);
     return PyLong_FromUnsignedLongLong(self->lru_items);
 }
 
@@ -796,6 +1031,16 @@ static PyMethodDef et_methods[] = {
      "lru_where(key) -> (memcg id, referenced) or None."},
     {"lru_reparent", (PyCFunction)(void (*)(void))et_lru_reparent, METH_FASTCALL,
      "lru_reparent(memcg_id, parent_id) -> items moved."},
+    {"slots_begin", (PyCFunction)(void (*)(void))et_py_slots_begin, METH_FASTCALL,
+     "slots_begin(type, offset, nr=1): mark the slots busy; SlotBusy if one already is."},
+    {"slots_try_begin", (PyCFunction)(void (*)(void))et_py_slots_try_begin, METH_FASTCALL,
+     "slots_try_begin(type, offset, nr=1) -> False if a slot is busy, else marks them."},
+    {"slots_end", (PyCFunction)(void (*)(void))et_py_slots_end, METH_FASTCALL,
+     "slots_end(type, offset, nr=1): drop the mark slots_begin made for this range."},
+    {"slots_busy", (PyCFunction)(void (*)(void))et_py_slots_busy, METH_FASTCALL,
+     "slots_busy(type, offset, nr=1) -> True if one of the slots is busy."},
+    {"busy_count", (PyCFunction)(void (*)(void))et_busy_count, METH_FASTCALL,
+     "busy_count(type=None) -> operations in flight on the type (or on all)."},
     {NULL},
 };
 

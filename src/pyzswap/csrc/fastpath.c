@@ -24,9 +24,18 @@
  * the context mutex, resources, buffer and the transform's bound methods). It is valid
  * because, under the "pool" lifetime, a context's resources live exactly as long as the pool,
  * and Zswap drops a pool from the cache (forget) before destroying it.
+ *
+ * Lifetime and races (docs/RELIABILITY.md): the methods refuse an object whose __init__ did
+ * not run; bind() is once only. A fast path marks its slots busy in the entry table for its
+ * whole length (et_slots_begin: an overlapping store, load, invalidate or swapoff is refused
+ * meanwhile), counts itself in `active`, and re-checks `closed` under zswap's lock before it
+ * publishes or erases anything, since Zswap.close() may run while it waits or compresses.
+ * unbind() (Zswap.close) sets `closed` and drops the references to the Zswap and its objects
+ * once no call is active (the last active call drops them otherwise).
  */
 #include "codec.h"
 #include "entries.h"
+#include "lifecycle.h"
 #include "lock.h"
 #include "zsmalloc.h"
 #include "zsmalloc_py.h"
@@ -73,6 +82,9 @@ typedef struct {
     long long fast_stores, fast_loads;
     int reached_full;
     int enabled;
+    int ready;  /* __init__ ran */
+    int closed; /* unbind() ran: nothing is published or erased any more */
+    int active; /* calls in flight that use the references below (GIL-protected) */
     /* what the fast paths use; set by bind() */
     PyObject *zswap;
     EntryTableObject *table;
@@ -97,6 +109,33 @@ static PyObject *s_id, *s_ref, *s_cpu, *s_preempt_hook, *s_flush_releases, *s_en
     *s_buffers, *s_tfm, *s_compress, *s_decompress, *s_acquire, *s_release, *s_pool_str,
     *s_tfm_name, *s_freed, *s_store_flow, *s_load_flow, *s_placement_gen;
 static PyObject *ONE;
+
+static void fp_release_refs(ZswapFastObject *self);
+
+/* The end of a call counted in `active`: the last one out of a closed object drops its
+ * references (see the top). */
+static void fp_leave(ZswapFastObject *self)
+{
+    if (--self->active == 0 && self->closed)
+        fp_release_refs(self);
+}
+
+/* A method that needs the bound objects: 0, or -1 with the error (before __init__, before
+ * bind, after unbind). */
+static int fp_check_bound(ZswapFastObject *self)
+{
+    if (!self->ready) {
+        pyz_err_uninit("ZswapFast");
+        return -1;
+    }
+    if (self->closed || !self->zswap) {
+        if (pyz_load_zswap_errors() == 0)
+            PyErr_SetString(pyz_ZswapError, self->closed ? "this Zswap is closed"
+                                                         : "ZswapFast is not bound to a Zswap");
+        return -1;
+    }
+    return 0;
+}
 
 static int init_names(void)
 {
@@ -557,6 +596,14 @@ static int publish_entries(ZswapFastObject *self, int type, uint64_t off, uint32
     EntryTableObject *t = self->table;
     if (lk_acquire(self->lock) < 0)
         return 0;
+    if (self->closed) {
+        /* Zswap.close() ran while this store compressed: its pools are gone */
+        lk_release(self->lock);
+        if (pyz_load_zswap_errors() == 0)
+            PyErr_SetString(pyz_ZswapError, "this Zswap was closed during the store: nothing "
+                                            "was stored");
+        return 0;
+    }
     int done = 0;
     while (done < n) {
         uint32_t old;
@@ -694,7 +741,9 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         return NULL;
     }
     PyObject *memcg = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
-    if (!self->table) /* not bound, or unbound by Zswap.close() */
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
+    if (!self->zswap || self->closed) /* not bound, or Zswap.close() ran: the Python flow */
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *page = args[0];
     long type;
@@ -709,11 +758,18 @@ static PyObject *fp_store_page(ZswapFastObject *self, PyObject *const *args, Py_
         Py_RETURN_NOTIMPLEMENTED;
     Py_ssize_t nr = size / PAGE_SIZE;
     PyObject *ret;
+    EntryTableObject *t = self->table;
     if (size % PAGE_SIZE || nr < 1 || nr > MAX_FOLIO_PAGES ||
-        (uint64_t)off + (uint64_t)nr > self->table->trees[type]->nr_pages)
+        (uint64_t)off + (uint64_t)nr > t->trees[type]->nr_pages) {
         ret = Py_NewRef(Py_NotImplemented); /* the Python flow raises the error */
-    else
+    } else if (et_slots_begin(t, (unsigned)type, (uint64_t)off, (uint32_t)nr) < 0) {
+        ret = NULL; /* SlotBusy: another operation on these slots is in flight */
+    } else {
+        self->active++;
         ret = fp_store_checked(self, page, page_buf, (int)nr, args, memcg);
+        et_slots_end(t, (unsigned)type, (uint64_t)off, (uint32_t)nr);
+        fp_leave(self);
+    }
     if (pview.obj)
         PyBuffer_Release(&pview);
     return ret;
@@ -915,6 +971,13 @@ static PyObject *fp_store_checked(ZswapFastObject *self, PyObject *page, const c
         if (lk_release(c->mutex) < 0)
             goto undo_free;
     }
+    if (self->closed) {
+        /* Zswap.close() ran while this store compressed: its pools are destroyed */
+        zs_free_many(zp, NULL, handles, stored);
+        PyErr_SetString(pyz_ZswapError, "this Zswap was closed during the store: nothing was "
+                                        "stored");
+        goto out;
+    }
     if (err) { /* all or nothing: the folio's other objects go too */
         zs_free_many(zp, NULL, handles, stored);
         stored = 0;
@@ -953,11 +1016,13 @@ undo_free: {
         PyErr_Restore(et, ev, tb);
     }
 undo: {
-        /* the Python flow's _store_undo: the reference back, the slot erased */
+        /* the Python flow's _store_undo: the reference back, the slot erased (nothing to give
+         * back once Zswap.close() destroyed the pools) */
         PyObject *et, *ev, *tb;
         PyErr_Fetch(&et, &ev, &tb);
-        PyObject *r = PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool, args[1],
-                                                 args[2], nr_obj, NULL);
+        PyObject *r = self->closed ? Py_NewRef(Py_None)
+                                   : PyObject_CallMethodObjArgs(self->zswap, s_store_undo, pool,
+                                                                args[1], args[2], nr_obj, NULL);
         Py_XDECREF(r);
         if (r || !et)
             PyErr_Restore(et, ev, tb);
@@ -980,6 +1045,9 @@ out:
 
 /* ---------------------------------------------------------------- load ------------------- */
 
+static PyObject *load_checked(ZswapFastObject *self, EntryTableObject *t, PyObject *out,
+                              Py_buffer *vp, long type, long long off);
+
 /* load_page(out, type, offset) -> True / False / NotImplemented (swapcache=True only) */
 static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -987,7 +1055,9 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         PyErr_SetString(PyExc_TypeError, "load_page(out, type, offset)");
         return NULL;
     }
-    if (!self->table)
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
+    if (!self->zswap || self->closed)
         Py_RETURN_NOTIMPLEMENTED;
     PyObject *out = args[0];
     long type;
@@ -1005,6 +1075,25 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         ret = Py_NewRef(Py_NotImplemented);
         goto release_view;
     }
+    if (et_slots_begin(t, (unsigned)type, (uint64_t)off, 1) < 0)
+        goto release_view; /* SlotBusy */
+    self->active++;
+    ret = load_checked(self, t, out, &view, type, off);
+    et_slots_end(t, (unsigned)type, (uint64_t)off, 1);
+    fp_leave(self);
+release_view:
+    PyBuffer_Release(&view);
+    return ret;
+}
+
+/* load_page's steps once its slot is marked busy: True, False or NotImplemented. */
+static PyObject *load_checked(ZswapFastObject *self, EntryTableObject *t, PyObject *out,
+                              Py_buffer *vp, long type, long long off)
+{
+    struct {
+        void *buf;
+    } view = {vp->buf}; /* the caller holds the buffer */
+    PyObject *ret = NULL;
     uint32_t id = et_lookup(t, (unsigned)type, (uint64_t)off);
     if (!id) {
         ret = Py_NewRef(Py_False);
@@ -1094,6 +1183,13 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
         goto release_pool;
     if (lk_acquire(self->lock) < 0)
         goto release_pool;
+    if (self->closed) {
+        /* Zswap.close() ran while this load decompressed: report it, as the Python flow does */
+        lk_release(self->lock);
+        if (pyz_load_zswap_errors() == 0)
+            PyErr_SetString(pyz_ZswapError, "this Zswap was closed during the load");
+        goto release_pool;
+    }
     if (dlen != PAGE_SIZE) {
         self->decompress_fail++;
         lk_release(self->lock);
@@ -1153,7 +1249,6 @@ static PyObject *fp_load_page(ZswapFastObject *self, PyObject *const *args, Py_s
 release_pool:
     unpin(c);
 release_view:
-    PyBuffer_Release(&view);
     return ret;
 }
 
@@ -1180,13 +1275,26 @@ static int sync_pending(PyObject *f, uint32_t *handles, unsigned *lens, int n)
  * once a batch (or the folio) is complete, publish the folio's entries. Pages of a folio
  * that failed are skipped. Folios with a memcg, results that are not a plain compressed
  * length, and a zsmalloc subclass go through the Python methods (_zs_store, _publish). */
+static PyObject *stream_consume(ZswapFastObject *self, PyObject *const *args);
+
 static PyObject *fp_stream_consume(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7 || !self->table) {
+    if (fp_check_bound(self) < 0)
+        return NULL;
+    if (nargs != 7) {
         PyErr_SetString(PyExc_TypeError,
                         "stream_consume(take, error, pages, ring, folios, pool, batch)");
         return NULL;
     }
+    self->active++;
+    PyObject *r = stream_consume(self, args);
+    fp_leave(self);
+    return r;
+}
+
+/* stream_consume's loop (the object counted active). */
+static PyObject *stream_consume(ZswapFastObject *self, PyObject *const *args)
+{
     PyObject *take = args[0], *error = args[1], *pages = args[2], *ring = args[3],
              *folios = args[4], *pool = args[5];
     int batch = PyLong_AsLong(args[6]);
@@ -1382,10 +1490,19 @@ error:
 static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
 {
     PyObject *zswap, *table, *lock, *pools, *pool_ids, *pending, *cpus;
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
     if (!PyArg_ParseTuple(args, "OO!OO!O!O!O:bind", &zswap, &EntryTableType, &table,
                           &lock, &PyList_Type, &pools, &PyDict_Type, &pool_ids, &PyList_Type,
                           &pending, &cpus))
         return NULL;
+    if (self->zswap || self->closed) {
+        PyErr_SetString(PyExc_RuntimeError, self->closed ? "ZswapFast.bind after unbind"
+                                                         : "ZswapFast.bind called twice");
+        return NULL;
+    }
+    if (!((EntryTableObject *)table)->entry_type)
+        return pyz_err_uninit("EntryTable");
     PyObject *local = PyObject_GetAttrString(cpus, "local");
     PyObject *online = local ? PyObject_GetAttrString(cpus, "online") : NULL;
     if (!online || !PyList_Check(online)) {
@@ -1423,6 +1540,8 @@ static PyObject *fp_bind(ZswapFastObject *self, PyObject *args)
 
 static PyObject *fp_forget(ZswapFastObject *self, PyObject *pool)
 {
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
     for (int i = 0; i < NR_SLOTS; i++)
         if (self->slots[i].pool == pool)
             pool_slot_clear(&self->slots[i]);
@@ -1431,11 +1550,17 @@ static PyObject *fp_forget(ZswapFastObject *self, PyObject *pool)
 
 static int fp_clear(ZswapFastObject *self);
 
-/* unbind(): drop every reference (the Zswap, its pools, the cache): Zswap.close() calls it,
- * which also breaks the Zswap <-> ZswapFast reference cycle. The counters stay readable. */
+/* unbind(): Zswap.close(). From now on nothing is published or erased (an active call
+ * notices under zswap's lock), and every reference (the Zswap, its pools, the cache) is
+ * dropped as soon as no call is active, which also breaks the Zswap <-> ZswapFast reference
+ * cycle. The counters stay readable. */
 static PyObject *fp_unbind(ZswapFastObject *self, PyObject *unused)
 {
-    fp_clear(self);
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
+    self->closed = 1;
+    if (!self->active)
+        fp_release_refs(self);
     Py_RETURN_NONE;
 }
 
@@ -1449,15 +1574,29 @@ static PyObject *fp_unbind(ZswapFastObject *self, PyObject *unused)
  * checks would do: with the pool below its limit, the first zswap_check_limits() may clear
  * the hysteresis bit and every later one finds the same pool and returns "not full" too.
  */
+static PyObject *admit_batch(ZswapFastObject *self, PyObject *const *args);
+
 static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "admit_batch(folios, spec)");
         return NULL;
     }
-    PyObject *folios = args[0], *spec = args[1];
-    if (!self->table || !self->enabled || !PyList_CheckExact(folios))
+    if (fp_check_bound(self) < 0)
+        return NULL;
+    PyObject *folios = args[0];
+    if (!self->enabled || !PyList_CheckExact(folios))
         Py_RETURN_NOTIMPLEMENTED;
+    self->active++;
+    PyObject *r = admit_batch(self, args);
+    fp_leave(self);
+    return r;
+}
+
+/* admit_batch's steps (the object counted active). */
+static PyObject *admit_batch(ZswapFastObject *self, PyObject *const *args)
+{
+    PyObject *folios = args[0], *spec = args[1];
     Py_ssize_t n = PyList_GET_SIZE(folios);
     if (n == 0) /* nothing to check or admit (the Python steps check no limit either) */
         Py_RETURN_NOTIMPLEMENTED;
@@ -1513,7 +1652,11 @@ static PyObject *fp_admit_batch(ZswapFastObject *self, PyObject *const *args, Py
 
 static PyObject *fp_check_limits(ZswapFastObject *self, PyObject *unused)
 {
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
+    self->active++;
     int full = check_limits(self);
+    fp_leave(self);
     if (full < 0)
         return NULL;
     return PyBool_FromLong(full);
@@ -1521,10 +1664,15 @@ static PyObject *fp_check_limits(ZswapFastObject *self, PyObject *unused)
 
 static int fp_init(ZswapFastObject *self, PyObject *args, PyObject *kw)
 {
-    if (init_names() < 0)
+    if (!_PyArg_NoKeywords("ZswapFast", kw) || !PyArg_ParseTuple(args, ":ZswapFast"))
+        return -1;
+    if (self->ready)
+        return pyz_err_init_twice("ZswapFast");
+    if (init_names() < 0 || pyz_load_zswap_errors() < 0)
         return -1;
     self->max_pages = self->thr_pages = -1;
     self->enabled = 1;
+    self->ready = 1;
     return 0;
 }
 
@@ -1556,6 +1704,12 @@ static int fp_traverse(ZswapFastObject *self, visitproc visit, void *arg)
 
 static int fp_clear(ZswapFastObject *self)
 {
+    fp_release_refs(self);
+    return 0;
+}
+
+static void fp_release_refs(ZswapFastObject *self)
+{
     for (int i = 0; i < NR_SLOTS; i++)
         pool_slot_clear(&self->slots[i]);
     Py_CLEAR(self->zswap);
@@ -1567,7 +1721,6 @@ static int fp_clear(ZswapFastObject *self)
     Py_CLEAR(self->cpus);
     Py_CLEAR(self->cpus_local);
     Py_CLEAR(self->cpus_online);
-    return 0;
 }
 
 static void fp_dealloc(ZswapFastObject *self)
@@ -1608,7 +1761,13 @@ static PyMemberDef fp_members[] = {
 static PyObject *call_flow(ZswapFastObject *self, PyObject *name, PyObject *const *args,
                            Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *zswap = self->owner ? PyWeakref_GetObject(self->owner) : Py_None;
+    if (!self->ready)
+        return pyz_err_uninit("ZswapFast");
+    if (!self->owner) {
+        PyErr_SetString(PyExc_RuntimeError, "ZswapFast is not bound to a Zswap");
+        return NULL;
+    }
+    PyObject *zswap = PyWeakref_GetObject(self->owner);
     if (!zswap)
         return NULL;
     if (zswap == Py_None) {

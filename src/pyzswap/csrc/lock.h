@@ -11,6 +11,7 @@ typedef struct {
     PyObject_HEAD
     atomic_int locked;  /* 0 free, 1 held: taken and released with one atomic operation */
     atomic_int waiters; /* threads sleeping on c (they sleep with m held, see lock.c) */
+    atomic_ulong owner; /* the thread that took it (PyThread_get_thread_ident), 0 if free */
     pthread_mutex_t m;
     pthread_cond_t c;
 } LockObject;
@@ -18,7 +19,9 @@ typedef struct {
 extern PyTypeObject LockType;
 
 #define PYZ_LOCK_CHECK(o) (Py_TYPE(o) == &LockType)
-/* Blocking acquire (waits with the GIL released); always returns 1. The GIL must be held. */
+/* Blocking acquire (waits with the GIL released): 1, or 0 with RuntimeError if this thread
+ * already holds the lock (a re-entrant call that would wait for itself forever). The GIL
+ * must be held. */
 int pyz_lock_acquire(PyObject *lock);
 /* 0, or -1 with RuntimeError if it was not held. */
 int pyz_lock_release(PyObject *lock);

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -158,14 +159,16 @@ struct ack {
 	int32_t status; /* 0, or an errno: the worker also wrote a message to stderr */
 	uint32_t pad;
 	uint64_t checked, mismatched, first_bad;
+	uint64_t cpu_ns; /* CHECK: the worker's CPU time (user + system) before the check */
 };
 
-static int read_full(int fd, void *buf, size_t len)
+/* All of len bytes through read (out == 0) or write (out != 0): 0, or -1 on EOF or error. */
+static int transfer(int fd, void *buf, size_t len, int out)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -177,21 +180,14 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len)
+{
+	return transfer(fd, buf, len, 0);
+}
+
 static int write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return transfer(fd, (void *)buf, len, 1);
 }
 
 /* ---- worker --------------------------------------------------------------------------------- */
@@ -296,12 +292,23 @@ static void free_pages(struct worker *w, uint64_t first, uint64_t count)
  * Check every touched page and free it: resident pages first (no fault, and freeing them makes
  * room), then each swapped-out page on its own, freed as soon as it has been compared.
  */
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000ULL +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000ULL;
+}
+
 static void check_and_free(struct worker *w, struct ack *ack)
 {
 	static unsigned char want[PAGE];
 	static unsigned char vec[MINCORE_CHUNK];
 	uint64_t npages = w->proc->npages;
 
+	ack->cpu_ns = cpu_ns();
 	ack->checked = ack->mismatched = 0;
 	ack->first_bad = REPLAY_NONE;
 	if (w->dump_fd >= 0) {
@@ -550,9 +557,9 @@ static void finish(const struct program *prog, uint32_t index)
 	int status, n;
 
 	command(prog, index, CMD_CHECK, 0, 0, &ack);
-	n = snprintf(line, sizeof(line), "verify %u %" PRIu64 " %" PRIu64 " %" PRId64 "\n", index,
-		     ack.checked, ack.mismatched,
-		     ack.first_bad == REPLAY_NONE ? (int64_t)-1 : (int64_t)ack.first_bad);
+	n = snprintf(line, sizeof(line), "verify %u %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRIu64
+		     "\n", index, ack.checked, ack.mismatched,
+		     ack.first_bad == REPLAY_NONE ? (int64_t)-1 : (int64_t)ack.first_bad, ack.cpu_ns);
 	out_write(line, (size_t)n);
 	close(children[index].cmd_fd);
 	close(children[index].ack_fd);
@@ -607,6 +614,8 @@ static int cmd_run(int argc, char **argv)
 	if (!children)
 		die("out of memory");
 	t0 = now_ns();
+	n = snprintf(line, sizeof(line), "clock %" PRIu64 "\n", t0);
+	out_write(line, (size_t)n);
 	for (uint32_t s = 0; s < prog.hdr->nsteps; s++) {
 		const struct replay_step *st = &prog.steps[s];
 		struct ack ack;

@@ -35,10 +35,13 @@
  *     memmove(page + dst, page + src, 256).
  *
  * Output records (text lines; a "file" line is followed by exactly <len> raw bytes and "\n"):
+ *   clock <ns>                      CLOCK_MONOTONIC at the first step, in ns
  *   sample <kind> <accesses> <ns>   kind t: a timeline point; pre/post: around an EXIT's check
  *   file <index> <len>              one counter file's content at that sample
- *   verify <proc> <checked> <mismatched> <first_bad_page or -1>
- *   done <ns>                       ns: monotonic nanoseconds since the first step
+ *   verify <proc> <checked> <mismatched> <first_bad_page or -1> <cpu_ns>
+ *                                   cpu_ns: the process's CPU time (user + system: its page
+ *                                   faults and the reclaim they ran) before its check
+ *   done <ns>                       ns (here and in samples): since the first step
  *   error <message>                 then exit status 1
  */
 #ifndef PYZSWAP_REPLAY_H

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lifecycle.h"
 #include "zsmalloc.h"
 #include "zsmalloc_py.h"
 
@@ -40,30 +41,10 @@ typedef struct {
 
 /* ------------------------------------------------------------------ errors --------------- */
 
-static PyObject *E_Invalid, *E_Poor, *E_Alloc;
-
-static int load_errors(void)
-{
-    if (E_Invalid)
-        return 0;
-    PyObject *m = PyImport_ImportModule("pyzswap.errors");
-    if (!m)
-        return -1;
-    PyObject *a = PyObject_GetAttrString(m, "InvalidParameter");
-    PyObject *b = PyObject_GetAttrString(m, "CompressPoor");
-    PyObject *c = PyObject_GetAttrString(m, "AllocFail");
-    Py_DECREF(m);
-    if (!a || !b || !c) {
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        Py_XDECREF(c);
-        return -1;
-    }
-    E_Invalid = a;
-    E_Poor = b;
-    E_Alloc = c;
-    return 0;
-}
+#define E_Invalid pyz_InvalidParameter
+#define E_Poor pyz_CompressPoor
+#define E_Alloc pyz_AllocFail
+#define load_errors pyz_load_zswap_errors
 
 /* PyErr_Format with one of the pyzswap.errors classes (loaded on first use). */
 #define RAISE(which, ...) \

@@ -57,7 +57,10 @@ __all__ = [
     "crypto_algorithms",
     "debugfs_mounted",
     "free_bytes",
+    "fs_mounted",
     "mem_info",
+    "mount_fs",
+    "mount_points",
     "read_int",
     "read_text",
     "read_vmstat",
@@ -233,13 +236,23 @@ def mem_info(host: HostPaths = HOST) -> dict[str, int]:
     return out
 
 
-def debugfs_mounted(host: HostPaths = HOST) -> bool:
-    target = str(host.debugfs)
+def mount_points(fstype: str, host: HostPaths = HOST) -> list[Path]:
+    """Where filesystems of ``fstype`` are mounted (``/proc/mounts`` order)."""
+    points = []
     for line in (host.proc / "mounts").read_text().splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[1] == target and parts[2] == "debugfs":
-            return True
-    return False
+        if len(parts) >= 3 and parts[2] == fstype:
+            points.append(Path(parts[1]))
+    return points
+
+
+def fs_mounted(path: Path, fstype: str, host: HostPaths = HOST) -> bool:
+    """Whether a filesystem of ``fstype`` is mounted at ``path``."""
+    return path in mount_points(fstype, host)
+
+
+def debugfs_mounted(host: HostPaths = HOST) -> bool:
+    return fs_mounted(host.debugfs, "debugfs", host)
 
 
 def free_bytes(directory: Path) -> int:
@@ -274,8 +287,16 @@ def swapoff(path: Path) -> None:
     _check(_c().swapoff(os.fsencode(path)), "swapoff", path)
 
 
+def mount_fs(fstype: str, path: Path) -> None:
+    """Mount a pseudo filesystem (debugfs, tracefs) at ``path``."""
+    name = fstype.encode()
+    _check(_c().mount(name, os.fsencode(path), name, 0, None), f"mount {fstype}", path)
+
+
 def mount_debugfs(path: Path) -> None:
-    _check(_c().mount(b"debugfs", os.fsencode(path), b"debugfs", 0, None), "mount debugfs", path)
+    mount_fs("debugfs", path)
+
+
 
 
 def umount(path: Path) -> None:
@@ -350,8 +371,20 @@ def _undo_unlink(args: dict[str, Any], host: HostPaths) -> None:
 
 
 def _undo_umount(args: dict[str, Any], host: HostPaths) -> None:
-    if debugfs_mounted(host):
-        umount(Path(args["path"]))
+    path = Path(args["path"])
+    if fs_mounted(path, args.get("fstype", "debugfs"), host):
+        umount(path)
+
+
+def _undo_rmdir_trace_instance(args: dict[str, Any], host: HostPaths) -> None:
+    """Remove a tracefs instance the run made (its buffers and event settings go with it)."""
+    path = Path(args["path"])
+
+    def remove() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.rmdir()
+
+    _retry_busy(remove)
 
 
 def _undo_kill(args: dict[str, Any], host: HostPaths) -> None:
@@ -444,6 +477,7 @@ _UNDO_ACTIONS: Final[dict[str, Callable[[dict[str, Any], HostPaths], None]]] = {
     "zram_hot_remove": _undo_zram_hot_remove,
     "sysctl": _undo_sysctl,
     "rmdir_cgroup": _undo_rmdir_cgroup,
+    "rmdir_trace_instance": _undo_rmdir_trace_instance,
 }
 _NOT_REPLAYED: Final = frozenset({"kill"})
 _ANNOUNCE_TEXT: Final = {
@@ -451,6 +485,7 @@ _ANNOUNCE_TEXT: Final = {
     "unlink": "a temporary file", "umount": "a debugfs mount", "kill": "a child process",
     "zram_reset": "a zram device", "zram_hot_remove": "a hot-added zram device",
     "sysctl": "a vm sysctl", "rmdir_cgroup": "a memory cgroup",
+    "rmdir_trace_instance": "a trace instance",
 }
 
 
@@ -477,7 +512,10 @@ def recover(host: HostPaths = HOST, *, report: Callable[[str], None] | None = No
     """Replay a journal left by a run that died. Call with the run lock held.
 
     Returns the number of records replayed (0 if there was no journal). A record that fails is
-    reported and the journal is kept, so the next run tries again.
+    reported and the journal is kept, so the next run tries again. A journal holding a kind of
+    change this version does not know (written by a newer pyzswap) is left alone, whole:
+    replaying only the part this version knows and deleting the journal would lose the rest
+    (a cgroup, a sysctl) for good. The run is refused instead.
     """
     try:
         data = json.loads(host.journal.read_text())
@@ -486,8 +524,13 @@ def recover(host: HostPaths = HOST, *, report: Callable[[str], None] | None = No
     except (OSError, ValueError):
         host.journal.unlink(missing_ok=True)
         return 0
-    records = [Undo(str(r["kind"]), dict(r["args"])) for r in data.get("undo", [])
-               if r.get("kind") in _UNDO_ACTIONS]
+    unknown = sorted({str(r.get("kind")) for r in data.get("undo", [])} - set(_UNDO_ACTIONS))
+    if unknown:
+        raise KernelUnavailable(
+            f"{host.journal} (left by pid {data.get('pid')}) holds changes this pyzswap cannot "
+            f"undo ({', '.join(unknown)}); a kernel run of the pyzswap that wrote it restores "
+            "them")
+    records = [Undo(str(r["kind"]), dict(r["args"])) for r in data.get("undo", [])]
     if report is not None and records:
         report(f"restoring host state left by pyzswap kernel run (pid {data.get('pid')}): "
                + ", ".join(r.kind for r in records))

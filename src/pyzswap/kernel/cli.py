@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from .._cliutil import console
 from ..pagesets import read_page_file
 from ._clierr import KernelCliError
 from ._clierr import one_line_errors as _one_line_errors
@@ -58,7 +59,6 @@ def _echo_json(obj: object) -> None:
 
 
 def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -67,7 +67,7 @@ def _table(title: str, rows: Sequence[tuple[str, ...]], headers: tuple[str, ...]
                          else None)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 def _fmt(value: object) -> str:
@@ -176,8 +176,9 @@ def _replay_compare_options(func: F) -> F:
               help="page file: which kernel side [default: both, skipping one that lacks ALG]")
 @_swap_dir_opt
 @click.option("--per-page", is_flag=True,
-              help="page file, zram: also get every page's stored length from the kernel and "
-                   "analyse compressor vs zsmalloc differences (slower writes)")
+              help="page file, zram: also get every page's stored length from the kernel, "
+                   "list the pages whose length differs from pyzswap's (all lengths in --json) "
+                   "and analyse compressor vs zsmalloc differences (slower writes)")
 @_replay_compare_options
 @click.option("--runs", type=click.IntRange(1, 100), default=3, show_default=True,
               help="trace: kernel replays (the model runs once)")
@@ -192,7 +193,8 @@ def compare_cmd(pagefile: Path, compressor: str, target: str | None, swap_dir: P
 
     A PAGEFILE (raw pages) is stored through the kernel's zram/zswap and pyzswap's. A TRACE
     (docs/WORKLOADS.md) is replayed on the kernel RUNS times (`pyzswap kernel run`) and once
-    by `pyzswap run` with the same options, metric by metric against issue 18's targets.
+    by `pyzswap run` with the same options, metric by metric against the fidelity targets
+    (docs/KERNEL_ORACLE.md).
     """
     ctx = click.get_current_context()
     given = {name for name in ctx.params
@@ -261,20 +263,38 @@ def _print_compare(result: dict[str, Any], pagefile: Path) -> None:
             continue
         k, o, d, delta = (result[key][t] for key in ("kernel", "pyzswap", "diff", "delta"))
         rows = [(f, _fmt(k[f]), _fmt(o[f]), _fmt(delta[f]), _pct(d[f])) for f in fields]
-        _table(f"{t}: kernel {result['compressor']} vs pyzswap {result['pyzswap_compressor']}"
-               f" — {pagefile}, {result['pages']:,} pages", rows,
+        _table(f"{t}: kernel vs pyzswap, {result['compressor']} — {pagefile}, "
+               f"{result['pages']:,} pages", rows,
                ("", "kernel", "pyzswap", "difference", "relative"))
     zram_analysis = result.get("analysis", {}).get("zram")
     if zram_analysis:
-        a = zram_analysis
-        click.echo(f"zram per page: {a['pages_with_identical_size']:,} of {a['stored_pages']:,} "
-                   f"stored pages have the kernel's exact length "
-                   f"({100 * a['identical_size_fraction']:.1f}%), mean difference "
-                   f"{a['mean_size_difference_bytes']:+.2f} bytes; pyzswap's zsmalloc fed the "
-                   f"kernel's lengths: mem_used_total {a['zsmalloc_replay_mem_used_total']:,} "
-                   f"({_pct(a['zsmalloc_replay_diff'])})")
+        _print_per_page(zram_analysis)
     for note in result["notes"]:
         click.echo(f"note: {note}")
+
+
+#: Differing pages listed under the per-page summary (all of them are in the JSON).
+_PER_PAGE_ROWS = 20
+
+
+def _print_per_page(a: dict[str, Any]) -> None:
+    """The per-page comparison: how many pages have the kernel's exact stored length, and the
+    first differing pages with both lengths."""
+    differing = a["differing_pages"]
+    kernel, ours = a["page_lengths"]["kernel"], a["page_lengths"]["pyzswap"]
+    if differing:
+        rows = [(f"{i:,}", _fmt(kernel[i]), _fmt(ours[i]), f"{ours[i] - kernel[i]:+,}")
+                for i in differing[:_PER_PAGE_ROWS]]
+        more = len(differing) - len(rows)
+        _table(f"zram: {len(differing):,} pages differ"
+               + (f" (first {len(rows)} shown)" if more > 0 else ""), rows,
+               ("page", "kernel", "pyzswap", "difference"))
+    click.echo(f"zram per page: {a['pages_with_identical_size']:,} of {a['stored_pages']:,} "
+               f"stored pages have the kernel's exact length "
+               f"({100 * a['identical_size_fraction']:.1f}%), {len(differing):,} pages differ, "
+               f"mean difference {a['mean_size_difference_bytes']:+.2f} bytes; pyzswap's "
+               f"zsmalloc fed the kernel's lengths: mem_used_total "
+               f"{a['zsmalloc_replay_mem_used_total']:,} ({_pct(a['zsmalloc_replay_diff'])})")
 
 
 def _add_replay_commands() -> None:
@@ -288,17 +308,33 @@ _add_replay_commands()
 
 
 @click.command("snapshot")
-@click.argument("pid", type=int)
+@click.argument("pid", type=click.IntRange(1, 2**31 - 1), required=False)
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
-              help="page file to write (metadata goes to OUTPUT.json)")
+              help="page file to write (metadata goes to OUTPUT.json); with --all, a directory")
 @click.option("--all-pages", is_flag=True,
               help="also take pages the process never touched (they read as zeros)")
+@click.option("--all", "every", is_flag=True,
+              help="every process of the host (or those --match selects) into the directory "
+                   "OUTPUT, with an index.json of command lines, cgroups and RSS (study input)")
+@click.option("--match", default=None, metavar="REGEX",
+              help="with --all: only processes whose command line or name matches")
 @_json_opt
 @_one_line_errors
-def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
-    """Snapshot process PID's anonymous memory into a page file (root or ptrace access)."""
+def snapshot(pid: int | None, output: Path, all_pages: bool, every: bool, match: str | None,
+             as_json: bool) -> None:
+    """Snapshot process PID's anonymous memory into a page file (root or ptrace access).
+
+    With --all, every process (or those --match selects), each into OUTPUT/PID-COMM.pages.
+    """
     from ..snapshot import snapshot_process
 
+    if every or match is not None:
+        if pid is not None or not every:
+            raise KernelCliError("give either PID or --all (with --match to select)")
+        _snapshot_all(output, match, all_pages, as_json)
+        return
+    if pid is None:
+        raise KernelCliError("missing PID (or --all)")
     with _snapshot_progress(not as_json) as progress:
         info = snapshot_process(pid, output, all_pages=all_pages, progress=progress)
     if as_json:
@@ -320,6 +356,32 @@ def snapshot(pid: int, output: Path, all_pages: bool, as_json: bool) -> None:
     _table("pyzswap snapshot", rows, ("", "value"))
     for note in info.notes:
         click.echo(f"note: {note}")
+
+
+def _snapshot_all(output: Path, match: str | None, all_pages: bool, as_json: bool) -> None:
+    """``snapshot --all``: the study's collection (:func:`pyzswap.study.collect.snapshot_all`)."""
+    from ..study.collect import INDEX_NAME, snapshot_all
+
+    if output.exists() and not output.is_dir():
+        raise KernelCliError(f"{output}: exists and is not a directory (--all writes a "
+                             "directory)")
+
+    def progress(done: int, total: int, info: dict[str, Any]) -> None:
+        if not as_json:
+            click.echo(f"snapshot {done + 1}/{total}: {info['pid']} {info['comm']}", err=True)
+
+    index = snapshot_all(output, match=match, all_pages=all_pages, progress=progress)
+    if as_json:
+        _echo_json(index)
+        return
+    rows = [(str(p["pid"]), p["comm"], f"{(p['rss_bytes'] or 0) / (1 << 20):,.1f}",
+             f"{p['pages']:,}", p["cgroup"] or "-") for p in index["processes"]]
+    _table(f"pyzswap snapshot --all ({output}/{INDEX_NAME})", rows,
+           ("pid", "command", "RSS MiB", "pages", "memory cgroup"))
+    if index["skipped"]:
+        click.echo(f"skipped {len(index['skipped'])} process(es): " + "; ".join(
+            f"{s['pid']} {s['comm']} ({s['reason']})" for s in index["skipped"][:5])
+            + (" …" if len(index["skipped"]) > 5 else ""))
 
 
 @contextmanager

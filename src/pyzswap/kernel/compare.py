@@ -14,14 +14,12 @@ Two targets:
   side is :func:`pyzswap.storecheck.store_check` with single-page folios: it plays the 6.18 swap
   core (an all-zero page never reaches zswap), as the kernel's page-out of order-0 pages does.
 
-pyzswap has no ``lzo-rle``. Asked for it, the pyzswap side uses ``lzo`` and says so in
-``notes``: the two differ only in how runs of zeros are coded (LZO1X bitstream version 1), so
-the figures are indicative, typically within 0.5% on pages with few zero runs and several
-percent below the kernel's on zero-heavy pages.
+Both sides use the compressor of the same kernel name; pyzswap's ``lzo`` and ``lzo-rle`` make
+the kernel's exact streams, so with ``per_page`` every page's length is expected to match.
 
 The result has three keys with one entry per target: ``kernel``, ``pyzswap`` and ``diff``
 (relative differences, ``(pyzswap - kernel) / kernel``), plus ``delta`` (absolute
-differences) and ``notes``.
+differences), ``analysis`` (per-page comparisons) and ``notes``.
 """
 
 from __future__ import annotations
@@ -50,12 +48,10 @@ from .zram import MM_STAT_FIELDS, run_zram, zram_algorithms
 from .zswap import run_zswap, zswap_algorithms
 
 __all__ = [
-    "PYZSWAP_SUBSTITUTES",
     "TARGETS",
     "ZSWAP_FIELDS",
     "ZramModel",
     "compare",
-    "pyzswap_compressor_for",
     "pyzswap_zram",
     "relative_diff",
     "zram_size_analysis",
@@ -63,11 +59,6 @@ __all__ = [
 ]
 
 TARGETS: Final = ("zram", "zswap")
-#: Kernel algorithm → the pyzswap compressor used in its place (and why).
-PYZSWAP_SUBSTITUTES: Final = {
-    "lzo-rle": ("lzo", "pyzswap has no lzo-rle (LZO1X bitstream v1, zero-run coding); its "
-                "pyzswap side uses lzo, so compressed sizes are indicative only"),
-}
 #: zswap figures compared, in display order.
 ZSWAP_FIELDS: Final = (
     "zero_pages",
@@ -100,16 +91,6 @@ class ZramModel:
 
     def mm_stat(self) -> dict[str, int]:
         return {k: int(getattr(self, k)) for k in MM_STAT_FIELDS}
-
-
-def pyzswap_compressor_for(kernel_name: str) -> tuple[str, str | None]:
-    """The pyzswap compressor for a kernel algorithm name, and a note if it is a stand-in."""
-    if kernel_name in PYZSWAP_SUBSTITUTES:
-        name, note = PYZSWAP_SUBSTITUTES[kernel_name]
-        return name, f"{kernel_name}: {note}"
-    if not has_compressor(kernel_name):
-        get_compressor(kernel_name)  # raises UnknownCompressor listing the valid names
-    return kernel_name, None
 
 
 def pyzswap_zram(data: bytes | bytearray | memoryview, compressor: str) -> ZramModel:
@@ -175,7 +156,11 @@ def zsmalloc_pages_for(sizes: list[int]) -> int:
 def zram_size_analysis(kernel_sizes: list[int], ours: list[int],
                        kernel_mem_used_total: int) -> dict[str, object]:
     """Separate the compressor from zsmalloc: how many pages got the kernel's exact stored
-    length, and what pyzswap's zsmalloc makes of the kernel's own lengths."""
+    length, which did not, and what pyzswap's zsmalloc makes of the kernel's own lengths.
+
+    ``page_lengths`` holds both lists in page order (the stored length: 0 for a same-filled
+    page, 4096 for a huge one, else the compressed length); ``differing_pages`` the indices of
+    the pages whose lengths differ, same-filled ones included."""
     if len(kernel_sizes) != len(ours):
         raise InvalidParameter("per-page size lists differ in length")
     stored = [i for i, k in enumerate(kernel_sizes) if k]
@@ -186,9 +171,12 @@ def zram_size_analysis(kernel_sizes: list[int], ours: list[int],
         "stored_pages": len(stored),
         "pages_with_identical_size": same,
         "identical_size_fraction": round(same / len(stored), 6) if stored else 1.0,
+        "differing_pages": [i for i, (k, o) in enumerate(zip(kernel_sizes, ours, strict=True))
+                            if k != o],
         "mean_size_difference_bytes": round(sum(delta) / len(delta), 3) if delta else 0.0,
         "zsmalloc_replay_mem_used_total": replay,
         "zsmalloc_replay_diff": relative_diff(kernel_mem_used_total, replay),
+        "page_lengths": {"kernel": list(kernel_sizes), "pyzswap": list(ours)},
     }
 
 
@@ -224,14 +212,15 @@ def compare(
     """Run the kernel side and pyzswap on ``data`` for each target; see the module docstring.
 
     ``per_page=True`` also asks zram for every page's stored length and adds
-    ``analysis.zram`` (:func:`zram_size_analysis`): the share of pages whose compressed length
-    pyzswap reproduces exactly, and pyzswap's zsmalloc replaying the kernel's lengths, which
-    isolates zsmalloc from the compressor.
+    ``analysis.zram`` (:func:`zram_size_analysis`): every page's length from both sides, the
+    pages that differ, and pyzswap's zsmalloc replaying the kernel's lengths, which isolates
+    zsmalloc from the compressor.
     """
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
         raise InvalidParameter(f"targets must be among {', '.join(TARGETS)}, got {targets!r}")
-    ours_name, note = pyzswap_compressor_for(compressor)
+    if not has_compressor(compressor):
+        get_compressor(compressor)  # raises UnknownCompressor listing the valid names
     require_root()
     _check_targets(targets, compressor, host)
     say = progress or (lambda msg: None)
@@ -240,20 +229,19 @@ def compare(
     ours: dict[str, dict[str, object]] = {}
     diff: dict[str, dict[str, float | None]] = {}
     delta: dict[str, dict[str, int | float]] = {}
-    notes: list[str] = [note] if note else []
+    notes: list[str] = []
     analysis: dict[str, dict[str, object]] = {}
 
     if "zram" in targets:
         say("zram: kernel")
         krun = run_zram(data, compressor, per_page=per_page, host=host)
         say("zram: pyzswap")
-        model = pyzswap_zram(data, ours_name)
+        model = pyzswap_zram(data, compressor)
         kstat, ostat = krun.mm_stat, model.mm_stat()
         kernel["zram"] = {**kstat, "write_seconds": krun.write_seconds,
                           "read_seconds": krun.read_seconds, "verified": krun.verified,
                           "device": krun.device}
-        ours["zram"] = {**ostat, "compressor": ours_name,
-                        "compress_seconds": model.compress_seconds}
+        ours["zram"] = {**ostat, "compress_seconds": model.compress_seconds}
         diff["zram"] = {k: relative_diff(kstat[k], ostat[k]) for k in kstat}
         delta["zram"] = {k: ostat[k] - kstat[k] for k in kstat}
         if not krun.verified:
@@ -266,7 +254,7 @@ def compare(
         say("zswap: kernel")
         zrun = run_zswap(data, compressor, swap_dir=swap_dir, host=host)
         say("zswap: pyzswap")
-        rep = store_check(data, compressor=ours_name, folio_pages=1)
+        rep = store_check(data, compressor=compressor, folio_pages=1)
         kvals = _zswap_figures(zrun.zero_pages, zrun.stored_pages,
                                zrun.stored_incompressible_pages, zrun.pool_total_size)
         ovals = _zswap_figures(rep.zero_pages, rep.stored_pages,
@@ -275,7 +263,7 @@ def compare(
                            "readback_seconds": zrun.readback_seconds,
                            "verified": zrun.verified, "complete": zrun.complete,
                            "stats": zrun.stats, "vmstat": zrun.vmstat}
-        ours["zswap"] = {**ovals, "compressor": ours_name, "store_seconds": rep.store_seconds,
+        ours["zswap"] = {**ovals, "store_seconds": rep.store_seconds,
                          "load_seconds": rep.load_seconds, "verified": rep.verified}
         diff["zswap"] = {k: relative_diff(kvals[k], ovals[k]) for k in ZSWAP_FIELDS}
         delta["zswap"] = {k: ovals[k] - kvals[k] for k in ZSWAP_FIELDS}
@@ -285,7 +273,6 @@ def compare(
 
     return {
         "compressor": compressor,
-        "pyzswap_compressor": ours_name,
         "pages": npages,
         "targets": list(targets),
         "kernel": kernel,

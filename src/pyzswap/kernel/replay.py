@@ -83,6 +83,7 @@ from ._host import (
     write_text,
 )
 from .cgroup import MemcgTree, MemoryHierarchy, memory_hierarchy
+from .lrutrace import LruCounts, LruTrace
 from .zswap import DEFAULT_SWAP_DIR, _make_swap_file
 
 __all__ = [
@@ -117,6 +118,8 @@ METRIC_KEYS: Final = (*COUNTER_KEYS, *GAUGE_KEYS, *DEBUGFS_COUNTERS)
 _MEMCG_COUNTERS: Final = {1: {"pgmajfault": "total_pgmajfault",
                               "workingset_refault_anon": "total_workingset_refault_anon"},
                           2: {k: k for k in COUNTER_KEYS}}
+#: Counted from the replay's own tracepoints under cgroup v1 (:mod:`.lrutrace`).
+_LRU_KEYS: Final = ("pgactivate", "pgdeactivate")
 #: Extra per-sample series of the timeline (besides t, stored_pages, pool_total_size).
 _TIMELINE_COUNTERS: Final = ("zswpout", "zswpin", "pswpin", "pswpout", "written_back_pages")
 _SWAP_SLACK_PAGES: Final = 1024
@@ -234,8 +237,10 @@ class CompiledTrace:
 
 
 def _boundaries(total: int, samples: int) -> list[int]:
-    """Access counts after which a timeline sample is taken: every 1/samples of the trace."""
-    return sorted({-(-k * total // samples) for k in range(1, samples + 1)} - {0})
+    """Access counts after which a timeline sample is taken: every ``total // samples``
+    accesses (so never more than 1/samples of the trace apart), and at the end."""
+    step = max(1, total // samples)
+    return sorted({*range(step, total, step), total} - {0})
 
 
 def compile_trace(trace: Trace, *, samples: int = 100) -> CompiledTrace:
@@ -243,7 +248,7 @@ def compile_trace(trace: Trace, *, samples: int = 100) -> CompiledTrace:
 
     A process is spawned at its ``proc`` line (before the first event that follows it); a run
     of consecutive accesses of one process is one RUN step; a range that crosses a sample
-    boundary is split there, so samples fall at exactly ``ceil(k * total / samples)`` accesses.
+    boundary is split there, so samples fall exactly every ``total // samples`` accesses.
     Write ops carry the trace's write count before their first page (the write rule's ``n``).
     Raises :class:`CorruptData` for a line the replayer cannot run.
     """
@@ -437,13 +442,15 @@ class _Sample:
 class _Output:
     samples: list[_Sample]
     verify: dict[int, tuple[int, int, int]]
+    cpu_ns: dict[int, int]
     done_ns: int | None
     error: str | None
+    clock_ns: int = 0
 
 
 def _parse_output(raw: bytes) -> _Output:
     """The replayer's records (csrc/replay.h)."""
-    out = _Output([], {}, None, None)
+    out = _Output([], {}, {}, None, None)
     pos = 0
     while pos < len(raw):
         end = raw.find(b"\n", pos)
@@ -461,8 +468,11 @@ def _parse_output(raw: bytes) -> _Output:
             pos += length + 1
         elif words[0] == "verify":
             out.verify[int(words[1])] = (int(words[2]), int(words[3]), int(words[4]))
+            out.cpu_ns[int(words[1])] = int(words[5])
         elif words[0] == "done":
             out.done_ns = int(words[1])
+        elif words[0] == "clock":
+            out.clock_ns = int(words[1])
         elif words[0] == "error":
             out.error = " ".join(words[1:])
     return out
@@ -535,10 +545,18 @@ class _SampleFiles:
         return len(self.paths) - 1
 
 
-def _values(sample: _Sample, files: _SampleFiles, version: int) -> dict[str, int]:
-    """Every metric's raw (cumulative or gauge) value at one sample."""
+def _sample_values(sample: _Sample, files: _SampleFiles, version: int,
+                   lru: tuple[LruCounts, int] | None) -> dict[str, int]:
+    """Every metric's raw (cumulative or gauge) value at one sample. ``lru``: the traced
+    (de)activation counts and the replayer's clock at its first step."""
     vm = _parse_keyed(sample.files.get(files.vmstat, ""))
     values: dict[str, int] = {k: vm[k] for k in COUNTER_KEYS if k in vm}
+    if lru is not None:
+        for key in _LRU_KEYS:
+            if key in values:
+                values[f"host_{key}"] = values[key]
+        counts, clock = lru
+        values["pgactivate"], values["pgdeactivate"] = counts.at(clock + sample.ns)
     if files.parent_stat >= 0:
         stat = _parse_keyed(sample.files.get(files.parent_stat, ""))
         for key, name in _MEMCG_COUNTERS[version].items():
@@ -553,15 +571,21 @@ def _values(sample: _Sample, files: _SampleFiles, version: int) -> dict[str, int
     return values
 
 
-def _result(compiled: CompiledTrace, out: _Output, files: _SampleFiles,
-            version: int) -> dict[str, Any]:
+def _result(compiled: CompiledTrace, out: _Output, files: _SampleFiles, version: int,
+            counts: LruCounts | None) -> dict[str, Any]:
     """The contract's metrics and timeline from the samples (see the module docstring)."""
     timeline_samples = [s for s in out.samples if s.kind == "t"]
     if not timeline_samples:
         raise KernelRunError("the replayer took no samples")
-    first = _values(timeline_samples[0], files, version)
-    last = _values(timeline_samples[-1], files, version)
-    counters = (*COUNTER_KEYS, *DEBUGFS_COUNTERS)
+    lru = None if counts is None else (counts, out.clock_ns)
+
+    def _values(sample: _Sample) -> dict[str, int]:
+        return _sample_values(sample, files, version, lru)
+
+    first = _values(timeline_samples[0])
+    last = _values(timeline_samples[-1])
+    host_wide = tuple(f"host_{k}" for k in _LRU_KEYS)
+    counters = (*COUNTER_KEYS, *DEBUGFS_COUNTERS, *host_wide)
     # Around every exit: the check's own swap-ins, taken out of every later counter value.
     adjust_at: list[tuple[int, dict[str, int]]] = []
     pending: _Sample | None = None
@@ -570,7 +594,7 @@ def _result(compiled: CompiledTrace, out: _Output, files: _SampleFiles,
         if s.kind == "pre":
             pending = s
         elif s.kind == "post" and pending is not None:
-            pre, post = _values(pending, files, version), _values(s, files, version)
+            pre, post = _values(pending), _values(s)
             adjust_at.append((s.ns, {k: post[k] - pre[k] for k in counters
                                      if k in pre and k in post}))
             paused_ns += s.ns - pending.ns
@@ -591,7 +615,7 @@ def _result(compiled: CompiledTrace, out: _Output, files: _SampleFiles,
     total = max(compiled.total_accesses, 1)
     timeline = []
     for s in timeline_samples:
-        v = _values(s, files, version)
+        v = _values(s)
         point: dict[str, Any] = {"t": round(s.accesses / total, 6),
                                  "stored_pages": v.get("stored_pages"),
                                  "pool_total_size": v.get("pool_total_size")}
@@ -603,7 +627,9 @@ def _result(compiled: CompiledTrace, out: _Output, files: _SampleFiles,
     wall_ns = timeline_samples[-1].ns - timeline_samples[0].ns - paused_ns
     exits = {key: sum(d.get(key, 0) for _, d in adjust_at) for key in counters}
     return {**metrics, "timeline": timeline, "wall_seconds": round(wall_ns / 1e9, 3),
-            "exit_check_adjustment": {k: v for k, v in exits.items() if v}}
+            "exit_check_adjustment": {k: v for k, v in exits.items() if v},
+            "host_vmstat": {k[5:]: counter(last, k, timeline_samples[-1].ns) for k in host_wide
+                            if k in last}}
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -695,10 +721,10 @@ class PreparedReplay:
         """One replay on the host; returns the JSON of ``pyzswap kernel run``."""
         t_start = time.perf_counter()
         compiled, hierarchy = self.compiled, self.hierarchy
-        out, files, settings = _run_on_host(compiled, self.inputs, self.options,
-                                            self.saved_params, hierarchy, self.host,
-                                            progress or (lambda message: None))
-        result = _result(compiled, out, files, hierarchy.version)
+        out, files, settings, counts, no_lru = _run_on_host(
+            compiled, self.inputs, self.options, self.saved_params, hierarchy, self.host,
+            progress or (lambda message: None))
+        result = _result(compiled, out, files, hierarchy.version, counts)
         checked = sum(v[0] for v in out.verify.values())
         mismatched = sum(v[1] for v in out.verify.values())
         notes = []
@@ -707,13 +733,15 @@ class PreparedReplay:
                    if v[1]]
             notes.append(f"{mismatched} pages did not hold their expected contents "
                          f"(first: {', '.join(bad)})")
-        if hierarchy.version == 1:
-            notes.append("pgactivate and pgdeactivate are /proc/vmstat's, which count every "
-                         "process on the host (cgroup v1's memory.stat does not have them)")
+        if no_lru is not None:
+            notes.append(f"pgactivate and pgdeactivate are /proc/vmstat's, which count every "
+                         f"process on the host: the replay's own could not be traced "
+                         f"({no_lru})")
         return {
             **{k: result[k] for k in METRIC_KEYS},
             "timeline": result["timeline"],
             "wall_seconds": result["wall_seconds"],
+            "cpu_seconds": round(sum(out.cpu_ns.values()) / 1e9, 3),
             "total_seconds": round(time.perf_counter() - t_start + self.prepare_seconds, 3),
             "verified": mismatched == 0 and len(out.verify) == len(compiled.procs),
             "checked_pages": checked,
@@ -728,6 +756,7 @@ class PreparedReplay:
             "cgroup_version": hierarchy.version,
             "settings": settings,
             "exit_check_adjustment": result["exit_check_adjustment"],
+            "host_vmstat": result["host_vmstat"],
             "notes": notes,
         }
 
@@ -746,7 +775,10 @@ def run_replay(trace: Trace | str | os.PathLike[str], options: ReplayOptions | N
 
 def _run_on_host(compiled: CompiledTrace, inputs: _Inputs, opts: ReplayOptions,
                  saved: dict[str, str], hierarchy: MemoryHierarchy, host: HostPaths,
-                 say: Callable[[str], None]) -> tuple[_Output, _SampleFiles, dict[str, Any]]:
+                 say: Callable[[str], None]
+                 ) -> tuple[_Output, _SampleFiles, dict[str, Any], LruCounts | None, str | None]:
+    """Set the host up, replay, restore; the replayer's output, the sample files, the settings
+    used, and (cgroup v1) the traced LRU counts or why there are none."""
     cpu = opts.cpu if opts.cpu is not None else min(os.sched_getaffinity(0))
     groups = sorted({g for g in map(_group_of, compiled.procs) if g} | opts.groups)
     tree = MemcgTree(hierarchy)
@@ -787,6 +819,8 @@ def _run_on_host(compiled: CompiledTrace, inputs: _Inputs, opts: ReplayOptions,
             raise KernelUnavailable(f"zswap kept compressor {got.get('compressor')!r}")
         tree.create(changes, groups)
         _configure_groups(tree, hierarchy, opts, groups)
+        lru = LruTrace(host, tree.parent.name) if hierarchy.version == 1 else None
+        no_lru = lru.start(changes) if lru is not None else None
         files = _sample_files(tree, hierarchy, groups, host)
         program = _program(compiled, inputs, seed=opts.seed, cpu=cpu, files=files.paths,
                            cgroup_procs=[str(tree.procs_file(_group_of(s)))
@@ -794,12 +828,15 @@ def _run_on_host(compiled: CompiledTrace, inputs: _Inputs, opts: ReplayOptions,
                            dump=False)
         say(f"replaying {compiled.total_accesses:,} accesses")
         out, _ = _launch(program, inputs, None, changes)
+        counts: LruCounts | None = None
+        if lru is not None and no_lru is None:
+            counts, no_lru = lru.counts()
         settings = {"zswap": params, "vm": sysctls, "swap_pages": swap_pages, "cpu": cpu,
                     "cgroup_parent": str(tree.parent),
                     "memcg_max": {g: opts.memcg_max.get(g.strip("/")) for g in groups
                                   if g.strip("/") in opts.memcg_max}}
         say("restoring the host")
-    return out, files, settings
+    return out, files, settings, counts, no_lru
 
 
 def _configure_groups(tree: MemcgTree, hierarchy: MemoryHierarchy, opts: ReplayOptions,

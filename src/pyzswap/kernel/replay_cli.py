@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import InvalidParameter
-from ..memcg import memparse
+from ..run.trace import parse_trace
+from ..units import parse_size
 from ._clierr import one_line_errors
-from ._host import mem_info
+from ._host import KernelRunError, mem_info
 from .fidelity import compare_results, plot_timelines, run_model
 from .replay import METRIC_KEYS, PreparedReplay, ReplayOptions
 from .suite import SUITE, suite_case
@@ -84,9 +85,9 @@ def _sizes(items: Sequence[str], option: str) -> dict[str, int | None]:
     sizes: dict[str, int | None] = {}
     for item in items:
         group, sep, size = item.partition("=")
-        if not sep or not group.strip("/") or not size:
+        if not sep or not group or not size:
             raise InvalidParameter(f"{option} {item!r}: expected GROUP=SIZE, e.g. G=64M")
-        sizes[group.strip("/")] = None if size == "max" else memparse(size, option)
+        sizes[group.strip("/") or "/"] = None if size == "max" else parse_size(size, option)
     return sizes
 
 
@@ -100,7 +101,7 @@ def options_from(kw: Mapping[str, Any]) -> ReplayOptions:
         no_writeback=tuple(kw["no_writeback"]), swappiness=kw["swappiness"],
         page_cluster=kw["page_cluster"], seed=kw["seed"], samples=kw["samples"],
         cpu=kw["cpu"], swap_dir=kw["swap_dir"],
-        ram=None if kw["ram"] is None else memparse(kw["ram"], "--ram"),
+        ram=None if kw["ram"] is None else parse_size(kw["ram"], "--ram"),
         cgroup_version=None if kw["cgroup_version"] is None else int(kw["cgroup_version"]))
 
 
@@ -118,27 +119,22 @@ def _progress() -> Callable[[str], None] | None:
 
 
 def _fmt(value: object) -> str:
+    """The kernel commands' number format, with one decimal, and MISS for a missed target."""
+    from .cli import _fmt as fmt
+
     if value is None:
         return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "MISS"
+    if value is False:
+        return "MISS"
     if isinstance(value, float):
         return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return fmt(value)
 
 
 def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from .cli import _table  # the kernel commands' table (cli imports this module)
 
-    table = Table(title=title, title_justify="left")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    _table(title, [tuple(r) for r in rows], tuple(headers))
 
 
 @click.command("run")
@@ -149,8 +145,12 @@ def _print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write a timeline chart (PNG) into this directory")
+@click.option("--dry-run", is_flag=True,
+              help="only run the trace's processes and check their pages: no cgroup, no "
+                   "zswap, no root, no change to the host")
 @one_line_errors
-def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, **kw: Any) -> None:
+def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, dry_run: bool,
+            **kw: Any) -> None:
     """Replay TRACE for real on this host's kernel (root; restores everything it changes).
 
     The trace's processes run as real processes in fresh memory cgroups with the given limits,
@@ -158,6 +158,22 @@ def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, **kw: 
     the run and every page is checked at the end (docs/KERNEL_ORACLE.md).
     """
     opts = options_from(kw)
+    if dry_run:
+        from .replay import dry_run as replay_dry
+
+        opts.check()
+        result = {k: v for k, v in replay_dry(parse_trace(trace), seed=opts.seed,
+                                              samples=opts.samples).items() if k != "dump"}
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"dry run of {trace}: {result['checked_pages']:,} pages checked, "
+                       f"{result['mismatched_pages']:,} wrong, {result['exits']} exits, "
+                       f"{result['wall_seconds']:.2f} s")
+        if not result["verified"]:
+            raise KernelRunError(f"{result['mismatched_pages']} pages did not hold their "
+                                 "expected contents")
+        return
     with PreparedReplay(trace, opts) as prepared:
         results = [prepared.run(_progress()) for _ in range(runs)]
     if plot_dir is not None:
@@ -166,9 +182,18 @@ def run_cmd(trace: Path, runs: int, as_json: bool, plot_dir: Path | None, **kw: 
             r["plot"] = str(path)
     if as_json:
         click.echo(json.dumps(results[0] if runs == 1 else results, indent=2))
-        return
+    else:
+        _print_runs(trace, results)
+    bad = sum(r["mismatched_pages"] for r in results)
+    if bad or not all(r["verified"] for r in results):
+        raise KernelRunError(f"{bad} pages did not hold their expected contents at the end")
+
+
+def _print_runs(trace: Path, results: Sequence[Mapping[str, Any]]) -> None:
+    runs = len(results)
     rows = [[key, *(_fmt(r[key]) for r in results)] for key in METRIC_KEYS]
     rows.append(["wall_seconds", *(f"{r['wall_seconds']:.2f}" for r in results)])
+    rows.append(["cpu_seconds", *(f"{r['cpu_seconds']:.2f}" for r in results)])
     rows.append(["verified", *(_fmt(r["verified"]) for r in results)])
     _print_table(f"kernel replay of {trace} ({results[0]['kernel']}, cgroup "
                  f"v{results[0]['cgroup_version']})", ["metric", *(f"run {i + 1}" for i in
@@ -219,11 +244,12 @@ def print_comparison(result: Mapping[str, Any]) -> None:
                   "target"], rows)
     mare = result["timeline_stored_pages_mare"]
     wall = result["wall_seconds"]
-    click.echo(f"timeline of stored_pages: mean absolute relative error "
+    click.echo(f"timeline of stored_pages: mean absolute error relative to the kernel's mean "
                f"{'n/a' if mare is None else f'{100 * mare:.1f}%'} "
                f"(target 10%: {_fmt(result['timeline_meets_target'])})")
-    click.echo(f"wall time: kernel {_fmt(wall['kernel_mean'])} s, pyzswap {_fmt(wall['pyzswap'])}"
-               f" s (ratio {_fmt(wall['ratio'])}; the pyzswap command took "
+    click.echo(f"wall time: kernel {_fmt(wall['kernel_mean'])} s (CPU "
+               f"{_fmt(wall['kernel_cpu_mean'])} s), pyzswap {_fmt(wall['pyzswap'])} s (ratio "
+               f"{_fmt(wall['ratio'])}; the pyzswap command took "
                f"{_fmt(wall['pyzswap_command'])} s)")
     click.echo(f"targets met: {result['targets_met']} of {result['targets']}")
     for note in result["model_notes"]:
@@ -292,8 +318,8 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
     from .fidelity import kernel_summary
 
     case = suite_case(name)
-    keep = (*METRIC_KEYS, "wall_seconds", "total_seconds", "verified", "exit_check_adjustment",
-            "date")
+    keep = (*METRIC_KEYS, "wall_seconds", "cpu_seconds", "total_seconds", "verified",
+            "exit_check_adjustment", "host_vmstat", "date", "timeline")
     return {
         "case": case.name,
         "description": case.description,
@@ -309,10 +335,7 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
         "total_pages": results[0]["total_pages"],
         "settings": results[0]["settings"],
         "summary": kernel_summary(results),
-        "runs": [{**{k: r[k] for k in keep},
-                  "timeline": [{"t": p["t"], "stored_pages": p["stored_pages"],
-                                "pool_total_size": p["pool_total_size"]}
-                               for p in r["timeline"]]} for r in results],
+        "runs": [{k: r[k] for k in keep} for r in results],
         "notes": list(results[0]["notes"]),
     }
 

@@ -8,9 +8,10 @@ machine, are in ``tests/fixtures/fidelity/<name>.json`` (``pyzswap kernel suite 
 ``pyzswap kernel suite check`` compares ``pyzswap run`` with them without touching the host.
 
 Shapes: a skewed (Zipf) working set three times the limit; sequential scans of twice the
-limit; two processes in phases, the second starting late and the first exiting; a working set
-big enough to hit zswap's pool limit at ``max_pool_percent=1`` (1% of this machine's RAM);
-three memory cgroups with different limits and page contents; mostly incompressible pages.
+limit, without and with swap readahead; two processes in phases, the second starting late and
+the first exiting; a working set big enough to hit zswap's pool limit at
+``max_pool_percent=1`` (1% of this machine's RAM); three memory cgroups with different limits
+and page contents; mostly incompressible pages.
 Every access pattern is drawn from ``numpy.random.default_rng(seed)`` with only
 ``random``/``permutation`` calls (stable across numpy versions), so a case's trace is the same
 bytes everywhere; the fixture records its SHA-256.
@@ -30,9 +31,9 @@ from ..errors import InvalidParameter
 
 __all__ = ["BASE_ARGS", "SUITE", "SuiteCase", "suite_case"]
 
-#: The contract's options, shared by every case (each case adds its pool limit and groups).
-BASE_ARGS: Final = ("--cgroup-version", "1", "--swappiness", "200", "--page-cluster", "0",
-                    "-c", "lzo")
+#: The contract's options, shared by every case (each case adds its pool limit, swappiness,
+#: readahead and groups).
+BASE_ARGS: Final = ("--cgroup-version", "1", "-c", "lzo")
 
 
 class _Writer:
@@ -70,13 +71,18 @@ def _writes(rng: np.random.Generator, count: int, fraction: float) -> np.ndarray
     return rng.random(count) < fraction
 
 
-def _zipf_trace(rng: np.random.Generator) -> str:
-    w = _Writer()
-    npages, count = 49152, 300_000
-    w.proc(1, npages, "G")
-    w.fill(1, npages)
-    w.accesses(1, _zipf(rng, npages, count, 1.0).tolist(), _writes(rng, count, 0.2).tolist())
-    return w.text()
+def _fill_then_zipf(npages: int, count: int, s: float) -> Callable[[np.random.Generator], str]:
+    """One process in group G writes its pages, then makes ``count`` Zipf(s) accesses, 20%
+    writes."""
+
+    def make(rng: np.random.Generator) -> str:
+        w = _Writer()
+        w.proc(1, npages, "G")
+        w.fill(1, npages)
+        w.accesses(1, _zipf(rng, npages, count, s).tolist(), _writes(rng, count, 0.2).tolist())
+        return w.text()
+
+    return make
 
 
 def _scan_trace(rng: np.random.Generator) -> str:
@@ -109,15 +115,6 @@ def _phased_trace(rng: np.random.Generator) -> str:
                    writes[k * burst:(k + 1) * burst].tolist())
     w.lines.append("exit 1")
     w.accesses(2, _zipf(rng, npages, count, 0.9).tolist(), _writes(rng, count, 0.2).tolist())
-    return w.text()
-
-
-def _poolhit_trace(rng: np.random.Generator) -> str:
-    w = _Writer()
-    npages, count = 163840, 150_000
-    w.proc(1, npages, "G")
-    w.fill(1, npages)
-    w.accesses(1, _zipf(rng, npages, count, 0.8).tolist(), _writes(rng, count, 0.2).tolist())
     return w.text()
 
 
@@ -171,12 +168,16 @@ class SuiteCase:
     make: Callable[[np.random.Generator], str]
     limits: tuple[str, ...]
     max_pool_percent: int = 20
+    swappiness: int = 200
+    page_cluster: int = 0
 
     @property
     def args(self) -> tuple[str, ...]:
         """The options of ``pyzswap run`` / ``pyzswap kernel run`` for this case."""
         limits = tuple(a for limit in self.limits for a in ("--memcg-max", limit))
-        return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent), *limits)
+        return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent),
+                "--swappiness", str(self.swappiness), "--page-cluster", str(self.page_cluster),
+                *limits)
 
     def text(self) -> str:
         return self.make(np.random.default_rng(self.seed))
@@ -193,19 +194,23 @@ class SuiteCase:
 
 SUITE: Final[dict[str, SuiteCase]] = {c.name: c for c in (
     SuiteCase("zipf", "Zipf(1.0) accesses, 20% writes, over a 192 MiB working set in a 64 MiB "
-              "group", 1801, _zipf_trace, ("G=64M",)),
+              "group", 1801, _fill_then_zipf(49152, 300_000, 1.0), ("G=64M",)),
     SuiteCase("scan", "sequential scans (read, read, write, read, read) of 128 MiB in a 64 MiB "
               "group", 1802, _scan_trace, ("G=64M",)),
     SuiteCase("phased", "two 64 MiB processes in a 96 MiB group: the second starts late, both "
               "alternate in bursts, the first exits, the second goes on", 1803, _phased_trace,
               ("G=96M",)),
     SuiteCase("poolhit", "640 MiB in a 64 MiB group with max_pool_percent=1: zswap's pool "
-              "limit (1% of RAM) is hit", 1804, _poolhit_trace, ("G=64M",), 1),
+              "limit (1% of RAM) is hit", 1804, _fill_then_zipf(163840, 150_000, 0.8),
+              ("G=64M",), 1),
     SuiteCase("memcgs", "three groups with their own limits and contents (real, mixed with 20% "
               "zero pages, JSON); the third starts late, the first exits", 1805,
               _memcgs_trace, ("a=32M", "b=32M", "c=16M")),
     SuiteCase("incompressible", "73% incompressible pages (random) and 27% real ones in a "
               "48 MiB group", 1806, _incompressible_trace, ("G=48M",)),
+    SuiteCase("scan-readahead", "the scans of 'scan' with the kernel's defaults: swap "
+              "readahead of 8 pages (vm.page-cluster 3) and swappiness 60", 1802, _scan_trace,
+              ("G=64M",), swappiness=60, page_cluster=3),
 )}
 
 

@@ -1,13 +1,14 @@
-"""Design-lab experiments on compress batching: ``batching`` and ``build-time-vs-runtime``.
+"""Design-lab experiment on compress batching: ``batching``.
 
-``batching`` is pyzswap's counterpart of the series' usemem table (ZSWAP_FACTS §7): store
+``batching`` is pyzswap's counterpart of the series' usemem table (docs/KERNEL_REFERENCE.md
+§9): store
 throughput and latency of 4K, 64K and 2M folios, and of reclaim batching (``store_batch`` of
 SWAP_CLUSTER_MAX 4K folios), for the plain software compressor (the sequential baseline) and
 batching compressors of every batch size and engine count, on the same real pages in the same
-run. ``build-time-vs-runtime`` measures what sizing per-CPU contexts at build time (always
-ZSWAP_MAX_BATCH_SIZE buffers) would cost against pyzswap's run-time sizing, with real pools.
+run. (What the per-CPU context designs cost for batching pools is in
+:mod:`pyzswap.lab.ctx_lab`.)
 
-Both build batching compressors only through the public API (``BatchingCompressor(base,
+It builds batching compressors only through the public API (``BatchingCompressor(base,
 engines, batch_size=N)`` registered by name), so they measure whatever engine implementation
 ``pyzswap.compress`` has at the time.
 
@@ -41,11 +42,10 @@ from ..cpu import CpuModel
 from ..errors import ZswapError
 from ..folio import PAGE_SIZE, zero_page_mask
 from ..pagesets import make_pages
-from ..pool import CTX_BUFFERS, kernel_ctx_bytes
 from ..zswap import Zswap
-from .result import LabResult, LabTable
+from .result import LabResult, LabTable, progress
 
-__all__ = ["BATCH_SIZES", "ENGINES", "SWAP_CLUSTER_MAX", "batching", "build_time_vs_runtime"]
+__all__ = ["BATCH_SIZES", "ENGINES", "SWAP_CLUSTER_MAX", "batching"]
 
 #: Folios reclaim isolates and hands to swap-out at once (mm/vmscan.c).
 SWAP_CLUSTER_MAX = 32
@@ -53,7 +53,7 @@ SWAP_CLUSTER_MAX = 32
 BATCH_SIZES = (1, 2, 4, 8)
 ENGINES = (1, 2)
 #: What the series' v13 cover letter reports for usemem30 (deflate-iaa batching vs sequential;
-#: zstd with the series vs without), beside our rows for comparison (ZSWAP_FACTS §7).
+#: zstd with the series vs without), beside our rows for comparison (docs/KERNEL_REFERENCE.md §9).
 _SERIES_V13 = {
     "4K": "not reported",
     "64K": "IAA +62%, zstd +0.3%",
@@ -255,6 +255,7 @@ def batching(size: float = 1.0, compressors: Sequence[str] = ("lz4", "zstd")) ->
         specs = [(base, e, b) for e in ENGINES for b in BATCH_SIZES]
         with _batching_compressors(specs) as names:
             for workload in _FOLIOS:
+                progress(f"batching: {base}, {workload.label} folios")
                 nr_folios = _nr_folios(workload, block_pages)
                 variants = [_Variant("sequential", get_compressor(base),
                                      _fresh(base, ncpus, nr_folios * workload.folio_pages))]
@@ -321,133 +322,8 @@ def _percent(speedup: float) -> str:
     return f"{(speedup - 1) * 100:+.0f}%"
 
 
-def _fresh(compressor: str, ncpus: int, nr_pages: int,
-           ctx_buffers: str = "runtime") -> Zswap:
+def _fresh(compressor: str, ncpus: int, nr_pages: int) -> Zswap:
     """An unlimited zswap with one swap type of ``nr_pages`` slots."""
-    z = Zswap(compressor=compressor, totalram_pages=None, cpus=CpuModel(ncpus),
-              ctx_buffers=ctx_buffers)
+    z = Zswap(compressor=compressor, totalram_pages=None, cpus=CpuModel(ncpus))
     z.swapon(0, max(nr_pages, 1))
     return z
-
-
-# ------------------------------------------------------------------ build time vs run time ---
-#: Pools alive at once, in the order the compressor was switched (each keeps an entry, so
-#: every earlier pool stays alive): software, batching, and a mix after several switches.
-_MIXES: tuple[tuple[str, tuple[tuple[str, int, int], ...]], ...] = (
-    ("software: lz4", (("lz4", 0, 1),)),
-    ("batching: zstd-x2", (("zstd", 2, 8),)),
-    ("mix: lzo, lz4, zstd, zstd-x2-b4, zstd-x2", (("lzo", 0, 1), ("lz4", 0, 1), ("zstd", 0, 1),
-                                                  ("zstd", 2, 4), ("zstd", 2, 8))),
-)
-
-
-def _pool_memory(names: Sequence[str], cpus: int, ctx_buffers: str) -> tuple[int, int, int]:
-    """(pools alive, pyzswap context bytes, kernel-equivalent bytes) after switching through
-    ``names``, storing one page into each pool so that all stay alive."""
-    page = bytes(range(256)) * (PAGE_SIZE // 256)
-    z = _fresh(names[0], cpus, len(names), ctx_buffers)
-    try:
-        for k, name in enumerate(names):
-            if k:
-                z.set_param("compressor", name)
-            if not z.store(page, 0, k):
-                raise ZswapError(f"{name}: an unlimited zswap refused a page")
-        report = z.pool_report()
-        pyz = sum(p["ctx_bytes"] for p in report)
-        kernel = sum(kernel_ctx_bytes(row["nr_buffers"]) for pool in z.pools()
-                     for row in pool.ctx_report() if row["allocated"])
-        return len(report), pyz, kernel
-    finally:
-        z.close()
-
-
-def build_time_vs_runtime(size: float = 1.0) -> LabResult:
-    """Per-CPU memory and store throughput: buffers fixed at 8 vs sized by the compressor."""
-    counts = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n <= max(2, int(256 * size))]
-    specs = sorted({s for _, mix in _MIXES for s in mix if s[1]}
-                   | {("zstd", 2, 8)})
-    rows: list[list[Any]] = []
-    speed: list[list[Any]] = []
-    block_pages, rounds = _size_params(size)
-    with _batching_compressors(specs) as names:
-        def name_of(spec: tuple[str, int, int]) -> str:
-            return names[spec] if spec[1] else spec[0]
-
-        for label, mix in _MIXES:
-            mix_names = [name_of(s) for s in mix]
-            nr_batching = sum(1 for s in mix if s[1])
-            for n in counts:
-                rt_pools, rt_pyz, rt_kernel = _pool_memory(mix_names, n, "runtime")
-                bt_pools, bt_pyz, bt_kernel = _pool_memory(mix_names, n, "build-time")
-                assert rt_pools == bt_pools == len(mix)
-                rows.append([label, n, f"{len(mix) - nr_batching} sw + {nr_batching} batching",
-                             rt_pyz, bt_pyz, rt_kernel, bt_kernel, bt_kernel - rt_kernel,
-                             (bt_kernel - rt_kernel) // n])
-        # Throughput: the same stores into a runtime and a build-time zswap, interleaved.
-        ncpus = os.cpu_count() or 1
-        pages = _nonzero_pages(min(8192, max(1024, 4 * block_pages)), seed=1)
-        for comp, workload in (("lz4", _FOLIOS[0]), ("zstd", _FOLIOS[1]),
-                               (names[("zstd", 2, 8)], _FOLIOS[1])):
-            nr_folios = _nr_folios(workload, block_pages)
-            variants = [_Variant(mode, get_compressor(comp),
-                                 _fresh(comp, ncpus, nr_folios * workload.folio_pages, mode))
-                        for mode in CTX_BUFFERS]
-            try:
-                _measure(workload, variants, pages, nr_folios, rounds)
-            finally:
-                for v in variants:
-                    v.zswap.close()
-            rt, bt = variants
-            speed.append([f"store {workload.label} folios", comp, "pages/s",
-                          _pages_per_s(rt),
-                          _pages_per_s(bt),
-                          round(statistics.median(
-                              b / a for a, b in zip(rt.round_ns, bt.round_ns, strict=True)),
-                              3)])
-        speed.append(_switch_times(counts[-1], max(3, round(10 * size))))
-    notes = [
-        "build-time allocates ZSWAP_MAX_BATCH_SIZE (8) request slots and PAGE_SIZE buffers per "
-        "CPU per pool whatever the compressor (Zswap(ctx_buffers='build-time')); runtime, "
-        "pyzswap's design, allocates the compressor's batch size (1 for software).",
-        "memory is deterministic: pyzswap bytes are its real buffers and request objects; "
-        "kernel bytes apply the series' x86-64 figures per CPU (8,280 B with 1 buffer, 64,340 "
-        "B with 8, linear between) to the buffers each context really holds.",
-        "every pool of a mix is alive at once (each keeps one entry after the switch away "
-        "from it), as after compressor switches with pages still stored.",
-        "the throughput table is not deterministic: runtime and build-time stores interleaved "
-        "on the same pages; 'build-time time / runtime time' is the median per-round ratio "
-        "(above 1 = build-time slower). The switch row times set_param('compressor') "
-        "alternating lz4 and zstd (one pool created, the emptied one destroyed).",
-    ]
-    return LabResult(
-        "build-time-vs-runtime", "What does fixing per-CPU batching buffers at build time "
-        "cost against sizing them by the compressor at run time?",
-        ["pools", "cpus", "kinds", "runtime pyzswap bytes", "build-time pyzswap bytes",
-         "runtime kernel bytes", "build-time kernel bytes", "build-time extra kernel bytes",
-         "extra kernel bytes per CPU"],
-        rows, notes, {"size": size, "rounds": rounds, "block_pages": block_pages},
-        [LabTable("store throughput and switch time, runtime vs build-time",
-                  ["workload", "compressor", "unit", "runtime", "build-time",
-                   "build-time time / runtime time"], speed)],
-    )
-
-
-def _switch_times(cpus: int, repeats: int) -> list[Any]:
-    """Median ms of a compressor switch that creates a pool on ``cpus`` CPUs, per mode."""
-    times: dict[str, list[float]] = {mode: [] for mode in CTX_BUFFERS}
-    zs = {mode: _fresh("lz4", cpus, 1, mode) for mode in CTX_BUFFERS}
-    try:
-        for k in range(repeats + 1):
-            target = "zstd" if k % 2 == 0 else "lz4"
-            for mode in (CTX_BUFFERS if k % 2 == 0 else CTX_BUFFERS[::-1]):
-                t0 = time.perf_counter()
-                zs[mode].set_param("compressor", target)
-                if k:  # the first switch of each is a warm-up
-                    times[mode].append((time.perf_counter() - t0) * 1e3)
-    finally:
-        for z in zs.values():
-            z.close()
-    rt, bt = (statistics.median(times[m]) for m in CTX_BUFFERS)
-    return [f"compressor switch, {cpus} CPUs", "lz4 <-> zstd", "ms", round(rt, 2), round(bt, 2),
-            round(bt / rt, 2)]
-

@@ -3,35 +3,55 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .._cliutil import finite_float
 from ..errors import ZswapError
 from .experiments import EXPERIMENTS, LabResult
+from .result import set_progress
 
 __all__ = ["lab"]
 
 
 @click.command()
 @click.argument("experiment", type=click.Choice([*EXPERIMENTS, "all"]))
-@click.option("--size", type=click.FloatRange(0.01, 10.0), default=1.0, show_default=True,
+@click.option("--size", type=finite_float(0.01, 10.0), default=1.0, show_default=True,
               help="scale the experiment (1 = the documented default)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--markdown", is_flag=True,
               help="print the tables as Markdown (how docs/LAB.md's tables are made)")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write a PNG chart per experiment into this directory")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="say on stderr what is running (default: when stderr is a terminal)")
 def lab(experiment: str, size: float, as_json: bool, markdown: bool,
-        plot_dir: Path | None) -> None:
+        plot_dir: Path | None, show_progress: bool | None) -> None:
     """Answer a design question with a measurement (see docs/LAB.md).
 
     EXPERIMENT is one of: percpu-memory, hotplug-race, switch-under-pressure, batching,
-    build-time-vs-runtime, or all.
+    ctx-designs, or all.
     """
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
-    results = [EXPERIMENTS[name](size) for name in names]
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    start = time.monotonic()
+    if show_progress:
+        set_progress(lambda message: click.echo(
+            f"[{time.monotonic() - start:5.1f}s] {message}", err=True))
+    try:
+        results = []
+        for k, name in enumerate(names, 1):
+            if show_progress:
+                click.echo(f"[{time.monotonic() - start:5.1f}s] lab {name} ({k}/{len(names)})",
+                           err=True)
+            results.append(EXPERIMENTS[name](size))
+    finally:
+        set_progress(None)
     plots = [str(p) for r in results for p in _plot(r, plot_dir)] if plot_dir else []
     if as_json:
         payload: dict[str, Any] = {"experiments": [r.to_dict() for r in results]}
@@ -45,10 +65,11 @@ def lab(experiment: str, size: float, as_json: bool, markdown: bool,
         if plots:
             click.echo(f"charts: {', '.join(plots)}")
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from .._cliutil import console as rich_console
+
+    console = rich_console()
     for r in results:
         for title, columns, rows in [(f"{r.name}: {r.question}", r.columns, r.rows),
                                      *((t.title, t.columns, t.rows) for t in r.tables)]:
@@ -97,39 +118,29 @@ def _plot(result: LabResult, directory: Path) -> list[Path]:
         return _plot_batching(plt, result, path)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     cols = result.columns
-    if result.name == "build-time-vs-runtime":
-        for label in dict.fromkeys(row[0] for row in result.rows):
-            mine = [dict(zip(cols, row, strict=True)) for row in result.rows if row[0] == label]
-            xs = [rec["cpus"] for rec in mine]
-            line = ax.plot(xs, [rec["runtime kernel bytes"] / 1024 for rec in mine],
-                           marker="o", label=f"{label}, runtime")[0]
-            ax.plot(xs, [rec["build-time kernel bytes"] / 1024 for rec in mine], marker="s",
-                    linestyle="--", color=line.get_color(), label=f"{label}, build-time")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("CPUs")
-        ax.set_ylabel("kernel-equivalent context memory (KiB)")
+    if result.name == "percpu-memory":
+        recs = [dict(zip(cols, row, strict=True)) for row in result.rows]
+        scenarios = list(dict.fromkeys(rec["scenario"] for rec in recs))
+        designs = list(dict.fromkeys(rec["lifetime"] for rec in recs))
+        width = 0.8 / max(1, len(designs))
+        for j, design in enumerate(designs):
+            by_scenario = {rec["scenario"]: rec["pyzswap bytes"] for rec in recs
+                           if rec["lifetime"] == design}
+            ax.bar([i + j * width for i in range(len(scenarios))],
+                   [by_scenario.get(sc, 0) / 1024 for sc in scenarios], width, label=design)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(scenarios))], scenarios,
+                      fontsize=8)
+        ax.set_ylabel("pyzswap bytes per CPU (KiB)")
         ax.legend(fontsize=7)
-    elif result.name == "percpu-memory":
-        series: dict[str, tuple[list[int], list[int]]] = {}
-        for row in result.rows:
-            rec = dict(zip(cols, row, strict=True))
-            offline = rec["cpus"] - rec["online"]
-            state = "half offline" if offline else "all online"
-            label = f"{rec['compressor']}, {rec['lifetime']}, {state}"
-            xs, ys = series.setdefault(label, ([], []))
-            xs.append(rec["cpus"])
-            ys.append(rec["kernel bytes"])
-        for label, (xs, ys) in series.items():
-            ax.plot(xs, [y / 1024 for y in ys], marker="o", label=label)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("possible CPUs")
-        ax.set_ylabel("kernel-equivalent context memory (KiB)")
-        ax.legend(fontsize=7)
+    elif result.name == "ctx-designs":
+        names = [str(row[0]) for row in result.rows]
+        costs = [float(row[cols.index("lock ns per call")]) for row in result.rows]
+        ax.bar(range(len(costs)), costs)
+        ax.set_xticks(range(len(costs)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("lock ns per call")
     else:
         key = "stores/s under storm" if result.name == "hotplug-race" else "switch ms"
-        labels = [" ".join(str(v) for v in row[:2]) for row in result.rows]
+        labels = [str(row[0]) for row in result.rows]
         values = [row[cols.index(key)] for row in result.rows]
         ax.bar(range(len(values)), values)
         ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)

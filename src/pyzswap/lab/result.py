@@ -6,10 +6,24 @@ other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LabResult", "LabTable"]
+__all__ = ["LabResult", "LabTable", "progress", "set_progress"]
+
+_PROGRESS: list[Callable[[str], None]] = []
+
+
+def set_progress(report: Callable[[str], None] | None) -> None:
+    """Where :func:`progress` messages go (None: nowhere, the default)."""
+    _PROGRESS[:] = [] if report is None else [report]
+
+
+def progress(message: str) -> None:
+    """Say what a long experiment is doing now (the ``lab`` command shows it on stderr)."""
+    for report in _PROGRESS:
+        report(message)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .._cliutil import console as rich_console
+
 __all__ = ["print_comparison", "print_run"]
 
 _MIB = 1 << 20
@@ -36,7 +38,7 @@ def _kv_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
 
 def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
     """One run: summary, zswap statistics, memcg statistics, latencies, histogram."""
-    con = console or Console()
+    con = console or rich_console()
     mem, faults, swapins, wb = r["memory"], r["faults"], r["swapins"], r["writeback"]
     lat, cpu = r["latency"], r["cpu_seconds"]
     con.print(f"[bold]pyzswap run[/bold]: workload {r['workload']!r} ({r['description']}), "
@@ -103,7 +105,7 @@ def _checked(consistency: Mapping[str, Any]) -> str:
 
 def print_comparison(reports: Sequence[Mapping[str, Any]], console: Console | None = None) -> None:
     """Several runs of one workload side by side."""
-    con = console or Console()
+    con = console or rich_console()
     first = reports[0]
     con.print(f"[bold]pyzswap run[/bold]: workload {first['workload']!r}, "
               f"{first['total_pages']:,} pages, {first['events']:,} events, seed {first['seed']}")

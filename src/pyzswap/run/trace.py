@@ -269,9 +269,17 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+#: Input bounds: pids fit a C int, a process has at most 2^28 pages (1 TiB), seeds are 32-bit.
+MAX_PID: Final = 2**31 - 1
+MAX_NPAGES: Final = 1 << 28
+MAX_SEED: Final = 2**32 - 1
+
+
 def _is_uint(token: str) -> bool:
     # int() would also take "+3", " 3", "3_000" and non-ASCII digits: a trace has none of them.
-    return token.isascii() and token.isdigit()
+    # At most 100 digits: a longer token is refused before int() has to convert it (the
+    # callers bound the values themselves).
+    return token.isascii() and token.isdigit() and len(token) <= 100
 
 
 def _size(token: str) -> int | None:
@@ -435,6 +443,8 @@ class _Parser:
         if not _is_uint(token):
             raise self.fail(lineno, f"pid {token!r} is not a non-negative integer")
         pid = int(token)
+        if pid > MAX_PID:
+            raise self.fail(lineno, f"pid {pid} is above {MAX_PID}")
         self.pid_tokens[token] = pid
         return pid
 
@@ -462,6 +472,8 @@ class _Parser:
         if not _is_uint(parts[2]) or int(parts[2]) < 1:
             raise self.fail(lineno, f"npages {parts[2]!r} is not a positive integer")
         npages = int(parts[2])
+        if npages > MAX_NPAGES:
+            raise self.fail(lineno, f"npages {npages} is above {MAX_NPAGES} (a 1 TiB process)")
         options: dict[str, str] = {}
         for item in parts[3:]:
             key, eq, value = item.partition("=")
@@ -492,6 +504,8 @@ class _Parser:
                 raise self.fail(lineno, f"seed {options['seed']!r} is not a non-negative "
                                         "integer")
             seed = int(options["seed"])
+            if seed > MAX_SEED:
+                raise self.fail(lineno, f"seed {seed} is above {MAX_SEED}")
         file: str | None = None
         if "file" in options:
             file = os.path.abspath(self.base_dir / options["file"])
