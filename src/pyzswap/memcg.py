@@ -414,7 +414,10 @@ class MemCgroup:
         (``obj_cgroup_memcg(get_obj_cgroup_from_folio())``), may that group zswap another
         entry (:meth:`may_zswap`), and is its writeback enabled
         (:meth:`zswap_writeback_enabled`). Nothing changes."""
-        charged = self.obj_cgroup_memcg(self.obj_cgroup())
+        # An online group charges its own objcg (obj_cgroup_memcg of its id is itself).
+        charged = self if self.online else self.obj_cgroup_memcg(self.obj_cgroup())
+        if not self._v2:
+            return charged, True, True  # v1: no zswap limit, no writeback knob
         return charged, charged.may_zswap(), charged.zswap_writeback_enabled()
 
     def may_zswap(self) -> bool:
@@ -464,13 +467,9 @@ class MemCgroup:
         if i is None:
             raise InvalidParameter(f"unknown memcg event {name!r} (known: "
                                    f"{', '.join(MEMCG_EVENTS)})")
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             for memcg in self._path:
                 memcg._events[i] += n
-        finally:
-            lock.release()
 
     def charge_memory(self, nr_pages: int) -> None:
         """Charge ``nr_pages`` of ordinary memory (for the harness: ``memory.current``)."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import InvalidParameter
 from .folio import PAGE_SIZE, folio_nr_pages, is_folio_zero_filled
-from .swap import SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
+from .swap import SWP_OFFSET_MASK, SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
 
 if TYPE_CHECKING:
     from ._types import BytesLike, WritableBuffer
@@ -123,10 +123,11 @@ class SwapCore:
         (``__swap_writepage``, a ``pswpout``). A device write error raises (the caller keeps
         the folio and its slots).
         """
-        nr = folio_nr_pages(folio)
-        t, off = swp_type(swp), swp_offset(swp)
-        device = self.table.device(t)
-        if (bytes(folio) == _ZERO_PAGE) if nr == 1 else is_folio_zero_filled(folio):
+        page = bytes(folio) if type(folio) is memoryview and folio.nbytes == PAGE_SIZE else None
+        nr = 1 if page is not None else folio_nr_pages(folio)
+        t, off = swp >> SWP_TYPE_SHIFT, swp & SWP_OFFSET_MASK
+        if (page == _ZERO_PAGE) if page is not None else is_folio_zero_filled(folio):
+            device = self.table.device(t)
             # A stale zswap entry for these slots must not outlive the zero page (writeback
             # would otherwise write old data over the slot later).
             for k in range(nr):
@@ -137,9 +138,9 @@ class SwapCore:
                 self._maybe_zero.update(range(swp, swp + nr))
             return "zero"
         if nr > 1 or swp in self._maybe_zero:
-            device.zeromap_clear(off, nr)
+            self.table.device(t).zeromap_clear(off, nr)
             self._maybe_zero.discard(swp)
-        if self.zswap.store(folio, t, off, memcg):
+        if self.zswap.store(page if page is not None else folio, t, off, memcg):
             with self._lock:
                 self.swpout_zswap += nr
             return "zswap"
