@@ -266,12 +266,15 @@ class _ShrinkWork:
     A daemon thread started on first use runs :meth:`Zswap.shrink_worker` once per queueing;
     queueing while it is pending does nothing, queueing while it runs makes it run again.
     With ``inline`` (a pyzswap option for deterministic replays) the worker runs in the caller
-    of :meth:`queue` instead, after the failed store has released every lock.
+    of :meth:`queue` instead, after the failed store has released every lock. With ``clock``
+    (deterministic and asynchronous, for the mm model) queueing only marks the work pending;
+    the owner runs :meth:`Zswap.shrink_worker_steps` on its own clock (``take``).
     """
 
-    def __init__(self, zswap: Zswap, inline: bool = False) -> None:
+    def __init__(self, zswap: Zswap, inline: bool = False, clock: bool = False) -> None:
         self._zswap = zswap
         self.inline = inline
+        self.clock = clock
         self._cond = threading.Condition(threading.Lock())
         self._pending = False
         self._running = False
@@ -281,6 +284,12 @@ class _ShrinkWork:
         self.errors: list[BaseException] = []
 
     def queue(self) -> None:
+        if self.clock:
+            self._pending = True
+            notify = self._zswap.on_shrink_queue
+            if notify is not None:
+                notify()
+            return
         if self.inline:
             self._run_inline()
             return
@@ -293,6 +302,11 @@ class _ShrinkWork:
                                                 daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def take(self) -> bool:
+        """``clock`` mode: True (and clear it) if work was queued since the last take."""
+        pending, self._pending = self._pending, False
+        return pending
 
     def _run_inline(self) -> None:
         if self._running:  # queued from inside the worker: run once more afterwards
@@ -431,10 +445,16 @@ class Zswap:
             self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
             self.memcg_root.register_offline_hook(self._memcg_offline)
         self._nr_disk_swapins: dict[int, int] = {}
-        if shrink_work not in ("thread", "inline"):
-            raise InvalidParameter(f"shrink_work must be 'thread' or 'inline', got "
+        if shrink_work not in ("thread", "inline", "clock"):
+            raise InvalidParameter(f"shrink_work must be 'thread', 'inline' or 'clock', got "
                                    f"{shrink_work!r}")
-        self._shrink_work = _ShrinkWork(self, inline=shrink_work == "inline")
+        self._shrink_work = _ShrinkWork(self, inline=shrink_work == "inline",
+                                        clock=shrink_work == "clock")
+        #: Called as ``on_writeback(swp_type, offset)`` after each entry written back (no
+        #: lock held): the mm model puts the swap-cache folio writeback made on its LRU.
+        self.on_writeback: Callable[[int, int], None] | None = None
+        #: ``shrink_work="clock"``: called when the shrink work is queued (no lock held).
+        self.on_shrink_queue: Callable[[], None] | None = None
         #: Entries dropped because their swap slot was freed (``zswap_invalidate``).
         self.invalidated_pages = 0
         self.swap_table: SwapTable | None = None
@@ -1766,6 +1786,8 @@ class Zswap:
             self._c.zswpwb += 1
             if entry.objcg >= 0:
                 self._objcg_memcg(entry.objcg).count_event("zswpwb")
+        if self.on_writeback is not None:
+            self.on_writeback(entry.type, entry.offset)
         return 0
 
     def _shrink_memcg_cb(self, encountered: list[bool] | None) -> IsolateFn[ZswapEntry]:
@@ -1810,6 +1832,17 @@ class Zswap:
     def shrink_worker(self) -> None:
         """``shrink_worker``: write back, round-robin over cgroups, until the pool is below the
         accept threshold; give up after ``MAX_RECLAIM_RETRIES`` (16) failures."""
+        for _ in self.shrink_worker_steps():
+            pass
+
+    def shrink_work_take(self) -> bool:
+        """``shrink_work="clock"``: True if the shrink work was queued since the last call (the
+        caller then runs :meth:`shrink_worker_steps` on its own clock)."""
+        return self._shrink_work.take()
+
+    def shrink_worker_steps(self) -> Iterator[int]:
+        """:meth:`shrink_worker` one ``shrink_memcg`` call at a time: yields each call's result
+        (0, -EAGAIN, -ENOENT), so a caller can interleave the worker with other work."""
         thr = self.accept_thr_pages()
         if thr is None:
             return
@@ -1826,6 +1859,7 @@ class Zswap:
                 attempts = 0
             else:
                 ret = self.shrink_memcg(memcg)
+                yield ret
                 if ret != -errno.ENOENT:
                     attempts += 1
                     if ret:
@@ -1872,7 +1906,14 @@ class Zswap:
 
     def shrinker_scan(self, memcg: MemCgroup | None = None, nr_to_scan: int = 128) -> int:
         """``zswap_shrinker_scan``: walk the group's LRU writing back cold entries; the
-        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen."""
+        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen.
+
+        As the kernel's, it first returns ``SHRINK_STOP`` without touching the LRU when
+        ``shrinker_enabled`` is off or the group's ``memory.zswap.writeback`` is disabled."""
+        if not self._params["shrinker_enabled"]:
+            return SHRINK_STOP
+        if memcg is not None and not memcg.zswap_writeback_enabled():
+            return SHRINK_STOP
         encountered = [False]
         freed = self.lru.walk(0 if memcg is None else memcg.id, nr_to_scan,
                               self._shrink_memcg_cb(encountered))
