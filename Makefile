@@ -3,6 +3,7 @@
 #   make test  - set everything up, then run the whole test suite (pytest, ruff, mypy); it never
 #                changes the host (swap, zram, zswap parameters, cgroups)
 #   make test-host - the kernel-oracle tests, which do change the host (root; restored after)
+#   make test-fidelity - pyzswap run against the kernel's recorded fidelity suite (minutes)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.pyzswap-installed
 # fuzz-lzo harness link liblzo2.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
-.PHONY: run test test-host lint bench fuzz fuzz-lzo stateful-long setup clean
+.PHONY: run test test-host test-fidelity lint bench fuzz fuzz-lzo stateful-long setup clean
 
 setup: $(STAMP)
 
@@ -41,6 +42,11 @@ test: $(STAMP)
 # memory cgroups, each restored afterwards; they skip themselves without root.
 test-host: $(STAMP)
 	$(VENV)/bin/pytest -q -m host
+
+# The whole fidelity suite: pyzswap run against the kernel's recorded replays (no host change;
+# minutes). make test runs its fast case.
+test-fidelity: $(STAMP)
+	$(VENV)/bin/pytest -q -m fidelity tests/run/test_fidelity.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -26,7 +26,7 @@ from pyzswap.faults import (
 )
 from pyzswap.memcg import MemCgroup
 from pyzswap.swap import SWP_OFFSET_MASK, SwapIOError, swp_offset
-from pyzswap.swapcore import SwapCore
+from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 
 from .conftest import COMPRESSORS, random_page, text_page
 
@@ -93,15 +93,14 @@ def test_compress_error_stores_the_page_as_is(core: SwapCore, faulty: FaultyComp
 
 
 @covers("compress_fail")
-def test_compress_error_with_writeback_disabled_rejects_to_the_swap_file(
+def test_compress_error_with_writeback_disabled_rejects_and_keeps_the_page(
         core: SwapCore, faulty: FaultyCompressor) -> None:
     z, g = core.zswap, nowb_group(core)
     faulty.compress_fail.fail_next(1)
-    swp = core.swap_out(text_page(2), g)
-    assert swp is not None
+    assert core.swap_out(text_page(2), g) is None  # swap_writeout: AOP_WRITEPAGE_ACTIVATE
     assert z.stats()["reject_compress_fail"] == 1 and z.stats()["stored_pages"] == 0
-    assert core.stats()["pswpout"] == 1
-    assert swapped_in(core, swp, g) == (text_page(2), "disk")
+    assert core.stats()["pswpout"] == 0
+    assert core.table.device(0).stats()["inuse_pages"] == 0
 
 
 @covers("compress_poor")
@@ -111,13 +110,12 @@ def test_compress_enospc_is_stored_as_is_or_rejected_as_poor(
     faulty.compress_poor.fail_next(2)
     kept = core.swap_out(text_page(3))
     rejected = core.swap_out(text_page(4), g)
-    assert kept is not None and rejected is not None
+    assert kept is not None and rejected is None  # writeback 0: stays in memory
     st = z.stats()
     assert faulty.compress_poor.injected == 2
     assert st["stored_incompressible_pages"] == 1 and st["reject_compress_poor"] == 1
-    assert st["reject_compress_fail"] == 0
+    assert st["reject_compress_fail"] == 0 and core.stats()["pswpout"] == 0
     assert swapped_in(core, kept) == (text_page(3), "zswap")
-    assert swapped_in(core, rejected, g) == (text_page(4), "disk")
 
 
 @covers("compress_fail")
@@ -127,14 +125,19 @@ def test_a_failing_page_rejects_the_whole_folio_and_frees_its_objects(
     pages = [text_page(10 + i) for i in range(8)]
     marker = pages[5]
     faulty.compress_fail.fail_when(lambda page: page == marker)
-    swp = core.swap_out(b"".join(pages), g)
+    swp = core.folio_alloc_swap(8)
     assert swp is not None
+    assert core.swap_writeout(swp, b"".join(pages), g) == AOP_WRITEPAGE_ACTIVATE
     st = z.stats()
     assert st["reject_compress_fail"] == 1 and st["stored_pages"] == 0
     assert z.current_pool().zs_pool.objects_in_use == 0  # pages 0..4 were freed again
-    assert core.stats()["pswpout"] == 8
+    assert core.stats()["pswpout"] == 0  # writeback 0: the folio stays in memory
+    for i in range(8):
+        assert z.lookup(0, swp_offset(swp) + i) is None
+    faulty.compress_fail.clear()
+    assert core.swap_writeout(swp, b"".join(pages), g) == "zswap"  # the retry from memory
     for i, page in enumerate(pages):
-        assert swapped_in(core, swp + i, g) == (page, "disk")
+        assert swapped_in(core, swp + i, g) == (page, "zswap")
 
 
 @covers("decompress_fail")

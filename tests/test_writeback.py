@@ -12,7 +12,8 @@ import pytest
 
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.memcg import MemCgroup
-from pyzswap.swapcore import SwapCore
+from pyzswap.swap import SWP_OFFSET_MASK
+from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from pyzswap.zswap import SHRINK_STOP
 
 from .conftest import mixed_page, random_page, text_page
@@ -275,11 +276,56 @@ def test_incompressible_pages_are_rejected_when_writeback_is_disabled(core: Swap
     core.swap_out(random_page(1), g)  # writeback on: stored as-is (6.18)
     assert z.stats()["stored_incompressible_pages"] == 1
     g.write("memory.zswap.writeback", "0")
-    swp = core.swap_out(random_page(2), g)
+    assert core.swap_out(random_page(2), g) is None  # it stays in memory (swap_writeout)
     st = z.stats()
     assert st["stored_incompressible_pages"] == 1 and st["reject_compress_poor"] == 1
-    assert core.stats()["pswpout"] == 1  # it went to the swap file instead
-    assert _swapped_in(core, swp, g) == random_page(2)  # type: ignore[arg-type]
+    assert core.stats()["pswpout"] == 0
+
+
+def test_writeback_disabled_refused_page_is_kept_in_memory_not_written(core: SwapCore) -> None:
+    """6.18 ``swap_writeout``: zswap refuses a page of a group with memory.zswap.writeback 0
+    (here its zswap.max is 0) -> AOP_WRITEPAGE_ACTIVATE: nothing reaches the swap device and
+    the slots stay with the folio (the swap cache) for the next attempt."""
+    core.swapon(64)
+    root = core.zswap.memcg_root
+    assert root is not None
+    g = root.create("nowb0")
+    g.write("memory.zswap.writeback", "0")
+    g.write("memory.zswap.max", "0")
+    swp = core.folio_alloc_swap()
+    assert swp is not None
+    assert core.swap_writeout(swp, text_page(7), g) == AOP_WRITEPAGE_ACTIVATE
+    assert core.stats()["pswpout"] == 0 and core.stats()["swpout_disk"] == 0
+    assert core.table.device(0).swap_count(swp & SWP_OFFSET_MASK) == 1  # slot kept
+    assert core.swap_out(text_page(8), g) is None
+    assert core.table.device(0).stats()["inuse_pages"] == 1
+    g.write("memory.zswap.writeback", "1")  # writeback on again: the refused page goes to disk
+    assert core.swap_writeout(swp, text_page(7), g) == "disk"
+    assert core.stats()["pswpout"] == 1
+    assert _swapped_in(core, swp, g) == text_page(7)
+
+
+def test_shrinker_scan_stops_when_disabled_or_writeback_off(core: SwapCore) -> None:
+    """``zswap_shrinker_scan`` returns SHRINK_STOP before walking the LRU when
+    shrinker_enabled is off or the memcg's writeback is disabled."""
+    core.swapon(256)
+    z, root = core.zswap, core.zswap.memcg_root
+    assert root is not None
+    g = root.create("scan")
+    for i in range(40):
+        core.swap_out(text_page(i), g)
+    assert z.shrinker_scan(g, 40) == SHRINK_STOP  # shrinker_enabled is off by default
+    assert z.shrinker_scan(g, 40) == SHRINK_STOP
+    assert z.stats()["written_back_pages"] == 0
+    z.set_param("shrinker_enabled", True)
+    g.write("memory.zswap.writeback", "0")
+    assert z.shrinker_scan(g, 40) == SHRINK_STOP
+    assert z.shrinker_scan(g, 40) == SHRINK_STOP
+    assert z.stats()["written_back_pages"] == 0 and g.events()["zswpwb"] == 0
+    g.write("memory.zswap.writeback", "1")
+    assert z.shrinker_scan(g, 40) == SHRINK_STOP  # first pass: referenced entries rotate
+    assert z.shrinker_scan(g, 10) == 10
+    assert z.stats()["written_back_pages"] == 10
 
 
 def test_memcg_statistics_follow_the_entries(core: SwapCore) -> None:

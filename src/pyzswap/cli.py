@@ -220,8 +220,13 @@ def _mb_per_s(us_per_page: object) -> str:
 @cli.command()
 @click.argument("workload", required=False)
 @click.option("--ram", default=None, metavar="SIZE",
-              help="RAM size: 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the workload's "
-                   "suggestion")
+              help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
+                   "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
+                   "workload's suggestion")
+@click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
+              show_default=True,
+              help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not charged; "
+                   "2 = memory.max, zswap charged")
 @click.option("--compressor", "-c", default="lzo", show_default=True, metavar="NAME[,NAME…]",
               help="compression algorithm; several (comma-separated) compare them")
 @click.option("--max-pool-percent", type=click.IntRange(0, 100), default=20, show_default=True)
@@ -230,7 +235,14 @@ def _mb_per_s(us_per_page: object) -> str:
 @click.option("--shrinker/--no-shrinker", "shrinker", default=False, show_default=True,
               help="zswap's memory-pressure shrinker (shrinker_enabled)")
 @click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
-              help="memory.max of a cgroup, e.g. batch=64M (repeatable)")
+              help="memory limit of a cgroup (v2 memory.max, v1 memory.limit_in_bytes), e.g. "
+                   "batch=64M (repeatable)")
+@click.option("--swappiness", type=click.IntRange(0, 200), default=60, show_default=True,
+              help="vm.swappiness (and each v1 group's memory.swappiness)")
+@click.option("--page-cluster", type=click.IntRange(0, 31), default=3, show_default=True,
+              help="vm.page-cluster: swap readahead of up to 2**N pages")
+@click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
+              help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM size")
 @click.option("--zswap-max", multiple=True, metavar="PATH=SIZE",
               help="memory.zswap.max of a cgroup (repeatable)")
 @click.option("--no-writeback", "no_writeback", multiple=True, metavar="PATH",
@@ -249,11 +261,12 @@ def _mb_per_s(us_per_page: object) -> str:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write PNG charts into this directory")
-def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent: int,
-        accept_threshold_percent: int, shrinker: bool, memcg_max: tuple[str, ...],
-        zswap_max: tuple[str, ...], no_writeback: tuple[str, ...], sweep: str | None,
-        ops: int | None, scale: float, pattern: str, seed: int, no_verify: bool,
-        as_json: bool, plot_dir: Path | None) -> None:
+def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: str,
+        max_pool_percent: int, accept_threshold_percent: int, shrinker: bool,
+        memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
+        min_free_kbytes: int | None, zswap_max: tuple[str, ...], no_writeback: tuple[str, ...],
+        sweep: str | None, ops: int | None, scale: float, pattern: str, seed: int,
+        no_verify: bool, as_json: bool, plot_dir: Path | None) -> None:
     """Replay a workload through zswap under memory pressure and report what zswap did.
 
     WORKLOAD is a built-in workload (default, heap, phased, scan, cgroups), a page file
@@ -273,9 +286,14 @@ def run(workload: str | None, ram: str | None, compressor: str, max_pool_percent
     for name in names:
         _check_compressor(name)
     ram_pages = None if ram is None else _ram_pages(ram, parse_size)
+    if cgroup_version == "1" and (zswap_max or no_writeback):
+        raise CliError("--zswap-max and --no-writeback set cgroup v2 files "
+                       "(memory.zswap.*); this run is --cgroup-version 1")
     base = RunConfig(
         compressor=names[0], ram_pages=ram_pages, max_pool_percent=max_pool_percent,
         accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
+        cgroup_version=int(cgroup_version), swappiness=swappiness, page_cluster=page_cluster,
+        min_free_kbytes=min_free_kbytes,
         memcg_max=_limits(memcg_max, "--memcg-max", parse_size),
         zswap_max=_limits(zswap_max, "--zswap-max", parse_size),
         zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
@@ -535,14 +553,23 @@ def _error(message: str) -> None:
     click.echo("pyzswap: error: " + " ".join(message.split("\n")).strip(), err=True)
 
 
+_announced_host_change = False
+
+
 def _announce_host_change(message: str) -> None:
-    click.echo(f"pyzswap: {message}", err=True)
+    """Say once per command that the host is being changed (a command may make several runs)."""
+    global _announced_host_change
+    if not _announced_host_change:
+        _announced_host_change = True
+        click.echo(f"pyzswap: {message}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
     from .kernel import _host
 
+    global _announced_host_change
+    _announced_host_change = False
     _host.announce = _announce_host_change
     terminate_on_sigterm()
     try:

@@ -1,7 +1,9 @@
-"""Memory cgroups (v2), as far as zswap uses them: the tree, zswap's knobs, charges, statistics.
+"""Memory cgroups (v2 or v1), as far as zswap and the mm use them: the tree, zswap's knobs,
+charges, statistics.
 
 One :class:`MemCgroup` tree per hierarchy: ``root = MemCgroup()`` is the root (id 0, path
 ``/``), ``a = root.create("a")``, ``b = a.create("b")``; ids are ints that are never reused.
+``MemCgroup(version=1)`` makes a cgroup v1 memory hierarchy (see "cgroup v1" below).
 
 Files (``read(name) -> str`` / ``write(name, value)``, content exactly as cgroupfs shows it,
 trailing newline included; the typed properties in brackets):
@@ -70,6 +72,17 @@ Iteration: :func:`mem_cgroup_iter` is the kernel's pre-order round robin over on
 ``zswap_next_shrink`` with ``zswap_shrink_lock``: :meth:`ZswapShrinkCursor.next` is the
 ``shrink_worker`` step that advances it, and group removal moves it on automatically.
 
+cgroup v1 (``MemCgroup(version=1)``, the legacy memory controller): zswap is not charged to the
+memcg at all (``obj_cgroup_may_zswap`` allows every store, ``obj_cgroup_charge_zswap`` and
+``obj_cgroup_uncharge_zswap`` return at once unless ``cgroup_subsys_on_dfl``), so
+``zswap_current`` and ``zswapped`` stay 0 (and zswap's shrinker, which scales by them, finds
+nothing to do for a group) and the limit bounds the group's own pages only. The files are v1's:
+``memory.limit_in_bytes`` (the limit: :attr:`MemCgroup.memory_max`), ``memory.usage_in_bytes``
+(read-only), ``memory.swappiness`` (0..200, per group, inherited from the parent at creation as
+``mem_cgroup_css_alloc`` does; :attr:`MemCgroup.swappiness`) and ``memory.stat``; there are no
+``memory.zswap.*`` files and writeback is always enabled. zswap's events are still counted per
+group (``count_objcg_events`` does not depend on the version).
+
 Deviation: charges to the root are counted in the root (the kernel gives root tasks no object
 cgroup, so their zswap usage shows only in the global statistics).
 
@@ -97,6 +110,7 @@ from .folio import PAGE_SIZE
 __all__ = [
     "MEMCG_EVENTS",
     "MEMCG_FILES",
+    "MEMCG_V1_FILES",
     "PAGE_COUNTER_MAX",
     "CgroupBusy",
     "MemCgroup",
@@ -116,12 +130,21 @@ PAGE_COUNTER_MAX: Final = ((1 << 63) - 1) // PAGE_SIZE
 #: memcg events zswap counts, in memory.stat order.
 MEMCG_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _EVENT_INDEX: Final = {name: i for i, name in enumerate(MEMCG_EVENTS)}
-#: The cgroupfs files modelled here.
+#: The cgroupfs files modelled here (cgroup v2).
 MEMCG_FILES: Final = ("memory.current", "memory.max", "memory.stat", "memory.zswap.current",
                       "memory.zswap.max", "memory.zswap.writeback")
+#: The cgroup v1 files modelled here.
+MEMCG_V1_FILES: Final = ("memory.limit_in_bytes", "memory.stat", "memory.swappiness",
+                         "memory.usage_in_bytes")
 _NOT_ON_ROOT: Final = frozenset(("memory.current", "memory.max", "memory.zswap.current",
-                                 "memory.zswap.max"))
-_READ_ONLY: Final = frozenset(("memory.current", "memory.stat", "memory.zswap.current"))
+                                 "memory.zswap.max", "memory.limit_in_bytes",
+                                 "memory.swappiness"))
+_READ_ONLY: Final = frozenset(("memory.current", "memory.stat", "memory.zswap.current",
+                               "memory.usage_in_bytes"))
+#: ``vm_swappiness``'s default, and the v1 ``memory.swappiness`` a new hierarchy starts with.
+DEFAULT_SWAPPINESS: Final = 60
+#: ``MAX_SWAPPINESS``.
+MAX_SWAPPINESS: Final = 200
 _SUFFIX_SHIFT: Final = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
 
@@ -214,10 +237,14 @@ def _check_name(name: object) -> str:
 class _Hierarchy:
     """State shared by every group of one tree."""
 
-    __slots__ = ("by_id", "cgroup_mutex", "cursors", "next_id", "objcg_owner", "offline_hooks",
-                 "stat_lock")
+    __slots__ = ("by_id", "cgroup_mutex", "cursors", "files", "next_id", "objcg_owner",
+                 "offline_hooks", "stat_lock", "version")
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = 2) -> None:
+        if version not in (1, 2):
+            raise InvalidParameter(f"cgroup version must be 1 or 2, got {version!r}")
+        self.version = version
+        self.files = MEMCG_FILES if version == 2 else MEMCG_V1_FILES
         self.cgroup_mutex = threading.RLock()
         self.stat_lock = threading.Lock()
         self.next_id = 0
@@ -232,12 +259,16 @@ class MemCgroup:
     :meth:`create`. See the module docstring for files, charging, removal and locking."""
 
     __slots__ = ("__weakref__", "_events", "_h", "_kids", "_lock", "_memory_max",
-                 "_memory_pages", "_nonroot_path", "_objcgs", "_path", "_zswap_b",
-                 "_zswap_max", "_zswap_writeback", "_zswapped", "id", "name", "online",
-                 "parent")
+                 "_memory_pages", "_nonroot_path", "_objcgs", "_path", "_swappiness", "_v2",
+                 "_zswap_b", "_zswap_max", "_zswap_writeback", "_zswapped", "id", "name",
+                 "online", "parent")
 
-    def __init__(self, *, _parent: MemCgroup | None = None, _name: str = "") -> None:
-        h: _Hierarchy = _Hierarchy() if _parent is None else _parent._h
+    def __init__(self, *, version: int = 2, _parent: MemCgroup | None = None,
+                 _name: str = "") -> None:
+        h: _Hierarchy = _Hierarchy(version) if _parent is None else _parent._h
+        self._v2 = h.version == 2
+        self._swappiness: int = (DEFAULT_SWAPPINESS if _parent is None
+                                 else _parent._swappiness)
         self._h: _Hierarchy = h
         self._lock = h.stat_lock
         self.parent = _parent
@@ -383,11 +414,17 @@ class MemCgroup:
         (``obj_cgroup_memcg(get_obj_cgroup_from_folio())``), may that group zswap another
         entry (:meth:`may_zswap`), and is its writeback enabled
         (:meth:`zswap_writeback_enabled`). Nothing changes."""
-        charged = self.obj_cgroup_memcg(self.obj_cgroup())
+        # An online group charges its own objcg (obj_cgroup_memcg of its id is itself).
+        charged = self if self.online else self.obj_cgroup_memcg(self.obj_cgroup())
+        if not self._v2:
+            return charged, True, True  # v1: no zswap limit, no writeback knob
         return charged, charged.may_zswap(), charged.zswap_writeback_enabled()
 
     def may_zswap(self) -> bool:
-        """``obj_cgroup_may_zswap``: may this group store another entry in zswap?"""
+        """``obj_cgroup_may_zswap``: may this group store another entry in zswap? (Always
+        under cgroup v1, where zswap is not charged.)"""
+        if not self._v2:
+            return True
         for memcg in self._nonroot_path:
             limit = memcg._zswap_max
             if limit == PAGE_COUNTER_MAX:
@@ -398,7 +435,9 @@ class MemCgroup:
 
     def charge_zswap(self, nbytes: int, nr_pages: int = 1) -> None:
         """``obj_cgroup_charge_zswap``: ``MEMCG_ZSWAP_B += nbytes``, ``MEMCG_ZSWAPPED +=
-        nr_pages`` here and in every ancestor. Never fails."""
+        nr_pages`` here and in every ancestor. Never fails. Nothing under cgroup v1."""
+        if not self._v2:
+            return
         lock = self._lock
         lock.acquire()
         try:
@@ -410,6 +449,8 @@ class MemCgroup:
 
     def uncharge_zswap(self, nbytes: int, nr_pages: int = 1) -> None:
         """``obj_cgroup_uncharge_zswap``: the reverse of :meth:`charge_zswap`."""
+        if not self._v2:
+            return
         lock = self._lock
         lock.acquire()
         try:
@@ -426,13 +467,9 @@ class MemCgroup:
         if i is None:
             raise InvalidParameter(f"unknown memcg event {name!r} (known: "
                                    f"{', '.join(MEMCG_EVENTS)})")
-        lock = self._lock
-        lock.acquire()
-        try:
+        with self._lock:
             for memcg in self._path:
                 memcg._events[i] += n
-        finally:
-            lock.release()
 
     def charge_memory(self, nr_pages: int) -> None:
         """Charge ``nr_pages`` of ordinary memory (for the harness: ``memory.current``)."""
@@ -450,7 +487,7 @@ class MemCgroup:
     def zswap_writeback_enabled(self, zswap_enabled: bool = True) -> bool:
         """``mem_cgroup_zswap_writeback_enabled``: True if zswap is disabled; otherwise False
         when this group or any ancestor (root included) has ``memory.zswap.writeback`` 0."""
-        if not zswap_enabled:
+        if not zswap_enabled or not self._v2:
             return True
         return all(memcg._zswap_writeback for memcg in self._path)
 
@@ -475,14 +512,46 @@ class MemCgroup:
         self.write("memory.zswap.writeback", value)
 
     @property
+    def version(self) -> int:
+        """The cgroup version of this hierarchy (1 or 2)."""
+        return self._h.version
+
+    @property
+    def limit_file(self) -> str:
+        """The name of the memory limit's file: ``memory.max`` (v2) or
+        ``memory.limit_in_bytes`` (v1)."""
+        return "memory.max" if self._v2 else "memory.limit_in_bytes"
+
+    @property
     def memory_max(self) -> int | None:
-        """``memory.max`` in bytes, None for "max"."""
+        """The memory limit in bytes (``memory.max``, v1 ``memory.limit_in_bytes``), None for
+        "max"."""
         limit = self._memory_max
         return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
 
     @memory_max.setter
     def memory_max(self, value: int | str | None) -> None:
-        self.write("memory.max", value)
+        self.write(self.limit_file, value)
+
+    @property
+    def memory_max_pages(self) -> int:
+        """The limit in pages (:data:`PAGE_COUNTER_MAX` for none): the page counter's max."""
+        return self._memory_max
+
+    @property
+    def memory_pages(self) -> int:
+        """Pages charged with :meth:`charge_memory`, here and below (zswap not included)."""
+        return self._memory_pages
+
+    @property
+    def swappiness(self) -> int:
+        """``mem_cgroup_swappiness``: v1's per-group ``memory.swappiness``; None of v2's
+        business (v2 uses ``vm.swappiness``, the caller's)."""
+        return self._swappiness
+
+    @swappiness.setter
+    def swappiness(self, value: int | str) -> None:
+        self.write("memory.swappiness", value)
 
     @property
     def zswap_current(self) -> int:
@@ -496,7 +565,8 @@ class MemCgroup:
 
     @property
     def memory_current(self) -> int:
-        """``memory.current`` in bytes: charged pages plus zswap bytes."""
+        """``memory.current`` (v1 ``memory.usage_in_bytes``) in bytes: charged pages plus
+        zswap bytes (v2; v1 does not charge zswap)."""
         return self._memory_pages * PAGE_SIZE + self._zswap_b
 
     def events(self) -> dict[str, int]:
@@ -512,8 +582,10 @@ class MemCgroup:
 
     # ------------------------------------------------------------------ files ---------------
     def _check_file(self, name: str) -> None:
-        if name not in MEMCG_FILES:
-            raise InvalidParameter(f"no cgroup file {name!r} (known: {', '.join(MEMCG_FILES)})")
+        files = self._h.files
+        if name not in files:
+            raise InvalidParameter(f"no cgroup v{self._h.version} file {name!r} (known: "
+                                   f"{', '.join(files)})")
         if self.parent is None and name in _NOT_ON_ROOT:
             raise InvalidParameter(f"{name} does not exist on the root cgroup")
         if not self.online:
@@ -526,11 +598,15 @@ class MemCgroup:
             return _show_max(self._zswap_max)
         if name == "memory.max":
             return _show_max(self._memory_max)
+        if name == "memory.limit_in_bytes":
+            return f"{self._memory_max * PAGE_SIZE}\n"
+        if name == "memory.swappiness":
+            return f"{self._swappiness}\n"
         if name == "memory.zswap.writeback":
             return f"{int(self._zswap_writeback)}\n"
         if name == "memory.zswap.current":
             return f"{self._zswap_b}\n"
-        if name == "memory.current":
+        if name in ("memory.current", "memory.usage_in_bytes"):
             return f"{self.memory_current}\n"
         return "".join(f"{key} {value}\n" for key, value in self.stat().items())
 
@@ -549,6 +625,15 @@ class MemCgroup:
                 self._zswap_writeback = bool(number)
             elif name == "memory.zswap.max":
                 self._zswap_max = page_counter_memparse(value, name)
+            elif name == "memory.swappiness":  # mem_cgroup_swappiness_write
+                number = _kstrtoint(value, name)
+                if not 0 <= number <= MAX_SWAPPINESS:
+                    raise InvalidParameter(f"{name}: must be 0..{MAX_SWAPPINESS}, got {number}")
+                self._swappiness = number
+            elif name == "memory.limit_in_bytes":  # v1: -1 means no limit
+                text = value.strip() if isinstance(value, str) else value
+                self._memory_max = (PAGE_COUNTER_MAX if text in ("-1", -1)
+                                    else page_counter_memparse(value, name))
             else:  # memory.max
                 self._memory_max = page_counter_memparse(value, name)
 

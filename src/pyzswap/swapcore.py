@@ -4,9 +4,11 @@ This is the part of Linux's ``mm/page_io.c``, ``mm/swap_state.c`` and ``mm/swapf
 decides where a page goes and where it comes back from, on top of :mod:`pyzswap.swap`'s devices
 and a :class:`~pyzswap.zswap.Zswap` in front of them (6.18 order):
 
-* :meth:`SwapCore.swap_out` (``swap_writeout``): allocate slots for the folio; a whole-zero
-  folio is only recorded in the device's zero bitmap; otherwise ``zswap_store``; if zswap
-  refuses, the folio is written to the swap file.
+* :meth:`SwapCore.swap_writeout` (``swap_writeout``): a whole-zero folio is only recorded in
+  the device's zero bitmap; otherwise ``zswap_store``; if zswap refuses, the folio is written to
+  the swap file, except in a memcg with ``memory.zswap.writeback`` 0, where it stays in memory
+  (``AOP_WRITEPAGE_ACTIVATE``). :meth:`SwapCore.folio_alloc_swap` allocates the slots first
+  (reclaim's ``add_to_swap``); :meth:`SwapCore.swap_out` does both.
 * :meth:`SwapCore.swap_in` (``swap_read_folio``): zero bitmap → zeros; else ``zswap_load``; else
   read the swap file (and tell zswap's shrinker, ``zswap_folio_swapin``).
 * :meth:`SwapCore.swap_free`: drop the slots; the device's free hook invalidates zswap's entries.
@@ -24,20 +26,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from .errors import InvalidParameter
 from .folio import PAGE_SIZE, folio_nr_pages, is_folio_zero_filled
-from .swap import SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
+from .swap import SWP_OFFSET_MASK, SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
 
 if TYPE_CHECKING:
     from ._types import BytesLike, WritableBuffer
     from .memcg import MemCgroup
     from .zswap import Zswap
 
-__all__ = ["SwapCore", "SwapInSource"]
+__all__ = ["AOP_WRITEPAGE_ACTIVATE", "SwapCore", "SwapInSource", "WriteoutResult"]
 
 SwapInSource = Literal["zero", "zswap", "disk"]
+_ZERO_PAGE: Final = bytes(PAGE_SIZE)
+#: Where :meth:`SwapCore.swap_writeout` put a folio, or ``"activate"``: it stays in memory.
+WriteoutResult = Literal["zero", "zswap", "disk", "activate"]
+#: ``AOP_WRITEPAGE_ACTIVATE``: the folio was not written; keep it, dirty, and activate it.
+AOP_WRITEPAGE_ACTIVATE: Literal["activate"] = "activate"
 
 
 class SwapCore:
@@ -49,6 +56,9 @@ class SwapCore:
         self.table = table if table is not None else SwapTable(directory)
         zswap.attach_swap(self.table)
         self._lock = threading.Lock()
+        #: single-page slots whose zero bit may be set (every one that is; more after a free):
+        #: a write-out clears the bit only where it may be set
+        self._maybe_zero: set[int] = set()
         #: where swapped-out pages went: zero bitmap, zswap, or the device (pswpout)
         self.swpout_zero = 0
         self.swpout_zswap = 0
@@ -94,19 +104,30 @@ class SwapCore:
         return count
 
     # ------------------------------------------------------------------ swap-out -------------
-    def swap_out(self, folio: BytesLike, memcg: MemCgroup | None = None) -> int | None:
-        """Swap a folio out; its first slot as a packed swap entry, or None if no swap space.
+    def folio_alloc_swap(self, nr: int = 1) -> int | None:
+        """``folio_alloc_swap`` (reclaim's ``add_to_swap``): ``nr`` contiguous slots for a folio
+        about to be written out; the packed swap entry of the first, or None when swap is full.
+        The slots stay allocated until :meth:`swap_free`, across any number of write-outs."""
+        return self.table.folio_alloc_swap(nr)
 
-        The folio's bytes are safe once this returns: in the zero bitmap, in zswap or on the
-        device. A device write error frees the slots and raises (the caller keeps the page).
+    def swap_writeout(self, swp: int, folio: BytesLike,
+                      memcg: MemCgroup | None = None) -> WriteoutResult:
+        """``swap_writeout``: write a folio to its (already allocated) slots at ``swp``.
+
+        6.18's order: a whole-zero folio only sets the slots' zero bits (``swpout_zero``);
+        otherwise the zero bits are cleared and ``zswap_store`` is tried; when zswap refuses
+        and the folio's memcg has ``memory.zswap.writeback`` disabled, nothing is written and
+        :data:`AOP_WRITEPAGE_ACTIVATE` (``"activate"``) is returned: the caller keeps the folio
+        in memory, dirty, with its slots, and activates it (``shrink_folio_list``'s
+        ``activate_locked``); otherwise the folio is written to the swap device
+        (``__swap_writepage``, a ``pswpout``). A device write error raises (the caller keeps
+        the folio and its slots).
         """
-        nr = folio_nr_pages(folio)
-        swp = self.table.folio_alloc_swap(nr)
-        if swp is None:
-            return None
-        t, off = swp_type(swp), swp_offset(swp)
-        device = self.table.device(t)
-        if is_folio_zero_filled(folio):
+        page = bytes(folio) if type(folio) is memoryview and folio.nbytes == PAGE_SIZE else None
+        nr = 1 if page is not None else folio_nr_pages(folio)
+        t, off = swp >> SWP_TYPE_SHIFT, swp & SWP_OFFSET_MASK
+        if (page == _ZERO_PAGE) if page is not None else is_folio_zero_filled(folio):
+            device = self.table.device(t)
             # A stale zswap entry for these slots must not outlive the zero page (writeback
             # would otherwise write old data over the slot later).
             for k in range(nr):
@@ -114,19 +135,43 @@ class SwapCore:
             device.zeromap_set(off, nr)
             with self._lock:
                 self.swpout_zero += nr
-            return swp
-        device.zeromap_clear(off, nr)
-        if self.zswap.store(folio, t, off, memcg):
+                self._maybe_zero.update(range(swp, swp + nr))
+            return "zero"
+        if nr > 1 or swp in self._maybe_zero:
+            self.table.device(t).zeromap_clear(off, nr)
+            self._maybe_zero.discard(swp)
+        if self.zswap.store(page if page is not None else folio, t, off, memcg):
             with self._lock:
                 self.swpout_zswap += nr
-            return swp
+            return "zswap"
+        if memcg is not None and not memcg.zswap_writeback_enabled(self.zswap.enabled):
+            return AOP_WRITEPAGE_ACTIVATE
+        self.table.write_page(swp, folio)
+        with self._lock:
+            self.swpout_disk += nr
+        return "disk"
+
+    def swap_out(self, folio: BytesLike, memcg: MemCgroup | None = None) -> int | None:
+        """Allocate slots for a folio and write it out (:meth:`folio_alloc_swap` then
+        :meth:`swap_writeout`); the first slot as a packed swap entry, or None when the folio
+        stays in memory: no swap space, or ``memory.zswap.writeback`` 0 and zswap refused it
+        (its slots are freed again: this call keeps no swap cache).
+
+        The folio's bytes are safe once this returns a slot: in the zero bitmap, in zswap or on
+        the device. A device write error frees the slots and raises (the caller keeps the page).
+        """
+        nr = folio_nr_pages(folio)
+        swp = self.folio_alloc_swap(nr)
+        if swp is None:
+            return None
         try:
-            self.table.write_page(swp, folio)
+            result = self.swap_writeout(swp, folio, memcg)
         except BaseException:
             self.table.swap_free(swp, nr)
             raise
-        with self._lock:
-            self.swpout_disk += nr
+        if result == AOP_WRITEPAGE_ACTIVATE:
+            self.table.swap_free(swp, nr)
+            return None
         return swp
 
     # ------------------------------------------------------------------ swap-in --------------
@@ -151,7 +196,8 @@ class SwapCore:
             if device.zeromap_count(off) == 1:
                 view[:] = bytes(PAGE_SIZE)
                 source: SwapInSource = "zero"
-            elif self.zswap.load(view, t, off, swapcache=not keep_zswap):
+            elif (self.zswap.load(view, t, off, swapcache=False) if keep_zswap
+                  else self.zswap.load(view, t, off)):
                 source = "zswap"
             else:
                 self.table.read_page(swp, view)
@@ -168,16 +214,41 @@ class SwapCore:
                 self.swpin_disk += 1
         return source
 
+    def swap_read_folio(self, swp: int, out: memoryview, memcg: MemCgroup | None = None
+                        ) -> SwapInSource:
+        """``swap_read_folio`` for a caller whose folio already holds the slot's swap cache
+        (the mm model's own swap cache): :meth:`swap_in` without taking the swap-cache place,
+        so only for a caller that runs nothing else meanwhile (no writeback of the slot can
+        be in flight). ``out`` is one writable page. The zswap entry goes with the load."""
+        t, off = swp_type(swp), swp_offset(swp)
+        device = self.table.device(t)
+        if device.zeromap_count(off):
+            out[:] = _ZERO_PAGE
+            self.swpin_zero += 1
+            return "zero"
+        if self.zswap.load(out, t, off):
+            self.swpin_zswap += 1
+            return "zswap"
+        device.read_page(off, out)
+        self.zswap.folio_swapin(memcg)
+        self.swpin_disk += 1
+        return "disk"
+
     def swap_free(self, swp: int, nr: int = 1) -> None:
         """Drop the owner's reference to ``nr`` slots; zswap's entries go with them."""
         self.table.swap_free(swp, nr)
 
     def stats(self) -> dict[str, int]:
-        """Where pages went and came from (``pswpout``/``pswpin`` are the disk counts)."""
+        """Where pages went and came from, with the kernel's vmstat meanings: ``pswpout`` is
+        every page written to a swap device, zswap's writeback included (both go through
+        ``__swap_writepage``), ``swpout_disk`` only the folios :meth:`swap_writeout` wrote
+        directly; ``pswpin`` every page read from a device."""
+        pswpout = sum(self.table.device(t).pswpout for t in self.table.types())
         return {
             "swpout_zero": self.swpout_zero, "swpout_zswap": self.swpout_zswap,
-            "pswpout": self.swpout_disk, "swpin_zero": self.swpin_zero,
-            "swpin_zswap": self.swpin_zswap, "pswpin": self.swpin_disk,
+            "swpout_disk": self.swpout_disk, "pswpout": pswpout,
+            "swpin_zero": self.swpin_zero, "swpin_zswap": self.swpin_zswap,
+            "pswpin": self.swpin_disk,
         }
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from pyzswap.cli import main
 
+from ..kernel.conftest import needs_zram
+
 TINY = ["--pages", "48", "--repeat", "1", "-q"]
 
 
@@ -107,3 +109,13 @@ def test_bad_pagefiles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     for path, message in ((odd, "4096"), (tmp_path, "directory")):
         rc, _, err = run(capsys, "bench", "--pagefile", str(path), "--no-kernel")
         assert rc == 2 and message in err and err.count("\n") == 1
+
+
+@needs_zram
+def test_kernel_says_once_that_it_changes_the_host(capsys: pytest.CaptureFixture[str]) -> None:
+    """Two compressors are two zram runs, but the user is told once, before the first change."""
+    rc, out, err = run(capsys, "bench", *TINY, "-c", "lzo,lzo-rle", "--kernel", "--no-batched",
+                       "--json")
+    assert rc == 0, err
+    assert err.count("changing the host") == 1
+    assert all(r["figures"].get("zram_write") for r in json.loads(out)["results"])

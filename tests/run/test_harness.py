@@ -29,14 +29,18 @@ def _stable(report: dict[str, Any]) -> dict[str, Any]:
 
 def test_small_default_run_is_consistent_and_verified() -> None:
     r = run_workload(builtin_workload("default", scale=0.2), RunConfig(compressor="lz4")).data
-    c = r["consistency"]
+    c, f, s = r["consistency"], r["faults"], r["swapins"]
     assert c["identity_holds"] and c["pool_total_size_matches_zsmalloc"]
-    assert c["verified_faults"] == r["faults"]["total"] > 0
-    assert r["faults"]["total"] == r["faults"]["zswap"] + r["faults"]["disk"] + r["faults"]["zero"]
-    assert r["vmstat"]["zswpout"] > 0 and r["debugfs"]["stored_pages"] >= 0
+    assert c["verified_faults"] == s["zswap"] + s["disk"] + s["zero"] > 0
+    assert f["total"] == f["first_touch"] + f["swapcache"] + f["major"]
+    assert f["major"] == r["pgmajfault"]
+    # every swap-in read is a major fault's page or a readahead page
+    assert s["zswap"] + s["disk"] + s["zero"] == f["major"] + s["readahead"]
+    assert r["zswpin"] == s["zswap"] and r["pswpin"] == s["disk"] and r["swpin_zero"] == s["zero"]
+    assert r["zswpout"] > 0 and r["stored_pages"] >= 0
     assert r["memory"]["pool_total_size"] == r["debugfs"]["pool_total_size"]
     assert sum(r["ratio_histogram"]["counts"]) == r["debugfs"]["stored_pages"]
-    assert len(r["timeline"]["ops"]) >= 2 and r["latency"]["store"]["count"] > 0
+    assert len(r["timeline"]) >= 2 and r["latency"]["store"]["count"] > 0
 
 
 def test_same_seed_same_statistics_other_seed_other_statistics() -> None:
@@ -50,7 +54,7 @@ def test_same_seed_same_statistics_other_seed_other_statistics() -> None:
 
 
 def test_a_corrupted_swap_in_is_caught_as_a_lost_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = SwapCore.swap_in
+    real = SwapCore.swap_read_folio
     calls = {"n": 0}
 
     def flaky(self: SwapCore, swp: int, out: Any, *args: Any, **kwargs: Any) -> Any:
@@ -60,15 +64,16 @@ def test_a_corrupted_swap_in_is_caught_as_a_lost_page(monkeypatch: pytest.Monkey
             out[100] ^= 0xFF
         return source
 
-    monkeypatch.setattr(SwapCore, "swap_in", flaky)
+    monkeypatch.setattr(SwapCore, "swap_read_folio", flaky)
     with pytest.raises(LostPage, match="different bytes"):
         run_workload(builtin_workload("heap", scale=0.1), RunConfig(compressor="lz4"))
 
 
 def test_memcg_memory_max_triggers_reclaim_in_the_group() -> None:
     r = run_workload(builtin_workload("cgroups", scale=0.2), RunConfig(compressor="lz4")).data
-    batch = r["memcg"]["batch"]
+    batch = r["memcg"]["/batch"]
     limit = int(r["total_pages"] * 0.25) * 4096
+    assert batch["memory.max"] == limit
     assert batch["memory.current"] <= limit + 4096
     assert r["mm"]["memcg_reclaims"].get("/batch", 0) > 0
     assert batch["zswpout"] > 0 and r["consistency"]["identity_holds"]
@@ -78,8 +83,8 @@ def test_zswap_max_and_writeback_knobs_apply() -> None:
     cfg = RunConfig(compressor="lz4", zswap_max={"web": 64 * 1024},
                     zswap_writeback={"batch": False})
     r = run_workload(builtin_workload("cgroups", scale=0.2), cfg).data
-    assert r["memcg"]["web"]["memory.zswap.current"] <= 64 * 1024 + 4096
-    assert r["memcg"]["batch"]["zswpwb"] == 0
+    assert r["memcg"]["/web"]["memory.zswap.current"] <= 64 * 1024 + 4096
+    assert r["memcg"]["/batch"]["zswpwb"] == 0
     assert r["consistency"]["identity_holds"]
 
 
@@ -97,7 +102,7 @@ def test_page_file_workload(tmp_path: Path) -> None:
     path.write_bytes(make_pages("mixed", 1024, seed=2))
     wl = page_file_workload(path, pattern="phased", ops=5000)
     r = run_workload(wl, RunConfig(compressor="zstd")).data
-    assert r["workload"] == "pages.bin" and r["events"] == 5000
+    assert r["workload"] == "pages.bin" and r["accesses"] == 5000
     assert r["consistency"]["identity_holds"]
 
 
@@ -197,7 +202,7 @@ def test_trace_workload_runs_and_exit_frees_everything(tmp_path: Path,
     assert code == 0, err
     r = json.loads(out)
     assert r["mm"]["exits"] == 1 and r["consistency"]["identity_holds"]
-    assert r["memcg"]["web"]["zswpout"] > 0
+    assert r["memcg"]["/web"]["zswpout"] > 0
     trace.write_text("proc 1 16\nr 1 3\nr 1 99\n")
     code, _, err = _run_cli(["run", str(trace)], capsys)
     assert code == 2 and ":3:" in err and err.count("\n") == 1

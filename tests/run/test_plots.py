@@ -23,7 +23,7 @@ def run_report(compressor: str, scale: float = 1.0) -> dict[str, Any]:
     compressed = [int(s * 4096 / (2.5 * scale)) for s in stored]
     return {
         "workload": "trace:test.txt", "compressor": compressor, "label": compressor,
-        "timeline": {
+        "series": {
             "ops": ops,
             "pool_total_size": [int(c * 1.1) for c in compressed],
             "compressed_bytes": compressed,
@@ -70,7 +70,7 @@ def test_compare_writes_one_file_per_chart(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("drop", "expected"), [
-    ("timeline", ("ratio_histogram.png", "latency_cdf.png")),
+    ("series", ("ratio_histogram.png", "latency_cdf.png")),
     ("ratio_histogram", ("pool_size.png", "latency_cdf.png")),
     ("latency_us", ("pool_size.png", "ratio_histogram.png")),
 ])
@@ -85,7 +85,7 @@ def test_missing_section_skips_its_chart(tmp_path: Path, drop: str,
 
 def test_missing_series_are_skipped(tmp_path: Path) -> None:
     report = run_report("lz4")
-    timeline = report["timeline"]
+    timeline = report["series"]
     for key in ("compressed_bytes", "stored_pages", "written_back_pages", "resident_pages"):
         del timeline[key]
     report["latency_us"] = {"store": [], "load": [3.0, 4.0, 0.0]}  # empty; a 0 on a log axis
@@ -94,29 +94,29 @@ def test_missing_series_are_skipped(tmp_path: Path) -> None:
 
 
 def test_timeline_without_ops_uses_sample_index(tmp_path: Path) -> None:
-    report = {"timeline": run_report("lz4")["timeline"]}
-    del report["timeline"]["ops"]
+    report = {"series": run_report("lz4")["series"]}
+    del report["series"]["ops"]
     assert_pngs(write_plots(report, tmp_path), tmp_path, ("pool_size.png",))
 
 
 def test_nothing_to_draw(tmp_path: Path) -> None:
     assert write_plots({"workload": "x", "compressor": "lz4"}, tmp_path) == []
     assert write_plots({"runs": []}, tmp_path) == []
-    assert write_plots({"timeline": {}, "latency_us": {"store": []}}, tmp_path) == []
+    assert write_plots({"series": {}, "latency_us": {"store": []}}, tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_with_a_run_missing_a_section(tmp_path: Path) -> None:
     partial = run_report("zstd")
     del partial["latency_us"]
-    del partial["timeline"]["pool_total_size"]
+    del partial["series"]["pool_total_size"]
     paths = write_plots({"runs": [run_report("lz4"), partial]}, tmp_path)
     assert_pngs(paths, tmp_path, PLOT_FILES)
 
 
 def test_degenerate_data_still_draws(tmp_path: Path) -> None:
     report = {"compressor": "lz4",
-              "timeline": {"ops": [0], "pool_total_size": [0]},
+              "series": {"ops": [0], "pool_total_size": [0]},
               "ratio_histogram": {"edges": [0.0, 1.0], "counts": [0]},
               "latency_us": {"store": [1.0]}}
     assert_pngs(write_plots(report, tmp_path), tmp_path, PLOT_FILES)
@@ -125,7 +125,7 @@ def test_degenerate_data_still_draws(tmp_path: Path) -> None:
 def test_long_series_are_thinned(tmp_path: Path) -> None:
     n = 100_000
     report = {"compressor": "lz4",
-              "timeline": {"ops": list(range(n)), "pool_total_size": list(range(n))},
+              "series": {"ops": list(range(n)), "pool_total_size": list(range(n))},
               "latency_us": {"store": [1.0 + (i % 1000) for i in range(n)]}}
     assert_pngs(write_plots(report, tmp_path), tmp_path, ("pool_size.png", "latency_cdf.png"))
 
@@ -135,13 +135,13 @@ def test_long_series_are_thinned(tmp_path: Path) -> None:
      "ratio_histogram has 2 edges for 2 counts"),
     ({"ratio_histogram": {"edges": [2.0, 1.0], "counts": [1]}},
      "ratio_histogram.edges are not increasing"),
-    ({"timeline": {"ops": [1, 2, 3], "stored_pages": [1, 2]}},
-     "timeline.stored_pages has 2 values, timeline.ops has 3"),
-    ({"timeline": {"ops": [1], "stored_pages": ["many"]}},
-     "timeline.stored_pages is not a list of numbers"),
-    ({"timeline": {"ops": [1], "stored_pages": "1"}},
-     "timeline.stored_pages is not a list of numbers"),
-    ({"timeline": [1, 2]}, "timeline is not an object"),
+    ({"series": {"ops": [1, 2, 3], "stored_pages": [1, 2]}},
+     "series.stored_pages has 2 values, series.ops has 3"),
+    ({"series": {"ops": [1], "stored_pages": ["many"]}},
+     "series.stored_pages is not a list of numbers"),
+    ({"series": {"ops": [1], "stored_pages": "1"}},
+     "series.stored_pages is not a list of numbers"),
+    ({"series": [1, 2]}, "series is not an object"),
     ({"latency_us": {"load": [[1.0], [2.0]]}}, "latency_us.load is not a flat list"),
     ({"runs": [{"ratio_histogram": {"edges": [1.0], "counts": [1]}}]},
      "runs[0].ratio_histogram has 1 edges"),

@@ -136,7 +136,8 @@ def test_proc_may_come_mid_trace() -> None:
 
 # ----------------------------------------------------------------------------- errors -------
 @pytest.mark.parametrize(("text", "message"), [
-    ("proc 1 4\nx 1 0", "t.txt:2: unknown operation 'x' (expected proc, r, w or exit)"),
+    ("proc 1 4\nx 1 0",
+     "t.txt:2: unknown operation 'x' (expected proc, r, w, exit, pageout, reclaim or set)"),
     ("proc 1 4\nR 1 0", "t.txt:2: unknown operation 'R'"),
     ("proc 1 4\nr 1", "t.txt:2: expected 'r <pid> <page>[-<last>]', got 2 fields"),
     ("proc 1 4\nw 1 0 1", "t.txt:2: expected 'w <pid> <page>[-<last>]', got 4 fields"),

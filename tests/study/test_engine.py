@@ -99,7 +99,7 @@ def test_killed_worker_loses_nothing_and_results_match_the_local_run(
     assert a.num_rows == b.num_rows == 12
     assert deterministic(a) == deterministic(b)
     assert {"memory.saved_bytes", "vmstat.zswpout", "debugfs.stored_pages",
-            "timeline.pool_total_size", "option.compressor", "cell.class"} <= set(a.column_names)
+            "series.pool_total_size", "option.compressor", "cell.class"} <= set(a.column_names)
 
 
 def test_interrupted_study_resumes_without_recomputing(tmp_path: Path, client: Any) -> None:

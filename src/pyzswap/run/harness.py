@@ -6,9 +6,18 @@ workload's groups, and the :class:`~pyzswap.run.mm.MemoryModel`; starts the proc
 the access stream; and returns a :class:`RunReport` whose :meth:`RunReport.to_dict` is the JSON
 of ``pyzswap run --json``.
 
-Determinism: the mm is single-threaded, and zswap's pool-limit worker runs inline (right after
-the store that found the pool full) instead of on its thread, so the same seed gives the same
-statistics. Timings (latencies, CPU seconds, wall time) are measured, so they vary.
+Determinism: the mm is single-threaded, and zswap's pool-limit worker (like kswapd) runs on the
+model's clock instead of on a thread (``Zswap(shrink_work="clock")``), so the same seed gives
+the same statistics. Timings (latencies, CPU seconds, wall time) are measured, so they vary.
+
+The JSON's top level holds the kernel's counters under their kernel names (the contract of
+``pyzswap run --json`` and ``pyzswap kernel run --json``, docs/WORKLOADS.md): ``zswpout``,
+``zswpin``, ``zswpwb``, ``pswpin``, ``pswpout``, ``swpout_zero``, ``swpin_zero``,
+``pgmajfault``, ``pgscan_anon``, ``pgsteal_anon``, ``pgactivate``, ``pgdeactivate``,
+``workingset_refault_anon``, ``workingset_activate_anon``, ``pool_total_size``,
+``stored_pages``, ``stored_incompressible_pages``, ``written_back_pages``, ``pool_limit_hit``,
+the ``timeline`` (samples ``{"t", "stored_pages", "pool_total_size"}`` at least every 1% of the
+accesses) and ``wall_seconds``; the sections below it detail the run.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +33,11 @@ import numpy as np
 
 from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
-from ..memcg import MemCgroup
+from ..memcg import MemCgroup, memparse
 from ..swapcore import SwapCore
 from ..zswap import Zswap
 from .mm import MemoryModel
-from .workload import OP_EXIT, OP_WRITE, Workload
+from .workload import OP_EXIT, OP_PAGEOUT, OP_RECLAIM, OP_START, OP_WRITE, Workload
 
 __all__ = ["RunConfig", "RunReport", "run_workload"]
 
@@ -40,19 +49,32 @@ _RATIO_EDGES = [1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 16.0, 4096.0
 
 @dataclass
 class RunConfig:
-    """The settings of one run (zswap parameters by their kernel names)."""
+    """The settings of one run (zswap parameters and sysctls by their kernel names)."""
 
     compressor: str = "lzo"
+    #: The machine's RAM (``MemTotal``, the base of ``max_pool_percent``); None: the
+    #: workload's suggestion.
     ram_pages: int | None = None
     max_pool_percent: int = 20
     accept_threshold_percent: int = 90
     shrinker_enabled: bool = False
-    #: memory.max per memcg path (bytes; None = max)
+    #: The memory cgroup version (1: the legacy controller: ``memory.limit_in_bytes``, zswap
+    #: not charged; 2: ``memory.max``, zswap charged).
+    cgroup_version: int = 2
+    #: memory.max (v1: memory.limit_in_bytes) per memcg path (bytes; None = max)
     memcg_max: dict[str, int | None] = field(default_factory=dict)
-    #: memory.zswap.max per memcg path (bytes; None = max)
+    #: memory.zswap.max per memcg path (bytes; None = max; cgroup v2)
     zswap_max: dict[str, int | None] = field(default_factory=dict)
-    #: memory.zswap.writeback per memcg path
+    #: memory.zswap.writeback per memcg path (cgroup v2)
     zswap_writeback: dict[str, bool] = field(default_factory=dict)
+    #: vm.swappiness (and, under v1, every group's memory.swappiness)
+    swappiness: int = 60
+    #: vm.page-cluster (swap readahead of up to 2**page_cluster pages)
+    page_cluster: int = 3
+    #: vm.min_free_kbytes; None: the kernel's default for the RAM size
+    min_free_kbytes: int | None = None
+    #: Swap space in pages; None: every page of the workload plus 1024
+    swap_pages: int | None = None
     seed: int = 0
     verify: bool = True
     samples: int = 100
@@ -73,45 +95,66 @@ class RunReport:
 
 
 class _Timers:
-    """Latency and CPU time of zswap's store and load calls, writeback excluded."""
+    """Latency and time of zswap's store and load calls (one call in :data:`SAMPLE_EVERY` is
+    timed, on the wall clock: a thread CPU clock costs as much as a store; the totals are
+    scaled up from the sample), and of the shrink worker."""
 
     def __init__(self, zswap: Zswap) -> None:
         self.store: list[float] = []
         self.load: list[float] = []
+        self.calls = {"store": 0, "load": 0}
         self.cpu = {"store": 0.0, "load": 0.0, "writeback": 0.0}
         self.writeback_wall = 0.0
-        orig_store, orig_load, orig_worker = zswap.store, zswap.load, zswap.shrink_worker
-        clock, cpu = time.perf_counter, time.thread_time
+        orig_store, orig_load = zswap.store, zswap.load
+        orig_steps = zswap.shrink_worker_steps
+        clock = time.perf_counter
+        calls = self.calls
+        every = SAMPLE_EVERY
 
         def store(*args: Any, **kwargs: Any) -> bool:
-            wb0, wbc0 = self.writeback_wall, self.cpu["writeback"]
-            t0, c0 = clock(), cpu()
+            n = calls["store"] = calls["store"] + 1
+            if n % every:
+                return orig_store(*args, **kwargs)
+            t0 = clock()
             ok = orig_store(*args, **kwargs)
-            t1, c1 = clock(), cpu()
-            self.store.append(t1 - t0 - (self.writeback_wall - wb0))
-            self.cpu["store"] += c1 - c0 - (self.cpu["writeback"] - wbc0)
+            t = clock() - t0
+            self.store.append(t)
+            self.cpu["store"] += t * every
             return ok
 
         def load(*args: Any, **kwargs: Any) -> bool:
-            t0, c0 = clock(), cpu()
+            n = calls["load"] = calls["load"] + 1
+            if n % every:
+                return orig_load(*args, **kwargs)
+            t0 = clock()
             found = orig_load(*args, **kwargs)
-            t1, c1 = clock(), cpu()
+            t = clock() - t0
             if found:
-                self.load.append(t1 - t0)
-                self.cpu["load"] += c1 - c0
+                self.load.append(t)
+                self.cpu["load"] += t * every
             return found
 
-        def worker() -> None:
-            t0, c0 = clock(), cpu()
-            try:
-                orig_worker()
-            finally:
-                self.writeback_wall += clock() - t0
-                self.cpu["writeback"] += cpu() - c0
+        def steps() -> Iterator[int]:
+            inner = orig_steps()
+            while True:
+                t0 = clock()
+                try:
+                    ret = next(inner)
+                except StopIteration:
+                    return
+                finally:
+                    t = clock() - t0
+                    self.writeback_wall += t
+                    self.cpu["writeback"] += t
+                yield ret
 
         zswap.store = store  # type: ignore[method-assign]
         zswap.load = load  # type: ignore[method-assign]
-        zswap.shrink_worker = worker  # type: ignore[method-assign]
+        zswap.shrink_worker_steps = steps  # type: ignore[method-assign]
+
+
+#: One zswap store/load call in this many is timed.
+SAMPLE_EVERY = 8
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -138,6 +181,26 @@ def _memcg_for(root: MemCgroup, path: str) -> MemCgroup:
     return node
 
 
+def _check_version(workload: Workload, cfg: RunConfig) -> None:
+    """Refuse, before anything runs, what the run's cgroup version does not have."""
+    if cfg.cgroup_version not in (1, 2):
+        raise InvalidParameter(f"cgroup version must be 1 or 2, got {cfg.cgroup_version}")
+    if cfg.cgroup_version == 1:
+        if cfg.zswap_max or cfg.zswap_writeback:
+            raise InvalidParameter("memory.zswap.max and memory.zswap.writeback are cgroup v2 "
+                                   "files (this run is --cgroup-version 1)")
+        v2_only = {"memory.max", "memory.zswap.max", "memory.zswap.writeback"}
+    else:
+        v2_only = {"memory.limit_in_bytes", "memory.swappiness"}
+    for ev in workload.controls:
+        if ev.op == "reclaim" and cfg.cgroup_version == 1:
+            raise InvalidParameter(f"{workload.name}:{ev.line}: memory.reclaim is a cgroup v2 "
+                                   "file (this run is --cgroup-version 1)")
+        if ev.op == "set" and ev.file in v2_only:
+            raise InvalidParameter(f"{workload.name}:{ev.line}: {ev.file} is not a cgroup "
+                                   f"v{cfg.cgroup_version} file")
+
+
 def run_workload(workload: Workload, config: RunConfig | None = None, *,
                  progress: Progress | None = None,
                  swap_dir: str | None = None) -> RunReport:
@@ -146,85 +209,141 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
     ram_pages = cfg.ram_pages if cfg.ram_pages is not None else workload.ram_pages
     if ram_pages < 1:
         raise InvalidParameter(f"RAM must be at least one page ({PAGE_SIZE} bytes)")
+    _check_version(workload, cfg)
     groups = {_norm(p) for p in (
         [p.memcg for p in workload.procs if p.memcg] + list(cfg.memcg_max)
-        + list(cfg.zswap_max) + list(cfg.zswap_writeback) + list(workload.memcg_max))}
-    root = MemCgroup() if groups else None
+        + list(cfg.zswap_max) + list(cfg.zswap_writeback) + list(workload.memcg_max)
+        + [ev.memcg for ev in workload.controls if ev.memcg])}
+    groups.discard("")
+    root = MemCgroup(version=cfg.cgroup_version)
     zswap = Zswap(compressor=cfg.compressor, totalram_pages=ram_pages,
                   max_pool_percent=cfg.max_pool_percent,
                   accept_threshold_percent=cfg.accept_threshold_percent,
                   shrinker_enabled=cfg.shrinker_enabled, memcg_root=root,
-                  shrink_work="inline", cpus=1)
-    memcgs: dict[str, MemCgroup] = {}
-    if root is not None:
-        for path in sorted(groups):
-            memcgs[path] = _memcg_for(root, path)
-        for path, limit in {**workload.memcg_max, **cfg.memcg_max}.items():
-            memcgs[_norm(path)].write("memory.max", "max" if limit is None else str(limit))
-        for path, limit in cfg.zswap_max.items():
-            memcgs[_norm(path)].write("memory.zswap.max", "max" if limit is None else str(limit))
-        for path, enabled in cfg.zswap_writeback.items():
-            memcgs[_norm(path)].write("memory.zswap.writeback", "1" if enabled else "0")
+                  shrink_work="clock", cpus=1)
+    memcgs: dict[str, MemCgroup] = {"": root}
+    for path in sorted(groups):
+        memcgs[path] = _memcg_for(root, path)
+        if cfg.cgroup_version == 1:
+            memcgs[path].write("memory.swappiness", str(cfg.swappiness))
+    for path, limit in {**workload.memcg_max, **cfg.memcg_max}.items():
+        g = memcgs[_norm(path)]
+        g.write(g.limit_file, "max" if limit is None else str(limit))
+    for path, limit in cfg.zswap_max.items():
+        memcgs[_norm(path)].write("memory.zswap.max", "max" if limit is None else str(limit))
+    for path, enabled in cfg.zswap_writeback.items():
+        memcgs[_norm(path)].write("memory.zswap.writeback", "1" if enabled else "0")
     timers = _Timers(zswap)
     with tempfile.TemporaryDirectory(prefix="pyzswap-run-", dir=swap_dir) as tmp:
         core = SwapCore(zswap, directory=tmp)
         try:
-            core.swapon(workload.total_pages + 1024)
-            mm = MemoryModel(core, ram_pages, seed=cfg.seed, verify=cfg.verify)
+            core.swapon(cfg.swap_pages if cfg.swap_pages is not None
+                        else workload.total_pages + 1024)
+            mm = MemoryModel(core, ram_pages, memcg_root=root, seed=cfg.seed,
+                             verify=cfg.verify, swappiness=cfg.swappiness,
+                             page_cluster=cfg.page_cluster,
+                             min_free_kbytes=cfg.min_free_kbytes,
+                             capacity=workload.total_pages + 2 * len(memcgs) + 4)
             return _replay(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers, progress)
         finally:
             core.close()
 
 
+_SERIES_KEYS = ("ops", "pool_total_size", "compressed_bytes", "stored_pages", "resident_pages",
+                "written_back_pages", "pswpout")
+
+
 def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, core: SwapCore,
             mm: MemoryModel, memcgs: dict[str, MemCgroup], timers: _Timers,
             progress: Progress | None) -> RunReport:
-    t_start = time.perf_counter()
-    for proc in workload.procs:
-        mm.add_process(proc.pid, proc.contents(),
+    for proc in workload.procs:  # contents made first: the replay is what is timed
+        mm.add_process(proc.pid, proc.npages, _made(proc.contents()),
                        memcgs[_norm(proc.memcg)] if proc.memcg else None)
+    t_start = time.perf_counter()
+    cpu_start = time.process_time()
     total = workload.nr_events
-    every = max(1, total // max(1, cfg.samples))
-    timeline: dict[str, list[int]] = {k: [] for k in (
-        "ops", "pool_total_size", "compressed_bytes", "stored_pages", "resident_pages",
-        "written_back_pages", "pswpout")}
+    accesses = workload.nr_accesses or total
+    every = max(1, accesses // max(1, cfg.samples))
+    series: dict[str, list[int]] = {k: [] for k in _SERIES_KEYS}
+    timeline: list[dict[str, float | int]] = []
 
-    def sample(done: int) -> None:
+    def sample() -> None:
+        mm.flush_stats()  # the kernel replayer reads memory.stat here, which flushes them
         st = zswap.stats()
-        timeline["ops"].append(done)
-        timeline["pool_total_size"].append(st["pool_total_size"])
-        timeline["compressed_bytes"].append(zswap.compressed_bytes())
-        timeline["stored_pages"].append(st["stored_pages"])
-        timeline["resident_pages"].append(mm.resident_pages)
-        timeline["written_back_pages"].append(st["written_back_pages"])
-        timeline["pswpout"].append(core.stats()["pswpout"])
+        done = mm.stats.accesses
+        series["ops"].append(done)
+        series["pool_total_size"].append(st["pool_total_size"])
+        series["compressed_bytes"].append(zswap.compressed_bytes())
+        series["stored_pages"].append(st["stored_pages"])
+        series["resident_pages"].append(mm.resident_pages)
+        series["written_back_pages"].append(st["written_back_pages"])
+        series["pswpout"].append(core.stats()["pswpout"])
+        timeline.append({"t": round(done / accesses, 6) if accesses else 1.0,
+                         "stored_pages": st["stored_pages"],
+                         "pool_total_size": st["pool_total_size"]})
 
-    sample(0)
-    done = 0
-    access, exit_ = mm.access, mm.exit
+    sample()
+    next_sample = every
+    done_events = 0
+    controls = workload.controls
     for pids, pages, ops in workload.events():
-        for pid, page, op in zip(pids.tolist(), pages.tolist(), ops.tolist(), strict=True):
-            if op == OP_EXIT:
-                exit_(pid)
-            else:
-                access(pid, page, op == OP_WRITE)
-            done += 1
-            if done % every == 0:
-                sample(done)
-                if progress is not None:
-                    progress(done, total)
-    if done % every:
-        sample(done)
+        n = len(ops)
+        is_access = ops <= OP_WRITE
+        gs = np.zeros(n, dtype=np.int64)
+        if is_access.any():
+            gs[is_access] = mm.page_index(pids[is_access], pages[is_access])
+        i = 0
+        while i < n:
+            if not is_access[i]:
+                _control(mm, memcgs, controls, int(ops[i]), int(pids[i]), int(pages[i]))
+                i += 1
+                continue
+            j = i + 1
+            stop = min(n, i + max(1, next_sample - mm.stats.accesses))
+            while j < stop and is_access[j]:
+                j += 1
+            mm.run(gs[i:j], ops[i:j])
+            i = j
+            if mm.stats.accesses >= next_sample:
+                sample()
+                next_sample += every
+        done_events += n
+        if progress is not None:
+            progress(done_events, total)
+    if series["ops"][-1] != mm.stats.accesses or len(series["ops"]) == 1:
+        sample()
     if progress is not None:
-        progress(done, total)
+        progress(done_events, total)
     wall = time.perf_counter() - t_start
+    timers.cpu["replay"] = time.process_time() - cpu_start
     return RunReport(_report(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers,
-                             timeline, wall))
+                             series, timeline, wall))
+
+
+def _made(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _control(mm: MemoryModel, memcgs: dict[str, MemCgroup], controls: list[Any], op: int,
+             pid: int, index: int) -> None:
+    if op == OP_START:
+        mm.start(pid)
+    elif op == OP_EXIT:
+        mm.exit(pid)
+    else:
+        ev = controls[index]
+        if op == OP_PAGEOUT:
+            mm.pageout(ev.pid, ev.first, ev.last)
+        elif op == OP_RECLAIM:
+            mm.memory_reclaim(memcgs[_norm(ev.memcg)], memparse(ev.value, "reclaim"))
+        else:
+            mm.set_limit(memcgs[_norm(ev.memcg)], ev.file, ev.value)
 
 
 def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, core: SwapCore,
             mm: MemoryModel, memcgs: dict[str, MemCgroup], timers: _Timers,
-            timeline: dict[str, list[int]], wall: float) -> dict[str, Any]:
+            series: dict[str, list[int]], timeline: list[dict[str, float | int]],
+            wall: float) -> dict[str, Any]:
     st = zswap.stats()
     vm = zswap.vmstat()
     swap = core.stats()
@@ -238,30 +357,60 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
     pool_pages = sum(p.total_pages() for p in zswap.pools())
     identity = vm["zswpout"] - vm["zswpin"] - zswap.invalidated_pages - vm["zswpwb"]
     mms = mm.stats
-    pool_series = np.array(timeline["pool_total_size"], dtype=np.float64)
-    stored_series = np.array(timeline["stored_pages"], dtype=np.float64) * PAGE_SIZE
+    pool_series = np.array(series["pool_total_size"], dtype=np.float64)
+    stored_series = np.array(series["stored_pages"], dtype=np.float64) * PAGE_SIZE
+    kernel = {
+        "zswpout": vm["zswpout"], "zswpin": vm["zswpin"], "zswpwb": vm["zswpwb"],
+        "pswpin": swap["pswpin"], "pswpout": swap["pswpout"],
+        "swpout_zero": swap["swpout_zero"], "swpin_zero": swap["swpin_zero"],
+        "pgmajfault": mms.pgmajfault, "pgscan_anon": mms.pgscan_anon,
+        "pgsteal_anon": mms.pgsteal_anon, "pgactivate": mms.pgactivate,
+        "pgdeactivate": mms.pgdeactivate,
+        "workingset_refault_anon": mms.workingset_refault_anon,
+        "workingset_activate_anon": mms.workingset_activate_anon,
+        "pool_total_size": st["pool_total_size"], "stored_pages": stored,
+        "stored_incompressible_pages": st["stored_incompressible_pages"],
+        "written_back_pages": st["written_back_pages"],
+        "pool_limit_hit": st["pool_limit_hit"],
+    }
     return {
+        **kernel,
+        "timeline": timeline,
+        "wall_seconds": round(wall, 3),
         "workload": workload.name,
         "description": workload.description,
         "label": cfg.label or cfg.compressor,
         "compressor": cfg.compressor,
         "seed": cfg.seed,
         "parameters": zswap.params(),
+        "sysctl": {"vm.swappiness": cfg.swappiness, "vm.page-cluster": cfg.page_cluster,
+                   "vm.min_free_kbytes": mm.min_free_kbytes},
+        "cgroup_version": cfg.cgroup_version,
         "ram_pages": ram_pages,
         "ram_bytes": ram_pages * PAGE_SIZE,
+        "swap_pages": core.table.device(core.table.types()[0]).nr_pages - 1,
         "processes": [{"pid": p.pid, "pages": p.npages, "memcg": p.memcg, "label": p.label}
                       for p in workload.procs],
         "total_pages": workload.total_pages,
-        "events": mms.accesses + mms.exits,
-        "wall_seconds": round(wall, 3),
+        "events": workload.nr_events,
+        "accesses": mms.accesses,
         "debugfs": st,
         "vmstat": {**vm, "pswpin": swap["pswpin"], "pswpout": swap["pswpout"],
                    "swpout_zero": swap["swpout_zero"], "swpin_zero": swap["swpin_zero"],
-                   "pgfault_swap": mms.faults, "pgscan": mms.pgscan, "pgsteal": mms.pgsteal,
-                   "pgactivate": mms.pgactivate, "pgdeactivate": mms.pgdeactivate},
-        "memcg": {path: {"memory.current": g.memory_current, **g.stat(),
-                         "memory.zswap.current": g.zswap_current}
-                  for path, g in memcgs.items() if g.online},
+                   "pgfault": mms.pgfault, "pgmajfault": mms.pgmajfault,
+                   "pgscan_anon": mms.pgscan_anon, "pgsteal_anon": mms.pgsteal_anon,
+                   "pgscan_kswapd": mms.pgscan_kswapd, "pgsteal_kswapd": mms.pgsteal_kswapd,
+                   "pgactivate": mms.pgactivate, "pgdeactivate": mms.pgdeactivate,
+                   "pgrefill": mms.pgrefill,
+                   "workingset_refault_anon": mms.workingset_refault_anon,
+                   "workingset_activate_anon": mms.workingset_activate_anon,
+                   "workingset_restore_anon": mms.workingset_restore_anon,
+                   "swap_ra": mms.swap_ra, "swap_ra_hit": mms.swap_ra_hit,
+                   "allocstall": mms.allocstall},
+        "memcg": {("/" + path if path else "/"): {
+            g.limit_file: g.memory_max, "memory.current": g.memory_current, **g.stat(),
+            "memory.zswap.current": g.zswap_current}
+            for path, g in memcgs.items() if g.online},
         "memory": {
             "stored_bytes": stored * PAGE_SIZE,
             "compressed_bytes": compressed,
@@ -273,9 +422,14 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
             "mean_saved_bytes": int((stored_series - pool_series).mean())
             if len(pool_series) else 0,
             "peak_pool_total_size": int(pool_series.max()) if len(pool_series) else 0,
+            "resident_pages": mm.resident_pages,
+            "pgtable_pages": mm.pgtable_pages,
+            "swapcache_pages": mm.swapcache_pages(),
         },
-        "faults": {"total": mms.faults, "zswap": mms.faults_zswap, "disk": mms.faults_disk,
-                   "zero": mms.faults_zero},
+        "faults": {"total": mms.pgfault, "major": mms.pgmajfault,
+                   "first_touch": mms.first_touch, "swapcache": mms.swapcache_hits},
+        "swapins": {"zswap": mms.faults_zswap, "disk": mms.faults_disk,
+                    "zero": mms.faults_zero, "readahead": mms.swap_ra},
         "writeback": {"written_back_pages": st["written_back_pages"],
                       "reject_reclaim_fail": st["reject_reclaim_fail"],
                       "pool_limit_hit": st["pool_limit_hit"],
@@ -288,7 +442,7 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
                 1, len(timers.load) // 2000)]]},
         "ratio_histogram": {"edges": [float(e) for e in edges],
                             "counts": [int(c) for c in counts]},
-        "timeline": timeline,
+        "series": series,
         "consistency": {
             "stored_pages": stored,
             "zswpout_minus_zswpin_invalidated_written_back": identity,
@@ -297,13 +451,11 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
             "pool_total_size_matches_zsmalloc":
                 pool_pages * PAGE_SIZE == st["pool_total_size"],
             "lost_pages": 0,
-            "verified_faults": mms.faults if cfg.verify else 0,
+            "verified_faults": (mms.faults_zswap + mms.faults_disk + mms.faults_zero)
+            if cfg.verify else 0,  # every page read from swap (readahead included)
+            "verify": cfg.verify,
         },
-        "mm": {"reclaim_batches": mms.reclaim_batches,
-               "shrinker_scanned": mms.shrinker_scanned,
-               "pages_compacted": mms.pages_compacted, "over_limit": mms.over_limit,
-               "memcg_reclaims": mms.memcg_reclaims, "exits": mms.exits,
-               "writes": mms.writes, "reads": mms.reads},
+        "mm": {**mms.to_dict(), "lru": mm.lru_sizes(), "clock_us": round(mm.now, 1)},
         "median_store_us": round(statistics.median(timers.store) * 1e6, 3)
         if timers.store else 0.0,
     }

@@ -9,7 +9,7 @@ comparison (one line per run, labelled with its ``label``, else its ``compressor
 up to three PNGs:
 
 ``pool_size.png``
-    Over the accesses processed (``timeline.ops``): the zswap pool (``pool_total_size``, what
+    Over the accesses processed (``series.ops``): the zswap pool (``pool_total_size``, what
     zsmalloc really holds) and the compressed data in it (``compressed_bytes``), and below it,
     resident memory (``resident_pages``), the pages in zswap at their uncompressed size
     (``stored_pages``) and the pages written back to the swap device (``written_back_pages``),
@@ -27,7 +27,7 @@ up to three PNGs:
 A field that is missing or empty is skipped: a series it would draw is left out, and a chart
 with nothing to draw is not written (so a report without ``latency_us`` gives no latency
 chart). A field that is present but malformed (an edge count that does not match the counts, a
-series of another length than ``timeline.ops``, values that are not numbers) raises
+series of another length than ``series.ops``, values that are not numbers) raises
 :class:`~pyzswap.errors.CorruptData` naming it: that is a bug in whatever produced the report.
 
 matplotlib is imported inside :func:`write_plots`: importing this module does not import it,
@@ -188,7 +188,7 @@ def _plain_ticks(ax: Axes, minor: bool = False) -> None:
 
 
 # ------------------------------------------------------------------------ pool size ---------
-#: (timeline key, bytes per unit, legend name, line style); top panel, then bottom panel.
+#: (series key, bytes per unit, legend name, line style); top panel, then bottom panel.
 _POOL_SERIES: Final = (
     ("pool_total_size", 1, "zswap pool (zsmalloc)", "-"),
     ("compressed_bytes", 1, "compressed data", "--"),
@@ -201,18 +201,18 @@ _MEMORY_SERIES: Final = (
 
 
 def _timeline_series(run: _Run) -> tuple[FloatArray, str, dict[str, FloatArray]] | None:
-    """(x, x label, {key: MiB values}) of a run's timeline, or None if it has none."""
-    timeline = run.section("timeline")
+    """(x, x label, {key: MiB values}) of a run's series, or None if it has none."""
+    timeline = run.section("series")
     if timeline is None:
         return None
     series: dict[str, FloatArray] = {}
     for key, unit, _, _ in (*_POOL_SERIES, *_MEMORY_SERIES):
-        values = run.numbers(timeline, key, "timeline")
+        values = run.numbers(timeline, key, "series")
         if values is not None:
             series[key] = values * unit / _MIB
     if not series:
         return None
-    ops = run.numbers(timeline, "ops", "timeline")
+    ops = run.numbers(timeline, "ops", "series")
     if ops is None:
         length = max(len(v) for v in series.values())
         x, xlabel = np.arange(length, dtype=np.float64), "sample"
@@ -220,8 +220,8 @@ def _timeline_series(run: _Run) -> tuple[FloatArray, str, dict[str, FloatArray]]
         x, xlabel = ops, "accesses processed"
     for key, values in series.items():
         if len(values) != len(x):
-            raise CorruptData(f"report {run.where}timeline.{key} has {len(values)} values, "
-                              f"timeline.ops has {len(x)}")
+            raise CorruptData(f"report {run.where}series.{key} has {len(values)} values, "
+                              f"series.ops has {len(x)}")
     return x, xlabel, series
 
 

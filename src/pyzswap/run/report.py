@@ -39,7 +39,7 @@ def _kv_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
 def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
     """One run: summary, zswap statistics, memcg statistics, latencies, histogram."""
     con = console or rich_console()
-    mem, faults, wb = r["memory"], r["faults"], r["writeback"]
+    mem, faults, swapins, wb = r["memory"], r["faults"], r["swapins"], r["writeback"]
     lat, cpu = r["latency"], r["cpu_seconds"]
     con.print(f"[bold]pyzswap run[/bold]: workload {r['workload']!r} ({r['description']}), "
               f"compressor {r['compressor']}, seed {r['seed']}")
@@ -53,9 +53,12 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
                             f" (peak {_mib(mem['peak_pool_total_size'])})"),
         ("compression ratio (stored / compressed)", f"{mem['compression_ratio']:.2f}"),
         ("pool ratio (stored / pool_total_size)", f"{mem['pool_ratio']:.2f}"),
-        ("faults from zswap / disk / zero", f"{faults['zswap']:,} / {faults['disk']:,} / "
-                                             f"{faults['zero']:,} "
-                                             f"({_pct(faults['zswap'], faults['total'])} zswap)"),
+        ("faults: first touch / swap cache / major",
+         f"{faults['first_touch']:,} / {faults['swapcache']:,} / {faults['major']:,}"),
+        ("pages swapped in from zswap / disk / zero",
+         f"{swapins['zswap']:,} / {swapins['disk']:,} / {swapins['zero']:,} "
+         f"({_pct(swapins['zswap'], swapins['zswap'] + swapins['disk'] + swapins['zero'])} "
+         f"zswap; {swapins['readahead']:,} by readahead)"),
         ("written back", f"{wb['written_back_pages']:,} pages ({wb['seconds']:.2f} s)"),
         ("store latency p50 / p99", f"{lat['store']['p50_us']:.1f} / "
                                     f"{lat['store']['p99_us']:.1f} µs"),
@@ -63,8 +66,7 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
                                    f"{lat['load']['p99_us']:.1f} µs"),
         ("CPU in store / load / writeback", f"{cpu['store']:.2f} / {cpu['load']:.2f} / "
                                             f"{cpu['writeback']:.2f} s"),
-        ("checked", "every fault returned its page"
-                    if r["consistency"]["verified_faults"] else "not verified (--no-verify)"),
+        ("checked", _checked(r["consistency"])),
     ]
     con.print(_kv_table("summary", summary))
     con.print(_kv_table("/sys/kernel/debug/zswap", [(k, f"{v:,}")
@@ -93,6 +95,14 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
         con.print(table)
 
 
+def _checked(consistency: Mapping[str, Any]) -> str:
+    if not consistency.get("verify", True):
+        return "not verified (--no-verify)"
+    if not consistency["verified_faults"]:
+        return "nothing was swapped in (no memory pressure)"
+    return "every fault returned its page"
+
+
 def print_comparison(reports: Sequence[Mapping[str, Any]], console: Console | None = None) -> None:
     """Several runs of one workload side by side."""
     con = console or rich_console()
@@ -110,8 +120,8 @@ def print_comparison(reports: Sequence[Mapping[str, Any]], console: Console | No
         ("compression ratio", lambda r: f"{r['memory']['compression_ratio']:.2f}"),
         ("pool ratio", lambda r: f"{r['memory']['pool_ratio']:.2f}"),
         ("peak pool", lambda r: _mib(r["memory"]["peak_pool_total_size"])),
-        ("faults zswap", lambda r: f"{r['faults']['zswap']:,}"),
-        ("faults disk", lambda r: f"{r['faults']['disk']:,}"),
+        ("swap-ins zswap", lambda r: f"{r['swapins']['zswap']:,}"),
+        ("swap-ins disk", lambda r: f"{r['swapins']['disk']:,}"),
         ("written back", lambda r: f"{r['writeback']['written_back_pages']:,}"),
         ("pool_limit_hit", lambda r: f"{r['debugfs']['pool_limit_hit']:,}"),
         ("store p50 µs", lambda r: f"{r['latency']['store']['p50_us']:.1f}"),

@@ -7,19 +7,25 @@ generate from a script, or to convert from a tracer::
 
     # pyzswap trace v1
     proc 1 4096 memcg=web pageset=real seed=7     # process 1: 4096 pages (16 MiB)
-    proc 2 1024 memcg=batch/job1 file=heap.pages  # its page contents from a page file
     w 1 0-1023                                    # write pages 0..1023 of process 1
     r 1 17                                        # read page 17
+    proc 2 1024 memcg=batch/job1 file=heap.pages  # starts here; contents from a page file
     r 2 0-1023
+    set batch/job1 memory.max 2M                  # write a cgroup file now
+    reclaim web 1M                                # memory.reclaim
+    pageout 1 0-99                                # MADV_PAGEOUT of pages 0..99 of process 1
     exit 2                                        # frees its pages and swap slots
 
 Lines (tokens are separated by whitespace; ``#`` starts a comment anywhere on a line; blank
 lines are ignored):
 
 ``proc <pid> <npages> [memcg=<path>] [pageset=<profile>] [file=<pagefile>] [seed=<n>]``
-    Declares a process with ``npages`` (>= 1) virtual pages, numbered ``0..npages-1``. It must
-    come before the pid's first use; pids are never reused within a trace (a second ``proc``
-    for a pid is an error, even after its ``exit``). Options, each at most once:
+    Declares a process with ``npages`` (>= 1) virtual pages, numbered ``0..npages-1``. The
+    process starts where its ``proc`` line is (before it, it does not exist and uses no
+    memory), so the line must come before the pid's first use; pids are never reused within a
+    trace (a second ``proc`` for a pid is an error, even after its ``exit``). A page exists
+    from its first access (``r`` or ``w``), which gives it its initial contents. Options, each
+    at most once:
 
     * ``memcg=`` the memory cgroup it is charged to, a path such as ``a/b`` or ``/a/b`` (both
       mean the same group; ``/`` is the root). Stored normalised, with a leading ``/``.
@@ -41,6 +47,29 @@ lines are ignored):
 
 ``exit <pid>``
     The process exits: its pages and swap slots are freed. The pid cannot be used again.
+
+``pageout <pid> <page>[-<last>]``
+    ``madvise(MADV_PAGEOUT)`` of the range: its present pages are reclaimed now (not an
+    access: pages never touched stay untouched).
+
+``reclaim <memcg> <bytes>``
+    Write ``bytes`` (a number with an optional ``K``/``M``/``G`` suffix) to the group's
+    ``memory.reclaim`` (cgroup v2): proactive reclaim of that much from the group.
+
+``set <memcg> <file> <value>``
+    Write ``value`` to a cgroup file of the group at this point: ``memory.max``,
+    ``memory.zswap.max``, ``memory.zswap.writeback`` (cgroup v2), ``memory.limit_in_bytes``,
+    ``memory.swappiness`` (cgroup v1). The value is checked here for its syntax; the cgroup
+    version of the run decides whether the file exists.
+
+What a ``w`` does to the page (the rule both ``pyzswap run`` and ``pyzswap kernel run`` follow):
+let ``n`` be the number of ``w`` accesses before this one in the whole trace (from 0, in trace
+order, over all processes; a range counts one per page) and ``x = splitmix64(seed ^ n)`` with
+the run's ``--seed``; the 256 bytes at ``src = (x & 15) * 256`` are copied over the 256 bytes
+at ``dst = ((x >> 4) & 15) * 256`` of the same page (``dst`` moved to ``(src + 256) % 4096``
+when equal). :func:`write_offsets` computes ``(src, dst)``, :func:`splitmix64` the mix
+(the standard splitmix64 output for state ``v``: ``v + 0x9E3779B97F4A7C15``, then the
+finaliser). The first access of a page, ``r`` or ``w``, gives it its initial contents.
 
 A first comment line of the form ``# pyzswap trace vN`` is a version header; any version but
 ``v1`` is refused. Every malformed line raises :class:`~pyzswap.errors.CorruptData` with the
@@ -70,6 +99,7 @@ from ..errors import CorruptData, InvalidParameter
 from ..pagesets import DEFAULT_PAGESET, PAGESETS
 
 __all__ = [
+    "SET_FILES",
     "TRACE_HEADER",
     "WRITE_SPAN",
     "Op",
@@ -89,8 +119,12 @@ __all__ = [
 #: The optional first line of a v1 trace (``write_trace`` writes it).
 TRACE_HEADER: Final = "# pyzswap trace v1"
 
-#: What an event does: read pages, write pages, or end the process.
-Op: TypeAlias = Literal["r", "w", "exit"]
+#: What an event does: read pages, write pages, end the process, page out a range, reclaim
+#: from a memcg, or write a cgroup file.
+Op: TypeAlias = Literal["r", "w", "exit", "pageout", "reclaim", "set"]
+#: The cgroup files a ``set`` line may write (either cgroup version's).
+SET_FILES: Final = ("memory.max", "memory.zswap.max", "memory.zswap.writeback",
+                    "memory.limit_in_bytes", "memory.swappiness")
 
 _PAGE_SIZE: Final = 4096
 _VERSION_PREFIX: Final = "pyzswap trace v"
@@ -107,6 +141,8 @@ class ProcSpec:
 
     ``line`` is where it was declared (1-based; 0 when built in code). It does not take part in
     equality, so a trace that was written and parsed again compares equal to the original.
+    ``at`` is where the process starts: the number of events before its ``proc`` line (0: it
+    exists from the start).
     """
 
     pid: int
@@ -116,14 +152,18 @@ class ProcSpec:
     file: str | None = None
     seed: int | None = None
     line: int = field(default=0, compare=False)
+    at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
-    """One ``r``/``w``/``exit`` line: ``op`` on pages ``first..last`` (inclusive) of ``pid``.
+    """One event line: ``op`` on pages ``first..last`` (inclusive) of ``pid``.
 
     An ``exit`` has the empty range ``first=0, last=-1``, so :attr:`pages` is empty and
     :attr:`npages` is 0 for it. ``line`` (not part of equality) is the source line.
+    ``reclaim`` and ``set`` name a cgroup instead of a process (``pid`` -1, the empty range):
+    ``memcg`` is its normalised path, ``value`` the bytes (``reclaim``) or the value written,
+    ``file`` the cgroup file (``set``). ``pageout`` has a pid and a range, like ``r``.
     """
 
     op: Op
@@ -131,6 +171,9 @@ class TraceEvent:
     first: int
     last: int
     line: int = field(default=0, compare=False)
+    memcg: str | None = None
+    file: str | None = None
+    value: str | None = None
 
     @property
     def npages(self) -> int:
@@ -158,7 +201,7 @@ class Trace:
     @property
     def accesses(self) -> int:
         """Page accesses in the trace: every page of every ``r`` and ``w`` range counts once."""
-        return sum(e.last - e.first + 1 for e in self.events)
+        return sum(e.last - e.first + 1 for e in self.events if e.op == "r" or e.op == "w")
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the trace to ``path`` in v1 format (see :func:`write_trace`)."""
@@ -239,6 +282,13 @@ def _is_uint(token: str) -> bool:
     return token.isascii() and token.isdigit() and len(token) <= 100
 
 
+def _size(token: str) -> int | None:
+    """Bytes of a ``reclaim``/``set`` size token: digits with an optional K/M/G/T suffix."""
+    shift = {"k": 10, "m": 20, "g": 30, "t": 40}.get(token[-1:].lower(), 0)
+    digits = token[:-1] if shift else token
+    return int(digits) << shift if _is_uint(digits) else None
+
+
 def _normalise_memcg(value: str) -> str | None:
     """``a/b``, ``/a/b``, ``a//b/`` → ``/a/b``; ``/`` → ``/``. None if a component is invalid."""
     parts = [p for p in value.split("/") if p]
@@ -314,10 +364,72 @@ class _Parser:
                     del live[pid]
                     self.exited[pid] = lineno
                     events_append(TraceEvent("exit", pid, 0, -1, lineno))
+                elif op == "pageout":
+                    events_append(self._pageout(parts, lineno))
+                elif op == "reclaim":
+                    events_append(self._reclaim(parts, lineno))
+                elif op == "set":
+                    events_append(self._set(parts, lineno))
                 else:
-                    raise self.fail(lineno, f"unknown operation {op!r} "
-                                            "(expected proc, r, w or exit)")
+                    raise self.fail(lineno, f"unknown operation {op!r} (expected proc, r, w, "
+                                            "exit, pageout, reclaim or set)")
         return Trace(self.procs, self.events, self.name)
+
+    def _pageout(self, parts: list[str], lineno: int) -> TraceEvent:
+        if len(parts) != 3:
+            raise self.fail(lineno, f"expected 'pageout {_ACCESS_USAGE}', got {len(parts)} "
+                                    "fields")
+        pid = self._pid(parts[1], lineno)
+        npages = self.live.get(pid)
+        if npages is None:
+            raise self._not_live(pid, lineno)
+        first_tok, dash, last_tok = parts[2].partition("-")
+        if not dash:
+            last_tok = first_tok
+        if not (_is_uint(first_tok) and _is_uint(last_tok)):
+            raise self.fail(lineno, f"page {parts[2]!r} is not a page number or a range "
+                                    "<first>-<last>")
+        first, last = int(first_tok), int(last_tok)
+        if last >= npages or last < first:
+            raise self._bad_range(pid, npages, first, last, lineno)
+        return TraceEvent("pageout", pid, first, last, lineno)
+
+    def _memcg_token(self, token: str, lineno: int) -> str:
+        memcg = _normalise_memcg(token)
+        if memcg is None:
+            raise self.fail(lineno, f"memcg {token!r} is not a cgroup path ('.' and '..' are "
+                                    "not allowed)")
+        return memcg
+
+    def _reclaim(self, parts: list[str], lineno: int) -> TraceEvent:
+        if len(parts) != 3:
+            raise self.fail(lineno, f"expected 'reclaim <memcg> <bytes>', got {len(parts)} "
+                                    "fields")
+        memcg = self._memcg_token(parts[1], lineno)
+        if _size(parts[2]) is None:
+            raise self.fail(lineno, f"reclaim size {parts[2]!r} is not a number of bytes "
+                                    "(with an optional K, M or G suffix)")
+        return TraceEvent("reclaim", -1, 0, -1, lineno, memcg=memcg, value=parts[2])
+
+    def _set(self, parts: list[str], lineno: int) -> TraceEvent:
+        if len(parts) != 4:
+            raise self.fail(lineno, f"expected 'set <memcg> <file> <value>', got {len(parts)} "
+                                    "fields")
+        memcg = self._memcg_token(parts[1], lineno)
+        name, value = parts[2], parts[3]
+        if name not in SET_FILES:
+            raise self.fail(lineno, f"set: unknown cgroup file {name!r} (known: "
+                                    f"{', '.join(SET_FILES)})")
+        if name in ("memory.zswap.writeback", "memory.swappiness"):
+            ok = _is_uint(value) and int(value) <= (1 if name == "memory.zswap.writeback"
+                                                    else 200)
+        elif name == "memory.limit_in_bytes" and value == "-1":
+            ok = True
+        else:
+            ok = value == "max" or _size(value) is not None
+        if not ok:
+            raise self.fail(lineno, f"set {name}: bad value {value!r}")
+        return TraceEvent("set", -1, 0, -1, lineno, memcg=memcg, file=name, value=value)
 
     def _check_header(self, comment: str, lineno: int) -> None:
         text = comment.strip()
@@ -399,7 +511,8 @@ class _Parser:
             file = os.path.abspath(self.base_dir / options["file"])
             if self.check_files:
                 self._check_page_file(options["file"], file, pid, npages, lineno)
-        self.procs[pid] = ProcSpec(pid, npages, memcg, pageset, file, seed, lineno)
+        self.procs[pid] = ProcSpec(pid, npages, memcg, pageset, file, seed, lineno,
+                                   len(self.events))
         self.live[pid] = npages
 
     def _check_page_file(self, given: str, path: str, pid: int, npages: int,
@@ -470,7 +583,9 @@ def _proc_line(spec: ProcSpec) -> str:
 def write_trace(path: str | os.PathLike[str],
                 procs: Mapping[int, ProcSpec] | Iterable[ProcSpec],
                 events: Iterable[TraceEvent]) -> None:
-    """Write a v1 trace: the header, every ``proc`` line, then the events in order.
+    """Write a v1 trace: the header, then the events in order with each ``proc`` line where
+    its process starts (before event number ``spec.at``; specs with the same ``at`` in the
+    order given).
 
     The result parses back (:func:`parse_trace`) to equal specs and events, provided the events
     are valid for the procs (the parser checks ranges and exits; this only refuses events for
@@ -479,12 +594,21 @@ def write_trace(path: str | os.PathLike[str],
     """
     specs = list(procs.values()) if isinstance(procs, Mapping) else list(procs)
     declared = {s.pid for s in specs}
+    pending = sorted(specs, key=lambda spec: spec.at)  # stable: declaration order within an at
+    k = 0
     with Path(path).open("w", encoding="utf-8") as f:
         write = f.write
         write(TRACE_HEADER + "\n")
-        for spec in specs:
-            write(_proc_line(spec) + "\n")
-        for e in events:
+        for i, e in enumerate(events):
+            while k < len(pending) and pending[k].at <= i:
+                write(_proc_line(pending[k]) + "\n")
+                k += 1
+            if e.op == "reclaim":
+                write(f"reclaim {_token(e.memcg or '', 'memcg')} {e.value}\n")
+                continue
+            if e.op == "set":
+                write(f"set {_token(e.memcg or '', 'memcg')} {e.file} {e.value}\n")
+                continue
             if e.pid not in declared:
                 raise InvalidParameter(f"event {e} is for pid {e.pid}, which has no ProcSpec")
             if e.op == "exit":
@@ -493,6 +617,8 @@ def write_trace(path: str | os.PathLike[str],
                 write(f"{e.op} {e.pid} {e.first}\n")
             else:
                 write(f"{e.op} {e.pid} {e.first}-{e.last}\n")
+        for spec in pending[k:]:
+            write(_proc_line(spec) + "\n")
 
 
 # ------------------------------------------------------------------------------ DAMON --------

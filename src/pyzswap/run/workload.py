@@ -1,8 +1,12 @@
 """Workloads for the harness: which processes exist, what their pages hold, how they are used.
 
 A :class:`Workload` is a list of :class:`ProcessSpec` (pid, size, memory cgroup, page contents)
-and a stream of access events in batches of numpy arrays: ``ops`` (:data:`OP_READ`,
-:data:`OP_WRITE`, :data:`OP_EXIT`), ``pids`` and ``pages``. Three sources:
+and a stream of events in batches of numpy arrays: ``ops``, ``pids`` and ``pages``. The ops are
+:data:`OP_READ` and :data:`OP_WRITE` (an access to page ``pages[i]`` of process ``pids[i]``),
+:data:`OP_START` (the process starts: before it, it does not exist), :data:`OP_EXIT`, and the
+control events :data:`OP_PAGEOUT`, :data:`OP_RECLAIM` and :data:`OP_SET`, whose ``pages[i]`` is
+an index into :attr:`Workload.controls` (the trace line). A process's page exists from its first
+access. Three sources:
 
 * **built-in profiles** (:data:`PROFILES`): processes with realistic contents from
   :mod:`pyzswap.pagesets` and an access pattern each — ``uniform``, ``zipf`` (a few hot pages,
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -28,10 +32,17 @@ from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
 from ..pagesets import PAGESETS, make_pages, read_page_file
 
+if TYPE_CHECKING:
+    from .trace import TraceEvent
+
 __all__ = [
     "DEFAULT_WORKLOAD",
     "OP_EXIT",
+    "OP_PAGEOUT",
     "OP_READ",
+    "OP_RECLAIM",
+    "OP_SET",
+    "OP_START",
     "OP_WRITE",
     "PATTERNS",
     "PROFILES",
@@ -48,6 +59,10 @@ __all__ = [
 OP_READ: Final = 0
 OP_WRITE: Final = 1
 OP_EXIT: Final = 2
+OP_START: Final = 3
+OP_PAGEOUT: Final = 4
+OP_RECLAIM: Final = 5
+OP_SET: Final = 6
 
 PATTERNS: Final = ("uniform", "zipf", "phased", "scan")
 DEFAULT_WORKLOAD: Final = "default"
@@ -80,6 +95,10 @@ class Workload:
     ram_pages: int = 0
     description: str = ""
     memcg_max: dict[str, int] = field(default_factory=dict)
+    #: The trace lines of control events (``pageout``, ``reclaim``, ``set``), by index.
+    controls: list[TraceEvent] = field(default_factory=list)
+    #: Page accesses (``r``/``w``) among the events; 0: every event is an access.
+    nr_accesses: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -121,9 +140,13 @@ def access_pattern(pattern: str, npages: int, n: int, rng: np.random.Generator,
 
 def _mixed_events(procs: list[tuple[int, int, str, float]], nr_events: int, seed: int,
                   write_fraction: float) -> Callable[[], Iterator[EventBatch]]:
-    """Interleave processes' accesses by weight; each process follows its own pattern."""
+    """Every process starts, then their accesses interleave by weight; each process follows
+    its own pattern."""
 
     def events() -> Iterator[EventBatch]:
+        yield (np.array([p[0] for p in procs], dtype=np.int64),
+               np.zeros(len(procs), dtype=np.int64),
+               np.full(len(procs), OP_START, dtype=np.int8))
         rng = np.random.default_rng(seed)
         weights = np.array([w for *_, w in procs], dtype=float)
         weights /= weights.sum()
@@ -192,9 +215,9 @@ def builtin_workload(name: str = DEFAULT_WORKLOAD, *, seed: int = 0, scale: floa
     total = sum(s.npages for s in specs)
     nr = ops if ops is not None else max(1, int(nr_events * scale))
     memcg_max = {"batch": int(total * 0.25) * PAGE_SIZE} if name == "cgroups" else {}
-    return Workload(name, specs, _mixed_events(plan, nr, seed, write_fraction), nr,
-                    ram_pages=max(1, int(total * ram_fraction)), description=description,
-                    memcg_max=memcg_max)
+    return Workload(name, specs, _mixed_events(plan, nr, seed, write_fraction),
+                    nr + len(specs), ram_pages=max(1, int(total * ram_fraction)),
+                    description=description, memcg_max=memcg_max, nr_accesses=nr)
 
 
 def page_file_workload(path: str | Path, *, pattern: str = "zipf", seed: int = 0,
@@ -210,8 +233,9 @@ def page_file_workload(path: str | Path, *, pattern: str = "zipf", seed: int = 0
     nr = ops if ops is not None else max(10_000, npages * 8)
     spec = ProcessSpec(1, npages, lambda: data, None, Path(path).name)
     return Workload(Path(path).name, [spec],
-                    _mixed_events([(1, npages, pattern, 1.0)], nr, seed, write_fraction), nr,
-                    ram_pages=max(1, npages // 2), description=f"page file, {pattern} accesses")
+                    _mixed_events([(1, npages, pattern, 1.0)], nr, seed, write_fraction), nr + 1,
+                    ram_pages=max(1, npages // 2), description=f"page file, {pattern} accesses",
+                    nr_accesses=nr)
 
 
 def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
@@ -233,34 +257,73 @@ def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
         specs.append(ProcessSpec(spec.pid, spec.npages, contents, spec.memcg,
                                  spec.file or spec.pageset))
     events = trace.events
+    starts: dict[int, list[int]] = {}
+    for spec in trace.procs.values():
+        starts.setdefault(spec.at, []).append(spec.pid)
+    controls = [ev for ev in events if ev.op in _CONTROL_OPS]
 
     def batches() -> Iterator[EventBatch]:
-        pids: list[int] = []
-        pages: list[int] = []
-        ops: list[int] = []
-        for ev in events:
-            op = OP_EXIT if ev.op == "exit" else OP_WRITE if ev.op == "w" else OP_READ
-            if op == OP_EXIT:
+        """The events, expanded (a range is one access per page), a slice of trace lines at
+        a time; each process's start goes before the event its ``proc`` line precedes."""
+        control = 0
+        step = 4096
+        for lo in range(0, len(events) + 1, step):
+            chunk = events[lo:lo + step]
+            codes: list[int] = []
+            pids: list[int] = []
+            firsts: list[int] = []
+            lasts: list[int] = []
+            for i, ev in enumerate(chunk, lo):
+                for pid in starts.get(i, ()):
+                    codes.append(OP_START)
+                    pids.append(pid)
+                    firsts.append(0)
+                    lasts.append(0)
+                op = _OPS[ev.op]
+                codes.append(op)
                 pids.append(ev.pid)
-                pages.append(0)
-                ops.append(op)
-            else:
-                for page in range(ev.first, ev.last + 1):
-                    pids.append(ev.pid)
-                    pages.append(page)
-                    ops.append(op)
-            if len(pids) >= _BATCH:
-                yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
-                       np.array(ops, dtype=np.int8))
-                pids, pages, ops = [], [], []
-        if pids:
-            yield (np.array(pids, dtype=np.int64), np.array(pages, dtype=np.int64),
-                   np.array(ops, dtype=np.int8))
+                if op in (OP_READ, OP_WRITE):
+                    firsts.append(ev.first)
+                    lasts.append(ev.last)
+                elif op == OP_EXIT:
+                    firsts.append(0)
+                    lasts.append(0)
+                else:
+                    firsts.append(control)
+                    lasts.append(control)
+                    control += 1
+            if lo + step > len(events):  # processes declared after the last event
+                for at in sorted(a for a in starts if a >= len(events)):
+                    for pid in starts[at]:
+                        codes.append(OP_START)
+                        pids.append(pid)
+                        firsts.append(0)
+                        lasts.append(0)
+            if not codes:
+                continue
+            first = np.array(firsts, dtype=np.int64)
+            counts = np.array(lasts, dtype=np.int64) - first + 1
+            if int(counts.max()) == 1:
+                yield (np.array(pids, dtype=np.int64), first, np.array(codes, dtype=np.int8))
+                continue
+            total = int(counts.sum())
+            # page k of line i: first[i] + k, as first[i] + (position - start of line i)
+            line_start = np.cumsum(counts) - counts
+            idx = np.repeat(np.arange(len(counts)), counts)
+            pages = first[idx] + (np.arange(total, dtype=np.int64) - line_start[idx])
+            yield (np.array(pids, dtype=np.int64)[idx], pages,
+                   np.array(codes, dtype=np.int8)[idx])
 
-    nr = sum(1 if ev.op == "exit" else ev.last - ev.first + 1 for ev in events)
+    accesses = trace.accesses
+    nr = accesses + len(trace.procs) + sum(1 for ev in events if ev.op not in ("r", "w"))
     total = sum(s.npages for s in specs)
     return Workload(Path(path).name, specs, batches, nr, ram_pages=max(1, total // 2),
-                    description="trace")
+                    description="trace", controls=controls, nr_accesses=accesses)
+
+
+_OPS: Final = {"r": OP_READ, "w": OP_WRITE, "exit": OP_EXIT, "pageout": OP_PAGEOUT,
+               "reclaim": OP_RECLAIM, "set": OP_SET}
+_CONTROL_OPS: Final = frozenset(("pageout", "reclaim", "set"))
 
 
 def _file_contents(path: Path, npages: int, where: str) -> Callable[[], bytes]:

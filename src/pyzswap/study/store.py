@@ -5,7 +5,7 @@ The cell files are the truth. Each is written under a temporary name and renamed
 rerun computes exactly the cells whose key has no file. The Parquet table is derived from them
 (:func:`write_table`): one row per cell of the spec, the cell's identity first, then every
 figure of the run's report, flattened (``memory.saved_bytes``, ``vmstat.zswpout``,
-``timeline.pool_total_size`` as a list column, …). Columns therefore follow the report: a
+``series.pool_total_size`` as a list column, …). Columns therefore follow the report: a
 figure ``pyzswap run --json`` gains is a column with no change here.
 """
 

@@ -8,7 +8,7 @@ unlock), and so is ``zswap_decompress`` (:meth:`ZswapBase._decompress`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -53,6 +53,8 @@ class ZswapBase:
     lru: EntryLru[ZswapEntry]
     _shrink_cursor: ZswapShrinkCursor | None
     _shrink_work: ShrinkWork
+    on_writeback: Callable[[int, int], None] | None
+    on_shrink_queue: Callable[[], None] | None
 
     # ------------------------------------------------------------------ checks --------------
     def _check_open(self) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .._native import EntryTable, Lock, NativeFlow, ZswapState
@@ -121,8 +121,8 @@ class Zswap(ZswapPools, ZswapWriteback):
                                    f"{totalram_pages!r}")
         if flow not in FLOWS:
             raise InvalidParameter(f"flow must be one of {', '.join(FLOWS)}, got {flow!r}")
-        if shrink_work not in ("thread", "inline"):
-            raise InvalidParameter(f"shrink_work must be 'thread' or 'inline', got "
+        if shrink_work not in ("thread", "inline", "clock"):
+            raise InvalidParameter(f"shrink_work must be 'thread', 'inline' or 'clock', got "
                                    f"{shrink_work!r}")
         self.totalram_pages: int | None = totalram_pages
         self.cpus = cpus if isinstance(cpus, CpuModel) else CpuModel(cpus)
@@ -163,7 +163,13 @@ class Zswap(ZswapPools, ZswapWriteback):
             self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
             self.memcg_root.register_offline_hook(self._memcg_offline)
         self._nr_disk_swapins = {}
-        self._shrink_work = ShrinkWork(self, inline=shrink_work == "inline")
+        self._shrink_work = ShrinkWork(self, inline=shrink_work == "inline",
+                                       clock=shrink_work == "clock")
+        #: Called as ``on_writeback(swp_type, offset)`` after each entry written back (no
+        #: lock held): the mm model puts the swap-cache folio writeback made on its LRU.
+        self.on_writeback: Callable[[int, int], None] | None = None
+        #: ``shrink_work="clock"``: called when the shrink work is queued (no lock held).
+        self.on_shrink_queue: Callable[[], None] | None = None
         self.swap_table = None
         if swap_table is not None:
             self.attach_swap(swap_table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 from ..errors import DecompressFail, InvalidParameter, ZswapError
@@ -40,12 +40,17 @@ class ShrinkWork:
     A daemon thread started on first use runs :meth:`ZswapWriteback.shrink_worker` once per
     queueing; queueing while it is pending does nothing, queueing while it runs makes it run
     again. With ``inline`` (a pyzswap option for deterministic replays) the worker runs in the
-    caller of :meth:`queue` instead, after the failed store has released every lock.
+    caller of :meth:`queue` instead, after the failed store has released every lock. With
+    ``clock`` (deterministic and asynchronous, for the mm model) queueing only marks the work
+    pending; the owner runs :meth:`ZswapWriteback.shrink_worker_steps` on its own clock
+    (:meth:`take`).
     """
 
-    def __init__(self, zswap: ZswapWriteback, inline: bool = False) -> None:
+    def __init__(self, zswap: ZswapWriteback, inline: bool = False,
+                 clock: bool = False) -> None:
         self._zswap = zswap
         self.inline = inline
+        self.clock = clock
         self._cond = threading.Condition(threading.Lock())
         self._pending = False
         self._running = False
@@ -55,6 +60,12 @@ class ShrinkWork:
         self.errors: list[BaseException] = []
 
     def queue(self) -> None:
+        if self.clock:
+            self._pending = True
+            notify = self._zswap.on_shrink_queue
+            if notify is not None:
+                notify()
+            return
         if self.inline:
             self._run_inline()
             return
@@ -67,6 +78,11 @@ class ShrinkWork:
                                                 daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def take(self) -> bool:
+        """``clock`` mode: True (and clear it) if work was queued since the last take."""
+        pending, self._pending = self._pending, False
+        return pending
 
     def _run_inline(self) -> None:
         if self._running:  # queued from inside the worker: run once more afterwards
@@ -261,6 +277,8 @@ class ZswapWriteback(ZswapBase):
             if self._state.closed:
                 raise ZswapError("this Zswap was closed during the writeback")
             self._state.written_back(entry)
+        if self.on_writeback is not None:
+            self.on_writeback(entry.type, entry.offset)
         return 0
 
     def _shrink_memcg_cb(self, encountered: list[bool] | None) -> IsolateFn[ZswapEntry]:
@@ -305,6 +323,17 @@ class ZswapWriteback(ZswapBase):
     def shrink_worker(self) -> None:
         """``shrink_worker``: write back, round-robin over cgroups, until the pool is below the
         accept threshold; give up after ``MAX_RECLAIM_RETRIES`` (16) failures."""
+        for _ in self.shrink_worker_steps():
+            pass
+
+    def shrink_work_take(self) -> bool:
+        """``shrink_work="clock"``: True if the shrink work was queued since the last call (the
+        caller then runs :meth:`shrink_worker_steps` on its own clock)."""
+        return self._shrink_work.take()
+
+    def shrink_worker_steps(self) -> Iterator[int]:
+        """:meth:`shrink_worker` one ``shrink_memcg`` call at a time: yields each call's result
+        (0, -EAGAIN, -ENOENT), so a caller can interleave the worker with other work."""
         thr = None if self._state.thr_pages < 0 else self._state.thr_pages
         if thr is None:
             return
@@ -321,6 +350,7 @@ class ZswapWriteback(ZswapBase):
                 attempts = 0
             else:
                 ret = self.shrink_memcg(memcg)
+                yield ret
                 if ret != -errno.ENOENT:
                     attempts += 1
                     if ret:
@@ -374,7 +404,14 @@ class ZswapWriteback(ZswapBase):
 
     def shrinker_scan(self, memcg: MemCgroup | None = None, nr_to_scan: int = 128) -> int:
         """``zswap_shrinker_scan``: walk the group's LRU writing back cold entries; the
-        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen."""
+        number written back, or ``SHRINK_STOP`` (-1) if none or a swap-cache hit was seen.
+
+        As the kernel's, it first returns ``SHRINK_STOP`` without touching the LRU when
+        ``shrinker_enabled`` is off or the group's ``memory.zswap.writeback`` is disabled."""
+        if not self._params["shrinker_enabled"]:
+            return SHRINK_STOP
+        if memcg is not None and not memcg.zswap_writeback_enabled():
+            return SHRINK_STOP
         encountered = [False]
         freed = self.lru.walk(0 if memcg is None else memcg.id, nr_to_scan,
                               self._shrink_memcg_cb(encountered))

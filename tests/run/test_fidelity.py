@@ -1,0 +1,63 @@
+"""``pyzswap run`` against the kernel's recorded replays of the fidelity suite (issue 18).
+
+Each case's trace is generated (its SHA-256 must be the recorded one), run through the CLI
+with the case's contract options and compared with the kernel's three runs
+(``tests/fixtures/fidelity/<case>.json``) by :func:`pyzswap.kernel.fidelity.compare_results`:
+every target metric within 10% of the kernel's mean where the kernel's spread is under 2%,
+within the kernel's min-max widened by 25% otherwise, and the stored_pages timeline within 10%
+mean absolute relative error. No host change: the kernel's side is the recording.
+
+``make test`` runs the fast case (phased); ``make test-fidelity`` runs all six (``-m fidelity``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyzswap.cli import main
+from pyzswap.kernel.fidelity import compare_results
+from pyzswap.kernel.suite import SUITE
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fidelity"
+#: Cases fast enough for ``make test`` (seconds); the others run with ``-m fidelity``.
+FAST = ("phased",)
+
+
+def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    recorded = json.loads((FIXTURES / f"{case}.json").read_text())
+    suite_case = SUITE[case]
+    assert suite_case.sha256() == recorded["trace_sha256"], "the trace generator changed"
+    trace = suite_case.write(tmp_path)
+    ram = recorded["machine"]["ram_bytes"]
+    code = main(["run", str(trace), "--ram", f"{ram >> 10}K", *suite_case.args, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return recorded, json.loads(out.out)
+
+
+def _check(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recorded, model = _run(case, tmp_path, capsys)
+    cmp = compare_results(recorded["runs"], model)
+    missed = [f"{r['metric']}: kernel {r['kernel_mean']} [{r['kernel_min']}..{r['kernel_max']}]"
+              f", pyzswap {r['pyzswap']}" for r in cmp["metrics"]
+              if r["target"] and not r["meets_target"]]
+    assert not missed, f"{case}: targets missed: {'; '.join(missed)}"
+    assert cmp["timeline_meets_target"], \
+        f"{case}: stored_pages timeline error {cmp['timeline_stored_pages_mare']}"
+
+
+@pytest.mark.parametrize("case", FAST)
+def test_fidelity_fast_cases(case: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    _check(case, tmp_path, capsys)
+
+
+@pytest.mark.fidelity
+@pytest.mark.parametrize("case", [c for c in SUITE if c not in FAST])
+def test_fidelity_suite(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _check(case, tmp_path, capsys)
