@@ -676,6 +676,67 @@ static PyObject *engines_close(Engines *self, PyObject *Py_UNUSED(ignored))
  * Build a job: `srcs` (pages or streams), `dsts` (the slots), the number of engines to wake.
  * For a compress job every source buffer holds a whole number of 4096-byte pages.
  */
+/* A job of `npages` pages over `nd` destination slots, its arrays allocated (not filled), or
+ * NULL with MemoryError. */
+static Job *job_alloc(int decompress, Py_ssize_t npages, Py_ssize_t nd)
+{
+    Job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    pthread_cond_init(&j->done_cv, NULL);
+    j->decompress = decompress;
+    j->n = npages;
+    j->nslots = nd;
+    size_t np = (size_t)(npages ? npages : 1);
+    j->src = malloc(np * sizeof(*j->src));
+    j->slen = malloc(np * sizeof(*j->slen));
+    j->result = malloc(np * sizeof(*j->result));
+    j->done = calloc(np, 1);
+    j->dst = malloc((size_t)nd * sizeof(*j->dst));
+    j->dcap = malloc((size_t)nd * sizeof(*j->dcap));
+    if (!j->src || !j->slen || !j->result || !j->done || !j->dst || !j->dcap) {
+        PyErr_NoMemory();
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Hand a filled job over to the engines: one lock, one wake-up per engine asked for (`wake`
+ * engines, all if negative, never more than the pages after the caller's first). With no
+ * engine woken the caller does every page itself. */
+static void job_hand_over(Engines *self, Job *j, int wake, Py_ssize_t npages)
+{
+    if (wake < 0 || wake > self->nthreads)
+        wake = self->nthreads;
+    if (wake > npages - 1)
+        wake = (int)(npages - 1);
+    if (wake <= 0)
+        return;
+    pthread_mutex_lock(&self->mu);
+    (void)engines_start(self); /* fewer engines than asked: the caller does their share */
+    j->listed = 1;
+    j->prev = NULL;
+    j->next = NULL;
+    if (!self->jobs) {
+        self->jobs = j;
+    } else {
+        Job *t = self->jobs;
+        while (t->next)
+            t = t->next;
+        t->next = j;
+        j->prev = t;
+    }
+    self->jobs_submitted++;
+    __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
+    int to_wake = wake < self->sleeping ? wake : self->sleeping;
+    for (int k = 0; k < to_wake; k++)
+        pthread_cond_signal(&self->work_cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
 static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, int decompress)
 {
     static char *kwlist[] = {"srcs", "dsts", "wake", NULL};
@@ -730,26 +791,9 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
         PyErr_Format(PyExc_ValueError, "%zd streams but %zd destinations", ns, nd);
         goto fail;
     }
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        PyErr_NoMemory();
+    j = job_alloc(decompress, npages, nd);
+    if (!j)
         goto fail;
-    }
-    pthread_cond_init(&j->done_cv, NULL);
-    j->decompress = decompress;
-    j->n = npages;
-    j->nslots = nd;
-    size_t np = (size_t)(npages ? npages : 1);
-    j->src = malloc(np * sizeof(*j->src));
-    j->slen = malloc(np * sizeof(*j->slen));
-    j->result = malloc(np * sizeof(*j->result));
-    j->done = calloc(np, 1);
-    j->dst = malloc((size_t)nd * sizeof(*j->dst));
-    j->dcap = malloc((size_t)nd * sizeof(*j->dcap));
-    if (!j->src || !j->slen || !j->result || !j->done || !j->dst || !j->dcap) {
-        PyErr_NoMemory();
-        goto fail;
-    }
     Py_ssize_t p = 0;
     for (Py_ssize_t k = 0; k < ns; k++) {
         Py_buffer *b = &jo->bufs[k];
@@ -782,35 +826,7 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
     jo->job = j;
     if (npages == 0)
         return (PyObject *)jo;
-    /* hand the job over: one lock, one wake-up per engine asked for */
-    if (wake < 0 || wake > self->nthreads)
-        wake = self->nthreads;
-    if (wake > npages - 1)
-        wake = (int)(npages - 1);
-    if (wake > 0) {
-        int err;
-        pthread_mutex_lock(&self->mu);
-        err = engines_start(self);
-        j->listed = 1;
-        j->prev = NULL;
-        j->next = NULL;
-        if (!self->jobs) {
-            self->jobs = j;
-        } else {
-            Job *t = self->jobs;
-            while (t->next)
-                t = t->next;
-            t->next = j;
-            j->prev = t;
-        }
-        self->jobs_submitted++;
-        __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
-        int to_wake = wake < self->sleeping ? wake : self->sleeping;
-        for (int k = 0; k < to_wake; k++)
-            pthread_cond_signal(&self->work_cv);
-        pthread_mutex_unlock(&self->mu);
-        (void)err; /* fewer engines than asked: the caller does their share */
-    }
+    job_hand_over(self, j, wake, npages);
     return (PyObject *)jo;
 
 fail:
