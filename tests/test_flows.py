@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections.abc import Callable
 
 import pytest
 from hypothesis import example, given, settings
@@ -95,30 +96,40 @@ _op = st.one_of(
 )
 
 
-def _agree(ops: list[tuple[object, ...]], limited: bool, lifetime: str) -> None:
-    # limited: a 64-page "RAM" so the global limit and its hysteresis come into play
-    sides = _pair(compressor="lz4", totalram_pages=64 if limited else None, lifetime=lifetime)
+def _run_both(sides: tuple[Zswap, Zswap], ops: list[tuple[object, ...]],
+              store_op: Callable[[Zswap, tuple[object, ...]], object]) -> None:
+    """Each op on both flows in turn: the same result (or error) and the same whole state
+    after every op. ``store_op`` runs the ops that store; ``_slot_op`` the rest."""
     try:
         for op in ops:
-            results = []
-            for z in sides:
-                if op[0] == "store":
-                    _, off, kind, seed = op
-                    page = _page(int(kind), int(seed))  # type: ignore[call-overload]
-                    results.append(_outcome(lambda z=z, p=page, o=off: z.store(p, 0, o)))
-                elif op[0] == "folio":
-                    _, off, nr, kind = op
-                    nr = min(int(nr), 64 - int(off))  # type: ignore[call-overload]
-                    folio = b"".join(bytes(_page((int(kind) + i) % 3, int(off) + i))  # type: ignore[call-overload]
-                                     for i in range(nr))
-                    results.append(_outcome(lambda z=z, f=folio, o=off: z.store(f, 0, o)))
-                else:
-                    results.append(_outcome(lambda z=z, op=op: _slot_op(z, op)))
+            run = store_op if op[0] in _STORE_OPS else _slot_op
+            results = [_outcome(lambda z=z, op=op, run=run: run(z, op)) for z in sides]
             assert results[0] == results[1], op
             assert _state(sides[0]) == _state(sides[1]), op
     finally:
         for z in sides:
             z.close()
+
+
+_STORE_OPS = ("store", "folio", "batch")
+
+
+def _store_op(z: Zswap, op: tuple[object, ...]) -> object:
+    """A 4 KiB ``store`` or a large ``folio`` of ``_op``."""
+    if op[0] == "store":
+        _, off, kind, seed = op
+        return z.store(_page(int(kind), int(seed)), 0, off)  # type: ignore[arg-type, call-overload]
+    _, off, nr, kind = op
+    nr = min(int(nr), 64 - int(off))  # type: ignore[call-overload]
+    folio = b"".join(bytes(_page((int(kind) + i) % 3, int(off) + i))  # type: ignore[call-overload]
+                     for i in range(nr))
+    return z.store(folio, 0, off)  # type: ignore[arg-type]
+
+
+def _agree(ops: list[tuple[object, ...]], limited: bool, lifetime: str) -> None:
+    # limited: a 64-page "RAM" so the global limit and its hysteresis come into play
+    sides = _pair(compressor="lz4", totalram_pages=64 if limited else None, lifetime=lifetime)
+    _run_both(sides, ops, _store_op)
 
 
 @settings(max_examples=100, deadline=None)
@@ -235,20 +246,8 @@ def test_reclaim_batches_agree(ops: list[tuple[object, ...]], limited: bool,
     batch before anything is stored), counters (``pool_limit_hit``, the hysteresis) and
     entries from both flows."""
     sides = _pair(compressor=compressor, totalram_pages=64 if limited else None, nr_pages=48)
-    try:
-        for op in ops:
-            results: list[object] = []
-            for z in sides:
-                if op[0] == "batch":
-                    folios = [_folio(int(o), int(k), int(sh)) for o, k, sh in op[1]]  # type: ignore[union-attr]
-                    results.append(_outcome(lambda z=z, f=folios: z.store_batch(f)))  # type: ignore[misc]
-                else:
-                    results.append(_outcome(lambda z=z, op=op: _slot_op(z, op)))
-            assert results[0] == results[1], op
-            assert _state(sides[0]) == _state(sides[1]), op
-    finally:
-        for z in sides:
-            z.close()
+    _run_both(sides, ops, lambda z, op: z.store_batch(
+        [_folio(int(o), int(k), int(sh)) for o, k, sh in op[1]]))  # type: ignore[attr-defined]
 
 
 @settings(max_examples=50, deadline=None)

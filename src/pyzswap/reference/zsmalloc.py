@@ -431,26 +431,9 @@ class PyZsPool:
             g0 = z.group
             if g != g0:
                 # fix_fullness_group(): move to the head of the lower group.
-                if g0 != _FULL:
-                    p, n = z.prev, z.next
-                    if p is None:
-                        cls.heads[g0] = n
-                        if n is None:
-                            cls.mask ^= 1 << g0
-                    else:
-                        p.next = n
-                    if n is not None:
-                        n.prev = p
+                _unlink(cls, z)
                 if g:
-                    head = cls.heads[g]
-                    z.prev = None
-                    z.next = head
-                    if head is None:
-                        cls.mask |= 1 << g
-                    else:
-                        head.prev = z
-                    cls.heads[g] = z
-                    z.group = g
+                    _link(cls, z, g)
                 else:
                     self._free_zspage(cls, z)
         finally:
