@@ -108,18 +108,23 @@ class ZswapBase:
         body that returns normally, :class:`UseAfterFree` if CPU hotplug freed them meanwhile
         (the race of the designs that free at offline). Both that and a context found without
         resources are counted (``ctx_use_after_free``)."""
+        freed = False
         try:
-            ctx, res = pool.ctx_get_cpu_lock()
-        except UseAfterFree:
-            self._state.count("ctx_use_after_free")
-            raise
-        try:
-            yield res
-            if res.freed:
-                self._state.count("ctx_use_after_free")
-                pool.check_res(ctx, res)
+            try:
+                ctx, res = pool.ctx_get_cpu_lock()
+            except UseAfterFree:
+                freed = True
+                raise
+            try:
+                yield res
+                freed = res.freed
+                if freed:
+                    pool.check_res(ctx, res)
+            finally:
+                ctx.mutex.release()
         finally:
-            ctx.mutex.release()
+            if freed:
+                self._state.count("ctx_use_after_free")
 
     # ------------------------------------------------------------------ decompress ----------
     def _decompress(self, entry: ZswapEntry, out: memoryview) -> None:
@@ -152,7 +157,7 @@ class ZswapBase:
                     except DecompressFail:
                         dlen = -1
         if dlen != PAGE_SIZE:
-            self._state.count("decompress_fail")
+            self._decompress_failed(1)
             raise DecompressFail(
                 f"zswap: decompressing {entry.type}:{entry.offset} with {pool.tfm_name} failed "
                 f"(got {dlen} bytes); the entry is kept"
@@ -174,7 +179,7 @@ class ZswapBase:
     def _decompress_batch(self, pool: ZswapPool, chunk: Sequence[tuple[Any, ...]],
                           views: list[memoryview]) -> list[bool]:
         """Decompress one batch of a batching pool's entries (``chunk``: ``(index, entry,
-        ...)``, ``index`` into ``views``) in one call; ok per page."""
+        ...)``, ``index`` into ``views``) in one call; ok per page, each failure counted."""
         zs = pool.zs_pool
         ok = [True] * len(chunk)
         with self._cpu_ctx(pool) as res:
@@ -192,4 +197,12 @@ class ZswapBase:
             if srcs:
                 for i, result in zip(slots, res.tfm.decompress_batch(srcs, dsts), strict=True):
                     ok[i] = result == PAGE_SIZE
+        bad = ok.count(False)
+        if bad:
+            self._decompress_failed(bad)
         return ok
+
+    def _decompress_failed(self, n: int) -> None:
+        """``decompress_fail``: the Python flow's one report of it to the state (the C flow's
+        is in csrc/flow.c); the entries are kept."""
+        self._state.count("decompress_fail", n)

@@ -379,7 +379,6 @@ class Zswap(ZswapPools, ZswapWriteback):
         """:meth:`load_batch` once its slots are marked busy."""
         get = self._table.get
         failed: list[int] = []
-        batch_failed = 0  # _decompress counts its own failures
         found = [(k, entry) for k, off in enumerate(offsets)
                  if (entry := get(swp_type, off)) is not None]
         loaded: list[tuple[int, ZswapEntry]] = []
@@ -398,7 +397,6 @@ class Zswap(ZswapPools, ZswapWriteback):
                         loaded.append((k, entry))
                     else:
                         failed.append(offsets[k])
-                        batch_failed += 1
         results = [False] * len(offsets)
         with self._lock:
             if self._state.closed:
@@ -406,8 +404,6 @@ class Zswap(ZswapPools, ZswapWriteback):
             for k, entry in loaded:
                 results[k] = True
                 self._state.loaded(entry, swapcache)
-            if batch_failed:
-                self._state.count("decompress_fail", batch_failed)
         self.release_pools()
         if failed:
             raise DecompressFail(f"zswap: decompressing slots {sorted(failed)} of type "

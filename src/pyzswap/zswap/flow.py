@@ -335,23 +335,22 @@ class PythonFlow:
         -ENOSPC counting as ``reject_compress_poor`` and any other failure as
         ``reject_compress_fail``, as the kernel counts them.
         """
-        state = self.z._state
         src: BytesLike = buf
         dlen = result if type(result) is int else 0
-        if not 0 < dlen < PAGE_SIZE:
-            if not wb_enabled:
-                state.count("reject_compress_poor" if isinstance(result, CompressPoor)
-                            else "reject_compress_fail")  # an error, or -EINVAL: no gain
-                raise StoreRejected
-            src, dlen = page, PAGE_SIZE
-        try:
-            return pool.zs_pool.malloc_write(src, dlen), dlen
-        except CompressPoor:
-            state.count("reject_compress_poor")
-            raise StoreRejected from None
-        except (AllocFail, MemoryError):
-            state.count("reject_alloc_fail")
-            raise StoreRejected from None
+        if 0 < dlen < PAGE_SIZE or wb_enabled:
+            if not 0 < dlen < PAGE_SIZE:
+                src, dlen = page, PAGE_SIZE  # stored as-is
+            try:
+                return pool.zs_pool.malloc_write(src, dlen), dlen
+            except CompressPoor:
+                reject = "reject_compress_poor"
+            except (AllocFail, MemoryError):
+                reject = "reject_alloc_fail"
+        else:  # an error, or -EINVAL: no gain
+            reject = ("reject_compress_poor" if isinstance(result, CompressPoor)
+                      else "reject_compress_fail")
+        self.z._state.count(reject)  # zswap_compress's one accounting site of a rejection
+        raise StoreRejected
 
     def publish(self, f: StoreFolio, stored: list[tuple[int, int]], pool: ZswapPool) -> None:
         """``zswap_store_page``'s tail for the whole folio: the entries in the tree and at

@@ -252,9 +252,6 @@ class ZswapWriteback(ZswapBase):
             except InvalidParameter:
                 pass  # an entry freed under us: find out which, one by one
             else:
-                bad = ok.count(False)
-                if bad:
-                    self._state.count("decompress_fail", bad)
                 return [0 if good else -errno.EIO for good in ok]
         rets: list[int] = []
         for _, entry, (_, folio) in chunk:
