@@ -9,6 +9,7 @@ import click
 
 from .._cliutil import MAX_SECONDS, SEED, finite_float, main_error_message, terminate_on_sigterm
 from ..errors import ZswapError
+from ..zswap import FLOWS
 from .run import run_soak
 
 if TYPE_CHECKING:
@@ -29,13 +30,15 @@ if TYPE_CHECKING:
               help="logical CPUs of the CPU model (hot-plugged during the run)")
 @click.option("--lifetime", type=click.Choice(["pool", "lock-retry"]), default="pool",
               show_default=True, help="per-CPU context lifetime strategy")
+@click.option("--flow", type=click.Choice(list(FLOWS)), default="auto", show_default=True,
+              help="zswap's flow: the Python reference, the C flow, or auto")
 @click.option("--memcg-offline", type=click.Choice(["concurrent", "checkpoint"]),
               default="concurrent", show_default=True,
               help="remove a busy memcg while other threads use it, or only at checkpoints")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.pass_context
 def soak(ctx: click.Context, seconds: float, threads: int, seed: int, faults: bool,
-         nr_cpus: int, lifetime: str, memcg_offline: str, as_json: bool) -> None:
+         nr_cpus: int, lifetime: str, flow: str, memcg_offline: str, as_json: bool) -> None:
     """Run zswap under many concurrent threads with faults and check nothing is lost.
 
     Workers swap pages out and in, overwrite and free them, each checking every load against
@@ -44,7 +47,7 @@ def soak(ctx: click.Context, seconds: float, threads: int, seed: int, faults: bo
     error occurred or a resource leaked.
     """
     report = run_soak(seconds, threads, seed, faults=faults, nr_cpus=nr_cpus, lifetime=lifetime,
-                      concurrent_memcg_offline=memcg_offline == "concurrent")
+                      flow=flow, concurrent_memcg_offline=memcg_offline == "concurrent")
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._cliutil import MAX_SECONDS
 from ..errors import InvalidParameter
+from ..zswap import FLOWS
 
 if TYPE_CHECKING:
     pass
@@ -25,6 +26,8 @@ class SoakConfig:
     faults: bool = True
     nr_cpus: int = 4
     lifetime: str = "pool"
+    #: zswap's flow (``Zswap(flow=...)``): the soak runs either flow, or the one "auto" picks
+    flow: str = "auto"
     #: RAM the global pool limit is a percentage of (small, so the limit is hit often)
     totalram_pages: int = 16384
     #: slots of the primary swap device and of the one swapped off and on at checkpoints
@@ -48,6 +51,8 @@ class SoakConfig:
             raise InvalidParameter(f"threads must be 1..64, got {self.threads!r}")
         if not 2 <= self.nr_cpus <= 64:
             raise InvalidParameter(f"nr_cpus must be 2..64, got {self.nr_cpus!r}")
+        if self.flow not in FLOWS:
+            raise InvalidParameter(f"flow must be one of {', '.join(FLOWS)}, got {self.flow!r}")
         if self.seed < 0:
             raise InvalidParameter(f"seed must be non-negative, got {self.seed!r}")
 

@@ -86,7 +86,7 @@ class _Soak:
         self.root = root
         self.zswap = Zswap(compressor="lz4", totalram_pages=cfg.totalram_pages,
                            cpus=self.cpus, lifetime=cfg.lifetime, memcg_root=root,
-                           mem_hook=self.pool_faults)
+                           mem_hook=self.pool_faults, flow=cfg.flow)
         self.core = SwapCore(self.zswap, directory=self.directory)
         self.core.swapon(cfg.swap_pages)
         self.churn_type: int | None = self.core.swapon(cfg.churn_pages)
