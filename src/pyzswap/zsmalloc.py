@@ -311,7 +311,8 @@ class ClassStats(TypedDict):
 
 class _CompactionFlag:
     """A C pool's ``compaction_in_progress`` flag as a lock-like object (``ZsPool._compact_lock``
-    mirrors :class:`PyZsPool`'s lock): holding it makes :meth:`ZsPool.compact` return 0."""
+    mirrors the reference ``PyZsPool``'s lock): holding it makes :meth:`ZsPool.compact`
+    return 0."""
 
     __slots__ = ("_pool",)
 
@@ -339,9 +340,9 @@ class ZsPool(_native.ZsPool):
     """One zsmalloc pool (``struct zs_pool``): what zswap allocates every compressed page from.
 
     ``ZsPool(name, chain_size=8, *, max_pages=None)``. Implemented in C
-    (``src/pyzswap/csrc/zsmalloc.c``); every method behaves exactly as :class:`PyZsPool`'s,
-    the reference implementation, and this subclass adds nothing on the hot paths
-    (``malloc_write``, ``free``, ``read_into``, ``obj_view``, ``pages_allocated`` are the C
+    (``src/pyzswap/csrc/zsmalloc.c``); every method behaves exactly as the reference
+    implementation's (:class:`~pyzswap.reference.zsmalloc.PyZsPool`), and this subclass adds
+    nothing on the hot paths (``malloc_write``, ``free``, ``read_into``, ``obj_view``, ``pages_allocated`` are the C
     methods themselves). It can be subclassed like any class (see ``faults.FaultyZsPool``).
 
     Handles are positive ints (0 is never a handle); freed handle numbers are handed out again
