@@ -343,7 +343,8 @@ class ZsPool(_native.ZsPool):
     (``src/pyzswap/csrc/zsmalloc.c``); every method behaves exactly as the reference
     implementation's (:class:`~pyzswap.reference.zsmalloc.PyZsPool`), and this subclass adds
     nothing on the hot paths (``malloc_write``, ``free``, ``read_into``, ``obj_view``,
-    ``pages_allocated`` are the C methods themselves). It can be subclassed like any class (see ``faults.FaultyZsPool``).
+    ``pages_allocated`` are the C methods themselves). It can be subclassed like any class
+    (see ``faults.FaultyZsPool``).
 
     Handles are positive ints (0 is never a handle); freed handle numbers are handed out again
     by later mallocs, last freed first, as the kernel's handle slab reuses its objects. Using a
