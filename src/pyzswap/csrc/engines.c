@@ -704,6 +704,25 @@ static Job *job_alloc(int decompress, Py_ssize_t npages, Py_ssize_t nd)
     return j;
 }
 
+/* The job's page sources from its `ns` source buffers: one stream per buffer to decompress, or
+ * each PAGE_SIZE page of each buffer to compress. */
+static void job_set_sources(Job *j, const Py_buffer *bufs, Py_ssize_t ns)
+{
+    Py_ssize_t p = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        const Py_buffer *b = &bufs[k];
+        if (j->decompress) {
+            j->src[p] = b->buf;
+            j->slen[p++] = b->len;
+            continue;
+        }
+        for (Py_ssize_t off = 0; off < b->len; off += PAGE_SIZE) {
+            j->src[p] = (const char *)b->buf + off;
+            j->slen[p++] = PAGE_SIZE;
+        }
+    }
+}
+
 /* Hand a filled job over to the engines: one lock, one wake-up per engine asked for (`wake`
  * engines, all if negative, never more than the pages after the caller's first). With no
  * engine woken the caller does every page itself. */
@@ -794,19 +813,7 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
     j = job_alloc(decompress, npages, nd);
     if (!j)
         goto fail;
-    Py_ssize_t p = 0;
-    for (Py_ssize_t k = 0; k < ns; k++) {
-        Py_buffer *b = &jo->bufs[k];
-        if (decompress) {
-            j->src[p] = b->buf;
-            j->slen[p++] = b->len;
-        } else {
-            for (Py_ssize_t off = 0; off < b->len; off += PAGE_SIZE) {
-                j->src[p] = (const char *)b->buf + off;
-                j->slen[p++] = PAGE_SIZE;
-            }
-        }
-    }
+    job_set_sources(j, jo->bufs, ns);
     for (Py_ssize_t k = 0; k < nd; k++) {
         Py_buffer *b = &jo->bufs[jo->nbufs];
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(dsts, k), b,
