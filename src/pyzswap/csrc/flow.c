@@ -856,14 +856,24 @@ static int store_one(NativeFlowObject *f, PyObject *folio, PyObject *t, PyObject
     return rc;
 }
 
+/* A store call's arguments bound (the last one the memcg, None if absent), on a usable flow.
+ * 0, or -1 with an exception. */
+static int store_args(NativeFlowObject *f, const char *sig, const char *const *names, int n,
+                      int required, PyObject *const *args, size_t nargsf, PyObject *kwnames,
+                      PyObject **a)
+{
+    if (bind_args(sig, names, n, n, required, args, PyVectorcall_NARGS(nargsf), kwnames, a) < 0)
+        return -1;
+    return memcg_arg(&a[n - 1]) < 0 || usable(f) < 0 ? -1 : 0;
+}
+
 /* store(folio, swp_type, offset, memcg=None) -> bool: zswap_store. */
 static PyObject *flow_store(NativeFlowObject *f, PyObject *const *args, size_t nargsf,
                            PyObject *kwnames)
 {
     PyObject *a[4];
-    if (bind_args("store(folio, swp_type, offset, memcg=None)", store_names, 4, 4, 3, args,
-                  PyVectorcall_NARGS(nargsf), kwnames, a) < 0 ||
-        memcg_arg(&a[3]) < 0 || usable(f) < 0)
+    if (store_args(f, "store(folio, swp_type, offset, memcg=None)", store_names, 4, 3, args,
+                   nargsf, kwnames, a) < 0)
         return NULL;
     int rc = store_one(f, a[0], a[1], a[2], a[3], a[0]);
     return rc < 0 ? NULL : PyBool_FromLong(rc);
@@ -1176,9 +1186,8 @@ static PyObject *flow_store_batch(NativeFlowObject *f, PyObject *const *args, si
                                  PyObject *kwnames)
 {
     PyObject *a[2];
-    if (bind_args("store_batch(folios, memcg=None)", batch_names, 2, 2, 1, args,
-                  PyVectorcall_NARGS(nargsf), kwnames, a) < 0 ||
-        memcg_arg(&a[1]) < 0 || usable(f) < 0)
+    if (store_args(f, "store_batch(folios, memcg=None)", batch_names, 2, 1, args, nargsf,
+                   kwnames, a) < 0)
         return NULL;
     PyObject *memcg = a[1];
     PyObject *seq = PySequence_Fast(a[0], "store_batch: a sequence of folios");

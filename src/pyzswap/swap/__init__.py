@@ -51,44 +51,10 @@ LRU lock). Nothing may call into a device while holding zswap's or the LRU's loc
 
 from __future__ import annotations
 
+from . import entry
 from .device import SwapDevice
-from .entry import (
-    MAX_SWAPFILES,
-    SWAP_HAS_CACHE,
-    SWAP_HEADER_MAGIC,
-    SWAP_MAP_BAD,
-    SWAP_MAP_MAX,
-    SWAPFILE_CLUSTER,
-    SWP_OFFSET_MASK,
-    SWP_TYPE_SHIFT,
-    IOFaults,
-    SwapBusy,
-    SwapHeader,
-    SwapIOError,
-    SwapSlotFree,
-    swp_entry,
-    swp_offset,
-    swp_type,
-)
+from .entry import *  # noqa: F403  (entry.__all__: swap entries, map values, errors, faults)
 from .table import SwapTable
 
-__all__ = [
-    "MAX_SWAPFILES",
-    "SWAPFILE_CLUSTER",
-    "SWAP_HAS_CACHE",
-    "SWAP_HEADER_MAGIC",
-    "SWAP_MAP_BAD",
-    "SWAP_MAP_MAX",
-    "SWP_OFFSET_MASK",
-    "SWP_TYPE_SHIFT",
-    "IOFaults",
-    "SwapBusy",
-    "SwapDevice",
-    "SwapHeader",
-    "SwapIOError",
-    "SwapSlotFree",
-    "SwapTable",
-    "swp_entry",
-    "swp_offset",
-    "swp_type",
-]
+__all__ = ["SwapDevice", "SwapTable"]
+__all__ += entry.__all__

@@ -18,6 +18,25 @@ from ..folio import MAX_FOLIO_PAGES, PAGE_SIZE
 if TYPE_CHECKING:
     pass
 
+__all__ = [
+    "MAX_SWAPFILES",
+    "SWAPFILE_CLUSTER",
+    "SWAP_HAS_CACHE",
+    "SWAP_HEADER_MAGIC",
+    "SWAP_MAP_BAD",
+    "SWAP_MAP_MAX",
+    "SWP_OFFSET_MASK",
+    "SWP_TYPE_SHIFT",
+    "IOFaults",
+    "SwapBusy",
+    "SwapHeader",
+    "SwapIOError",
+    "SwapSlotFree",
+    "swp_entry",
+    "swp_offset",
+    "swp_type",
+]
+
 # ---------------------------------------------------------------------------- swap entries ---
 #: Bits of a swap type (``MAX_SWAPFILES_SHIFT``) and the number of types.
 MAX_SWAPFILES_SHIFT: Final = 5

@@ -9,27 +9,9 @@ writeback and the shrinkers in ``writeback``. docs/ARCHITECTURE.md has the map.
 
 from __future__ import annotations
 
+from . import params
 from .core import DEFAULT_FLOW, Zswap
-from .params import (
-    DEBUGFS_STATS,
-    FLOWS,
-    MAX_RECLAIM_RETRIES,
-    PARAMETERS,
-    SHRINK_STOP,
-    SWAP_ADDRESS_SPACE_SHIFT,
-    VMSTAT_EVENTS,
-    ZswapEntry,
-)
+from .params import *  # noqa: F403  (params.__all__: parameters, statistics, ZswapEntry, ...)
 
-__all__ = [
-    "DEBUGFS_STATS",
-    "DEFAULT_FLOW",
-    "FLOWS",
-    "MAX_RECLAIM_RETRIES",
-    "PARAMETERS",
-    "SHRINK_STOP",
-    "SWAP_ADDRESS_SPACE_SHIFT",
-    "VMSTAT_EVENTS",
-    "Zswap",
-    "ZswapEntry",
-]
+__all__ = ["DEFAULT_FLOW", "Zswap"]
+__all__ += params.__all__
