@@ -444,7 +444,8 @@ static PyObject *jobobj_take(JobObject *self, PyObject *arg)
     Engines *e = self->eng;
     pthread_mutex_lock(&e->mu);
     job_release(e, j, i);
-    int ready = j->done[i], result = j->result[i], rc = 0;
+    /* an engine writes result[i] outside mu, then marks it done under mu: read it only then */
+    int ready = j->done[i], result = ready ? j->result[i] : 0, rc = 0;
     j->users++; /* from here until it is back under mu: a close waits for us */
     pthread_mutex_unlock(&e->mu);
     if (!ready) {
