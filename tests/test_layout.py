@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -35,6 +36,12 @@ _LOOKUPS = re.compile(r"(?:INTERN\(\s*\w+\s*,|GetAttrString\([^,]+,|CallMethod\w
                       r"\s*\"(\w+)\"")
 
 
+@functools.cache
+def _python_modules() -> list[tuple[Path, list[ast.AST]]]:
+    """Every module of the package with its nodes, parsed once for all the tests here."""
+    return [(p, list(ast.walk(ast.parse(p.read_text())))) for p in sorted(SRC.rglob("*.py"))]
+
+
 def _c_sources() -> list[Path]:
     return sorted(CSRC.glob("*.c"))
 
@@ -51,8 +58,8 @@ def test_the_sizes_are_defined_once() -> None:
               for n in names if re.search(rf"#\s*define\s+{n}\b", p.read_text())]
     assert c_defs == []
     py_defs = []
-    for path in sorted(SRC.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for path, nodes in _python_modules():
+        for node in nodes:
             target = node.target if isinstance(node, ast.AnnAssign) else (
                 node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
                 else None)
@@ -65,10 +72,10 @@ def test_the_sizes_are_defined_once() -> None:
 
 def test_reference_twins_are_not_imported_by_production_modules() -> None:
     users = []
-    for path in sorted(SRC.rglob("*.py")):
+    for path, nodes in _python_modules():
         if path.relative_to(SRC).parts[0] == "reference":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in nodes:
             if isinstance(node, ast.ImportFrom) and node.module and (
                     "reference" in node.module.split(".")):
                 users.append(str(path.relative_to(SRC)))
