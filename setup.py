@@ -10,6 +10,7 @@
 """
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,9 @@ class BuildExtAndReplayer(build_ext):
             depends=["src/pyzswap/csrc/replay.h"],
             extra_postargs=["-O2", "-Wall", "-Wextra", "-Wshadow"])
         out_dir = os.path.join(self.build_lib, "pyzswap")
-        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir)
+        # LDFLAGS too: a sanitizer build (fuzz/build.sh, fuzz/tsan.sh) links its runtime here
+        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir,
+                                      extra_postargs=shlex.split(os.environ.get("LDFLAGS", "")))
         if self.inplace or getattr(self, "editable_mode", False):
             package_dir = self.get_finalized_command("build_py").get_package_dir("pyzswap")
             shutil.copy2(os.path.join(out_dir, REPLAYER), os.path.join(package_dir, REPLAYER))
