@@ -141,6 +141,9 @@ def test_the_flows_agree(ops: list[tuple[object, ...]], limited: bool) -> None:
 @pytest.mark.parametrize("lifetime", [lt for lt in LIFETIMES if lt != "pool"])
 @settings(max_examples=15, deadline=None)
 @given(ops=st.lists(_op, max_size=30), limited=st.booleans())
+# a folio displacing an older entry of one of its slots, longer than one batch, on a batching
+# compressor that the shared designs clamp to one page per call
+@example(ops=[("compressor", "lz4-x2"), ("store", 0, 0, 0), ("folio", 0, 9, 0)], limited=False)
 def test_the_flows_agree_in_every_design(lifetime: str, ops: list[tuple[object, ...]],
                                          limited: bool) -> None:
     _agree(ops, limited, lifetime)
