@@ -25,7 +25,9 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.errors import InvalidParameter
 from pyzswap.memcg import MemCgroup, ReclaimIncomplete
+from pyzswap.pagesets import make_pages
 from pyzswap.run.mm import MemoryModel
+from pyzswap.swap import swp_offset, swp_type
 from pyzswap.swapcore import SwapCore
 
 MB = 1 << 20
@@ -88,7 +90,8 @@ def machine(tmp_path: Path) -> Iterator[MachineFactory]:
         m.close()
 
 
-def malloc_region(size: int, stride: int = PAGE_SIZE, byte: bytes = b"a") -> tuple[bytes, list[int]]:
+def malloc_region(size: int, stride: int = PAGE_SIZE,
+                  byte: bytes = b"a") -> tuple[bytes, list[int]]:
     """What ``mem = malloc(size); for (i = 0; i < size; i += stride) mem[i] = byte;`` leaves in
     the mapping, and the pages it touches in order (the header's page first: malloc writes it)."""
     npages = -(-(size + MALLOC_HEADER) // PAGE_SIZE)
@@ -286,3 +289,291 @@ def test_zswap_incompressible(machine: MachineFactory) -> None:
     assert zswap_incomp > 0
     m.mm.exit(child)
     assert read_key(group, "memory.stat", "zswap_incomp") == 0  # a gauge: freed with the pages
+
+
+# ============================================== Documentation/admin-guide/mm/zswap.rst =======
+def text_process(m: Machine, memcg: MemCgroup | None, npages: int, seed: int = 1) -> int:
+    """A process of ``npages`` compressible pages, all touched."""
+    pid = m.spawn(memcg, make_pages("text", npages, seed=seed))
+    m.touch(pid, range(npages))
+    return pid
+
+
+def test_doc_disabling_zswap_at_runtime_keeps_what_it_holds(machine: MachineFactory,
+                                                            tmp_path: Path) -> None:
+    """"When zswap is disabled at runtime it will stop storing pages ... The pages stored in
+    zswap will remain in the compressed pool until they are either invalidated or faulted back
+    into memory ... a swapoff ... will fault back into memory all swapped out pages, including
+    those in the compressed pool.\""""
+    m = machine()
+    g = m.root.create("g")
+    pid = text_process(m, g, 64)
+    m.mm.pageout(pid, 0, 31)
+    assert m.zswap.stats()["stored_pages"] == 32
+    m.zswap.set_param("enabled", False)
+    m.mm.pageout(pid, 32, 63)
+    assert m.zswap.stats()["stored_pages"] == 32  # stopped storing, kept what it had
+    assert m.core.stats()["swpout_disk"] == 32
+    m.touch(pid, range(16))  # faulted back in (with readahead): they leave the pool
+    stored = m.zswap.stats()["stored_pages"]
+    assert stored <= 16 and read_key(g, "memory.stat", "zswpin") == 32 - stored
+    # swapoff brings back everything, the compressed pool included
+    z = Zswap(compressor="lzo", totalram_pages=1 << 18)
+    core = SwapCore(z, directory=tmp_path)
+    swp_type = core.swapon(64)
+    data = make_pages("text", 8, seed=2)
+    pages = [data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(8)]
+    slots = {core.swap_out(page): page for page in pages}
+    assert z.stats()["stored_pages"] == 8
+    z.set_param("enabled", False)
+    back: dict[int, bytes] = {}
+    assert core.swapoff(swp_type, lambda swp, page: back.__setitem__(swp, page)) == 8
+    assert back == slots and z.stats()["stored_pages"] == 0
+    core.close()
+
+
+def test_doc_compressor_change_leaves_old_pages_in_their_pool(machine: MachineFactory) -> None:
+    """"When the compressor parameter is changed at runtime, any existing compressed pages are
+    not modified; they are left in their own pool ... uncompressed using its original
+    compressor. Once all pages are removed from an old pool, the pool and its compressor are
+    freed.\""""
+    m = machine()
+    g = m.root.create("g")
+    pid = text_process(m, g, 32)
+    m.mm.pageout(pid, 0, 15)  # lzo
+    m.zswap.set_param("compressor", "zstd")
+    m.mm.pageout(pid, 16, 31)  # zstd
+    assert [p.tfm_name for p in m.zswap.pools()] == ["zstd", "lzo"]
+    m.touch(pid, range(16))  # every lzo page faults back, decompressed with lzo (checked)
+    assert [p.tfm_name for p in m.zswap.pools()] == ["zstd"]
+    m.touch(pid, range(16, 32))
+
+
+def test_doc_full_pool_evicts_on_an_lru_basis(machine: MachineFactory) -> None:
+    """"Zswap evicts pages from compressed cache on an LRU basis to the backing swap device
+    when the compressed pool reaches its size limit" (max_pool_percent): the oldest stores
+    are the ones written back."""
+    m = machine(ram=16 * MB)
+    m.zswap.set_param("max_pool_percent", 2)  # 81 pages of pool
+    g = m.root.create("g")
+    pid = m.spawn(g, make_pages("mixed", 2048, seed=3))
+    m.touch(pid, range(2048))
+    for first in range(0, 2048, 64):
+        m.mm.pageout(pid, first, first + 63)
+    m.mm.idle(1.0)  # the shrink worker runs
+    st = m.zswap.stats()
+    assert st["pool_limit_hit"] > 0 and st["written_back_pages"] > 0
+    in_zswap = [p for p in range(2048) if m.zswap.lookup(*swp_of(m, pid, p)) is not None]
+    assert in_zswap and min(in_zswap) > 0  # the oldest left first
+    assert read_key(g, "memory.stat", "zswpwb") == st["written_back_pages"]
+
+
+def swp_of(m: Machine, pid: int, page: int) -> tuple[int, int]:
+    """(swap type, offset) of a swapped-out page."""
+    slot = int(m.mm.page_state(pid, page)["slot"])
+    return swp_type(slot), swp_offset(slot)
+
+
+def test_doc_accept_threshold_hysteresis() -> None:
+    """"refuse taking pages into zswap pool until it has sufficient space if the limit has
+    been hit ... Setting this parameter to 100 will disable the hysteresis.\""""
+    for threshold, refused_at_19 in ((90, True), (100, False)):
+        z = Zswap(compressor="lz4", totalram_pages=100, max_pool_percent=20,
+                  accept_threshold_percent=threshold)
+        z.swapon(0, 1000)
+        data = make_pages("random", 30, seed=4)
+        random = [data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(30)]
+        off = 0
+        while z.store(random[off], 0, off):  # incompressible: one zsmalloc page each
+            off += 1
+        assert off == 20 and z.stats()["pool_limit_hit"] == 1
+        z.invalidate(0, 0)  # 19 of 20 pages
+        assert z.store(random[25], 0, 25) is not refused_at_19
+
+
+def test_doc_writeback_disabled_group_never_swaps_to_the_device(machine: MachineFactory) -> None:
+    """"Swapping can be disabled entirely (without disabling zswap itself) on a cgroup-basis
+    ... memory.zswap.writeback ... if the pages are incompressible, users can observe reclaim
+    inefficiency after disabling writeback (because the same pages might be rejected again
+    and again).\""""
+    m = machine()
+    g = m.root.create("g")
+    g.write("memory.zswap.writeback", "0")
+    g.write("memory.max", "512K")
+    pid = m.spawn(g, make_pages("text", 64, seed=5) + make_pages("random", 64, seed=5))
+    m.touch(pid, range(128))
+    m.touch(pid, range(128))
+    assert m.core.stats()["swpout_disk"] == 0  # nothing reached the swap device
+    assert read_key(g, "memory.stat", "zswpout") > 0  # zswap itself still works
+    assert m.zswap.stats()["stored_incompressible_pages"] == 0  # rejected, not stored as-is
+    m.mm.flush_stats()  # the kernel's reading of memory.stat flushes what reclaim reads
+    with pytest.raises(ReclaimIncomplete):  # only the rejected pages are left to reclaim
+        g.write("memory.reclaim", "256K")
+    assert m.mm.stats.pageout_activate > 64  # the same pages rejected again and again
+
+
+def test_doc_shrinker_is_off_by_default_and_obeys_writeback(machine: MachineFactory) -> None:
+    """"By default, the zswap shrinker is disabled ... Once enabled, the shrinker
+    automatically writes back zswap pages to backing swap during memory reclaim ... subject
+    to the memory.zswap.writeback control.\""""
+    wb = {}
+    for shrinker, writeback in ((False, "1"), (True, "1"), (True, "0")):
+        m = machine()
+        assert m.zswap.get_param("shrinker_enabled") is False
+        m.zswap.set_param("shrinker_enabled", shrinker)
+        g = m.root.create("g")
+        g.write("memory.max", "1536K")
+        g.write("memory.zswap.writeback", writeback)
+        pid = text_process(m, g, 512)
+        m.touch(pid, range(512))
+        wb[shrinker, writeback] = read_key(g, "memory.stat", "zswpwb")
+    assert wb == {(False, "1"): 0, (True, "1"): wb[True, "1"], (True, "0"): 0}
+    assert wb[True, "1"] > 0
+
+
+def test_doc_freed_swap_entries_free_their_zswap_entries(machine: MachineFactory) -> None:
+    """"Once there are no PTEs referencing a swap page stored in zswap (i.e. the count in the
+    swap_map goes to 0) the swap code calls the zswap invalidate function".\""""
+    m = machine()
+    g = m.root.create("g")
+    pid = text_process(m, g, 64)
+    m.mm.pageout(pid, 0, 63)
+    assert m.zswap.stats()["stored_pages"] == 64 and read_long(g, "memory.zswap.current") > 0
+    m.mm.exit(pid)
+    assert m.zswap.stats()["stored_pages"] == 0
+    assert read_long(g, "memory.zswap.current") == 0 and read_long(g, "memory.swap.current") == 0
+
+
+def test_doc_zero_filled_pages_do_not_reach_zswap(machine: MachineFactory) -> None:
+    """Same-value filled pages (zswap.rst): since 6.12 zero-filled pages never reach zswap,
+    the swap core keeps them in its zero map (``swap_writeout``/``is_folio_zero_filled``)."""
+    m = machine()
+    g = m.root.create("g")
+    pid = m.spawn(g, bytes(64 * PAGE_SIZE))
+    m.touch(pid, range(64))
+    m.mm.pageout(pid, 0, 63)
+    assert m.core.stats()["swpout_zero"] == 64 and read_key(g, "memory.stat", "zswpout") == 0
+    m.touch(pid, range(64))
+
+
+# ============================ cgroup-v2.rst: the memcg files zswap and the selftests use =====
+def test_doc_memory_zswap_current_and_max(machine: MachineFactory) -> None:
+    """memory.zswap.current: "The total amount of memory consumed by the zswap compression
+    backend" (read-only, not on the root, hierarchical). memory.zswap.max: "Zswap usage hard
+    limit. If a cgroup's zswap pool reaches this limit, it will refuse to take any more
+    stores" (6.18 first writes back one of the group's own entries, ``shrink_memcg``)."""
+    m = machine()
+    parent = m.root.create("p")
+    g = parent.create("g")
+    with pytest.raises(InvalidParameter):
+        g.write("memory.zswap.current", "0")
+    with pytest.raises(InvalidParameter):
+        m.root.read("memory.zswap.current")
+    g.write("memory.zswap.max", "8K")
+    pid = text_process(m, g, 256)
+    m.mm.pageout(pid, 0, 255)
+    current = read_long(g, "memory.zswap.current")
+    assert 0 < current <= 8192 + PAGE_SIZE  # checked before each store
+    assert read_long(parent, "memory.zswap.current") == current
+    assert read_key(g, "memory.stat", "zswpwb") > 0
+    g.write("memory.zswap.max", "0")
+    before = read_key(g, "memory.stat", "zswpout")
+    m.touch(pid, range(256))
+    m.mm.pageout(pid, 0, 255)
+    assert read_key(g, "memory.stat", "zswpout") == before  # 0: zswap refused for the group
+
+
+def test_doc_memory_zswap_writeback(machine: MachineFactory) -> None:
+    """memory.zswap.writeback: default 1; "hierarchical, i.e. the writeback would be
+    implicitly disabled for child cgroups if the upper hierarchy does so"; "subtly different
+    from setting memory.swap.max to 0, as it still allows for pages to be written to the
+    zswap pool"; "no effect if zswap is disabled"."""
+    m = machine()
+    parent = m.root.create("p")
+    child = parent.create("c")
+    assert child.read("memory.zswap.writeback") == "1\n"
+    parent.write("memory.zswap.writeback", "0")
+    child.write("memory.zswap.max", "0")  # zswap refuses the child's pages ...
+    pid = text_process(m, child, 64)
+    m.mm.pageout(pid, 0, 63)
+    assert m.core.stats()["swpout_disk"] == 0  # ... and they may not reach the device
+    assert m.mm.page_state(pid, 0)["present"]
+    m.zswap.set_param("enabled", False)  # zswap off: the setting has no effect
+    m.touch(pid, range(64))  # mapped again (MADV_PAGEOUT only sees present PTEs)
+    m.mm.pageout(pid, 0, 63)
+    assert m.core.stats()["swpout_disk"] == 64
+    m.zswap.set_param("enabled", True)
+    # memory.swap.max 0 allows no swapping at all, zswap included
+    other = m.root.create("o")
+    other.write("memory.swap.max", "0")
+    pid2 = text_process(m, other, 64)
+    m.mm.pageout(pid2, 0, 63)
+    assert read_key(other, "memory.stat", "zswpout") == 0
+    assert read_long(other, "memory.swap.current") == 0
+
+
+def test_doc_memory_swap_max_current_and_peak(machine: MachineFactory) -> None:
+    """memory.swap.max: "Swap usage hard limit. If a cgroup's swap usage reaches this limit,
+    anonymous memory of the cgroup will not be swapped out"; memory.swap.current and
+    memory.swap.peak follow the slots the group holds."""
+    m = machine()
+    g = m.root.create("g")
+    g.write("memory.swap.max", "256K")  # 64 slots
+    pid = text_process(m, g, 256)
+    m.mm.pageout(pid, 0, 255)
+    assert read_long(g, "memory.swap.current") == 256 * 1024
+    assert read_long(g, "memory.swap.peak") == 256 * 1024
+    assert sum(not m.mm.page_state(pid, p)["present"] for p in range(256)) == 64
+    # a read fault keeps the slot (swap cache) unless the group uses half its swap.max
+    # (mem_cgroup_swap_full): here it does, so the slots are freed
+    back = [p for p in range(256) if not m.mm.page_state(pid, p)["present"]][:16]
+    m.touch(pid, back)
+    assert read_long(g, "memory.swap.current") <= (64 - 16) * PAGE_SIZE
+    m.mm.exit(pid)
+    assert read_long(g, "memory.swap.current") == 0
+    assert read_long(g, "memory.swap.peak") == 256 * 1024
+    g.write("memory.swap.peak", "reset")
+    assert read_long(g, "memory.swap.peak") == 0
+
+
+def test_doc_memory_peak(machine: MachineFactory) -> None:
+    """memory.peak: "the max memory usage recorded for the cgroup and its descendants";
+    a write resets it to the current usage (for the writer)."""
+    m = machine()
+    g = m.root.create("g")
+    pid = text_process(m, g, 512)
+    peak = read_long(g, "memory.peak")
+    assert peak >= 512 * PAGE_SIZE and peak >= read_long(g, "memory.current")
+    m.mm.pageout(pid, 0, 511)  # zswap is charged before the freed folios are uncharged
+    assert read_long(g, "memory.peak") >= peak
+    peak = read_long(g, "memory.peak")
+    g.write("memory.peak", "0")
+    current = read_long(g, "memory.current")  # zswap's bytes: a page counter counts pages
+    assert read_long(g, "memory.peak") == -(-current // PAGE_SIZE) * PAGE_SIZE < peak
+    m.touch(pid, range(512))
+    assert read_long(g, "memory.peak") >= 512 * PAGE_SIZE
+
+
+def test_doc_memory_reclaim(machine: MachineFactory) -> None:
+    """memory.reclaim: "a simple interface to trigger memory reclaim in the target cgroup";
+    "If less bytes are reclaimed than the specified amount, -EAGAIN is returned";
+    ``swappiness=`` sets the swappiness to reclaim with (0: no anonymous memory)."""
+    m = machine()
+    g = m.root.create("g")
+    pid = text_process(m, g, 1024)
+    with pytest.raises(InvalidParameter):
+        g.read("memory.reclaim")  # write-only
+    for bad in ("", "x", "1M swappiness=201", "1M colour=red"):
+        with pytest.raises(InvalidParameter):
+            g.write("memory.reclaim", bad)
+    with pytest.raises(ReclaimIncomplete):
+        g.write("memory.reclaim", "1M swappiness=0")
+    assert read_key(g, "memory.stat", "zswpout") == 0
+    before = read_long(g, "memory.current")
+    g.write("memory.reclaim", "1M")
+    assert read_long(g, "memory.current") <= before - MB + read_long(g, "memory.zswap.current")
+    with pytest.raises(ReclaimIncomplete) as exc:
+        g.write("memory.reclaim", "1G")  # more than the group holds
+    assert exc.value.errno == errno.EAGAIN
+    m.root.write("memory.reclaim", "0")  # on the root too
+    m.mm.exit(pid)
