@@ -603,8 +603,7 @@ class MemCgroup:
     @property
     def zswap_max(self) -> int | None:
         """``memory.zswap.max`` in bytes (a multiple of PAGE_SIZE), None for "max"."""
-        limit = self._zswap_max
-        return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
+        return _limit_bytes(self._zswap_max)
 
     @zswap_max.setter
     def zswap_max(self, value: int | str | None) -> None:
@@ -634,8 +633,7 @@ class MemCgroup:
     def memory_max(self) -> int | None:
         """The memory limit in bytes (``memory.max``, v1 ``memory.limit_in_bytes``), None for
         "max"."""
-        limit = self._memory_max
-        return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
+        return _limit_bytes(self._memory_max)
 
     @memory_max.setter
     def memory_max(self, value: int | str | None) -> None:
@@ -694,8 +692,7 @@ class MemCgroup:
     @property
     def swap_max(self) -> int | None:
         """``memory.swap.max`` in bytes, None for "max"."""
-        limit = self._swap_max
-        return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
+        return _limit_bytes(self._swap_max)
 
     @swap_max.setter
     def swap_max(self, value: int | str | None) -> None:
@@ -844,6 +841,11 @@ class MemCgroup:
         if reclaimer is None or not reclaimer(self, nbytes - nbytes % PAGE_SIZE, swappiness):
             raise ReclaimIncomplete(f"{self.path}: memory.reclaim could not reclaim "
                                     f"{nbytes} bytes")
+
+
+def _limit_bytes(pages: int) -> int | None:
+    """A page counter's max in bytes, None for "max"."""
+    return None if pages == PAGE_COUNTER_MAX else pages * PAGE_SIZE
 
 
 def _note_peak(peak: list[int], usage: int) -> None:
