@@ -335,3 +335,18 @@ def test_min_free_kbytes_at_run_time_moves_the_watermarks(model: Model) -> None:
     assert (mm.wmark_min, mm.wmark_low, mm.wmark_high) == watermarks(262144, 8192)
     with pytest.raises(InvalidParameter):
         mm.set_min_free_kbytes(-1)
+
+
+def test_swap_max_set_line_limits_the_groups_swap(tmp_path: Path) -> None:
+    """``set <memcg> memory.swap.max`` (cgroup v2): the group's slots stop at the limit
+    (__mem_cgroup_try_charge_swap); a cgroup v1 run refuses the line before it starts."""
+    text = "\n".join(["proc 1 256 memcg=g pageset=text", "w 1 0-255",
+                      "set g memory.swap.max 128K", "pageout 1 0-255"]) + "\n"
+    path = tmp_path / "s.trace"
+    path.write_text(text)
+    r = run_workload(trace_workload(path), RunConfig(compressor="lz4", ram_pages=1 << 18,
+                                                     cgroup_version=2)).data
+    assert r["vmstat"]["zswpout"] == 32  # 128K of slots
+    with pytest.raises(InvalidParameter, match=r"memory\.swap\.max is not a cgroup v1 file"):
+        run_workload(trace_workload(path), RunConfig(compressor="lz4", ram_pages=1 << 18,
+                                                     cgroup_version=1))
