@@ -9,7 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pyzswap-installed
-# Debian packages the build needs: the C extension (src/pyzswap/_native.c, csrc/) links liblz4,
+# Debian packages the build needs: the C extension (src/pyzswap/csrc/) links liblz4,
 # libzstd and zlib and needs a C compiler; python-lzo (the tests' LZO cross-check) and the
 # fuzz-lzo harness link liblzo2.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
@@ -18,7 +18,7 @@ DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py Makefile src/pyzswap/_native.c $(wildcard src/pyzswap/csrc/*)
+$(STAMP): pyproject.toml setup.py Makefile $(wildcard src/pyzswap/csrc/*)
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

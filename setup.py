@@ -1,15 +1,18 @@
 """Build the C parts; everything else is in pyproject.toml.
 
-* ``pyzswap._native``: the batching engines, zsmalloc, the store/load fast paths and the
-  kernel's LZO (csrc/lzo.c), linking the system codec libraries (Debian: liblz4-dev,
-  libzstd-dev, zlib1g-dev), which the Makefile installs.
+* ``pyzswap._native``: the codec table (the kernel's LZO is pyzswap's own C, csrc/lzo.c), the
+  batching engines, zsmalloc, the entry table, the zswap state and the C flow, linking the
+  system codec libraries (Debian: liblz4-dev, libzstd-dev, zlib1g-dev), which the Makefile
+  installs.
 * ``pyzswap/_replay``: the kernel replayer (``csrc/replay.c``), a standalone executable that
   ``pyzswap kernel run`` starts: the trace's processes must be small real processes, not Python
   interpreters, so that their memory cgroup holds little but the trace's pages.
 """
 
 import os
+import shlex
 import shutil
+from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -25,31 +28,33 @@ class BuildExtAndReplayer(build_ext):
     def run(self) -> None:
         super().run()
         objects = self.compiler.compile(
-            REPLAYER_SOURCES, output_dir=self.build_temp, include_dirs=["src/pyzswap/csrc"],
+            REPLAYER_SOURCES, output_dir=self.build_temp, include_dirs=[str(CSRC)],
             depends=["src/pyzswap/csrc/replay.h"],
             extra_postargs=["-O2", "-Wall", "-Wextra", "-Wshadow"])
         out_dir = os.path.join(self.build_lib, "pyzswap")
-        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir)
+        # LDFLAGS too: a sanitizer build (fuzz/build.sh, fuzz/tsan.sh) links its runtime here
+        self.compiler.link_executable(objects, REPLAYER, output_dir=out_dir,
+                                      extra_postargs=shlex.split(os.environ.get("LDFLAGS", "")))
         if self.inplace or getattr(self, "editable_mode", False):
             package_dir = self.get_finalized_command("build_py").get_package_dir("pyzswap")
             shutil.copy2(os.path.join(out_dir, REPLAYER), os.path.join(package_dir, REPLAYER))
 
+
+#: The C sources live in one folder (docs/ARCHITECTURE.md, "The C sources").
+CSRC = Path("src/pyzswap/csrc")
+#: The extension's files there, by layer: the module; the codec table and its users; the
+#: zswap state and the C flow over it; the plain-C leaves (zsmalloc, entry table, lock).
+NATIVE = ["module", "codec", "codec_py", "lzo", "engines", "state", "pool", "flow", "stream",
+          "entries", "lock", "lifecycle", "zsmalloc", "zsmalloc_py"]
 
 setup(
     cmdclass={"build_ext": BuildExtAndReplayer},
     ext_modules=[
         Extension(
             "pyzswap._native",
-            sources=["src/pyzswap/_native.c", "src/pyzswap/csrc/entries.c",
-                     "src/pyzswap/csrc/zsmalloc.c", "src/pyzswap/csrc/zsmalloc_py.c",
-                     "src/pyzswap/csrc/fastpath.c", "src/pyzswap/csrc/lock.c",
-                     "src/pyzswap/csrc/codec.c", "src/pyzswap/csrc/lifecycle.c",
-                     "src/pyzswap/csrc/lzo.c"],
-            include_dirs=["src/pyzswap/csrc"],
-            depends=["src/pyzswap/csrc/codec.h", "src/pyzswap/csrc/entries.h",
-                     "src/pyzswap/csrc/lifecycle.h", "src/pyzswap/csrc/lock.h",
-                     "src/pyzswap/csrc/lzo.h",
-                     "src/pyzswap/csrc/zsmalloc.h", "src/pyzswap/csrc/zsmalloc_py.h"],
+            sources=[str(CSRC / f"{name}.c") for name in NATIVE],
+            include_dirs=[str(CSRC)],
+            depends=sorted(str(p) for p in CSRC.glob("*.h")),
             libraries=["lz4", "zstd", "z", "pthread"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],

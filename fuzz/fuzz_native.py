@@ -2,9 +2,9 @@
 
 Each input is a program: a stream of operations, decoded by atheris's FuzzedDataProvider, on a
 small world of objects: the native types of ``pyzswap._native`` (PageCodec, EntryTable, ZsPool,
-Lock, Engines and their Jobs, ZswapFast), made with or without ``__init__``, initialised twice,
-used after close or destroy, fed bad arguments; and a public ``Zswap`` (store, load,
-invalidate, batches, swapon/swapoff, compressor switches, close). The first bytes choose how
+Lock, Engines and their Jobs, ZswapState, NativeFlow), made with or without ``__init__``,
+initialised twice, used after close or destroy, fed bad arguments; and a public ``Zswap``
+(store, load, invalidate, batches, swapon/swapoff, compressor switches, close). The first bytes choose how
 many threads run the program at once (1-3, sharing the objects), so calls also race.
 
 What counts as a finding: anything the sanitizers report (the extension is built with
@@ -49,7 +49,7 @@ class World:
         self.engines: Any = None
         self.job: Any = None
         self.zswap: Any = None
-        self.fast: Any = None
+        self.flow: Any = None
 
     def close(self) -> None:
         for obj in (self.job, self.engines):
@@ -202,18 +202,32 @@ def op_native(w: World, fdp: atheris.FuzzedDataProvider) -> None:
         else:
             w.job.close()
     elif which == 14:
-        f = _native.ZswapFast.__new__(_native.ZswapFast)
-        if fdp.ConsumeBool():
-            f.__init__()
+        # zswap's state layer and the C flow over it, made with or without __init__, on a
+        # fresh entry table or the public Zswap's own state (then any call races the API)
         z = w.zswap
         if z is not None and fdp.ConsumeBool():
-            f.bind(z, z._table, z._lock, z._pools, z._pool_ids, z._release_pending, z.cpus)
-        page = _page(fdp)
-        if fdp.ConsumeBool():
-            f.store(page, fdp.ConsumeIntInRange(-1, 2), _int(fdp))
+            state = z._state
         else:
-            f.load(bytearray(PAGE), fdp.ConsumeIntInRange(-1, 2), _int(fdp))
-        w.fast = f
+            state = _native.ZswapState.__new__(_native.ZswapState)
+            if fdp.ConsumeBool():
+                state.__init__(_native.EntryTable(ZswapEntry), _native.Lock())
+        k = fdp.ConsumeIntInRange(0, 4)
+        if k == 0:
+            state.check_limits()
+        elif k == 1:
+            state.stats()
+        elif k == 2:
+            state.count("decompress_fail", _int(fdp))
+        else:
+            f = _native.NativeFlow.__new__(_native.NativeFlow)
+            if z is not None and fdp.ConsumeBool():
+                f.__init__(state, z, z.cpus)
+            page = _page(fdp)
+            if k == 3:
+                f.store(page, fdp.ConsumeIntInRange(-1, 2), _int(fdp))
+            else:
+                f.load(bytearray(PAGE), fdp.ConsumeIntInRange(-1, 2), _int(fdp))
+            w.flow = f
 
 
 def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:

@@ -15,7 +15,7 @@ CC=gcc CFLAGS="-fsanitize=thread -g -O1" LDFLAGS="-fsanitize=thread" \
     2>&1 | grep -v -e BetaConfiguration -e 'warnings.warn' || true
 cp "$OUT"/lib/pyzswap/_native*.so "$OUT/site/pyzswap/"
 TESTS=${TSAN_TESTS:-"tests/test_races.py tests/test_lock.py tests/test_native_lifecycle.py
-    tests/compress/test_native.py tests/test_fastpath.py tests/test_pool_lifetime.py"}
+    tests/compress/test_native.py tests/test_flows.py tests/test_pool_lifetime.py"}
 # numpy is not instrumented and takes no part here; the interpreter's pthread calls must stay
 # visible (they are the GIL's hand-offs, which order everything the extension does under it)
 cat > "$OUT/suppressions" <<'SUP'

@@ -45,6 +45,22 @@ def _host_left_as_found() -> Iterator[None]:
         pytest.fail(message)
 
 
+#: The two complete flows of zswap; behavioural test modules run once per flow.
+FLOWS = ["python", "native"]
+
+
+@pytest.fixture(params=FLOWS)
+def flow(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on one flow: every ``Zswap(flow="auto")`` it makes (the default) runs
+    that flow (where the configuration leaves "auto" the choice). A module opts in with
+    ``pytestmark = pytest.mark.usefixtures("flow")``; the whole behavioural suite does."""
+    from pyzswap.zswap import core
+
+    flow_name = str(request.param)
+    monkeypatch.setattr(core, "DEFAULT_FLOW", flow_name)
+    return flow_name
+
+
 @pytest.fixture(autouse=True)
 def _compressor_registry_restored() -> Iterator[None]:
     """Compressors a test registered, or made on first use of a name like ``zstd-x2``, are

@@ -24,6 +24,9 @@ from pyzswap.pool import GLOBAL_DESIGNS, LIFETIMES, kernel_percpu_bytes
 
 from .conftest import mixed_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 
 @pytest.fixture
 def wide16() -> Iterator[RecordingBatcher]:

@@ -21,9 +21,9 @@ from pyzswap.lru import (
     LRU_SKIP,
     LRU_STOP,
     EntryLru,
-    ListLru,
     LruWalk,
 )
+from pyzswap.reference.lru import ListLru
 from pyzswap.swap import SWP_TYPE_SHIFT
 from pyzswap.zswap import ZswapEntry
 

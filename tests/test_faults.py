@@ -30,6 +30,9 @@ from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 
 from .conftest import COMPRESSORS, random_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 #: fault point -> the tests that show its counter and that no page is lost
 COVERED: dict[str, list[str]] = {}
 _names = itertools.count()

@@ -26,6 +26,9 @@ from pyzswap.pagesets import read_page_file
 from pyzswap.run.trace import TRACE_HEADER, parse_trace_text
 from pyzswap.soak import main as soak_main
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

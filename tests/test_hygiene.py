@@ -22,6 +22,9 @@ from pyzswap.swapcore import SwapCore
 
 from .conftest import mixed_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 
 def _fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))

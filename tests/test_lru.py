@@ -17,9 +17,9 @@ from pyzswap.lru import (
     LRU_ROTATE,
     LRU_SKIP,
     LRU_STOP,
-    ListLru,
     LruWalk,
 )
+from pyzswap.reference.lru import ListLru
 from pyzswap.swap import swp_entry
 
 

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyzswap.errors import InvalidParameter
-from pyzswap.lru import ListLru
 from pyzswap.memcg import (
     MEMCG_FILES,
     PAGE_COUNTER_MAX,
@@ -27,6 +26,7 @@ from pyzswap.memcg import (
     page_counter_memparse,
     uncharge_zswap,
 )
+from pyzswap.reference.lru import ListLru
 
 PAGE = 4096
 

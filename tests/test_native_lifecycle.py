@@ -3,9 +3,9 @@ was closed or destroyed, with a Python exception and nothing changed (docs/RELIA
 
 Each case used to crash or corrupt the heap: a ``PageCodec`` used uninitialised and then
 initialised as lz4hc reused a 16 KiB lz4 state as a 256 KiB lz4hc one; an uninitialised
-``EntryTable`` dereferenced NULL on its second insert; an uninitialised ``ZswapFast`` passed a
-NULL attribute name; two ``lru_reparent`` calls made a redirect cycle that hung the next insert;
-``Job.close()`` freed a job another thread was waiting on.
+``EntryTable`` dereferenced NULL on its second insert; two ``lru_reparent`` calls made a
+redirect cycle that hung the next insert; ``Job.close()`` freed a job another thread was
+waiting on. The zswap state, the C flow and a pool's C parts keep the same contract.
 """
 
 from __future__ import annotations
@@ -38,10 +38,17 @@ UNINIT_CALLS: list[tuple[type, str, Callable[[object], object]]] = [
     (_native.EntryTable, "get", lambda t: t.get(0, 1)),  # type: ignore[attr-defined]
     (_native.EntryTable, "lru_reparent", lambda t: t.lru_reparent(1, 2)),  # type: ignore[attr-defined]
     (_native.EntryTable, "slots_begin", lambda t: t.slots_begin(0, 1)),  # type: ignore[attr-defined]
-    (_native.ZswapFast, "store", lambda f: f.store(PAGE, 0, 1)),  # type: ignore[attr-defined]
-    (_native.ZswapFast, "load", lambda f: f.load(bytearray(PAGE_SIZE), 0, 1)),  # type: ignore[attr-defined]
-    (_native.ZswapFast, "check_limits", lambda f: f.check_limits()),  # type: ignore[attr-defined]
-    (_native.ZswapFast, "unbind", lambda f: f.unbind()),  # type: ignore[attr-defined]
+    (_native.NativeFlow, "store", lambda f: f.store(PAGE, 0, 1)),  # type: ignore[attr-defined]
+    (_native.NativeFlow, "load", lambda f: f.load(bytearray(PAGE_SIZE), 0, 1)),  # type: ignore[attr-defined]
+    (_native.NativeFlow, "store_batch", lambda f: f.store_batch([(PAGE, 0, 1)])),  # type: ignore[attr-defined]
+    (_native.ZswapState, "check_limits", lambda s: s.check_limits()),  # type: ignore[attr-defined]
+    (_native.ZswapState, "stats", lambda s: s.stats()),  # type: ignore[attr-defined]
+    (_native.ZswapState, "pools", lambda s: s.pools()),  # type: ignore[attr-defined]
+    (_native.ZswapState, "take_released", lambda s: s.take_released()),  # type: ignore[attr-defined]
+    (_native.ZswapState, "publish", lambda s: s.publish(0, 1, 1, [(1, 100)], -1)),  # type: ignore[attr-defined]
+    (_native.ZswapState, "table", lambda s: s.table),  # type: ignore[attr-defined]
+    (_native.AcompCtx, "mutex", lambda c: c.mutex),  # type: ignore[attr-defined]
+    (_native.CtxResources, "free", lambda r: r.free()),  # type: ignore[attr-defined]
     (_native.ZsPool, "malloc_write", lambda z: z.malloc_write(b"x", 1)),  # type: ignore[attr-defined]
     (_native.Engines, "compress", lambda e: e.compress([PAGE], [bytearray(8192)])),  # type: ignore[attr-defined]
     (_native.Engines, "threads", lambda e: e.threads),  # type: ignore[attr-defined]
@@ -57,15 +64,22 @@ def test_use_before_init_raises(cls: type, what: str,
         call(obj)
 
 
-def test_zswapfast_bound_without_init_is_refused() -> None:
-    """The issue's case: an uninitialised ZswapFast bound and then used for a store."""
-    fast = _uninit(_native.ZswapFast)
-    table = _native.EntryTable(ZswapEntry)
-    cpus = types.SimpleNamespace(local=types.SimpleNamespace(), online=[True])
+def test_a_flow_over_an_uninitialised_state_is_refused() -> None:
+    """A NativeFlow needs a ZswapState whose __init__ ran; an uninitialised CtxResources
+    cannot become a context's resources (the C flow would find no buffers)."""
+    cpus = types.SimpleNamespace(online=[True], placement_gen=1, preempt_hook=None)
+    class Owner:
+        pass
+
+    owner = Owner()
     with pytest.raises(RuntimeError, match="__init__ was not called"):
-        fast.bind(object(), table, _native.Lock(), [], {}, [], cpus)  # type: ignore[attr-defined]
+        _native.NativeFlow(_uninit(_native.ZswapState), owner, cpus)  # type: ignore[arg-type]
+    ctx = _native.AcompCtx(0)
     with pytest.raises(RuntimeError, match="__init__ was not called"):
-        fast.store(PAGE, 0, 1)  # type: ignore[attr-defined]
+        ctx.res = _uninit(_native.CtxResources)  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"must be a pyzswap\._native\.Lock"):
+        ctx.mutex = object()  # type: ignore[assignment]
+    assert ctx.res is None
 
 
 def test_entry_table_without_init_refuses_inserts_and_lookups() -> None:
@@ -111,14 +125,17 @@ def test_page_codec_used_uninitialised_then_initialised_is_refused() -> None:
 REINIT: list[tuple[Callable[[], object], tuple[object, ...], Callable[[object], object]]] = [
     (lambda: _native.PageCodec("lz4"), ("lz4hc",), lambda c: c.algorithm),  # type: ignore[attr-defined]
     (lambda: _native.EntryTable(ZswapEntry), (tuple,), lambda t: t.get(0, 1)),  # type: ignore[attr-defined]
-    (lambda: _native.ZswapFast(), (), lambda f: f.enabled),  # type: ignore[attr-defined]
+    (lambda: _native.ZswapState(_native.EntryTable(tuple), _native.Lock()),
+     (_native.EntryTable(tuple), _native.Lock()), lambda s: s.table),  # type: ignore[attr-defined]
+    (lambda: _native.AcompCtx(1), (2,), lambda c: (c.cpu, c.mutex)),  # type: ignore[attr-defined]
     (lambda: _native.ZsPool("a"), ("b",), lambda z: z.name),  # type: ignore[attr-defined]
     (lambda: _native.Engines("lz4", threads=0), ("zstd",), lambda e: e.algorithm),  # type: ignore[attr-defined]
 ]
 
 
 @pytest.mark.parametrize(("make", "args", "probe"), REINIT,
-                         ids=["PageCodec", "EntryTable", "ZswapFast", "ZsPool", "Engines"])
+                         ids=["PageCodec", "EntryTable", "ZswapState", "AcompCtx", "ZsPool",
+                              "Engines"])
 def test_a_second_init_is_refused_and_changes_nothing(
         make: Callable[[], object], args: tuple[object, ...],
         probe: Callable[[object], object]) -> None:
@@ -133,20 +150,23 @@ def test_a_second_init_is_refused_and_changes_nothing(
 
 
 # ---------------------------------------------------------------- after close ----------------
-def test_zswapfast_refuses_a_second_bind_and_use_after_unbind() -> None:
+def test_a_closed_state_refuses_changes_and_its_flow_refuses_calls() -> None:
     from pyzswap import Zswap
 
-    z = Zswap(compressor="lz4", totalram_pages=None)
-    with pytest.raises(RuntimeError, match="bind called twice"):
-        z._c.bind(z, z._table, z._lock, z._pools, z._pool_ids, z._release_pending, z.cpus)
+    z = Zswap(compressor="lz4", totalram_pages=None, flow="native")
+    z.swapon(0, 8)
+    state, lock = z._state, z._lock
+    with pytest.raises(RuntimeError, match="needs Zswap's lock held"):
+        state.publish(0, 1, 1, [(1, 100)], -1)
     z.close()
-    with pytest.raises(RuntimeError, match="after unbind"):
-        z._c.bind(z, z._table, z._lock, z._pools, z._pool_ids, z._release_pending, z.cpus)
-    with pytest.raises(ZswapError, match="closed"):
-        z._c.stream_consume(None, None, [], [], [], None, 1)
-    with pytest.raises(ZswapError, match="closed"):
-        z._c.admit_batch([], None)
-    assert z._c.store_page(PAGE, 0, 1) is NotImplemented
+    with lock, pytest.raises(ZswapError, match="closed"):
+        state.publish(0, 1, 1, [(1, 100)], -1)
+    with lock:
+        assert state.current_get(1) is None and state.close() == []
+    for call in (lambda: z.store(PAGE, 0, 1), lambda: z.load(bytearray(PAGE_SIZE), 0, 1),
+                 lambda: z.store_batch([(PAGE, 0, 1)])):
+        with pytest.raises(ZswapError, match="closed"):
+            call()
 
 
 def test_zspool_after_destroy_raises() -> None:

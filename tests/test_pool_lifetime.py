@@ -21,6 +21,9 @@ from pyzswap.pool import LIFETIMES, STABLE_DESIGNS, kernel_percpu_bytes
 
 from .conftest import mixed_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 
 def _zswap(lifetime: str, nr_cpus: int = 4, **kw: object) -> tuple[Zswap, CpuModel]:
     cpus = CpuModel(nr_cpus)

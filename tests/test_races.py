@@ -64,13 +64,17 @@ class HookCompressor(Compressor):
         return _HookTransform(self)
 
 
+#: Every test here runs on both flows (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
+
 @pytest.fixture
-def hooked() -> Iterator[tuple[Zswap, HookCompressor]]:
+def hooked(flow: str) -> Iterator[tuple[Zswap, HookCompressor]]:
     comp = register_compressor(HookCompressor(), replace=True)
     assert isinstance(comp, HookCompressor)
-    z = Zswap(compressor=comp.name, totalram_pages=None)
+    z = Zswap(compressor=comp.name, totalram_pages=None, flow=flow)
     z.swapon(0, 1 << 14)
-    z.store(os.urandom(PAGE_SIZE), 0, 0)  # places this thread on a CPU: the C fast path
+    z.store(os.urandom(PAGE_SIZE), 0, 0)  # places this thread on a CPU
     z.invalidate(0, 0)
     try:
         yield z, comp
@@ -93,9 +97,8 @@ def _page(n: int) -> bytes:
 
 # ---------------------------------------------------------------- swapoff --------------------
 @pytest.mark.parametrize("reswapon", [None, 16, 1 << 14], ids=["off", "on-smaller", "on-same"])
-@pytest.mark.parametrize("flow", ["fast", "python"])
 def test_swapoff_during_a_store_is_refused(hooked: tuple[Zswap, HookCompressor],
-                                           reswapon: int | None, flow: str) -> None:
+                                           reswapon: int | None) -> None:
     """The issue's crash 1, made deterministic: swapoff (and a swapon, maybe smaller) while a
     store of an empty type compresses. The store used to publish into the freed tree."""
     z, comp = hooked
@@ -111,7 +114,7 @@ def test_swapoff_during_a_store_is_refused(hooked: tuple[Zswap, HookCompressor],
             z.swapon(0, reswapon)
 
     comp.on_compress = swapoff_again
-    store = z.store if flow == "fast" else z._store_flow
+    store = z.store
     assert store(_page(1), 0, 10_000)
     assert len(seen) == 1 and "in flight" in str(seen[0])
     out = bytearray(PAGE_SIZE)
@@ -167,9 +170,8 @@ def test_store_and_swapoff_threads_never_crash() -> None:
 
 
 # ---------------------------------------------------------------- the same slot --------------
-@pytest.mark.parametrize("flow", ["fast", "python"])
 def test_invalidate_and_store_during_a_load_of_the_slot_are_refused(
-        hooked: tuple[Zswap, HookCompressor], flow: str) -> None:
+        hooked: tuple[Zswap, HookCompressor]) -> None:
     """The issue's silent loss, made deterministic: while a load of slot 7 decompresses, an
     invalidate and a store of slot 7 run. Without the rule the store's new entry reused the
     freed handle, the load erased it and returned the old page: the new page was lost. Now
@@ -187,7 +189,7 @@ def test_invalidate_and_store_during_a_load_of_the_slot_are_refused(
 
     comp.on_decompress = race
     out = bytearray(PAGE_SIZE)
-    load = z.load if flow == "fast" else z._load_flow
+    load = z.load
     assert load(out, 0, 7) and bytes(out) == _page(1)
     assert len(refused) == 2 and all("0:7" in r for r in refused)
     assert z.lookup(0, 7) is None and not z.load(out, 0, 7)  # handed out exactly once
@@ -297,23 +299,21 @@ def test_writeback_skips_a_slot_with_a_store_in_flight(tmp_path: os.PathLike[str
 
 
 # ---------------------------------------------------------------- close ----------------------
-@pytest.mark.parametrize("flow", ["fast", "python"])
 def test_close_during_a_store_raises_and_stores_nothing(
-        hooked: tuple[Zswap, HookCompressor], flow: str) -> None:
+        hooked: tuple[Zswap, HookCompressor]) -> None:
     z, comp = hooked
     comp.on_compress = z.close
-    store = z.store if flow == "fast" else z._store_flow
+    store = z.store
     with pytest.raises(ZswapError, match="closed"):
         store(_page(1), 0, 3)
     assert z._table.busy_count() == 0
 
 
-@pytest.mark.parametrize("flow", ["fast", "python"])
-def test_close_during_a_load_raises(hooked: tuple[Zswap, HookCompressor], flow: str) -> None:
+def test_close_during_a_load_raises(hooked: tuple[Zswap, HookCompressor]) -> None:
     z, comp = hooked
     assert z.store(_page(1), 0, 3)
     comp.on_decompress = z.close
-    load = z.load if flow == "fast" else z._load_flow
+    load = z.load
     with pytest.raises(ZswapError, match="closed"):
         load(bytearray(PAGE_SIZE), 0, 3)
 
@@ -334,24 +334,25 @@ def test_after_close_a_slot_that_had_a_page_raises_a_clear_error() -> None:
     z.close()  # idempotent
 
 
-@pytest.mark.parametrize("c_admit", [True, False], ids=["c-admit", "python-admit"])
-def test_store_batch_racing_a_compressor_switch_stores_on_the_new_pool(c_admit: bool) -> None:
+def test_store_batch_racing_a_compressor_switch_stores_on_the_new_pool(flow: str) -> None:
     """Found by make fuzz: a reclaim batch checked against a native batching pool, then a
-    switch to lz4 before it took its pool references: it streamed into a pool that cannot
-    stream (AttributeError). The pool it takes decides the path now."""
-    z = Zswap(compressor="lz4-x2", totalram_pages=None)
+    switch to lz4 before it took its pool reference: it streamed into a pool that cannot
+    stream. The pool it takes decides the path now. The switch runs inside the batch's
+    admission (the memcg's zswap_store_target), between the checks and the pool reference."""
+    from pyzswap.memcg import MemCgroup
+
+    class Switching(MemCgroup):
+        def zswap_store_target(self) -> tuple[MemCgroup, bool, bool]:
+            if z.compressor != "lz4":
+                z.set_param("compressor", "lz4")
+            return super().zswap_store_target()
+
+    root = Switching()
+    z = Zswap(compressor="lz4-x2", totalram_pages=None, memcg_root=root, flow=flow)
     z.swapon(0, 64)
-    z._c_admit_batch = c_admit
-    begin = z._slots_begin_all
-
-    def switch_then_begin(ranges: list[tuple[int, int, int]]) -> None:
-        z.set_param("compressor", "lz4")
-        begin(ranges)
-
-    z._slots_begin_all = switch_then_begin  # type: ignore[method-assign]
     try:
-        assert z.store_batch([(_page(i), 0, i) for i in range(4)]) == [True] * 4
-        del z._slots_begin_all
+        assert z.store_batch([(_page(i), 0, i) for i in range(4)], root) == [True] * 4
+        assert z.compressor == "lz4"
         out = bytearray(PAGE_SIZE)
         for i in range(4):
             assert z.load(out, 0, i) and bytes(out) == _page(i)

@@ -49,14 +49,25 @@ def test_soak_many_threads_with_faults_loses_nothing_and_leaks_nothing(tmp_path:
                 assert injected.get(point.name, 0) > 0, (point.name, text)
 
 
-def test_short_soak_without_faults(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flow", ["python", "native"])
+def test_short_soak_without_faults(tmp_path: Path, flow: str) -> None:
     report = run_soak(2, threads=2, seed=5, faults=False, directory=str(tmp_path),
-                      checkpoint_every=0.5, concurrent_memcg_offline=False)
+                      checkpoint_every=0.5, concurrent_memcg_offline=False, flow=flow)
     assert report.ok, "\n".join(report.lines())
     assert report.ops > 100 and report.checkpoints >= 1 and not report.faults_injected.get(
         "corrupt_object")
     assert report.expected_errors.get("swap_in_io_error", 0) == 0
     assert report.ops_by_kind["memcg_offline"] == report.checkpoints  # removed at checkpoints
+
+
+@pytest.mark.parametrize("flow", ["python", "native"])
+def test_short_soak_with_faults_on_each_flow(tmp_path: Path, flow: str) -> None:
+    """The 60-second soak runs the flow "auto" picks; a short one with every fault runs each
+    flow explicitly, so both see the faults, the chaos and the checkpoints together."""
+    report = run_soak(4, threads=3, seed=11, directory=str(tmp_path), checkpoint_every=1.0,
+                      flow=flow)
+    assert report.ok, "\n".join(report.lines())
+    assert report.checkpoints >= 2 and report.ops > 100
 
 
 def test_soak_command_json_and_errors(capsys: pytest.CaptureFixture[str]) -> None:

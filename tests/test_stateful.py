@@ -93,6 +93,9 @@ INVALID_PARAMS = st.one_of(
 
 
 class ZswapMachine(RuleBasedStateMachine):
+    #: The flow the machine's Zswap runs (a subclass per flow below).
+    FLOW = "native"
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="pyzswap-stateful-")
@@ -117,7 +120,7 @@ class ZswapMachine(RuleBasedStateMachine):
     def start_zswap(self) -> None:
         self.z = Zswap(compressor="lz4", totalram_pages=600, max_pool_percent=20,
                        cpus=self.cpus, memcg_root=self.root, shrink_work="inline",
-                       mem_hook=self.pool_faults)
+                       mem_hook=self.pool_faults, flow=self.FLOW)
         self.core = SwapCore(self.z, directory=self.dir)
 
     # ------------------------------------------------------------------ helpers -------------
@@ -482,7 +485,7 @@ class ZswapMachine(RuleBasedStateMachine):
           second=st.sampled_from(["invalidate", "store", "load", "writeback", "swapoff"]))
     def same_slot_race(self, n: int, first: str, second: str) -> None:
         """While a swap-in or an overwrite of a slot is between its lookup and its publish
-        (the hook runs at the CPU-context lookup, which only the Python flow has), a second
+        (the hook runs at the CPU-context lookup, in either flow), a second
         operation on the same slot: refused (SlotBusy; writeback -EEXIST), and the first
         one finishes as if alone."""
         if not self.model:
@@ -539,7 +542,7 @@ class ZswapMachine(RuleBasedStateMachine):
         assert seen == [expected], (first, second, seen)
         event(f"same_slot_race: {first} vs {second} refused")
 
-    @rule(which=st.sampled_from(["PageCodec", "EntryTable", "ZswapFast", "ZsPool",
+    @rule(which=st.sampled_from(["PageCodec", "EntryTable", "ZswapState", "ZsPool",
                                  "Engines"]))
     def uninitialised_native(self, which: str) -> None:
         """A native object made without __init__ refuses use; initialised once, a second
@@ -548,10 +551,11 @@ class ZswapMachine(RuleBasedStateMachine):
         obj = cls.__new__(cls)
         use = {"PageCodec": lambda o: o.compress(PALETTE[1], bytearray(8192)),
                "EntryTable": lambda o: o.insert(0, 1, 100, 1, 1, -1, 0),
-               "ZswapFast": lambda o: o.store(PALETTE[1], 0, 1),
+               "ZswapState": lambda o: o.check_limits(),
                "ZsPool": lambda o: o.malloc_write(b"abc", 3),
                "Engines": lambda o: o.compress([PALETTE[1]], [bytearray(8192)])}[which]
-        args = {"PageCodec": ("lz4",), "EntryTable": (tuple,), "ZswapFast": (),
+        args = {"PageCodec": ("lz4",), "EntryTable": (tuple,),
+                "ZswapState": (_native.EntryTable(tuple), _native.Lock()),
                 "ZsPool": ("p",), "Engines": ("lz4", 0, 0)}[which]
         with pytest.raises(RuntimeError, match="__init__ was not called"):
             use(obj)
@@ -595,9 +599,17 @@ class ZswapMachine(RuleBasedStateMachine):
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-ZswapMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "2000")),
+class PythonFlowMachine(ZswapMachine):
+    FLOW = "python"
+
+
+#: The examples are shared between the two flows (the same total as one flow had).
+_SETTINGS = settings(
+    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "2000")) // 2,
     stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestZswapStateful = ZswapMachine.TestCase
+ZswapMachine.TestCase.settings = _SETTINGS
+PythonFlowMachine.TestCase.settings = _SETTINGS
+TestZswapStatefulNative = ZswapMachine.TestCase
+TestZswapStatefulPython = PythonFlowMachine.TestCase

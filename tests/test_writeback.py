@@ -18,6 +18,9 @@ from pyzswap.zswap import SHRINK_STOP
 
 from .conftest import mixed_page, random_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 
 @pytest.fixture
 def core(tmp_path: Path) -> Iterator[SwapCore]:

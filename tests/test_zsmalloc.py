@@ -30,6 +30,7 @@ from hypothesis.stateful import (
 )
 
 from pyzswap.errors import AllocFail, CompressPoor, InvalidParameter, ZswapError
+from pyzswap.reference.zsmalloc import PyZsPool
 from pyzswap.zsmalloc import (
     DEFAULT_CHAIN_SIZE,
     PAGE_SIZE,
@@ -40,7 +41,6 @@ from pyzswap.zsmalloc import (
     ZS_SIZE_CLASS_DELTA,
     ZS_SIZE_CLASSES,
     ZSPAGE_CACHE_PAGES,
-    PyZsPool,
     SizeClassInfo,
     ZsPool,
     alloc_class,

@@ -22,9 +22,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pyzswap import _native
 from pyzswap.errors import AllocFail, InvalidParameter
+from pyzswap.reference.zsmalloc import PyZsPool
 from pyzswap.zsmalloc import (
     BLOCK_CACHE_PAGES,
-    PyZsPool,
     ZsPool,
     block_cache_pages,
     drain_block_cache,

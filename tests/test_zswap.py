@@ -17,6 +17,9 @@ from pyzswap.zsmalloc import ZsPool
 
 from .conftest import COMPRESSORS, mixed_page, random_page, text_page
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 
 def _zswap(**kw: object) -> Zswap:
     kw.setdefault("totalram_pages", None)

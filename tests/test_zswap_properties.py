@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,10 +33,11 @@ operations = st.lists(st.one_of(store_op, load_op, invalidate_op, switch_op, sto
                                 load_batch_op), max_size=40)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("flow", ["native", "python"])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=st.sampled_from(ALL_COMPRESSORS), ops=operations)
-def test_loads_return_exactly_what_was_stored(first: str, ops: list[tuple]) -> None:  # type: ignore[type-arg]
-    z = Zswap(compressor=first, totalram_pages=None, cpus=2)
+def test_loads_return_exactly_what_was_stored(flow: str, first: str, ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    z = Zswap(compressor=first, totalram_pages=None, cpus=2, flow=flow)
     z.swapon(0, NR_SLOTS + 8)
     model: dict[int, bytes] = {}
     for op, arg, extra in ops:

@@ -20,6 +20,7 @@ from . import __version__
 from ._cliutil import SEED, finite_float, main_error_message, terminate_on_sigterm
 from .compress import available_compressors, get_compressor
 from .errors import ZswapError
+from .folio import PAGE_SIZE
 from .pool import LIFETIMES
 from .storecheck import StoreCheckReport, store_check
 
@@ -112,8 +113,8 @@ def _print_store_report(report: StoreCheckReport, title: str) -> None:
 
 
 def _saved(report: StoreCheckReport) -> str:
-    held = report.stored_pages * 4096
-    saved = held - report.pool_total_size + report.zero_pages * 4096
+    held = report.stored_pages * PAGE_SIZE
+    saved = held - report.pool_total_size + report.zero_pages * PAGE_SIZE
     pct = 100 * saved / report.original_bytes if report.original_bytes else 0.0
     return f"{saved / (1 << 20):.2f} MiB ({pct:.1f}% of the page set)"
 
@@ -214,7 +215,7 @@ def _mb_per_s(us_per_page: object) -> str:
     """4 KiB per ``us_per_page`` µs in MB/s (10^6 bytes, as lzbench reports)."""
     if not isinstance(us_per_page, float | int) or us_per_page <= 0:
         return "-"
-    return f"{4096 / us_per_page:,.0f}"
+    return f"{PAGE_SIZE / us_per_page:,.0f}"
 
 
 @cli.command()
@@ -333,11 +334,11 @@ def _ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
         nbytes = parse_size(text, "--ram")
     except ZswapError as exc:
         raise CliError(str(exc)) from None
-    if nbytes < 4096:
-        raise CliError(f"--ram {text}: RAM must be at least one page (4096 bytes)")
+    if nbytes < PAGE_SIZE:
+        raise CliError(f"--ram {text}: RAM must be at least one page ({PAGE_SIZE} bytes)")
     if nbytes > MAX_RAM_BYTES:
         raise CliError(f"--ram {text}: at most 1T (a RAM of {MAX_RAM_BYTES >> 30} GiB)")
-    return nbytes // 4096
+    return nbytes // PAGE_SIZE
 
 
 def _limits(items: tuple[str, ...], option: str,
@@ -435,7 +436,7 @@ def pools(nr_cpus: int, offline: str, compressor: str, lifetime: str, nr_pages: 
     z.swapon(0, max(nr_pages, 1))
     data = memoryview(make_pages(n_pages=nr_pages, seed=0))
     for i in range(nr_pages):
-        z.store(data[i * 4096:(i + 1) * 4096], 0, i)
+        z.store(data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE], 0, i)
     for name in switches:
         z.set_param("compressor", name)
     for cpu in cpu_list:

@@ -149,10 +149,8 @@ _placement_gens = itertools.count(1)
 class CpuModel:
     """Possible and online logical CPUs, each thread's current CPU, and the hotplug machine."""
 
-    # Slots: the C fast paths read preempt_hook and placement_gen at their offsets
-    # (csrc/fastpath.c, slot_cache).
-    __slots__ = ("_next", "_state_ids", "_states", "hotplug_lock", "local", "migrations",
-                 "nr_possible", "online", "placement_gen", "preempt_hook")
+    __slots__ = ("_next", "_preempt_hook", "_state_ids", "_states", "hotplug_lock", "local",
+                 "migrations", "nr_possible", "online", "placement_gen")
 
     def __init__(self, nr_cpus: int | None = None, *, online: int | None = None) -> None:
         if nr_cpus is None:
@@ -173,11 +171,21 @@ class CpuModel:
         self.hotplug_lock = HotplugLock()
         self._states: dict[int, _State] = {}
         self._state_ids = itertools.count(1)
-        #: Test seam, see the module docstring.
-        self.preempt_hook: PreemptHook | None = None
+        self._preempt_hook: PreemptHook | None = None
         self.migrations = 0
         #: Changes, to a value no CpuModel of this process had before, whenever a thread is
-        #: placed or migrated: the C fast paths keep each thread's CPU until it changes.
+        #: placed or migrated or the preemption hook changes: the C flow keeps each thread's
+        #: CPU (and whether a hook is set) until it changes.
+        self.placement_gen = next(_placement_gens)
+
+    @property
+    def preempt_hook(self) -> PreemptHook | None:
+        """Test seam, see the module docstring."""
+        return self._preempt_hook
+
+    @preempt_hook.setter
+    def preempt_hook(self, hook: PreemptHook | None) -> None:
+        self._preempt_hook = hook
         self.placement_gen = next(_placement_gens)
 
     # ------------------------------------------------------------------ masks ---------------

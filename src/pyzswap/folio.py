@@ -1,8 +1,9 @@
 """Folios: contiguous buffers of whole 4 KiB pages, checked and inspected per batch.
 
-A folio is any bytes-like object of ``n * 4096`` bytes with 1 <= n <= 512 (4 KiB up to a 2 MiB
-PMD folio). Nothing here copies page data: checks work on the buffer's length, and zero detection
-looks at the whole folio at once through numpy (one vectorised pass instead of a Python loop).
+A folio is any bytes-like object of ``n * PAGE_SIZE`` bytes with 1 <= n <= MAX_FOLIO_PAGES
+(4 KiB up to a 2 MiB PMD folio). Nothing here copies page data: checks work on the buffer's
+length, and zero detection looks at the whole folio at once through numpy (one vectorised pass
+instead of a Python loop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from ._native import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidPage
 
 if TYPE_CHECKING:
@@ -26,10 +28,8 @@ __all__ = [
     "zero_page_mask",
 ]
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-#: The largest folio zswap handles: a PMD-sized 2 MiB folio.
-MAX_FOLIO_PAGES = 512
+# PAGE_SHIFT, PAGE_SIZE and MAX_FOLIO_PAGES (a PMD-sized 2 MiB folio, the largest zswap
+# handles) are defined once, in csrc/consts.h; the leaves import them from here.
 
 
 def folio_nr_pages(folio: BytesLike) -> int:

@@ -5,9 +5,9 @@ memcg); entries are added at the tail when stored, deleted when freed, and the s
 ``shrink_memcg`` walk a memcg's list from the head (oldest first) with ``shrink_memcg_cb``,
 writing back entries whose ``referenced`` bit is clear (docs/KERNEL_REFERENCE.md §2, §4). zswap
 uses :class:`EntryLru` (end of this module): the API and walk below over the intrusive lists of
-its C entry table, with no Python object per entry. :class:`ListLru` is the same structure for
-any items, in Python: the readable reference the tests hold ``EntryLru`` to. :class:`ListLru`,
-for one node:
+its C entry table, with no Python object per entry. ``pyzswap.reference.lru.ListLru`` is the
+same structure for any items, in Python: the readable reference the tests hold ``EntryLru`` to.
+``ListLru``, for one node:
 
 * one list per memcg id (an ``int``; 0 = root), each an ``OrderedDict`` from key to item, so
   ``add`` / ``delete`` / rotation are O(1) and no per-entry Python object is created. The key is
@@ -88,30 +88,28 @@ it being listed. zswap's ``shrink_memcg_cb`` therefore reads::
         w.move_tail()                       # rotate *before* unlocking: after the unlock the
         w.unlock()                          # entry may be freed and could not be put back
         try:
-            err = zswap.writeback_entry(entry, key)   # may delete `key` from this LRU
+            err = zswap.writeback_entry(entry)   # may delete `key` from this LRU
         finally:
             w.lock()
         if err:   # -EEXIST stops only the memory-pressure shrinker (encountered_page_in_swapcache)
             return LRU_STOP if err == -EEXIST and in_shrinker else LRU_RETRY
         return LRU_REMOVED_RETRY
 
-Locking: one ``threading.Lock`` per :class:`ListLru` (the kernel has one per list; one lock is
+Locking: one lock per LRU (the kernel has one per list; one lock is
 cheaper here and the GIL serialises the work anyway). Lock order: the LRU lock is innermost —
 callers may hold nothing or zswap's lock when calling ``add`` / ``delete`` / ``count`` /
 ``mark_referenced``; nothing is taken while the LRU lock is held except by a walk callback,
 which must ``w.unlock()`` before taking any other lock (zswap's tree lock, the swap device,
 zsmalloc) and must not call this ``ListLru``'s methods while holding the LRU lock (it is not
-re-entrant). A walk must not be started by a thread that holds zswap's lock.
+re-entrant). A walk must not be started by a thread that holds zswap's lock. (For
+:class:`EntryLru` the LRU lock *is* zswap's lock: its walk takes it.)
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from itertools import islice
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Generic, Protocol, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from .errors import InvalidParameter
 
@@ -125,8 +123,9 @@ __all__ = [
     "EntryLru",
     "EntryTableLike",
     "IsolateFn",
-    "ListLru",
+    "LockLike",
     "LruWalk",
+    "walk_loop",
 ]
 
 # enum lru_status, in the kernel's order.
@@ -140,7 +139,6 @@ LRU_STOP: Final = 5
 _NAMES: Final = ("LRU_REMOVED", "LRU_REMOVED_RETRY", "LRU_ROTATE", "LRU_SKIP", "LRU_RETRY",
                  "LRU_STOP")
 _LOCK_DROPPED_OK: Final = frozenset((LRU_REMOVED_RETRY, LRU_RETRY, LRU_STOP))
-_MISSING: Final[Any] = object()
 
 T = TypeVar("T")
 
@@ -150,15 +148,14 @@ class LruWalk(Generic[T]):
 
     ``key`` / ``memcg_id`` name the item being visited. The methods are only valid during the
     callback; ``move_tail`` and ``isolate`` need the lock held and the lock not dropped since
-    the callback began (after a drop the item may be gone).
+    the callback began (after a drop the item may be gone). A list implementation subclasses
+    it with its own :meth:`move_tail` and :meth:`isolate`.
     """
 
-    __slots__ = ("_held", "_lru", "_moved", "_od", "dropped", "key", "memcg_id")
+    __slots__ = ("_held", "_lock", "_moved", "dropped", "key", "memcg_id")
 
-    def __init__(self, lru: ListLru[T], memcg_id: int,
-                 od: OrderedDict[int, T]) -> None:
-        self._lru = lru
-        self._od = od
+    def __init__(self, lock: LockLike, memcg_id: int) -> None:
+        self._lock = lock
         self._held = True
         self.memcg_id = memcg_id
         self.key = -1
@@ -176,13 +173,13 @@ class LruWalk(Generic[T]):
             raise RuntimeError("list_lru walk: unlock() without the lock")
         self._held = False
         self.dropped = True
-        self._lru._lock.release()
+        self._lock.release()
 
     def lock(self) -> None:
         """``spin_lock(&l->lock)``: take the LRU lock back."""
         if self._held:
             raise RuntimeError("list_lru walk: lock() while holding the lock")
-        self._lru._lock.acquire()
+        self._lock.acquire()
         self._held = True
 
     def _check_item(self, what: str) -> None:
@@ -192,257 +189,23 @@ class LruWalk(Generic[T]):
 
     def move_tail(self) -> None:
         """``list_move_tail(item, &l->list)``: rotate the current item, keeping its bit."""
-        self._check_item("move_tail")
-        self._od.move_to_end(self.key)
-        self._moved = True
+        raise NotImplementedError
 
     def isolate(self) -> None:
         """``list_lru_isolate(l, item)``: unlink the current item (then return LRU_REMOVED)."""
-        self._check_item("isolate")
-        del self._od[self.key]
-        lru = self._lru
-        lru._unref.discard(self.key)
-        lru._nr_items -= 1
+        raise NotImplementedError
 
 
 #: ``isolate(key, item, referenced, w) -> lru_status``
 IsolateFn = Callable[[int, T, bool, LruWalk[T]], int]
 
 
-class ListLru(Generic[T]):
-    """A memcg-aware ``list_lru`` (one node) with the second-chance bit per item.
-
-    See the module docstring for the API, the walk protocol and the lock order.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # memcg id -> its list. A dead (reparented) id maps to its live ancestor's list object.
-        self._lists: dict[int, OrderedDict[int, T]] = {}
-        self._dead: dict[int, int] = {}  # dead memcg id -> the id it was reparented to
-        # live memcg id -> the dead ids reparented into it (so a removal touches only those)
-        self._aliases: dict[int, list[int]] = {}
-        self._unref: set[int] = set()  # keys whose referenced bit is clear
-        self._nr_items = 0
-
-    def __repr__(self) -> str:
-        return f"ListLru({self._nr_items} items in {len(self._lists) - len(self._dead)} lists)"
-
-    # ------------------------------------------------------------------ hot paths -----------
-    def add(self, memcg_id: int, key: int, item: T, referenced: bool = True) -> bool:
-        """``list_lru_add``: ``item`` at the tail of ``memcg_id``'s list under ``key``."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            od = self._lists.get(memcg_id)
-            if od is None:
-                od = self._lists[memcg_id] = OrderedDict()  # memcg_list_lru_alloc
-            elif key in od:
-                return False
-            od[key] = item
-            if not referenced:
-                self._unref.add(key)
-            self._nr_items += 1
-        finally:
-            lock.release()
-        return True
-
-    def add_batch(self, memcg_id: int, keys: Iterable[int], items: Iterable[T],
-                  referenced: bool = True) -> int:
-        """``add`` for many items (a large folio) under one lock round; how many were added."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            od = self._lists.get(memcg_id)
-            if od is None:
-                od = self._lists[memcg_id] = OrderedDict()
-            before = len(od)
-            unref = self._unref
-            for key, item in zip(keys, items, strict=True):
-                if key in od:
-                    continue
-                od[key] = item
-                if not referenced:
-                    unref.add(key)
-            added = len(od) - before
-            self._nr_items += added
-        finally:
-            lock.release()
-        return added
-
-    def delete(self, memcg_id: int, key: int, item: T | None = None) -> bool:
-        """``list_lru_del``: unlink ``key`` (only if it lists ``item``, when given)."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            od = self._lists.get(memcg_id)
-            if od is None:
-                return False
-            if item is None:
-                if od.pop(key, _MISSING) is _MISSING:
-                    return False
-            else:
-                if od.get(key) is not item:
-                    return False
-                del od[key]
-            self._unref.discard(key)
-            self._nr_items -= 1
-        finally:
-            lock.release()
-        return True
-
-    def delete_batch(self, memcg_id: int, keys: Iterable[int]) -> int:
-        """``delete`` of many keys under one lock round; how many were listed."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            od = self._lists.get(memcg_id)
-            if od is None:
-                return 0
-            unref = self._unref
-            removed = 0
-            for key in keys:
-                if od.pop(key, _MISSING) is not _MISSING:
-                    unref.discard(key)
-                    removed += 1
-            self._nr_items -= removed
-        finally:
-            lock.release()
-        return removed
-
-    def mark_referenced(self, memcg_id: int, key: int) -> bool:
-        """Set the second-chance bit of a listed key; False if it is not on the list."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            od = self._lists.get(memcg_id)
-            if od is None or key not in od:
-                return False
-            self._unref.discard(key)
-        finally:
-            lock.release()
-        return True
-
-    def is_referenced(self, memcg_id: int, key: int) -> bool:
-        """The bit of a listed key (False if not listed)."""
-        od = self._lists.get(memcg_id)
-        return od is not None and key in od and key not in self._unref
-
-    def count(self, memcg_id: int | None = None) -> int:
-        """Items on ``memcg_id``'s list (0 for a dead memcg), or on every list for None."""
-        if memcg_id is None:
-            return self._nr_items
-        if memcg_id in self._dead:
-            return 0
-        od = self._lists.get(memcg_id)
-        return 0 if od is None else len(od)
-
-    def __len__(self) -> int:
-        return self._nr_items
-
-    def __contains__(self, key: object) -> bool:
-        """Is ``key`` on any list (O(number of lists))."""
-        with self._lock:
-            return any(key in od for mid, od in self._lists.items() if mid not in self._dead)
-
-    def memcg_ids(self) -> list[int]:
-        """Ids with a live (not reparented) list."""
-        with self._lock:
-            return sorted(mid for mid in self._lists if mid not in self._dead)
-
-    def items(self, memcg_id: int) -> list[tuple[int, T, bool]]:
-        """``(key, item, referenced)`` of a list, oldest first (a snapshot; O(n))."""
-        with self._lock:
-            if memcg_id in self._dead:
-                return []
-            od = self._lists.get(memcg_id)
-            if od is None:
-                return []
-            unref = self._unref
-            return [(k, v, k not in unref) for k, v in od.items()]
-
-    # ------------------------------------------------------------------ memcg offline -------
-    def reparent(self, memcg_id: int, parent_id: int) -> int:
-        """``memcg_reparent_list_lrus``: splice a dying memcg's list onto the head of its
-        parent's and redirect the dead id to the parent. Returns the number of items moved."""
-        if memcg_id == parent_id:
-            raise InvalidParameter("cannot reparent a list to itself")
-        with self._lock:
-            if memcg_id in self._dead:
-                raise InvalidParameter(f"memcg {memcg_id} is already reparented")
-            while parent_id in self._dead:  # the parent died first: follow it up
-                parent_id = self._dead[parent_id]
-            dst = self._lists.get(parent_id)
-            if dst is None:
-                dst = self._lists[parent_id] = OrderedDict()
-            src = self._lists.get(memcg_id)
-            moved = 0
-            if src is not None and src is not dst:
-                moved = len(src)
-                # list_splice_init(&src->list, &dst->list): src goes in front, in its order
-                for key in reversed(src):
-                    dst[key] = src[key]
-                    dst.move_to_end(key, last=False)
-                src.clear()
-            # The dying id and every dead id that pointed at it now resolve to the parent:
-            # O(those ids), not O(every memcg removed so far).
-            moved_ids = self._aliases.pop(memcg_id, [])
-            moved_ids.append(memcg_id)
-            dead = self._dead
-            lists = self._lists
-            for mid in moved_ids:
-                dead[mid] = parent_id
-                lists[mid] = dst
-            self._aliases.setdefault(parent_id, []).extend(moved_ids)
-        return moved
-
-    # ------------------------------------------------------------------ the walk ------------
-    def walk(self, memcg_id: int, nr_to_walk: int, isolate: IsolateFn[T]) -> int:
-        """``list_lru_walk_one``: visit up to ``nr_to_walk`` items of ``memcg_id``'s list,
-        oldest first; returns how many were isolated. See the module docstring."""
-        return self.walk_one(memcg_id, nr_to_walk, isolate)[0]
-
-    def walk_one(self, memcg_id: int, nr_to_walk: int,
-                 isolate: IsolateFn[T]) -> tuple[int, int]:
-        """:meth:`walk`, returning ``(isolated, nr_to_walk left)`` like the kernel's in/out
-        ``nr_to_walk`` (``scanned = nr_to_walk - left``)."""
-        if type(nr_to_walk) is not int or nr_to_walk < 0:
-            raise InvalidParameter(f"nr_to_walk must be a non-negative integer, got "
-                                   f"{nr_to_walk!r}")
-        lock = self._lock
-        lock.acquire()
-        od = self._lists.get(memcg_id)
-        if od is None or memcg_id in self._dead or not nr_to_walk:
-            lock.release()
-            return 0, nr_to_walk
-        w = LruWalk(self, memcg_id, od)
-        unref = self._unref
-
-        def nth(n: int) -> tuple[int, T, bool]:
-            key = next(islice(od, n, None)) if n else next(iter(od))
-            return key, od[key], key not in unref
-
-        def rotate(key: int) -> None:
-            if key in od:
-                od.move_to_end(key)
-                unref.add(key)
-
-        def unlink_if(key: int, item: T) -> None:
-            if od.get(key) is item:  # not unlinked by the callback: unlink it
-                del od[key]
-                unref.discard(key)
-                self._nr_items -= 1
-
-        return _walk_loop(w, lock, nr_to_walk, isolate, od.__len__, nth, rotate, unlink_if,
-                          od.__contains__)
-
-
-def _walk_loop(w: LruWalk[T], lock: Any, nr_to_walk: int, isolate: IsolateFn[T],
+def walk_loop(w: LruWalk[T], lock: Any, nr_to_walk: int, isolate: IsolateFn[T],
                count: Callable[[], int], nth: Callable[[int], tuple[int, T, bool]],
                rotate: Callable[[int], object], unlink_if: Callable[[int, T], object],
                listed: Callable[[int], bool]) -> tuple[int, int]:
-    """``__list_lru_walk_one``'s loop, for :class:`ListLru` and :class:`EntryLru` alike, over
-    one list given as functions: ``count()``, ``nth(n) -> (key, item, referenced)`` (0 =
+    """``__list_lru_walk_one``'s loop, for :class:`EntryLru` and the reference ``ListLru``
+    alike, over one list given as functions: ``count()``, ``nth(n) -> (key, item, referenced)`` (0 =
     oldest), ``rotate(key)`` (to the tail, bit cleared, if still listed), ``unlink_if(key,
     item)`` (if that item is still listed under key) and ``listed(key)``. Called with
     ``lock`` held; returns with it released. See the module docstring for the protocol."""
@@ -505,21 +268,8 @@ class _EntryLruWalk(LruWalk[T]):
     __slots__ = ("_elru",)
 
     def __init__(self, elru: EntryLru[T], memcg_id: int) -> None:
-        super().__init__(cast("ListLru[T]", None), memcg_id, OrderedDict())
+        super().__init__(elru._lock, memcg_id)
         self._elru = elru
-
-    def unlock(self) -> None:
-        if not self._held:
-            raise RuntimeError("list_lru walk: unlock() without the lock")
-        self._held = False
-        self.dropped = True
-        self._elru._lock.release()
-
-    def lock(self) -> None:
-        if self._held:
-            raise RuntimeError("list_lru walk: lock() while holding the lock")
-        self._elru._lock.acquire()
-        self._held = True
 
     def move_tail(self) -> None:
         self._check_item("move_tail")
@@ -560,13 +310,13 @@ class EntryTableLike(Protocol[T]):
 
 class EntryLru(Generic[T]):
     """zswap's ``list_lru`` over the entries of its C entry table (intrusive lists, no Python
-    object per entry): the :class:`ListLru` API and walk protocol, on lists whose items are
+    object per entry): the ``ListLru`` API and walk protocol, on lists whose items are
     the table's entries, keyed by the packed swap entry.
 
     The table adds an entry at the tail when it is inserted and unlinks it when it is erased;
     this class adds the queries, the walk, reparenting, and re-listing an isolated entry.
     ``lock`` is the lock every mutation of the table is made under (zswap's): a walk holds it
-    while it calls the callback, which may drop and retake it as with :class:`ListLru`.
+    while it calls the callback, which may drop and retake it as with ``ListLru``.
     Items are rebuilt tuples, so compare them with ``==``, not ``is``.
     """
 
@@ -618,7 +368,7 @@ class EntryLru(Generic[T]):
         return self._table.lru_items(memcg_id)
 
     def reparent(self, memcg_id: int, parent_id: int) -> int:
-        """``memcg_reparent_list_lrus`` (see :meth:`ListLru.reparent`)."""
+        """``memcg_reparent_list_lrus`` (see the module docstring)."""
         with self._lock:
             try:
                 return self._table.lru_reparent(memcg_id, parent_id)
@@ -630,7 +380,8 @@ class EntryLru(Generic[T]):
 
     def walk_one(self, memcg_id: int, nr_to_walk: int,
                  isolate: IsolateFn[T]) -> tuple[int, int]:
-        """:meth:`ListLru.walk_one`, step for step, on the table's lists."""
+        """``list_lru_walk_one`` (see the module docstring): ``(isolated, nr_to_walk left)``,
+        so ``scanned = nr_to_walk - left``."""
         if type(nr_to_walk) is not int or nr_to_walk < 0:
             raise InvalidParameter(f"nr_to_walk must be a non-negative integer, got "
                                    f"{nr_to_walk!r}")
@@ -648,7 +399,7 @@ class EntryLru(Generic[T]):
                 raise RuntimeError("list_lru walk: the list changed under the lock")
             return got
 
-        return _walk_loop(w, lock, nr_to_walk, isolate, lambda: table.lru_count(memcg_id), nth,
+        return walk_loop(w, lock, nr_to_walk, isolate, lambda: table.lru_count(memcg_id), nth,
                           lambda key: table.lru_move_tail(key, True),
                           lambda key, item: table.lru_isolate(key, item),
                           lambda key: table.lru_where(key) is not None)

@@ -73,8 +73,12 @@ lock zswap's store needs while calling it. ``nbytes`` is pyzswap's size for what
 itself (buffers, requests) and the kernel's size of the modelled allocation otherwise (0 where
 not derived).
 
-The refcount is a plain integer: callers (:class:`pyzswap.zswap.Zswap`) change it only under
-their own lock, which plays the part of the kernel's percpu_ref atomics.
+The refcount is the pool's :class:`~pyzswap._native.PercpuRef` (``ZswapPool.percpu_ref``;
+``ref`` reads it). zswap's state (``pyzswap._native.ZswapState``) takes and drops references
+under zswap's lock, which plays the part of the kernel's percpu_ref atomics. The per-CPU
+contexts (:class:`AcompCtx`) and their resources (:class:`CtxResources`) are C objects too
+(csrc/pool.c), so the C flow locks and uses them without a Python call; Python makes, fills and
+frees them here, as each design says.
 """
 
 from __future__ import annotations
@@ -87,8 +91,8 @@ import threading
 from collections.abc import Callable
 from typing import Final, TypedDict
 
-from ._native import Lock
-from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
+from ._native import AcompCtx, CtxResources, Lock, PercpuRef
+from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, BatchingCompressor, Compressor, Transform
 from .cpu import CpuModel
 from .errors import InvalidParameter, UseAfterFree, ZswapError
 from .zsmalloc import ZsPool
@@ -311,49 +315,10 @@ class _NoTransform(Transform):
 _NO_TFM: Final = _NoTransform()
 
 
-class CtxResources:
-    """What a context uses on one CPU: the transform, request slot(s) and buffer(s).
-
-    ``nbytes`` counts what this object *owns* (pyzswap's sizes): a pool's view of a shared
-    context owns only its request (``percpu-shared``) or nothing (global designs); the shared
-    requests and buffers are counted once, by :class:`SharedCtxs`.
-    """
-
-    __slots__ = ("buffers", "freed", "nbytes", "reqs", "tfm")
-
-    def __init__(self, tfm: Transform, reqs: list[AcompReq],
-                 buffers: list[bytearray], nbytes: int) -> None:
-        self.tfm = tfm
-        self.reqs = reqs
-        self.buffers = buffers
-        self.freed = False
-        self.nbytes = nbytes
-
-    def free(self) -> None:
-        """Release the resources. The object stays reachable by a racing user, marked freed."""
-        self.freed = True
-
-
-class AcompCtx:
-    """One CPU's compression context of one pool (the kernel's ``struct crypto_acomp_ctx``).
-
-    For a shared design, ``mutex`` is the shared context's mutex of that CPU.
-    """
-
-    __slots__ = ("allocations", "cpu", "frees", "mutex", "res")
-
-    def __init__(self, cpu: int) -> None:
-        self.cpu = cpu
-        # Initialised for every possible CPU at pool creation, so hotplug never re-initialises
-        # a mutex somebody holds.
-        self.mutex = Lock()  # threading.Lock's interface; the C fast paths take it directly
-        self.res: CtxResources | None = None
-        self.allocations = 0
-        self.frees = 0
-
-
 #: pyzswap bytes of a context object itself (kept for every possible CPU while its owner
-#: lives, like the kernel's percpu area): the AcompCtx, plus its own mutex where it has one.
+#: lives, like the kernel's percpu area): the AcompCtx (csrc/pool.c), plus its own mutex where
+#: it has one. A CPU's resources while it holds them are a CtxResources (the transform, request
+#: slots and buffers; ``free()`` marks them freed, still reachable by a racing user).
 CTX_STRUCT_BYTES: Final = sys.getsizeof(AcompCtx(0)) + _MUTEX_BYTES
 
 
@@ -549,8 +514,8 @@ class ZswapPool:
     online CPUs' resources); :meth:`destroy` unregisters it and frees everything.
     """
 
-    __slots__ = ("acomp_ctx", "compr_batch_size", "compressor", "cpuhp_state", "cpus",
-                 "ctx_retries", "destroyed", "id", "killed", "lifetime", "mem_hook", "ref",
+    __slots__ = ("acomp_ctx", "comp_streams", "compr_batch_size", "compressor", "cpuhp_state",
+                 "cpus", "ctx_retries", "destroyed", "id", "lifetime", "mem_hook", "percpu_ref",
                  "shared", "streams", "tfm_name", "zs_pool")
 
     def __init__(self, compressor: Compressor, cpus: CpuModel, pool_id: int, *,
@@ -569,11 +534,16 @@ class ZswapPool:
         self.lifetime = lifetime
         self.mem_hook = mem_hook
         self.shared = shared
-        self.streams = streams if streams is not None else CompStreams()
+        self.comp_streams = streams if streams is not None else CompStreams()
         #: Pages per compress call: the compressor's batch size, clamped to
         #: ZSWAP_MAX_BATCH_SIZE (zswap_pool_create) and to a shared context's buffers.
         limit = ZSWAP_MAX_BATCH_SIZE if shared is None else shared.nr
         self.compr_batch_size = max(1, min(compressor.batch_size, limit))
+        #: Stores of more than one page stream through the compressor's native engines
+        #: (``compress_stream``). Not with batch size 1: a one-buffer ring leaves the engines
+        #: nothing to do ahead of the caller, so such a pool stores like a software one.
+        self.streams = (type(compressor) is BatchingCompressor
+                        and compressor.engine == "native" and self.compr_batch_size > 1)
         # zsmalloc needs unique names: the kernel uses "zswap%x" with a global counter.
         self.zs_pool = ZsPool(f"zswap{pool_id:x}", chain_size=chain_size)
         self.acomp_ctx = [AcompCtx(cpu) for cpu in cpus.possible_cpus()]
@@ -583,8 +553,8 @@ class ZswapPool:
         self.cpuhp_state = 0
         #: ``lock-retry`` only: lookups that found their context freed and retried elsewhere
         self.ctx_retries = 0
-        self.ref = 1  # the initial reference, held by the "current" role
-        self.killed = False
+        #: percpu_ref: the initial reference, held by the "current" role, and one per entry
+        self.percpu_ref = PercpuRef()
         self.destroyed = False
 
     @classmethod
@@ -633,7 +603,7 @@ class ZswapPool:
         # Allocate outside the mutex: the allocation may recurse into reclaim and zswap.
         if hook is not None:
             hook(0, f"acomp {tag}")  # crypto_alloc_acomp_node: the transform
-        tfm = self.streams.get(self.compressor, cpu, hook)
+        tfm = self.comp_streams.get(self.compressor, cpu, hook)
         shared = self.shared
         if shared is None:
             n = self.compr_batch_size
@@ -734,7 +704,12 @@ class ZswapPool:
                     res.reqs[0].tfm = res.tfm
                 return ctx, res
             ctx.mutex.release()  # freed under us: the CPU died; retry where we are now
-            self.ctx_retries += 1
+            self.count_ctx_retry()
+
+    def count_ctx_retry(self) -> None:
+        """A lookup found its context freed and retries on the thread's new CPU (lock-retry);
+        both flows count it here."""
+        self.ctx_retries += 1
 
     def check_res(self, ctx: AcompCtx, res: CtxResources) -> None:
         """After using ``res``: raise :class:`UseAfterFree` if hotplug freed it meanwhile."""
@@ -745,29 +720,37 @@ class ZswapPool:
             )
 
     # -- references (caller holds the zswap lock) -------------------------------------------
+    @property
+    def ref(self) -> int:
+        """References held now (the PercpuRef's count)."""
+        return int(self.percpu_ref.count)
+
+    @ref.setter
+    def ref(self, value: int) -> None:
+        self.percpu_ref.count = value
+
+    @property
+    def killed(self) -> bool:
+        """No longer current: the initial reference was dropped (percpu_ref_kill)."""
+        return bool(self.percpu_ref.dead)
+
     def tryget(self) -> bool:
         """Take a reference unless the pool is already dead (percpu_ref_tryget)."""
-        if self.ref <= 0:
-            return False
-        self.ref += 1
-        return True
+        return self.percpu_ref.tryget()
 
     def put(self, nr: int = 1) -> bool:
         """Drop ``nr`` references; True when the count reached zero (the pool is empty)."""
-        self.ref -= nr
-        if self.ref < 0:
+        if nr > self.ref:
             raise ZswapError(f"pool {self.tfm_name}#{self.id}: reference count underflow")
-        return self.ref == 0
+        return self.percpu_ref.put(nr)
 
     def kill(self) -> bool:
         """Drop the initial reference as the pool stops being current (percpu_ref_kill)."""
-        self.killed = True
-        return self.put()
+        return self.percpu_ref.kill()
 
     def resurrect(self) -> None:
         """Give a killed pool its initial reference back (percpu_ref_resurrect)."""
-        self.killed = False
-        self.ref += 1
+        self.percpu_ref.resurrect()
 
     # -- accounting -------------------------------------------------------------------------
     def total_pages(self) -> int:

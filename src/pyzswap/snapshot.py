@@ -43,12 +43,12 @@ from typing import BinaryIO, Final
 import numpy as np
 
 from .errors import ZswapError
+from .folio import PAGE_SIZE
 from .pagesets import PARTIAL_SUFFIX
 
 __all__ = ["PAGE_SIZE", "Region", "SnapshotError", "SnapshotInfo", "anonymous_regions",
            "is_anonymous", "parse_maps", "snapshot_process"]
 
-PAGE_SIZE: Final = 4096
 _CHUNK_PAGES: Final = 256  # 1 MiB reads from /proc/PID/mem
 _PAGEMAP_PRESENT: Final = 1 << 63
 _PAGEMAP_SWAPPED: Final = 1 << 62

@@ -182,3 +182,54 @@ def test_transforms_are_independent_across_threads(name: str) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+# ---------------------------------------------------------------- the Python packages --------
+# pyzswap's codecs are one C table (csrc/codec.c); the Python packages of the same formats are
+# kept only here, as a check that the streams are the formats the kernel reads and writes.
+
+def _pages() -> list[bytes]:
+    from ..conftest import mixed_page
+
+    return [_golden_page()] + [mixed_page(i) for i in range(40)]
+
+
+def test_deflate_is_zlib_raw_with_the_kernels_parameters() -> None:
+    """Byte for byte what zlib makes with crypto/deflate.c's parameters: a raw stream
+    (window bits -11), level 6 (Z_DEFAULT_COMPRESSION), memLevel 9; and zlib reads ours."""
+    import zlib
+
+    tfm = get_compressor("deflate").new_transform()
+    for page in _pages():
+        stream = zlib.compressobj(6, zlib.DEFLATED, -11, 9)
+        theirs = stream.compress(page) + stream.flush()
+        buf = bytearray(PAGE_SIZE)
+        try:
+            n = tfm.compress(page, buf)
+        except CompressPoor:
+            assert len(theirs) > PAGE_SIZE
+            continue
+        assert bytes(buf[:n]) == theirs
+        assert zlib.decompress(bytes(buf[:n]), -11) == page
+
+
+def test_zstd_frames_are_read_by_python_zstandard_and_back() -> None:
+    """Our zstd frames (libzstd, level 3 with the kernel's parameters: the content size in the
+    header, no checksum) decode with python-zstandard, and its frames decode with ours."""
+    import zstandard
+
+    tfm = get_compressor("zstd").new_transform()
+    dctx = zstandard.ZstdDecompressor()
+    cctx = zstandard.ZstdCompressor(level=3)
+    for page in _pages():
+        buf = bytearray(PAGE_SIZE)
+        try:
+            n = tfm.compress(page, buf)
+        except CompressPoor:
+            continue
+        frame = bytes(buf[:n])
+        params = zstandard.get_frame_parameters(frame)
+        assert params.content_size == PAGE_SIZE and not params.has_checksum
+        assert dctx.decompress(frame) == page
+        out = bytearray(PAGE_SIZE)
+        assert tfm.decompress(cctx.compress(page), out) == PAGE_SIZE and bytes(out) == page

@@ -172,17 +172,18 @@ class _CountingLZ4(Compressor):
         return _CountingTransform("lz4")
 
 
+@pytest.mark.parametrize("flow", ["native", "python"])
 @pytest.mark.parametrize("override", [False, True])
-def test_fast_path_calls_the_codec_directly_unless_overridden(override: bool) -> None:
-    """The fast store and load take the C codec only when the transform's methods are
-    PageCodec's own; a Python override is called, page by page, as before."""
+def test_flows_call_the_codec_directly_unless_overridden(override: bool, flow: str) -> None:
+    """The C flow calls the C codec only when the transform's methods are PageCodec's own; a
+    Python override is called, page by page, by either flow."""
     name = "lz4"
     if override:
         register_compressor(_CountingLZ4())
         name = _CountingLZ4.name
         _CountingTransform.calls[:] = [0, 0]
     try:
-        z = Zswap(compressor=name, totalram_pages=None, cpus=1)
+        z = Zswap(compressor=name, totalram_pages=None, cpus=1, flow=flow)
         try:
             z.swapon(0, 64)
             pages = PAGES[:64]
@@ -191,7 +192,7 @@ def test_fast_path_calls_the_codec_directly_unless_overridden(override: bool) ->
             out = bytearray(PAGE_SIZE)
             for i, page in enumerate(pages):
                 assert z.load(out, 0, i) and out == page
-            assert z._c.fast_stores >= 63 and z._c.fast_loads == 64
+            assert z.flow == flow and z.vmstat()["zswpin"] == 64
         finally:
             z.close()
     finally:

@@ -28,6 +28,9 @@ from pyzswap.faults import install_zs_pool
 from pyzswap.memcg import MemCgroup
 from pyzswap.pagesets import make_pages
 
+#: The behavioural suite runs once per flow (conftest.flow).
+pytestmark = pytest.mark.usefixtures("flow")
+
 ALGOS = sorted(NATIVE_ALGORITHMS)
 REAL = make_pages("real", 96, seed=11)
 PAGES = [REAL[i:i + PAGE_SIZE] for i in range(0, len(REAL), PAGE_SIZE)]

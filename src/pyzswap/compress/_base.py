@@ -35,15 +35,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from .._native import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE
 from ..errors import CompressPoor, ZswapError
 
 if TYPE_CHECKING:
     from .._types import BytesLike
 
 __all__ = ["PAGE_SIZE", "ZSWAP_MAX_BATCH_SIZE", "Compressor", "Transform", "copy_out"]
-
-PAGE_SIZE = 4096
-ZSWAP_MAX_BATCH_SIZE = 8
 
 
 class Transform(ABC):

@@ -590,8 +590,9 @@ class BatchingCompressor(Compressor):
     """A registered algorithm run as a batching compressor on ``engines`` engine threads.
 
     ``name`` is ``f"{base}-x{engines}"`` (``zstd-x2``) and ``batch_size`` is
-    ``ZSWAP_MAX_BATCH_SIZE`` unless another ``batch_size`` (1..8) is given: then the name is
-    ``f"{base}-x{engines}-b{batch_size}"``. The output is exactly the base algorithm's.
+    ``ZSWAP_MAX_BATCH_SIZE`` unless another ``batch_size`` (1..ZSWAP_MAX_BATCH_SIZE) is given:
+    then the name is ``f"{base}-x{engines}-b{batch_size}"``. The output is exactly the base
+    algorithm's.
     ``engines_per_batch`` is how many engines one batch is handed to, besides the caller
     (default: one fewer than the CPUs, at least 1, at most ``engines``); the other engines
     serve other callers.
@@ -746,7 +747,7 @@ def register_batching(base: str | Compressor, engines: int | None = None, *,
 #: ``{base}-x{engines}`` or ``{base}-x{engines}-b{batch_size}``: a batching compressor's name
 #: (the base may hold hyphens itself: ``lzo-rle-x2``).
 _BATCHING_NAME: Final = re.compile(r"(?P<base>[a-z0-9]+(?:-[a-z0-9]+)*?)"
-                                   r"-x(?P<engines>[1-9][0-9]{0,2})(?:-b(?P<batch>[1-8]))?")
+                                   r"-x(?P<engines>[1-9][0-9]{0,2})(?:-b(?P<batch>[1-9][0-9]*))?")
 
 
 def _batching_on_demand(name: str) -> BatchingCompressor | None:
@@ -757,9 +758,10 @@ def _batching_on_demand(name: str) -> BatchingCompressor | None:
         return None
     engines = int(m["engines"])
     base = get_compressor(m["base"])
-    if engines > MAX_ENGINES or isinstance(base, BatchingCompressor):
-        return None
     batch = int(m["batch"]) if m["batch"] else ZSWAP_MAX_BATCH_SIZE
+    if engines > MAX_ENGINES or isinstance(base, BatchingCompressor) or not (
+            1 <= batch <= ZSWAP_MAX_BATCH_SIZE):
+        return None
     made = BatchingCompressor(base, engines, batch_size=batch)
     return made if made.name == name else None
 

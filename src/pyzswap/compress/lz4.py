@@ -1,7 +1,7 @@
 """lz4 and lz4hc through liblz4, as :class:`~pyzswap._native.PageCodec` transforms.
 
 The transforms are C objects (csrc/codec.c): Python calls their ``compress``/``decompress``
-like any transform's, and zswap's C fast paths call the codec directly, with the GIL released
+like any transform's, and zswap's C flow calls the codec directly, with the GIL released
 and no Python call per page (docs/PERFORMANCE.md).
 
 lz4 is ``LZ4_compress_fast`` at acceleration 1, the kernel's ``LZ4_compress_default``; lz4hc is
@@ -13,12 +13,13 @@ which reproduces the kernel's lz4 sizes to 0.003% on our page sets (docs/KERNEL_
 
 from __future__ import annotations
 
+from .._native import ALGORITHMS
 from ._pagecodec import PageCodecCompressor
 
 __all__ = ["LZ4", "LZ4HC", "LZ4HC_DEFAULT_LEVEL"]
 
-#: The kernel's LZ4HC_DEFAULT_CLEVEL.
-LZ4HC_DEFAULT_LEVEL = 9
+#: The kernel's LZ4HC_DEFAULT_CLEVEL (9), from the codec table.
+LZ4HC_DEFAULT_LEVEL: int = ALGORITHMS["lz4hc"]
 
 
 class LZ4(PageCodecCompressor):
@@ -33,4 +34,3 @@ class LZ4HC(PageCodecCompressor):
 
     name = "lz4hc"
     description = "LZ4 high compression, level 9 (liblz4 LZ4_compress_HC)"
-    level = LZ4HC_DEFAULT_LEVEL

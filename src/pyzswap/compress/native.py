@@ -4,8 +4,7 @@
 algorithm is one of :data:`NATIVE_ALGORITHMS` (the default), and on Python engine threads
 otherwise. This module is the native side: :class:`NativeBatchingTransform` drives a
 ``pyzswap._native.Engines`` object (C, see ``src/pyzswap/_native.c``): ``threads`` POSIX
-threads, each with its own codec context (LZ4 state, ``ZSTD_CCtx``, zlib stream, LZO work
-area), linked against the system libraries.
+threads, each with its own context of the codec table (csrc/codec.c).
 
 Why native, measured on the 2-vCPU guest (``benchmarks/bench_batching_engines.py``): Python
 engine threads need the GIL for ~2 µs around every page, and while zswap's caller runs its
@@ -25,10 +24,9 @@ The protocol (``Engines.compress(srcs, ring, wake)`` → a ``Job``):
   even if no engine wakes; ``job.close()`` drops the pages not started and waits for those in
   flight before the buffers are let go.
 
-Output: lz4, lz4hc, lzo and deflate streams are byte for byte those of the Python-side codecs
-(the same C libraries: liblz4 1.9.4, liblzo2, zlib); zstd comes from the system libzstd (1.5.4
-on Debian 12), whose output can differ by a few bytes from the version bundled in
-``zstandard``. Every stream decodes with either side, so a pool may mix them.
+Output: the engines run the codec table (csrc/codec.c) that the compressors' own transforms
+(:class:`~pyzswap._native.PageCodec`) and the C flow run, so every algorithm gives the same
+bytes on every path.
 """
 
 from __future__ import annotations
@@ -48,10 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["NATIVE_ALGORITHMS", "NATIVE_MIN_PARALLEL_US", "NATIVE_WIN", "NativeBatchingTransform",
            "NativeGate", "NativeRequest", "native_engines", "native_gates", "native_versions"]
 
-#: Algorithms with a native engine, and the level each runs at (the kernel's defaults).
-NATIVE_ALGORITHMS: Final[dict[str, int]] = {
-    "lz4": 0, "lz4hc": 9, "zstd": 3, "lzo": 0, "lzo-rle": 0, "deflate": 6,
-}
+#: Algorithms with a native engine, and the level each runs at (the kernel's): every
+#: algorithm of the codec table (csrc/codec.c), which the engines share with PageCodec.
+NATIVE_ALGORITHMS: Final[dict[str, int]] = dict(_native.ALGORITHMS)
 #: Engines are woken for a job only if its pages after the first are estimated to cost at
 #: least this much CPU (µs): a wake-up is a futex call (a few µs), and a woken engine that
 #: arrives after the caller claimed every page costs nothing more.

@@ -1,58 +1,27 @@
-"""zstd at level 3, the kernel crypto API's default level (``ZSTD_DEF_LEVEL``).
+"""zstd as the kernel's crypto ``zstd`` makes it: libzstd at level 3, in C (csrc/codec.c).
 
-A ``zstandard.ZstdCompressor`` must never be shared between threads (two threads on one object
-crashed the process, docs/KERNEL_REFERENCE.md §10), so every transform owns its own compressor and
-decompressor object: one per per-CPU context, exactly as the kernel allocates one per CPU.
+The kernel's crypto/zstd.c compresses at ``ZSTD_DEF_LEVEL`` (3) with the parameters
+``zstd_get_params`` chooses for its 256 KiB maximum (``ZSTD_MAX_WINDOWLOG`` 18), not for the
+4 KiB page: pyzswap's codec table does the same (``ZSTD_getParams(3, 1 << 18, 0)`` and
+``ZSTD_compress_advanced``), so the stream is a zstd frame with the content size and no
+checksum, as the kernel's. The transforms are :class:`~pyzswap._native.PageCodec` objects:
+every path (the engines, the Python flow, the C flow) gives the same bytes. The library is
+the system's libzstd; the ``zstandard`` package is only the tests' cross-check of the format.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import zstandard
-
-from ..errors import CompressFail, DecompressFail
-from ._base import PAGE_SIZE, Compressor, Transform, copy_out
-
-if TYPE_CHECKING:
-    from .._types import BytesLike
+from .._native import ALGORITHMS
+from ._pagecodec import PageCodecCompressor
 
 __all__ = ["ZSTD", "ZSTD_DEFAULT_LEVEL"]
 
-ZSTD_DEFAULT_LEVEL = 3
+#: The kernel's ZSTD_DEF_LEVEL (crypto/zstd.c), from the codec table.
+ZSTD_DEFAULT_LEVEL: int = ALGORITHMS["zstd"]
 
 
-class _ZstdTransform(Transform):
-    __slots__ = ("_cctx", "_dctx")
-
-    def __init__(self, level: int) -> None:
-        self._cctx = zstandard.ZstdCompressor(level=level)
-        self._dctx = zstandard.ZstdDecompressor()
-
-    def compress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        try:
-            out = self._cctx.compress(src)
-        except zstandard.ZstdError as exc:
-            raise CompressFail(f"zstd: {exc}") from None
-        return copy_out("zstd", out, dst)
-
-    def decompress(self, src: BytesLike, dst: bytearray | memoryview) -> int:
-        try:
-            out = self._dctx.decompress(src, max_output_size=len(dst) or PAGE_SIZE)
-        except zstandard.ZstdError as exc:
-            raise DecompressFail(f"zstd: corrupt stream ({exc})") from None
-        n = len(out)
-        if n > len(dst):
-            raise DecompressFail(f"zstd: {n} bytes do not fit a {len(dst)}-byte page")
-        dst[:n] = out
-        return n
-
-
-class ZSTD(Compressor):
-    """The kernel's ``zstd`` (frame format, level 3)."""
+class ZSTD(PageCodecCompressor):
+    """The kernel's ``zstd`` (frame format, level 3, the kernel's parameters)."""
 
     name = "zstd"
-    description = "Zstandard level 3 (python-zstandard), one codec context per transform"
-
-    def new_transform(self) -> Transform:
-        return _ZstdTransform(ZSTD_DEFAULT_LEVEL)
+    description = "Zstandard level 3 with the kernel's parameters (libzstd, C)"

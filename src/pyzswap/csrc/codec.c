@@ -1,301 +1,293 @@
-/* pyzswap._native.PageCodec: the lz4 and lzo families as transforms that C code calls directly.
- *
- * One object is one transform (the kernel's crypto_acomp tfm of one per-CPU context). Its
- * codec state (LZ4's 16 KiB hash table, LZ4HC's 256 KiB chain tables, or LZO's 16 KiB
- * dictionary: the kernel's per-CPU workmem) is allocated once and reused. The state is taken out of the object for the length
- * of a call with an atomic exchange, so two threads calling one object at once cannot share it:
- * the second allocates a state of its own for that call (zswap never does this; the context
- * mutex serialises its calls, but a Python caller might).
- *
- * Output is liblz4's LZ4_compress_fast(acceleration 1) / LZ4_compress_HC(level), which is
- * byte-identical to the streams cramjam produced before (tests/compress/test_lz4.py) and
- * reproduces the kernel's compressed sizes (docs/KERNEL_ORACLE.md). lzo and lzo-rle are the
- * kernel's own LZO1X-1 and LZO-RLE (lzo.c), stream for stream.
- */
+/* The page codecs (see codec.h): one table, one implementation per algorithm. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getParams, as the kernel's zstd_get_params */
 #include "codec.h"
+
 #include "lzo.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <lz4.h>
 #include <lz4hc.h>
-#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
-#include "lifecycle.h"
+/* crypto/zstd.c: ZSTD_DEF_LEVEL and the source size its parameters are chosen for
+ * (ZSTD_MAX_WINDOWLOG 18: zstd_get_params(ZSTD_DEF_LEVEL, ZSTD_MAX_SIZE)). */
+#define ZSTD_KERNEL_LEVEL 3
+#define ZSTD_KERNEL_SIZE_HINT (1u << 18)
+/* crypto/deflate.c: DEFLATE_DEF_LEVEL (Z_DEFAULT_COMPRESSION, zlib's 6), DEFLATE_DEF_WINBITS
+ * (11, passed negated: a raw stream) and the memLevel pyzswap uses (see docs/KERNEL_REFERENCE). */
+#define DEFLATE_KERNEL_LEVEL 6
+#define DEFLATE_WINBITS 11
+#define DEFLATE_MEMLEVEL 9
 
-enum { CODEC_LZ4, CODEC_LZ4HC, CODEC_LZO, CODEC_LZO_RLE, CODEC_COUNT };
-static const char *const codec_names[CODEC_COUNT] = {"lz4", "lz4hc", "lzo", "lzo-rle"};
-
-struct pyz_codec {
-    PyObject_HEAD
-    int algo;
-    int level;           /* lz4hc's level; 1 (the acceleration) for lz4; 0 for lzo */
-    int ready;           /* __init__ ran: the algorithm (and so the state's size) is fixed */
-    void *_Atomic state; /* NULL while a call has it */
+const struct pyz_algo_desc pyz_algos[PYZ_NR_ALGOS] = {
+    [PYZ_ALGO_LZO] = {"lzo", 0, 0, 0, "pyzswap"},
+    [PYZ_ALGO_LZO_RLE] = {"lzo-rle", 0, 0, 0, "pyzswap"},
+    [PYZ_ALGO_LZ4] = {"lz4", 1, 1, 1, "liblz4"},
+    [PYZ_ALGO_LZ4HC] = {"lz4hc", LZ4HC_CLEVEL_DEFAULT, LZ4HC_CLEVEL_MIN, LZ4HC_CLEVEL_MAX,
+                        "liblz4"},
+    [PYZ_ALGO_ZSTD] = {"zstd", ZSTD_KERNEL_LEVEL, 1, 22, "libzstd"},
+    [PYZ_ALGO_DEFLATE] = {"deflate", DEFLATE_KERNEL_LEVEL, 1, 9, "zlib"},
 };
 
-static PyObject *compress_descr, *decompress_descr; /* PageCodec's own methods */
+struct pyz_codec_ctx {
+    int algo, level;
+    void *work;       /* lz4 / lz4hc state, or the LZO dictionary */
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+    ZSTD_parameters zparams;
+    z_stream zc, zd;
+    int zc_ok, zd_ok;
+    int last_error;   /* the library's code of the last failed decompression */
+};
 
-int pyz_load_errors(void)
+int pyz_algo_find(const char *name)
 {
-    return pyz_load_zswap_errors(); /* every pyzswap.errors class C raises (lifecycle.c) */
+    for (int i = 0; i < PYZ_NR_ALGOS; i++)
+        if (strcmp(name, pyz_algos[i].name) == 0)
+            return i;
+    return -1;
 }
 
-/* ---------------------------------------------------------------- the C interface -------- */
-
-static void *state_take(PyzCodecObject *c)
+int pyz_algo_level_ok(int algo, int level)
 {
-    void *s = atomic_exchange(&c->state, NULL);
-    if (s)
-        return s;
-    switch (c->algo) {
-    case CODEC_LZ4:
-        return malloc((size_t)LZ4_sizeofState());
-    case CODEC_LZ4HC:
-        return malloc((size_t)LZ4_sizeofStateHC());
-    default:
-        return malloc(PYZ_LZO_WORKMEM);
-    }
+    return level == 0 || (level >= pyz_algos[algo].min_level && level <= pyz_algos[algo].max_level);
 }
 
-static void state_put(PyzCodecObject *c, void *s)
+struct pyz_codec_ctx *pyz_codec_ctx_new(int algo, int level)
 {
-    void *expected = NULL;
-    if (!atomic_compare_exchange_strong(&c->state, &expected, s))
-        free(s); /* another call put its state back first */
+    struct pyz_codec_ctx *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->algo = algo;
+    c->level = level ? level : pyz_algos[algo].default_level;
+    if (algo == PYZ_ALGO_ZSTD)
+        c->zparams = ZSTD_getParams(c->level, ZSTD_KERNEL_SIZE_HINT, 0);
+    return c;
 }
 
-int pyz_codec_compress(PyzCodecObject *c, const void *src, int slen, void *dst, int cap)
+void pyz_codec_ctx_free(struct pyz_codec_ctx *c)
 {
-    void *st = state_take(c);
+    if (!c)
+        return;
+    free(c->work);
+    ZSTD_freeCCtx(c->cctx);
+    ZSTD_freeDCtx(c->dctx);
+    if (c->zc_ok)
+        deflateEnd(&c->zc);
+    if (c->zd_ok)
+        inflateEnd(&c->zd);
+    free(c);
+}
+
+int pyz_codec_ctx_algo(const struct pyz_codec_ctx *c)
+{
+    return c->algo;
+}
+
+int pyz_codec_ctx_level(const struct pyz_codec_ctx *c)
+{
+    return c->level;
+}
+
+/* The context's work area of `size` bytes, allocated on first use. */
+static void *work(struct pyz_codec_ctx *c, size_t size)
+{
+    if (!c->work)
+        c->work = malloc(size);
+    return c->work;
+}
+
+/* ---------------------------------------------------------------- per algorithm ---------- */
+
+static int lz4_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    void *st = work(c, (size_t)LZ4_sizeofState());
     if (!st)
         return -ENOMEM;
-    int r;
-    if (c->algo == CODEC_LZ4) {
-        r = LZ4_compress_fast_extState(st, src, dst, slen, cap, 1);
-    } else if (c->algo == CODEC_LZ4HC) {
-        r = LZ4_compress_HC_extStateHC(st, src, dst, slen, cap, c->level);
-    } else { /* the kernel's overrun check: an output that does not fit is refused, 0 */
-        size_t dlen = (size_t)cap;
-        r = pyz_lzo_compress(src, (size_t)slen, dst, &dlen, st,
-                             c->algo == CODEC_LZO ? PYZ_LZO_V0 : PYZ_LZO_RLE) == PYZ_LZO_OK
-                ? (int)dlen
-                : 0;
+    int r = LZ4_compress_fast_extState(st, src, dst, slen, cap, 1);
+    return r > 0 ? r : -ENOSPC; /* LZ4 returns 0 exactly when the output does not fit */
+}
+
+static int lz4hc_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    void *st = work(c, (size_t)LZ4_sizeofStateHC());
+    if (!st)
+        return -ENOMEM;
+    int r = LZ4_compress_HC_extStateHC(st, src, dst, slen, cap, c->level);
+    return r > 0 ? r : -ENOSPC;
+}
+
+static int lzo_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    void *dict = work(c, PYZ_LZO_WORKMEM);
+    if (!dict)
+        return -ENOMEM;
+    size_t out = (size_t)cap;
+    int version = c->algo == PYZ_ALGO_LZO ? PYZ_LZO_V0 : PYZ_LZO_RLE;
+    /* the kernel's overrun check: its only failure is an output that does not fit */
+    if (pyz_lzo_compress(src, (size_t)slen, dst, &out, dict, version) != PYZ_LZO_OK)
+        return -ENOSPC;
+    return (int)out;
+}
+
+/* crypto/zstd.c's zstd_compress_one through lib/zstd's zstd_compress_cctx: the session and
+ * parameters reset, the source size pledged, every parameter of ZSTD_getParams set, then one
+ * ZSTD_compress2. */
+static int zstd_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    if (!c->cctx && !(c->cctx = ZSTD_createCCtx()))
+        return -ENOMEM;
+    const ZSTD_compressionParameters *cp = &c->zparams.cParams;
+    const ZSTD_frameParameters *fp = &c->zparams.fParams;
+    const struct {
+        ZSTD_cParameter param;
+        int value;
+    } set[] = {
+        {ZSTD_c_windowLog, (int)cp->windowLog},     {ZSTD_c_hashLog, (int)cp->hashLog},
+        {ZSTD_c_chainLog, (int)cp->chainLog},       {ZSTD_c_searchLog, (int)cp->searchLog},
+        {ZSTD_c_minMatch, (int)cp->minMatch},       {ZSTD_c_targetLength, (int)cp->targetLength},
+        {ZSTD_c_strategy, (int)cp->strategy},       {ZSTD_c_contentSizeFlag, fp->contentSizeFlag},
+        {ZSTD_c_checksumFlag, fp->checksumFlag},    {ZSTD_c_dictIDFlag, !fp->noDictIDFlag},
+    };
+    size_t r = ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
+    if (!ZSTD_isError(r))
+        r = ZSTD_CCtx_setPledgedSrcSize(c->cctx, (unsigned long long)slen);
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]) && !ZSTD_isError(r); i++)
+        r = ZSTD_CCtx_setParameter(c->cctx, set[i].param, set[i].value);
+    if (!ZSTD_isError(r))
+        r = ZSTD_compress2(c->cctx, dst, (size_t)cap, src, (size_t)slen);
+    if (ZSTD_isError(r))
+        return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EINVAL;
+    return (int)r;
+}
+
+static int deflate_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst,
+                            int cap)
+{
+    if (!c->zc_ok) {
+        int r = deflateInit2(&c->zc, c->level, Z_DEFLATED, -DEFLATE_WINBITS, DEFLATE_MEMLEVEL,
+                             Z_DEFAULT_STRATEGY);
+        if (r != Z_OK)
+            return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+        c->zc_ok = 1;
+    } else if (deflateReset(&c->zc) != Z_OK) {
+        return -EINVAL;
     }
-    state_put(c, st);
-    return r;
+    c->zc.next_in = (Bytef *)src;
+    c->zc.avail_in = (uInt)slen;
+    c->zc.next_out = dst;
+    c->zc.avail_out = (uInt)cap;
+    int r = deflate(&c->zc, Z_FINISH);
+    if (r == Z_STREAM_END)
+        return (int)c->zc.total_out;
+    return r == Z_OK || r == Z_BUF_ERROR ? -ENOSPC : -EINVAL; /* out of room, or a failure */
 }
 
-int pyz_codec_decompress(PyzCodecObject *c, const void *src, int slen, void *dst, int cap)
+static int lz4_decompress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
 {
-    if (c->algo == CODEC_LZ4 || c->algo == CODEC_LZ4HC) /* both are the LZ4 block format */
-        return LZ4_decompress_safe(src, dst, slen, cap);
-    /* one decoder for both LZO versions, as the kernel's lzo1x_decompress_safe */
-    size_t dlen = (size_t)cap;
-    int r = pyz_lzo_decompress(src, (size_t)slen, dst, &dlen);
-    return r == PYZ_LZO_OK ? (int)dlen : r;
+    int r = LZ4_decompress_safe(src, dst, slen, cap);
+    c->last_error = r;
+    return r >= 0 ? r : -EINVAL;
 }
 
-/* ---------------------------------------------------------------- Python methods --------- */
-
-static int get_buffers(PyObject *const *args, Py_ssize_t nargs, const char *what,
-                       Py_buffer *src, Py_buffer *dst)
+static int lzo_decompress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "%s(src, dst) takes 2 arguments, got %zd", what, nargs);
-        return -1;
+    size_t out = (size_t)cap;
+    /* one decoder for both versions, as the kernel's lzo1x_decompress_safe */
+    int r = pyz_lzo_decompress(src, (size_t)slen, dst, &out);
+    c->last_error = r;
+    return r == PYZ_LZO_OK ? (int)out : -EINVAL;
+}
+
+static int zstd_decompress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    if (!c->dctx && !(c->dctx = ZSTD_createDCtx()))
+        return -ENOMEM;
+    size_t r = ZSTD_decompressDCtx(c->dctx, dst, (size_t)cap, src, (size_t)slen);
+    c->last_error = ZSTD_isError(r) ? (int)ZSTD_getErrorCode(r) : 0;
+    return ZSTD_isError(r) ? -EINVAL : (int)r;
+}
+
+static int deflate_decompress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst,
+                              int cap)
+{
+    if (!c->zd_ok) {
+        int r = inflateInit2(&c->zd, -DEFLATE_WINBITS);
+        if (r != Z_OK)
+            return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+        c->zd_ok = 1;
+    } else if (inflateReset(&c->zd) != Z_OK) {
+        return -EINVAL;
     }
-    if (PyObject_GetBuffer(args[0], src, PyBUF_SIMPLE) < 0) {
-        PyErr_Format(PyExc_TypeError, "%s: src must be a contiguous bytes-like object, not %.100s",
-                     what, Py_TYPE(args[0])->tp_name);
-        return -1;
+    c->zd.next_in = (Bytef *)src;
+    c->zd.avail_in = (uInt)slen;
+    c->zd.next_out = dst;
+    c->zd.avail_out = (uInt)cap;
+    int r = inflate(&c->zd, Z_FINISH);
+    c->last_error = r;
+    return r == Z_STREAM_END ? (int)c->zd.total_out : -EINVAL;
+}
+
+/* ---------------------------------------------------------------- dispatch --------------- */
+
+int pyz_codec_compress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    switch (c->algo) {
+    case PYZ_ALGO_LZO:
+    case PYZ_ALGO_LZO_RLE:
+        return lzo_compress(c, src, slen, dst, cap);
+    case PYZ_ALGO_LZ4:
+        return lz4_compress(c, src, slen, dst, cap);
+    case PYZ_ALGO_LZ4HC:
+        return lz4hc_compress(c, src, slen, dst, cap);
+    case PYZ_ALGO_ZSTD:
+        return zstd_compress(c, src, slen, dst, cap);
+    case PYZ_ALGO_DEFLATE:
+        return deflate_compress(c, src, slen, dst, cap);
     }
-    if (PyObject_GetBuffer(args[1], dst, PyBUF_WRITABLE) < 0) {
-        PyBuffer_Release(src);
-        PyErr_Format(PyExc_TypeError, "%s: dst must be a writable contiguous buffer, not %.100s",
-                     what, Py_TYPE(args[1])->tp_name);
-        return -1;
+    return -EINVAL;
+}
+
+int pyz_codec_decompress(struct pyz_codec_ctx *c, const void *src, int slen, void *dst, int cap)
+{
+    if (slen <= 0)
+        return -EINVAL;
+    switch (c->algo) {
+    case PYZ_ALGO_LZO:
+    case PYZ_ALGO_LZO_RLE:
+        return lzo_decompress(c, src, slen, dst, cap);
+    case PYZ_ALGO_LZ4:
+    case PYZ_ALGO_LZ4HC: /* both are the LZ4 block format */
+        return lz4_decompress(c, src, slen, dst, cap);
+    case PYZ_ALGO_ZSTD:
+        return zstd_decompress(c, src, slen, dst, cap);
+    case PYZ_ALGO_DEFLATE:
+        return deflate_decompress(c, src, slen, dst, cap);
     }
-    return 0;
+    return -EINVAL;
 }
 
-static PyObject *pc_compress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
+const char *pyz_codec_strerror(const struct pyz_codec_ctx *c)
 {
-    Py_buffer src, dst;
-    if (!self->ready) /* the state's size depends on the algorithm __init__ chooses */
-        return pyz_err_uninit("PageCodec");
-    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "compress", &src, &dst) < 0)
-        return NULL;
-    PyObject *ret = NULL;
-    const char *name = codec_names[self->algo];
-    if (src.len > LZ4_MAX_INPUT_SIZE) {
-        PyErr_Format(pyz_CompressFail, "%s: a %zd-byte source is too large", name, src.len);
-        goto out;
+    static __thread char msg[96];
+    switch (c->algo) {
+    case PYZ_ALGO_LZO:
+    case PYZ_ALGO_LZO_RLE:
+        return pyz_lzo_strerror(c->last_error);
+    case PYZ_ALGO_LZ4:
+    case PYZ_ALGO_LZ4HC:
+        snprintf(msg, sizeof(msg), "LZ4_decompress_safe failed at input byte %d",
+                 -c->last_error - 1);
+        return msg;
+    case PYZ_ALGO_ZSTD:
+        return ZSTD_getErrorString((ZSTD_ErrorCode)c->last_error);
+    default:
+        snprintf(msg, sizeof(msg), "inflate returned %d", c->last_error);
+        return msg;
     }
-    int cap = dst.len > INT_MAX ? INT_MAX : (int)dst.len;
-    int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = pyz_codec_compress(self, src.buf, (int)src.len, dst.buf, cap);
-    Py_END_ALLOW_THREADS
-    if (r > 0)
-        ret = PyLong_FromLong(r);
-    else if (r == 0) /* the output does not fit (LZ4 returns 0, LZO an overrun): -ENOSPC */
-        PyErr_Format(pyz_CompressPoor, "%s: output does not fit the destination buffer", name);
-    else if (r == -ENOMEM)
-        PyErr_NoMemory();
-    else
-        PyErr_Format(pyz_CompressFail, "%s: compression failed (%d)", name, r);
-out:
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&dst);
-    return ret;
-}
-
-static PyObject *pc_decompress(PyzCodecObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Py_buffer src, dst;
-    if (!self->ready)
-        return pyz_err_uninit("PageCodec");
-    if (pyz_load_errors() < 0 || get_buffers(args, nargs, "decompress", &src, &dst) < 0)
-        return NULL;
-    PyObject *ret = NULL;
-    int slen = src.len > INT_MAX ? INT_MAX : (int)src.len;
-    int cap = dst.len > INT_MAX ? INT_MAX : (int)dst.len;
-    int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = pyz_codec_decompress(self, src.buf, slen, dst.buf, cap);
-    Py_END_ALLOW_THREADS
-    if (r >= 0)
-        ret = PyLong_FromLong(r);
-    else if (self->algo == CODEC_LZ4 || self->algo == CODEC_LZ4HC)
-        PyErr_Format(pyz_DecompressFail,
-                     "%s: corrupt stream (LZ4_decompress_safe failed at input byte %d of %d)",
-                     codec_names[self->algo], -r - 1, slen);
-    else
-        PyErr_Format(pyz_DecompressFail, "%s: corrupt stream (%s)", codec_names[self->algo],
-                     pyz_lzo_strerror(r));
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&dst);
-    return ret;
-}
-
-static int pc_init(PyzCodecObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"algorithm", "level", NULL};
-    const char *algorithm;
-    int level = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:PageCodec", kwlist, &algorithm, &level))
-        return -1;
-    if (self->ready) /* a call on another thread may hold a state sized for the algorithm */
-        return pyz_err_init_twice("PageCodec");
-    int algo = -1;
-    for (int i = 0; i < CODEC_COUNT; i++)
-        if (strcmp(algorithm, codec_names[i]) == 0)
-            algo = i;
-    if (algo < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "PageCodec: unknown algorithm %R (known: lz4, lz4hc, lzo, lzo-rle)",
-                     PyTuple_GET_ITEM(args, 0));
-        return -1;
-    }
-    if (algo == CODEC_LZ4HC && level == 0)
-        level = LZ4HC_CLEVEL_DEFAULT;
-    if (algo == CODEC_LZ4    ? level != 0 && level != 1
-        : algo == CODEC_LZ4HC ? level < LZ4HC_CLEVEL_MIN || level > LZ4HC_CLEVEL_MAX
-                              : level != 0) { /* lzo has no levels */
-        PyErr_Format(PyExc_ValueError, "PageCodec: level %d is out of range for %s", level,
-                     codec_names[algo]);
-        return -1;
-    }
-    if (algo == CODEC_LZ4)
-        level = 1;
-    free(atomic_exchange(&self->state, NULL)); /* none can exist: no call runs before this */
-    self->algo = algo;
-    self->level = level;
-    self->ready = 1;
-    return 0;
-}
-
-static void pc_dealloc(PyzCodecObject *self)
-{
-    free(atomic_exchange(&self->state, NULL));
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *pc_get_algorithm(PyzCodecObject *self, void *Py_UNUSED(c))
-{
-    if (!self->ready)
-        return pyz_err_uninit("PageCodec");
-    return PyUnicode_FromString(codec_names[self->algo]);
-}
-
-static PyObject *pc_get_level(PyzCodecObject *self, void *Py_UNUSED(c))
-{
-    if (!self->ready)
-        return pyz_err_uninit("PageCodec");
-    return PyLong_FromLong(self->level);
-}
-
-static PyMethodDef pc_methods[] = {
-    {"compress", (PyCFunction)(void (*)(void))pc_compress, METH_FASTCALL,
-     "compress(src, dst) -> length; CompressPoor if it does not fit dst (GIL released)."},
-    {"decompress", (PyCFunction)(void (*)(void))pc_decompress, METH_FASTCALL,
-     "decompress(src, dst) -> length; DecompressFail for a corrupt stream (GIL released)."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef pc_getset[] = {
-    {"algorithm", (getter)pc_get_algorithm, NULL, "'lz4', 'lz4hc', 'lzo' or 'lzo-rle'", NULL},
-    {"level", (getter)pc_get_level, NULL,
-     "lz4hc's level (1 for lz4: its acceleration; 0 for lzo and lzo-rle)", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyTypeObject PageCodecType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "pyzswap._native.PageCodec",
-    .tp_basicsize = sizeof(PyzCodecObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "PageCodec(algorithm, level=0): an lz4, lz4hc, lzo or lzo-rle transform callable "
-              "from C.",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)pc_init,
-    .tp_dealloc = (destructor)pc_dealloc,
-    .tp_methods = pc_methods,
-    .tp_getset = pc_getset,
-};
-
-PyzCodecObject *pyz_codec_native(PyObject *tfm)
-{
-    PyTypeObject *t = Py_TYPE(tfm);
-    if (!PyObject_TypeCheck(tfm, &PageCodecType) || !((PyzCodecObject *)tfm)->ready)
-        return NULL; /* not initialised: its Python methods raise */
-    if (t == &PageCodecType)
-        return (PyzCodecObject *)tfm;
-    /* a subclass: only if nothing overrides the two methods (no instance dict, no class
-     * attribute in front of ours) */
-    if (t->tp_dictoffset != 0)
-        return NULL;
-    PyObject *name_c = PyUnicode_InternFromString("compress");
-    PyObject *name_d = PyUnicode_InternFromString("decompress");
-    int ours = name_c && name_d && _PyType_Lookup(t, name_c) == compress_descr &&
-               _PyType_Lookup(t, name_d) == decompress_descr;
-    Py_XDECREF(name_c);
-    Py_XDECREF(name_d);
-    PyErr_Clear();
-    return ours ? (PyzCodecObject *)tfm : NULL;
-}
-
-int pyz_codec_add_types(PyObject *module)
-{
-    if (PyType_Ready(&PageCodecType) < 0)
-        return -1;
-    compress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "compress");
-    decompress_descr = PyDict_GetItemString(PageCodecType.tp_dict, "decompress");
-    if (!compress_descr || !decompress_descr)
-        return -1;
-    Py_INCREF(compress_descr);
-    Py_INCREF(decompress_descr);
-    return PyModule_AddObjectRef(module, "PageCodec", (PyObject *)&PageCodecType);
 }

@@ -1,32 +1,71 @@
-/* pyzswap._native.PageCodec (codec.c): a page codec that C callers use without Python.
+/*
+ * The page codecs: one table of algorithms with the kernel's parameters (codec.c).
  *
- * The lz4 and lzo families' transforms are PageCodec objects. Python calls their compress/decompress
- * methods like any Transform's; the fast paths (fastpath.c) call the C functions below
- * directly, with the GIL released, when pyz_codec_native() says the transform's methods are
- * the C ones (a Python subclass that overrides them keeps the Python call).
+ * Plain C, no Python API, no global state beyond the constant table: every path that
+ * compresses a page (the engines' threads, the PageCodec transform Python calls, the C flow)
+ * calls these functions, so an algorithm gives the same bytes whichever path runs it.
+ *
+ *   lzo      the kernel's LZO1X-1 (lib/lzo, pyzswap's port in lzo.c), bitstream version 0
+ *   lzo-rle  the same with zero-run coding, bitstream version 1
+ *   lz4      liblz4 LZ4_compress_fast at acceleration 1 (the kernel's LZ4_compress_default)
+ *   lz4hc    liblz4 LZ4_compress_HC at the kernel's default level 9 (levels 1..12)
+ *   zstd     libzstd at the kernel's ZSTD_DEF_LEVEL 3 with the parameters the kernel's
+ *            crypto/zstd.c chooses for its 256 KiB maximum (ZSTD_getParams(3, 1 << 18, 0)),
+ *            set as lib/zstd's zstd_compress_cctx sets them: frame format, content size, no
+ *            checksum
+ *   deflate  zlib, raw (window bits -11), level 6 (Z_DEFAULT_COMPRESSION), memLevel 9,
+ *            the stream reset per page (deflateReset), as crypto/deflate.c does
+ *
+ * A context (struct pyz_codec_ctx) is one transform's working memory, the kernel's per-CPU
+ * stream: allocated per direction on first use and reused. One thread at a time may use a
+ * context; any number of contexts run in parallel. Nothing here needs the GIL.
+ *
+ * Results: compress returns the compressed length (> 0), -ENOSPC when the output does not fit
+ * `cap` bytes (the kernel's "compress poor"), -ENOMEM, or -EINVAL for any other failure.
+ * decompress returns the decompressed length (>= 0), -ENOMEM, or -EINVAL for a corrupt
+ * stream (or one that does not fit `cap`); it never reads or writes outside its buffers.
  */
 #ifndef PYZSWAP_CODEC_H
 #define PYZSWAP_CODEC_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+enum pyz_algo {
+    PYZ_ALGO_LZO,
+    PYZ_ALGO_LZO_RLE,
+    PYZ_ALGO_LZ4,
+    PYZ_ALGO_LZ4HC,
+    PYZ_ALGO_ZSTD,
+    PYZ_ALGO_DEFLATE,
+    PYZ_NR_ALGOS,
+};
 
-typedef struct pyz_codec PyzCodecObject;
+struct pyz_algo_desc {
+    const char *name;      /* the kernel's crypto name */
+    int default_level;     /* the kernel's level (lz4: its acceleration; lzo: 0) */
+    int min_level, max_level;
+    const char *library;   /* "liblz4", "libzstd", "zlib" or "pyzswap" (lzo.c) */
+};
 
-/* Compress src[0..slen) (zswap: one 4 KiB page) into dst[0..cap): the length (> 0), 0 if it
- * does not fit (the kernel's -ENOSPC), -ENOMEM, or < 0 on another failure. Needs no GIL; the
- * codec's state is taken for the call, so concurrent calls on one codec are safe (the second
- * one uses a fresh state). */
-int pyz_codec_compress(PyzCodecObject *codec, const void *src, int slen, void *dst, int cap);
-/* Decompress src[0..slen) into dst[0..cap): the length, or < 0 for a corrupt stream. No GIL. */
-int pyz_codec_decompress(PyzCodecObject *codec, const void *src, int slen, void *dst, int cap);
-/* tfm as a codec if its compress and decompress are PageCodec's own, else NULL (no error). */
-PyzCodecObject *pyz_codec_native(PyObject *tfm);
-int pyz_codec_add_types(PyObject *module);
+/* The table, indexed by enum pyz_algo. */
+extern const struct pyz_algo_desc pyz_algos[PYZ_NR_ALGOS];
 
-/* pyzswap.errors' codec errors, for every C file that raises or matches them: 0 once
- * loaded, -1 with an exception if the module cannot be imported. */
-int pyz_load_errors(void);
-extern PyObject *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
+/* The algorithm called `name`, or -1. */
+int pyz_algo_find(const char *name);
+
+struct pyz_codec_ctx;
+
+/* A context for `algo` at `level` (0: the default; otherwise min_level..max_level, checked
+ * by the caller with pyz_algo_level_ok). NULL when out of memory. */
+struct pyz_codec_ctx *pyz_codec_ctx_new(int algo, int level);
+void pyz_codec_ctx_free(struct pyz_codec_ctx *ctx);
+int pyz_codec_ctx_algo(const struct pyz_codec_ctx *ctx);
+int pyz_codec_ctx_level(const struct pyz_codec_ctx *ctx);
+/* 1 if `level` is 0 or inside the algorithm's range. */
+int pyz_algo_level_ok(int algo, int level);
+
+int pyz_codec_compress(struct pyz_codec_ctx *ctx, const void *src, int slen, void *dst, int cap);
+int pyz_codec_decompress(struct pyz_codec_ctx *ctx, const void *src, int slen, void *dst,
+                         int cap);
+/* A one-line description of a decompression failure of this context's last call. */
+const char *pyz_codec_strerror(const struct pyz_codec_ctx *ctx);
 
 #endif

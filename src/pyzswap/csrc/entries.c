@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "consts.h"
 #include "lifecycle.h"
 
 #define CHECK_READY(self)                                  \
@@ -449,8 +450,8 @@ static PyObject *et_py_insert(EntryTableObject *self, PyObject *args, PyObject *
         return NULL;
     if (parse_slot(self, type, off, &tr) < 0)
         return NULL;
-    if (length == 0 || length > 4096) {
-        PyErr_Format(PyExc_ValueError, "entry length %u is not 1..4096", length);
+    if (length == 0 || length > PAGE_SIZE) {
+        PyErr_Format(PyExc_ValueError, "entry length %u is not 1..%d", length, PAGE_SIZE);
         return NULL;
     }
     uint32_t old;

@@ -100,7 +100,7 @@ static inline struct et_rec *et_rec(EntryTableObject *t, uint32_t id)
     return &t->slabs[id >> ET_SLAB_SHIFT][id & (ET_SLAB - 1)];
 }
 
-/* The C-level operations the fast paths use (entries.c). */
+/* The C-level operations the zswap state and the C flow use (entries.c). */
 uint32_t et_lookup(EntryTableObject *t, unsigned type, uint64_t off);
 /* Insert; returns the new id (0 and a Python exception on failure: MemoryError, or ValueError
  * for a slot outside a swapped-on type or a memcg id above ET_MAX_MEMCG_ID). *old receives

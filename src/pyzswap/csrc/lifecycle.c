@@ -2,7 +2,8 @@
 #include "lifecycle.h"
 
 PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy, *pyz_AllocFail,
-    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
+    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail, *pyz_InvalidPage,
+    *pyz_UseAfterFree;
 
 PyObject *pyz_err_uninit(const char *type)
 {
@@ -25,6 +26,7 @@ int pyz_load_zswap_errors(void)
         {"ZswapError", &pyz_ZswapError},         {"InvalidParameter", &pyz_InvalidParameter},
         {"SlotBusy", &pyz_SlotBusy},             {"AllocFail", &pyz_AllocFail},
         {"CompressPoor", &pyz_CompressPoor},     {"CompressFail", &pyz_CompressFail},
+        {"InvalidPage", &pyz_InvalidPage},       {"UseAfterFree", &pyz_UseAfterFree},
         {"DecompressFail", &pyz_DecompressFail},
     };
     const size_t n = sizeof(classes) / sizeof(classes[0]);

@@ -21,6 +21,7 @@ int pyz_err_init_twice(const char *type);
  * cannot be imported. */
 int pyz_load_zswap_errors(void);
 extern PyObject *pyz_ZswapError, *pyz_InvalidParameter, *pyz_SlotBusy, *pyz_AllocFail,
-    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail;
+    *pyz_CompressPoor, *pyz_CompressFail, *pyz_DecompressFail, *pyz_InvalidPage,
+    *pyz_UseAfterFree;
 
 #endif

@@ -1,5 +1,6 @@
 /* pyzswap._native.Lock: a lock with threading.Lock's interface that C code can take without
- * a Python call (zswap's lock and the per-CPU context mutexes, used by csrc/fastpath.c).
+ * a Python call (zswap's lock and the per-CPU context mutexes, which the C flow takes,
+ * csrc/flow.c).
  *
  * The lock is one atomic flag: an uncontended acquire is one compare-and-swap and a release one
  * more (plus a load), which matters because a fast store takes three of these locks. A
@@ -8,7 +9,7 @@
  * signals under that mutex, so no wake-up is lost (the waiter holds the mutex from its failed
  * retry until it sleeps). Any thread may release (as with threading.Lock). A blocked
  * acquire from Python (acquire(), `with`) wakes every POLL_NS to run signal handlers, so Ctrl-C
- * interrupts it as it does threading.Lock's; the C fast paths' acquire (pyz_lock_acquire) only
+ * interrupts it as it does threading.Lock's; the C flow's acquire (pyz_lock_acquire) only
  * ever waits for a store or load step and is not interrupted. Timeouts are checked as
  * threading.Lock checks them (NaN: ValueError; above threading.TIMEOUT_MAX: OverflowError).
  * Unlike threading.Lock, a blocking acquire without a timeout by the thread that holds the

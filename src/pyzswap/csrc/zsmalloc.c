@@ -890,6 +890,132 @@ long zs_fullness_list_locked(const struct zs_pool *p, int raw_index, int group,
     return n;
 }
 
+#define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); return -1; } while (0)
+
+/* Every class's fullness lists: links, mask bits, filing; the spare stacks. Marks each listed
+ * zspage in `listed` and adds the spare pages to *spare. 0, or -1 with `msg` set. */
+static int check_class_lists(const struct zs_pool *p, uint8_t *listed, long *spare, char *msg,
+                             size_t msglen)
+{
+    for (int k = 0; k < p->nr_classes; k++) {
+        const struct zs_size_class *c = &p->classes[k];
+        for (int g = ZS_INUSE_RATIO_10; g <= ZS_INUSE_RATIO_99; g++) {
+            uint32_t id = c->heads[g], prev = NIL;
+            if (!!(c->mask >> g & 1) != (id != NIL))
+                BAD("class %d: mask bit %d disagrees with list", c->index, g);
+            while (id != NIL) {
+                if (id >= p->nr_zids || !ZP(p, id)->mem)
+                    BAD("class %d group %d: a listed zspage is not live", c->index, g);
+                const struct zspage *z = ZP(p, id);
+                if (z->prev != prev)
+                    BAD("class %d group %d: broken prev link", c->index, g);
+                if (z->group != g || listed[id] || z->cls != k)
+                    BAD("class %d group %d: zspage %u misfiled", c->index, g, z->serial);
+                listed[id] = 1;
+                prev = id;
+                id = z->next;
+            }
+        }
+        if (c->mask & ~0x7feu)
+            BAD("class %d: stray mask bits %#x", c->index, c->mask);
+        if (c->nspare < 0 || c->nspare > c->spare_cap)
+            BAD("class %d: corrupt spare stack", c->index);
+        for (int s = 0; s < c->nspare; s++)
+            if (!c->spare[s])
+                BAD("class %d: NULL spare block", c->index);
+        *spare += (long)c->nspare * c->pages;
+    }
+    return 0;
+}
+
+/* One live zspage: its freelist, inuse count, group and list membership, and every object's
+ * handle row. Marks each owning handle in `hseen` and counts it in *owned. 0, or -1. */
+static int check_zspage(const struct zs_pool *p, uint32_t id, const uint8_t *listed,
+                        uint8_t *hseen, long *owned, char *msg, size_t msglen)
+{
+    const struct zspage *z = ZP(p, id);
+    const struct zs_size_class *c = &p->classes[z->cls];
+    uint8_t isfree[256];
+    memset(isfree, 0, sizeof(isfree));
+    int nfree = 0;
+    if (c->huge) {
+        if (z->freeidx == 0)
+            isfree[0] = 1, nfree = 1;
+        else if (z->freeidx != ZS_NOSLOT)
+            BAD("zspage %u: corrupt freelist", z->serial);
+    } else {
+        for (unsigned s = z->freeidx; s != ZS_NOSLOT;) {
+            if (s >= (unsigned)c->objs || isfree[s] || nfree >= c->objs)
+                BAD("zspage %u: corrupt freelist", z->serial);
+            isfree[s] = 1;
+            nfree++;
+            uint64_t v = *HDR(c, z, s);
+            if (v & 1)
+                BAD("zspage %u: free slot %u tagged allocated", z->serial, s);
+            s = (unsigned)(v >> 1);
+        }
+    }
+    if (z->inuse != c->objs - nfree || z->inuse <= 0)
+        BAD("zspage %u: inuse %d with %d free", z->serial, z->inuse, nfree);
+    if (z->group != zs_fullness_group(z->inuse, c->objs))
+        BAD("zspage %u: group %d for inuse %d", z->serial, z->group, z->inuse);
+    if ((z->group != ZS_INUSE_RATIO_100) != (listed[id] != 0))
+        BAD("zspage %u: list membership wrong for group %d", z->serial, z->group);
+    for (int s = 0; s < c->objs; s++) {
+        uint32_t h;
+        if (c->huge) {
+            h = z->owner;
+            if ((h == 0) != (isfree[0] != 0))
+                BAD("zspage %u: owner %u vs freelist", z->serial, h);
+        } else {
+            uint64_t v = *HDR(c, z, (unsigned)s);
+            if (!(v & 1) != (isfree[s] != 0))
+                BAD("zspage %u slot %d: header tag vs freelist", z->serial, s);
+            h = (v & 1) ? (uint32_t)(v >> 1) : 0;
+        }
+        if (!h)
+            continue;
+        const struct hrow *r = live_row(p, h);
+        if (!r || r->z != id || r->slot != s)
+            BAD("handle %u: table row does not point at its slot", h);
+        if (r->size > c->size - c->hdr || class_for_len(p, r->size) != c)
+            BAD("handle %u: object of size %u in the wrong class", h, r->size);
+        if (hseen[h])
+            BAD("handle %u owns two slots", h);
+        hseen[h] = 1;
+        (*owned)++;
+    }
+    return 0;
+}
+
+/* The handle and zspage-id free lists: exactly the unused numbers, given `live` handles and
+ * `nlive` live zspages. 0, or -1. */
+static int check_free_lists(const struct zs_pool *p, uint8_t *hseen, long live, long nlive,
+                            char *msg, size_t msglen)
+{
+    long nfreeh = 0;
+    for (uint32_t h = p->hfree; h;) {
+        if (h >= p->nr_handles || HR(p, h)->size || hseen[h] == 2 || nfreeh > (long)p->nr_handles)
+            BAD("handle free-list is not exactly the unused handle numbers");
+        hseen[h] = 2;
+        nfreeh++;
+        h = HR(p, h)->z;
+    }
+    if (nfreeh + live != (long)p->nr_handles - 1)
+        BAD("handle free-list is not exactly the unused handle numbers");
+    long nfreez = 0;
+    for (uint32_t id = p->zfree; id;) {
+        if (id >= p->nr_zids || ZP(p, id)->mem || nfreez > (long)p->nr_zids)
+            BAD("zspage id free-list is corrupt");
+        nfreez++;
+        id = ZP(p, id)->next;
+    }
+    if (nfreez + nlive != (long)p->nr_zids - 1)
+        BAD("zspage ids: %ld free + %ld live != %u", nfreez, nlive, p->nr_zids - 1);
+    return 0;
+}
+#undef BAD
+
 #define FAIL(...) do { snprintf(msg, msglen, __VA_ARGS__); goto out; } while (0)
 
 const char *zs_check_invariants_locked(const struct zs_pool *p, char *msg, size_t msglen)
@@ -906,34 +1032,8 @@ const char *zs_check_invariants_locked(const struct zs_pool *p, char *msg, size_
     if (!listed || !hseen)
         FAIL("out of memory while checking");
     long pages = 0, spare = 0, owned = 0;
-    for (int k = 0; k < p->nr_classes; k++) {
-        const struct zs_size_class *c = &p->classes[k];
-        for (int g = ZS_INUSE_RATIO_10; g <= ZS_INUSE_RATIO_99; g++) {
-            uint32_t id = c->heads[g], prev = NIL;
-            if (!!(c->mask >> g & 1) != (id != NIL))
-                FAIL("class %d: mask bit %d disagrees with list", c->index, g);
-            while (id != NIL) {
-                if (id >= p->nr_zids || !ZP(p, id)->mem)
-                    FAIL("class %d group %d: a listed zspage is not live", c->index, g);
-                const struct zspage *z = ZP(p, id);
-                if (z->prev != prev)
-                    FAIL("class %d group %d: broken prev link", c->index, g);
-                if (z->group != g || listed[id] || z->cls != k)
-                    FAIL("class %d group %d: zspage %u misfiled", c->index, g, z->serial);
-                listed[id] = 1;
-                prev = id;
-                id = z->next;
-            }
-        }
-        if (c->mask & ~0x7feu)
-            FAIL("class %d: stray mask bits %#x", c->index, c->mask);
-        if (c->nspare < 0 || c->nspare > c->spare_cap)
-            FAIL("class %d: corrupt spare stack", c->index);
-        for (int s = 0; s < c->nspare; s++)
-            if (!c->spare[s])
-                FAIL("class %d: NULL spare block", c->index);
-        spare += (long)c->nspare * c->pages;
-    }
+    if (check_class_lists(p, listed, &spare, msg, msglen) < 0)
+        goto out;
     long nz[ZS_SIZE_CLASSES] = {0}, used[ZS_SIZE_CLASSES] = {0};
     for (uint32_t id = 1; id < p->nr_zids; id++) {
         const struct zspage *z = ZP(p, id);
@@ -941,66 +1041,19 @@ const char *zs_check_invariants_locked(const struct zs_pool *p, char *msg, size_
             continue;
         if (z->cls >= p->nr_classes)
             FAIL("zspage %u: bad class %d", z->serial, z->cls);
-        const struct zs_size_class *c = &p->classes[z->cls];
         nz[z->cls]++;
         used[z->cls] += z->inuse;
-        pages += c->pages;
-        uint8_t isfree[256];
-        memset(isfree, 0, sizeof(isfree));
-        int nfree = 0;
-        if (c->huge) {
-            if (z->freeidx == 0)
-                isfree[0] = 1, nfree = 1;
-            else if (z->freeidx != ZS_NOSLOT)
-                FAIL("zspage %u: corrupt freelist", z->serial);
-        } else {
-            for (unsigned s = z->freeidx; s != ZS_NOSLOT;) {
-                if (s >= (unsigned)c->objs || isfree[s] || nfree >= c->objs)
-                    FAIL("zspage %u: corrupt freelist", z->serial);
-                isfree[s] = 1;
-                nfree++;
-                uint64_t v = *HDR(c, z, s);
-                if (v & 1)
-                    FAIL("zspage %u: free slot %u tagged allocated", z->serial, s);
-                s = (unsigned)(v >> 1);
-            }
-        }
-        if (z->inuse != c->objs - nfree || z->inuse <= 0)
-            FAIL("zspage %u: inuse %d with %d free", z->serial, z->inuse, nfree);
-        if (z->group != zs_fullness_group(z->inuse, c->objs))
-            FAIL("zspage %u: group %d for inuse %d", z->serial, z->group, z->inuse);
-        if ((z->group != ZS_INUSE_RATIO_100) != (listed[id] != 0))
-            FAIL("zspage %u: list membership wrong for group %d", z->serial, z->group);
-        for (int s = 0; s < c->objs; s++) {
-            uint32_t h;
-            if (c->huge) {
-                h = z->owner;
-                if ((h == 0) != (isfree[0] != 0))
-                    FAIL("zspage %u: owner %u vs freelist", z->serial, h);
-            } else {
-                uint64_t v = *HDR(c, z, (unsigned)s);
-                if (!(v & 1) != (isfree[s] != 0))
-                    FAIL("zspage %u slot %d: header tag vs freelist", z->serial, s);
-                h = (v & 1) ? (uint32_t)(v >> 1) : 0;
-            }
-            if (!h)
-                continue;
-            const struct hrow *r = live_row(p, h);
-            if (!r || r->z != id || r->slot != s)
-                FAIL("handle %u: table row does not point at its slot", h);
-            if (r->size > c->size - c->hdr || class_for_len(p, r->size) != c)
-                FAIL("handle %u: object of size %u in the wrong class", h, r->size);
-            if (hseen[h])
-                FAIL("handle %u owns two slots", h);
-            hseen[h] = 1;
-            owned++;
-        }
+        pages += p->classes[z->cls].pages;
+        if (check_zspage(p, id, listed, hseen, &owned, msg, msglen) < 0)
+            goto out;
     }
+    long nlive = 0;
     for (int k = 0; k < p->nr_classes; k++) {
         const struct zs_size_class *c = &p->classes[k];
         if (nz[k] != c->nr_zspages || used[k] != c->obj_used)
             FAIL("class %d: counters (%ld zspages, %ld used) != counted (%ld, %ld)",
                  c->index, c->nr_zspages, c->obj_used, nz[k], used[k]);
+        nlive += nz[k];
     }
     if (pages != p->pages_allocated)
         FAIL("pages_allocated %ld != %ld counted", p->pages_allocated, pages);
@@ -1012,28 +1065,8 @@ const char *zs_check_invariants_locked(const struct zs_pool *p, char *msg, size_
     if (owned != live || live != p->nr_objs)
         FAIL("handle table (%ld live, %ld objects) and zspage owners (%ld) disagree", live,
              p->nr_objs, owned);
-    long nfreeh = 0;
-    for (uint32_t h = p->hfree; h;) {
-        if (h >= p->nr_handles || HR(p, h)->size || hseen[h] == 2 || nfreeh > (long)p->nr_handles)
-            FAIL("handle free-list is not exactly the unused handle numbers");
-        hseen[h] = 2;
-        nfreeh++;
-        h = HR(p, h)->z;
-    }
-    if (nfreeh + live != (long)p->nr_handles - 1)
-        FAIL("handle free-list is not exactly the unused handle numbers");
-    long nfreez = 0;
-    for (uint32_t id = p->zfree; id;) {
-        if (id >= p->nr_zids || ZP(p, id)->mem || nfreez > (long)p->nr_zids)
-            FAIL("zspage id free-list is corrupt");
-        nfreez++;
-        id = ZP(p, id)->next;
-    }
-    long nlive = 0;
-    for (int k = 0; k < p->nr_classes; k++)
-        nlive += nz[k];
-    if (nfreez + nlive != (long)p->nr_zids - 1)
-        FAIL("zspage ids: %ld free + %ld live != %u", nfreez, nlive, p->nr_zids - 1);
+    if (check_free_lists(p, hseen, live, nlive, msg, msglen) < 0)
+        goto out;
     ret = NULL;
 out:
     PyMem_RawFree(listed);

@@ -7,7 +7,7 @@
  * bytes, so every object is one pointer + length even when it straddles a 4 KiB boundary.
  *
  * Behaviour is identical, call for call, to the reference Python implementation
- * (pyzswap.zsmalloc.PyZsPool): the same size classes (zs_create_pool), the same placement
+ * (pyzswap.reference.zsmalloc.PyZsPool): the same size classes (zs_create_pool), the same placement
  * (fullest non-full zspage first, most recently inserted within a fullness group, LIFO slot
  * reuse), the same handles (small positive integers, freed numbers reused LIFO), the same
  * compaction (__zs_compact) and the same spare-zspage reuse (ZS_ZSPAGE_CACHE_PAGES, not counted
@@ -48,7 +48,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZS_PAGE_SIZE 4096
+#include "consts.h"
+
+#define ZS_PAGE_SIZE PAGE_SIZE
 #define ZS_ALIGN 8
 #define ZS_HANDLE_SIZE 8
 #define ZS_MIN_ALLOC_SIZE 32

@@ -1,7 +1,7 @@
 /*
  * pyzswap._native.ZsPool: the Python type over the C zsmalloc (zsmalloc.h).
  *
- * Same methods, arguments, results and errors as the reference pyzswap.zsmalloc.PyZsPool;
+ * Same methods, arguments, results and errors as the reference pyzswap.reference.zsmalloc.PyZsPool;
  * pyzswap.zsmalloc.ZsPool is a thin Python subclass that only adds the docstring and the
  * `_compact_lock` test hook. Every method copies object data under the pool mutex and builds
  * Python objects only after releasing it (code holding the mutex never calls into Python).

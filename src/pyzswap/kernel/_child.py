@@ -36,7 +36,7 @@ __all__ = ["main"]
 
 MADV_PAGEOUT = 21  # not exported by Python 3.11's mmap module
 MADV_NOHUGEPAGE = 15
-PAGE_SIZE = 4096
+PAGE_SIZE = mmap.PAGESIZE  # the host's page size (this script imports nothing of pyzswap)
 MAX_ATTEMPTS = 5
 
 

@@ -42,6 +42,7 @@ from types import FrameType
 from typing import Any, Final
 
 from ..errors import ZswapError
+from ..folio import PAGE_SIZE
 
 __all__ = [
     "HOST",
@@ -77,7 +78,6 @@ __all__ = [
     "write_text",
 ]
 
-PAGE_SIZE: Final = 4096
 #: ``MAX_SWAP_BADPAGES`` is irrelevant here; a swap header with no bad pages is all we write.
 SWAP_MAGIC: Final = b"SWAPSPACE2"
 _SWAP_VERSION: Final = 1

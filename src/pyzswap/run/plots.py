@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import CorruptData, ZswapError
+from ..folio import PAGE_SIZE
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,7 +58,6 @@ __all__ = ["PLOT_FILES", "write_plots"]
 #: The files :func:`write_plots` may write, in the order it writes them.
 PLOT_FILES: Final = ("pool_size.png", "ratio_histogram.png", "latency_cdf.png")
 
-_PAGE_SIZE: Final = 4096
 _MIB: Final = float(1 << 20)
 _DPI: Final = 100
 #: Lines longer than this are thinned before drawing: a chart 900 px wide shows no more.
@@ -194,9 +194,9 @@ _POOL_SERIES: Final = (
     ("compressed_bytes", 1, "compressed data", "--"),
 )
 _MEMORY_SERIES: Final = (
-    ("resident_pages", _PAGE_SIZE, "resident memory", "-"),
-    ("stored_pages", _PAGE_SIZE, "in zswap (uncompressed size)", "--"),
-    ("written_back_pages", _PAGE_SIZE, "written back to swap", ":"),
+    ("resident_pages", PAGE_SIZE, "resident memory", "-"),
+    ("stored_pages", PAGE_SIZE, "in zswap (uncompressed size)", "--"),
+    ("written_back_pages", PAGE_SIZE, "written back to swap", ":"),
 )
 
 

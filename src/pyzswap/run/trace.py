@@ -97,6 +97,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeAlias, cast
 
 from ..errors import CorruptData, InvalidParameter
+from ..folio import PAGE_SIZE
 from ..pagesets import DEFAULT_PAGESET, PAGESETS
 
 __all__ = [
@@ -127,7 +128,6 @@ Op: TypeAlias = Literal["r", "w", "exit", "pageout", "reclaim", "set"]
 SET_FILES: Final = ("memory.max", "memory.swap.max", "memory.zswap.max",
                     "memory.zswap.writeback", "memory.limit_in_bytes", "memory.swappiness")
 
-_PAGE_SIZE: Final = 4096
 _VERSION_PREFIX: Final = "pyzswap trace v"
 _PROC_OPTIONS: Final = ("memcg", "pageset", "file", "seed")
 _ACCESS_USAGE: Final = "<pid> <page>[-<last>]"
@@ -243,7 +243,7 @@ def write_offsets(seed: int, n: int) -> tuple[int, int]:
     src = (x & 15) * WRITE_SPAN
     dst = ((x >> 4) & 15) * WRITE_SPAN
     if dst == src:
-        dst = (src + WRITE_SPAN) % _PAGE_SIZE
+        dst = (src + WRITE_SPAN) % PAGE_SIZE
     return src, dst
 
 
@@ -526,10 +526,10 @@ class _Parser:
             raise self.fail(lineno, f"page file {given!r}: {exc.strerror}") from None
         if not os.path.isfile(path):
             raise self.fail(lineno, f"page file {given!r} is not a regular file")
-        if st.st_size % _PAGE_SIZE:
+        if st.st_size % PAGE_SIZE:
             raise self.fail(lineno, f"page file {given!r} is {st.st_size} bytes, not a "
-                                    f"multiple of {_PAGE_SIZE}")
-        have = st.st_size // _PAGE_SIZE
+                                    f"multiple of {PAGE_SIZE}")
+        have = st.st_size // PAGE_SIZE
         if have < npages:
             raise self.fail(lineno, f"page file {given!r} has {have} pages, process {pid} "
                                     f"needs {npages}")
@@ -724,7 +724,7 @@ def _parse_damo_lines(lines: Iterable[str], name: str, pid_map: Mapping[int, int
         raise InvalidParameter(f"unknown pageset {pageset!r} (valid: {', '.join(PAGESETS)})")
     if not isinstance(scale, int) or scale < 1:
         raise InvalidParameter(f"scale must be a positive integer, not {scale!r}")
-    unit = _PAGE_SIZE * scale
+    unit = PAGE_SIZE * scale
 
     def fail(lineno: int, message: str) -> CorruptData:
         return CorruptData(f"{name}:{lineno}: {message}")

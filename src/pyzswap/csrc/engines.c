@@ -1,5 +1,5 @@
 /*
- * pyzswap._native: batching engines in C.
+ * pyzswap._native.Engines: batching engines in C.
  *
  * An Engines object is a small accelerator made of CPU cores: `threads` persistent POSIX
  * threads, each owning its own codec context (an LZ4 state, a ZSTD_CCtx/DCtx, a zlib stream,
@@ -40,32 +40,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <lz4.h>
-#include <lz4hc.h>
-#include <zlib.h>
-#include <zstd.h>
-#include <zstd_errors.h>
+#include "codec.h"  /* the codec table: every page runs through it */
+#include "consts.h"
 
 #include "lifecycle.h"
-#include "lzo.h" /* csrc/lzo.c: the kernel's LZO1X-1 and LZO-RLE */
 
-#define PAGE 4096
 #define MAX_THREADS 64
 
-enum algo { ALG_LZ4, ALG_LZ4HC, ALG_ZSTD, ALG_LZO, ALG_DEFLATE, ALG_LZO_RLE };
-static const char *const algo_names[] = {"lz4", "lz4hc", "zstd", "lzo", "deflate", "lzo-rle",
-                                         NULL};
-
 /* ------------------------------------------------------------------ codec contexts ------ */
+/* A codec context of the table (codec.h) on an engine's or a caller's free list. */
 typedef struct Codec {
-    int algo, level;
-    void *lz4state;
-    void *hcstate;
-    ZSTD_CCtx *cctx;
-    ZSTD_DCtx *dctx;
-    void *lzowrk;
-    z_stream zc, zd;
-    int zc_ok, zd_ok;
+    struct pyz_codec_ctx *ctx;
     struct Codec *next;
 } Codec;
 
@@ -73,126 +58,19 @@ static void codec_free(Codec *c)
 {
     if (!c)
         return;
-    free(c->lz4state);
-    free(c->hcstate);
-    if (c->cctx)
-        ZSTD_freeCCtx(c->cctx);
-    if (c->dctx)
-        ZSTD_freeDCtx(c->dctx);
-    free(c->lzowrk);
-    if (c->zc_ok)
-        deflateEnd(&c->zc);
-    if (c->zd_ok)
-        inflateEnd(&c->zd);
+    pyz_codec_ctx_free(c->ctx);
     free(c);
 }
 
-/* A fresh context, its per-direction state allocated on first use. NULL on ENOMEM. */
+/* A fresh context (its work memory allocated on first use). NULL on ENOMEM. */
 static Codec *codec_new(int algo, int level)
 {
     Codec *c = calloc(1, sizeof(*c));
-    if (c) {
-        c->algo = algo;
-        c->level = level;
+    if (c && !(c->ctx = pyz_codec_ctx_new(algo, level))) {
+        free(c);
+        c = NULL;
     }
     return c;
-}
-
-static int compress_page(Codec *c, const char *src, char *dst, int cap)
-{
-    switch (c->algo) {
-    case ALG_LZ4: {
-        if (!c->lz4state && !(c->lz4state = malloc(LZ4_sizeofState())))
-            return -ENOMEM;
-        int r = LZ4_compress_fast_extState(c->lz4state, src, dst, PAGE, cap, 1);
-        return r > 0 ? r : -ENOSPC;
-    }
-    case ALG_LZ4HC: {
-        if (!c->hcstate && !(c->hcstate = malloc(LZ4_sizeofStateHC())))
-            return -ENOMEM;
-        int r = LZ4_compress_HC_extStateHC(c->hcstate, src, dst, PAGE, cap, c->level);
-        return r > 0 ? r : -ENOSPC;
-    }
-    case ALG_ZSTD: {
-        if (!c->cctx && !(c->cctx = ZSTD_createCCtx()))
-            return -ENOMEM;
-        size_t r = ZSTD_compressCCtx(c->cctx, dst, (size_t)cap, src, PAGE, c->level);
-        if (ZSTD_isError(r))
-            return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EINVAL;
-        return (int)r;
-    }
-    case ALG_LZO:
-    case ALG_LZO_RLE: {
-        if (!c->lzowrk && !(c->lzowrk = malloc(PYZ_LZO_WORKMEM)))
-            return -ENOMEM;
-        size_t out = (size_t)cap;
-        if (pyz_lzo_compress((const unsigned char *)src, PAGE, (unsigned char *)dst, &out,
-                             c->lzowrk, c->algo == ALG_LZO ? PYZ_LZO_V0 : PYZ_LZO_RLE) !=
-            PYZ_LZO_OK)
-            return -ENOSPC; /* its only failure: the output does not fit */
-        return (int)out;
-    }
-    case ALG_DEFLATE: {
-        if (!c->zc_ok) {
-            if (deflateInit2(&c->zc, c->level, Z_DEFLATED, -11, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-                return -ENOMEM;
-            c->zc_ok = 1;
-        } else if (deflateReset(&c->zc) != Z_OK) {
-            return -EINVAL;
-        }
-        c->zc.next_in = (Bytef *)src;
-        c->zc.avail_in = PAGE;
-        c->zc.next_out = (Bytef *)dst;
-        c->zc.avail_out = (uInt)cap;
-        int r = deflate(&c->zc, Z_FINISH);
-        if (r == Z_STREAM_END)
-            return (int)(cap - c->zc.avail_out);
-        return (r == Z_OK || r == Z_BUF_ERROR) ? -ENOSPC : -EINVAL;
-    }
-    }
-    return -EINVAL;
-}
-
-static int decompress_page(Codec *c, const char *src, Py_ssize_t slen, char *dst, int cap)
-{
-    if (slen <= 0 || slen > INT32_MAX)
-        return -EINVAL;
-    switch (c->algo) {
-    case ALG_LZ4:
-    case ALG_LZ4HC: {
-        int r = LZ4_decompress_safe(src, dst, (int)slen, cap);
-        return r >= 0 ? r : -EINVAL;
-    }
-    case ALG_ZSTD: {
-        if (!c->dctx && !(c->dctx = ZSTD_createDCtx()))
-            return -ENOMEM;
-        size_t r = ZSTD_decompressDCtx(c->dctx, dst, (size_t)cap, src, (size_t)slen);
-        return ZSTD_isError(r) ? -EINVAL : (int)r;
-    }
-    case ALG_LZO:
-    case ALG_LZO_RLE: {
-        size_t out = (size_t)cap;
-        int r = pyz_lzo_decompress((const unsigned char *)src, (size_t)slen,
-                                   (unsigned char *)dst, &out);
-        return r == PYZ_LZO_OK ? (int)out : -EINVAL;
-    }
-    case ALG_DEFLATE: {
-        if (!c->zd_ok) {
-            if (inflateInit2(&c->zd, -15) != Z_OK)
-                return -ENOMEM;
-            c->zd_ok = 1;
-        } else if (inflateReset(&c->zd) != Z_OK) {
-            return -EINVAL;
-        }
-        c->zd.next_in = (Bytef *)src;
-        c->zd.avail_in = (uInt)slen;
-        c->zd.next_out = (Bytef *)dst;
-        c->zd.avail_out = (uInt)cap;
-        int r = inflate(&c->zd, Z_FINISH);
-        return r == Z_STREAM_END ? (int)(cap - c->zd.avail_out) : -EINVAL;
-    }
-    }
-    return -EINVAL;
 }
 
 /* ------------------------------------------------------------------ jobs and engines ---- */
@@ -252,9 +130,13 @@ static inline void run_page(Codec *c, Job *j, Py_ssize_t i)
 {
     Py_ssize_t slot = i % j->nslots;
     if (j->decompress)
-        j->result[i] = decompress_page(c, j->src[i], j->slen[i], j->dst[slot], j->dcap[slot]);
+        j->result[i] = j->slen[i] > INT32_MAX
+                           ? -EINVAL
+                           : pyz_codec_decompress(c->ctx, j->src[i], (int)j->slen[i],
+                                                  j->dst[slot], j->dcap[slot]);
     else
-        j->result[i] = compress_page(c, j->src[i], j->dst[slot], j->dcap[slot]);
+        j->result[i] = pyz_codec_compress(c->ctx, j->src[i], PAGE_SIZE, j->dst[slot],
+                                          j->dcap[slot]);
 }
 
 static void unlist(Engines *e, Job *j)
@@ -562,7 +444,8 @@ static PyObject *jobobj_take(JobObject *self, PyObject *arg)
     Engines *e = self->eng;
     pthread_mutex_lock(&e->mu);
     job_release(e, j, i);
-    int ready = j->done[i], result = j->result[i], rc = 0;
+    /* an engine writes result[i] outside mu, then marks it done under mu: read it only then */
+    int ready = j->done[i], result = ready ? j->result[i] : 0, rc = 0;
     j->users++; /* from here until it is back under mu: a close waits for us */
     pthread_mutex_unlock(&e->mu);
     if (!ready) {
@@ -713,12 +596,13 @@ static int engines_init(Engines *self, PyObject *args, PyObject *kwds)
                      PyTuple_Size(args) > 3 ? PyTuple_GET_ITEM(args, 3) : Py_None);
         return -1;
     }
-    int algo = -1;
-    for (int k = 0; algo_names[k]; k++)
-        if (!strcmp(name, algo_names[k]))
-            algo = k;
+    int algo = pyz_algo_find(name);
     if (algo < 0) {
         PyErr_Format(PyExc_ValueError, "no native engine for %R", PyTuple_GET_ITEM(args, 0));
+        return -1;
+    }
+    if (!pyz_algo_level_ok(algo, level)) {
+        PyErr_Format(PyExc_ValueError, "level %d is out of range for %s", level, name);
         return -1;
     }
     if (threads < 0 || threads > MAX_THREADS) {
@@ -793,6 +677,86 @@ static PyObject *engines_close(Engines *self, PyObject *Py_UNUSED(ignored))
  * Build a job: `srcs` (pages or streams), `dsts` (the slots), the number of engines to wake.
  * For a compress job every source buffer holds a whole number of 4096-byte pages.
  */
+/* A job of `npages` pages over `nd` destination slots, its arrays allocated (not filled), or
+ * NULL with MemoryError. */
+static Job *job_alloc(int decompress, Py_ssize_t npages, Py_ssize_t nd)
+{
+    Job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    pthread_cond_init(&j->done_cv, NULL);
+    j->decompress = decompress;
+    j->n = npages;
+    j->nslots = nd;
+    size_t np = (size_t)(npages ? npages : 1);
+    j->src = malloc(np * sizeof(*j->src));
+    j->slen = malloc(np * sizeof(*j->slen));
+    j->result = malloc(np * sizeof(*j->result));
+    j->done = calloc(np, 1);
+    j->dst = malloc((size_t)nd * sizeof(*j->dst));
+    j->dcap = malloc((size_t)nd * sizeof(*j->dcap));
+    if (!j->src || !j->slen || !j->result || !j->done || !j->dst || !j->dcap) {
+        PyErr_NoMemory();
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* The job's page sources from its `ns` source buffers: one stream per buffer to decompress, or
+ * each PAGE_SIZE page of each buffer to compress. */
+static void job_set_sources(Job *j, const Py_buffer *bufs, Py_ssize_t ns)
+{
+    Py_ssize_t p = 0;
+    for (Py_ssize_t k = 0; k < ns; k++) {
+        const Py_buffer *b = &bufs[k];
+        if (j->decompress) {
+            j->src[p] = b->buf;
+            j->slen[p++] = b->len;
+            continue;
+        }
+        for (Py_ssize_t off = 0; off < b->len; off += PAGE_SIZE) {
+            j->src[p] = (const char *)b->buf + off;
+            j->slen[p++] = PAGE_SIZE;
+        }
+    }
+}
+
+/* Hand a filled job over to the engines: one lock, one wake-up per engine asked for (`wake`
+ * engines, all if negative, never more than the pages after the caller's first). With no
+ * engine woken the caller does every page itself. */
+static void job_hand_over(Engines *self, Job *j, int wake, Py_ssize_t npages)
+{
+    if (wake < 0 || wake > self->nthreads)
+        wake = self->nthreads;
+    if (wake > npages - 1)
+        wake = (int)(npages - 1);
+    if (wake <= 0)
+        return;
+    pthread_mutex_lock(&self->mu);
+    (void)engines_start(self); /* fewer engines than asked: the caller does their share */
+    j->listed = 1;
+    j->prev = NULL;
+    j->next = NULL;
+    if (!self->jobs) {
+        self->jobs = j;
+    } else {
+        Job *t = self->jobs;
+        while (t->next)
+            t = t->next;
+        t->next = j;
+        j->prev = t;
+    }
+    self->jobs_submitted++;
+    __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
+    int to_wake = wake < self->sleeping ? wake : self->sleeping;
+    for (int k = 0; k < to_wake; k++)
+        pthread_cond_signal(&self->work_cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
 static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, int decompress)
 {
     static char *kwlist[] = {"srcs", "dsts", "wake", NULL};
@@ -836,50 +800,21 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(srcs, k), b, PyBUF_SIMPLE) < 0)
             goto fail;
         jo->nbufs++;
-        if (!decompress && (b->len <= 0 || b->len % PAGE)) {
+        if (!decompress && (b->len <= 0 || b->len % PAGE_SIZE)) {
             PyErr_Format(PyExc_ValueError, "source %zd is %zd bytes, not whole %d-byte pages",
-                         k, b->len, PAGE);
+                         k, b->len, PAGE_SIZE);
             goto fail;
         }
-        npages += decompress ? 1 : b->len / PAGE;
+        npages += decompress ? 1 : b->len / PAGE_SIZE;
     }
     if (decompress && nd != ns) {
         PyErr_Format(PyExc_ValueError, "%zd streams but %zd destinations", ns, nd);
         goto fail;
     }
-    j = calloc(1, sizeof(*j));
-    if (!j) {
-        PyErr_NoMemory();
+    j = job_alloc(decompress, npages, nd);
+    if (!j)
         goto fail;
-    }
-    pthread_cond_init(&j->done_cv, NULL);
-    j->decompress = decompress;
-    j->n = npages;
-    j->nslots = nd;
-    size_t np = (size_t)(npages ? npages : 1);
-    j->src = malloc(np * sizeof(*j->src));
-    j->slen = malloc(np * sizeof(*j->slen));
-    j->result = malloc(np * sizeof(*j->result));
-    j->done = calloc(np, 1);
-    j->dst = malloc((size_t)nd * sizeof(*j->dst));
-    j->dcap = malloc((size_t)nd * sizeof(*j->dcap));
-    if (!j->src || !j->slen || !j->result || !j->done || !j->dst || !j->dcap) {
-        PyErr_NoMemory();
-        goto fail;
-    }
-    Py_ssize_t p = 0;
-    for (Py_ssize_t k = 0; k < ns; k++) {
-        Py_buffer *b = &jo->bufs[k];
-        if (decompress) {
-            j->src[p] = b->buf;
-            j->slen[p++] = b->len;
-        } else {
-            for (Py_ssize_t off = 0; off < b->len; off += PAGE) {
-                j->src[p] = (const char *)b->buf + off;
-                j->slen[p++] = PAGE;
-            }
-        }
-    }
+    job_set_sources(j, jo->bufs, ns);
     for (Py_ssize_t k = 0; k < nd; k++) {
         Py_buffer *b = &jo->bufs[jo->nbufs];
         if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(dsts, k), b,
@@ -899,35 +834,7 @@ static PyObject *engines_submit(Engines *self, PyObject *args, PyObject *kwds, i
     jo->job = j;
     if (npages == 0)
         return (PyObject *)jo;
-    /* hand the job over: one lock, one wake-up per engine asked for */
-    if (wake < 0 || wake > self->nthreads)
-        wake = self->nthreads;
-    if (wake > npages - 1)
-        wake = (int)(npages - 1);
-    if (wake > 0) {
-        int err;
-        pthread_mutex_lock(&self->mu);
-        err = engines_start(self);
-        j->listed = 1;
-        j->prev = NULL;
-        j->next = NULL;
-        if (!self->jobs) {
-            self->jobs = j;
-        } else {
-            Job *t = self->jobs;
-            while (t->next)
-                t = t->next;
-            t->next = j;
-            j->prev = t;
-        }
-        self->jobs_submitted++;
-        __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
-        int to_wake = wake < self->sleeping ? wake : self->sleeping;
-        for (int k = 0; k < to_wake; k++)
-            pthread_cond_signal(&self->work_cv);
-        pthread_mutex_unlock(&self->mu);
-        (void)err; /* fewer engines than asked: the caller does their share */
-    }
+    job_hand_over(self, j, wake, npages);
     return (PyObject *)jo;
 
 fail:
@@ -979,7 +886,7 @@ static PyObject *engines_get_algorithm(Engines *self, void *Py_UNUSED(c))
 {
     if (!self->ready)
         return pyz_err_uninit("Engines");
-    return PyUnicode_FromString(algo_names[self->algo]);
+    return PyUnicode_FromString(pyz_algos[self->algo].name);
 }
 
 static PyMethodDef engines_methods[] = {
@@ -1017,13 +924,6 @@ static PyTypeObject EnginesType = {
 };
 
 /* ------------------------------------------------------------------ module ------------- */
-static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
-{
-    return Py_BuildValue("{s:s,s:s,s:s,s:s}", "lz4", LZ4_versionString(), "zstd",
-                         ZSTD_versionString(), "lzo", "Linux 6.18 lib/lzo (pyzswap csrc/lzo.c)",
-                         "zlib", zlibVersion());
-}
-
 static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
 {
     long ns = PyLong_AsLong(arg);
@@ -1037,39 +937,18 @@ static PyObject *mod_test_delay(PyObject *Py_UNUSED(m), PyObject *arg)
     Py_RETURN_NONE;
 }
 
-static PyMethodDef module_methods[] = {
-    {"versions", mod_versions, METH_NOARGS, "The C libraries' versions."},
+static PyMethodDef engines_functions[] = {
     {"_test_delay_after_poll", mod_test_delay, METH_O,
      "Tests only: sleep this many ns between a waiting caller's poll and its re-lock."},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT, "pyzswap._native",
-    "Batching engines in C: codec threads that never take the GIL.", -1, module_methods,
-};
-
-int pyz_entries_add_types(PyObject *module);
-int pyz_zsmalloc_add_types(PyObject *module);   /* csrc/zsmalloc_py.c */
-int pyz_fastpath_add_types(PyObject *module);   /* csrc/fastpath.c */
-int pyz_lock_add_types(PyObject *module);       /* csrc/lock.c */
-int pyz_codec_add_types(PyObject *module);      /* csrc/codec.c */
-
-PyMODINIT_FUNC PyInit__native(void)
+int pyz_engines_add_types(PyObject *module)
 {
     if (PyType_Ready(&EnginesType) < 0 || PyType_Ready(&JobType) < 0)
-        return NULL;
-    PyObject *m = PyModule_Create(&moduledef);
-    if (!m)
-        return NULL;
-    if (PyModule_AddObjectRef(m, "Engines", (PyObject *)&EnginesType) < 0 ||
-        PyModule_AddObjectRef(m, "Job", (PyObject *)&JobType) < 0 ||
-        PyModule_AddStringConstant(m, "ALGORITHMS", "lz4 lz4hc zstd lzo deflate lzo-rle") < 0 ||
-        pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
-        pyz_fastpath_add_types(m) < 0 || pyz_lock_add_types(m) < 0 ||
-        pyz_codec_add_types(m) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+        return -1;
+    if (PyModule_AddObjectRef(module, "Engines", (PyObject *)&EnginesType) < 0 ||
+        PyModule_AddObjectRef(module, "Job", (PyObject *)&JobType) < 0)
+        return -1;
+    return PyModule_AddFunctions(module, engines_functions);
 }

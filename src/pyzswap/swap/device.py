@@ -1,298 +1,45 @@
-"""Swap devices: real swap files, slots, the swap map, the zero bitmap, the swap cache, I/O.
+"""One swap device on a real file (``struct swap_info_struct``): see :mod:`pyzswap.swap`."""
 
-This is the part of ``mm/swapfile.c``, ``mm/swap_state.c`` and ``mm/page_io.c`` that zswap's
-writeback tier and the memory-pressure harness need, on a real file:
-
-* **Swap entries** are packed ints like ``swp_entry_t``: ``type << SWP_TYPE_SHIFT | offset``
-  (:func:`swp_entry`, :func:`swp_type`, :func:`swp_offset`), with ``SWP_TYPE_SHIFT = 58`` and
-  ``MAX_SWAPFILES = 32`` types.
-* :class:`SwapDevice` is one swap file that pyzswap creates and sizes itself
-  (:meth:`SwapDevice.create`). Page ``i`` lives at byte ``i * 4096``; slot 0 holds a real swap
-  header (``SWAPSPACE2`` at byte 4086, version 1, ``last_page``, a uuid and a label) exactly as
-  ``mkswap`` writes it, so the file is a valid swap file, and is never allocated.
-* **Slots** are handed out by a simplified version of the 6.12+ cluster allocator: the device is
-  cut into ``SWAPFILE_CLUSTER`` (512) slot clusters; each order (folio size ``1 << order``) has a
-  current cluster it fills front to back, then takes a partially free cluster of the same order,
-  then a wholly free cluster. A large folio always gets one naturally aligned contiguous run
-  (:meth:`SwapDevice.alloc_slots`); when none is left the caller splits the folio, as the kernel
-  does. Order-0 allocation (:meth:`SwapDevice.get_swap_slots`) falls back to any free slot.
-* The **swap map** (``numpy.uint8`` per slot) holds the reference count (1..``SWAP_MAP_MAX``;
-  an allocation starts at 1, :meth:`SwapDevice.swap_duplicate` adds references) plus the
-  ``SWAP_HAS_CACHE`` bit while a swap-cache folio exists. A slot is free when its byte is 0:
-  freeing the last reference of a slot that is in the swap cache frees it only when the folio
-  leaves the cache, as in the kernel (the swap cache pins the slot against reuse, which is what
-  makes ``zswap_writeback_entry``'s check of the tree safe).
-* The **zero bitmap** (``numpy.bool_`` per slot, 6.12+): the swap core records whole-zero folios
-  here (:meth:`SwapDevice.zeromap_set`) instead of writing them; reading such a slot fills zeros
-  without I/O. Freeing a slot clears its bit.
-* The **swap cache** maps a slot to the folio in flight (:meth:`SwapDevice.add_to_swap_cache`
-  returns False for a slot that already has one: the kernel's ``-EEXIST``).
-* **I/O** is ``os.pwrite`` / ``os.preadv`` straight from and into the caller's buffer (both
-  release the GIL). Errors raise :class:`SwapIOError`, which is both an ``OSError`` (``errno``
-  ENOSPC, EIO, …) and a :class:`~pyzswap.errors.ZswapError`; they are counted per device
-  (``write_errors``, ``read_errors``) and lose nothing: the caller's page is untouched and the
-  slot is marked "not written", so reading it back is refused rather than returning stale bytes.
-* :class:`IOFaults` injects deterministic failures (the next N writes/reads, or any I/O touching
-  given offsets) with any errno, for the reliability tests.
-* :class:`SwapTable` is ``swap_info[]``: several devices at once by type, ``swapon`` /
-  ``swapoff`` (refused while a slot is in use), and the same operations addressed by packed swap
-  entries.
-
-Hooks: ``SwapDevice.on_free(type, offset, nr)`` is called for every range of slots that becomes
-free, **with the device lock held and before the slots can be reallocated** — where the kernel's
-``swap_entries_free`` calls ``zswap_invalidate``. The integration points it at
-``Zswap.invalidate``.
-
-Locking: one ``threading.Lock`` per device (the kernel's ``si->lock`` plus the cluster locks)
-guards the swap map, clusters, zero bitmap, counters and swap cache; it is never held during I/O.
-Lock order: ``SwapTable._lock`` → ``SwapDevice._lock`` → (``on_free`` hook: zswap's lock → the
-LRU lock). Nothing may call into a device while holding zswap's or the LRU's lock.
-"""
 
 from __future__ import annotations
 
 import contextlib
 import errno as _errno
 import os
-import struct
 import tempfile
 import threading
 import uuid as _uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import InvalidParameter, ZswapError
-from .folio import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE
+from ..errors import InvalidParameter
+from ..folio import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE
+from .entry import (
+    _CLUSTER_SHIFT,
+    _COUNT_MASK,
+    _HDR_INFO,
+    _HDR_INFO_OFFSET,
+    _MAX_ORDER,
+    _ZERO_VIEW,
+    MAX_SWAPFILES,
+    SWAP_HAS_CACHE,
+    SWAP_HEADER_MAGIC,
+    SWAP_MAP_BAD,
+    SWAP_MAP_MAX,
+    SWAPFILE_CLUSTER,
+    IOFaults,
+    SwapHeader,
+    SwapIOError,
+    SwapSlotFree,
+    _check_nr,
+)
 
 if TYPE_CHECKING:
-    from ._types import BytesLike, WritableBuffer
-
-__all__ = [
-    "MAX_SWAPFILES",
-    "SWAPFILE_CLUSTER",
-    "SWAP_HAS_CACHE",
-    "SWAP_HEADER_MAGIC",
-    "SWAP_MAP_BAD",
-    "SWAP_MAP_MAX",
-    "SWP_OFFSET_MASK",
-    "SWP_TYPE_SHIFT",
-    "IOFaults",
-    "SwapBusy",
-    "SwapDevice",
-    "SwapHeader",
-    "SwapIOError",
-    "SwapSlotFree",
-    "SwapTable",
-    "swp_entry",
-    "swp_offset",
-    "swp_type",
-]
-
-# ---------------------------------------------------------------------------- swap entries ---
-#: Bits of a swap type (``MAX_SWAPFILES_SHIFT``) and the number of types.
-MAX_SWAPFILES_SHIFT: Final = 5
-MAX_SWAPFILES: Final = 1 << MAX_SWAPFILES_SHIFT
-#: ``BITS_PER_XA_VALUE - MAX_SWAPFILES_SHIFT`` on 64-bit: the offset occupies bits 0..57.
-SWP_TYPE_SHIFT: Final = 58
-SWP_OFFSET_MASK: Final = (1 << SWP_TYPE_SHIFT) - 1
-
-
-def swp_entry(type: int, offset: int) -> int:
-    """``swp_entry(type, offset)``: the packed ``swp_entry_t`` value."""
-    return (type << SWP_TYPE_SHIFT) | (offset & SWP_OFFSET_MASK)
-
-
-def swp_type(val: int) -> int:
-    """``swp_type(entry)``."""
-    return val >> SWP_TYPE_SHIFT
-
-
-def swp_offset(val: int) -> int:
-    """``swp_offset(entry)``."""
-    return val & SWP_OFFSET_MASK
-
-
-# ---------------------------------------------------------------------------- swap map -------
-#: Largest reference count kept in the map byte (the kernel continues in extra pages beyond it).
-SWAP_MAP_MAX: Final = 0x3E
-#: A slot that can never be used (the header, and the padding after the last page).
-SWAP_MAP_BAD: Final = 0x3F
-#: The slot has a folio in the swap cache.
-SWAP_HAS_CACHE: Final = 0x40
-_COUNT_MASK: Final = 0x3F
-#: Slots per cluster (``SWAPFILE_CLUSTER`` = ``HPAGE_PMD_NR`` on x86-64).
-SWAPFILE_CLUSTER: Final = 512
-_CLUSTER_SHIFT: Final = 9
-_MAX_ORDER: Final = 9  # 512 pages: a PMD folio
-
-#: ``union swap_header``: the magic ends the first page.
-SWAP_HEADER_MAGIC: Final = b"SWAPSPACE2"
-_HDR_INFO: Final = struct.Struct("<III16s16s")  # version, last_page, nr_badpages, uuid, label
-_HDR_INFO_OFFSET: Final = 1024
-_ZERO_VIEW: Final = memoryview(bytes(MAX_FOLIO_PAGES * PAGE_SIZE))
-
-
-# ---------------------------------------------------------------------------- errors ---------
-class SwapIOError(OSError, ZswapError):  # type: ignore[misc]  # errno: OSError's
-    """A swap device read or write failed; ``errno`` is the OS (or injected) error.
-
-    An ``OSError`` (so ``except OSError`` and ``e.errno`` work as for any I/O error) and a
-    :class:`~pyzswap.errors.ZswapError`. ``op`` is ``"write"`` or ``"read"``; ``swp_type``,
-    ``offset`` and ``nr`` say which slots.
-    """
-
-    op: str
-    swp_type: int
-    offset: int
-    nr: int
-
-    def __init__(self, err: int, op: str, swp_type: int, offset: int, nr: int) -> None:
-        super().__init__(err, f"swap {op} of type {swp_type} slots {offset}..{offset + nr - 1} "
-                              f"failed: {os.strerror(err)}")
-        self.op = op
-        self.swp_type = swp_type
-        self.offset = offset
-        self.nr = nr
-
-
-class SwapBusy(ZswapError):
-    """``swapoff`` of a device that still has slots in use or folios in its swap cache."""
-
-    errno = _errno.EBUSY
-
-
-class SwapSlotFree(ZswapError):
-    """The slot is not allocated (the kernel's ``swapcache_prepare`` returning -ENOENT): it was
-    freed meanwhile, e.g. a writeback racing with an invalidation."""
-
-    errno = _errno.ENOENT
-
-
-# ---------------------------------------------------------------------------- faults ---------
-class IOFaults:
-    """Deterministic fault injection for one :class:`SwapDevice` (``device.faults``).
-
-    ``fail_next_writes(n, err)`` makes the next ``n`` write operations fail (a folio write is one
-    operation); ``fail_writes_at(offsets, err, times)`` makes every write touching one of those
-    slots fail, ``times`` times per slot or until :meth:`clear` (``times=None``). The same for
-    reads. "Next N" faults are consumed first, then offset faults. ``injected`` counts the
-    failures produced, per operation. Nothing here is random.
-    """
-
-    __slots__ = ("_at_err", "_at_left", "_lock", "_next", "armed", "injected")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._next: dict[str, deque[int]] = {"write": deque(), "read": deque()}
-        self._at_err: dict[str, dict[int, int]] = {"write": {}, "read": {}}
-        self._at_left: dict[str, dict[int, int | None]] = {"write": {}, "read": {}}
-        #: fast check for the I/O path: any fault configured at all
-        self.armed = False
-        self.injected = {"write": 0, "read": 0}
-
-    @staticmethod
-    def _check_errno(err: int) -> int:
-        if type(err) is not int or err <= 0:
-            raise InvalidParameter(f"errno must be a positive integer, got {err!r}")
-        return err
-
-    def fail_next_writes(self, n: int = 1, err: int = _errno.ENOSPC) -> None:
-        """The next ``n`` writes fail with ``err`` (default ENOSPC)."""
-        self._add_next("write", n, err)
-
-    def fail_next_reads(self, n: int = 1, err: int = _errno.EIO) -> None:
-        """The next ``n`` reads fail with ``err`` (default EIO)."""
-        self._add_next("read", n, err)
-
-    def fail_writes_at(self, offsets: Iterable[int], err: int = _errno.EIO,
-                       times: int | None = None) -> None:
-        """Writes touching any of ``offsets`` fail with ``err`` (``times`` per slot, or always)."""
-        self._add_at("write", offsets, err, times)
-
-    def fail_reads_at(self, offsets: Iterable[int], err: int = _errno.EIO,
-                      times: int | None = None) -> None:
-        """Reads touching any of ``offsets`` fail with ``err`` (``times`` per slot, or always)."""
-        self._add_at("read", offsets, err, times)
-
-    def clear(self) -> None:
-        """Remove every configured fault (the ``injected`` counts stay)."""
-        with self._lock:
-            for op in ("write", "read"):
-                self._next[op].clear()
-                self._at_err[op].clear()
-                self._at_left[op].clear()
-            self.armed = False
-
-    def _add_next(self, op: str, n: int, err: int) -> None:
-        if type(n) is not int or n < 0:
-            raise InvalidParameter(f"n must be a non-negative integer, got {n!r}")
-        err = self._check_errno(err)
-        with self._lock:
-            self._next[op].extend([err] * n)
-            self._rearm()
-
-    def _add_at(self, op: str, offsets: Iterable[int], err: int, times: int | None) -> None:
-        err = self._check_errno(err)
-        if times is not None and (type(times) is not int or times <= 0):
-            raise InvalidParameter(f"times must be a positive integer or None, got {times!r}")
-        offs = list(offsets)
-        if any(type(o) is not int or o < 0 for o in offs):
-            raise InvalidParameter("offsets must be non-negative integers")
-        with self._lock:
-            for off in offs:
-                self._at_err[op][off] = err
-                self._at_left[op][off] = times
-            self._rearm()
-
-    def _rearm(self) -> None:
-        self.armed = any(self._next[op] or self._at_err[op] for op in ("write", "read"))
-
-    def check(self, op: str, offset: int, nr: int) -> int:
-        """Consume and return the errno an ``op`` of slots ``offset..offset+nr-1`` must fail
-        with, or 0. Called by the device before it touches the file."""
-        with self._lock:
-            pending = self._next[op]
-            if pending:
-                err = pending.popleft()
-            else:
-                errs = self._at_err[op]
-                if not errs:
-                    return 0
-                hit = next((o for o in range(offset, offset + nr) if o in errs), None)
-                if hit is None:
-                    return 0
-                err = errs[hit]
-                left = self._at_left[op][hit]
-                if left is not None:
-                    if left <= 1:
-                        del errs[hit], self._at_left[op][hit]
-                    else:
-                        self._at_left[op][hit] = left - 1
-            self.injected[op] += 1
-            self._rearm()
-            return err
-
-
-# ---------------------------------------------------------------------------- header ---------
-class SwapHeader(NamedTuple):
-    """The fields of a swap file's first page (``union swap_header``, ``info`` part)."""
-
-    version: int
-    last_page: int
-    nr_badpages: int
-    uuid: bytes
-    label: bytes
-
-
-def _check_nr(nr: object, what: str = "nr") -> int:
-    if type(nr) is not int or not 1 <= nr <= MAX_FOLIO_PAGES or nr & (nr - 1):
-        raise InvalidParameter(f"{what} must be a power of two 1..{MAX_FOLIO_PAGES}, got {nr!r}")
-    return nr
-
+    from .._types import BytesLike, WritableBuffer
 
 # ---------------------------------------------------------------------------- device ---------
 class SwapDevice:
@@ -915,145 +662,3 @@ class SwapDevice:
             return folio
         finally:
             self._lock.release()
-
-
-# ---------------------------------------------------------------------------- table ----------
-class SwapTable:
-    """``swap_info[]``: the swap devices by type, and operations addressed by swap entries.
-
-    ``swapon`` takes the lowest free type; devices are preferred in swapon order (the kernel's
-    default decreasing priorities) by :meth:`folio_alloc_swap`. ``on_free`` (if set before or
-    after ``swapon``) becomes every device's slot-free hook.
-    """
-
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self._lock = threading.Lock()
-        self._devices: list[SwapDevice | None] = [None] * MAX_SWAPFILES
-        self._order: list[int] = []  # swapon order = priority order
-        self._on_free: Callable[[int, int, int], None] | None = None
-        self.directory = None if directory is None else os.fspath(directory)
-
-    @property
-    def on_free(self) -> Callable[[int, int, int], None] | None:
-        return self._on_free
-
-    @on_free.setter
-    def on_free(self, hook: Callable[[int, int, int], None] | None) -> None:
-        with self._lock:
-            self._on_free = hook
-            for dev in self._devices:
-                if dev is not None:
-                    dev.on_free = hook
-
-    def swapon(self, path: str | os.PathLike[str] | None, nr_pages: int, *,
-               preallocate: bool = False, exist_ok: bool = False) -> int:
-        """Create a swap file (a temporary one for ``path=None``) and enable it; its type."""
-        with self._lock:
-            free = [t for t in range(MAX_SWAPFILES) if self._devices[t] is None]
-            if not free:
-                raise InvalidParameter(f"all {MAX_SWAPFILES} swap types are in use")
-            swp_type = free[0]
-            dev = SwapDevice.create(path, nr_pages, swp_type=swp_type, preallocate=preallocate,
-                                    exist_ok=exist_ok, directory=self.directory)
-            dev.on_free = self._on_free
-            self._devices[swp_type] = dev
-            self._order.append(swp_type)
-        return swp_type
-
-    def swapoff(self, swp_type: int) -> None:
-        """Disable and close a device (removing its file if pyzswap made it temporary). Refused
-        with :class:`SwapBusy` while any slot is allocated or in the swap cache (the kernel
-        would first swap everything in: ``try_to_unuse``)."""
-        with self._lock:
-            dev = self.device(swp_type)
-            dev._lock.acquire()
-            try:
-                if dev._inuse or dev._cache:
-                    raise SwapBusy(f"swapoff of type {swp_type}: {dev._inuse} slots in use, "
-                                   f"{len(dev._cache)} in the swap cache")
-            finally:
-                dev._lock.release()
-            self._devices[swp_type] = None
-            self._order.remove(swp_type)
-        dev.close()
-
-    def close(self) -> None:
-        """Close every device regardless of its slots (teardown)."""
-        with self._lock:
-            devs = [d for d in self._devices if d is not None]
-            self._devices = [None] * MAX_SWAPFILES
-            self._order.clear()
-        for dev in devs:
-            dev.close()
-
-    def __enter__(self) -> SwapTable:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def device(self, swp_type: int) -> SwapDevice:
-        """The device of a swap type; :class:`InvalidParameter` if it is not on."""
-        dev = (self._devices[swp_type]
-               if type(swp_type) is int and 0 <= swp_type < MAX_SWAPFILES else None)
-        if dev is None:
-            raise InvalidParameter(f"swap type {swp_type!r} is not on")
-        return dev
-
-    __getitem__ = device
-
-    def types(self) -> list[int]:
-        """Types that are on, in priority (swapon) order."""
-        return list(self._order)
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def folio_alloc_swap(self, nr: int = 1) -> int | None:
-        """Allocate ``nr`` contiguous aligned slots on the first device (by priority) that has
-        them; the packed swap entry of the first slot, or None when no device has room."""
-        for swp_type in list(self._order):
-            dev = self._devices[swp_type]
-            if dev is None:
-                continue
-            off = dev.alloc_slots(nr)
-            if off is not None:
-                return (swp_type << SWP_TYPE_SHIFT) | off
-        return None
-
-    def _dev(self, swp: int) -> tuple[SwapDevice, int]:
-        return self.device(swp >> SWP_TYPE_SHIFT), swp & SWP_OFFSET_MASK
-
-    def swap_duplicate(self, swp: int, nr: int = 1) -> None:
-        dev, off = self._dev(swp)
-        dev.swap_duplicate(off, nr)
-
-    def swap_free(self, swp: int, nr: int = 1) -> None:
-        """``swap_free_nr``: drop a reference to each slot."""
-        dev, off = self._dev(swp)
-        dev.free_slots(off, nr)
-
-    def write_page(self, swp: int, data: BytesLike) -> None:
-        dev, off = self._dev(swp)
-        dev.write_page(off, data)
-
-    def read_page(self, swp: int, out: WritableBuffer) -> None:
-        dev, off = self._dev(swp)
-        dev.read_page(off, out)
-
-    def add_to_swap_cache(self, swp: int, folio: BytesLike, nr: int = 1) -> bool:
-        """See :meth:`SwapDevice.add_to_swap_cache` (False: ``-EEXIST``)."""
-        dev, off = self._dev(swp)
-        return dev.add_to_swap_cache(off, folio, nr)
-
-    def lookup_swap_cache(self, swp: int) -> BytesLike | None:
-        dev, off = self._dev(swp)
-        return dev.lookup_swap_cache(off)
-
-    def delete_from_swap_cache(self, swp: int, nr: int = 1) -> BytesLike | None:
-        dev, off = self._dev(swp)
-        return dev.delete_from_swap_cache(off, nr)
-
-    def stats(self) -> dict[int, dict[str, int]]:
-        """Per-type device statistics."""
-        return {t: self.device(t).stats() for t in self.types()}
