@@ -224,3 +224,16 @@ def test_cli_ram_sizes_as_zramctl_reads_them(ram: str, capsys: pytest.CaptureFix
     code, out, _ = _run_cli(["run", "--ram", ram, "--ops", "50", "--json"], capsys)
     assert code == 0
     assert json.loads(out)["ram_pages"] == 16384
+
+
+def test_default_swap_dir_is_tmpfs_only_with_room(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    """The run's swap file goes to a writable SHM_DIR with room for all of it, else to the
+    system's temporary directory (None)."""
+    from pyzswap.run import harness
+
+    monkeypatch.setattr(harness, "SHM_DIR", str(tmp_path))
+    assert harness.default_swap_dir(16) == str(tmp_path)
+    assert harness.default_swap_dir(1 << 50) is None
+    monkeypatch.setattr(harness, "SHM_DIR", str(tmp_path / "missing"))
+    assert harness.default_swap_dir(16) is None

@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidParameter, ZswapError
 from ..folio import PAGE_SHIFT, PAGE_SIZE
-from ..memcg import PAGE_COUNTER_MAX, MemCgroup, mem_cgroup_iter
+from ..memcg import MemCgroup, mem_cgroup_iter
 from ..swap import SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 from ..swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from ..zswap import SHRINK_STOP, Zswap
@@ -847,7 +847,8 @@ class MemoryModel:
         self._mv_shadow[g] = -1
         self._slot_owner_v[swp & SWP_OFFSET_MASK] = -1
         self._mv_dirty[g] = 1
-        self.core.swap_free(swp)
+        # SwapCore.swap_free(swp) of one slot, without its two layers of dispatch
+        self.core.table.device(swp >> SWP_TYPE_SHIFT).free_slot(swp & SWP_OFFSET_MASK)
         self._swap_used -= 1
 
     def _swap_full(self) -> bool:
@@ -1043,25 +1044,17 @@ class MemoryModel:
         return self.ram_pages - self.resident_pages - self.pgtable_pages - \
             self.zswap.total_pages()
 
-    def _over(self, memcg: MemCgroup, nr: int) -> MemCgroup | None:
-        """``page_counter_try_charge``: the lowest group (this one or an ancestor) whose limit
-        ``nr`` more pages would cross, or None."""
-        node: MemCgroup | None = memcg
-        while node is not None:
-            limit = node.memory_max_pages
-            if limit != PAGE_COUNTER_MAX and self._usage(node) + nr > limit:
-                return node
-            node = node.parent
-        return None
-
     def _charge(self, memcg: MemCgroup, nr: int) -> None:
-        """``try_charge_memcg``: charge ``nr`` pages; over a limit, reclaim from the group over
+        """``try_charge_memcg``: charge ``nr`` pages (``page_counter_try_charge``:
+        :meth:`MemCgroup.over_limit` finds the group a charge would take over its limit); over a
+        limit, reclaim from the group over
         it (``try_to_free_mem_cgroup_pages``) and retry while that makes progress, 16 fruitless
         retries at most (then the kernel's OOM: counted, the charge forced). Inside reclaim
         (``PF_MEMALLOC``) the charge is forced at once."""
         retries = MAX_RECLAIM_RETRIES
+        v2 = self.v2
         while True:
-            over = self._over(memcg, nr)
+            over = memcg.over_limit(nr, v2)
             if over is None or self._in_reclaim:
                 memcg.charge_memory(nr)
                 if self._oom and over is None:
@@ -1070,7 +1063,7 @@ class MemoryModel:
             st = self.stats
             st.memcg_reclaims[over.path] = st.memcg_reclaims.get(over.path, 0) + 1
             got = self.try_to_free_mem_cgroup_pages(over, nr)
-            if self._over(memcg, nr) is None:
+            if memcg.over_limit(nr, v2) is None:
                 self._oom.discard(over.id)
                 continue
             if got:
@@ -1342,6 +1335,9 @@ class MemoryModel:
         truth_v = self._truth_v
         shadow_v, shadow_memcg_v = self._mv_shadow, self._mv_shadow_memcg
         target_id = target.memcg.id
+        types = core.table.types()
+        dev1 = core.table.device(types[0]) if len(types) == 1 else None
+        type1 = types[0] << SWP_TYPE_SHIFT if types else 0
         for g in folios:
             if self._bg_next <= self.now:
                 self._background()
@@ -1362,7 +1358,11 @@ class MemoryModel:
                 flags[g] = fl
             # FOLIOREF_RECLAIM
             if not fl & F_SWAPCACHE:
-                swp = core.folio_alloc_swap()  # add_to_swap
+                if dev1 is None:
+                    swp = core.folio_alloc_swap()  # add_to_swap
+                else:  # the same, on the only swap device, without two layers of dispatch
+                    off = dev1.alloc_slots(1)
+                    swp = None if off is None else type1 | off
                 if swp is None:
                     self._activate(g)
                     keep.append(g)
