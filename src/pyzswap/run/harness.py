@@ -346,7 +346,7 @@ def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
                              series, timeline, wall))
 
 
-def _made(data: bytes) -> Callable[[], bytes]:
+def _made(data: bytes | memoryview) -> Callable[[], bytes | memoryview]:
     return lambda: data
 
 

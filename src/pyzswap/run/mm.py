@@ -343,7 +343,7 @@ class MemoryModel:
         self._grow(capacity + 64)
         self._procs: dict[int, _Proc] = {}
         self._proc_list: list[_Proc] = []
-        self._contents_of: dict[int, Callable[[], bytes]] = {}
+        self._contents_of: dict[int, Callable[[], bytes | memoryview]] = {}
         self._vecs: dict[int, _LruVec] = {}
         self._root_vec = self._lruvec(self.root)
         self.resident_pages = 0   # folios in memory
@@ -458,7 +458,7 @@ class MemoryModel:
         return memcg.swappiness
 
     # ================================================================== processes ============
-    def add_process(self, pid: int, npages: int, contents: Callable[[], bytes],
+    def add_process(self, pid: int, npages: int, contents: Callable[[], bytes | memoryview],
                     memcg: MemCgroup | None = None) -> None:
         """Declare a process of ``npages`` pages whose initial contents ``contents()`` gives
         (read when it starts). It does not exist until :meth:`start`."""

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
-from ..pagesets import PAGESETS, make_pages, read_page_file
+from ..pagesets import PAGESETS, make_pages_view, read_page_file
 
 if TYPE_CHECKING:
     from .trace import TraceEvent
@@ -79,7 +79,7 @@ class ProcessSpec:
 
     pid: int
     npages: int
-    contents: Callable[[], bytes]
+    contents: Callable[[], bytes | memoryview]
     memcg: str | None = None
     label: str = ""
 
@@ -169,8 +169,8 @@ def _mixed_events(procs: list[tuple[int, int, str, float]], nr_events: int, seed
     return events
 
 
-def _contents(profile: str, npages: int, seed: int) -> Callable[[], bytes]:
-    return lambda: make_pages(profile, npages, seed=seed)
+def _contents(profile: str, npages: int, seed: int) -> Callable[[], bytes | memoryview]:
+    return lambda: make_pages_view(profile, npages, seed=seed)
 
 
 #: The built-in workloads: name -> (description, processes (pid, pageset, pages, pattern,
@@ -252,7 +252,8 @@ def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
             raise CorruptData(f"{path}:{spec.line}: unknown page set {spec.pageset!r}")
         if spec.file is not None:
             file_path = Path(spec.file) if Path(spec.file).is_absolute() else base / spec.file
-            contents = _file_contents(file_path, spec.npages, f"{path}:{spec.line}")
+            contents: Callable[[], bytes | memoryview] = _file_contents(
+                file_path, spec.npages, f"{path}:{spec.line}")
         else:
             contents = _contents(spec.pageset, spec.npages,
                                  seed * 1000 + (spec.seed if spec.seed is not None else spec.pid))
