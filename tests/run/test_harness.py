@@ -237,3 +237,17 @@ def test_default_swap_dir_is_tmpfs_only_with_room(monkeypatch: pytest.MonkeyPatc
     assert harness.default_swap_dir(1 << 50) is None
     monkeypatch.setattr(harness, "SHM_DIR", str(tmp_path / "missing"))
     assert harness.default_swap_dir(16) is None
+
+
+def test_the_temporary_swap_file_is_unlinked_while_the_run_uses_it(tmp_path: Path) -> None:
+    """A killed run leaves no swap file: it is removed from the directory once open."""
+    seen: list[list[str]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append([name for d in tmp_path.iterdir() for name in os.listdir(d)])
+
+    wl = builtin_workload("scan", scale=0.05, ops=400)
+    report = run_workload(wl, RunConfig(ram_pages=64), progress=progress, swap_dir=str(tmp_path))
+    assert report["accesses"] == 400 and report["pswpout"] + report["zswpout"] > 0
+    assert seen and all(names == [] for names in seen)
+    assert list(tmp_path.iterdir()) == []

@@ -23,6 +23,7 @@ accesses) and ``wall_seconds``; the sections below it detail the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
@@ -266,6 +267,7 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
         core = SwapCore(zswap, directory=tmp)
         try:
             core.swapon(swap_pages)
+            _unlink_temporary_swap(core)
             mm = MemoryModel(core, ram_pages, memcg_root=root, seed=cfg.seed,
                              verify=cfg.verify, swappiness=cfg.swappiness,
                              page_cluster=cfg.page_cluster,
@@ -274,6 +276,17 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
             return _replay(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers, progress)
         finally:
             core.close()
+
+
+def _unlink_temporary_swap(core: SwapCore) -> None:
+    """Remove the run's temporary swap file from its directory now: it stays usable through
+    its open descriptor, and a run that is killed (SIGKILL, the OOM killer) leaves no file
+    behind, in tmpfs (where it would hold memory until a reboot) or on disk."""
+    for swp_type in core.table.types():
+        device = core.table.device(swp_type)
+        if device.remove_on_close:
+            with contextlib.suppress(OSError):
+                os.unlink(device.path)
 
 
 _SERIES_KEYS = ("ops", "pool_total_size", "compressed_bytes", "stored_pages", "resident_pages",
