@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyzswap.errors import InvalidParameter
+from pyzswap.folio import PAGE_SIZE
 from pyzswap.memcg import (
     MEMCG_FILES,
     PAGE_COUNTER_MAX,
@@ -388,3 +389,19 @@ def test_shrink_cursor_visits_online_groups_in_pre_order(ops: list[tuple[str, in
         seen.append(m)
     assert seen == list(root.iter())
     assert all(m.online for m in seen)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_over_limit_finds_the_lowest_group_a_charge_would_cross(version: int) -> None:
+    root = MemCgroup(version=version)
+    parent = root.create("p")
+    child = parent.create("c")
+    parent.write(parent.limit_file, str(10 * PAGE_SIZE))
+    child.write(child.limit_file, str(4 * PAGE_SIZE))
+    child.charge_memory(3)
+    assert child.over_limit(1, version == 2) is None
+    assert child.over_limit(2, version == 2) is child
+    child.write(child.limit_file, "max")
+    assert child.over_limit(7, version == 2) is None
+    assert child.over_limit(8, version == 2) is parent
+    assert root.over_limit(1 << 40, version == 2) is None  # the root has no limit

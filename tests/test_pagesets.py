@@ -375,3 +375,10 @@ def test_write_refuses_partial_pages_and_non_buffers(tmp_path: Path) -> None:
         ps.write_page_file(path, "not bytes")  # type: ignore[arg-type]
     with pytest.raises(InvalidParameter):
         ps.iter_page_file(path, chunk_pages=0)
+
+
+@pytest.mark.parametrize("profile", ["real", "mixed"])
+def test_make_pages_view_is_make_pages_without_the_copy(profile: str) -> None:
+    view = ps.make_pages_view(profile, 700, seed=3)
+    assert view.readonly and view.ndim == 1 and view.format == "B"
+    assert bytes(view) == ps.make_pages(profile, 700, seed=3)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -125,7 +125,23 @@ def _timing(seconds: float, pages: int) -> str:
     return f"{seconds:.3f} s ({seconds * 1e6 / pages:.2f} µs/page)"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """The top-level group: the tools' commands (kernel, lab, bench, ...) are imported when
+    they are asked for, so ``pyzswap run`` does not pay for importing every tool (their
+    modules build tables and sample pages when imported: seconds on a busy machine)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_TOOLS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _TOOLS:
+            command = _load_tool(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pyzswap")
 def cli() -> None:
     """pyzswap: the Linux zswap compressed swap cache, in Python."""
@@ -508,30 +524,30 @@ def _cpu_ranges(cpus: list[int]) -> str:
     return ",".join(out) or "none"
 
 
-def _register_tools() -> None:
-    """The tools' commands live with their packages (kernel, snapshot, lab, soak, bench,
-    study)."""
-    from .bench import bench
-    from .kernel.cli import kernel, snapshot
-    from .lab.cli import lab
-    from .run.trace_cli import trace
-    from .soak import soak
-    from .status import status
-    from .study.bench import study_bench
-    from .study.cli import study
-
-    cli.add_command(kernel)
-    cli.add_command(snapshot)
-    cli.add_command(lab)
-    cli.add_command(soak)
-    cli.add_command(bench)
-    cli.add_command(status)
-    cli.add_command(trace)
-    cli.add_command(study)
-    bench.add_command(study_bench)
+#: The tools' commands, by name: (module, attribute). They live with their packages.
+_TOOLS: Final[dict[str, tuple[str, str]]] = {
+    "kernel": ("pyzswap.kernel.cli", "kernel"),
+    "snapshot": ("pyzswap.kernel.cli", "snapshot"),
+    "lab": ("pyzswap.lab.cli", "lab"),
+    "soak": ("pyzswap.soak", "soak"),
+    "bench": ("pyzswap.bench", "bench"),
+    "status": ("pyzswap.status", "status"),
+    "trace": ("pyzswap.run.trace_cli", "trace"),
+    "study": ("pyzswap.study.cli", "study"),
+}
 
 
-_register_tools()
+def _load_tool(name: str) -> click.Command:
+    """Import a tool's command (``bench`` also gets ``bench study``)."""
+    import importlib
+
+    module, attr = _TOOLS[name]
+    command: click.Command = getattr(importlib.import_module(module), attr)
+    if name == "bench" and isinstance(command, click.Group) and "study" not in command.commands:
+        from .study.bench import study_bench
+
+        command.add_command(study_bench)
+    return command
 
 
 def _read_pages(path: Path, reader: Callable[[Path], bytes]) -> bytes:

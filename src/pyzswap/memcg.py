@@ -549,6 +549,21 @@ class MemCgroup:
     def uncharge_memory(self, nr_pages: int) -> None:
         self.charge_memory(-nr_pages)
 
+    def over_limit(self, nr_pages: int, with_zswap: bool) -> MemCgroup | None:
+        """``page_counter_try_charge``'s test: the lowest group of this one's path (itself, then
+        its ancestors) whose limit ``nr_pages`` more pages would cross, or None. The usage is
+        the pages charged with :meth:`charge_memory`, plus, with ``with_zswap`` (cgroup v2,
+        where zswap is charged), the compressed bytes in whole pages."""
+        for memcg in self._path:
+            limit = memcg._memory_max
+            if limit != PAGE_COUNTER_MAX:
+                usage = memcg._memory_pages
+                if with_zswap:
+                    usage += -(-memcg._zswap_b // PAGE_SIZE)
+                if usage + nr_pages > limit:
+                    return memcg
+        return None
+
     def try_charge_swap(self, nr_pages: int = 1) -> bool:
         """``__mem_cgroup_try_charge_swap``: charge ``nr_pages`` swap slots here and in every
         ancestor (``page_counter_try_charge`` on ``memcg->swap``), or charge nothing and return

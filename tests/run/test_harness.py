@@ -224,3 +224,30 @@ def test_cli_ram_sizes_as_zramctl_reads_them(ram: str, capsys: pytest.CaptureFix
     code, out, _ = _run_cli(["run", "--ram", ram, "--ops", "50", "--json"], capsys)
     assert code == 0
     assert json.loads(out)["ram_pages"] == 16384
+
+
+def test_default_swap_dir_is_tmpfs_only_with_room(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    """The run's swap file goes to a writable SHM_DIR with room for all of it, else to the
+    system's temporary directory (None)."""
+    from pyzswap.run import harness
+
+    monkeypatch.setattr(harness, "SHM_DIR", str(tmp_path))
+    assert harness.default_swap_dir(16) == str(tmp_path)
+    assert harness.default_swap_dir(1 << 50) is None
+    monkeypatch.setattr(harness, "SHM_DIR", str(tmp_path / "missing"))
+    assert harness.default_swap_dir(16) is None
+
+
+def test_the_temporary_swap_file_is_unlinked_while_the_run_uses_it(tmp_path: Path) -> None:
+    """A killed run leaves no swap file: it is removed from the directory once open."""
+    seen: list[list[str]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append([name for d in tmp_path.iterdir() for name in os.listdir(d)])
+
+    wl = builtin_workload("scan", scale=0.05, ops=400)
+    report = run_workload(wl, RunConfig(ram_pages=64), progress=progress, swap_dir=str(tmp_path))
+    assert report["accesses"] == 400 and report["pswpout"] + report["zswpout"] > 0
+    assert seen and all(names == [] for names in seen)
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,6 @@
 """``pyzswap bench``: how fast pyzswap is, against the raw codecs and the kernel, on the same pages.
 
-Three measurements, each a library call and a command:
+Four measurements, each a library call and a command:
 
 * :func:`run_bench` (``pyzswap bench``): per compressor, the raw codec loop, zswap store and
   load, batched stores (64 KiB and 2 MiB folios, reclaim batches) and the kernel's zram
@@ -8,7 +8,9 @@ Three measurements, each a library call and a command:
 * :func:`run_scaling` (``pyzswap bench scaling``): store/load cost per page as the pool grows
   from 1k to 1M stored pages;
 * :func:`run_memory` (``pyzswap bench memory``): Python-side bytes per stored entry, beside the
-  kernel's 56-byte entry and 8-byte handle.
+  kernel's 56-byte entry and 8-byte handle;
+* :func:`replay_bench` (``pyzswap bench replay``): ``pyzswap run`` on the fidelity suite's
+  traces against the kernel's recorded replays of them, and accesses/s to resident pages.
 
 The package is a tool: it drives :class:`~pyzswap.Zswap` only through its public calls
 (``store``, ``store_batch``, ``load``, ``stats``) and the compressor registry, and the kernel's
@@ -23,6 +25,7 @@ from ._core import BenchError, run_bench
 from ._memory import run_memory
 from ._scaling import ladder, run_scaling
 from .batching import batching, run_batching_bench
+from .replay import replay_bench, resident_hits
 
 __all__ = [
     "DEFAULT_PAGES",
@@ -32,6 +35,8 @@ __all__ = [
     "ladder",
     "load_pages",
     "nonzero_pages",
+    "replay_bench",
+    "resident_hits",
     "run_batching_bench",
     "run_bench",
     "run_memory",

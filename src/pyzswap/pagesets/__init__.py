@@ -57,6 +57,7 @@ from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE, zero_page_mask
 from ._gen import _CORPUS_PAGES as _CORPUS_PAGES  # the tests read it
 from ._gen import _check_count, random_pages, text_pages, zero_pages
+from .files import U8Array
 from .files import (
     MAX_PAGE_FILE_BYTES,
     PARTIAL_SUFFIX,
@@ -85,6 +86,7 @@ __all__ = [
     "iter_page_file",
     "json_pages",
     "make_pages",
+    "make_pages_view",
     "make_pageset",
     "mixed_page_pages",
     "numeric_pages",
@@ -227,6 +229,13 @@ def make_pageset(
     ``profile`` is a name in ``PAGESETS`` or a mapping kind → weight (normalised). Page kinds are
     counted by largest-remainder rounding and interleaved in a seeded shuffled order.
     """
+    name, out, ids = _generate(profile, n_pages, seed)
+    return PageSet(name, seed, out.tobytes(), tuple(KINDS[i] for i in ids))
+
+
+def _generate(profile: str | Mapping[str, float], n_pages: int, seed: int
+              ) -> tuple[str, U8Array, npt.NDArray[np.intp]]:
+    """The profile's name, the pages as an (n, 4096) array, and each page's kind index."""
     name, fractions = _resolve_profile(profile)
     n = _check_count(n_pages)
     rngs = _seeds(seed)
@@ -236,7 +245,17 @@ def make_pageset(
         rows = np.flatnonzero(ids == i)
         if len(rows):
             out[rows] = GENERATORS[kind](len(rows), rngs[1 + i]).reshape(len(rows), PAGE_SIZE)
-    return PageSet(name, seed, out.tobytes(), tuple(KINDS[i] for i in ids))
+    return name, out, ids
+
+
+def make_pages_view(
+    profile: str | Mapping[str, float] = DEFAULT_PAGESET, n_pages: int = 4096, seed: int = 0
+) -> memoryview:
+    """The bytes of :func:`make_pages` as a read-only memoryview of the generated array,
+    without the copy into a ``bytes`` object (a run's contents are copied once, into the
+    model's memory)."""
+    _, out, _ = _generate(profile, n_pages, seed)
+    return out.reshape(-1).data.toreadonly()
 
 
 def make_pages(

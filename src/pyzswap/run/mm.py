@@ -62,7 +62,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidParameter, ZswapError
 from ..folio import PAGE_SHIFT, PAGE_SIZE
-from ..memcg import PAGE_COUNTER_MAX, MemCgroup, mem_cgroup_iter
+from ..memcg import MemCgroup, mem_cgroup_iter
 from ..swap import SWP_OFFSET_MASK, SWP_TYPE_SHIFT
 from ..swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from ..zswap import SHRINK_STOP, Zswap
@@ -336,7 +336,7 @@ class MemoryModel:
         self._grow(capacity + 64)
         self._procs: dict[int, _Proc] = {}
         self._proc_list: list[_Proc] = []
-        self._contents_of: dict[int, Callable[[], bytes]] = {}
+        self._contents_of: dict[int, Callable[[], bytes | memoryview]] = {}
         self._vecs: dict[int, _LruVec] = {}
         self._root_vec = self._lruvec(self.root)
         self.resident_pages = 0   # folios in memory
@@ -453,7 +453,7 @@ class MemoryModel:
         return memcg.swappiness
 
     # ================================================================== processes ============
-    def add_process(self, pid: int, npages: int, contents: Callable[[], bytes],
+    def add_process(self, pid: int, npages: int, contents: Callable[[], bytes | memoryview],
                     memcg: MemCgroup | None = None) -> None:
         """Declare a process of ``npages`` pages whose initial contents ``contents()`` gives
         (read when it starts). It does not exist until :meth:`start`."""
@@ -844,7 +844,8 @@ class MemoryModel:
         self._mv_shadow[g] = -1
         self._slot_owner_v[swp & SWP_OFFSET_MASK] = -1
         self._mv_dirty[g] = 1
-        self.core.swap_free(swp)
+        # SwapCore.swap_free(swp) of one slot, without its two layers of dispatch
+        self.core.table.device(swp >> SWP_TYPE_SHIFT).free_slot(swp & SWP_OFFSET_MASK)
         self._swap_used -= 1
         if self.v2:  # __mem_cgroup_uncharge_swap, as the slot is freed
             self._proc_list[self._mv_owner[g]].memcg.uncharge_swap(1)
@@ -1045,25 +1046,17 @@ class MemoryModel:
         return self.ram_pages - self.resident_pages - self.pgtable_pages - \
             self.zswap.total_pages()
 
-    def _over(self, memcg: MemCgroup, nr: int) -> MemCgroup | None:
-        """``page_counter_try_charge``: the lowest group (this one or an ancestor) whose limit
-        ``nr`` more pages would cross, or None."""
-        node: MemCgroup | None = memcg
-        while node is not None:
-            limit = node.memory_max_pages
-            if limit != PAGE_COUNTER_MAX and self._usage(node) + nr > limit:
-                return node
-            node = node.parent
-        return None
-
     def _charge(self, memcg: MemCgroup, nr: int) -> None:
-        """``try_charge_memcg``: charge ``nr`` pages; over a limit, reclaim from the group over
+        """``try_charge_memcg``: charge ``nr`` pages (``page_counter_try_charge``:
+        :meth:`MemCgroup.over_limit` finds the group a charge would take over its limit); over a
+        limit, reclaim from the group over
         it (``try_to_free_mem_cgroup_pages``) and retry while that makes progress, 16 fruitless
         retries at most (then the kernel's OOM: counted, the charge forced). Inside reclaim
         (``PF_MEMALLOC``) the charge is forced at once."""
         retries = MAX_RECLAIM_RETRIES
+        v2 = self.v2
         while True:
-            over = self._over(memcg, nr)
+            over = memcg.over_limit(nr, v2)
             if over is None or self._in_reclaim:
                 memcg.charge_memory(nr)
                 if self._oom and over is None:
@@ -1072,7 +1065,7 @@ class MemoryModel:
             st = self.stats
             st.memcg_reclaims[over.path] = st.memcg_reclaims.get(over.path, 0) + 1
             got = self.try_to_free_mem_cgroup_pages(over, nr)
-            if self._over(memcg, nr) is None:
+            if memcg.over_limit(nr, v2) is None:
                 self._oom.discard(over.id)
                 continue
             if got:
@@ -1346,6 +1339,9 @@ class MemoryModel:
         truth_v = self._truth_v
         shadow_v, shadow_memcg_v = self._mv_shadow, self._mv_shadow_memcg
         target_id = target.memcg.id
+        types = core.table.types()
+        dev1 = core.table.device(types[0]) if len(types) == 1 else None
+        type1 = types[0] << SWP_TYPE_SHIFT if types else 0
         v2 = self.v2
         for g in folios:
             if self._bg_next <= self.now:
@@ -1374,7 +1370,11 @@ class MemoryModel:
                     self._activate(g)
                     keep.append(g)
                     continue
-                swp = core.folio_alloc_swap()
+                if dev1 is None:
+                    swp = core.folio_alloc_swap()
+                else:  # the same, on the only swap device, without two layers of dispatch
+                    off = dev1.alloc_slots(1)
+                    swp = None if off is None else type1 | off
                 if swp is None:
                     if v2:
                         vec.memcg.uncharge_swap(1)

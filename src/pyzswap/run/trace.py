@@ -310,71 +310,77 @@ class _Parser:
         self.live: dict[int, int] = {}      # pid -> npages, while declared and not exited
         self.exited: dict[int, int] = {}    # pid -> line of its exit
         self.pid_tokens: dict[str, int] = {}  # "3" -> 3: most lines reuse a few pid tokens
+        self.seen_content = False  # a line other than comments was seen (ends the header)
+        #: events parsed before :attr:`events` began (a caller that drains it keeps the count)
+        self.events_before = 0
 
     def fail(self, lineno: int, message: str) -> CorruptData:
         return CorruptData(f"{self.name}:{lineno}: {message}")
 
     def run(self, lines: Iterable[str]) -> Trace:
+        with _no_gc():
+            line = self.line
+            for lineno, raw in enumerate(lines, 1):
+                line(raw, lineno)
+        return Trace(self.procs, self.events, self.name)
+
+    def line(self, raw: str, lineno: int) -> None:
+        """Parse one line; its event (if any) is appended to :attr:`events`."""
+        if "#" in raw:
+            hash_at = raw.index("#")
+            if not self.seen_content and not raw[:hash_at].strip():
+                self._check_header(raw[hash_at + 1:], lineno)
+            raw = raw[:hash_at]
+        parts = raw.split()
+        if not parts:
+            return
+        self.seen_content = True
+        op = parts[0]
         events_append = self.events.append
         live = self.live
-        pid_tokens = self.pid_tokens
-        seen_content = False
-        with _no_gc():
-            for lineno, raw in enumerate(lines, 1):
-                if "#" in raw:
-                    hash_at = raw.index("#")
-                    if not seen_content and not raw[:hash_at].strip():
-                        self._check_header(raw[hash_at + 1:], lineno)
-                    raw = raw[:hash_at]
-                parts = raw.split()
-                if not parts:
-                    continue
-                seen_content = True
-                op = parts[0]
-                if op == "r" or op == "w":
-                    if len(parts) != 3:
-                        raise self.fail(lineno, f"expected '{op} {_ACCESS_USAGE}', "
-                                                f"got {len(parts)} fields")
-                    pid = pid_tokens.get(parts[1])
-                    if pid is None:
-                        pid = self._pid(parts[1], lineno)
-                    npages = live.get(pid)
-                    if npages is None:
-                        raise self._not_live(pid, lineno)
-                    page = parts[2]
-                    if "-" in page:
-                        first_tok, _, last_tok = page.partition("-")
-                    else:
-                        first_tok = last_tok = page
-                    if not (_is_uint(first_tok) and _is_uint(last_tok)):
-                        raise self.fail(lineno, f"page {page!r} is not a page number or a "
-                                                "range <first>-<last>")
-                    first = int(first_tok)
-                    last = first if last_tok is first_tok else int(last_tok)
-                    if last >= npages or last < first:
-                        raise self._bad_range(pid, npages, first, last, lineno)
-                    events_append(TraceEvent(cast(Op, op), pid, first, last, lineno))
-                elif op == "proc":
-                    self._proc(parts, lineno)
-                elif op == "exit":
-                    if len(parts) != 2:
-                        raise self.fail(lineno, f"expected 'exit <pid>', got {len(parts)} fields")
-                    pid = self._pid(parts[1], lineno)
-                    if pid not in live:
-                        raise self._not_live(pid, lineno)
-                    del live[pid]
-                    self.exited[pid] = lineno
-                    events_append(TraceEvent("exit", pid, 0, -1, lineno))
-                elif op == "pageout":
-                    events_append(self._pageout(parts, lineno))
-                elif op == "reclaim":
-                    events_append(self._reclaim(parts, lineno))
-                elif op == "set":
-                    events_append(self._set(parts, lineno))
-                else:
-                    raise self.fail(lineno, f"unknown operation {op!r} (expected proc, r, w, "
-                                            "exit, pageout, reclaim or set)")
-        return Trace(self.procs, self.events, self.name)
+        if op == "r" or op == "w":
+            if len(parts) != 3:
+                raise self.fail(lineno, f"expected '{op} {_ACCESS_USAGE}', "
+                                        f"got {len(parts)} fields")
+            pid = self.pid_tokens.get(parts[1])
+            if pid is None:
+                pid = self._pid(parts[1], lineno)
+            npages = live.get(pid)
+            if npages is None:
+                raise self._not_live(pid, lineno)
+            page = parts[2]
+            if "-" in page:
+                first_tok, _, last_tok = page.partition("-")
+            else:
+                first_tok = last_tok = page
+            if not (_is_uint(first_tok) and _is_uint(last_tok)):
+                raise self.fail(lineno, f"page {page!r} is not a page number or a "
+                                        "range <first>-<last>")
+            first = int(first_tok)
+            last = first if last_tok is first_tok else int(last_tok)
+            if last >= npages or last < first:
+                raise self._bad_range(pid, npages, first, last, lineno)
+            events_append(TraceEvent(cast(Op, op), pid, first, last, lineno))
+        elif op == "proc":
+            self._proc(parts, lineno)
+        elif op == "exit":
+            if len(parts) != 2:
+                raise self.fail(lineno, f"expected 'exit <pid>', got {len(parts)} fields")
+            pid = self._pid(parts[1], lineno)
+            if pid not in live:
+                raise self._not_live(pid, lineno)
+            del live[pid]
+            self.exited[pid] = lineno
+            events_append(TraceEvent("exit", pid, 0, -1, lineno))
+        elif op == "pageout":
+            events_append(self._pageout(parts, lineno))
+        elif op == "reclaim":
+            events_append(self._reclaim(parts, lineno))
+        elif op == "set":
+            events_append(self._set(parts, lineno))
+        else:
+            raise self.fail(lineno, f"unknown operation {op!r} (expected proc, r, w, "
+                                    "exit, pageout, reclaim or set)")
 
     def _pageout(self, parts: list[str], lineno: int) -> TraceEvent:
         if len(parts) != 3:
@@ -513,7 +519,7 @@ class _Parser:
             if self.check_files:
                 self._check_page_file(options["file"], file, pid, npages, lineno)
         self.procs[pid] = ProcSpec(pid, npages, memcg, pageset, file, seed, lineno,
-                                   len(self.events))
+                                   self.events_before + len(self.events))
         self.live[pid] = npages
 
     def _check_page_file(self, given: str, path: str, pid: int, npages: int,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -30,7 +31,7 @@ import numpy.typing as npt
 
 from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
-from ..pagesets import PAGESETS, make_pages, read_page_file
+from ..pagesets import PAGESETS, make_pages_view, read_page_file
 
 if TYPE_CHECKING:
     from .trace import TraceEvent
@@ -78,7 +79,7 @@ class ProcessSpec:
 
     pid: int
     npages: int
-    contents: Callable[[], bytes]
+    contents: Callable[[], bytes | memoryview]
     memcg: str | None = None
     label: str = ""
 
@@ -168,8 +169,8 @@ def _mixed_events(procs: list[tuple[int, int, str, float]], nr_events: int, seed
     return events
 
 
-def _contents(profile: str, npages: int, seed: int) -> Callable[[], bytes]:
-    return lambda: make_pages(profile, npages, seed=seed)
+def _contents(profile: str, npages: int, seed: int) -> Callable[[], bytes | memoryview]:
+    return lambda: make_pages_view(profile, npages, seed=seed)
 
 
 #: The built-in workloads: name -> (description, processes (pid, pageset, pages, pattern,
@@ -239,10 +240,11 @@ def page_file_workload(path: str | Path, *, pattern: str = "zipf", seed: int = 0
 
 
 def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
-    """A workload from a trace file (:mod:`pyzswap.run.trace`)."""
-    from .trace import parse_trace
+    """A workload from a trace file (:mod:`pyzswap.run.trace`), read into arrays
+    (:func:`pyzswap.run.trace_arrays.read_trace_arrays`)."""
+    from .trace_arrays import read_trace_arrays
 
-    trace = parse_trace(path)
+    trace = read_trace_arrays(path)
     base = Path(path).parent
     specs = []
     for spec in trace.procs.values():
@@ -250,80 +252,63 @@ def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
             raise CorruptData(f"{path}:{spec.line}: unknown page set {spec.pageset!r}")
         if spec.file is not None:
             file_path = Path(spec.file) if Path(spec.file).is_absolute() else base / spec.file
-            contents = _file_contents(file_path, spec.npages, f"{path}:{spec.line}")
+            contents: Callable[[], bytes | memoryview] = _file_contents(
+                file_path, spec.npages, f"{path}:{spec.line}")
         else:
             contents = _contents(spec.pageset, spec.npages,
                                  seed * 1000 + (spec.seed if spec.seed is not None else spec.pid))
         specs.append(ProcessSpec(spec.pid, spec.npages, contents, spec.memcg,
                                  spec.file or spec.pageset))
-    events = trace.events
-    starts: dict[int, list[int]] = {}
-    for spec in trace.procs.values():
-        starts.setdefault(spec.at, []).append(spec.pid)
-    controls = [ev for ev in events if ev.op in _CONTROL_OPS]
+    n = len(trace)
+    codes = _OP_CODES[trace.ops]
+    is_control = codes >= OP_PAGEOUT
+    # a control event's "page" is its index in `controls`; an exit's is 0
+    firsts = np.where(is_control, np.cumsum(is_control) - 1,
+                      np.where(codes == OP_EXIT, 0, trace.firsts))
+    lasts = np.where(codes <= OP_WRITE, trace.lasts, firsts)
+    controls = [trace.others[i] for i in np.flatnonzero(is_control).tolist()]
+    # each process's start goes before the event its `proc` line precedes (declaration order
+    # is the order of `at`); a batch holds the events of 4096 trace lines and their starts
+    at = np.array([min(s.at, n) for s in trace.procs.values()], dtype=np.int64)
+    start_pids = np.array(list(trace.procs), dtype=np.int64)
+    all_codes = np.insert(codes, at, OP_START)
+    all_pids = np.insert(trace.pids, at, start_pids)
+    all_firsts = np.insert(firsts, at, 0)
+    all_lasts = np.insert(lasts, at, 0)
+    chunk = np.insert(np.arange(n, dtype=np.int64) // _TRACE_STEP, at, at // _TRACE_STEP)
+    bounds = np.flatnonzero(np.diff(chunk)) + 1
+    cuts = [0, *bounds.tolist(), len(chunk)]
 
     def batches() -> Iterator[EventBatch]:
-        """The events, expanded (a range is one access per page), a slice of trace lines at
-        a time; each process's start goes before the event its ``proc`` line precedes."""
-        control = 0
-        step = 4096
-        for lo in range(0, len(events) + 1, step):
-            chunk = events[lo:lo + step]
-            codes: list[int] = []
-            pids: list[int] = []
-            firsts: list[int] = []
-            lasts: list[int] = []
-            for i, ev in enumerate(chunk, lo):
-                for pid in starts.get(i, ()):
-                    codes.append(OP_START)
-                    pids.append(pid)
-                    firsts.append(0)
-                    lasts.append(0)
-                op = _OPS[ev.op]
-                codes.append(op)
-                pids.append(ev.pid)
-                if op in (OP_READ, OP_WRITE):
-                    firsts.append(ev.first)
-                    lasts.append(ev.last)
-                elif op == OP_EXIT:
-                    firsts.append(0)
-                    lasts.append(0)
-                else:
-                    firsts.append(control)
-                    lasts.append(control)
-                    control += 1
-            if lo + step > len(events):  # processes declared after the last event
-                for at in sorted(a for a in starts if a >= len(events)):
-                    for pid in starts[at]:
-                        codes.append(OP_START)
-                        pids.append(pid)
-                        firsts.append(0)
-                        lasts.append(0)
-            if not codes:
+        """The events, expanded (a range is one access per page), 4096 trace lines at a
+        time."""
+        for lo, hi in pairwise(cuts):
+            if lo == hi:
                 continue
-            first = np.array(firsts, dtype=np.int64)
-            counts = np.array(lasts, dtype=np.int64) - first + 1
+            first = all_firsts[lo:hi]
+            counts = all_lasts[lo:hi] - first + 1
             if int(counts.max()) == 1:
-                yield (np.array(pids, dtype=np.int64), first, np.array(codes, dtype=np.int8))
+                yield all_pids[lo:hi], first, all_codes[lo:hi]
                 continue
             total = int(counts.sum())
             # page k of line i: first[i] + k, as first[i] + (position - start of line i)
             line_start = np.cumsum(counts) - counts
             idx = np.repeat(np.arange(len(counts)), counts)
             pages = first[idx] + (np.arange(total, dtype=np.int64) - line_start[idx])
-            yield (np.array(pids, dtype=np.int64)[idx], pages,
-                   np.array(codes, dtype=np.int8)[idx])
+            yield all_pids[lo:hi][idx], pages, all_codes[lo:hi][idx]
 
     accesses = trace.accesses
-    nr = accesses + len(trace.procs) + sum(1 for ev in events if ev.op not in ("r", "w"))
+    nr = accesses + len(trace.procs) + int(np.count_nonzero(codes > OP_WRITE))
     total = sum(s.npages for s in specs)
     return Workload(Path(path).name, specs, batches, nr, ram_pages=max(1, total // 2),
                     description="trace", controls=controls, nr_accesses=accesses)
 
 
-_OPS: Final = {"r": OP_READ, "w": OP_WRITE, "exit": OP_EXIT, "pageout": OP_PAGEOUT,
-               "reclaim": OP_RECLAIM, "set": OP_SET}
-_CONTROL_OPS: Final = frozenset(("pageout", "reclaim", "set"))
+#: Trace lines per batch of events.
+_TRACE_STEP: Final = 4096
+#: :data:`pyzswap.run.trace_arrays.EVENT_OPS` index -> event code.
+_OP_CODES: Final = np.array([OP_READ, OP_WRITE, OP_EXIT, OP_PAGEOUT, OP_RECLAIM, OP_SET],
+                            dtype=np.int8)
 
 
 def _file_contents(path: Path, npages: int, where: str) -> Callable[[], bytes]:
