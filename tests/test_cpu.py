@@ -151,3 +151,19 @@ def test_work_deferred_while_another_thread_holds_the_lock_runs_in_that_thread()
     release.set()
     t.join(30)
     assert ran_in == ["holder"] and not lock.busy()
+
+
+def test_online_cpus_reads_one_snapshot_of_the_mask() -> None:
+    """A hotplug pair (cpu_up(0), cpu_down(1)) landing between two reads of the mask must
+    not make online_cpus() empty: it copies the mask in one step, then reads the copy."""
+
+    class FlippingMask(list[bool]):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            it = super().__iter__()
+            yield next(it)
+            self[0], self[1] = True, False  # cpu_up(0), then cpu_down(1)
+            yield from it
+
+    cpus = CpuModel(2)
+    cpus.online = FlippingMask([False, True])
+    assert cpus.online_cpus() == [1]

@@ -194,8 +194,12 @@ class CpuModel:
         return range(self.nr_possible)
 
     def online_cpus(self) -> list[int]:
-        """Online CPU ids (for_each_online_cpu)."""
-        return [cpu for cpu, up in enumerate(self.online) if up]
+        """Online CPU ids (for_each_online_cpu), from one snapshot of the online mask.
+
+        The mask is copied in one step (``list.copy`` holds the GIL throughout): reading it
+        entry by entry while ``cpu_up(0)`` and ``cpu_down(1)`` run could see neither CPU
+        online, where every real state has at least one (``cpu_down`` keeps the last)."""
+        return [cpu for cpu, up in enumerate(self.online.copy()) if up]
 
     def is_online(self, cpu: int) -> bool:
         return 0 <= cpu < self.nr_possible and self.online[cpu]

@@ -57,10 +57,10 @@ from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE, zero_page_mask
 from ._gen import _CORPUS_PAGES as _CORPUS_PAGES  # the tests read it
 from ._gen import _check_count, random_pages, text_pages, zero_pages
-from .files import U8Array
 from .files import (
     MAX_PAGE_FILE_BYTES,
     PARTIAL_SUFFIX,
+    U8Array,
     check_regular_file,
     count_zero_pages,
     iter_page_file,
