@@ -217,78 +217,134 @@ def _mb_per_s(us_per_page: object) -> str:
     return f"{4096 / us_per_page:,.0f}"
 
 
+def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``run`` and ``advise`` share: the machine, the workload, the cost model."""
+    options = [
+        click.argument("workload", required=False),
+        click.option("--ram", default=None, metavar="SIZE",
+                     help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
+                          "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
+                          "workload's suggestion"),
+        click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
+                     show_default=True,
+                     help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not "
+                          "charged; 2 = memory.max, zswap charged"),
+        click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
+                     help="memory limit of one of the workload's cgroups (v2 memory.max, v1 "
+                          "memory.limit_in_bytes), e.g. batch=64M (repeatable)"),
+        click.option("--swappiness", type=click.IntRange(0, 200), default=60,
+                     show_default=True,
+                     help="vm.swappiness (and each v1 group's memory.swappiness)"),
+        click.option("--page-cluster", type=click.IntRange(0, 31), default=3,
+                     show_default=True, help="vm.page-cluster: swap readahead of up to 2**N "
+                                             "pages"),
+        click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
+                     help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM "
+                          "size"),
+        click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
+                     help="number of accesses (default: the workload's)"),
+        click.option("--scale", type=finite_float(0.01, 100.0), default=None,
+                     help="scale a built-in workload's pages and accesses [default: 1]"),
+        click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
+                     default=None, help="access pattern for a page file [default: zipf]"),
+        click.option("--seed", type=SEED, default=0, show_default=True,
+                     help="workload seed (the first one with --seeds)"),
+        click.option("--swap-device", type=click.Choice(list(SWAP_DEVICE_NAMES)),
+                     default=None,
+                     help="the swap device of the cost model (docs/DECIDING.md) "
+                          "[default: nvme; zram with --backend zram]"),
+        click.option("--swap-latency", type=finite_float(0.0, 1e7), default=None,
+                     metavar="US", help="a measured swap device instead: its 4 KiB read and "
+                                        "write latency in microseconds"),
+        click.option("--swap-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="directory of the model's swap file [default: $TMPDIR]"),
+        click.option("--no-verify", is_flag=True,
+                     help="do not check every fault against the truth"),
+        click.option("--json", "as_json", is_flag=True, help="print one JSON object"),
+        click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="write a self-contained HTML report to this file"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+#: ``--swap-device`` presets (see pyzswap.run.cost.SWAP_DEVICES).
+SWAP_DEVICE_NAMES = ("nvme", "ssd", "hdd", "zram")
+
+
 @cli.command()
-@click.argument("workload", required=False)
-@click.option("--ram", default=None, metavar="SIZE",
-              help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
-                   "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
-                   "workload's suggestion")
-@click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
-              show_default=True,
-              help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not charged; "
-                   "2 = memory.max, zswap charged")
-@click.option("--compressor", "-c", default="lzo", show_default=True, metavar="NAME[,NAME…]",
-              help="compression algorithm; several (comma-separated) compare them")
+@_run_options
+@click.option("--backend", type=click.Choice(["zswap", "zram", "none"]), multiple=True,
+              metavar="zswap|zram|none",
+              help="where swapped-out pages go: zswap in front of the swap device, a zram "
+                   "swap device, or the swap device alone (repeat to compare) [default: zswap]")
+@click.option("--compressor", "-c", multiple=True, metavar="NAME[,NAME…]",
+              help="compression algorithm; several (comma-separated) compare them "
+                   "[default: lzo]")
 @click.option("--max-pool-percent", type=click.IntRange(0, 100), default=20, show_default=True)
 @click.option("--accept-threshold-percent", type=click.IntRange(0, 100), default=90,
               show_default=True)
 @click.option("--shrinker/--no-shrinker", "shrinker", default=False, show_default=True,
               help="zswap's memory-pressure shrinker (shrinker_enabled)")
-@click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
-              help="memory limit of a cgroup (v2 memory.max, v1 memory.limit_in_bytes), e.g. "
-                   "batch=64M (repeatable)")
-@click.option("--swappiness", type=click.IntRange(0, 200), default=60, show_default=True,
-              help="vm.swappiness (and each v1 group's memory.swappiness)")
-@click.option("--page-cluster", type=click.IntRange(0, 31), default=3, show_default=True,
-              help="vm.page-cluster: swap readahead of up to 2**N pages")
-@click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
-              help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM size")
 @click.option("--zswap-max", multiple=True, metavar="PATH=SIZE",
               help="memory.zswap.max of a cgroup (repeatable)")
 @click.option("--no-writeback", "no_writeback", multiple=True, metavar="PATH",
               help="memory.zswap.writeback=0 for a cgroup (repeatable)")
-@click.option("--sweep", default=None, metavar="NAME=V1,V2,…",
+@click.option("--zram-size", default=None, metavar="SIZE",
+              help="zram's disksize with --backend zram [default: room for every page]")
+@click.option("--sweep", multiple=True, metavar="NAME=V1,V2,…",
               help="run once per value of max_pool_percent, accept_threshold_percent, "
-                   "shrinker_enabled or ram, and compare")
-@click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
-              help="number of accesses (default: the workload's)")
-@click.option("--scale", type=finite_float(0.01, 100.0), default=1.0, show_default=True,
-              help="scale a built-in workload's pages and accesses")
-@click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
-              default="zipf", show_default=True, help="access pattern for a page file")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="workload seed")
-@click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+                   "shrinker_enabled or ram (times each compressor), and compare")
+@click.option("--seeds", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="run each configuration with this many seeds; figures are given as the "
+                   "mean with its spread")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write PNG charts into this directory")
-def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: str,
-        max_pool_percent: int, accept_threshold_percent: int, shrinker: bool,
+def run(workload: str | None, ram: str | None, cgroup_version: str,
         memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
-        min_free_kbytes: int | None, zswap_max: tuple[str, ...], no_writeback: tuple[str, ...],
-        sweep: str | None, ops: int | None, scale: float, pattern: str, seed: int,
-        no_verify: bool, as_json: bool, plot_dir: Path | None) -> None:
-    """Replay a workload through zswap under memory pressure and report what zswap did.
+        min_free_kbytes: int | None, ops: int | None, scale: float | None,
+        pattern: str | None, seed: int, swap_device: str | None, swap_latency: float | None,
+        swap_dir: Path | None, no_verify: bool, as_json: bool, html_file: Path | None,
+        backend: tuple[str, ...], compressor: tuple[str, ...], max_pool_percent: int,
+        accept_threshold_percent: int, shrinker: bool, zswap_max: tuple[str, ...],
+        no_writeback: tuple[str, ...], zram_size: str | None, sweep: tuple[str, ...],
+        seeds: int, plot_dir: Path | None) -> None:
+    """Replay a workload through zswap under memory pressure and report what zswap did, what it
+    costs, and what the same workload does without zswap.
 
     WORKLOAD is a built-in workload (default, heap, phased, scan, cgroups), a page file
-    (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). The default run
-    finishes in well under a minute.
+    (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). Every report has a
+    baseline (zswap off, same seed) and a cost model of the swap device (docs/DECIDING.md).
+    The default run finishes in well under a minute.
     """
-    from .pagesets import check_regular_file
-    from .run.harness import RunConfig, run_workload
-    from .run.workload import workload_from_name
+    from .run.harness import RunConfig
     from .units import parse_size
 
-    names = [c.strip() for c in compressor.split(",") if c.strip()]
+    if len(compressor) > 1:
+        raise CliError("--compressor given twice: give one comma-separated list, "
+                       "e.g. -c lzo,zstd")
+    if len(sweep) > 1:
+        raise CliError("--sweep given twice: one parameter can be swept per run")
+    names = [c.strip() for c in (compressor[0] if compressor else "lzo").split(",")
+             if c.strip()]
     if not names:
         raise CliError("--compressor: give at least one algorithm name")
     if len(names) > MAX_RUNS:
         raise CliError(f"--compressor: at most {MAX_RUNS} algorithms, got {len(names)}")
     for name in names:
         _check_compressor(name)
+    backends = list(dict.fromkeys(backend or ("zswap",)))
+    device = _device(swap_device, swap_latency, backends)
     ram_pages = None if ram is None else _ram_pages(ram, parse_size)
     if cgroup_version == "1" and (zswap_max or no_writeback):
         raise CliError("--zswap-max and --no-writeback set cgroup v2 files "
                        "(memory.zswap.*); this run is --cgroup-version 1")
+    zram_pages = None
+    if zram_size is not None:
+        if "zram" not in backends:
+            raise CliError("--zram-size is zram's disksize: it needs --backend zram")
+        zram_pages = max(1, _size(zram_size, "--zram-size", parse_size) // 4096)
     base = RunConfig(
         compressor=names[0], ram_pages=ram_pages, max_pool_percent=max_pool_percent,
         accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
@@ -296,36 +352,268 @@ def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: 
         min_free_kbytes=min_free_kbytes,
         memcg_max=_limits(memcg_max, "--memcg-max", parse_size),
         zswap_max=_limits(zswap_max, "--zswap-max", parse_size),
-        zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
+        zswap_writeback=dict.fromkeys((p.strip("/") for p in no_writeback), False),
+        verify=not no_verify, zram_size_pages=zram_pages,
     )
-    configs = _run_configs(base, names, sweep, parse_size)
-    if workload is not None:
-        check_regular_file(workload)  # a FIFO would block the look at its first bytes
-    wl = workload_from_name(workload, seed=seed, pattern=pattern, ops=ops, scale=scale)
-    reports = []
-    for cfg in configs:
-        with _progress_events(not as_json, f"{wl.name} [{cfg.label}]") as progress:
-            reports.append(run_workload(wl, cfg, progress=progress).to_dict())
-    result: dict[str, Any] = reports[0] if len(reports) == 1 else {"runs": reports}
+    configs = _backend_configs(_run_configs(base, names, sweep[0] if sweep else None,
+                                            parse_size), backends)
+    if len(configs) > MAX_RUNS:
+        raise CliError(f"{len(configs)} configurations: at most {MAX_RUNS} per run")
+    make = _workload_maker(workload, pattern, ops, scale)
+    _check_groups(make(seed), base)
+    results = _evaluate(make, configs, seed, seeds, device, as_json, swap_dir)
+    failed = [r for r in results if "failed" in r]
+    reports = [r for r in results if "failed" not in r]
+    if failed and not reports:
+        raise CliError(f"{failed[0]['label']}: {failed[0]['failed']}")
+    result: dict[str, Any] = reports[0] if len(results) == 1 else {"runs": results}
     if plot_dir is not None:
         from .run.plots import write_plots
 
-        written = write_plots(result, plot_dir)
+        written = write_plots(reports[0] if len(reports) == 1 else {"runs": reports}, plot_dir)
         result = {**result, "plots": [str(p) for p in written]}
+    if html_file is not None:
+        from .run.html import write_run_html
+
+        _write_html(lambda: write_run_html(results, html_file), html_file)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         from .run.report import print_comparison, print_run
 
-        if len(reports) == 1:
+        if len(results) == 1:
             print_run(reports[0])
         else:
-            print_comparison(reports)
+            print_comparison(results)
         if plot_dir is not None:
             click.echo(f"charts: {', '.join(result['plots'])}")
+        if html_file is not None:
+            click.echo(f"HTML report: {html_file}")
     bad = [r["label"] for r in reports if not r["consistency"]["identity_holds"]]
     if bad:
         raise CliError(f"statistics are inconsistent in run(s) {', '.join(bad)}")
+
+
+@cli.command()
+@_run_options
+@click.option("--objective", type=click.Choice(["memory", "latency", "balanced"]),
+              default="balanced", show_default=True,
+              help="memory: most RAM saved; latency: least fault stall and CPU; balanced: "
+                   "RAM saved (fraction of RAM) minus the relative increase in stall and CPU "
+                   "time (docs/DECIDING.md)")
+@click.option("--seeds", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="seeds per configuration (figures: mean and spread)")
+@click.option("--pool-percents", default="10,20,40", show_default=True, metavar="P1,P2,…",
+              help="max_pool_percent values of the grid")
+@click.option("--compressors", default=None, metavar="NAME,…",
+              help="compressors of the grid [default: those this kernel offers]")
+@click.option("--all-compressors", is_flag=True,
+              help="also run the compressors this kernel does not offer (marked, never "
+                   "recommended)")
+@click.option("--backends", default="zswap,zram", show_default=True, metavar="B1,B2",
+              help="backends of the grid besides the no-zswap baseline (zswap, zram)")
+def advise(workload: str | None, ram: str | None, cgroup_version: str,
+           memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
+           min_free_kbytes: int | None, ops: int | None, scale: float | None,
+           pattern: str | None, seed: int, swap_device: str | None,
+           swap_latency: float | None, swap_dir: Path | None, no_verify: bool, as_json: bool,
+           html_file: Path | None, objective: str, seeds: int, pool_percents: str,
+           compressors: str | None, all_compressors: bool, backends: str) -> None:
+    """Should WORKLOAD get zswap, zram or neither, and with which settings?
+
+    Runs the grid backend x compressor x max_pool_percent x shrinker (each configuration over
+    --seeds seeds, next to the no-zswap baseline), ranks it by --objective, and prints the
+    recommendation with its expected savings and costs and the commands to apply it. Only
+    reads the host (/proc/crypto, zram's comp_algorithm); changes nothing.
+    """
+    from .run.advise import advise_grid, kernel_offers, rank
+    from .run.harness import RunConfig
+    from .units import parse_size
+
+    try:
+        percents = sorted({int(p) for p in pool_percents.split(",") if p.strip()})
+    except ValueError:
+        raise CliError(f"--pool-percents {pool_percents!r}: expected integers, e.g. "
+                       "10,20,40") from None
+    if not percents or not all(0 <= p <= 100 for p in percents):
+        raise CliError("--pool-percents: give values from 0 to 100")
+    chosen = None
+    if compressors is not None:
+        chosen = [c.strip() for c in compressors.split(",") if c.strip()]
+        if not chosen:
+            raise CliError("--compressors: give at least one algorithm name")
+        for name in chosen:
+            _check_compressor(name)
+    wanted = [b.strip() for b in backends.split(",") if b.strip()]
+    if not wanted or not set(wanted) <= {"zswap", "zram"}:
+        raise CliError(f"--backends {backends!r}: choose from zswap, zram")
+    if swap_device == "zram":
+        raise CliError("--swap-device zram: the grid has zram as a backend; give the disk "
+                       "behind zswap (nvme, ssd, hdd)")
+    device = _device(swap_device, swap_latency, ["zswap"])
+    base = RunConfig(ram_pages=None if ram is None else _ram_pages(ram, parse_size),
+                     cgroup_version=int(cgroup_version), swappiness=swappiness,
+                     page_cluster=page_cluster, min_free_kbytes=min_free_kbytes,
+                     memcg_max=_limits(memcg_max, "--memcg-max", parse_size),
+                     verify=not no_verify)
+    make = _workload_maker(workload, pattern, ops, scale)
+    first = make(seed)
+    _check_groups(first, base)
+    offers = kernel_offers()
+    grid = advise_grid(base, offers, compressors=chosen, pool_percents=percents,
+                       include_unoffered=all_compressors, backends=wanted)
+    results = _evaluate(make, grid, seed, seeds, device, as_json, swap_dir)
+    rows = rank(results, objective, offers)
+    report = _advice(first, results, rows, objective, offers, device, seeds)
+    if html_file is not None:
+        from .run.html import write_advise_html
+
+        _write_html(lambda: write_advise_html(report, results, html_file), html_file)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from .run.report import print_advice
+
+    print_advice(report)
+    if html_file is not None:
+        click.echo(f"HTML report: {html_file}")
+
+
+def _advice(wl: Any, results: list[dict[str, Any]], rows: list[dict[str, Any]],
+            objective: str, offers: dict[str, Any], device: Any,
+            seeds: int) -> dict[str, Any]:
+    """The JSON of ``advise``: the ranked grid, the recommendation and how to apply it."""
+    import math
+    from dataclasses import asdict
+
+    from .run.advise import apply_commands
+
+    best = next((r for r in rows if r["failed"] is None and r["offered"] is not False), None)
+    apply = None
+    if best is not None:
+        size = None
+        if best["backend"] == "zram":
+            run = next(r for r in results if r.get("label") == best["label"])
+            peak = max(run["series"]["stored_pages"], default=0) * 4096
+            size = max(int(peak * 1.25), run["ram_bytes"] // 4)
+        apply = apply_commands(best, size)
+    ok = next((r for r in results if "failed" not in r), None)
+    return {
+        "workload": wl.name, "description": wl.description,
+        "ram_bytes": ok["ram_bytes"] if ok else None,
+        "total_pages": wl.total_pages, "seeds": seeds, "objective": objective,
+        "formula": {"memory": "saved_fraction", "latency": "-time_increase",
+                    "balanced": "saved_fraction - time_increase"}[objective],
+        "kernel_offers": offers,
+        "swap_device": {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                        for k, v in asdict(device).items()},
+        "grid": rows, "recommendation": best, "apply": apply,
+    }
+
+
+def _write_html(write: Callable[[], Any], path: Path) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise CliError(f"--html {path}: {exc.strerror or exc}") from None
+
+
+def _device(name: str | None, latency: float | None, backends: list[str]) -> Any:
+    """The cost model's swap device; conflicting choices are an error, not an override."""
+    from .run.cost import swap_device
+
+    if name is not None and latency is not None:
+        raise CliError("--swap-device and --swap-latency both describe the swap device: "
+                       "give one")
+    if backends == ["zram"]:
+        if (name not in (None, "zram")) or latency is not None:
+            raise CliError("--backend zram: zram is the swap device (no --swap-device or "
+                           "--swap-latency)")
+        return swap_device("zram")
+    if name == "zram":
+        raise CliError("--swap-device zram describes zram; compare it with --backend zram")
+    return swap_device(name or "nvme", latency)
+
+
+def _size(text: str, option: str, parse_size: Callable[[str, str], int]) -> int:
+    try:
+        return parse_size(text, option)
+    except ZswapError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _backend_configs(configs: list[Any], backends: list[str]) -> list[Any]:
+    """Every zswap configuration once per backend; zram takes each compressor once, and the
+    no-zswap backend once (its results do not depend on zswap's parameters)."""
+    from dataclasses import replace
+
+    out: list[Any] = []
+    seen: set[str] = set()
+    multi = len(backends) > 1
+    for b in backends:
+        for cfg in configs:
+            label = cfg.label if b == "zswap" else (
+                f"zram {cfg.compressor}" if b == "zram" else "no zswap")
+            if multi and b == "zswap":
+                label = f"zswap {label}"
+            if label in seen:
+                continue
+            seen.add(label)
+            out.append(replace(cfg, backend=b, label=label))
+    return out
+
+
+def _workload_maker(workload: str | None, pattern: str | None, ops: int | None,
+                    scale: float | None) -> Callable[[int], Any]:
+    """The workload for a seed; options a workload does not use are errors, not ignored."""
+    from .pagesets import check_regular_file
+    from .run.workload import PROFILES, workload_from_name
+
+    builtin = workload is None or workload in PROFILES
+    if workload is not None and not builtin and Path(workload).exists():
+        check_regular_file(workload)  # a FIFO would block the look at its first bytes
+        with open(workload, "rb") as fh:
+            is_trace = fh.read(64).lstrip().startswith((b"#", b"proc"))
+        if scale is not None:
+            raise CliError("--scale sizes a built-in workload; this is a "
+                           f"{'trace' if is_trace else 'page file'}")
+        if is_trace and (pattern is not None or ops is not None):
+            raise CliError("--pattern and --ops apply to a page file or a built-in workload; "
+                           "a trace gives its own accesses")
+    elif pattern is not None:
+        raise CliError("--pattern applies to a page file; built-in workloads have their own "
+                       "patterns (docs/WORKLOADS.md)")
+
+    def make(seed: int) -> Any:
+        return workload_from_name(workload, seed=seed, pattern=pattern or "zipf", ops=ops,
+                                  scale=scale if scale is not None else 1.0)
+
+    return make
+
+
+def _check_groups(wl: Any, cfg: Any) -> None:
+    """A cgroup option must name one of the workload's groups (a misspelt name would make a
+    new, empty group and silently limit nothing)."""
+    known = {(p.memcg or "").strip("/") for p in wl.procs} | {
+        k.strip("/") for k in wl.memcg_max} | {
+        (ev.memcg or "").strip("/") for ev in wl.controls if getattr(ev, "memcg", None)}
+    known.discard("")
+    for option, paths in (("--memcg-max", cfg.memcg_max), ("--zswap-max", cfg.zswap_max),
+                          ("--no-writeback", cfg.zswap_writeback)):
+        for path in paths:
+            if path.strip("/") not in known:
+                have = ", ".join(sorted(known)) or "none: every process is in the root group"
+                raise CliError(f"{option} {path}: the workload has no cgroup {path!r} "
+                               f"(its cgroups: {have})")
+
+
+def _evaluate(make: Callable[[int], Any], configs: list[Any], seed: int, seeds: int,
+              device: Any, quiet: bool, swap_dir: Path | None) -> list[dict[str, Any]]:
+    from .run.evaluate import evaluate
+
+    with _progress_runs(not quiet) as progress:
+        return evaluate(make, configs, seeds=list(range(seed, seed + seeds)), device=device,
+                        progress=progress, swap_dir=None if swap_dir is None else str(swap_dir))
 
 
 def _ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
@@ -360,15 +648,14 @@ def _run_configs(base: Any, names: list[str], sweep: str | None,
 
     if sweep is None:
         return [replace(base, compressor=n, label=n) for n in names]
-    if len(names) > 1:
-        raise CliError("--sweep and several --compressor values cannot be combined")
     key, sep, values = sweep.partition("=")
     choices = {"max_pool_percent", "accept_threshold_percent", "shrinker_enabled", "ram"}
     if not sep or key not in choices or not values:
         raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
                        f"{', '.join(sorted(choices))}")
-    if values.count(",") >= MAX_RUNS:
-        raise CliError(f"--sweep: at most {MAX_RUNS} values, got {values.count(',') + 1}")
+    if (values.count(",") + 1) * len(names) > MAX_RUNS:
+        raise CliError(f"--sweep: at most {MAX_RUNS} runs, got {values.count(',') + 1} values "
+                       f"x {len(names)} compressor(s)")
     configs = []
     for raw in values.split(","):
         raw = raw.strip()
@@ -386,18 +673,38 @@ def _run_configs(base: Any, names: list[str], sweep: str | None,
                 cfg = replace(base, **{key: value})
         except ValueError:
             raise CliError(f"--sweep {key}: bad value {raw!r}") from None
-        configs.append(replace(cfg, label=f"{key}={raw}"))
+        for n in names:  # a grid: every compressor at every value
+            label = f"{key}={raw}" if len(names) == 1 else f"{n} {key}={raw}"
+            configs.append(replace(cfg, compressor=n, label=label))
     return configs
 
 
 @contextmanager
-def _progress_events(enabled: bool, title: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over the replayed events (only on a terminal)."""
-    with _progress(enabled) as update:
-        if update is None:
-            yield None
-            return
-        yield lambda done, total: update(title, done, total)
+def _progress_runs(enabled: bool) -> Iterator[Callable[[str, int, int, int, int], None] | None]:
+    """One bar over every run (run index, label, seed; ETA), shown on a terminal only."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True),
+                  transient=True) as bar:
+        task = bar.add_task("", total=1.0)
+
+        def update(label: str, run: int, runs: int, done: int, total: int) -> None:
+            frac = (run + (done / total if total else 1.0)) / runs
+            bar.update(task, completed=frac,
+                       description=f"run {min(run + 1, runs)}/{runs}: {label}")
+
+        yield update
 
 
 @cli.command()
