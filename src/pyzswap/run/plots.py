@@ -190,8 +190,9 @@ def _legend_outside(fig: Figure, labels: Sequence[str], colors: Sequence[Any],
 
     handles = [Line2D([], [], color=c, linewidth=2.4, label=_short(label))
                for label, c in zip(labels, colors, strict=True)]
-    handles += [Line2D([], [], color="0.3", linestyle=style, linewidth=1.6, label=name)
-                for name, style in styles]
+    handles += [Line2D([], [], color="0.3", linewidth=1.6, label=name) for name, _ in styles]
+    for handle, (_, style) in zip(handles[len(labels):], styles, strict=True):
+        handle.set_linestyle(style)
     ncols = 1 if len(handles) <= 18 else 2
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False,
                ncols=ncols)
