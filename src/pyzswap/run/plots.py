@@ -192,7 +192,7 @@ def _legend_outside(fig: Figure, labels: Sequence[str], colors: Sequence[Any],
                for label, c in zip(labels, colors, strict=True)]
     handles += [Line2D([], [], color="0.3", linewidth=1.6, label=name) for name, _ in styles]
     for handle, (_, style) in zip(handles[len(labels):], styles, strict=True):
-        handle.set_linestyle(style)
+        handle.set_linestyle(style)  # type: ignore[arg-type]
     ncols = 1 if len(handles) <= 18 else 2
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False,
                ncols=ncols)
