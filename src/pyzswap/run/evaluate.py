@@ -27,6 +27,7 @@ A configuration that runs out of memory (a zram device whose pool would take mos
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -96,6 +97,9 @@ def evaluate(make_workload: Callable[[int], Workload], configs: Sequence[RunConf
                                   swap_dir=swap_dir).to_dict()
         finally:
             done += 1
+            # The model's objects refer to each other (zswap's callbacks into the mm): free
+            # this run's memory (a copy of every page) before the next run makes its own.
+            gc.collect()
         report["cost"] = estimate(report, device)
         if cfg.backend == "none":
             report["cost"]["cpu_seconds"].update(compress=0.0, decompress=0.0, writeback=0.0,
