@@ -76,6 +76,25 @@ _op = st.one_of(
 )
 
 
+def _without_handles(state: tuple[object, ...]) -> tuple[object, ...]:
+    """``_state`` with each entry's zsmalloc handle left out.
+
+    For the designs that clamp a batching compressor to batch size 1 (``global-one``,
+    ``percpu-shared``), the Python flow compresses a large folio as a software compressor's
+    (every page, then one publish), while the fast path's native stream publishes per batch of
+    ZSWAP_MAX_BATCH_SIZE: an older entry displaced by the folio is freed at a different moment,
+    so a later page may reuse its handle on one side and not the other. The handle's value is
+    not observable in the kernel; everything else (lengths, pools, LRU order, counters, zsmalloc
+    pages) must still agree.
+    """
+    def strip(entry: object) -> object:
+        return entry._replace(handle=0) if hasattr(entry, "_replace") else entry
+
+    stats, vmstat, entries, lru, *rest = state
+    return (stats, vmstat, [strip(e) for e in entries],  # type: ignore[attr-defined]
+            [(k, strip(e), ref) for k, e, ref in lru], *rest)  # type: ignore[attr-defined]
+
+
 def _agree(ops: list[tuple[object, ...]], limited: bool, slow_lifetime: str) -> None:
     # limited: a 64-page "RAM" so the global limit and its hysteresis come into play
     fast, slow = _pair(slow_lifetime, compressor="lz4", totalram_pages=64 if limited else None)
@@ -95,7 +114,10 @@ def _agree(ops: list[tuple[object, ...]], limited: bool, slow_lifetime: str) -> 
                 else:
                     results.append(_slot_or_param_op(z, op))
             assert results[0] == results[1], op
-            assert _state(fast) == _state(slow), op
+            if slow_lifetime in ("global-one", "percpu-shared"):
+                assert _without_handles(_state(fast)) == _without_handles(_state(slow)), op
+            else:
+                assert _state(fast) == _state(slow), op
         assert slow._c.fast_stores == slow._c.fast_loads == 0
     finally:
         fast.close()
@@ -113,6 +135,8 @@ def test_fast_path_agrees_with_the_python_flow(ops: list[tuple[object, ...]],
                                       "percpu-shared"])
 @settings(max_examples=20, deadline=None)
 @given(ops=st.lists(_op, max_size=40), limited=st.booleans())
+# a folio displacing an older entry of one of its slots, longer than one batch
+@example(ops=[("compressor", "lz4-x2"), ("store", 0, 0, 0), ("folio", 0, 9, 0)], limited=False)
 def test_every_design_agrees_with_the_fast_path(lifetime: str, ops: list[tuple[object, ...]],
                                                 limited: bool) -> None:
     _agree(ops, limited, lifetime)

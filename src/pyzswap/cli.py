@@ -860,24 +860,16 @@ def _error(message: str) -> None:
     click.echo("pyzswap: error: " + " ".join(message.split("\n")).strip(), err=True)
 
 
-_announced_host_change = False
-
-
 def _announce_host_change(message: str) -> None:
-    """Say once per command that the host is being changed (a command may make several runs)."""
-    global _announced_host_change
-    if not _announced_host_change:
-        _announced_host_change = True
-        click.echo(f"pyzswap: {message}", err=True)
+    click.echo(f"pyzswap: {message}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
     from .kernel import _host
 
-    global _announced_host_change
-    _announced_host_change = False
     _host.announce = _announce_host_change
+    _host.begin_command()
     terminate_on_sigterm()
     try:
         cli.main(args=argv, prog_name="pyzswap", standalone_mode=False)

@@ -589,6 +589,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 #: Called with one line of text when a run makes its first host change; the CLI sets it to print
 #: to stderr (tools that change the host say so first). ``None``: silent (library use).
 announce: Callable[[str], None] | None = None
+#: Whether this command has announced already (a command, e.g. ``bench --kernel`` over two
+#: compressors, may make several runs); reset by :func:`begin_command`.
+_command_announced = False
+
+
+def begin_command() -> None:
+    """A new command starts: its first host change is announced again (CLI entry points)."""
+    global _command_announced
+    _command_announced = False
 
 
 class HostChanges:
@@ -637,9 +646,11 @@ class HostChanges:
         checked, so a refused run says nothing but its error)."""
         if kind not in _UNDO_ACTIONS:
             raise ValueError(f"unknown undo kind {kind!r}")
+        global _command_announced
         if not self.records and not self._announced:
             self._announced = True
-            if announce is not None:
+            if announce is not None and not _command_announced:
+                _command_announced = True
                 announce(f"changing the host ({_ANNOUNCE_TEXT.get(kind, kind)} and more); "
                          "everything is restored afterwards, also on Ctrl-C")
         rec = Undo(kind, args)

@@ -95,6 +95,7 @@ def kernel() -> None:
 
     if _host.announce is None:
         _host.announce = lambda message: click.echo(f"pyzswap kernel: {message}", err=True)
+    _host.begin_command()
 
 
 @kernel.command("zram")
