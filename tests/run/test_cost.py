@@ -181,3 +181,34 @@ def test_shrinker_writeback_time_is_counted() -> None:
                      RunConfig(shrinker_enabled=True, max_pool_percent=100)).data
     if r["writeback"]["written_back_pages"]:
         assert r["cpu_seconds"]["writeback"] > 0 and r["writeback"]["seconds"] > 0
+
+
+def test_small_ram_in_the_run_header(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(["run", *TINY, "--ram", "409700"], capsys)
+    assert code == 0 and "in 400.00 KiB of RAM" in out
+
+
+def test_swap_file_goes_to_swap_dir(tmp_path: Path) -> None:
+    seen: list[list[str]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append([p.name for p in tmp_path.iterdir()])
+
+    run_workload(builtin_workload("default", scale=0.05, ops=3000), RunConfig(),
+                 progress=progress, swap_dir=str(tmp_path))
+    assert any(names and names[0].startswith("pyzswap-run-") for names in seen)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_names_run_index_configuration_and_seed() -> None:
+    from pyzswap.run.evaluate import evaluate
+
+    calls: list[tuple[str, int, int]] = []
+    evaluate(lambda s: builtin_workload("default", seed=s, scale=0.05, ops=2000),
+             [RunConfig(compressor="lz4", label="lz4"), RunConfig(label="lzo")],
+             seeds=[0, 1], device=SWAP_DEVICES["nvme"],
+             progress=lambda label, run, runs, done, total: calls.append((label, run, runs)))
+    labels = {label for label, _, _ in calls}
+    assert {"lz4 seed 0", "lz4 seed 1", "lzo seed 0", "no zswap seed 1"} <= labels
+    assert {runs for _, _, runs in calls} == {6}  # 2 configurations x 2 seeds + 2 baselines
+    assert sorted({run for _, run, _ in calls}) == list(range(6))
