@@ -113,8 +113,11 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
     con = console or rich_console()
     mem, faults, swapins, wb = r["memory"], r["faults"], r["swapins"], r["writeback"]
     lat, cpu = r["latency"], r["cpu_seconds"]
+    backend = r.get("backend", "zswap")
     con.print(f"[bold]pyzswap run[/bold]: workload {r['workload']!r} ({r['description']}), "
-              f"compressor {r['compressor']}, seed {r['seed']}")
+              + (f"backend {backend}, " if backend != "zswap" else "")
+              + (f"compressor {r['compressor']}, " if backend != "none" else "")
+              + f"seed {r['seed']}")
     con.print(f"{len(r['processes'])} processes, {r['total_pages']:,} pages "
               f"({_mib(r['total_pages'] * 4096)}) in {_mib(r['ram_bytes'])} of RAM; "
               f"{r['events']:,} events in {r['wall_seconds']:.1f} s")
@@ -228,12 +231,13 @@ def print_comparison(reports: Sequence[Mapping[str, Any]], console: Console | No
     table.add_column("")
     for r in reports:
         table.add_column(str(r["label"]), justify="right")
-    if "baseline" in first:
+    # the baseline gets its own column unless it is one of the runs already
+    with_base = "baseline" in first and all(r.get("backend") != "none" for r in reports)
+    if with_base:
         table.add_column("no zswap (baseline)", justify="right")
     rows: list[tuple[str, Any]] = [
         ("RAM", lambda r: _mib(r["ram_bytes"])),
         ("saved now", lambda r: _mib(r["memory"]["saved_bytes"])),
-        ("saved (mean)", lambda r: _mib(r["memory"]["mean_saved_bytes"])),
         ("compression ratio", lambda r: f"{r['memory']['compression_ratio']:.2f}"),
         ("pool ratio", lambda r: f"{r['memory']['pool_ratio']:.2f}"),
         ("peak pool", lambda r: _mib(r["memory"]["peak_pool_total_size"])),
@@ -260,13 +264,17 @@ def print_comparison(reports: Sequence[Mapping[str, Any]], console: Console | No
         ("CPU compress+decompress+wb", lambda r: _secs(_mean(r, "cpu_seconds", 0)),
          lambda r: "-"),
     ]
-    with_base = "baseline" in first
     if "cost" in first:
         for name, get, base in cost:
             table.add_row(name, *(get(r) for r in reports),
                           *([base(first)] if with_base else []))
+    zswap_only = {"compression ratio", "pool ratio", "peak pool", "swap-ins zswap",
+                  "written back", "pool_limit_hit", "store p50 µs", "load p50 µs",
+                  "CPU store/load/wb s"}
     for name, get in rows:
-        table.add_row(name, *(get(r) for r in reports), *(["-"] if with_base else []))
+        table.add_row(name, *("-" if name in zswap_only and r.get("backend") == "none"
+                              else get(r) for r in reports),
+                      *(["-"] if with_base else []))
     con.print(table)
 
 
