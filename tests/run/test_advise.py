@@ -109,15 +109,3 @@ def test_advise_cli_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert "recommendation" in out and "kernel command line" in out and "ranking" in out
 
-
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--pool-percents", "x"], "expected integers"),
-    (["--pool-percents", "200"], "from 0 to 100"),
-    (["--backends", "floppy"], "choose from zswap, zram"),
-    (["--compressors", "nosuch"], "nosuch"),
-    (["--swap-device", "zram"], "the grid has zram as a backend"),
-])
-def test_advise_bad_options(argv: list[str], message: str,
-                            capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(["advise", *TINY, *argv], capsys)
-    assert code == 2 and message in err and err.count("\n") == 1

@@ -144,19 +144,26 @@ def test_three_backends_in_one_command(capsys: pytest.CaptureFixture[str]) -> No
     assert not math.isnan(runs[0]["versus_baseline"]["stall_seconds"])
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["-c", "lzo", "-c", "lz4"], "--compressor given twice"),
-    (["--sweep", "max_pool_percent=10", "--sweep", "ram=8M"], "--sweep given twice"),
-    (["--pattern", "uniform"], "--pattern applies to a page file"),
-    (["--memcg-max", "bacth=1M"], "no cgroup 'bacth'"),
-    (["--backend", "zram", "--swap-device", "nvme"], "zram is the swap device"),
-    (["--swap-device", "ssd", "--swap-latency", "9"], "give one"),
-    (["--zram-size", "64M"], "needs --backend zram"),
-    (["--swap-device", "zram"], "compare it with --backend zram"),
+@pytest.mark.parametrize(("command", "argv", "message"), [
+    ("run", ["-c", "lzo", "-c", "lz4"], "--compressor given twice"),
+    ("run", ["--sweep", "max_pool_percent=10", "--sweep", "ram=8M"], "--sweep given twice"),
+    ("run", ["--pattern", "uniform"], "--pattern applies to a page file"),
+    ("run", ["--memcg-max", "bacth=1M"], "no cgroup 'bacth'"),
+    ("run", ["--backend", "zram", "--swap-device", "nvme"], "zram is the swap device"),
+    ("run", ["--swap-device", "ssd", "--swap-latency", "9"], "give one"),
+    ("run", ["--zram-size", "64M"], "needs --backend zram"),
+    ("run", ["--swap-device", "zram"], "compare it with --backend zram"),
+    ("advise", ["--pool-percents", "x"], "expected integers"),
+    ("advise", ["--pool-percents", "200"], "from 0 to 100"),
+    ("advise", ["--backends", "floppy"], "choose from zswap, zram"),
+    ("advise", ["--compressors", "nosuch"], "nosuch"),
+    ("advise", ["--swap-device", "zram"], "the grid has zram as a backend"),
+    ("advise", ["--memcg-max", "nosuch=1M"], "no cgroup 'nosuch'"),
 ])
-def test_conflicting_or_ignored_options_are_errors(argv: list[str], message: str,
+def test_conflicting_or_ignored_options_are_errors(command: str, argv: list[str], message: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(["run", *TINY, *argv], capsys)
+    """run and advise refuse, in one line, what they would otherwise ignore or override."""
+    code, _, err = _cli([command, *TINY, *argv], capsys)
     assert code == 2 and message in err and err.count("\n") == 1
 
 
