@@ -219,3 +219,11 @@ def test_progress_names_run_index_configuration_and_seed() -> None:
     assert {"lz4 seed 0", "lz4 seed 1", "lzo seed 0", "no zswap seed 1"} <= labels
     assert {runs for _, _, runs in calls} == {6}  # 2 configurations x 2 seeds + 2 baselines
     assert sorted({run for _, run, _ in calls}) == list(range(6))
+
+
+def test_checked_line_says_why_nothing_was_verified(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _cli(["run", *TINY, "--ram", "1G"], capsys)
+    assert code == 0
+    assert "nothing was swapped in (no memory pressure)" in out and "--no-verify" not in out
+    code, out, _ = _cli(["run", *TINY, "--no-verify"], capsys)
+    assert code == 0 and "not verified (--no-verify)" in out
