@@ -54,7 +54,7 @@ def test_estimate_follows_the_documented_formula() -> None:
 def test_spread_is_mean_and_sample_stdev() -> None:
     reports = [{"cost": {"memory_saved_bytes": v, "memory_saved_now_bytes": 0,
                          "stall_seconds": {"total": 1.0}, "cpu_seconds": {"total": 0.0},
-                         "device_reads": 0, "device_writes": 0},
+                         "device_reads": 0, "device_writes": 0, "time_seconds": 1.0},
                 "faults": {"major": 0}} for v in (10, 20, 30)]
     sp = spread(reports)["memory_saved_bytes"]
     assert (sp["mean"], sp["stdev"], sp["min"], sp["max"], sp["n"]) == (20, 10, 10, 30, 3)

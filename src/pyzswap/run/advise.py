@@ -99,8 +99,7 @@ def advise_grid(base: RunConfig, offers: Mapping[str, list[str] | None], *,
 
 
 def _time(r: Mapping[str, Any], spread_key: str = "spread") -> float:
-    sp = r[spread_key]
-    return float(sp["stall_seconds"]["mean"] + sp["cpu_seconds"]["mean"])
+    return float(r[spread_key]["time_seconds"]["mean"])
 
 
 def rank(results: Sequence[Mapping[str, Any]], objective: str,

@@ -20,6 +20,8 @@ cost the run measured:
     Device time of the pages written to the swap device (``pswpout``, writeback included):
     ``pswpout x (write_latency + 4096 / write_bandwidth)``. Writes are asynchronous (reclaim does
     not wait for them), so they are not stall time, but they occupy the device and wear flash.
+``time_seconds``
+    Stall plus CPU time: what the workload loses to swapping, the figure ``advise`` weighs.
 ``memory_saved_bytes``
     The run's mean of ``stored_pages x 4096 - pool_total_size`` (for zram: of
     ``orig_data_size - mem_used_total``): what the compressed pool saves on average, the figure
@@ -138,6 +140,7 @@ def estimate(report: Mapping[str, Any], device: SwapDevice) -> dict[str, Any]:
         "device_write_seconds": round(device_writes * device.write_us() / 1e6, 6),
         "memory_saved_bytes": saved,
         "memory_saved_now_bytes": saved_now,
+        "time_seconds": round(stall_loads + stall_reads + compress + decompress + writeback, 6),
     }
 
 
@@ -147,6 +150,7 @@ SPREAD_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     "memory_saved_now_bytes": ("cost", "memory_saved_now_bytes"),
     "stall_seconds": ("cost", "stall_seconds", "total"),
     "cpu_seconds": ("cost", "cpu_seconds", "total"),
+    "time_seconds": ("cost", "time_seconds"),
     "device_reads": ("cost", "device_reads"),
     "device_writes": ("cost", "device_writes"),
     "major_faults": ("faults", "major"),

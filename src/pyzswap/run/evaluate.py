@@ -104,6 +104,7 @@ def evaluate(make_workload: Callable[[int], Workload], configs: Sequence[RunConf
         if cfg.backend == "none":
             report["cost"]["cpu_seconds"].update(compress=0.0, decompress=0.0, writeback=0.0,
                                                  total=0.0)
+            report["cost"]["time_seconds"] = report["cost"]["stall_seconds"]["total"]
         return report
 
     results: list[dict[str, Any]] = []

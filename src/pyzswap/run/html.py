@@ -284,23 +284,29 @@ def _latency_chart(r: Mapping[str, Any]) -> str:
     return chart.svg("Latency CDF of zswap's stores and loads (measured)")
 
 
-def _tradeoff_chart(items: Sequence[tuple[str, float, float, bool]], title: str) -> str:
-    """Memory saved (MiB) against estimated time lost (s) per configuration."""
+def _tradeoff_chart(items: Sequence[tuple[str, float, float, str]], title: str) -> str:
+    """Memory saved (MiB) against estimated time lost (s) per configuration; ``items`` are
+    (name, time, MiB, group): one colour per group (the backend; "baseline" is a square)."""
     if not items:
         return ""
     ts = [t for _, t, _, _ in items]
     ms = [m for _, _, m, _ in items]
     pad_t = (max(ts) - min(ts)) * 0.08 or max(abs(max(ts)), 1e-3) * 0.1
     pad_m = (max(ms) - min(ms)) * 0.08 or max(abs(max(ms)), 0.1) * 0.1
-    chart = _Chart([min(ts) - pad_t, max(ts) + pad_t], [min(ms) - pad_m, max(ms) + pad_m],
+    lo_t = min(ts) - pad_t
+    chart = _Chart([max(0.0, lo_t) if min(ts) >= 0 else lo_t, max(ts) + pad_t],
+                   [min(ms) - pad_m if min(ms) < 0 else 0.0, max(ms) + pad_m],
                    "estimated time lost: fault stall + CPU (s)", "RAM saved, mean (MiB)")
-    base = [(t, m, f"{n}: {m:.2f} MiB saved, {t:.3f} s") for n, t, m, b in items if b]
-    other = [(t, m, f"{n}: {m:.2f} MiB saved, {t:.3f} s") for n, t, m, b in items if not b]
-    if other:
-        names = [n for n, _, _, b in items if not b]
-        chart.points(other, "configuration" + (" (hover for its name)" if len(other) > 8
-                                               else ""),
-                     labels=names if len(other) <= 8 else ())
+    groups = list(dict.fromkeys(g for *_, g in items if g != "baseline"))
+    label_them = len(items) <= 9
+    for group in groups:
+        pts = [(t, m, f"{n}: {m:.2f} MiB saved, {t:.3f} s") for n, t, m, g in items
+               if g == group]
+        names = [n for n, _, _, g in items if g == group]
+        chart.points(pts, group + ("" if label_them else " (hover for the configuration)"),
+                     labels=names if label_them else ())
+    base = [(t, m, f"{n}: {m:.2f} MiB saved, {t:.3f} s") for n, t, m, g in items
+            if g == "baseline"]
     if base:
         chart.points(base, "no zswap (baseline)", marker="square")
     return chart.svg(title)
@@ -314,8 +320,7 @@ def _cost_table(r: Mapping[str, Any]) -> str:
 
 
 def _run_time(r: Mapping[str, Any], key: str = "spread") -> float:
-    sp = r[key]
-    return float(sp["stall_seconds"]["mean"] + sp["cpu_seconds"]["mean"])
+    return float(r[key]["time_seconds"]["mean"])
 
 
 def run_html(results: Sequence[Mapping[str, Any]]) -> str:
@@ -351,9 +356,12 @@ def run_html(results: Sequence[Mapping[str, Any]]) -> str:
                                  else f"{m:,.0f}" for m in means)])
         body.append("<h2>Configurations (means over the seeds)</h2>" + _table(head, rows))
         items = [(str(r["label"]), _run_time(r),
-                  r["spread"]["memory_saved_bytes"]["mean"] / _MIB, False) for r in ok]
-        if "baseline_spread" in first:
-            items.append(("no zswap (baseline)", _run_time(first, "baseline_spread"), 0.0, True))
+                  r["spread"]["memory_saved_bytes"]["mean"] / _MIB,
+                  "baseline" if r.get("backend") == "none" else str(r.get("backend", "zswap")))
+                 for r in ok]
+        if "baseline_spread" in first and all(r.get("backend") != "none" for r in ok):
+            items.append(("no zswap (baseline)", _run_time(first, "baseline_spread"), 0.0,
+                          "baseline"))
         body.append(_tradeoff_chart(items, "RAM saved against time lost, per configuration"))
         body.append(_pool_chart(ok, "Pool size over the run, per configuration"))
         body.append(_latency_chart(first).replace(
@@ -395,12 +403,15 @@ def advise_html(advice: Mapping[str, Any], results: Sequence[Mapping[str, Any]])
         rows.append([i, row["label"], f"{row['score']:+.3f}",
                      f"{_mib(sp['memory_saved_bytes']['mean'])} ± "
                      f"{_mib(sp['memory_saved_bytes']['stdev'])}",
-                     f"{row['time_seconds']:.3f} s", "-" if inc is None else f"{inc:+.0%}", note])
+                     f"{row['time_seconds']:.3f} ± {sp['time_seconds']['stdev']:.3f} s",
+                     "-" if inc is None else f"{inc:+.0%}", note])
     body.append("<h2>Ranking</h2>" + _table(
-        ["#", "configuration", "score", "RAM saved (mean ± sd)", "stall + CPU", "vs baseline",
+        ["#", "configuration", "score", "RAM saved (mean ± sd)", "stall + CPU (mean ± sd)",
+         "vs baseline",
          "note"], rows, text_columns=(1, 6)))
     items = [(r["label"], r["time_seconds"], r["spread"]["memory_saved_bytes"]["mean"] / _MIB,
-              r["backend"] == "none") for r in advice["grid"] if not r["failed"]]
+              "baseline" if r["backend"] == "none" else r["backend"])
+             for r in advice["grid"] if not r["failed"]]
     body.append(_tradeoff_chart(items, "RAM saved against time lost, per configuration"))
     if best is not None and best["backend"] != "none":
         run = next((r for r in results if r.get("label") == best["label"]), None)

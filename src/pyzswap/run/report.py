@@ -316,7 +316,7 @@ def print_advice(a: Mapping[str, Any], console: Console | None = None, top: int 
         inc = row["time_increase"]
         table.add_row(str(i), row["label"], f"{row['score']:+.3f}",
                       _pm(sp, "memory_saved_bytes", _mib),
-                      f"{row['time_seconds'] * 1e3:,.0f} ms",
+                      _pm(sp, "time_seconds", _secs),
                       "-" if inc is None else f"{inc:+.0%}",
                       _pm(sp, "device_reads", lambda x: f"{x:,.0f}"), note)
     con.print(table)
