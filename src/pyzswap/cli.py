@@ -653,9 +653,12 @@ def _run_configs(base: Any, names: list[str], sweep: str | None,
     if not sep or key not in choices or not values:
         raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
                        f"{', '.join(sorted(choices))}")
-    if (values.count(",") + 1) * len(names) > MAX_RUNS:
-        raise CliError(f"--sweep: at most {MAX_RUNS} runs, got {values.count(',') + 1} values "
-                       f"x {len(names)} compressor(s)")
+    nvalues = values.count(",") + 1
+    if nvalues > MAX_RUNS:
+        raise CliError(f"--sweep: at most {MAX_RUNS} values, got {nvalues}")
+    if nvalues * len(names) > MAX_RUNS:
+        raise CliError(f"--sweep: at most {MAX_RUNS} runs, got {nvalues} values x "
+                       f"{len(names)} compressors")
     configs = []
     for raw in values.split(","):
         raw = raw.strip()
