@@ -43,9 +43,15 @@ def test_estimate_follows_the_documented_formula() -> None:
         assert c["device_reads"] == r["swapins"]["disk"] > 0
         assert c["stall_seconds"]["device_reads"] == pytest.approx(
             r["swapins"]["disk"] * SWAP_DEVICES[dev].read_us() / 1e6, abs=1e-6)
+        load_us, store_us = r["latency"]["load"]["p50_us"], r["latency"]["store"]["p50_us"]
         assert c["stall_seconds"]["zswap_loads"] == pytest.approx(
-            r["swapins"]["zswap"] * r["latency"]["load"]["mean_us"] / 1e6, abs=1e-6)
-        assert c["cpu_seconds"]["writeback"] == r["cpu_seconds"]["writeback"]
+            r["swapins"]["zswap"] * load_us / 1e6, abs=1e-6)
+        assert c["cpu_seconds"]["compress"] == pytest.approx(
+            r["zswpout"] * store_us / 1e6, abs=1e-6)
+        assert c["cpu_seconds"]["writeback"] == pytest.approx(
+            r["written_back_pages"] * load_us / 1e6, abs=1e-6)
+        assert c["time_seconds"] == pytest.approx(
+            c["stall_seconds"]["total"] + c["cpu_seconds"]["total"], abs=1e-5)
         assert c["memory_saved_bytes"] == r["memory"]["mean_saved_bytes"]
     assert (estimate(r, SWAP_DEVICES["hdd"])["stall_seconds"]["total"]
             > estimate(r, SWAP_DEVICES["nvme"])["stall_seconds"]["total"])

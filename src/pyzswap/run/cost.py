@@ -9,13 +9,16 @@ cost the run measured:
 ``stall_seconds``
     Time tasks wait in page faults for swapped-out memory:
     ``zswap_loads x load_us`` (a fault served by zswap decompresses the page; ``load_us`` is the
-    mean latency of pyzswap's own load path, measured during the run, so an upper bound of the
-    kernel's) plus ``device_reads x (read_latency + 4096 / read_bandwidth)`` (every page read
-    from the swap device, readahead included, is counted as one random 4 KiB read: an upper
-    bound, since readahead shares one I/O among up to ``2**page_cluster`` pages).
+    median latency of pyzswap's own load path, measured during the run) plus
+    ``device_reads x (read_latency + 4096 / read_bandwidth)`` (every page read from the swap
+    device, readahead included, is counted as one random 4 KiB read: an upper bound, since
+    readahead shares one I/O among up to ``2**page_cluster`` pages).
 ``cpu_seconds``
-    CPU time of compression (stores), decompression (loads) and writeback (decompression plus
-    the write to the swap device), as measured in the run.
+    CPU time of compression (``zswpout x store_us``), decompression (``zswap_loads x
+    load_us``) and writeback (``written_back x load_us``: each page is decompressed before its
+    write, which is device time), with the median store and load latencies measured in the
+    run: medians, because on a busy machine a few calls are preempted for milliseconds and
+    would dominate a mean and the ranking of ``advise``.
 ``device_write_seconds``
     Device time of the pages written to the swap device (``pswpout``, writeback included):
     ``pswpout x (write_latency + 4096 / write_bandwidth)``. Writes are asynchronous (reclaim does
@@ -108,16 +111,21 @@ def estimate(report: Mapping[str, Any], device: SwapDevice) -> dict[str, Any]:
     """The cost section of one run's report (module docstring); JSON-able."""
     backend = report.get("backend", "zswap")
     swapins = report["swapins"]
-    cpu = report["cpu_seconds"]
-    load_us = float(report["latency"]["load"]["mean_us"])
-    # zram: every swap-in is a decompression (the model's zswap plays the device)
-    decompressions = int(swapins["zswap"])
+    lat = report["latency"]
+    # Medians of the timed calls: a busy machine preempts a few calls for milliseconds, which
+    # would dominate a mean; the median is the cost of the code (the means are in latency).
+    store_us = float(lat["store"]["p50_us"])
+    load_us = float(lat["load"]["p50_us"])
+    stores = int(report["vmstat"]["zswpout"])  # pages compressed (zram: into the device)
+    decompressions = int(swapins["zswap"])      # faults served by zswap (zram: by the device)
+    written_back = int(report["writeback"]["written_back_pages"])
     device_reads = int(swapins["disk"])
-    device_writes = int(report["vmstat"]["pswpout"])
+    device_writes = int(report["vmstat"]["pswpout"]) - (stores if backend == "zram" else 0)
     stall_loads = decompressions * load_us / 1e6
     stall_reads = device_reads * device.read_us() / 1e6
-    compress, decompress = float(cpu["store"]), float(cpu["load"])
-    writeback = float(cpu.get("writeback", 0.0))
+    compress = stores * store_us / 1e6
+    decompress = decompressions * load_us / 1e6
+    writeback = written_back * load_us / 1e6  # decompressed before the device write
     if backend == "zram":
         saved = int(report["zram"]["mean_saved_bytes"])
         saved_now = int(report["zram"]["orig_data_size"]) - int(report["zram"]["mem_used_total"])
@@ -127,8 +135,11 @@ def estimate(report: Mapping[str, Any], device: SwapDevice) -> dict[str, Any]:
     return {
         "swap_device": {**{k: (v if not isinstance(v, float) or math.isfinite(v) else None)
                            for k, v in asdict(device).items()}},
+        "store_us": round(store_us, 3),
         "load_us": round(load_us, 3),
+        "compressions": stores,
         "decompressions": decompressions,
+        "written_back": written_back,
         "device_reads": device_reads,
         "device_writes": device_writes,
         "stall_seconds": {"zswap_loads": round(stall_loads, 6),

@@ -89,8 +89,10 @@ def cost_rows(r: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         both("CPU: compress + decompress + writeback", "cpu_seconds",
              lambda x: x["cpu_seconds"]["total"], _secs),
         ("  compress / decompress / writeback",
-         " / ".join(_secs(c["cpu_seconds"][k]) for k in ("compress", "decompress",
-                                                          "writeback")), "-"),
+         f"{c['compressions']:,} x {c['store_us']:.1f} µs / {c['decompressions']:,} x "
+         f"{c['load_us']:.1f} µs / {c['written_back']:,} x {c['load_us']:.1f} µs = "
+         + " / ".join(_secs(c["cpu_seconds"][k]) for k in ("compress", "decompress",
+                                                            "writeback")), "-"),
     ]
     return rows
 
