@@ -171,7 +171,7 @@ def test_charges_and_events_are_hierarchical(tree: dict[str, MemCgroup]) -> None
     d.count_event("zswpwb", 2)
     assert a.events() == {"zswpin": 1, "zswpout": 3, "zswpwb": 0}
     assert root.events() == {"zswpin": 1, "zswpout": 3, "zswpwb": 2}
-    assert a.read("memory.stat") == ("zswap 4500\nzswapped 16384\n"  # zswapped: bytes
+    assert a.read("memory.stat") == ("zswap 4500\nzswapped 16384\nzswap_incomp 0\n"  # bytes
                                      "zswpin 1\nzswpout 3\nzswpwb 0\n")
     assert a.stat()["zswapped"] == 4 * PAGE
     uncharge_zswap(b, 1000)

@@ -22,11 +22,35 @@ trailing newline included; the typed properties in brackets):
                            the zswap bytes (the kernel charges zswap's compressed objects to the
                            memory counter as kernel memory). Not on the root.
                            [``memory_current``]
-``memory.stat``            read-only, the zswap lines: ``zswap`` (bytes), ``zswapped`` (pages
-                           × PAGE_SIZE: memory.stat prints it in bytes, like the kernel), and the
-                           events ``zswpin``, ``zswpout``, ``zswpwb``. [``stat()``; ``zswapped``
-                           is the page count ``MEMCG_ZSWAPPED``]
+``memory.stat``            read-only, the zswap lines: ``zswap`` (bytes), ``zswapped`` and
+                           ``zswap_incomp`` (pages × PAGE_SIZE: memory.stat prints them in bytes,
+                           like the kernel), and the events ``zswpin``, ``zswpout``, ``zswpwb``.
+                           [``stat()``; ``zswapped`` is the page count ``MEMCG_ZSWAPPED``,
+                           ``zswap_incomp`` the count ``MEMCG_ZSWAP_INCOMP``]
+``memory.peak``            the memory counter's high watermark in bytes (``memory_peak_show``);
+                           writing anything resets it to the current usage (``peak_write``: see
+                           "Peaks" below). Not on the root. [``memory_peak``]
+``memory.swap.current``    read-only, swap slots charged here and below, in bytes
+                           (``MEMCG_SWAP``). Not on the root. [``swap_current``]
+``memory.swap.max``        bytes or ``max`` (default): a charge that would cross it fails
+                           (:meth:`MemCgroup.try_charge_swap`). Not on the root. [``swap_max``]
+``memory.swap.peak``       the swap counter's high watermark, reset by a write like
+                           ``memory.peak``. Not on the root. [``swap_peak``]
+``memory.reclaim``         write-only (and on the root too): ``"<bytes> [swappiness=<0..200>]"``
+                           asks the mm that registered itself with :meth:`set_reclaimer` to
+                           reclaim that much from the group (``user_proactive_reclaim``);
+                           :class:`ReclaimIncomplete` (-EAGAIN) when it could not.
 =========================  ====================================================================
+
+``zswap_incomp`` is mainline's (after 6.18): ``obj_cgroup_charge_zswap`` counts an entry whose
+stored length is PAGE_SIZE (a page zswap keeps uncompressed) and ``obj_cgroup_uncharge_zswap``
+uncounts it. The swap files, ``memory.peak`` and ``memory.reclaim`` exist under cgroup v2 only
+(cgroup v1 accounts swap in ``memory.memsw.*``, which is not modelled).
+
+Peaks (``peak_show``/``peak_write``): the kernel keeps a global watermark and, per open file
+that wrote to the peak file, a watermark since that write. ``read``/``write`` here act as one
+open file: until the first write a read shows the global watermark; after a write, the highest
+usage since the last write.
 
 Values parse as cgroupfs parses them: ``max``, or a number (decimal, ``0x`` hex, ``0`` octal)
 with an optional ``K``/``M``/``G``/``T``/``P``/``E`` suffix (``memparse``); surrounding
@@ -111,9 +135,11 @@ __all__ = [
     "MEMCG_EVENTS",
     "MEMCG_FILES",
     "MEMCG_V1_FILES",
+    "MEMCG_WRITE_ONLY",
     "PAGE_COUNTER_MAX",
     "CgroupBusy",
     "MemCgroup",
+    "ReclaimIncomplete",
     "ZswapShrinkCursor",
     "charge_zswap",
     "count_event",
@@ -131,16 +157,22 @@ PAGE_COUNTER_MAX: Final = ((1 << 63) - 1) // PAGE_SIZE
 MEMCG_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _EVENT_INDEX: Final = {name: i for i, name in enumerate(MEMCG_EVENTS)}
 #: The cgroupfs files modelled here (cgroup v2).
-MEMCG_FILES: Final = ("memory.current", "memory.max", "memory.stat", "memory.zswap.current",
-                      "memory.zswap.max", "memory.zswap.writeback")
+MEMCG_FILES: Final = ("memory.current", "memory.max", "memory.peak", "memory.stat",
+                      "memory.swap.current", "memory.swap.max", "memory.swap.peak",
+                      "memory.zswap.current", "memory.zswap.max", "memory.zswap.writeback")
+#: The cgroup v2 files that can only be written (reading one raises InvalidParameter).
+MEMCG_WRITE_ONLY: Final = ("memory.reclaim",)
 #: The cgroup v1 files modelled here.
 MEMCG_V1_FILES: Final = ("memory.limit_in_bytes", "memory.stat", "memory.swappiness",
                          "memory.usage_in_bytes")
-_NOT_ON_ROOT: Final = frozenset(("memory.current", "memory.max", "memory.zswap.current",
-                                 "memory.zswap.max", "memory.limit_in_bytes",
-                                 "memory.swappiness"))
-_READ_ONLY: Final = frozenset(("memory.current", "memory.stat", "memory.zswap.current",
-                               "memory.usage_in_bytes"))
+_NOT_ON_ROOT: Final = frozenset(("memory.current", "memory.max", "memory.peak",
+                                 "memory.swap.current", "memory.swap.max", "memory.swap.peak",
+                                 "memory.zswap.current", "memory.zswap.max",
+                                 "memory.limit_in_bytes", "memory.swappiness"))
+_READ_ONLY: Final = frozenset(("memory.current", "memory.stat", "memory.swap.current",
+                               "memory.zswap.current", "memory.usage_in_bytes"))
+#: ``MIN_SWAPPINESS``: the lowest ``swappiness=`` memory.reclaim takes.
+MIN_SWAPPINESS: Final = 0
 #: ``vm_swappiness``'s default, and the v1 ``memory.swappiness`` a new hierarchy starts with.
 DEFAULT_SWAPPINESS: Final = 60
 #: ``MAX_SWAPPINESS``.
@@ -152,6 +184,16 @@ class CgroupBusy(ZswapError):
     """rmdir of the root, or of a group that still has child groups (-EBUSY)."""
 
     errno = _errno.EBUSY
+
+
+class ReclaimIncomplete(ZswapError):
+    """A ``memory.reclaim`` write reclaimed less than asked (``user_proactive_reclaim``'s
+    -EAGAIN after ``MAX_RECLAIM_RETRIES`` attempts that reclaimed nothing)."""
+
+    errno = _errno.EAGAIN
+
+#: ``reclaimer(memcg, nbytes, swappiness)`` -> True when ``nbytes`` were reclaimed.
+Reclaimer = Callable[["MemCgroup", int, "int | None"], bool]
 
 
 # ---------------------------------------------------------------------------- parsing --------
@@ -238,13 +280,15 @@ class _Hierarchy:
     """State shared by every group of one tree."""
 
     __slots__ = ("by_id", "cgroup_mutex", "cursors", "files", "next_id", "objcg_owner",
-                 "offline_hooks", "stat_lock", "version")
+                 "offline_hooks", "reclaimer", "stat_lock", "version", "writable")
 
     def __init__(self, version: int = 2) -> None:
         if version not in (1, 2):
             raise InvalidParameter(f"cgroup version must be 1 or 2, got {version!r}")
         self.version = version
         self.files = MEMCG_FILES if version == 2 else MEMCG_V1_FILES
+        self.writable = self.files + MEMCG_WRITE_ONLY if version == 2 else self.files
+        self.reclaimer: Reclaimer | None = None
         self.cgroup_mutex = threading.RLock()
         self.stat_lock = threading.Lock()
         self.next_id = 0
@@ -259,9 +303,10 @@ class MemCgroup:
     :meth:`create`. See the module docstring for files, charging, removal and locking."""
 
     __slots__ = ("__weakref__", "_events", "_h", "_kids", "_lock", "_memory_max",
-                 "_memory_pages", "_nonroot_path", "_objcgs", "_path", "_swappiness", "_v2",
-                 "_zswap_b", "_zswap_max", "_zswap_writeback", "_zswapped", "id", "name",
-                 "online", "parent")
+                 "_memory_pages", "_nonroot_path", "_objcgs", "_path", "_peak", "_swap",
+                 "_swap_max", "_swap_peak", "_swappiness", "_v2", "_zswap_b", "_zswap_incomp",
+                 "_zswap_max", "_zswap_writeback", "_zswapped", "id", "name", "online",
+                 "parent")
 
     def __init__(self, *, version: int = 2, _parent: MemCgroup | None = None,
                  _name: str = "") -> None:
@@ -285,7 +330,14 @@ class MemCgroup:
         self._memory_max = PAGE_COUNTER_MAX
         self._zswap_b = 0
         self._zswapped = 0
+        self._zswap_incomp = 0
         self._memory_pages = 0
+        self._swap = 0
+        self._swap_max = PAGE_COUNTER_MAX
+        # [watermark, local watermark or -1 before the first write] of the memory and swap
+        # page counters (page_counter's watermark / local_watermark), in pages
+        self._peak = [0, -1]
+        self._swap_peak = [0, -1]
         self._events = [0] * len(MEMCG_EVENTS)
         self._objcgs = [self.id]
         h.by_id[self.id] = self
@@ -438,12 +490,16 @@ class MemCgroup:
         nr_pages`` here and in every ancestor. Never fails. Nothing under cgroup v1."""
         if not self._v2:
             return
+        # mainline's MEMCG_ZSWAP_INCOMP: an entry stored at PAGE_SIZE was not compressed
+        incomp = 1 if nbytes == PAGE_SIZE and nr_pages == 1 else 0
         lock = self._lock
         lock.acquire()
         try:
             for memcg in self._path:
                 memcg._zswap_b += nbytes
                 memcg._zswapped += nr_pages
+                memcg._zswap_incomp += incomp
+                _note_peak(memcg._peak, memcg._memory_pages + -(-memcg._zswap_b // PAGE_SIZE))
         finally:
             lock.release()
 
@@ -451,12 +507,14 @@ class MemCgroup:
         """``obj_cgroup_uncharge_zswap``: the reverse of :meth:`charge_zswap`."""
         if not self._v2:
             return
+        incomp = 1 if nbytes == PAGE_SIZE and nr_pages == 1 else 0
         lock = self._lock
         lock.acquire()
         try:
             for memcg in self._path:
                 memcg._zswap_b -= nbytes
                 memcg._zswapped -= nr_pages
+                memcg._zswap_incomp -= incomp
         finally:
             lock.release()
 
@@ -472,17 +530,67 @@ class MemCgroup:
                 memcg._events[i] += n
 
     def charge_memory(self, nr_pages: int) -> None:
-        """Charge ``nr_pages`` of ordinary memory (for the harness: ``memory.current``)."""
+        """Charge ``nr_pages`` of ordinary memory (for the harness: ``memory.current``), and
+        raise the watermarks ``memory.peak`` reads (``page_counter_charge``)."""
         lock = self._lock
         lock.acquire()
         try:
-            for memcg in self._path:
-                memcg._memory_pages += nr_pages
+            if nr_pages > 0 and self._v2:
+                for memcg in self._path:
+                    memcg._memory_pages += nr_pages
+                    _note_peak(memcg._peak,
+                               memcg._memory_pages + -(-memcg._zswap_b // PAGE_SIZE))
+            else:
+                for memcg in self._path:
+                    memcg._memory_pages += nr_pages
         finally:
             lock.release()
 
     def uncharge_memory(self, nr_pages: int) -> None:
         self.charge_memory(-nr_pages)
+
+    def try_charge_swap(self, nr_pages: int = 1) -> bool:
+        """``__mem_cgroup_try_charge_swap``: charge ``nr_pages`` swap slots here and in every
+        ancestor (``page_counter_try_charge`` on ``memcg->swap``), or charge nothing and return
+        False when that would cross ``memory.swap.max`` of this group or an ancestor. Under
+        cgroup v1 (swap accounted in memsw, not modelled) it always succeeds, charging
+        nothing."""
+        if not self._v2:
+            return True
+        with self._lock:
+            for memcg in self._nonroot_path:
+                if memcg._swap + nr_pages > memcg._swap_max:
+                    return False
+            for memcg in self._path:
+                memcg._swap += nr_pages
+                _note_peak(memcg._swap_peak, memcg._swap)
+        return True
+
+    def uncharge_swap(self, nr_pages: int = 1) -> None:
+        """``__mem_cgroup_uncharge_swap``: the slots were freed."""
+        if not self._v2:
+            return
+        with self._lock:
+            for memcg in self._path:
+                memcg._swap -= nr_pages
+
+    def swap_margin(self) -> int:
+        """``mem_cgroup_get_nr_swap_pages`` without the global part: the fewest slots this group
+        or an ancestor below the root may still charge (``swap.max - swap usage``;
+        :data:`PAGE_COUNTER_MAX` when none is limited, and under v1)."""
+        margin = PAGE_COUNTER_MAX
+        if self._v2:
+            for memcg in self._nonroot_path:
+                if memcg._swap_max != PAGE_COUNTER_MAX:
+                    margin = min(margin, memcg._swap_max - memcg._swap)
+        return margin
+
+    def swap_half_full(self) -> bool:
+        """The memcg part of ``mem_cgroup_swap_full``: this group or an ancestor below the root
+        uses at least half of its ``memory.swap.max`` (False under v1)."""
+        if not self._v2:
+            return False
+        return any(memcg._swap * 2 >= memcg._swap_max for memcg in self._nonroot_path)
 
     def zswap_writeback_enabled(self, zswap_enabled: bool = True) -> bool:
         """``mem_cgroup_zswap_writeback_enabled``: True if zswap is disabled; otherwise False
@@ -495,8 +603,7 @@ class MemCgroup:
     @property
     def zswap_max(self) -> int | None:
         """``memory.zswap.max`` in bytes (a multiple of PAGE_SIZE), None for "max"."""
-        limit = self._zswap_max
-        return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
+        return _limit_bytes(self._zswap_max)
 
     @zswap_max.setter
     def zswap_max(self, value: int | str | None) -> None:
@@ -526,8 +633,7 @@ class MemCgroup:
     def memory_max(self) -> int | None:
         """The memory limit in bytes (``memory.max``, v1 ``memory.limit_in_bytes``), None for
         "max"."""
-        limit = self._memory_max
-        return None if limit == PAGE_COUNTER_MAX else limit * PAGE_SIZE
+        return _limit_bytes(self._memory_max)
 
     @memory_max.setter
     def memory_max(self, value: int | str | None) -> None:
@@ -564,6 +670,44 @@ class MemCgroup:
         return self._zswapped
 
     @property
+    def zswap_incomp(self) -> int:
+        """``MEMCG_ZSWAP_INCOMP`` (mainline): pages zswap holds uncompressed, here and below."""
+        return self._zswap_incomp
+
+    @property
+    def memory_peak(self) -> int:
+        """``memory.peak`` in bytes (see "Peaks" in the module docstring)."""
+        return _peak_pages(self._peak) * PAGE_SIZE
+
+    @property
+    def swap_current(self) -> int:
+        """``memory.swap.current`` in bytes: swap slots charged here and below."""
+        return self._swap * PAGE_SIZE
+
+    @property
+    def swap_peak(self) -> int:
+        """``memory.swap.peak`` in bytes."""
+        return _peak_pages(self._swap_peak) * PAGE_SIZE
+
+    @property
+    def swap_max(self) -> int | None:
+        """``memory.swap.max`` in bytes, None for "max"."""
+        return _limit_bytes(self._swap_max)
+
+    @swap_max.setter
+    def swap_max(self, value: int | str | None) -> None:
+        self.write("memory.swap.max", value)
+
+    def set_reclaimer(self, reclaimer: Reclaimer | None) -> None:
+        """Register the mm that serves ``memory.reclaim`` writes for this hierarchy:
+        ``reclaimer(memcg, nbytes, swappiness)`` reclaims and returns True when it got
+        ``nbytes`` (the mm model registers :meth:`MemoryModel.memory_reclaim`). Without one
+        nothing can be reclaimed: a write of more than 0 bytes raises
+        :class:`ReclaimIncomplete`."""
+        with self._h.cgroup_mutex:
+            self._h.reclaimer = reclaimer
+
+    @property
     def memory_current(self) -> int:
         """``memory.current`` (v1 ``memory.usage_in_bytes``) in bytes: charged pages plus
         zswap bytes (v2; v1 does not charge zswap)."""
@@ -574,15 +718,18 @@ class MemCgroup:
         return dict(zip(MEMCG_EVENTS, self._events, strict=True))
 
     def stat(self) -> dict[str, int]:
-        """The zswap lines of ``memory.stat``, as printed (``zswapped`` in bytes)."""
+        """The zswap lines of ``memory.stat``, as printed (``zswapped`` and ``zswap_incomp``
+        in bytes)."""
         with self._lock:
-            out = {"zswap": self._zswap_b, "zswapped": self._zswapped * PAGE_SIZE}
+            out = {"zswap": self._zswap_b, "zswapped": self._zswapped * PAGE_SIZE,
+                   "zswap_incomp": self._zswap_incomp * PAGE_SIZE}
             out.update(zip(MEMCG_EVENTS, self._events, strict=True))
         return out
 
     # ------------------------------------------------------------------ files ---------------
-    def _check_file(self, name: str) -> None:
-        files = self._h.files
+    def _check_file(self, name: str, files: tuple[str, ...] | None = None) -> None:
+        if files is None:
+            files = self._h.files
         if name not in files:
             raise InvalidParameter(f"no cgroup v{self._h.version} file {name!r} (known: "
                                    f"{', '.join(files)})")
@@ -593,7 +740,17 @@ class MemCgroup:
 
     def read(self, name: str) -> str:
         """The content of cgroupfs file ``name`` (with its trailing newline)."""
+        if name in MEMCG_WRITE_ONLY and self._v2:
+            raise InvalidParameter(f"{name} is write-only")
         self._check_file(name)
+        if name == "memory.peak":
+            return f"{self.memory_peak}\n"
+        if name == "memory.swap.current":
+            return f"{self.swap_current}\n"
+        if name == "memory.swap.peak":
+            return f"{self.swap_peak}\n"
+        if name == "memory.swap.max":
+            return _show_max(self._swap_max)
         if name == "memory.zswap.max":
             return _show_max(self._zswap_max)
         if name == "memory.max":
@@ -613,11 +770,29 @@ class MemCgroup:
     def write(self, name: str, value: object) -> None:
         """Write cgroupfs file ``name`` (a string as cgroupfs accepts it, or a typed value:
         bytes as an int or None for "max"; a bool or 0/1 for ``memory.zswap.writeback``).
-        A bad value raises :class:`InvalidParameter` and changes nothing."""
+        A bad value raises :class:`InvalidParameter` and changes nothing. ``memory.reclaim``
+        reclaims (see :meth:`set_reclaimer`) and raises :class:`ReclaimIncomplete` when it
+        could not reclaim that much."""
+        if name == "memory.reclaim":
+            self._check_file(name, self._h.writable)
+            self._memory_reclaim(value)
+            return
         with self._h.cgroup_mutex:
             self._check_file(name)
             if name in _READ_ONLY:
                 raise InvalidParameter(f"{name} is read-only")
+            if name in ("memory.peak", "memory.swap.peak"):  # peak_write: any content
+                with self._lock:
+                    if name == "memory.peak":
+                        pk = self._peak
+                        pk[1] = self._memory_pages + -(-self._zswap_b // PAGE_SIZE)
+                    else:
+                        pk = self._swap_peak
+                        pk[1] = self._swap
+                return
+            if name == "memory.swap.max":  # swap_max_write
+                self._swap_max = page_counter_memparse(value, name)
+                return
             if name == "memory.zswap.writeback":
                 number = _kstrtoint(value, name)
                 if number not in (0, 1):
@@ -636,6 +811,54 @@ class MemCgroup:
                                     else page_counter_memparse(value, name))
             else:  # memory.max
                 self._memory_max = page_counter_memparse(value, name)
+
+
+    def _memory_reclaim(self, value: object) -> None:
+        """``user_proactive_reclaim`` for a memcg: parse ``"<bytes> [swappiness=N]"`` (bytes
+        as ``memparse``, rounded down to pages; swappiness ``MIN_SWAPPINESS..MAX_SWAPPINESS``),
+        then hand the work to the registered reclaimer. Runs without ``cgroup_mutex`` (the
+        kernel's write does not serialise against other cgroup files either)."""
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InvalidParameter(f"memory.reclaim: expected bytes, got {value!r}")
+        tokens = str(value).split()
+        if not tokens:
+            raise InvalidParameter("memory.reclaim: expected a number of bytes")
+        nbytes = memparse(tokens[0], "memory.reclaim")
+        swappiness: int | None = None
+        for token in tokens[1:]:
+            key, _, arg = token.partition("=")
+            if key != "swappiness" or not arg:
+                raise InvalidParameter(f"memory.reclaim: unknown option {token!r} (known: "
+                                       "swappiness=N)")
+            number = _kstrtoint(arg, "memory.reclaim swappiness")
+            if not MIN_SWAPPINESS <= number <= MAX_SWAPPINESS:
+                raise InvalidParameter(f"memory.reclaim: swappiness must be "
+                                       f"{MIN_SWAPPINESS}..{MAX_SWAPPINESS}, got {number}")
+            swappiness = number
+        if nbytes // PAGE_SIZE == 0:
+            return  # the loop has nothing to do
+        reclaimer = self._h.reclaimer
+        if reclaimer is None or not reclaimer(self, nbytes - nbytes % PAGE_SIZE, swappiness):
+            raise ReclaimIncomplete(f"{self.path}: memory.reclaim could not reclaim "
+                                    f"{nbytes} bytes")
+
+
+def _limit_bytes(pages: int) -> int | None:
+    """A page counter's max in bytes, None for "max"."""
+    return None if pages == PAGE_COUNTER_MAX else pages * PAGE_SIZE
+
+
+def _note_peak(peak: list[int], usage: int) -> None:
+    """``page_counter_charge``'s watermark updates: the global and the local watermark."""
+    if usage > peak[0]:
+        peak[0] = usage
+    if usage > peak[1] >= 0:
+        peak[1] = usage
+
+
+def _peak_pages(peak: list[int]) -> int:
+    """``peak_show`` for our one open file: the local watermark once it was written."""
+    return peak[0] if peak[1] < 0 else peak[1]
 
 
 def _show_max(pages: int) -> str:

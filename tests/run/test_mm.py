@@ -303,3 +303,50 @@ def test_writeback_disabled_group_keeps_refused_pages_in_memory(tmp_path: Path) 
     assert r["pgactivate"] > 0 and r["mm"]["pageout_activate"] > 0
     assert r["faults"]["major"] == 0  # every page stayed in memory
     assert r["mm"]["memcg_oom"] > 0  # the kernel's OOM: nothing could be reclaimed
+
+
+def test_madv_cold_deactivates_and_pageout_keeps_the_young_bit(model: Model) -> None:
+    """madvise_cold_or_pageout_pte_range: MADV_COLD clears the PTE young bit and
+    PG_referenced and moves active folios to the inactive list (workingset, pgdeactivate);
+    MADV_PAGEOUT reclaims at once, ignoring references."""
+    mm = model(version=2)
+    _proc(mm, 1, 64)
+    for _ in range(3):  # young + PG_referenced at two scans: activated
+        _touch(mm, 1, range(64))
+        mm.memory_reclaim(mm.root.find("g"), 4 * PAGE_SIZE)
+    _touch(mm, 1, range(64))
+    active = [p for p in range(64) if mm.page_state(1, p)["active"]]
+    assert active
+    before = mm.stats.pgdeactivate
+    assert mm.cold(1, 0, 63) == len(active)
+    assert mm.stats.pgdeactivate - before == len(active)
+    for p in range(64):
+        st = mm.page_state(1, p)
+        assert not st["active"] and not st["young"] and not st["referenced"]
+    assert all(mm.page_state(1, p)["workingset"] for p in active)
+    assert mm.resident_pages == 64  # nothing reclaimed
+    with pytest.raises(InvalidParameter):
+        mm.cold(1, 60, 64)
+
+
+def test_min_free_kbytes_at_run_time_moves_the_watermarks(model: Model) -> None:
+    mm = model(None, version=2, ram=262144)
+    mm.set_min_free_kbytes(8192)
+    assert (mm.wmark_min, mm.wmark_low, mm.wmark_high) == watermarks(262144, 8192)
+    with pytest.raises(InvalidParameter):
+        mm.set_min_free_kbytes(-1)
+
+
+def test_swap_max_set_line_limits_the_groups_swap(tmp_path: Path) -> None:
+    """``set <memcg> memory.swap.max`` (cgroup v2): the group's slots stop at the limit
+    (__mem_cgroup_try_charge_swap); a cgroup v1 run refuses the line before it starts."""
+    text = "\n".join(["proc 1 256 memcg=g pageset=text", "w 1 0-255",
+                      "set g memory.swap.max 128K", "pageout 1 0-255"]) + "\n"
+    path = tmp_path / "s.trace"
+    path.write_text(text)
+    r = run_workload(trace_workload(path), RunConfig(compressor="lz4", ram_pages=1 << 18,
+                                                     cgroup_version=2)).data
+    assert r["vmstat"]["zswpout"] == 32  # 128K of slots
+    with pytest.raises(InvalidParameter, match=r"memory\.swap\.max is not a cgroup v1 file"):
+        run_workload(trace_workload(path), RunConfig(compressor="lz4", ram_pages=1 << 18,
+                                                     cgroup_version=1))

@@ -254,7 +254,8 @@ def _check_version(workload: Workload, cfg: RunConfig) -> None:
         if cfg.zswap_max or cfg.zswap_writeback:
             raise InvalidParameter("memory.zswap.max and memory.zswap.writeback are cgroup v2 "
                                    "files (this run is --cgroup-version 1)")
-        v2_only = {"memory.max", "memory.zswap.max", "memory.zswap.writeback"}
+        v2_only = {"memory.max", "memory.swap.max", "memory.zswap.max",
+                   "memory.zswap.writeback"}
     else:
         v2_only = {"memory.limit_in_bytes", "memory.swappiness"}
     for ev in workload.controls:

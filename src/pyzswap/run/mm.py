@@ -323,16 +323,9 @@ class MemoryModel:
         self.seed = seed
         self.swappiness = swappiness
         self.page_cluster = page_cluster
-        self.min_free_kbytes = (default_min_free_kbytes(ram_pages) if min_free_kbytes is None
-                                else min_free_kbytes)
-        self.wmark_min, self.wmark_low, self.wmark_high = watermarks(ram_pages,
-                                                                     self.min_free_kbytes)
+        self.set_min_free_kbytes(default_min_free_kbytes(ram_pages) if min_free_kbytes is None
+                                 else min_free_kbytes)
         self.costs = costs or Costs()
-        max_pool = self.zswap.max_pages()
-        #: Below this many resident and page-table pages no allocation can reach the low
-        #: watermark, whatever zswap's pool holds (its limit, plus one zspage of slack).
-        self._no_pressure_below = (ram_pages - self.wmark_low - 1 - (max_pool + 8)
-                                   if max_pool is not None else -1)
         self.stats = MmStats()
         self.root = memcg_root if memcg_root is not None else MemCgroup()
         self.v2 = self.root.version == 2
@@ -379,6 +372,8 @@ class MemoryModel:
         self.on_swap: Callable[[str, float], None] | None = None
         self.zswap.on_writeback = self._on_writeback
         self.zswap.on_shrink_queue = self._on_shrink_queue
+        # memory.reclaim writes through MemCgroup.write reach this model
+        self.root.set_reclaimer(self.memory_reclaim)
 
     # ================================================================== the page arrays ======
     def _grow(self, need: int) -> None:
@@ -542,6 +537,8 @@ class MemoryModel:
             owner_v[swp & SWP_OFFSET_MASK] = -1
             core.swap_free(swp)
         self._swap_used -= len(slots)
+        if self.v2 and len(slots):
+            proc.memcg.uncharge_swap(len(slots))
         self.mapped[lo:hi] = 0
         self.young[lo:hi] = 0
         self.dirty[lo:hi] = 0
@@ -837,7 +834,7 @@ class MemoryModel:
         (swap full, or a write fault: the page becomes the only copy, dirty); map the page
         young (and dirty for a write)."""
         flags = self._mv_flags
-        if flags[g] & F_SWAPCACHE and (write or self._swap_full()):
+        if flags[g] & F_SWAPCACHE and (write or self._swap_full(proc.memcg)):
             self._free_swap(g)
         self._mv_mapped[g] = 1
         self._mv_young[g] = 1
@@ -855,13 +852,18 @@ class MemoryModel:
         self._mv_dirty[g] = 1
         self.core.swap_free(swp)
         self._swap_used -= 1
+        if self.v2:  # __mem_cgroup_uncharge_swap, as the slot is freed
+            self._proc_list[self._mv_owner[g]].memcg.uncharge_swap(1)
 
-    def _swap_full(self) -> bool:
-        """``vm_swap_full()`` (v1's ``mem_cgroup_swap_full``; v2 adds memory.swap.max, which the
-        model does not have): less than half of the swap space is free."""
+    def _swap_full(self, memcg: MemCgroup | None = None) -> bool:
+        """``mem_cgroup_swap_full`` for a folio of ``memcg``: ``vm_swap_full()`` (less than
+        half of the swap space is free) or, under cgroup v2, the group or an ancestor uses
+        half of its ``memory.swap.max``."""
         if self._swap_total < 0:
             self._swap_space()
-        return (self._swap_total - self._swap_used) * 2 < self._swap_total
+        if (self._swap_total - self._swap_used) * 2 < self._swap_total:
+            return True
+        return self.v2 and memcg is not None and memcg.swap_half_full()
 
     def _swap_space(self) -> tuple[int, int]:
         """``nr_swap_pages`` and ``total_swap_pages`` (the model allocates every slot itself,
@@ -1200,6 +1202,8 @@ class MemoryModel:
             else self._swappiness(memcg)
         if self._nr_swap_free() <= 0:
             return 0, 0  # SCAN_FILE: anon cannot be reclaimed
+        if self.v2 and memcg.swap_margin() <= 0:
+            return 0, 0  # can_reclaim_anon_pages: mem_cgroup_get_nr_swap_pages() is 0
         if sc.target is not None and not swappiness:
             return 0, 0  # SCAN_FILE
         equal = (not sc.priority and swappiness) or sc.file_is_tiny
@@ -1348,6 +1352,7 @@ class MemoryModel:
         truth_v = self._truth_v
         shadow_v, shadow_memcg_v = self._mv_shadow, self._mv_shadow_memcg
         target_id = target.memcg.id
+        v2 = self.v2
         for g in folios:
             if self._bg_next <= self.now:
                 self._background()
@@ -1368,8 +1373,17 @@ class MemoryModel:
                 flags[g] = fl
             # FOLIOREF_RECLAIM
             if not fl & F_SWAPCACHE:
-                swp = core.folio_alloc_swap()  # add_to_swap
+                # add_to_swap -> folio_alloc_swap: a slot, charged to the folio's memcg
+                # (mem_cgroup_try_charge_swap; the model charges before it allocates, the
+                # kernel frees the slot again when the charge fails: the same outcome)
+                if v2 and not vec.memcg.try_charge_swap(1):
+                    self._activate(g)
+                    keep.append(g)
+                    continue
+                swp = core.folio_alloc_swap()
                 if swp is None:
+                    if v2:
+                        vec.memcg.uncharge_swap(1)
                     self._activate(g)
                     keep.append(g)
                     continue
@@ -1425,7 +1439,8 @@ class MemoryModel:
     def _activate(self, g: int) -> None:
         """``activate_locked``: free the swap slot if swap is full (only a mapped folio's slot
         is unused: once unmapped, the page table holds it), set PG_active (``pgactivate``)."""
-        if self._mv_flags[g] & F_SWAPCACHE and self._mv_mapped[g] and self._swap_full():
+        if self._mv_flags[g] & F_SWAPCACHE and self._mv_mapped[g] and self._swap_full(
+                self._proc_list[self._mv_owner[g]].memcg):
             self._free_swap(g)
         self._mv_flags[g] |= F_ACTIVE
         self.stats.pgactivate += 1
@@ -1580,21 +1595,29 @@ class MemoryModel:
         self.now = saved
 
     # ================================================================== controls =============
-    def pageout(self, pid: int, first: int, last: int) -> int:
-        """``madvise(MADV_PAGEOUT)`` of pages ``first..last``: every mapped page has its
-        references cleared and is reclaimed now (``reclaim_pages``: ``shrink_folio_list``
-        ignoring references; the rest go back on their lists). The number reclaimed."""
+    def _madvise_range(self, pid: int, first: int, last: int, what: str) -> list[int]:
+        """The pages ``madvise_cold_or_pageout_pte_range`` visits: present PTEs of a running
+        process's range (swap entries and untouched pages are skipped)."""
         proc = self._procs.get(pid)
         if proc is None or not proc.started or proc.exited:
-            raise InvalidParameter(f"pageout of process {pid}, which is not running")
+            raise InvalidParameter(f"{what} of process {pid}, which is not running")
         if not 0 <= first <= last < proc.npages:
-            raise InvalidParameter(f"pageout {first}-{last} is outside process {pid}")
+            raise InvalidParameter(f"{what} {first}-{last} is outside process {pid}")
         self._background()
         lo = proc.base
-        gs = (np.flatnonzero(self.mapped[lo + first:lo + last + 1]) + lo + first).tolist()
+        return (np.flatnonzero(self.mapped[lo + first:lo + last + 1]) + lo + first).tolist()
+
+    def pageout(self, pid: int, first: int, last: int) -> int:
+        """``madvise(MADV_PAGEOUT)`` of pages ``first..last`` (``madvise_cold_or_pageout_pte_range``
+        with ``pageout``): each mapped folio has ``PG_referenced`` cleared (the PTE's young bit
+        stays: only MADV_COLD clears it), an active one is marked workingset, and all are
+        isolated and reclaimed now by ``reclaim_pages``, which clears ``PG_active`` and runs
+        ``shrink_folio_list`` ignoring references; what it keeps goes back on its list
+        (``folio_putback_lru``). Returns the number reclaimed."""
+        gs = self._madvise_range(pid, first, last, "pageout")
+        proc = self._procs[pid]
         flags, vec = self._mv_flags, proc.vec
         for g in gs:
-            self._mv_young[g] = 0
             fl = flags[g]
             if fl & F_ACTIVE:
                 vec.nr_active -= 1
@@ -1604,7 +1627,7 @@ class MemoryModel:
             flags[g] = fl & ~(F_REFERENCED | F_ACTIVE)
             self._lru_del(g)
         sc = _Scan(None, len(gs))
-        self._in_reclaim += 1
+        self._in_reclaim += 1  # reclaim_pages: memalloc_noreclaim_save
         try:
             reclaimed, _, keep, rotate = self._shrink_folio_list(gs, vec, sc,
                                                                  ignore_references=True)
@@ -1616,11 +1639,38 @@ class MemoryModel:
             flags[g] &= ~F_RECLAIM
         return reclaimed
 
+    def cold(self, pid: int, first: int, last: int) -> int:
+        """``madvise(MADV_COLD)`` of pages ``first..last`` (``madvise_cold_or_pageout_pte_range``
+        without ``pageout``): each mapped folio's PTE young bit and ``PG_referenced`` are
+        cleared, an active folio is marked workingset and deactivated (``folio_deactivate`` →
+        ``lru_deactivate``: to the head of the inactive list, ``pgdeactivate``); inactive ones
+        stay where they are. Nothing is reclaimed now. Returns the number deactivated."""
+        gs = self._madvise_range(pid, first, last, "cold")
+        proc = self._procs[pid]
+        flags, vec, young = self._mv_flags, proc.vec, self._mv_young
+        moved = 0
+        for g in gs:
+            young[g] = 0
+            fl = flags[g] & ~F_REFERENCED
+            if fl & F_ACTIVE:
+                self._lru_del(g)
+                vec.nr_active -= 1
+                flags[g] = (fl | F_WORKINGSET) & ~F_ACTIVE
+                self._lru_add(g, vec, False)
+                moved += 1
+            else:
+                flags[g] = fl
+        self.stats.pgdeactivate += moved
+        return moved
+
     def memory_reclaim(self, memcg: MemCgroup, nbytes: int,
                        swappiness: int | None = None) -> bool:
-        """``memory.reclaim``: proactive reclaim of ``nbytes`` from the group in batches of a
-        quarter of what is left (at least 32 pages); False (``-EAGAIN``) when 16 attempts in a
-        row reclaimed nothing before the goal."""
+        """``memory.reclaim`` (``user_proactive_reclaim``): proactive reclaim of ``nbytes``
+        from the group in batches of a quarter of what is left
+        (``try_to_free_mem_cgroup_pages`` makes that at least 32 pages), with ``swappiness``
+        instead of the group's when given; False (the write's ``-EAGAIN``) once an attempt
+        reclaims nothing after ``MAX_RECLAIM_RETRIES`` (16) such attempts, before the goal.
+        ``MemCgroup.write("memory.reclaim", ...)`` of this model's hierarchy calls it."""
         self._background()
         goal = nbytes // PAGE_SIZE
         done = 0
@@ -1636,6 +1686,29 @@ class MemoryModel:
                 retries -= 1
             done += got
         return True
+
+    def set_min_free_kbytes(self, kbytes: int) -> None:
+        """Write ``vm.min_free_kbytes`` (``min_free_kbytes_sysctl_handler`` →
+        ``setup_per_zone_wmarks``): the zone's min, low and high watermarks follow at once;
+        kswapd and direct reclaim act on the next allocation."""
+        if isinstance(kbytes, bool) or not isinstance(kbytes, int) or kbytes < 0:
+            raise InvalidParameter(f"min_free_kbytes must be a non-negative integer, got "
+                                   f"{kbytes!r}")
+        self.min_free_kbytes = kbytes
+        self.wmark_min, self.wmark_low, self.wmark_high = watermarks(self.ram_pages, kbytes)
+        max_pool = self.zswap.max_pages()
+        #: Below this many resident and page-table pages no allocation can reach the low
+        #: watermark, whatever zswap's pool holds (its limit, plus one zspage of slack).
+        self._no_pressure_below = (self.ram_pages - self.wmark_low - 1 - (max_pool + 8)
+                                   if max_pool is not None else -1)
+
+    def idle(self, seconds: float) -> None:
+        """The workload sleeps for ``seconds`` (``usleep``): the model's clock advances and the
+        background work due by then (kswapd, zswap's shrink worker) runs."""
+        if not seconds >= 0:
+            raise InvalidParameter(f"idle time must be >= 0, got {seconds!r}")
+        self.now += seconds * 1e6
+        self._background()
 
     def set_limit(self, memcg: MemCgroup, name: str, value: str) -> None:
         """Write a cgroup file now. A lower memory limit reclaims down to it first, as

@@ -58,7 +58,8 @@ lines are ignored):
 
 ``set <memcg> <file> <value>``
     Write ``value`` to a cgroup file of the group at this point: ``memory.max``,
-    ``memory.zswap.max``, ``memory.zswap.writeback`` (cgroup v2), ``memory.limit_in_bytes``,
+    ``memory.swap.max``, ``memory.zswap.max``, ``memory.zswap.writeback`` (cgroup v2),
+    ``memory.limit_in_bytes``,
     ``memory.swappiness`` (cgroup v1). The value is checked here for its syntax; the cgroup
     version of the run decides whether the file exists.
 
@@ -123,8 +124,8 @@ TRACE_HEADER: Final = "# pyzswap trace v1"
 #: from a memcg, or write a cgroup file.
 Op: TypeAlias = Literal["r", "w", "exit", "pageout", "reclaim", "set"]
 #: The cgroup files a ``set`` line may write (either cgroup version's).
-SET_FILES: Final = ("memory.max", "memory.zswap.max", "memory.zswap.writeback",
-                    "memory.limit_in_bytes", "memory.swappiness")
+SET_FILES: Final = ("memory.max", "memory.swap.max", "memory.zswap.max",
+                    "memory.zswap.writeback", "memory.limit_in_bytes", "memory.swappiness")
 
 _PAGE_SIZE: Final = 4096
 _VERSION_PREFIX: Final = "pyzswap trace v"
