@@ -598,6 +598,8 @@ def _check_groups(wl: Any, cfg: Any) -> None:
         k.strip("/") for k in wl.memcg_max} | {
         (ev.memcg or "").strip("/") for ev in wl.controls if getattr(ev, "memcg", None)}
     known.discard("")
+    # a group's ancestors exist too (a/b makes a)
+    known |= {"/".join(p.split("/")[:k]) for p in known for k in range(1, p.count("/") + 1)}
     for option, paths in (("--memcg-max", cfg.memcg_max), ("--zswap-max", cfg.zswap_max),
                           ("--no-writeback", cfg.zswap_writeback)):
         for path in paths:

@@ -233,3 +233,14 @@ def test_checked_line_says_why_nothing_was_verified(capsys: pytest.CaptureFixtur
     assert "nothing was swapped in (no memory pressure)" in out and "--no-verify" not in out
     code, out, _ = _cli(["run", *TINY, "--no-verify"], capsys)
     assert code == 0 and "not verified (--no-verify)" in out
+
+
+def test_a_parent_cgroup_of_the_workload_is_known(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "t.trace"
+    trace.write_text("# pyzswap trace v1\nproc 1 64 memcg=c/d pageset=real\n"
+                     "w 1 0-63\n")
+    code, _, err = _cli(["run", str(trace), "--memcg-max", "c=64K", "--json"], capsys)
+    assert code == 0, err
+    code, _, err = _cli(["run", str(trace), "--memcg-max", "e=64K"], capsys)
+    assert code == 2 and "no cgroup 'e'" in err
