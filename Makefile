@@ -13,6 +13,9 @@ STAMP := $(VENV)/.pyzswap-installed
 # libzstd and zlib and needs a C compiler; python-lzo (the tests' LZO cross-check) and the
 # fuzz-lzo harness link liblzo2.
 DEB_PACKAGES := liblzo2-dev liblz4-dev libzstd-dev zlib1g-dev gcc
+# The HTML reports' browser test (tests/run/test_html_browser.py) drives Debian's chromium
+# headless; where it cannot be installed the setup goes on and that test skips, saying why.
+BROWSER_PACKAGES := chromium
 
 .PHONY: run test test-host test-fidelity lint bench fuzz fuzz-lzo stateful-long setup clean
 
@@ -25,6 +28,11 @@ $(STAMP): pyproject.toml setup.py Makefile $(wildcard src/pyzswap/csrc/*)
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@command -v chromium >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "installing Debian packages: $(BROWSER_PACKAGES)"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install \
+		  -y -qq $(BROWSER_PACKAGES) ) || echo "chromium could not be installed: the browser \
+		test of the HTML reports will skip"; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'

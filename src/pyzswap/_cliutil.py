@@ -27,11 +27,37 @@ import click
 
 from .errors import ZswapError
 
+#: Exit status of every user error: one line on stderr, nothing changed.
+EXIT_USAGE = 2
+#: The largest ``--ram`` (1 TiB), and the most runs one ``--sweep`` or compressor list asks for.
+MAX_RAM_BYTES = 1 << 40
+MAX_RUNS = 32
+
+
+class CliError(click.ClickException):
+    """A user error of a pyzswap command (exit status 2, one line)."""
+
+    exit_code = EXIT_USAGE
+
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_USAGE", "MAX_SECONDS", "PIPE_WIDTH", "SEED", "console", "error_message",
-           "finite_float", "main_error_message", "one_line_errors", "terminate_on_sigterm"]
+__all__ = [
+    "EXIT_USAGE",
+    "MAX_RAM_BYTES",
+    "MAX_RUNS",
+    "MAX_SECONDS",
+    "PIPE_WIDTH",
+    "SEED",
+    "CliError",
+    "console",
+    "error_message",
+    "finite_float",
+    "main_error_message",
+    "one_line_errors",
+    "terminate_on_sigterm",
+]
 
 #: Output width when stdout/stderr is not a terminal: wide enough that no table or line is
 #: wrapped (rich would otherwise wrap at 80 columns and split values across lines in a file).

@@ -17,7 +17,15 @@ from typing import Any, Final
 import click
 
 from . import __version__
-from ._cliutil import SEED, finite_float, main_error_message, terminate_on_sigterm
+from ._cliutil import (
+    EXIT_USAGE,
+    MAX_RUNS,
+    SEED,
+    CliError,
+    finite_float,
+    main_error_message,
+    terminate_on_sigterm,
+)
 from .compress import available_compressors, get_compressor
 from .errors import ZswapError
 from .folio import PAGE_SIZE
@@ -26,16 +34,8 @@ from .storecheck import StoreCheckReport, store_check
 
 __all__ = ["main"]
 
-EXIT_USAGE = 2
-#: The most accesses a run replays (``--ops``), and the largest ``--ram`` (1 TiB).
+#: The most accesses a run replays (``--ops``).
 MAX_OPS = 1 << 32
-MAX_RAM_BYTES = 1 << 40
-#: The most runs one ``--sweep`` or ``--compressor`` list asks for.
-MAX_RUNS = 32
-
-
-class CliError(click.ClickException):
-    exit_code = EXIT_USAGE
 
 
 def _compressor_option(default: str = "lzo") -> Callable[[Any], Any]:
@@ -234,187 +234,268 @@ def _mb_per_s(us_per_page: object) -> str:
     return f"{PAGE_SIZE / us_per_page:,.0f}"
 
 
+def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``run`` and ``advise`` share: the machine, the workload, the cost model."""
+    options = [
+        click.argument("workload", required=False),
+        click.option("--ram", default=None, metavar="SIZE",
+                     help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
+                          "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
+                          "workload's suggestion"),
+        click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
+                     show_default=True,
+                     help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not "
+                          "charged; 2 = memory.max, zswap charged"),
+        click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
+                     help="memory limit of one of the workload's cgroups (v2 memory.max, v1 "
+                          "memory.limit_in_bytes), e.g. batch=64M (repeatable)"),
+        click.option("--swappiness", type=click.IntRange(0, 200), default=60,
+                     show_default=True,
+                     help="vm.swappiness (and each v1 group's memory.swappiness)"),
+        click.option("--page-cluster", type=click.IntRange(0, 31), default=3,
+                     show_default=True, help="vm.page-cluster: swap readahead of up to 2**N "
+                                             "pages"),
+        click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
+                     help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM "
+                          "size"),
+        click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
+                     help="number of accesses (default: the workload's)"),
+        click.option("--scale", type=finite_float(0.01, 100.0), default=None,
+                     help="scale a built-in workload's pages and accesses [default: 1]"),
+        click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
+                     default=None, help="access pattern for a page file [default: zipf]"),
+        click.option("--seed", type=SEED, default=0, show_default=True,
+                     help="workload seed (the first one with --seeds)"),
+        click.option("--swap-device", type=click.Choice(list(SWAP_DEVICE_NAMES)),
+                     default=None,
+                     help="the swap device of the cost model (docs/DECIDING.md) "
+                          "[default: nvme; zram with --backend zram]"),
+        click.option("--swap-latency", type=finite_float(0.0, 1e7), default=None,
+                     metavar="US", help="a measured swap device instead: its 4 KiB read and "
+                                        "write latency in microseconds"),
+        click.option("--swap-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=None, help="directory of the model's swap file [default: $TMPDIR]"),
+        click.option("--no-verify", is_flag=True,
+                     help="do not check every fault against the truth"),
+        click.option("--json", "as_json", is_flag=True, help="print one JSON object"),
+        click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="write a self-contained HTML report to this file"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+#: ``--swap-device`` presets (see pyzswap.run.cost.SWAP_DEVICES).
+SWAP_DEVICE_NAMES = ("nvme", "ssd", "hdd", "zram")
+
+
 @cli.command()
-@click.argument("workload", required=False)
-@click.option("--ram", default=None, metavar="SIZE",
-              help="the machine's RAM (MemTotal: the base of max_pool_percent and the "
-                   "watermarks): 64M, 64MiB, 1.5G, 64MB (10^6), bytes; default: the "
-                   "workload's suggestion")
-@click.option("--cgroup-version", type=click.Choice(["1", "2"]), default="2",
-              show_default=True,
-              help="memory cgroup version: 1 = memory.limit_in_bytes, zswap not charged; "
-                   "2 = memory.max, zswap charged")
-@click.option("--compressor", "-c", default="lzo", show_default=True, metavar="NAME[,NAME…]",
-              help="compression algorithm; several (comma-separated) compare them")
+@_run_options
+@click.option("--backend", type=click.Choice(["zswap", "zram", "none"]), multiple=True,
+              metavar="zswap|zram|none",
+              help="where swapped-out pages go: zswap in front of the swap device, a zram "
+                   "swap device, or the swap device alone (repeat to compare) [default: zswap]")
+@click.option("--compressor", "-c", multiple=True, metavar="NAME[,NAME…]",
+              help="compression algorithm; several (comma-separated) compare them "
+                   "[default: lzo]")
 @click.option("--max-pool-percent", type=click.IntRange(0, 100), default=20, show_default=True)
 @click.option("--accept-threshold-percent", type=click.IntRange(0, 100), default=90,
               show_default=True)
 @click.option("--shrinker/--no-shrinker", "shrinker", default=False, show_default=True,
               help="zswap's memory-pressure shrinker (shrinker_enabled)")
-@click.option("--memcg-max", multiple=True, metavar="PATH=SIZE",
-              help="memory limit of a cgroup (v2 memory.max, v1 memory.limit_in_bytes), e.g. "
-                   "batch=64M (repeatable)")
-@click.option("--swappiness", type=click.IntRange(0, 200), default=60, show_default=True,
-              help="vm.swappiness (and each v1 group's memory.swappiness)")
-@click.option("--page-cluster", type=click.IntRange(0, 31), default=3, show_default=True,
-              help="vm.page-cluster: swap readahead of up to 2**N pages")
-@click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
-              help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM size")
 @click.option("--zswap-max", multiple=True, metavar="PATH=SIZE",
               help="memory.zswap.max of a cgroup (repeatable)")
 @click.option("--no-writeback", "no_writeback", multiple=True, metavar="PATH",
               help="memory.zswap.writeback=0 for a cgroup (repeatable)")
-@click.option("--sweep", default=None, metavar="NAME=V1,V2,…",
+@click.option("--zram-size", default=None, metavar="SIZE",
+              help="zram's disksize with --backend zram [default: room for every page]")
+@click.option("--sweep", multiple=True, metavar="NAME=V1,V2,…",
               help="run once per value of max_pool_percent, accept_threshold_percent, "
-                   "shrinker_enabled or ram, and compare")
-@click.option("--ops", type=click.IntRange(1, MAX_OPS), default=None,
-              help="number of accesses (default: the workload's)")
-@click.option("--scale", type=finite_float(0.01, 100.0), default=1.0, show_default=True,
-              help="scale a built-in workload's pages and accesses")
-@click.option("--pattern", type=click.Choice(["uniform", "zipf", "phased", "scan"]),
-              default="zipf", show_default=True, help="access pattern for a page file")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="workload seed")
-@click.option("--no-verify", is_flag=True, help="do not check every fault against the truth")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+                   "shrinker_enabled or ram (times each compressor), and compare")
+@click.option("--seeds", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="run each configuration with this many seeds; figures are given as the "
+                   "mean with its spread")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write PNG charts into this directory")
-def run(workload: str | None, ram: str | None, cgroup_version: str, compressor: str,
-        max_pool_percent: int, accept_threshold_percent: int, shrinker: bool,
+def run(workload: str | None, ram: str | None, cgroup_version: str,
         memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
-        min_free_kbytes: int | None, zswap_max: tuple[str, ...], no_writeback: tuple[str, ...],
-        sweep: str | None, ops: int | None, scale: float, pattern: str, seed: int,
-        no_verify: bool, as_json: bool, plot_dir: Path | None) -> None:
-    """Replay a workload through zswap under memory pressure and report what zswap did.
+        min_free_kbytes: int | None, ops: int | None, scale: float | None,
+        pattern: str | None, seed: int, swap_device: str | None, swap_latency: float | None,
+        swap_dir: Path | None, no_verify: bool, as_json: bool, html_file: Path | None,
+        backend: tuple[str, ...], compressor: tuple[str, ...], max_pool_percent: int,
+        accept_threshold_percent: int, shrinker: bool, zswap_max: tuple[str, ...],
+        no_writeback: tuple[str, ...], zram_size: str | None, sweep: tuple[str, ...],
+        seeds: int, plot_dir: Path | None) -> None:
+    """Replay a workload through zswap under memory pressure and report what zswap did, what it
+    costs, and what the same workload does without zswap.
 
     WORKLOAD is a built-in workload (default, heap, phased, scan, cgroups), a page file
-    (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). The default run
-    finishes in well under a minute.
+    (e.g. from `pyzswap snapshot`) or a trace file (docs/WORKLOADS.md). Every report has a
+    baseline (zswap off, same seed) and a cost model of the swap device (docs/DECIDING.md).
+    The default run finishes in well under a minute.
     """
-    from .pagesets import check_regular_file
-    from .run.harness import RunConfig, run_workload
-    from .run.workload import workload_from_name
+    from .run import cli_support as _cs
+    from .run.harness import RunConfig
     from .units import parse_size
 
-    names = [c.strip() for c in compressor.split(",") if c.strip()]
+    if len(compressor) > 1:
+        raise CliError("--compressor given twice: give one comma-separated list, "
+                       "e.g. -c lzo,zstd")
+    if len(sweep) > 1:
+        raise CliError("--sweep given twice: one parameter can be swept per run")
+    names = [c.strip() for c in (compressor[0] if compressor else "lzo").split(",")
+             if c.strip()]
     if not names:
         raise CliError("--compressor: give at least one algorithm name")
     if len(names) > MAX_RUNS:
         raise CliError(f"--compressor: at most {MAX_RUNS} algorithms, got {len(names)}")
     for name in names:
         _check_compressor(name)
-    ram_pages = None if ram is None else _ram_pages(ram, parse_size)
+    backends = list(dict.fromkeys(backend or ("zswap",)))
+    device = _cs.device(swap_device, swap_latency, backends)
+    ram_pages = None if ram is None else _cs.ram_pages(ram, parse_size)
     if cgroup_version == "1" and (zswap_max or no_writeback):
         raise CliError("--zswap-max and --no-writeback set cgroup v2 files "
                        "(memory.zswap.*); this run is --cgroup-version 1")
+    zram_pages = None
+    if zram_size is not None:
+        if "zram" not in backends:
+            raise CliError("--zram-size is zram's disksize: it needs --backend zram")
+        zram_pages = max(1, _cs.size(zram_size, "--zram-size", parse_size) // 4096)
     base = RunConfig(
         compressor=names[0], ram_pages=ram_pages, max_pool_percent=max_pool_percent,
         accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
         cgroup_version=int(cgroup_version), swappiness=swappiness, page_cluster=page_cluster,
         min_free_kbytes=min_free_kbytes,
-        memcg_max=_limits(memcg_max, "--memcg-max", parse_size),
-        zswap_max=_limits(zswap_max, "--zswap-max", parse_size),
-        zswap_writeback=dict.fromkeys(no_writeback, False), seed=seed, verify=not no_verify,
+        memcg_max=_cs.limits(memcg_max, "--memcg-max", parse_size),
+        zswap_max=_cs.limits(zswap_max, "--zswap-max", parse_size),
+        zswap_writeback=dict.fromkeys((p.strip("/") for p in no_writeback), False),
+        verify=not no_verify, zram_size_pages=zram_pages,
     )
-    configs = _run_configs(base, names, sweep, parse_size)
-    if workload is not None:
-        check_regular_file(workload)  # a FIFO would block the look at its first bytes
-    wl = workload_from_name(workload, seed=seed, pattern=pattern, ops=ops, scale=scale)
-    reports = []
-    for cfg in configs:
-        with _progress_events(not as_json, f"{wl.name} [{cfg.label}]") as progress:
-            reports.append(run_workload(wl, cfg, progress=progress).to_dict())
-    result: dict[str, Any] = reports[0] if len(reports) == 1 else {"runs": reports}
+    configs = _cs.backend_configs(_cs.run_configs(base, names, sweep[0] if sweep else None,
+                                            parse_size), backends)
+    if len(configs) > MAX_RUNS:
+        raise CliError(f"{len(configs)} configurations: at most {MAX_RUNS} per run")
+    make = _cs.workload_maker(workload, pattern, ops, scale)
+    _cs.check_groups(make(seed), base)
+    results = _cs.evaluate(make, configs, seed, seeds, device, as_json, swap_dir)
+    failed = [r for r in results if "failed" in r]
+    reports = [r for r in results if "failed" not in r]
+    if failed and not reports:
+        raise CliError(f"{failed[0]['label']}: {failed[0]['failed']}")
+    result: dict[str, Any] = reports[0] if len(results) == 1 else {"runs": results}
     if plot_dir is not None:
         from .run.plots import write_plots
 
-        written = write_plots(result, plot_dir)
+        written = write_plots(reports[0] if len(reports) == 1 else {"runs": reports}, plot_dir)
         result = {**result, "plots": [str(p) for p in written]}
+    if html_file is not None:
+        from .run.html import write_run_html
+
+        _cs.write_html(lambda: write_run_html(results, html_file), html_file)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         from .run.report import print_comparison, print_run
 
-        if len(reports) == 1:
+        if len(results) == 1:
             print_run(reports[0])
         else:
-            print_comparison(reports)
+            print_comparison(results)
         if plot_dir is not None:
             click.echo(f"charts: {', '.join(result['plots'])}")
+        if html_file is not None:
+            click.echo(f"HTML report: {html_file}")
     bad = [r["label"] for r in reports if not r["consistency"]["identity_holds"]]
     if bad:
         raise CliError(f"statistics are inconsistent in run(s) {', '.join(bad)}")
 
 
-def _ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
+@cli.command()
+@_run_options
+@click.option("--objective", type=click.Choice(["memory", "latency", "balanced"]),
+              default="balanced", show_default=True,
+              help="memory: most RAM saved; latency: least fault stall and CPU; balanced: "
+                   "RAM saved (fraction of RAM) minus the relative increase in stall and CPU "
+                   "time (docs/DECIDING.md)")
+@click.option("--seeds", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="seeds per configuration (figures: mean and spread)")
+@click.option("--pool-percents", default="10,20,40", show_default=True, metavar="P1,P2,…",
+              help="max_pool_percent values of the grid")
+@click.option("--compressors", default=None, metavar="NAME,…",
+              help="compressors of the grid [default: those this kernel offers]")
+@click.option("--all-compressors", is_flag=True,
+              help="also run the compressors this kernel does not offer (marked, never "
+                   "recommended)")
+@click.option("--backends", default="zswap,zram", show_default=True, metavar="B1,B2",
+              help="backends of the grid besides the no-zswap baseline (zswap, zram)")
+def advise(workload: str | None, ram: str | None, cgroup_version: str,
+           memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
+           min_free_kbytes: int | None, ops: int | None, scale: float | None,
+           pattern: str | None, seed: int, swap_device: str | None,
+           swap_latency: float | None, swap_dir: Path | None, no_verify: bool, as_json: bool,
+           html_file: Path | None, objective: str, seeds: int, pool_percents: str,
+           compressors: str | None, all_compressors: bool, backends: str) -> None:
+    """Should WORKLOAD get zswap, zram or neither, and with which settings?
+
+    Runs the grid backend x compressor x max_pool_percent x shrinker (each configuration over
+    --seeds seeds, next to the no-zswap baseline), ranks it by --objective, and prints the
+    recommendation with its expected savings and costs and the commands to apply it. Only
+    reads the host (/proc/crypto, zram's comp_algorithm); changes nothing.
+    """
+    from .run import cli_support as _cs
+    from .run.advise import advise_grid, kernel_offers, rank
+    from .run.harness import RunConfig
+    from .units import parse_size
+
     try:
-        nbytes = parse_size(text, "--ram")
-    except ZswapError as exc:
-        raise CliError(str(exc)) from None
-    if nbytes < PAGE_SIZE:
-        raise CliError(f"--ram {text}: RAM must be at least one page ({PAGE_SIZE} bytes)")
-    if nbytes > MAX_RAM_BYTES:
-        raise CliError(f"--ram {text}: at most 1T (a RAM of {MAX_RAM_BYTES >> 30} GiB)")
-    return nbytes // PAGE_SIZE
+        percents = sorted({int(p) for p in pool_percents.split(",") if p.strip()})
+    except ValueError:
+        raise CliError(f"--pool-percents {pool_percents!r}: expected integers, e.g. "
+                       "10,20,40") from None
+    if not percents or not all(0 <= p <= 100 for p in percents):
+        raise CliError("--pool-percents: give values from 0 to 100")
+    chosen = None
+    if compressors is not None:
+        chosen = [c.strip() for c in compressors.split(",") if c.strip()]
+        if not chosen:
+            raise CliError("--compressors: give at least one algorithm name")
+        for name in chosen:
+            _check_compressor(name)
+    wanted = [b.strip() for b in backends.split(",") if b.strip()]
+    if not wanted or not set(wanted) <= {"zswap", "zram"}:
+        raise CliError(f"--backends {backends!r}: choose from zswap, zram")
+    if swap_device == "zram":
+        raise CliError("--swap-device zram: the grid has zram as a backend; give the disk "
+                       "behind zswap (nvme, ssd, hdd)")
+    device = _cs.device(swap_device, swap_latency, ["zswap"])
+    base = RunConfig(ram_pages=None if ram is None else _cs.ram_pages(ram, parse_size),
+                     cgroup_version=int(cgroup_version), swappiness=swappiness,
+                     page_cluster=page_cluster, min_free_kbytes=min_free_kbytes,
+                     memcg_max=_cs.limits(memcg_max, "--memcg-max", parse_size),
+                     verify=not no_verify)
+    make = _cs.workload_maker(workload, pattern, ops, scale)
+    first = make(seed)
+    _cs.check_groups(first, base)
+    offers = kernel_offers()
+    grid = advise_grid(base, offers, compressors=chosen, pool_percents=percents,
+                       include_unoffered=all_compressors, backends=wanted)
+    results = _cs.evaluate(make, grid, seed, seeds, device, as_json, swap_dir)
+    rows = rank(results, objective, offers)
+    report = _cs.advice(first, results, rows, objective, offers, device, seeds)
+    if html_file is not None:
+        from .run.html import write_advise_html
 
+        _cs.write_html(lambda: write_advise_html(report, results, html_file), html_file)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from .run.report import print_advice
 
-def _limits(items: tuple[str, ...], option: str,
-            parse_size: Callable[[str, str], int]) -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
-    for item in items:
-        path, sep, value = item.partition("=")
-        if not sep or not path.strip("/"):
-            raise CliError(f"{option} {item!r}: expected PATH=SIZE, e.g. batch=64M")
-        try:
-            out[path.strip("/")] = None if value == "max" else parse_size(value, option)
-        except ZswapError as exc:
-            raise CliError(str(exc)) from None
-    return out
-
-
-def _run_configs(base: Any, names: list[str], sweep: str | None,
-                 parse_size: Callable[[str, str], int]) -> list[Any]:
-    from dataclasses import replace
-
-    if sweep is None:
-        return [replace(base, compressor=n, label=n) for n in names]
-    if len(names) > 1:
-        raise CliError("--sweep and several --compressor values cannot be combined")
-    key, sep, values = sweep.partition("=")
-    choices = {"max_pool_percent", "accept_threshold_percent", "shrinker_enabled", "ram"}
-    if not sep or key not in choices or not values:
-        raise CliError(f"--sweep {sweep!r}: expected NAME=V1,V2 with NAME one of "
-                       f"{', '.join(sorted(choices))}")
-    if values.count(",") >= MAX_RUNS:
-        raise CliError(f"--sweep: at most {MAX_RUNS} values, got {values.count(',') + 1}")
-    configs = []
-    for raw in values.split(","):
-        raw = raw.strip()
-        try:
-            if key == "ram":
-                cfg = replace(base, ram_pages=_ram_pages(raw, parse_size))
-            elif key == "shrinker_enabled":
-                if raw not in ("0", "1", "Y", "N", "y", "n"):
-                    raise ValueError(raw)
-                cfg = replace(base, shrinker_enabled=raw in ("1", "Y", "y"))
-            else:
-                value = int(raw)
-                if not 0 <= value <= 100:
-                    raise ValueError(raw)
-                cfg = replace(base, **{key: value})
-        except ValueError:
-            raise CliError(f"--sweep {key}: bad value {raw!r}") from None
-        configs.append(replace(cfg, label=f"{key}={raw}"))
-    return configs
-
-
-@contextmanager
-def _progress_events(enabled: bool, title: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over the replayed events (only on a terminal)."""
-    with _progress(enabled) as update:
-        if update is None:
-            yield None
-            return
-        yield lambda done, total: update(title, done, total)
+    print_advice(report)
+    if html_file is not None:
+        click.echo(f"HTML report: {html_file}")
 
 
 @cli.command()

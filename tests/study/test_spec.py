@@ -130,7 +130,9 @@ def test_a_cell_is_a_pyzswap_run(tmp_path: Path) -> None:
     cli = json.loads(result.output)
     cell = record["report"]
     volatile = ("wall_seconds", "cpu_seconds", "latency", "latency_us", "writeback",
-                "median_store_us", "label")
+                "median_store_us", "label",
+                # what `run` adds around the run: the baseline, the cost model, the seeds
+                "cost", "baseline", "baseline_spread", "versus_baseline", "spread", "seeds")
     for key in cli:
         if key in volatile:
             continue

@@ -38,8 +38,9 @@ from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
 from ..memcg import MemCgroup, memparse
 from ..swapcore import SwapCore
+from ..zsmalloc import ZsPool, huge_class_size
 from ..zswap import Zswap
-from .mm import MemoryModel
+from .mm import MemoryModel, OutOfMemory
 from .workload import OP_EXIT, OP_PAGEOUT, OP_RECLAIM, OP_START, OP_WRITE, Workload
 
 __all__ = ["SHM_DIR", "RunConfig", "RunReport", "default_swap_dir", "run_workload"]
@@ -82,6 +83,13 @@ class RunConfig:
     verify: bool = True
     samples: int = 100
     label: str = ""
+    #: What swapped-out pages go to: ``zswap`` (zswap in front of a disk swap file), ``zram``
+    #: (a zram swap device, no disk) or ``none`` (zswap disabled: the disk only).
+    backend: str = "zswap"
+    #: zram's ``disksize`` in pages (``--backend zram``); None: like the swap file of the
+    #: other backends, room for every page of the workload (a device too small to hold what
+    #: reclaim must swap out makes the kernel OOM-kill; the model would only thrash).
+    zram_size_pages: int | None = None
 
 
 @dataclass
@@ -155,6 +163,63 @@ class _Timers:
         zswap.load = load  # type: ignore[method-assign]
         zswap.shrink_worker_steps = steps  # type: ignore[method-assign]
 
+
+    def time_shrinker(self, zswap: Zswap) -> None:
+        """Count ``zswap_shrinker_scan`` (writeback under memory pressure, ``--shrinker``) as
+        writeback time too: the pool-limit worker is not the only writer."""
+        orig = zswap.shrinker_scan
+        clock = time.perf_counter
+
+        def scan(*args: Any, **kwargs: Any) -> int:
+            t0 = clock()
+            try:
+                return orig(*args, **kwargs)
+            finally:
+                t = clock() - t0
+                self.writeback_wall += t
+                self.cpu["writeback"] += t
+
+        zswap.shrinker_scan = scan  # type: ignore[method-assign]
+
+
+class _ZramPages:
+    """Which stored slots hold a same-filled page (every 8-byte word equal): zram stores those
+    as a flag and no data (``zram_write_page`` -> ``page_same_filled``); the model's zswap, which
+    plays the zram device (:func:`run_workload`), compresses them. Read at the end for zram's
+    ``mm_stat``."""
+
+    def __init__(self, zswap: Zswap, ram_pages: int) -> None:
+        self.same: set[tuple[int, int]] = set()
+        orig = zswap.store
+        same = self.same
+        limit = int(ram_pages * ZRAM_OOM_FRACTION)
+
+        def store(folio: Any, swp_type: int, offset: int, *args: Any, **kwargs: Any) -> bool:
+            if zswap.total_pages() >= limit:
+                raise OutOfMemory(
+                    f"zram's memory reached {ZRAM_OOM_FRACTION:.0%} of RAM "
+                    f"({zswap.total_pages():,} of {ram_pages:,} pages): the workload does not "
+                    "fit in RAM plus zram (the kernel would OOM-kill)")
+            words = np.frombuffer(folio, dtype=np.uint64)
+            for k in range(len(words) // (PAGE_SIZE // 8)):
+                page = words[k * (PAGE_SIZE // 8):(k + 1) * (PAGE_SIZE // 8)]
+                key = (swp_type, offset + k)
+                if (page == page[0]).all():
+                    same.add(key)
+                else:
+                    same.discard(key)
+            return orig(folio, swp_type, offset, *args, **kwargs)
+
+        zswap.store = store  # type: ignore[method-assign]
+
+
+#: A zram run stops with OutOfMemory when zram's pool reaches this share of RAM: what is left
+#: cannot hold a working set (the kernel's reclaim fails and the OOM killer runs; the model
+#: would only spin in reclaim).
+ZRAM_OOM_FRACTION = 0.9
+
+#: The backends of ``pyzswap run --backend``.
+BACKENDS = ("zswap", "zram", "none")
 
 #: One zswap store/load call in this many is timed.
 SAMPLE_EVERY = 8
@@ -241,12 +306,30 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
         + list(cfg.zswap_max) + list(cfg.zswap_writeback) + list(workload.memcg_max)
         + [ev.memcg for ev in workload.controls if ev.memcg])}
     groups.discard("")
+    if cfg.backend not in BACKENDS:
+        raise InvalidParameter(f"unknown backend {cfg.backend!r} (choose from "
+                               f"{', '.join(BACKENDS)})")
     root = MemCgroup(version=cfg.cgroup_version)
-    zswap = Zswap(compressor=cfg.compressor, totalram_pages=ram_pages,
-                  max_pool_percent=cfg.max_pool_percent,
-                  accept_threshold_percent=cfg.accept_threshold_percent,
-                  shrinker_enabled=cfg.shrinker_enabled, memcg_root=root,
-                  shrink_work="clock", cpus=1)
+    swap_pages = (cfg.swap_pages if cfg.swap_pages is not None
+                  else workload.total_pages + 1024)
+    if cfg.backend == "zram":
+        # zram modelled as zswap with no limit and no writeback in front of a swap area of
+        # zram's disksize: every swapped-out page is compressed into a zsmalloc pool that
+        # takes RAM, nothing reaches a disk, and a full device fails the swap-out as
+        # zram's does (get_swap_pages finds no slot). zram's storage rule (same-filled and
+        # huge pages) is applied to the pages held at the end (_zram_stat).
+        zswap = Zswap(compressor=cfg.compressor, totalram_pages=ram_pages,
+                      max_pool_percent=100, accept_threshold_percent=100,
+                      shrinker_enabled=False, memcg_root=root, shrink_work="clock", cpus=1)
+        if cfg.zram_size_pages is not None:
+            swap_pages = cfg.zram_size_pages
+    else:
+        zswap = Zswap(compressor=cfg.compressor, totalram_pages=ram_pages,
+                      enabled=cfg.backend == "zswap",
+                      max_pool_percent=cfg.max_pool_percent,
+                      accept_threshold_percent=cfg.accept_threshold_percent,
+                      shrinker_enabled=cfg.shrinker_enabled, memcg_root=root,
+                      shrink_work="clock", cpus=1)
     memcgs: dict[str, MemCgroup] = {"": root}
     for path in sorted(groups):
         memcgs[path] = _memcg_for(root, path)
@@ -260,9 +343,10 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
     for path, enabled in cfg.zswap_writeback.items():
         memcgs[_norm(path)].write("memory.zswap.writeback", "1" if enabled else "0")
     timers = _Timers(zswap)
-    swap_pages = cfg.swap_pages if cfg.swap_pages is not None else workload.total_pages + 1024
     if swap_dir is None:
         swap_dir = default_swap_dir(swap_pages)
+    timers.time_shrinker(zswap)
+    zram = _ZramPages(zswap, ram_pages) if cfg.backend == "zram" else None
     with tempfile.TemporaryDirectory(prefix="pyzswap-run-", dir=swap_dir) as tmp:
         core = SwapCore(zswap, directory=tmp)
         try:
@@ -273,7 +357,11 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
                              page_cluster=cfg.page_cluster,
                              min_free_kbytes=cfg.min_free_kbytes,
                              capacity=workload.total_pages + 2 * len(memcgs) + 4)
-            return _replay(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers, progress)
+            report = _replay(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers,
+                             progress)
+            if zram is not None:
+                _zram_view(report.data, _zram_stat(zswap, core, zram, cfg.compressor))
+            return report
         finally:
             core.close()
 
@@ -360,6 +448,52 @@ def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
                              series, timeline, wall))
 
 
+def _zram_stat(zswap: Zswap, core: SwapCore, zram: _ZramPages,
+               compressor: str) -> dict[str, Any]:
+    """zram's ``mm_stat`` for the pages the device holds at the end, by zram's storage rule
+    (``zram_write_page``): a same-filled page stores nothing (``same_pages``); a page whose
+    compressed length is at least ``zs_huge_class_size()`` is stored raw, 4096 bytes
+    (``huge_pages``); every other page stores its compressed length; ``mem_used_total`` is
+    zsmalloc's pages after allocating those objects in slot order."""
+    limit = huge_class_size()
+    sizes: list[int] = []
+    same = huge = 0
+    for t in core.table.types():
+        for e in sorted(zswap.entries(t), key=lambda e: e.offset):
+            if (t, e.offset) in zram.same:
+                same += 1
+            elif e.length >= limit:
+                huge += 1
+                sizes.append(PAGE_SIZE)
+            else:
+                sizes.append(e.length)
+    nr = len(sizes) + same
+    pool = ZsPool("zram-model")
+    try:
+        for size in sizes:
+            pool.malloc(size)
+        used = pool.pages_allocated * PAGE_SIZE
+    finally:
+        pool.destroy()
+    return {"compressor": compressor, "orig_data_size": nr * PAGE_SIZE,
+            "compr_data_size": sum(sizes), "mem_used_total": used, "same_pages": same,
+            "huge_pages": huge, "huge_class_size": limit}
+
+
+def _zram_view(r: dict[str, Any], stat: dict[str, Any]) -> None:
+    """Present a zram run as the kernel would count it: zram is the swap device, so its
+    swap-outs and swap-ins are ``pswpout``/``pswpin`` and zswap's counters stay 0."""
+    stat["mean_saved_bytes"] = r["memory"]["mean_saved_bytes"]
+    stat["disksize"] = r["swap_pages"] * PAGE_SIZE
+    r["zram"] = stat
+    r["pswpout"] += r["zswpout"]
+    r["pswpin"] += r["zswpin"]
+    r["vmstat"]["pswpout"] = r["pswpout"]
+    r["vmstat"]["pswpin"] = r["pswpin"]
+    for key in ("zswpout", "zswpin", "zswpwb"):
+        r[key] = 0
+
+
 def _made(data: bytes | memoryview) -> Callable[[], bytes | memoryview]:
     return lambda: data
 
@@ -421,6 +555,7 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
         "description": workload.description,
         "label": cfg.label or cfg.compressor,
         "compressor": cfg.compressor,
+        "backend": cfg.backend,
         "seed": cfg.seed,
         "parameters": zswap.params(),
         "sysctl": {"vm.swappiness": cfg.swappiness, "vm.page-cluster": cfg.page_cluster,

@@ -456,7 +456,9 @@ class MemoryModel:
     def add_process(self, pid: int, npages: int, contents: Callable[[], bytes | memoryview],
                     memcg: MemCgroup | None = None) -> None:
         """Declare a process of ``npages`` pages whose initial contents ``contents()`` gives
-        (read when it starts). It does not exist until :meth:`start`."""
+        (read when it starts: bytes, or an object with ``len()`` and ``readinto(view)`` that
+        fills the process's memory itself, as a page file does). It does not exist until
+        :meth:`start`."""
         if pid in self._procs:
             raise InvalidParameter(f"process {pid} already exists")
         if npages < 1:
@@ -482,8 +484,12 @@ class MemoryModel:
             raise InvalidParameter(f"process {pid}: contents hold {len(data)} bytes, it needs "
                                    f"{proc.npages * PAGE_SIZE}")
         lo = proc.base * PAGE_SIZE
-        self._truth_v[lo:lo + proc.npages * PAGE_SIZE] = memoryview(data)[
-            :proc.npages * PAGE_SIZE]
+        readinto = getattr(data, "readinto", None)
+        if readinto is not None:  # a page file read straight into memory (no second copy)
+            readinto(self._truth_v[lo:lo + proc.npages * PAGE_SIZE])
+        else:
+            self._truth_v[lo:lo + proc.npages * PAGE_SIZE] = memoryview(data)[
+                :proc.npages * PAGE_SIZE]
         proc.started = True
 
     def processes(self) -> list[int]:

@@ -157,7 +157,8 @@ def _title(runs: Sequence[_Run], what: str) -> str:
     if len(runs) == 1:
         compressor = runs[0].report.get("compressor")
         return f"{what}: {workload}" + (f" ({compressor})" if compressor else "")
-    return f"{what}: {workload}, " + " vs ".join(r.label for r in runs)
+    # The runs are named in the legend; a title listing them would be cut off.
+    return f"{what}: {workload}, {len(runs)} runs"
 
 
 def _thin(x: FloatArray, *ys: FloatArray) -> tuple[FloatArray, ...]:
@@ -169,8 +170,36 @@ def _thin(x: FloatArray, *ys: FloatArray) -> tuple[FloatArray, ...]:
     return (x[idx], *(y[idx] for y in ys))
 
 
-def _colors(n: int) -> list[str]:
-    return [f"C{i % 10}" for i in range(n)]
+def _colors(n: int) -> list[Any]:
+    """One distinct colour per run: the default cycle up to 10 runs, tab20 up to 20, then
+    evenly spaced viridis colours (never a colour shared by two runs)."""
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    from matplotlib import colormaps
+
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["viridis"](i / (n - 1)) for i in range(n)]
+
+
+def _legend_outside(fig: Figure, labels: Sequence[str], colors: Sequence[Any],
+                    styles: Sequence[tuple[str, str]] = ()) -> None:
+    """A comparison's legend right of the plots, where it covers no data and is not clipped:
+    one entry per run (its colour), then what each line style means."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, linewidth=2.4, label=_short(label))
+               for label, c in zip(labels, colors, strict=True)]
+    handles += [Line2D([], [], color="0.3", linewidth=1.6, label=name) for name, _ in styles]
+    for handle, (_, style) in zip(handles[len(labels):], styles, strict=True):
+        handle.set_linestyle(style)  # type: ignore[arg-type]
+    ncols = 1 if len(handles) <= 18 else 2
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False,
+               ncols=ncols)
+
+
+def _short(label: str, width: int = 34) -> str:
+    return label if len(label) <= width else label[:width - 1] + "…"
 
 
 def _width(run_index: int) -> float:
@@ -235,27 +264,37 @@ def _draw_pool_size(figure_cls: type[Figure], runs: Sequence[_Run]) -> Figure | 
     panels = [(title, spec) for title, spec, present in (
         ("zswap pool", _POOL_SERIES, has_pool),
         ("memory", _MEMORY_SERIES, has_memory)) if present]
-    fig = figure_cls(figsize=(9.0, 3.2 * len(panels) + 0.8), layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     compare = len(runs) > 1
+    # Comparing many runs, each panel keeps its main line per run (the pool; resident memory):
+    # three styles times a dozen colours is unreadable.
+    few = len(drawable) <= 3
+    fig = figure_cls(figsize=(9.0 + (3.2 if compare else 0), 3.2 * len(panels) + 0.8),
+                     layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     colors = _colors(len(runs))
+    styles: dict[str, str] = {}
     for ax, (panel_title, spec) in zip(axes, panels, strict=True):
-        for run_index, (run, (x, _, series)) in enumerate(drawable):
+        for run_index, (_, (x, _, series)) in enumerate(drawable):
             for i, (key, _, name, style) in enumerate(spec):
-                if key not in series:
+                if key not in series or (compare and not few and i > 0):
                     continue
                 xs, ys = _thin(x, series[key])
                 if compare:
-                    color, label = colors[run_index], f"{run.label}: {name}"
-                    width = _width(run_index)
+                    color, width = colors[run_index], _width(run_index)
+                    styles[name] = style
+                    ax.plot(xs, ys, style, color=color, linewidth=width)
                 else:
-                    color, label, style, width = f"C{i}", name, "-", 1.6
-                ax.plot(xs, ys, style, color=color, label=label, linewidth=width)
+                    ax.plot(xs, ys, "-", color=f"C{i}", label=name, linewidth=1.6)
         ax.set_ylabel("MiB")
         ax.set_title(panel_title, loc="left", fontsize="medium")
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
+        if not compare:
+            ax.legend(fontsize="small", loc="best")
+    if compare:
+        _legend_outside(fig, [run.label for run, _ in drawable],
+                        [colors[i] for i in range(len(drawable))],
+                        list(styles.items()) if few else [])
     axes[-1].set_xlabel(drawable[0][1][1])
     from matplotlib.ticker import EngFormatter
 
@@ -300,9 +339,9 @@ def _draw_ratio_histogram(figure_cls: type[Figure], runs: Sequence[_Run]) -> Fig
     drawable = [(run, h) for run in runs if (h := _histogram(run)) is not None]
     if not drawable:
         return None
-    fig = figure_cls(figsize=(8.0, 5.0), layout="constrained")
-    ax: Axes = fig.subplots()
     compare = len(runs) > 1
+    fig = figure_cls(figsize=(8.0 + (4.2 if compare else 0), 5.0), layout="constrained")
+    ax: Axes = fig.subplots()
     colors = _colors(len(runs))
     reference = drawable[0][1][0]
     shared = all(len(e) == len(reference) and np.array_equal(e, reference)
@@ -325,7 +364,7 @@ def _draw_ratio_histogram(figure_cls: type[Figure], runs: Sequence[_Run]) -> Fig
         ax.set_xlim(lo, hi)
         step = max(1, math.ceil((hi - lo + 1) / _MAX_EDGE_LABELS))
         ticks = list(range(lo, hi + 1, step))
-        ax.set_xticks(ticks, [f"{reference[i]:.3g}" for i in ticks])
+        ax.set_xticks(ticks, [f"{reference[i]:.4g}" for i in ticks])
     else:
         low = min(float(e[0]) for _, (e, _) in drawable)
         high = max(float(e[-1]) for _, (e, _) in drawable)
@@ -338,7 +377,11 @@ def _draw_ratio_histogram(figure_cls: type[Figure], runs: Sequence[_Run]) -> Fig
     ax.set_ylabel("stored pages")
     ax.set_ylim(bottom=0)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize="small")
+    if compare:  # right of the plot: over the bars it hides the data
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False, ncols=1 if len(drawable) <= 18 else 2)
+    else:
+        ax.legend(fontsize="small")
     ax.set_title(_title(runs, "Compression ratio"))
     return fig
 
@@ -362,20 +405,21 @@ def _draw_latency_cdf(figure_cls: type[Figure], runs: Sequence[_Run]) -> Figure 
                 curves.append((run_index, op, style, np.sort(samples)))
     if not curves:
         return None
-    fig = figure_cls(figsize=(8.0, 5.6), layout="constrained")
-    ax: Axes = fig.subplots()
     compare = len(runs) > 1
+    fig = figure_cls(figsize=(8.0 + (3.6 if compare else 0), 5.6), layout="constrained")
+    ax: Axes = fig.subplots()
+    colors = _colors(len(runs))
     for i, (run_index, op, style, ordered) in enumerate(curves):
         n = len(ordered)
         y = np.arange(1, n + 1, dtype=np.float64) / n
         xs, ys = _thin(ordered, y)
         p50, p99 = (float(v) for v in np.percentile(ordered, [50, 99]))
-        color = f"C{run_index % 10}" if compare else f"C{i % 10}"
-        name = f"{runs[run_index].label} {op}" if compare else op
+        color = colors[run_index] if compare else f"C{i % 10}"
         ax.step(xs, ys, style, where="post", color=color,
                 linewidth=_width(run_index) - 0.6 if compare else 1.6,
-                label=f"{name}: p50 {_us(p50)}, p99 {_us(p99)} ({n:,})")
-        ax.plot([p50, p99], [0.5, 0.99], "o", color=color, markersize=5)
+                label=None if compare else f"{op}: p50 {_us(p50)}, p99 {_us(p99)} ({n:,})")
+        if not compare or len(runs) <= 3:
+            ax.plot([p50, p99], [0.5, 0.99], "o", color=color, markersize=5)
     for level, text in ((0.5, "p50"), (0.99, "p99")):
         ax.axhline(level, color="0.5", linewidth=0.8, linestyle=":")
         ax.annotate(text, xy=(1.0, level), xycoords=("axes fraction", "data"),
@@ -387,10 +431,16 @@ def _draw_latency_cdf(figure_cls: type[Figure], runs: Sequence[_Run]) -> Figure 
     ax.set_ylabel("fraction of operations ≤ latency")
     ax.set_ylim(0, 1.02)
     ax.grid(True, which="both", alpha=0.3)
-    # Below the axes: CDFs cross the whole plot, so no corner inside is reliably empty. One
-    # column per run (store above load) in a comparison.
-    ncols = min(len(runs) if compare else len(curves), 3)
-    fig.legend(loc="outside lower center", ncols=ncols, fontsize="small", frameon=False)
+    # Outside the axes: CDFs cross the whole plot, so no corner inside is reliably empty. A
+    # comparison names each run once (its colour) and says which style is store, which load;
+    # the percentiles of every run are in the text and JSON report.
+    if compare:
+        seen = sorted({run_index for run_index, *_ in curves})
+        _legend_outside(fig, [runs[i].label for i in seen], [colors[i] for i in seen],
+                        [(op, style) for op, style in _LATENCY_OPS])
+    else:
+        fig.legend(loc="outside lower center", ncols=min(len(curves), 3), fontsize="small",
+                   frameon=False)
     ax.set_title(_title(runs, "Store and load latency"))
     return fig
 

@@ -20,6 +20,7 @@ Everything is deterministic for a seed: contents, patterns and the write positio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -31,7 +32,8 @@ import numpy.typing as npt
 
 from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
-from ..pagesets import PAGESETS, make_pages_view, read_page_file
+from ..pagesets import MAX_PAGE_FILE_BYTES, PAGESETS, make_pages_view, read_page_file
+from ..pagesets.files import _check_file_size, _open_checked
 
 if TYPE_CHECKING:
     from .trace import TraceEvent
@@ -227,16 +229,50 @@ def page_file_workload(path: str | Path, *, pattern: str = "zipf", seed: int = 0
     if pattern not in PATTERNS:
         raise InvalidParameter(f"unknown access pattern {pattern!r} (choose from "
                                f"{', '.join(PATTERNS)})")
-    data = read_page_file(path)
-    npages = len(data) // PAGE_SIZE
+    pages = FilePages(path)
+    npages = len(pages) // PAGE_SIZE
     if npages == 0:
         raise CorruptData(f"{path}: the page file is empty")
     nr = ops if ops is not None else max(10_000, npages * 8)
-    spec = ProcessSpec(1, npages, lambda: data, None, Path(path).name)
+    spec = ProcessSpec(1, npages, lambda: pages, None, Path(path).name)  # type: ignore[arg-type,return-value]
     return Workload(Path(path).name, [spec],
                     _mixed_events([(1, npages, pattern, 1.0)], nr, seed, write_fraction), nr + 1,
                     ram_pages=max(1, npages // 2), description=f"page file, {pattern} accesses",
                     nr_accesses=nr)
+
+
+class FilePages:
+    """A page file as a process's contents, read straight into the mm model's memory when the
+    process starts (``MemoryModel.start`` calls :meth:`readinto`), so no copy of the pages is
+    held by the workload: a run's memory stays about one page file (plus the compressed pool)
+    however often the workload is replayed. The checks of :func:`read_page_file` run when it
+    is made (a FIFO, a device, a size that is not whole pages, an incomplete snapshot)."""
+
+    _CHUNK: Final = 64 << 20
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        fd = _open_checked(self.path, limit=MAX_PAGE_FILE_BYTES)
+        try:
+            self.nbytes = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        _check_file_size(self.path, self.nbytes)
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def readinto(self, view: memoryview) -> None:
+        """Fill ``view`` (at most the file's size) from the file, a chunk at a time."""
+        with os.fdopen(_open_checked(self.path, limit=MAX_PAGE_FILE_BYTES), "rb",
+                       buffering=0) as f:
+            got, want = 0, min(len(view), self.nbytes)
+            while got < want:
+                n = f.readinto(view[got:min(want, got + self._CHUNK)])
+                if not n:
+                    raise CorruptData(f"{self.path}: the page file shrank while it was read "
+                                      f"({got} of {want} bytes)")
+                got += n
 
 
 def trace_workload(path: str | Path, *, seed: int = 0) -> Workload:
