@@ -318,6 +318,9 @@ SWAP_DEVICE_NAMES = ("nvme", "ssd", "hdd", "zram")
                    "mean with its spread")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="write PNG charts into this directory")
+@click.option("--no-baseline", "no_baseline", is_flag=True,
+              help="skip the no-zswap run beside each configuration (about half the time; the "
+                   "report then has no baseline column)")
 def run(workload: str | None, ram: str | None, cgroup_version: str,
         memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
         min_free_kbytes: int | None, ops: int | None, scale: float | None,
@@ -326,7 +329,7 @@ def run(workload: str | None, ram: str | None, cgroup_version: str,
         backend: tuple[str, ...], compressor: tuple[str, ...], max_pool_percent: int,
         accept_threshold_percent: int, shrinker: bool, zswap_max: tuple[str, ...],
         no_writeback: tuple[str, ...], zram_size: str | None, sweep: tuple[str, ...],
-        seeds: int, plot_dir: Path | None) -> None:
+        seeds: int, plot_dir: Path | None, no_baseline: bool) -> None:
     """Replay a workload through zswap under memory pressure and report what zswap did, what it
     costs, and what the same workload does without zswap.
 
@@ -379,7 +382,8 @@ def run(workload: str | None, ram: str | None, cgroup_version: str,
         raise CliError(f"{len(configs)} configurations: at most {MAX_RUNS} per run")
     make = _cs.workload_maker(workload, pattern, ops, scale)
     _cs.check_groups(make(seed), base)
-    results = _cs.evaluate(make, configs, seed, seeds, device, as_json, swap_dir)
+    results = _cs.evaluate(make, configs, seed, seeds, device, as_json, swap_dir,
+                           baseline=not no_baseline)
     failed = [r for r in results if "failed" in r]
     reports = [r for r in results if "failed" not in r]
     if failed and not reports:

@@ -128,6 +128,23 @@ def test_every_run_report_has_baseline_and_costs(capsys: pytest.CaptureFixture[s
     assert out.index("memory saved (mean over the run)") < out.index("memory saved at the end")
 
 
+def test_no_baseline_skips_only_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    """--no-baseline: the same run and cost, no zswap-off run beside it (nor its column)."""
+    code, out, _ = _cli(["run", *TINY, "--json"], capsys)
+    assert code == 0
+    full = json.loads(out)
+    code, out, _ = _cli(["run", *TINY, "--json", "--no-baseline"], capsys)
+    assert code == 0
+    lean = json.loads(out)
+    assert "baseline" in full and "baseline" not in lean and "versus_baseline" not in lean
+    for key in ("zswpout", "zswpin", "pswpout", "pgmajfault", "stored_pages"):
+        assert lean[key] == full[key], key
+    assert lean["cost"]["stall_seconds"].keys() == full["cost"]["stall_seconds"].keys()
+    code, out, _ = _cli(["run", *TINY, "--no-baseline"], capsys)
+    assert code == 0
+    assert "estimated stall in faults" in out and "no zswap (baseline)" not in out
+
+
 def test_swap_device_choice_changes_only_the_cost(capsys: pytest.CaptureFixture[str]) -> None:
     got = {}
     for args in (["--swap-device", "hdd"], ["--swap-latency", "80"]):

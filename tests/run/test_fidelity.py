@@ -34,7 +34,8 @@ def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert suite_case.sha256() == recorded["trace_sha256"], "the trace generator changed"
     trace = suite_case.write(tmp_path)
     ram = recorded["machine"]["ram_bytes"]
-    code = main(["run", str(trace), "--ram", f"{ram >> 10}K", *suite_case.args, "--json"])
+    code = main(["run", str(trace), "--ram", f"{ram >> 10}K", *suite_case.args, "--no-baseline",
+                 "--json"])
     out = capsys.readouterr()
     assert code == 0, out.err
     return recorded, json.loads(out.out)

@@ -148,12 +148,14 @@ def check_groups(wl: Any, cfg: Any) -> None:
 
 
 def evaluate(make: Callable[[int], Any], configs: list[Any], seed: int, seeds: int,
-              device: Any, quiet: bool, swap_dir: Path | None) -> list[dict[str, Any]]:
+              device: Any, quiet: bool, swap_dir: Path | None, *,
+              baseline: bool = True) -> list[dict[str, Any]]:
     from .evaluate import evaluate
 
     with progress_runs(not quiet) as progress:
         return evaluate(make, configs, seeds=list(range(seed, seed + seeds)), device=device,
-                        progress=progress, swap_dir=None if swap_dir is None else str(swap_dir))
+                        baseline=baseline, progress=progress,
+                        swap_dir=None if swap_dir is None else str(swap_dir))
 
 
 def ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:

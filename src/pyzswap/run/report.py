@@ -152,9 +152,11 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
                       title_justify="left")
         table.add_column("")
         table.add_column(f"{r.get('backend', 'zswap')} ({r['label']})", justify="right")
-        table.add_column("no zswap (baseline)", justify="right")
+        with_base = "baseline" in r  # not run with --no-baseline
+        if with_base:
+            table.add_column("no zswap (baseline)", justify="right")
         for row in cost_rows(r):
-            table.add_row(*row)
+            table.add_row(*(row if with_base else row[:2]))
         con.print(table)
         if "versus_baseline" in r:
             con.print(_verdict(r))
