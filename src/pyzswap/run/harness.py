@@ -347,11 +347,12 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
         swap_dir = default_swap_dir(swap_pages)
     timers.time_shrinker(zswap)
     zram = _ZramPages(zswap, ram_pages) if cfg.backend == "zram" else None
-    with tempfile.TemporaryDirectory(prefix="pyzswap-run-", dir=swap_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="pyzswap-run-", dir=swap_dir,
+                                     ignore_cleanup_errors=True) as tmp:
         core = SwapCore(zswap, directory=tmp)
         try:
             core.swapon(swap_pages)
-            _unlink_temporary_swap(core)
+            _unlink_temporary_swap(core, tmp)
             mm = MemoryModel(core, ram_pages, memcg_root=root, seed=cfg.seed,
                              verify=cfg.verify, swappiness=cfg.swappiness,
                              page_cluster=cfg.page_cluster,
@@ -366,15 +367,18 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
             core.close()
 
 
-def _unlink_temporary_swap(core: SwapCore) -> None:
-    """Remove the run's temporary swap file from its directory now: it stays usable through
-    its open descriptor, and a run that is killed (SIGKILL, the OOM killer) leaves no file
-    behind, in tmpfs (where it would hold memory until a reboot) or on disk."""
+def _unlink_temporary_swap(core: SwapCore, directory: str) -> None:
+    """Remove the run's temporary swap file, and then its (now empty) temporary directory,
+    now: the file stays usable through its open descriptor, and a run that is killed
+    (SIGKILL, the OOM killer, a study worker stopped) leaves nothing behind, in tmpfs (where a
+    file would hold memory until a reboot) or on disk."""
     for swp_type in core.table.types():
         device = core.table.device(swp_type)
         if device.remove_on_close:
             with contextlib.suppress(OSError):
                 os.unlink(device.path)
+    with contextlib.suppress(OSError):  # not empty (a file not ours): the context removes it
+        os.rmdir(directory)
 
 
 _SERIES_KEYS = ("ops", "pool_total_size", "compressed_bytes", "stored_pages", "resident_pages",
