@@ -167,6 +167,20 @@ class SwapDevice:
     def closed(self) -> bool:
         return self._fd < 0
 
+    def _folio_io(self, buf: BytesLike, offset: int, op: str) -> tuple[memoryview, int]:
+        """The byte view of a read or write buffer of 1..MAX_FOLIO_PAGES whole pages, and its
+        page count, with the slots ``offset..offset+nr`` checked to lie on the device."""
+        mv = buf if type(buf) is memoryview else memoryview(buf)
+        if mv.itemsize != 1 or mv.ndim != 1:
+            mv = mv.cast("B")
+        nbytes = mv.nbytes
+        nr = nbytes >> PAGE_SHIFT
+        if nbytes & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
+            raise InvalidParameter(f"a swap {op} is 1..{MAX_FOLIO_PAGES} whole pages, got "
+                                   f"{nbytes} bytes")
+        self._check_range(offset, nr)
+        return mv, nr
+
     def close(self) -> None:
         """Close the file (and remove it if ``remove_on_close``). Idempotent."""
         self._lock.acquire()
@@ -494,15 +508,8 @@ class SwapDevice:
         zeros. On failure raises
         :class:`SwapIOError`, counts ``write_errors`` and marks the slots not written; ``data``
         is never modified."""
-        mv = data if type(data) is memoryview else memoryview(data)
-        if mv.itemsize != 1 or mv.ndim != 1:
-            mv = mv.cast("B")
-        nbytes = mv.nbytes
-        nr = nbytes >> PAGE_SHIFT
-        if nbytes & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
-            raise InvalidParameter(f"a swap write is 1..{MAX_FOLIO_PAGES} whole pages, got "
-                                   f"{nbytes} bytes")
-        self._check_range(offset, nr)
+        mv, nr = self._folio_io(data, offset, "write")
+        nbytes = nr << PAGE_SHIFT
         fd = self._check_open()
         if not self._allocated(offset, nr):
             raise InvalidParameter(f"swap write to unallocated slots {self.type}:{offset}+{nr}")
@@ -541,14 +548,8 @@ class SwapDevice:
         mv = out if type(out) is memoryview else memoryview(out)
         if mv.readonly:
             raise InvalidParameter("read_page needs a writable buffer")
-        if mv.itemsize != 1 or mv.ndim != 1:
-            mv = mv.cast("B")
-        nbytes = mv.nbytes
-        nr = nbytes >> PAGE_SHIFT
-        if nbytes & (PAGE_SIZE - 1) or not 0 < nr <= MAX_FOLIO_PAGES:
-            raise InvalidParameter(f"a swap read is 1..{MAX_FOLIO_PAGES} whole pages, got "
-                                   f"{nbytes} bytes")
-        self._check_range(offset, nr)
+        mv, nr = self._folio_io(mv, offset, "read")
+        nbytes = nr << PAGE_SHIFT
         fd = self._check_open()
         zeros = self.zeromap_count(offset, nr)
         if zeros:
