@@ -8,7 +8,7 @@ import numpy as np
 
 from pyzswap import PAGE_SIZE
 from pyzswap.folio import zero_page_mask
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 
 
 def parser(doc: str | None, compressors: str) -> argparse.ArgumentParser:

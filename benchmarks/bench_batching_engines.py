@@ -52,7 +52,7 @@ from pyzswap.compress import PAGE_SIZE, Compressor, Transform, get_compressor
 from pyzswap.compress.batching import BatchingCompressor, BatchingTransform
 from pyzswap.errors import ZswapError
 from pyzswap.folio import zero_page_mask
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 
 BATCH = 8
 BLOCK = 256

@@ -29,7 +29,7 @@ import _pagesargs
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.compress import get_compressor
 from pyzswap.errors import ZswapError
-from pyzswap.kernel import ZramDevice
+from pyzswap.tools.kernel import ZramDevice
 
 BLOCK = 256
 FIGURES = ("raw_compress", "store", "zram_write", "raw_decompress", "load", "zram_read")

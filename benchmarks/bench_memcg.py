@@ -19,7 +19,7 @@ import time
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.folio import zero_page_mask
 from pyzswap.memcg import MemCgroup
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 
 BLOCK = 256
 

@@ -30,7 +30,7 @@ import zstandard
 
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.folio import zero_page_mask
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 from pyzswap.swapcore import SwapCore
 
 BLOCK = 256

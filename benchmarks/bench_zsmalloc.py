@@ -32,7 +32,7 @@ from typing import Any
 
 import cramjam
 
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 from pyzswap.zsmalloc import PyZsPool, ZsPool
 
 PAGE = 4096

@@ -28,7 +28,7 @@ def _host_left_as_found() -> Iterator[None]:
     test that touched the host without the mark. A difference while another pyzswap kernel run
     holds the host (its lock file exists) is that run's doing and only warned about.
     """
-    from pyzswap.kernel._host import HOST
+    from pyzswap.tools.kernel._host import HOST
 
     from .hoststate import host_state
 

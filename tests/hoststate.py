@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from pyzswap.kernel._host import HOST, debugfs_mounted, mount_points
+from pyzswap.tools.kernel._host import HOST, debugfs_mounted, mount_points
 
 ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
 SYS_BLOCK = Path("/sys/block")

@@ -4,9 +4,9 @@
 of every page in zram (``--per-page``: 0 for a same-filled page, 4096 for a huge one, else the
 compressed length) and its zswap figures (stored pages, incompressible pages, pool_total_size),
 for ``lzo`` and ``lzo-rle``. ``tests/compress/test_lzo.py`` checks pyzswap against it without
-root; ``tests/kernel/test_lzo.py`` checks pyzswap and the fixture against the live kernel.
+root; ``tests/tools/kernel/test_lzo.py`` checks pyzswap and the fixture against the live kernel.
 
-The sets: every profile of :data:`pyzswap.pagesets.PAGESETS` (1,024 pages, seed 0), plus
+The sets: every profile of :data:`pyzswap.tools.pagesets.PAGESETS` (1,024 pages, seed 0), plus
 ``sparse`` (zero-heavy pages that are not same-filled: short non-zero spans in zero pages, zero
 runs longer than LZO-RLE's 2,051-byte maximum, non-zero bytes only in a page's last 20 bytes)
 and ``edge`` (incompressible pages with repeats that bring their LZO length to within tens of
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from pyzswap.pagesets import PAGE_SIZE, PAGESETS, make_pages
+from pyzswap.tools.pagesets import PAGE_SIZE, PAGESETS, make_pages
 
 FIXTURE: Final = Path(__file__).parent / "fixtures" / "kernel_lzo.json"
 ALGORITHMS: Final = ("lzo", "lzo-rle")
@@ -96,11 +96,11 @@ def load_fixture() -> dict[str, Any]:
 
 def record() -> dict[str, Any]:
     """Run every set through the host's zram (per page) and zswap, for both algorithms."""
-    from pyzswap.kernel import run_zram, run_zswap
+    from pyzswap.tools.kernel import run_zram, run_zswap
 
     out: dict[str, Any] = {
         "kernel": platform.release(),
-        "recorded_with": "pyzswap.kernel.run_zram(per_page=True) and run_zswap",
+        "recorded_with": "pyzswap.tools.kernel.run_zram(per_page=True) and run_zswap",
         "sets": {},
     }
     for name, make in SETS.items():

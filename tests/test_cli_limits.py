@@ -19,8 +19,8 @@ import pytest
 from pyzswap import PAGE_SIZE, InvalidPage, Zswap
 from pyzswap.cli import main
 from pyzswap.errors import CorruptData, InvalidParameter
-from pyzswap.pagesets import MAX_PAGE_FILE_BYTES, iter_page_file, read_page_file
-from pyzswap.soak import main as soak_main
+from pyzswap.tools.pagesets import MAX_PAGE_FILE_BYTES, iter_page_file, read_page_file
+from pyzswap.tools.soak import main as soak_main
 
 
 def _run(argv: list[str], entry: object = main) -> tuple[int, str, str]:
@@ -92,7 +92,7 @@ def test_value_overflow_and_memory_errors_become_one_line(monkeypatch: pytest.Mo
                                                          files: Path) -> None:
     """The entry point's last line of defence: whatever a layer raises for input too large
     or malformed for it (here injected into the page-file reader) is one line, status 2."""
-    import pyzswap.pagesets as pagesets
+    import pyzswap.tools.pagesets as pagesets
 
     for exc in (ValueError("bad value"), OverflowError("too big"), MemoryError()):
         def boom(path: object, exc: BaseException = exc) -> bytes:
@@ -139,7 +139,7 @@ def test_an_incomplete_snapshot_is_refused(files: Path) -> None:
 
 def test_snapshot_refuses_an_output_that_is_not_a_regular_file(files: Path) -> None:
     """``snapshot -o FIFO`` used to block forever opening the FIFO."""
-    from pyzswap.snapshot import SnapshotError, snapshot_process
+    from pyzswap.tools.snapshot import SnapshotError, snapshot_process
 
     with pytest.raises(SnapshotError, match="not a regular file"):
         snapshot_process(os.getpid(), files / "fifo.pages")
@@ -148,7 +148,7 @@ def test_snapshot_refuses_an_output_that_is_not_a_regular_file(files: Path) -> N
 @pytest.mark.skipif(os.geteuid() != 0, reason="reading another process's memory needs root")
 def test_snapshot_writes_under_a_temporary_name_and_renames_when_complete(
         files: Path) -> None:
-    from pyzswap.snapshot import snapshot_process
+    from pyzswap.tools.snapshot import snapshot_process
 
     child = subprocess.Popen([sys.executable, "-c", "import sys; b = bytearray(1 << 20); "
                               "b[::4096] = b'x' * 256; sys.stdin.read()"],
@@ -173,7 +173,7 @@ def test_an_interrupted_soak_leaves_no_temporary_files(sig: signal.Signals) -> N
     """The soak makes a temporary directory with its swap files; Ctrl-C and SIGTERM used to
     leave it behind (its swap files are inside it). The child reports the directory on
     stderr once the run holds it."""
-    code = ("import sys, threading, pyzswap.soak as s\n"
+    code = ("import sys, threading, pyzswap.tools.soak as s\n"
             "orig = s._Soak._run\n"
             "def run(self):\n"
             "    print('DIR', self.directory, file=sys.stderr, flush=True)\n"

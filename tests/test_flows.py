@@ -314,7 +314,7 @@ def test_memcg_stores_and_loads_agree(ops: list[tuple[object, ...]]) -> None:
 
 def test_fault_injecting_zsmalloc_is_honoured_by_both_flows() -> None:
     # a zsmalloc subclass (as faults.FaultyZsPool) sees every call, through its methods
-    from pyzswap.faults import FaultyZsPool, install_zs_pool
+    from pyzswap.tools.faults import FaultyZsPool, install_zs_pool
 
     for z in _pair(compressor="lz4"):
         faulty = install_zs_pool(z)

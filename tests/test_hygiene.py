@@ -15,7 +15,7 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.cpu import CpuModel
 from pyzswap.errors import AllocFail, InvalidParameter
-from pyzswap.faults import PoolCreationFaults
+from pyzswap.tools.faults import PoolCreationFaults
 from pyzswap.memcg import MemCgroup
 from pyzswap.pool import ZswapPool
 from pyzswap.swapcore import SwapCore

@@ -25,7 +25,7 @@ CSRC = SRC / "csrc"
 LONG_MODULES = {
     "run/mm.py",  # the mm model: one module per kernel file (vmscan, memcontrol, ...) is next
     "run/trace.py",
-    "kernel/replay.py",
+    "tools/kernel/replay.py",
     "memcg.py",  # grew past 800 lines with the memcg swap accounting and memory.reclaim
 }
 #: C functions still over 100 lines.
@@ -107,3 +107,20 @@ def _c_functions(text: str) -> list[tuple[str, int]]:
 def test_no_c_function_over_100_lines(path: Path) -> None:
     long = {name for name, n in _c_functions(path.read_text()) if n > 100}
     assert long <= LONG_C_FUNCTIONS, sorted(long - LONG_C_FUNCTIONS)
+
+
+#: The zswap core and the mm model's kernel parts: they import no tool (``pyzswap.tools``).
+_CORE = ("zswap", "compress", "swap", "zsmalloc.py", "pool.py", "folio.py", "cpu.py", "lru.py",
+         "memcg.py", "swapcore.py", "errors.py", "units.py", "_types.py")
+
+
+def test_the_core_imports_no_tool() -> None:
+    users = []
+    for path, nodes in _python_modules():
+        if path.relative_to(SRC).parts[0] not in _CORE:
+            continue
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                    "tools" in node.module.split(".")):
+                users.append(str(path.relative_to(SRC)))
+    assert users == []

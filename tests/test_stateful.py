@@ -10,7 +10,7 @@ one, a second operation on a slot while one is in flight (it must be refused wit
 ``SlotBusy``, writeback with -EEXIST, and change nothing), and the native types used without
 ``__init__`` or initialised twice. After every step the swap core is compared with the model
 (slot -> the page's last contents) and the accounting invariants are checked
-(:func:`pyzswap.soak.check_invariants`); at the end of every example each device is swapped
+(:func:`pyzswap.tools.soak.check_invariants`); at the end of every example each device is swapped
 off and every page must come back exactly.
 
 ``STATEFUL_EXAMPLES`` sets the number of examples (2,000 in ``make test``; ``make
@@ -34,7 +34,7 @@ from pyzswap import PAGE_SIZE, SlotBusy, Zswap, ZswapError, _native
 from pyzswap.compress import has_compressor
 from pyzswap.cpu import CpuModel, HotplugError
 from pyzswap.errors import AllocFail, DecompressFail, InvalidParameter, UnknownCompressor
-from pyzswap.faults import (
+from pyzswap.tools.faults import (
     FaultyCompressor,
     PoolCreationFaults,
     corrupt_entry,
@@ -42,7 +42,7 @@ from pyzswap.faults import (
     install_zs_pool,
 )
 from pyzswap.memcg import MemCgroup
-from pyzswap.soak import check_invariants, rewrite_slot
+from pyzswap.tools.soak import check_invariants, rewrite_slot
 from pyzswap.swap import SWP_TYPE_SHIFT, SwapIOError, swp_offset, swp_type
 from pyzswap.swapcore import SwapCore
 from pyzswap.zswap import SHRINK_STOP

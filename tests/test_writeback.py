@@ -394,7 +394,7 @@ def test_concurrent_writeback_worker_with_stores_loads_and_frees(tmp_path: Path)
 def test_writeback_entries_batch(tmp_path: Path, compressor: str) -> None:
     """A batch writeback gives what writeback_entry would, per entry; a batching pool's
     entries are decompressed together (in parallel) first."""
-    from pyzswap.faults import corrupt_entry
+    from pyzswap.tools.faults import corrupt_entry
 
     # "zstd-x2" is made (and registered) on first use of the name
     z = Zswap(compressor=compressor, totalram_pages=None)

@@ -30,7 +30,7 @@ from .compress import available_compressors, get_compressor
 from .errors import ZswapError
 from .folio import PAGE_SIZE
 from .pool import LIFETIMES
-from .storecheck import StoreCheckReport, store_check
+from .tools.storecheck import StoreCheckReport, store_check
 
 __all__ = ["main"]
 
@@ -165,7 +165,7 @@ def store(pagefile: Path, compressor: str, folio_pages: int, as_json: bool) -> N
     (-c lz4,zstd,lzo) each gets its own fresh zswap on the same pages, and one table
     compares them.
     """
-    from .pagesets import read_page_file
+    from .tools.pagesets import read_page_file
 
     names = _compressor_list(compressor)
     data = _read_pages(pagefile, read_page_file)
@@ -524,7 +524,7 @@ def pools(nr_cpus: int, offline: str, compressor: str, lifetime: str, nr_pages: 
     bytes, and what the kernel's contexts would take (x86-64).
     """
     from .cpu import CpuModel
-    from .pagesets import make_pages
+    from .tools.pagesets import make_pages
     from .zswap import Zswap
 
     for name in (compressor, *switches):
@@ -611,14 +611,14 @@ def _cpu_ranges(cpus: list[int]) -> str:
 
 #: The tools' commands, by name: (module, attribute). They live with their packages.
 _TOOLS: Final[dict[str, tuple[str, str]]] = {
-    "kernel": ("pyzswap.kernel.cli", "kernel"),
-    "snapshot": ("pyzswap.kernel.cli", "snapshot"),
-    "lab": ("pyzswap.lab.cli", "lab"),
-    "soak": ("pyzswap.soak", "soak"),
-    "bench": ("pyzswap.bench", "bench"),
-    "status": ("pyzswap.status", "status"),
+    "kernel": ("pyzswap.tools.kernel.cli", "kernel"),
+    "snapshot": ("pyzswap.tools.kernel.cli", "snapshot"),
+    "lab": ("pyzswap.tools.lab.cli", "lab"),
+    "soak": ("pyzswap.tools.soak", "soak"),
+    "bench": ("pyzswap.tools.bench", "bench"),
+    "status": ("pyzswap.tools.status", "status"),
     "trace": ("pyzswap.run.trace_cli", "trace"),
-    "study": ("pyzswap.study.cli", "study"),
+    "study": ("pyzswap.tools.study.cli", "study"),
 }
 
 
@@ -629,7 +629,7 @@ def _load_tool(name: str) -> click.Command:
     module, attr = _TOOLS[name]
     command: click.Command = getattr(importlib.import_module(module), attr)
     if name == "bench" and isinstance(command, click.Group) and "study" not in command.commands:
-        from .study.bench import study_bench
+        from .tools.study.bench import study_bench
 
         command.add_command(study_bench)
     return command
@@ -661,7 +661,7 @@ def _announce_host_change(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, mapping every user error to one line and exit status 2."""
-    from .kernel import _host
+    from .tools.kernel import _host
 
     _host.announce = _announce_host_change
     _host.begin_command()

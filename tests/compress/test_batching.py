@@ -36,7 +36,7 @@ from pyzswap.errors import (
     UnknownCompressor,
     ZswapError,
 )
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 
 from ..conftest import COMPRESSORS, random_page, text_page
 

@@ -13,7 +13,7 @@ import pytest
 
 from pyzswap import Zswap, _native
 from pyzswap.folio import MAX_FOLIO_PAGES, PAGE_SIZE
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 
 #: Every algorithm of the codec table (csrc/codec.c).
 ALGORITHMS = ["lzo", "lzo-rle", "lz4", "lz4hc", "zstd", "deflate"]

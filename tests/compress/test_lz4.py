@@ -28,7 +28,7 @@ from pyzswap.compress import (
 from pyzswap.compress import lz4 as lz4_mod
 from pyzswap.compress._pagecodec import PageCodecTransform
 from pyzswap.errors import CompressPoor, DecompressFail
-from pyzswap.pagesets import make_pageset
+from pyzswap.tools.pagesets import make_pageset
 
 from ..conftest import page_strategy
 

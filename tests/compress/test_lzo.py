@@ -2,7 +2,7 @@
 
 The lengths are checked against the kernel itself: ``tests/fixtures/kernel_lzo.json`` holds the
 running kernel's stored length of every page of every set in ``tests/kernel_lzo_sets.py`` (zram,
-one page at a time) and its zswap figures, recorded as root; ``tests/kernel/test_lzo.py`` checks
+one page at a time) and its zswap figures, recorded as root; ``tests/tools/kernel/test_lzo.py`` checks
 the live kernel. The format is cross-checked with liblzo2 (python-lzo) both ways.
 """
 
@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from pyzswap._native import PageCodec
 from pyzswap.compress import PAGE_SIZE, get_compressor
 from pyzswap.errors import CompressPoor, DecompressFail
-from pyzswap.kernel.compare import pyzswap_zram
-from pyzswap.pagesets import make_pages
-from pyzswap.storecheck import store_check
+from pyzswap.tools.kernel.compare import pyzswap_zram
+from pyzswap.tools.pagesets import make_pages
+from pyzswap.tools.storecheck import store_check
 
 from ..kernel_lzo_sets import ALGORITHMS, SETS, digest, load_fixture
 

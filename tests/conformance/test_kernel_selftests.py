@@ -25,7 +25,7 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.errors import InvalidParameter
 from pyzswap.memcg import MemCgroup, ReclaimIncomplete
-from pyzswap.pagesets import make_pages
+from pyzswap.tools.pagesets import make_pages
 from pyzswap.run.mm import MemoryModel
 from pyzswap.swap import swp_offset, swp_type
 from pyzswap.swapcore import SwapCore

@@ -2,7 +2,7 @@
 
 Each case's trace is generated (its SHA-256 must be the recorded one), run through the CLI
 with the case's contract options and compared with the kernel's three runs
-(``tests/fixtures/fidelity/<case>.json``) by :func:`pyzswap.kernel.fidelity.compare_results`:
+(``tests/fixtures/fidelity/<case>.json``) by :func:`pyzswap.tools.kernel.fidelity.compare_results`:
 every target metric within 10% of the kernel's mean where the kernel's spread is under 2%,
 within the kernel's min-max widened by 25% otherwise, and the stored_pages timeline within 10%
 mean absolute relative error. No host change: the kernel's side is the recording.
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from pyzswap.cli import main
-from pyzswap.kernel.fidelity import compare_results
-from pyzswap.kernel.suite import SUITE
+from pyzswap.tools.kernel.fidelity import compare_results
+from pyzswap.tools.kernel.suite import SUITE
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fidelity"
 #: Cases fast enough for ``make test`` (seconds); the others run with ``-m fidelity``.

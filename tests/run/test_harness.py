@@ -96,7 +96,7 @@ def test_shrinker_enabled_scans_under_pressure() -> None:
 
 
 def test_page_file_workload(tmp_path: Path) -> None:
-    from pyzswap.pagesets import make_pages
+    from pyzswap.tools.pagesets import make_pages
 
     path = tmp_path / "pages.bin"
     path.write_bytes(make_pages("mixed", 1024, seed=2))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pyzswap.pagesets import make_pages, write_page_file
+from pyzswap.tools.pagesets import make_pages, write_page_file
 
 _SCRIPT = """
 import json, resource, sys

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pyzswap.errors import CorruptData, InvalidParameter
-from pyzswap.pagesets import DEFAULT_PAGESET, PAGESETS
+from pyzswap.tools.pagesets import DEFAULT_PAGESET, PAGESETS
 from pyzswap.run.trace import (
     TRACE_HEADER,
     ProcSpec,

@@ -1,7 +1,7 @@
 /*
  * The kernel replayer's program: a pyzswap trace compiled for replay on the host's kernel.
  *
- * pyzswap.kernel.replay compiles a trace (docs/WORKLOADS.md) into this format and runs
+ * pyzswap.tools.kernel.replay compiles a trace (docs/WORKLOADS.md) into this format and runs
  * `_replay run` (csrc/replay.c, a standalone executable) on it. The replayer knows nothing of
  * traces, cgroups or zswap: it starts one process per `replay_proc` where a SPAWN step says,
  * has it join the cgroup whose `cgroup.procs` file the program names, executes the page accesses

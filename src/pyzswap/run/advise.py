@@ -49,8 +49,8 @@ def kernel_offers() -> dict[str, list[str] | None]:
     """The compressors the running kernel offers: zswap's from ``/proc/crypto``, zram's from an
     existing device's ``comp_algorithm`` (None: unknown, no zram device). Reads only; no root
     needed."""
-    from ..kernel.zram import zram_algorithms
-    from ..kernel.zswap import zswap_algorithms
+    from ..tools.kernel.zram import zram_algorithms
+    from ..tools.kernel.zswap import zswap_algorithms
 
     out: dict[str, list[str] | None] = {}
     try:

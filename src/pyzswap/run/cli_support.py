@@ -104,7 +104,7 @@ def backend_configs(configs: list[Any], backends: list[str]) -> list[Any]:
 def workload_maker(workload: str | None, pattern: str | None, ops: int | None,
                     scale: float | None) -> Callable[[int], Any]:
     """The workload for a seed; options a workload does not use are errors, not ignored."""
-    from ..pagesets import check_regular_file
+    from ..tools.pagesets import check_regular_file
     from .workload import PROFILES, workload_from_name
 
     builtin = workload is None or workload in PROFILES

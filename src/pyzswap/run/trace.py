@@ -29,7 +29,7 @@ lines are ignored):
 
     * ``memcg=`` the memory cgroup it is charged to, a path such as ``a/b`` or ``/a/b`` (both
       mean the same group; ``/`` is the root). Stored normalised, with a leading ``/``.
-    * ``pageset=`` the :data:`pyzswap.pagesets.PAGESETS` profile its page contents are drawn
+    * ``pageset=`` the :data:`pyzswap.tools.pagesets.PAGESETS` profile its page contents are drawn
       from (default ``real``).
     * ``file=`` a page file (raw 4 KiB pages, as ``pyzswap snapshot`` writes) giving page ``i``
       the file's page ``i``; a relative path is relative to the trace file's directory. The
@@ -98,7 +98,7 @@ from typing import Final, Literal, TypeAlias, cast
 
 from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
-from ..pagesets import DEFAULT_PAGESET, PAGESETS
+from ..tools.pagesets import DEFAULT_PAGESET, PAGESETS
 
 __all__ = [
     "SET_FILES",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .._cliutil import EXIT_USAGE, one_line_errors
-from ..pagesets import PAGESETS
+from ..tools.pagesets import PAGESETS
 from .trace import parse_damo_report, parse_trace
 
 __all__ = ["trace"]

@@ -9,7 +9,7 @@ an index into :attr:`Workload.controls` (the trace line). A process's page exist
 access. Three sources:
 
 * **built-in profiles** (:data:`PROFILES`): processes with realistic contents from
-  :mod:`pyzswap.pagesets` and an access pattern each — ``uniform``, ``zipf`` (a few hot pages,
+  :mod:`pyzswap.tools.pagesets` and an access pattern each — ``uniform``, ``zipf`` (a few hot pages,
   a long cold tail), ``phased`` (a hot window that moves: hot/warm/cold phases) and ``scan``
   (sequential passes, the worst case for an LRU);
 * **page files** (raw 4 KiB pages, e.g. from ``pyzswap snapshot``) with a chosen pattern;
@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 from ..errors import CorruptData, InvalidParameter
 from ..folio import PAGE_SIZE
-from ..pagesets import MAX_PAGE_FILE_BYTES, PAGESETS, make_pages_view, read_page_file
-from ..pagesets.files import _check_file_size, _open_checked
+from ..tools.pagesets import MAX_PAGE_FILE_BYTES, PAGESETS, make_pages_view, read_page_file
+from ..tools.pagesets.files import _check_file_size, _open_checked
 
 if TYPE_CHECKING:
     from .trace import TraceEvent

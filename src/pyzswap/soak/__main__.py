@@ -1,7 +1,0 @@
-"""``python -m pyzswap.soak``: the soak command alone."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())

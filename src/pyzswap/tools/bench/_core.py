@@ -1,0 +1,419 @@
+"""The main benchmark: pyzswap against the raw codec and the kernel's zram, on the same pages.
+
+For each compressor, in one process and one run, on the same non-zero pages:
+
+``raw_compress`` / ``raw_decompress``
+    The compressor's own :class:`~pyzswap.compress.Transform` in a bare loop, into one
+    preallocated PAGE_SIZE buffer (compress) or into the page's output buffer (decompress). A
+    page that does not compress is caught (``CompressPoor``) and, on the way back, copied, as the
+    least any user of the codec must do. This is the floor pyzswap is measured against.
+``store`` / ``load``
+    ``Zswap(compressor=c, totalram_pages=None).store`` of 4 KiB folios after ``swapon``, then
+    ``load`` of every page (exclusive, as from the swap cache, so the pool empties again).
+    Every loaded page is checked against the original after the timed loops.
+``store_64k`` / ``store_2m`` / ``store_reclaim`` (``_seq`` and ``_batched``)
+    Large folios of 16 and 512 pages through ``store``, and reclaim batches of 32 4 KiB folios
+    through ``store_batch``, on the plain compressor (``_seq``: one page after another) and on
+    ``f"{c}-x2"``, the compressor run by :class:`~pyzswap.compress.BatchingCompressor` on two
+    engine threads (``_batched``), registered for the run if it is not registered already.
+``zram_write`` / ``zram_read`` (and ``zram_write_{shape}``)
+    The kernel's zram with the same algorithm, written and read with O_DIRECT, one 1 MiB request
+    per block of :data:`BLOCK` pages (:class:`pyzswap.tools.kernel.ZramDevice`: a fresh device, reset
+    before every round and restored on the way out). Skipped with a note when not root, without
+    zram, or when zram does not offer the algorithm.
+
+Drift control: within each repetition, every block of :data:`BLOCK` pages goes through raw
+compress, store and zram write in turn (then raw decompress, load and zram read), and the
+batched shapes run sequential and batched alternately call by call, with the zram write of
+those pages after every :data:`BLOCK` pages (a fresh round of the device per shape, so each
+shape is paired with zram writes of its own time). Every ratio is taken per repetition and
+summarised as median/min/max (:mod:`._common`). Until session 5 zram was written once per
+repetition, between the single-thread and the batched passes; on this drifting VM that paired
+each ratio with a different stretch of machine speed (docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ...compress import (
+    BatchingCompressor,
+    available_compressors,
+    get_compressor,
+    register_batching,
+    unregister_compressor,
+)
+from ...errors import ZswapError
+from ...folio import PAGE_SIZE
+from ..kernel import KernelRunError, KernelUnavailable, ZramDevice, zram_algorithms
+from ..kernel._host import HOST, HostPaths
+from ...zswap import Zswap
+from ._common import PageSource, Progress, ratio_summary, timing_summary
+
+__all__ = [
+    "BATCHED_ENGINES",
+    "BLOCK",
+    "FOLIO_SHAPES",
+    "TARGETS",
+    "BenchError",
+    "run_bench",
+]
+
+#: Pages per interleaved block: large enough that the clock reads cost nothing, small enough
+#: that raw and pyzswap see the same machine speed.
+BLOCK: Final = 256
+#: Engine threads of the batching compressor (``lz4-x2``): this machine has 2 cores.
+BATCHED_ENGINES: Final = 2
+#: name -> (pages per folio, folios per call): 64 KiB and 2 MiB folios through ``store``, and
+#: reclaim's SWAP_CLUSTER_MAX batch of 32 4 KiB folios through ``store_batch``.
+FOLIO_SHAPES: Final[dict[str, tuple[int, int]]] = {
+    "64k": (16, 1),
+    "2m": (512, 1),
+    "reclaim": (1, 32),
+}
+#: The issues' targets: ratio name -> the bounds as (comparison, bound, compressors it applies
+#: to or None); the first bound that applies to a compressor is its target (lzo and lzo-rle,
+#: the kernel's own codec in C, have tighter ones).
+TARGETS: Final[dict[str, tuple[tuple[str, float, tuple[str, ...] | None], ...]]] = {
+    "store_vs_raw_compress": (("<=", 1.10, ("lzo", "lzo-rle")), ("<=", 1.3, ("lz4", "zstd"))),
+    "load_vs_raw_decompress": (("<=", 1.5, ("lz4", "zstd")),),
+    "store_throughput_vs_zram_write": ((">=", 1.0, ("lz4", "lzo", "lzo-rle")),),
+    "store_batched_throughput_vs_zram_write": ((">=", 1.6, ("lz4",)),),
+    "load_throughput_vs_zram_read": ((">=", 1.0, ("lzo", "lzo-rle")), (">=", 0.8, None)),
+}
+
+clock = time.perf_counter
+
+
+class BenchError(ZswapError):
+    """The benchmark found pyzswap misbehaving (a page loaded wrong, a store refused)."""
+
+
+def _blocks(n: int, size: int = BLOCK) -> list[range]:
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _raw_round(name: str, pages: Sequence[memoryview]) -> list[bytes | None]:
+    """Compress every page once (untimed): the inputs of the raw decompress loop.
+    ``None`` marks a page that does not compress (stored as-is, copied back)."""
+    tfm = get_compressor(name).new_transform()
+    buf = bytearray(PAGE_SIZE)
+    out: list[bytes | None] = []
+    for page in pages:
+        try:
+            n = tfm.compress(page, buf)
+        except ZswapError:
+            n = PAGE_SIZE
+        out.append(bytes(buf[:n]) if 0 < n < PAGE_SIZE else None)
+    return out
+
+
+class _Run:
+    """One compressor's measurements: per-repetition seconds and ratios, and notes."""
+
+    def __init__(self, name: str, n: int) -> None:
+        self.name = name
+        self.n = n
+        self.seconds: dict[str, list[float]] = {}
+        self.ratios: dict[str, list[float]] = {}
+        self.notes: list[str] = []
+
+    def add(self, key: str, seconds: float) -> None:
+        self.seconds.setdefault(key, []).append(seconds)
+
+    def ratio(self, key: str, value: float) -> None:
+        self.ratios.setdefault(key, []).append(value)
+
+
+def _single_thread_rep(run: _Run, pages: Sequence[memoryview],
+                       compressed: Sequence[bytes | None], out: memoryview,
+                       outs: Sequence[memoryview], data: bytes,
+                       zram: ZramDevice | None) -> None:
+    """One repetition of raw compress/store(/zram write) and raw decompress/load(/zram read),
+    block-interleaved: every block of pages goes through each of them in turn."""
+    name, n = run.name, run.n
+    tfm = get_compressor(name).new_transform()
+    compress, decompress = tfm.compress, tfm.decompress
+    buf = bytearray(PAGE_SIZE)
+    z = Zswap(compressor=name, totalram_pages=None, cpus=1)
+    try:
+        z.swapon(0, n)
+        store, load = z.store, z.load
+        t_raw = t_store = t_zw = 0.0
+        refused = 0
+        view = memoryview(data)
+        if zram is not None:
+            zram.reset()
+        for block in _blocks(n):
+            t0 = clock()
+            for i in block:
+                try:  # noqa: SIM105 - contextlib.suppress costs a call per page; a bare floor
+                    compress(pages[i], buf)
+                except ZswapError:
+                    pass
+            t1 = clock()
+            for i in block:
+                if not store(pages[i], 0, i):
+                    refused += 1
+            t2 = clock()
+            t_raw += t1 - t0
+            t_store += t2 - t1
+            if zram is not None:
+                t_zw += zram.write(block.start, view[block.start * PAGE_SIZE:
+                                                     block.stop * PAGE_SIZE])
+        if refused:
+            raise BenchError(f"{name}: zswap refused {refused} of {n} pages with no limit set")
+        t_rawd = t_load = t_zr = 0.0
+        missing = 0
+        for block in _blocks(n):
+            t0 = clock()
+            for i in block:
+                src = compressed[i]
+                if src is None:
+                    outs[i][:] = pages[i]
+                else:
+                    decompress(src, outs[i])
+            t1 = clock()
+            for i in block:
+                if not load(outs[i], 0, i):
+                    missing += 1
+            t2 = clock()
+            t_rawd += t1 - t0
+            t_load += t2 - t1
+            if zram is not None:
+                t_zr += zram.read(block.start, len(block))
+        if missing:
+            raise BenchError(f"{name}: zswap had no entry for {missing} stored pages")
+        if out != data:
+            raise BenchError(f"{name}: a page loaded from zswap differs from the one stored")
+        if z.stats()["stored_pages"]:
+            raise BenchError(f"{name}: entries left in zswap after loading every page")
+    finally:
+        z.close()
+    run.add("raw_compress", t_raw)
+    run.add("store", t_store)
+    run.add("raw_decompress", t_rawd)
+    run.add("load", t_load)
+    run.ratio("store_vs_raw_compress", t_store / t_raw)
+    run.ratio("load_vs_raw_decompress", t_load / t_rawd)
+    if zram is not None:
+        bad = zram.mismatched_pages()
+        if bad:
+            raise BenchError(f"zram read back {bad} pages wrong")
+        run.add("zram_write", t_zw)
+        run.add("zram_read", t_zr)
+        run.ratio("store_throughput_vs_zram_write", t_zw / t_store)
+        run.ratio("load_throughput_vs_zram_read", t_zr / t_load)
+
+
+def _batched_rep(run: _Run, batched_name: str, data: bytes,
+                 pages: Sequence[memoryview], zram: ZramDevice | None) -> None:
+    """One repetition of every folio shape, sequential and batched alternately per call, and
+    zram writes of the same pages after every :data:`BLOCK` pages stored (on a reset device
+    per shape); the best shape's throughput is taken against its own zram writes."""
+    n = run.n
+    view = memoryview(data)
+    best: float | None = None
+    for shape, (folio_pages, per_call) in FOLIO_SHAPES.items():
+        if zram is not None:
+            zram.reset()
+        t_zw = 0.0
+        written = 0
+
+        def zram_upto(stored: int) -> float:
+            """Write zram in BLOCK-page requests up to ``stored`` pages; returns the seconds."""
+            nonlocal written
+            seconds = 0.0
+            while zram is not None and written < stored and (
+                    stored - written >= BLOCK or stored == n):
+                stop = min(written + BLOCK, stored)
+                seconds += zram.write(written, view[written * PAGE_SIZE:stop * PAGE_SIZE])
+                written = stop
+            return seconds
+
+        seq = Zswap(compressor=run.name, totalram_pages=None)
+        bat = Zswap(compressor=batched_name, totalram_pages=None)
+        try:
+            seq.swapon(0, n)
+            bat.swapon(0, n)
+            folios: list[tuple[memoryview, int]] = []
+            batches: list[list[tuple[memoryview, int, int]]] = []
+            if per_call == 1:
+                folios = [(view[off * PAGE_SIZE:min(off + folio_pages, n) * PAGE_SIZE], off)
+                          for off in range(0, n, folio_pages)]
+            else:
+                batches = [[(pages[i], 0, i) for i in range(start, min(start + per_call, n))]
+                           for start in range(0, n, per_call)]
+            t_seq = t_bat = 0.0
+            seq_store, bat_store = seq.store, bat.store
+            for folio, off in folios:
+                t0 = clock()
+                seq_store(folio, 0, off)
+                t1 = clock()
+                bat_store(folio, 0, off)
+                t2 = clock()
+                t_seq += t1 - t0
+                t_bat += t2 - t1
+                t_zw += zram_upto(min(off + folio_pages, n))
+            seq_batch, bat_batch = seq.store_batch, bat.store_batch
+            for batch in batches:
+                t0 = clock()
+                seq_batch(batch)
+                t1 = clock()
+                bat_batch(batch)
+                t2 = clock()
+                t_seq += t1 - t0
+                t_bat += t2 - t1
+                t_zw += zram_upto(batch[-1][2] + 1)
+            for z in (seq, bat):
+                if z.stats()["stored_pages"] != n:
+                    raise BenchError(f"{shape} store with {z.compressor}: "
+                                     f"{z.stats()['stored_pages']} of {n} pages stored")
+        finally:
+            seq.close()
+            bat.close()
+        run.add(f"store_{shape}_seq", t_seq)
+        run.add(f"store_{shape}_batched", t_bat)
+        run.ratio(f"store_{shape}_batched_speedup", t_seq / t_bat)
+        if zram is not None:
+            run.add(f"zram_write_{shape}", t_zw)
+            best = max(best or 0.0, t_zw / t_bat)
+    if best is not None:
+        run.ratio("store_batched_throughput_vs_zram_write", best)
+
+
+def _zram_available(name: str, host: HostPaths) -> str | None:
+    """Why zram cannot run ``name`` here, or None (checked without changing the host)."""
+    if os.geteuid() != 0:
+        return "kernel zram skipped: not root"
+    if not (host.zram_control / "hot_add").exists() and not any(
+            p.name.startswith("zram") for p in host.sys_block.glob("zram*")):
+        return "kernel zram skipped: no zram in this kernel"
+    offered = zram_algorithms(host)
+    if offered and name not in offered:
+        return (f"kernel zram skipped: zram does not offer {name!r} here "
+                f"(offers {', '.join(offered)})")
+    return None
+
+
+def _ensure_batching(name: str) -> tuple[str | None, BatchingCompressor | None, str | None]:
+    """The ``{name}-x2`` compressor: (name or None, one we registered or None, note or None)."""
+    batched = f"{name}-x{BATCHED_ENGINES}"
+    if batched in available_compressors():
+        return batched, None, None
+    try:
+        made = register_batching(name, BATCHED_ENGINES)
+    except ZswapError as exc:
+        return None, None, f"batched stores skipped: {exc}"
+    return batched, made, None
+
+
+def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool = False,
+                     batched: bool = True, host: HostPaths = HOST,
+                     progress: Progress | None = None) -> dict[str, Any]:
+    """Every measurement of the module docstring for one compressor; one result dict."""
+    data = source.data
+    n = source.pages
+    view = memoryview(data)
+    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    compressed = _raw_round(name, pages)
+    out_buf = bytearray(len(data))
+    out = memoryview(out_buf)
+    outs = [out[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    run = _Run(name, n)
+    incompressible = sum(1 for c in compressed if c is None)
+    zram_why = _zram_available(name, host) if kernel else "kernel zram skipped: no --kernel"
+    if zram_why:
+        run.notes.append(zram_why)
+    batched_name, registered, note = _ensure_batching(name) if batched else (None, None, None)
+    if note:
+        run.notes.append(note)
+    zram_device = None
+    try:
+        with contextlib.ExitStack() as stack:
+            zram: ZramDevice | None = None
+            if zram_why is None:
+                try:
+                    zram = stack.enter_context(ZramDevice(name, n, host=host))
+                except (KernelUnavailable, KernelRunError) as exc:
+                    run.notes.append(f"kernel zram skipped: {exc}")
+                else:
+                    zram_device = zram.device
+            for rep in range(repeat):
+                if progress:
+                    progress(f"{name}: repetition {rep + 1}/{repeat} ({n} pages)")
+                out[:] = bytes(len(out))  # a page load failed to write must not pass as verified
+                gc.collect()
+                _single_thread_rep(run, pages, compressed, out, outs, data, zram)
+                if batched_name is not None:
+                    _batched_rep(run, batched_name, data, pages, zram)
+    finally:
+        if registered is not None:
+            unregister_compressor(registered.name)
+            registered.close()
+    result: dict[str, Any] = {
+        "compressor": name,
+        "batched_compressor": batched_name,
+        "pages": n,
+        "incompressible_pages": incompressible,
+        "zram_device": zram_device,
+        "figures": {k: timing_summary(v, n) for k, v in run.seconds.items()},
+        "ratios": {k: ratio_summary(v) for k, v in run.ratios.items()},
+        "notes": run.notes,
+    }
+    result["targets"] = _targets(name, result["ratios"])
+    return result
+
+
+def _targets(name: str, ratios: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """Each applicable target with the measured median and whether it is met."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, bounds in TARGETS.items():
+        applicable = [(op, bound) for op, bound, applies in bounds
+                      if applies is None or name in applies]
+        if not applicable:
+            continue
+        op, bound = applicable[0]
+        value = ratios.get(key, {}).get("median")
+        met = None if value is None else (value <= bound if op == "<=" else value >= bound)
+        out[key] = {"target": f"{op} {bound}", "median": value, "met": met}
+    return out
+
+
+def run_bench(source: PageSource, compressors: Sequence[str], *, repeat: int = 5,
+              kernel: bool = False, batched: bool = True, host: HostPaths = HOST,
+              progress: Progress | None = None) -> dict[str, Any]:
+    """The whole benchmark: one result per compressor, with the page source and the machine.
+
+    Unknown compressor names raise :class:`~pyzswap.errors.UnknownCompressor` before anything
+    is measured.
+    """
+    for name in compressors:
+        get_compressor(name)
+    t0 = clock()
+    results = [bench_compressor(name, source, repeat=repeat, kernel=kernel, batched=batched,
+                                host=host, progress=progress) for name in compressors]
+    return {
+        "source": source.to_dict(),
+        "repeat": repeat,
+        "block_pages": BLOCK,
+        "machine": _machine(),
+        "results": results,
+        "seconds": round(clock() - t0, 2),
+    }
+
+
+def _machine() -> dict[str, Any]:
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+            "kernel": platform.release(), "loadavg": load}

@@ -1,0 +1,206 @@
+"""``pyzswap bench replay``: ``pyzswap run`` against the kernel replaying the same trace.
+
+Two figures, each as a ratio with its target:
+
+* **Replay speed per fidelity case** (the cases of :mod:`pyzswap.tools.kernel.suite`, whose kernel
+  replays are recorded in ``tests/fixtures/fidelity``): ``pyzswap run`` on the case's trace
+  with the case's options and verification on, as a user runs it (a subprocess, through the
+  CLI, as ``pyzswap kernel suite check`` does), ``--repeat`` times. Per repetition the model's
+  replay wall time (``wall_seconds`` of its JSON: the accesses, from the first to the last)
+  and the whole command's wall time (interpreter start, trace reading, page contents, replay,
+  report) are divided by the kernel's mean replay wall time (``pyzswap kernel run``'s
+  ``wall_seconds``, recorded). Target: the replay no slower than the kernel (ratio ≤ 1.0).
+  The model's replay CPU time beside the kernel replayer's CPU time is reported too: on a
+  shared machine it moves less than the wall clock. The counters of every repetition must be
+  the same (a run is deterministic for a seed): the report says so.
+* **Accesses to resident pages**: a process whose pages all fit in RAM, touched once, then a
+  million accesses (20% writes, as the suite's Zipf case) replayed through
+  :meth:`MemoryModel.run <pyzswap.run.mm.MemoryModel.run>`; accesses per second, median of
+  ``--repeat``. Target: at least 1,000,000.
+
+The kernel's figures were recorded on another day, under another load: the ratios compare
+this run with that recording. ``os.getloadavg()`` before and after is in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import click
+import numpy as np
+
+from ..._cliutil import one_line_errors
+from ...errors import InvalidParameter
+from ._cli import BenchCliError, bench
+from ._common import Progress, stderr_progress
+
+__all__ = ["HIT_TARGET", "REPLAY_TARGET", "replay_bench", "resident_hits"]
+
+#: The model's replay wall time / the kernel's, at most.
+REPLAY_TARGET: Final = 1.0
+#: Accesses per second to resident pages, at least.
+HIT_TARGET: Final = 1_000_000
+
+
+def _median_range(values: Sequence[float], digits: int = 3) -> dict[str, float]:
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits)}
+
+
+def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | None
+                ) -> dict[str, Any]:
+    from ..kernel.fidelity import run_model
+    from ..kernel.replay import METRIC_KEYS
+    from ..kernel.replay_cli import load_fixture, options_from_args
+    from ..kernel.suite import suite_case
+
+    case = suite_case(name)
+    fixture = load_fixture(name, fixtures)
+    if fixture.get("trace_sha256") != case.sha256():
+        raise InvalidParameter(f"{name}: the trace generator no longer makes the recorded "
+                               "trace (SHA-256 differs)")
+    kernel = fixture["summary"]
+    kernel_wall = float(kernel["wall_seconds"]["mean"])
+    kernel_cpu = kernel.get("cpu_seconds", {}).get("mean")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="pyzswap-bench-replay-") as tmp:
+        trace = case.write(Path(tmp))
+        opts = options_from_args(trace, case.args)
+        for k in range(repeat):
+            model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
+            runs.append(model)
+            if progress is not None:
+                progress(f"replay {name} {k + 1}/{repeat}: replay {model['wall_seconds']:.2f} s, "
+                         f"command {model['command_seconds']:.2f} s (kernel "
+                         f"{kernel_wall:.2f} s)")
+    walls = [float(r["wall_seconds"]) for r in runs]
+    commands = [float(r["command_seconds"]) for r in runs]
+    cpus = [float(r["cpu_seconds"]["replay"]) for r in runs]
+    counters = [{k: r.get(k) for k in METRIC_KEYS} for r in runs]
+    ratio = [w / kernel_wall for w in walls]
+    out: dict[str, Any] = {
+        "case": name,
+        "accesses": fixture["accesses"],
+        "kernel_wall_seconds": kernel_wall,
+        "kernel_cpu_seconds": kernel_cpu,
+        "replay_seconds": _median_range(walls),
+        "replay_cpu_seconds": _median_range(cpus),
+        "command_seconds": _median_range(commands),
+        "replay_vs_kernel": _median_range(ratio),
+        "command_vs_kernel": _median_range([c / kernel_wall for c in commands]),
+        "replay_cpu_vs_kernel_cpu": _median_range([c / kernel_cpu for c in cpus])
+        if kernel_cpu else None,
+        "deterministic": all(c == counters[0] for c in counters),
+        "target": f"replay wall time / kernel's <= {REPLAY_TARGET}",
+    }
+    out["met"] = out["replay_vs_kernel"]["median"] <= REPLAY_TARGET
+    return out
+
+
+def resident_hits(repeat: int = 5, accesses: int = 1_000_000, npages: int = 16384,
+                  write_fraction: float = 0.2) -> dict[str, Any]:
+    """Accesses per second to pages already in memory (see the module docstring)."""
+    from ..pagesets import make_pages
+    from ...run.mm import MemoryModel
+    from ...swapcore import SwapCore
+    from ...zswap import Zswap
+
+    ram = 1 << 22  # 16 GiB: no reclaim
+    zswap = Zswap(compressor="lzo", totalram_pages=ram, shrink_work="clock", cpus=1)
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="pyzswap-bench-hits-") as tmp:
+        core = SwapCore(zswap, directory=tmp)
+        try:
+            core.swapon(npages + 1024)
+            mm = MemoryModel(core, ram, capacity=npages + 8)
+            data = make_pages("real", npages, seed=1)
+            mm.add_process(1, npages, lambda: data)
+            mm.start(1)
+            ones = np.ones(npages, dtype=np.int64)
+            mm.run(mm.page_index(ones, np.arange(npages, dtype=np.int64)),
+                   np.ones(npages, dtype=np.int8))
+            rng = np.random.default_rng(0)
+            pids = np.ones(accesses, dtype=np.int64)
+            for _ in range(repeat):
+                gs = mm.page_index(pids, rng.integers(0, npages, accesses))
+                ops = (rng.random(accesses) < write_fraction).astype(np.int8)
+                faults = mm.stats.pgfault
+                t0 = time.perf_counter()
+                mm.run(gs, ops)
+                rates.append(accesses / (time.perf_counter() - t0))
+                if mm.stats.pgfault != faults:  # pragma: no cover - RAM holds every page
+                    raise BenchCliError("resident-hit benchmark: an access faulted")
+        finally:
+            core.close()
+    summary = _median_range(rates, 0)
+    return {"accesses": accesses, "pages": npages, "write_fraction": write_fraction,
+            "accesses_per_second": summary, "target": f">= {HIT_TARGET:,} accesses/s",
+            "met": summary["median"] >= HIT_TARGET}
+
+
+def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Every figure of ``pyzswap bench replay`` (see the module docstring)."""
+    from ..kernel.replay_cli import FIXTURES
+    from ..kernel.suite import SUITE, suite_case
+
+    for name in names:
+        suite_case(name)
+    load_before = os.getloadavg()
+    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress)
+             for name in (list(names) or list(SUITE))]
+    hits = resident_hits(repeat)
+    if progress is not None:
+        progress(f"resident hits: {hits['accesses_per_second']['median']:,.0f} accesses/s")
+    return {"repeat": repeat, "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "cases": cases, "resident_hits": hits,
+            "met": {"replay": all(c["met"] for c in cases), "resident_hits": hits["met"],
+                    "deterministic": all(c["deterministic"] for c in cases)}}
+
+
+def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
+    echo(f"pyzswap run vs the kernel's replay of the same trace (median of "
+         f"{report['repeat']}; load average {report['load_average_before'][0]} -> "
+         f"{report['load_average_after'][0]}):")
+    echo(f"  {'case':16} {'kernel s':>8} {'replay s':>9} {'ratio':>6} {'command s':>10} "
+         f"{'ratio':>6} {'cpu ratio':>9}  target")
+    for c in report["cases"]:
+        cpu = c["replay_cpu_vs_kernel_cpu"]
+        echo(f"  {c['case']:16} {c['kernel_wall_seconds']:8.2f} "
+             f"{c['replay_seconds']['median']:9.2f} {c['replay_vs_kernel']['median']:5.2f}x "
+             f"{c['command_seconds']['median']:10.2f} {c['command_vs_kernel']['median']:5.2f}x "
+             f"{'' if cpu is None else format(cpu['median'], '.2f') + 'x':>9}  "
+             f"{'met' if c['met'] else 'MISSED'}"
+             f"{'' if c['deterministic'] else ' (counters differ between runs!)'}")
+    h = report["resident_hits"]
+    echo(f"  accesses to resident pages: {h['accesses_per_second']['median']:,.0f}/s "
+         f"({h['accesses_per_second']['min']:,.0f}-{h['accesses_per_second']['max']:,.0f}; "
+         f"{h['target']}: {'met' if h['met'] else 'MISSED'})")
+
+
+@bench.command("replay")
+@click.argument("names", nargs=-1)
+@click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="runs per case (median, min and max are reported)")
+@click.option("--fixtures", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="directory of the kernel's recordings (default: the repository's)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--quiet", "-q", is_flag=True, help="no progress lines on stderr")
+@one_line_errors(BenchCliError)
+def replay(names: Sequence[str], repeat: int, fixtures: Path | None, as_json: bool,
+           quiet: bool) -> None:
+    """pyzswap run vs the kernel's recorded replay of each fidelity case (NAMES: all by
+    default), and accesses per second to resident pages."""
+    report = replay_bench(names, repeat, fixtures, None if quiet else stderr_progress)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _print(report, click.echo)

@@ -1,0 +1,108 @@
+"""The main benchmark through its library call, at a size that measures nothing but the shape.
+
+Benchmarks are not timed tests: these check which figures, ratios, targets and notes come out,
+that the batching compressor is registered only for the run, and the kernel-side skips.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pyzswap.tools.bench import PageSource, run_bench
+from pyzswap.tools.bench._core import FOLIO_SHAPES, TARGETS
+from pyzswap.compress import available_compressors, register_batching, unregister_compressor
+from pyzswap.errors import UnknownCompressor
+from pyzswap.tools.kernel._host import HostPaths
+
+SINGLE = {"raw_compress", "store", "raw_decompress", "load"}
+BATCHED = {f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
+
+
+def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
+    report = run_bench(tiny_source, ["lz4"], repeat=2, kernel=False)
+    assert report["repeat"] == 2
+    assert report["source"]["pages"] == tiny_source.pages
+    (r,) = report["results"]
+    assert r["compressor"] == "lz4" and r["batched_compressor"] == "lz4-x2"
+    assert set(r["figures"]) == SINGLE | BATCHED
+    for fig in r["figures"].values():
+        assert fig["min"] <= fig["us_per_page"] <= fig["max"]
+        assert fig["repeat"] == 2
+    assert {"store_vs_raw_compress", "load_vs_raw_decompress"} <= set(r["ratios"])
+    assert {f"store_{s}_batched_speedup" for s in FOLIO_SHAPES} <= set(r["ratios"])
+    assert set(r["targets"]) == set(TARGETS)  # every target applies to lz4
+    assert r["targets"]["store_throughput_vs_zram_write"]["met"] is None  # no zram figure
+    assert any("no --kernel" in note for note in r["notes"])
+    # The batching compressor existed for the run only.
+    assert "lz4-x2" not in available_compressors()
+
+
+def test_existing_batching_compressor_is_reused_and_kept(tiny_source: PageSource) -> None:
+    made = register_batching("lzo", 2)
+    try:
+        report = run_bench(tiny_source, ["lzo"], repeat=1, kernel=False)
+        assert report["results"][0]["batched_compressor"] == "lzo-x2"
+        assert "lzo-x2" in available_compressors()
+    finally:
+        unregister_compressor(made.name)
+        made.close()
+
+
+def test_no_batched_and_zstd_targets(tiny_source: PageSource) -> None:
+    (r,) = run_bench(tiny_source, ["zstd"], repeat=1, kernel=False, batched=False)["results"]
+    assert set(r["figures"]) == SINGLE
+    assert r["batched_compressor"] is None
+    assert "store_throughput_vs_zram_write" not in r["targets"]  # lz4 only
+
+
+def test_unknown_compressor_fails_before_measuring(tiny_source: PageSource) -> None:
+    with pytest.raises(UnknownCompressor):
+        run_bench(tiny_source, ["lz4", "nope"], repeat=1, kernel=False)
+
+
+def test_kernel_skipped_with_a_reason(tiny_source: PageSource, tmp_path: Path) -> None:
+    empty = HostPaths(sys_block=tmp_path, zram_control=tmp_path / "none")
+    (r,) = run_bench(tiny_source, ["lz4"], repeat=1, host=empty, batched=False,
+                      kernel=True)["results"]
+    reason = "not root" if os.geteuid() else "no zram in this kernel"
+    assert any(reason in note for note in r["notes"])
+    assert "zram_write" not in r["figures"]
+
+
+def _zram_state() -> dict[str, tuple[str, str]]:
+    return {p.name: ((p / "comp_algorithm").read_text(), (p / "initstate").read_text())
+            for p in sorted(Path("/sys/block").glob("zram*"))}
+
+
+@pytest.mark.host
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/class/zram-control/hot_add").exists(),
+                    reason="needs root and zram hot_add")
+def test_zram_figures_and_host_restored(tiny_source: PageSource) -> None:
+    before = _zram_state()
+    (r,) = run_bench(tiny_source, ["lz4"], repeat=1, batched=False, kernel=True)["results"]
+    assert _zram_state() == before
+    if any("zram skipped" in note for note in r["notes"]):
+        pytest.skip("zram does not offer lz4 here")
+    assert {"zram_write", "zram_read"} <= set(r["figures"])
+    assert r["targets"]["load_throughput_vs_zram_read"]["met"] is not None
+
+
+@pytest.mark.host
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/class/zram-control/hot_add").exists(),
+                    reason="needs root and zram hot_add")
+def test_zram_paired_with_every_batched_shape(tiny_source: PageSource) -> None:
+    """Each batched shape gets zram writes of its own pages; the best batched ratio is one of
+    the shapes' own zram-write / batched-store quotients."""
+    before = _zram_state()
+    (r,) = run_bench(tiny_source, ["lz4"], repeat=1, kernel=True)["results"]
+    assert _zram_state() == before
+    if any("zram skipped" in note for note in r["notes"]):
+        pytest.skip("zram does not offer lz4 here")
+    figs = r["figures"]
+    quotients = [figs[f"zram_write_{s}"]["us_per_page"] / figs[f"store_{s}_batched"]["us_per_page"]
+                 for s in FOLIO_SHAPES]
+    best = r["ratios"]["store_batched_throughput_vs_zram_write"]["median"]
+    assert best == pytest.approx(max(quotients), rel=0.01, abs=0.001)
