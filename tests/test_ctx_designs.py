@@ -19,8 +19,8 @@ from pyzswap.compress import (
     unregister_compressor,
 )
 from pyzswap.cpu import CpuModel
-from pyzswap.tools.lab.ctx_lab import RecordingBatcher, recording_batcher
 from pyzswap.pool import GLOBAL_DESIGNS, LIFETIMES, kernel_percpu_bytes
+from pyzswap.tools.lab.ctx_lab import RecordingBatcher, recording_batcher
 
 from .conftest import mixed_page, text_page
 

@@ -22,8 +22,8 @@ from pyzswap import PAGE_SIZE, PARAMETERS, Zswap
 from pyzswap.cli import main
 from pyzswap.errors import CorruptData, InvalidParameter, ZswapError
 from pyzswap.memcg import MEMCG_FILES, MemCgroup
-from pyzswap.tools.pagesets import read_page_file
 from pyzswap.run.trace import TRACE_HEADER, parse_trace_text
+from pyzswap.tools.pagesets import read_page_file
 from pyzswap.tools.soak import main as soak_main
 
 #: The behavioural suite runs once per flow (conftest.flow).

@@ -15,10 +15,10 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.cpu import CpuModel
 from pyzswap.errors import AllocFail, InvalidParameter
-from pyzswap.tools.faults import PoolCreationFaults
 from pyzswap.memcg import MemCgroup
 from pyzswap.pool import ZswapPool
 from pyzswap.swapcore import SwapCore
+from pyzswap.tools.faults import PoolCreationFaults
 
 from .conftest import mixed_page, text_page
 

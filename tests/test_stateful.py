@@ -34,6 +34,9 @@ from pyzswap import PAGE_SIZE, SlotBusy, Zswap, ZswapError, _native
 from pyzswap.compress import has_compressor
 from pyzswap.cpu import CpuModel, HotplugError
 from pyzswap.errors import AllocFail, DecompressFail, InvalidParameter, UnknownCompressor
+from pyzswap.memcg import MemCgroup
+from pyzswap.swap import SWP_TYPE_SHIFT, SwapIOError, swp_offset, swp_type
+from pyzswap.swapcore import SwapCore
 from pyzswap.tools.faults import (
     FaultyCompressor,
     PoolCreationFaults,
@@ -41,10 +44,7 @@ from pyzswap.tools.faults import (
     faulty_compressor,
     install_zs_pool,
 )
-from pyzswap.memcg import MemCgroup
 from pyzswap.tools.soak import check_invariants, rewrite_slot
-from pyzswap.swap import SWP_TYPE_SHIFT, SwapIOError, swp_offset, swp_type
-from pyzswap.swapcore import SwapCore
 from pyzswap.zswap import SHRINK_STOP
 
 from .conftest import random_page, text_page

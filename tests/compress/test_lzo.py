@@ -2,8 +2,8 @@
 
 The lengths are checked against the kernel itself: ``tests/fixtures/kernel_lzo.json`` holds the
 running kernel's stored length of every page of every set in ``tests/kernel_lzo_sets.py`` (zram,
-one page at a time) and its zswap figures, recorded as root; ``tests/tools/kernel/test_lzo.py`` checks
-the live kernel. The format is cross-checked with liblzo2 (python-lzo) both ways.
+one page at a time) and its zswap figures, recorded as root; ``tests/tools/kernel/test_lzo.py``
+checks the live kernel. The format is cross-checked with liblzo2 (python-lzo) both ways.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from pyzswap.compress.native import (
     native_versions,
 )
 from pyzswap.errors import CompressPoor, DecompressFail
-from pyzswap.tools.faults import install_zs_pool
 from pyzswap.memcg import MemCgroup
+from pyzswap.tools.faults import install_zs_pool
 from pyzswap.tools.pagesets import make_pages
 
 #: The behavioural suite runs once per flow (conftest.flow).

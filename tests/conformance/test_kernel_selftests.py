@@ -25,10 +25,10 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.errors import InvalidParameter
 from pyzswap.memcg import MemCgroup, ReclaimIncomplete
-from pyzswap.tools.pagesets import make_pages
 from pyzswap.run.mm import MemoryModel
 from pyzswap.swap import swp_offset, swp_type
 from pyzswap.swapcore import SwapCore
+from pyzswap.tools.pagesets import make_pages
 
 MB = 1 << 20
 #: glibc: a chunk that ``malloc`` maps with ``mmap`` starts with a 16-byte header

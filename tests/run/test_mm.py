@@ -11,12 +11,12 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.errors import InvalidParameter
 from pyzswap.memcg import MemCgroup
-from pyzswap.tools.pagesets import make_pages
 from pyzswap.run.harness import RunConfig, run_workload
 from pyzswap.run.mm import MemoryModel, default_min_free_kbytes, watermarks
 from pyzswap.run.trace import write_offsets
 from pyzswap.run.workload import trace_workload
 from pyzswap.swapcore import SwapCore
+from pyzswap.tools.pagesets import make_pages
 
 Model = Callable[..., MemoryModel]
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from pyzswap.errors import CorruptData, InvalidParameter
-from pyzswap.tools.pagesets import DEFAULT_PAGESET, PAGESETS
 from pyzswap.run.trace import (
     TRACE_HEADER,
     ProcSpec,
@@ -23,6 +22,7 @@ from pyzswap.run.trace import (
     parse_trace_text,
     write_trace,
 )
+from pyzswap.tools.pagesets import DEFAULT_PAGESET, PAGESETS
 
 
 def parse(text: str, **kwargs: object) -> Trace:

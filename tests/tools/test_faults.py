@@ -13,6 +13,9 @@ import pytest
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.compress import has_compressor
 from pyzswap.errors import AllocFail, DecompressFail, InvalidParameter
+from pyzswap.memcg import MemCgroup
+from pyzswap.swap import SWP_OFFSET_MASK, SwapIOError, swp_offset
+from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from pyzswap.tools.faults import (
     FAULT_POINTS,
     FaultSchedule,
@@ -24,9 +27,6 @@ from pyzswap.tools.faults import (
     install_zs_pool,
     unregister,
 )
-from pyzswap.memcg import MemCgroup
-from pyzswap.swap import SWP_OFFSET_MASK, SwapIOError, swp_offset
-from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 
 from ..conftest import COMPRESSORS, random_page, text_page
 

@@ -16,6 +16,7 @@ from pyzswap.compress import (
     register_compressor,
     unregister_compressor,
 )
+from pyzswap.pool import LIFETIMES, STABLE_DESIGNS
 from pyzswap.tools.lab.batch_lab import BATCH_SIZES, ENGINES
 from pyzswap.tools.lab.experiments import (
     batching,
@@ -24,7 +25,6 @@ from pyzswap.tools.lab.experiments import (
     percpu_memory,
     switch_under_pressure,
 )
-from pyzswap.pool import LIFETIMES, STABLE_DESIGNS
 
 
 def test_percpu_memory_reports_every_design_and_scenario() -> None:

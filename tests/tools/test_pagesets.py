@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from pyzswap import pagesets as ps
 from pyzswap.errors import CorruptData, InvalidPage, InvalidParameter, ZswapError
+from pyzswap.tools import pagesets as ps
 
 PAGE = ps.PAGE_SIZE
 NONZERO_KINDS = [k for k in ps.KINDS if k != "zero"]

@@ -15,11 +15,11 @@ import pytest
 
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.errors import InvalidParameter
-from pyzswap.tools.faults import FAULT_POINTS
 from pyzswap.memcg import MemCgroup
-from pyzswap.tools.soak import check_invariants, main, rewrite_slot, run_soak
 from pyzswap.swap import SwapIOError, swp_offset, swp_type
 from pyzswap.swapcore import SwapCore
+from pyzswap.tools.faults import FAULT_POINTS
+from pyzswap.tools.soak import check_invariants, main, rewrite_slot, run_soak
 from pyzswap.zsmalloc import ZsPool
 
 from ..conftest import random_page, text_page

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pyzswap import status as status_mod
 from pyzswap.cli import main
+from pyzswap.tools import status as status_mod
 from pyzswap.tools.status import StatusPaths, collect, human_bytes, rates
 
 MEMINFO = """MemTotal:       24684032 kB

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from pyzswap.tools.bench import load_pages, run_batching_bench
 from pyzswap.cli import main
 from pyzswap.compress import available_compressors
 from pyzswap.errors import InvalidParameter, UnknownCompressor
+from pyzswap.tools.bench import load_pages, run_batching_bench
 
 
 def test_json_has_every_case_with_the_issue_keys(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pyzswap.errors import CorruptData, InvalidParameter
 from pyzswap.tools.bench import load_pages, nonzero_pages
 from pyzswap.tools.bench._common import ratio_summary, timing_summary
-from pyzswap.errors import CorruptData, InvalidParameter
 from pyzswap.tools.pagesets import make_pages, write_page_file
 
 PAGE = 4096

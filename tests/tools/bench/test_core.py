@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pyzswap.tools.bench import PageSource, run_bench
-from pyzswap.tools.bench._core import FOLIO_SHAPES, TARGETS
 from pyzswap.compress import available_compressors, register_batching, unregister_compressor
 from pyzswap.errors import UnknownCompressor
+from pyzswap.tools.bench import PageSource, run_bench
+from pyzswap.tools.bench._core import FOLIO_SHAPES, TARGETS
 from pyzswap.tools.kernel._host import HostPaths
 
 SINGLE = {"raw_compress", "store", "raw_decompress", "load"}

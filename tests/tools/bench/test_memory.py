@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyzswap.tools.bench import PageSource, run_memory
 from pyzswap.errors import InvalidParameter
+from pyzswap.tools.bench import PageSource, run_memory
 
 
 def test_report(tiny_source: PageSource) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pyzswap.tools.bench.replay import HIT_TARGET, resident_hits
 from pyzswap.cli import main
+from pyzswap.tools.bench.replay import HIT_TARGET, resident_hits
 
 
 def test_resident_hits_counts_accesses_without_faults() -> None:

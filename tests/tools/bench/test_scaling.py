@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyzswap.tools.bench import PageSource, ladder, run_scaling
 from pyzswap.errors import InvalidParameter, UnknownCompressor
+from pyzswap.tools.bench import PageSource, ladder, run_scaling
 
 
 def test_ladder() -> None:

@@ -16,6 +16,14 @@ from hypothesis import strategies as st
 
 from pyzswap.cli import main
 from pyzswap.errors import CorruptData, InvalidParameter
+from pyzswap.run.trace import (
+    ProcSpec,
+    Trace,
+    TraceEvent,
+    parse_trace_text,
+    splitmix64,
+    write_offsets,
+)
 from pyzswap.tools.kernel._host import HostPaths, KernelUnavailable
 from pyzswap.tools.kernel.cgroup import memory_hierarchy
 from pyzswap.tools.kernel.replay import (
@@ -37,14 +45,6 @@ from pyzswap.tools.kernel.replay import (
     replayer_path,
 )
 from pyzswap.tools.pagesets import write_page_file
-from pyzswap.run.trace import (
-    ProcSpec,
-    Trace,
-    TraceEvent,
-    parse_trace_text,
-    splitmix64,
-    write_offsets,
-)
 
 TRACE = """# pyzswap trace v1
 proc 1 64 memcg=G

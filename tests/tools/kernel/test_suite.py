@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from pyzswap.run.trace import parse_trace_text
 from pyzswap.tools.kernel import replay_cli
 from pyzswap.tools.kernel.cli import kernel
 from pyzswap.tools.kernel.replay import METRIC_KEYS
 from pyzswap.tools.kernel.suite import SUITE, suite_case
-from pyzswap.run.trace import parse_trace_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fidelity"
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from pyzswap import __version__
 from pyzswap.cli import cli as cli_group
 from pyzswap.errors import ZswapError
-from pyzswap.tools.pagesets import make_pages, write_page_file
 from pyzswap.run.harness import RunConfig
+from pyzswap.tools.pagesets import make_pages, write_page_file
 from pyzswap.tools.study import SpecError, execute_cell, load_spec, parse_spec
 from pyzswap.tools.study.spec import CONFIG_OPTIONS, WORKLOAD_OPTIONS, cell_key, resolve_options
 

@@ -18,9 +18,9 @@ For each compressor, in one process and one run, on the same non-zero pages:
     engine threads (``_batched``), registered for the run if it is not registered already.
 ``zram_write`` / ``zram_read`` (and ``zram_write_{shape}``)
     The kernel's zram with the same algorithm, written and read with O_DIRECT, one 1 MiB request
-    per block of :data:`BLOCK` pages (:class:`pyzswap.tools.kernel.ZramDevice`: a fresh device, reset
-    before every round and restored on the way out). Skipped with a note when not root, without
-    zram, or when zram does not offer the algorithm.
+    per block of :data:`BLOCK` pages (:class:`pyzswap.tools.kernel.ZramDevice`: a fresh
+    device, reset before every round and restored on the way out). Skipped with a note when not
+    root, without zram, or when zram does not offer the algorithm.
 
 Drift control: within each repetition, every block of :data:`BLOCK` pages goes through raw
 compress, store and zram write in turn (then raw decompress, load and zram read), and the
@@ -52,9 +52,9 @@ from ...compress import (
 )
 from ...errors import ZswapError
 from ...folio import PAGE_SIZE
+from ...zswap import Zswap
 from ..kernel import KernelRunError, KernelUnavailable, ZramDevice, zram_algorithms
 from ..kernel._host import HOST, HostPaths
-from ...zswap import Zswap
 from ._common import PageSource, Progress, ratio_summary, timing_summary
 
 __all__ = [

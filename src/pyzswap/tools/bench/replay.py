@@ -107,10 +107,10 @@ def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | Non
 def resident_hits(repeat: int = 5, accesses: int = 1_000_000, npages: int = 16384,
                   write_fraction: float = 0.2) -> dict[str, Any]:
     """Accesses per second to pages already in memory (see the module docstring)."""
-    from ..pagesets import make_pages
     from ...run.mm import MemoryModel
     from ...swapcore import SwapCore
     from ...zswap import Zswap
+    from ..pagesets import make_pages
 
     ram = 1 << 22  # 16 GiB: no reclaim
     zswap = Zswap(compressor="lzo", totalram_pages=ram, shrink_work="clock", cpus=1)

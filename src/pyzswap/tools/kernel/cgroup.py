@@ -4,8 +4,8 @@ The memory controller lives in one hierarchy: cgroup v1 (a ``cgroup`` mount with
 option, e.g. ``/sys/fs/cgroup/memory``) or cgroup v2 (the ``cgroup2`` mount whose
 ``cgroup.controllers`` lists ``memory``). :func:`memory_hierarchy` finds it; :class:`MemcgTree`
 creates a trace's groups under one fresh, uniquely named parent and removes them afterwards
-(each ``mkdir`` is recorded in a :class:`~pyzswap.tools.kernel._host.HostChanges` first, so a run that
-dies leaves a journal entry that removes it).
+(each ``mkdir`` is recorded in a :class:`~pyzswap.tools.kernel._host.HostChanges` first, so a
+run that dies leaves a journal entry that removes it).
 
 The file names differ between the versions: the limit is ``memory.limit_in_bytes`` in v1 and
 ``memory.max`` in v2; v1 has a per-group ``memory.swappiness`` (``mem_cgroup_swappiness()``

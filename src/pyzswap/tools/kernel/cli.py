@@ -1,7 +1,8 @@
 """Click commands: ``pyzswap kernel zram|zswap|compare`` and ``pyzswap snapshot``.
 
-Thin: they read the page file, call :mod:`pyzswap.tools.kernel` or :mod:`pyzswap.tools.snapshot`, and print
-either one JSON object (``--json``) or rich tables. Every error a user or the host can cause
+Thin: they read the page file, call :mod:`pyzswap.tools.kernel` or
+:mod:`pyzswap.tools.snapshot`, and print either one JSON object (``--json``) or rich tables. Every
+error a user or the host can cause
 (:class:`~pyzswap.errors.ZswapError`, including :class:`KernelUnavailable`, and ``OSError``) is
 turned into a one-line :class:`click.ClickException` with exit status 2 here, so the commands
 behave the same whether they run under the main ``pyzswap`` CLI or on their own.
@@ -360,7 +361,7 @@ def snapshot(pid: int | None, output: Path, all_pages: bool, every: bool, match:
 
 
 def _snapshot_all(output: Path, match: str | None, all_pages: bool, as_json: bool) -> None:
-    """``snapshot --all``: the study's collection (:func:`pyzswap.tools.study.collect.snapshot_all`)."""
+    """``snapshot --all``: the study's collection (:func:`..study.collect.snapshot_all`)."""
     from ..study.collect import INDEX_NAME, snapshot_all
 
     if output.exists() and not output.is_dir():

@@ -2,17 +2,18 @@
 
 Two targets:
 
-* **zram**: the kernel side is :func:`~pyzswap.tools.kernel.zram.run_zram` (``mm_stat``). The pyzswap
-  side, :func:`pyzswap_zram`, applies zram's storage rule with pyzswap's own compressor and
+* **zram**: the kernel side is :func:`~pyzswap.tools.kernel.zram.run_zram` (``mm_stat``). The
+  pyzswap side, :func:`pyzswap_zram`, applies zram's storage rule with pyzswap's own compressor and
   zsmalloc: a same-filled page (every 8-byte word equal) stores nothing (``same_pages``); a
   page whose compressed length is at least ``zs_huge_class_size()`` (3625 with chain 8) is
   stored raw as 4096 bytes (``huge_pages``); every other page stores its compressed length.
   ``compr_data_size`` is the sum of stored lengths and ``mem_used_total`` is
   ``pages_allocated * 4096`` of a :class:`~pyzswap.zsmalloc.ZsPool` after allocating every
   object in page order, as zram's single writer does.
-* **zswap**: the kernel side is :func:`~pyzswap.tools.kernel.zswap.run_zswap` (debugfs). The pyzswap
-  side is :func:`pyzswap.tools.storecheck.store_check` with single-page folios: it plays the 6.18 swap
-  core (an all-zero page never reaches zswap), as the kernel's page-out of order-0 pages does.
+* **zswap**: the kernel side is :func:`~pyzswap.tools.kernel.zswap.run_zswap` (debugfs). The
+  pyzswap side is :func:`pyzswap.tools.storecheck.store_check` with single-page folios: it plays
+  the 6.18 swap core (an all-zero page never reaches zswap), as the kernel's page-out of order-0
+  pages does.
 
 Both sides use the compressor of the same kernel name; pyzswap's ``lzo`` and ``lzo-rle`` make
 the kernel's exact streams, so with ``per_page`` every page's length is expected to match.
@@ -34,8 +35,8 @@ import numpy as np
 
 from ...compress import get_compressor, has_compressor
 from ...errors import CompressPoor, InvalidParameter
-from ..storecheck import store_check
 from ...zsmalloc import ZsPool, huge_class_size
+from ..storecheck import store_check
 from ._host import (
     HOST,
     PAGE_SIZE,

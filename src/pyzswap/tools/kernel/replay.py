@@ -61,8 +61,8 @@ from typing import Any, Final
 import numpy as np
 
 from ...errors import CorruptData, InvalidParameter
-from ..pagesets import make_pages, read_page_file
 from ...run.trace import ProcSpec, Trace, contents_seed, parse_trace, write_offsets
+from ..pagesets import make_pages, read_page_file
 from ._host import (
     HOST,
     PAGE_SIZE,

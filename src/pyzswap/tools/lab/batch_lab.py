@@ -41,8 +41,8 @@ from ...compress import (
 from ...cpu import CpuModel
 from ...errors import ZswapError
 from ...folio import PAGE_SIZE, zero_page_mask
-from ..pagesets import make_pages
 from ...zswap import Zswap
+from ..pagesets import make_pages
 from .result import LabResult, LabTable, progress
 
 __all__ = ["BATCH_SIZES", "ENGINES", "SWAP_CLUSTER_MAX", "batching"]

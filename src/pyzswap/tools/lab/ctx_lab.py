@@ -37,7 +37,6 @@ from ...compress import (
 from ...cpu import CpuModel
 from ...errors import ZswapError
 from ...folio import PAGE_SIZE
-from ..pagesets import make_pages
 from ...pool import (
     CTX_STRUCT_BYTES,
     KERNEL_STREAM_BYTES,
@@ -47,6 +46,7 @@ from ...pool import (
     measure_stream_bytes,
 )
 from ...zswap import Zswap
+from ..pagesets import make_pages
 from .result import LabResult, LabTable, progress
 
 __all__ = ["DesignFigures", "RecordingBatcher", "ctx_designs", "design_figures",

@@ -18,9 +18,9 @@ from typing import Any
 from ...cpu import CpuModel, HotplugError
 from ...errors import UseAfterFree
 from ...folio import PAGE_SIZE
-from ..pagesets import make_pages
 from ...pool import LIFETIMES
 from ...zswap import Zswap
+from ..pagesets import make_pages
 from .batch_lab import batching
 from .ctx_lab import ctx_designs, percpu_memory, switch_under_pressure
 from .result import LabResult, LabTable, progress

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from ...compress import PAGE_SIZE
 from ...errors import AllocFail, DecompressFail, ZswapError
+from ...memcg import MemCgroup
+from ...swap import SwapIOError, swp_offset, swp_type
 from ..faults import (
     FaultyZsPool,
     corrupt_entry,
@@ -19,8 +21,6 @@ from ..faults import (
     install_zs_pool,
     unregister,
 )
-from ...memcg import MemCgroup
-from ...swap import SwapIOError, swp_offset, swp_type
 from ._machinery import _crc
 from .checks import _WRITEBACK_RACES, check_invariants
 

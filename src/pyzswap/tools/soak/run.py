@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 from ...compress import PAGE_SIZE, has_compressor
 from ...cpu import CpuModel, HotplugError
 from ...errors import AllocFail, DecompressFail, InvalidParameter, ZswapError
+from ...memcg import MemCgroup
+from ...swap import SwapIOError, swp_offset, swp_type
+from ...swapcore import SwapCore
+from ...zswap import Zswap
 from ..faults import (
     FaultyCompressor,
     FaultyZsPool,
@@ -26,11 +30,7 @@ from ..faults import (
     faulty_compressor,
     unregister,
 )
-from ...memcg import MemCgroup
 from ..pagesets import make_pageset
-from ...swap import SwapIOError, swp_offset, swp_type
-from ...swapcore import SwapCore
-from ...zswap import Zswap
 from . import _faults
 from ._machinery import _crc, _fd_desc, _fd_set, _Gate, _Worker
 from .checks import (
