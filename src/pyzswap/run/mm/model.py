@@ -1,0 +1,555 @@
+"""The mm model's state and its workload side: the page arrays, processes (start, exit),
+accesses (one by one, or a trace's run with resident hits vectorised), and the clock that runs
+the background work (zswap's shrink worker, kswapd) as the workload advances it. The kernel's
+operations come from the modules its base classes live in (the package docstring)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ...errors import InvalidParameter
+from ...folio import PAGE_SIZE
+from ...memcg import MemCgroup
+from ...swap import SWP_OFFSET_MASK
+from ...swapcore import SwapCore
+from ...zswap import Zswap
+from .base import (
+    F_ACTIVE,
+    F_PRESENT,
+    F_REFERENCED,
+    F_SWAPCACHE,
+    F_WORKINGSET,
+    MAX_SWAPPINESS,
+    NO_SLOT,
+    Costs,
+    LruVec,
+    MmStats,
+    Proc,
+    ScanControl,
+)
+from .madvise import Madvise
+from .memcontrol import MemControl
+from .memory import Faults
+from .page_alloc import PageAlloc, default_min_free_kbytes
+from .shrinker import Shrinkers
+from .swap_state import SwapState
+from .vmscan import Vmscan
+from .workingset import Workingset
+
+__all__ = ["MemoryModel"]
+
+
+class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, Shrinkers,
+                  Madvise):
+    """Processes, RAM, memcgs and reclaim around a :class:`SwapCore` (the package docstring).
+
+    ``memcg_root`` is the memory cgroup hierarchy (v1 or v2) the processes' groups live in.
+    ``ram_pages`` is the machine's RAM. ``swappiness`` is ``vm.swappiness`` (cgroup v1 groups
+    use their own ``memory.swappiness``), ``page_cluster`` is ``vm.page-cluster``.
+    """
+
+    # The page arrays (index: a page or list sentinel), with memoryviews for scalar access.
+    mapped: npt.NDArray[np.uint8]       # the PTE maps the folio
+    young: npt.NDArray[np.uint8]        # the PTE's accessed bit
+    dirty: npt.NDArray[np.uint8]        # the folio (or its PTE) is dirty
+    flags: npt.NDArray[np.uint8]        # F_* bits
+    slot: npt.NDArray[np.int64]         # the page's swap entry, or -1
+    shadow: npt.NDArray[np.int64]       # the eviction age left at reclaim, or -1
+    shadow_memcg: npt.NDArray[np.int64]  # the memcg id of that shadow
+    nxt: npt.NDArray[np.int64]          # LRU list links (towards the tail / the head)
+    prv: npt.NDArray[np.int64]
+    owner: npt.NDArray[np.int64]        # the process index of a page
+
+    _kswapd_sc: ScanControl
+    _kswapd_reclaimed: int
+
+    def __init__(self, core: SwapCore, ram_pages: int, *, memcg_root: MemCgroup | None = None,
+                 seed: int = 0, verify: bool = True, swappiness: int = 60,
+                 page_cluster: int = 3, min_free_kbytes: int | None = None,
+                 costs: Costs | None = None, capacity: int = 0) -> None:
+        if isinstance(ram_pages, bool) or not isinstance(ram_pages, int) or ram_pages < 1:
+            raise InvalidParameter(f"RAM must be at least one page, got {ram_pages!r} pages")
+        if not 0 <= swappiness <= MAX_SWAPPINESS:
+            raise InvalidParameter(f"swappiness must be 0..{MAX_SWAPPINESS}, got {swappiness}")
+        if not 0 <= page_cluster <= 31:
+            raise InvalidParameter(f"page_cluster must be 0..31, got {page_cluster}")
+        self.core: SwapCore = core
+        self.zswap: Zswap = core.zswap
+        self.ram_pages: int = ram_pages
+        self.verify: bool = verify
+        self.seed: int = seed
+        self.swappiness: int = swappiness
+        self.page_cluster: int = page_cluster
+        self.set_min_free_kbytes(default_min_free_kbytes(ram_pages) if min_free_kbytes is None
+                                 else min_free_kbytes)
+        self.costs: Costs = costs or Costs()
+        self.stats: MmStats = MmStats()
+        self.root: MemCgroup = memcg_root if memcg_root is not None else MemCgroup()
+        self.v2 = self.root.version == 2
+        # Pages: index g of every array below. Sentinel list nodes and processes' pages share
+        # the index space (a process reserves npages indices when it is added).
+        self._cap: int = 0
+        self._n: int = 0
+        self._grow(capacity + 64)
+        self._procs: dict[int, Proc] = {}
+        self._proc_list: list[Proc] = []
+        self._contents_of: dict[int, Callable[[], bytes | memoryview]] = {}
+        self._vecs: dict[int, LruVec] = {}
+        self._root_vec: LruVec = self._lruvec(self.root)
+        self.resident_pages: int = 0   # folios in memory
+        self.pgtable_pages: int = 0
+        self._writes: int = 0          # w accesses so far (the trace's write counter)
+        self.now: float = 0.0            # the model's clock, µs
+        self._in_reclaim: int = 0      # PF_MEMALLOC: charges are forced, no nested reclaim
+        self._oom: set[int] = set()  # memcgs whose last charge ended in OOM
+        self._flush_time: float = 0.0    # the model time of the last memcg statistics flush
+        self._wb_folios: list[int] = []
+        self._wb_count: int = 0
+        self._bg_running: bool = False
+        self._worker: Iterator[int] | None = None
+        self._worker_time: float = 0.0
+        self._kswapd_awake: bool = False
+        self._kswapd_time: float = 0.0
+        self._kswapd_failures: int = 0
+        self._bg_next: float = math.inf
+        self._shrinker_deferred: dict[tuple[str, int], int] = {}
+        self._walk_pos: dict[int, int] = {}  # the reclaim iterator's position per target
+        # swapin_readahead state (swap_state.c's statics)
+        self._ra_hits: int = 4
+        self._ra_prev_offset: int = 0
+        self._ra_last_pages: int = 0
+        self._scratch = bytearray(PAGE_SIZE)
+        self._scratch_view = memoryview(self._scratch)
+        self._slot_owner: npt.NDArray[np.int64] = np.full(0, -1, dtype=np.int64)
+        self._slot_owner_v: memoryview = self._slot_owner.data
+        self._swap_type: int = -1
+        self._swap_used: int = 0    # slots the model holds (allocated, not yet freed)
+        self._swap_total: int = -1
+        #: called as hook(kind, seconds) around swap-out/swap-in (the harness's timers)
+        self.on_swap: Callable[[str, float], None] | None = None
+        self.zswap.on_writeback = self._on_writeback
+        self.zswap.on_shrink_queue = self._on_shrink_queue
+        # memory.reclaim writes through MemCgroup.write reach this model
+        self.root.set_reclaimer(self.memory_reclaim)
+
+    def _grow(self, need: int) -> None:
+        cap = max(need, 2 * self._cap, 1024)
+        if cap <= self._cap:
+            return
+
+        def more(old: npt.NDArray[Any] | None, dtype: Any, fill: int) -> npt.NDArray[Any]:
+            arr = np.full(cap, fill, dtype=dtype)
+            if old is not None:
+                arr[:len(old)] = old
+            return arr
+
+        first = self._cap == 0
+        self.mapped = more(None if first else self.mapped, np.uint8, 0)
+        self.young = more(None if first else self.young, np.uint8, 0)
+        self.dirty = more(None if first else self.dirty, np.uint8, 0)
+        self.flags = more(None if first else self.flags, np.uint8, 0)
+        self.slot = more(None if first else self.slot, np.int64, NO_SLOT)
+        self.shadow = more(None if first else self.shadow, np.int64, -1)
+        self.shadow_memcg = more(None if first else self.shadow_memcg, np.int64, -1)
+        self.nxt = more(None if first else self.nxt, np.int64, -1)
+        self.prv = more(None if first else self.prv, np.int64, -1)
+        self.owner = more(None if first else self.owner, np.int64, -1)
+        self._cap = cap
+        self._mv_mapped = self.mapped.data
+        self._mv_young = self.young.data
+        self._mv_dirty = self.dirty.data
+        self._mv_flags = self.flags.data
+        self._mv_slot = self.slot.data
+        self._mv_shadow = self.shadow.data
+        self._mv_shadow_memcg = self.shadow_memcg.data
+        self._mv_nxt = self.nxt.data
+        self._mv_prv = self.prv.data
+        self._mv_owner = self.owner.data
+        old_truth = getattr(self, "_truth", None)
+        self._truth = bytearray(cap * PAGE_SIZE)
+        if old_truth is not None:
+            self._truth[:len(old_truth)] = old_truth
+        self._truth_v = memoryview(self._truth)
+
+    def _reserve(self, n: int) -> int:
+        base = self._n
+        if base + n > self._cap:
+            self._grow(base + n)
+        self._n = base + n
+        return base
+
+    def _sentinel(self) -> int:
+        g = self._reserve(1)
+        self._mv_nxt[g] = g
+        self._mv_prv[g] = g
+        return g
+
+    def _lruvec(self, memcg: MemCgroup) -> LruVec:
+        vec = self._vecs.get(memcg.id)
+        if vec is None:
+            parent = None if memcg.parent is None else self._lruvec(memcg.parent)
+            vec = LruVec(memcg, parent, self._sentinel(), self._sentinel())
+            if parent is not None:
+                parent.children.append(vec)
+            self._vecs[memcg.id] = vec
+        return vec
+
+    def add_process(self, pid: int, npages: int, contents: Callable[[], bytes | memoryview],
+                    memcg: MemCgroup | None = None) -> None:
+        """Declare a process of ``npages`` pages whose initial contents ``contents()`` gives
+        (read when it starts: bytes, or an object with ``len()`` and ``readinto(view)`` that
+        fills the process's memory itself, as a page file does). It does not exist until
+        :meth:`start`."""
+        if pid in self._procs:
+            raise InvalidParameter(f"process {pid} already exists")
+        if npages < 1:
+            raise InvalidParameter(f"process {pid}: needs at least one page")
+        group = memcg if memcg is not None else self.root
+        base = self._reserve(npages)
+        proc = Proc(pid, len(self._proc_list), base, npages, group, self._lruvec(group),
+                     None if group.parent is None else group)
+        self.owner[base:base + npages] = proc.idx
+        self._procs[pid] = proc
+        self._proc_list.append(proc)
+        self._contents_of[pid] = contents
+
+    def start(self, pid: int) -> None:
+        """The process starts (its ``proc`` line): it exists from now, with no page yet."""
+        proc = self._procs.get(pid)
+        if proc is None:
+            raise InvalidParameter(f"no process {pid}")
+        if proc.started:
+            raise InvalidParameter(f"process {pid} already started")
+        data = self._contents_of.pop(pid)()
+        if len(data) < proc.npages * PAGE_SIZE:
+            raise InvalidParameter(f"process {pid}: contents hold {len(data)} bytes, it needs "
+                                   f"{proc.npages * PAGE_SIZE}")
+        lo = proc.base * PAGE_SIZE
+        readinto = getattr(data, "readinto", None)
+        if readinto is not None:  # a page file read straight into memory (no second copy)
+            readinto(self._truth_v[lo:lo + proc.npages * PAGE_SIZE])
+        else:
+            self._truth_v[lo:lo + proc.npages * PAGE_SIZE] = memoryview(data)[
+                :proc.npages * PAGE_SIZE]
+        proc.started = True
+
+    def processes(self) -> list[int]:
+        return [p.pid for p in self._proc_list if p.started and not p.exited]
+
+    def truth(self, pid: int, page: int) -> bytes:
+        """What the page holds now (for tests)."""
+        g = self._procs[pid].base + page
+        return bytes(self._truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE])
+
+    def page_state(self, pid: int, page: int) -> dict[str, Any]:
+        """The model's state of one page (for tests and tools)."""
+        g = self._procs[pid].base + page
+        fl = self._mv_flags[g]
+        return {"present": bool(fl & F_PRESENT), "mapped": bool(self._mv_mapped[g]),
+                "swapcache": bool(fl & F_SWAPCACHE), "active": bool(fl & F_ACTIVE),
+                "referenced": bool(fl & F_REFERENCED), "young": bool(self._mv_young[g]),
+                "dirty": bool(self._mv_dirty[g]), "slot": self._mv_slot[g],
+                "workingset": bool(fl & F_WORKINGSET)}
+
+    def exit(self, pid: int) -> None:
+        """The process exits (``exit_mmap``): its folios are freed and uncharged, its swap
+        slots (and zswap entries) freed, its page tables freed."""
+        proc = self._procs.get(pid)
+        if proc is None or not proc.started or proc.exited:
+            raise InvalidParameter(f"no running process {pid}")
+        self._background()
+        lo, hi = proc.base, proc.base + proc.npages
+        present = np.flatnonzero(self.flags[lo:hi] & F_PRESENT) + lo
+        slots = np.flatnonzero(self.slot[lo:hi] >= 0) + lo
+        flags, vec = self._mv_flags, proc.vec
+        for g in present.tolist():
+            self._lru_del(g)
+            if flags[g] & F_ACTIVE:
+                vec.nr_active -= 1
+            else:
+                vec.nr_inactive -= 1
+        n = len(present)
+        self.resident_pages -= n
+        proc.memcg.uncharge_memory(n + sum(proc.pt))
+        self.pgtable_pages -= sum(proc.pt)
+        core, slot_v, owner_v = self.core, self._mv_slot, self._slot_owner_v
+        for g in slots.tolist():
+            swp = slot_v[g]
+            owner_v[swp & SWP_OFFSET_MASK] = -1
+            core.swap_free(swp)
+        self._swap_used -= len(slots)
+        if self.v2 and len(slots):
+            proc.memcg.uncharge_swap(len(slots))
+        self.mapped[lo:hi] = 0
+        self.young[lo:hi] = 0
+        self.dirty[lo:hi] = 0
+        self.flags[lo:hi] = 0
+        self.slot[lo:hi] = NO_SLOT
+        self.shadow[lo:hi] = -1
+        proc.pt[:] = bytes(len(proc.pt))
+        proc.exited = True
+        self.stats.exits += 1
+
+    def _lru_add(self, g: int, vec: LruVec, active: bool, tail: bool = False) -> None:
+        """``lruvec_add_folio`` (head: the newest end) or ``lruvec_add_folio_tail``."""
+        nxt, prv = self._mv_nxt, self._mv_prv
+        if active:
+            h = vec.aa
+            vec.nr_active += 1
+        else:
+            h = vec.ia
+            vec.nr_inactive += 1
+        if tail:
+            p = prv[h]
+            prv[g] = p
+            nxt[g] = h
+            nxt[p] = g
+            prv[h] = g
+        else:
+            n = nxt[h]
+            nxt[g] = n
+            prv[g] = h
+            prv[n] = g
+            nxt[h] = g
+
+    def _lru_del(self, g: int) -> None:
+        nxt, prv = self._mv_nxt, self._mv_prv
+        p = prv[g]
+        n = nxt[g]
+        nxt[p] = n
+        prv[n] = p
+
+    def _vec_of(self, g: int) -> LruVec:
+        return self._proc_list[self._mv_owner[g]].vec
+
+    def _background(self) -> None:
+        """Run the background work (zswap's shrink worker, kswapd) that the clock says has
+        happened by now. Called at every slow-path step of the workload and of reclaim (not
+        from inside background work itself: a worker's reclaim does not run other work)."""
+        if self._bg_running:
+            return
+        if self._worker is None and self.zswap.shrink_work_take():
+            self._worker = self.zswap.shrink_worker_steps()
+            self._worker_time = max(self._worker_time, self.now) + self.costs.wakeup
+            self.stats.worker_runs += 1
+        now = self.now
+        self._bg_running = True
+        try:
+            while True:
+                wt = self._worker_time if self._worker is not None else math.inf
+                kt = self._kswapd_time if self._kswapd_awake else math.inf
+                if wt > now and kt > now:
+                    self._bg_next = min(wt, kt)
+                    return
+                if wt <= kt:
+                    self._worker_step()
+                else:
+                    self._kswapd_step()
+        finally:
+            self._bg_running = False
+
+    def _on_shrink_queue(self) -> None:
+        """zswap queued its shrink work: the worker starts at the next background check."""
+        self._bg_next = self.now
+
+    def _worker_step(self) -> None:
+        """One ``shrink_memcg`` call of zswap's ``shrink_worker``, at the worker's time."""
+        assert self._worker is not None
+        saved, self.now = self.now, self._worker_time
+        wb_before = self._wb_count
+        try:
+            next(self._worker)
+        except StopIteration:
+            self._worker = None
+            if self.zswap.shrink_work_take():  # queued again while it ran: run once more
+                self._worker = self.zswap.shrink_worker_steps()
+                self.stats.worker_runs += 1
+        self.stats.worker_steps += 1
+        written = self._wb_count - wb_before
+        cost = self.costs.writeback * written if written else self.costs.worker_idle
+        self._drain_wb_folios()
+        self._worker_time = max(self._worker_time + cost, self.now)
+        self.now = saved
+
+    def access(self, pid: int, page: int, write: bool = False) -> None:
+        """One memory access by a running process (the slow path does everything)."""
+        proc = self._procs.get(pid)
+        if proc is None or not proc.started or proc.exited:
+            raise InvalidParameter(f"access to process {pid}, which is not running")
+        if not 0 <= page < proc.npages:
+            raise InvalidParameter(f"page {page} is outside process {pid} (0..{proc.npages - 1})")
+        g = proc.base + page
+        st = self.stats
+        st.accesses += 1
+        self.now += self.costs.access
+        if self._mv_mapped[g]:
+            self._mv_young[g] = 1
+        else:
+            self._fault(proc, g, write)
+        if write:
+            st.writes += 1
+            self._mv_dirty[g] = 1
+            self._apply_write(g, self._writes)
+            self._writes += 1
+        else:
+            st.reads += 1
+
+    def run(self, gs: npt.NDArray[np.int64], ops: npt.NDArray[np.int8]) -> None:
+        """Replay accesses ``gs`` (global page indices, from :meth:`page_index`) with ``ops``
+        (0 read, 1 write) in order. Runs of accesses to mapped pages are applied vectorised;
+        where faults are dense, access by access; each fault takes the slow path in order."""
+        n = len(gs)
+        wmask = ops == 1
+        nw = int(np.count_nonzero(wmask))
+        if nw:
+            src, dst = _write_offsets_np(self.seed, self._writes, nw)
+            widx = np.cumsum(wmask) - 1  # the write number of a write, within this run
+            src_l, dst_l, widx_l = src.tolist(), dst.tolist(), widx.tolist()
+        else:
+            src = dst = widx = _EMPTY
+            src_l = dst_l = widx_l = []
+        gl = gs.tolist()
+        wl = wmask.tolist()
+        pos = 0
+        chunk = 256
+        dense = False
+        mapped, mv_mapped, mv_young, mv_dirty = self.mapped, self._mv_mapped, self._mv_young, \
+            self._mv_dirty
+        owner, procs = self._mv_owner, self._proc_list
+        st = self.stats
+        cost_access = self.costs.access
+        truth = self._truth
+        fault = self._fault
+        hits = 0
+        while pos < n:
+            if not dense:
+                # Apply the run of hits up to the next miss vectorised; the chunk grows while
+                # runs are long and shrinks as misses get closer, down to access by access.
+                end = min(n, pos + chunk)
+                miss = np.flatnonzero(mapped[gs[pos:end]] == 0)
+                k = int(miss[0]) if len(miss) else end - pos
+                if k:
+                    self._apply_hits(gs[pos:pos + k], wmask[pos:pos + k], widx[pos:pos + k]
+                                     if nw else _EMPTY, src, dst)
+                pos += k
+                if pos == end:
+                    chunk = min(8192, chunk << 1)
+                    continue
+                if k < 16:
+                    dense = True
+                    hits = 0
+                else:
+                    chunk = max(64, chunk >> 1)
+            # One access by the slow path: every access while faults are dense (no numpy call
+            # per fault), else the miss that ended a run of hits.
+            g = gl[pos]
+            write = wl[pos]
+            st.accesses += 1
+            self.now += cost_access
+            if mv_mapped[g]:
+                mv_young[g] = 1
+                hits += 1
+                if hits > 64:
+                    dense = False
+                    chunk = 256
+            else:
+                hits = 0
+                fault(procs[owner[g]], g, write)
+            if write:
+                st.writes += 1
+                mv_dirty[g] = 1
+                w = widx_l[pos]
+                lo = g * PAGE_SIZE
+                d = lo + dst_l[w]
+                s = lo + src_l[w]
+                truth[d:d + 256] = truth[s:s + 256]
+            else:
+                st.reads += 1
+            pos += 1
+        self._writes += nw
+
+    def page_index(self, pids: npt.NDArray[np.int64],
+                   pages: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Global page indices of (pid, page) pairs of declared processes."""
+        uniq, inv = np.unique(pids, return_inverse=True)
+        table = np.array([self._procs[int(p)].base for p in uniq], dtype=np.int64)
+        return table[inv] + pages
+
+    def _apply_hits(self, gs: npt.NDArray[np.int64], wmask: npt.NDArray[np.bool_],
+                    widx: npt.NDArray[np.int64], src: npt.NDArray[np.int64],
+                    dst: npt.NDArray[np.int64]) -> None:
+        """Accesses to mapped pages: the PTE's young bit (and dirty bit for a write), and the
+        write rule on the truth. No fault, no reclaim."""
+        st = self.stats
+        k = len(gs)
+        self.young[gs] = 1
+        st.accesses += k
+        self.now += self.costs.access * k
+        nw = int(np.count_nonzero(wmask))
+        if nw:
+            wg = gs[wmask]
+            self.dirty[wg] = 1
+            which = widx[wmask]
+            base = wg * PAGE_SIZE
+            truth = self._truth
+            for s, d in zip((base + src[which]).tolist(), (base + dst[which]).tolist(),
+                            strict=True):
+                truth[d:d + 256] = truth[s:s + 256]
+        st.writes += nw
+        st.reads += k - nw
+
+    def _apply_write(self, g: int, n: int) -> None:
+        src, dst = _write_offsets(self.seed, n)
+        lo = g * PAGE_SIZE
+        truth = self._truth
+        truth[lo + dst:lo + dst + 256] = truth[lo + src:lo + src + 256]
+
+    def idle(self, seconds: float) -> None:
+        """The workload sleeps for ``seconds`` (``usleep``): the model's clock advances and the
+        background work due by then (kswapd, zswap's shrink worker) runs."""
+        if not seconds >= 0:
+            raise InvalidParameter(f"idle time must be >= 0, got {seconds!r}")
+        self.now += seconds * 1e6
+        self._background()
+
+    def lru_sizes(self) -> dict[str, dict[str, int]]:
+        """Inactive/active anon pages per memcg path (own lists)."""
+        return {v.memcg.path: {"inactive_anon": v.nr_inactive, "active_anon": v.nr_active}
+                for v in self._vecs.values()}
+
+    def swapcache_pages(self) -> int:
+        return int(np.count_nonzero(self.flags[:self._n] & F_SWAPCACHE))
+
+
+
+_EMPTY: Final = np.zeros(0, dtype=np.int64)
+_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
+_M1: Final = np.uint64(0xBF58476D1CE4E5B9)
+_M2: Final = np.uint64(0x94D049BB133111EB)
+
+
+def _write_offsets_np(seed: int, n0: int, count: int
+                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`pyzswap.run.trace.write_offsets` for writes ``n0 .. n0 + count - 1`` at once."""
+    n = np.arange(n0, n0 + count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = (np.uint64(seed & ((1 << 64) - 1)) ^ n) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        z ^= z >> np.uint64(31)
+    src = ((z & np.uint64(15)) * np.uint64(256)).astype(np.int64)
+    dst = (((z >> np.uint64(4)) & np.uint64(15)) * np.uint64(256)).astype(np.int64)
+    same = dst == src
+    dst[same] = (src[same] + 256) % PAGE_SIZE
+    return src, dst
+
+
+def _write_offsets(seed: int, n: int) -> tuple[int, int]:
+    from ..trace import write_offsets
+
+    return write_offsets(seed, n)
