@@ -220,7 +220,7 @@ class SwapCore:
         (the mm model's own swap cache): :meth:`swap_in` without taking the swap-cache place,
         so only for a caller that runs nothing else meanwhile (no writeback of the slot can
         be in flight). ``out`` is one writable page. The zswap entry goes with the load."""
-        t, off = swp_type(swp), swp_offset(swp)
+        t, off = swp >> SWP_TYPE_SHIFT, swp & SWP_OFFSET_MASK
         device = self.table.device(t)
         if device.zeromap_count(off):
             out[:] = _ZERO_PAGE

@@ -69,16 +69,21 @@ class _MemcgHooks:
     """The memcg hooks the state calls (_native.pyi MemcgHooks): charges and events by
     object cgroup id, resolved to the group that owns it now (``obj_cgroup_memcg``)."""
 
-    __slots__ = ("root",)
+    __slots__ = ("root", "v2")
 
     def __init__(self, root: MemCgroup) -> None:
         self.root = root
+        self.v2 = root.version == 2  # under v1 zswap is not charged: resolving is all
 
     def charge_zswap(self, objcg: int, nbytes: int) -> None:
-        self.root.obj_cgroup_memcg(objcg).charge_zswap(nbytes)
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.charge_zswap(nbytes)
 
     def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
-        self.root.obj_cgroup_memcg(objcg).uncharge_zswap(nbytes)
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.uncharge_zswap(nbytes)
 
     def count_event(self, objcg: int, event: str, nr: int) -> None:
         self.root.obj_cgroup_memcg(objcg).count_event(event, nr)

@@ -160,7 +160,7 @@ class SwapState:
             st.faults_zero += 1
             self._mv_dirty[g] = 0
             self.now += costs.zero_io
-        if self.verify and self._scratch != self._truth[g * PAGE_SIZE:(g + 1) * PAGE_SIZE]:
+        if self.verify and self._scratch != self._truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE]:
             raise LostPage(f"process {proc.pid} page {g - proc.base}: the fault (from {source}) "
                            "returned different bytes than the page last held")
 

@@ -352,7 +352,7 @@ class Vmscan:
             if dirty[g]:
                 # pageout -> swap_writeout
                 dirty[g] = 0
-                t0 = _clock()
+                t0 = _clock() if self.on_swap is not None else 0.0
                 try:
                     result = core.swap_writeout(slot_v[g], truth_v[
                         g * PAGE_SIZE:(g + 1) * PAGE_SIZE], zmemcg)
