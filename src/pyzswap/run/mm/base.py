@@ -212,8 +212,6 @@ class ScanControl:
         self.file_cost = 0
 
 
-
-
 def mem_cgroup_iter_list(root: MemCgroup) -> list[MemCgroup]:
     """The online groups of ``root``'s subtree in ``mem_cgroup_iter`` order (pre-order)."""
     out = []
