@@ -496,7 +496,7 @@ class SwapDevice:
         can be read back in one piece)."""
         self._check_range(offset, nr)
         if nr == 1:
-            return int(self._zero[offset])
+            return 1 if self._zerov[offset] else 0
         return int(np.count_nonzero(self._zero[offset:offset + nr]))
 
     # ------------------------------------------------------------------ I/O -----------------
