@@ -1,6 +1,7 @@
 """Benchmark: the CPU cost of each layer a ``pyzswap run`` swap-out and swap-in go through.
 
-Run: ``.venv/bin/python benchmarks/bench_mm_ops.py [-c lzo] [--pages 8192] [--repeat 5] [--json]``.
+Run: ``.venv/bin/python benchmarks/bench_mm_ops.py [-c lzo] [--pageset real] [--pages 8192]
+[--seed 0] [--repeat 5] [--json]``.
 
 The mm model (``pyzswap.run.mm``) writes a page out with ``SwapCore.swap_writeout`` and reads
 it back with ``SwapCore.swap_read_folio``, on slots it allocates and frees on the swap device;
@@ -19,20 +20,18 @@ against the kernel").
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 
+from _pagesargs import nonzero_pages, parser
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.compress import get_compressor
-from pyzswap.folio import zero_page_mask
 from pyzswap.memcg import MemCgroup
 from pyzswap.swap import SWP_TYPE_SHIFT
 from pyzswap.swapcore import SwapCore
-from pyzswap.tools.pagesets import make_pages
 
 _cpu = time.thread_time
 
@@ -43,7 +42,7 @@ def _timed(fn: Callable[[], None], n: int) -> float:
     return (_cpu() - t0) / n * 1e6
 
 
-def _one_rep(name: str, pages: list[memoryview]) -> dict[str, float]:
+def _one_rep(name: str, pages: list[bytes]) -> dict[str, float]:
     n = len(pages)
     out: dict[str, float] = {}
     buf, page = bytearray(2 * PAGE_SIZE), bytearray(PAGE_SIZE)
@@ -93,8 +92,10 @@ def _one_rep(name: str, pages: list[memoryview]) -> dict[str, float]:
             def alloc() -> None:
                 offsets.extend(device.alloc_slots(1) or 0 for _ in range(n))
 
+            folios = [memoryview(p) for p in pages]  # the model writes out views of its pages
+
             def writeout() -> None:
-                for off, p in zip(offsets, pages, strict=True):
+                for off, p in zip(offsets, folios, strict=True):
                     core.swap_writeout((swp_type << SWP_TYPE_SHIFT) | off, p, group)
 
             def read() -> None:
@@ -115,25 +116,17 @@ def _one_rep(name: str, pages: list[memoryview]) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-c", "--compressor", default="lzo")
-    ap.add_argument("--pages", type=int, default=8192)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    data = make_pages("real", args.pages, seed=1)
-    zero = zero_page_mask(data)
-    pages = [memoryview(data)[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
-             for i in range(args.pages) if not zero[i]]
-    reps = [_one_rep(args.compressor, pages) for _ in range(args.repeat)]
+    args = parser(__doc__, "lzo").parse_args()
+    pages = nonzero_pages(args)
+    reps = [_one_rep(args.compressors, pages) for _ in range(args.repeat)]
     summary = {k: {"median": round(statistics.median(r[k] for r in reps), 2),
                    "min": round(min(r[k] for r in reps), 2),
                    "max": round(max(r[k] for r in reps), 2)} for k in reps[0]}
     if args.json:
-        print(json.dumps({"compressor": args.compressor, "pages": len(pages),
+        print(json.dumps({"compressor": args.compressors, "pages": len(pages),
                           "repeat": args.repeat, "us_per_page": summary}, indent=1))
         return
-    print(f"{args.compressor}, {len(pages)} non-zero pages, thread CPU µs per page, median of "
+    print(f"{args.compressors}, {len(pages)} non-zero pages, thread CPU µs per page, median of "
           f"{args.repeat} (min-max):")
     for k, s in summary.items():
         print(f"  {k:22} {s['median']:7.2f}  ({s['min']:.2f}-{s['max']:.2f})")
