@@ -2,8 +2,8 @@
 (``do_swap_page``) of an unmapped page."""
 
 # mypy: disable-error-code="misc"
-# (each method takes self: MemoryModel, the class this mixin is part of, which mypy only
-# accepts of a Protocol)
+# (the methods' self is the MemoryModel this class is a base of: mypy accepts a self type
+# that is not a supertype of the class only for a Protocol, and reports it as "misc")
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

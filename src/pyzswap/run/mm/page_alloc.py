@@ -3,8 +3,8 @@ from ``vm.min_free_kbytes``, free pages, and what an allocation below a watermar
 kswapd, reclaim directly)."""
 
 # mypy: disable-error-code="misc"
-# (each method takes self: MemoryModel, the class this mixin is part of, which mypy only
-# accepts of a Protocol)
+# (the methods' self is the MemoryModel this class is a base of: mypy accepts a self type
+# that is not a supertype of the class only for a Protocol, and reports it as "misc")
 from __future__ import annotations
 
 import math

@@ -3,8 +3,8 @@ readahead, reading a slot into a new swap-cache folio, freeing a slot, ``vm_swap
 the swap-cache folios zswap's writeback leaves behind."""
 
 # mypy: disable-error-code="misc"
-# (each method takes self: MemoryModel, the class this mixin is part of, which mypy only
-# accepts of a Protocol)
+# (the methods' self is the MemoryModel this class is a base of: mypy accepts a self type
+# that is not a supertype of the class only for a Protocol, and reports it as "misc")
 from __future__ import annotations
 
 import time
