@@ -533,18 +533,26 @@ static inline int lzo_short_match(struct lzo_cursor *c, size_t t, size_t state, 
     return PYZ_LZO_OK;
 }
 
+/* A copy's length field *t: when it is 0, a length extension worth `base` more follows, and
+ * after it the copy's two distance bytes must be there. */
+static inline int lzo_copy_length(struct lzo_cursor *c, size_t *t, size_t base)
+{
+    int r;
+    if (*t != 0)
+        return PYZ_LZO_OK;
+    if ((r = length_extension(&c->ip, c->ip_end, base, t)) != PYZ_LZO_OK)
+        return r;
+    return IN_LEFT(c) < 2 ? PYZ_LZO_INPUT_OVERRUN : PYZ_LZO_OK;
+}
+
 /* Opcode 32..63: a copy from up to 16 KiB back, its length extended when the low 5 bits are
  * 0, then a little-endian 16-bit distance whose low two bits are `next`. */
 static inline int lzo_middle_match(struct lzo_cursor *c, size_t t, size_t *next)
 {
     int r;
     t &= 31;
-    if (t == 0) {
-        if ((r = length_extension(&c->ip, c->ip_end, 31, &t)) != PYZ_LZO_OK)
-            return r;
-        if (IN_LEFT(c) < 2)
-            return PYZ_LZO_INPUT_OVERRUN;
-    }
+    if ((r = lzo_copy_length(c, &t, 31)) != PYZ_LZO_OK)
+        return r;
     size_t d = le16(c->ip);
     c->ip += 2;
     *next = d & 3;
@@ -574,10 +582,8 @@ static inline int lzo_far_match(struct lzo_cursor *c, size_t t, int rle, size_t 
     size_t far = (t & 8) << 11;
     t &= 7;
     if (t == 0) {
-        if ((r = length_extension(&c->ip, c->ip_end, 7, &t)) != PYZ_LZO_OK)
+        if ((r = lzo_copy_length(c, &t, 7)) != PYZ_LZO_OK)
             return r;
-        if (IN_LEFT(c) < 2)
-            return PYZ_LZO_INPUT_OVERRUN;
         d = le16(c->ip);
     }
     t += 2;

@@ -22,9 +22,8 @@ without it the zram figures and their ratios are left out with a note.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,16 +35,8 @@ from ...folio import PAGE_SIZE
 from ...zswap import Zswap
 from ..kernel import KernelRunError, KernelUnavailable, ZramDevice
 from ..kernel._host import HOST, HostPaths
-from ._cli import (
-    _console,
-    _json_opt,
-    _one_line_errors,
-    _progress,
-    _quiet_opt,
-    _source,
-    _source_options,
-    _split_compressors,
-)
+from . import _subcommand as sub
+from ._cli import _console
 from ._common import PageSource, Progress, ratio_summary
 from ._core import BLOCK, BenchError, _blocks, _raw_round, _zram_available
 
@@ -86,53 +77,78 @@ class _Clocks:
 
 def _one_rep(name: str, pages: Sequence[memoryview], compressed: Sequence[bytes | None],
              outs: Sequence[memoryview], view: memoryview, zram: ZramDevice | None) -> _Clocks:
-    """One repetition: a fresh zswap, every block through each side in turn."""
+    """One repetition: a fresh zswap; every block through each side in turn, stores first."""
     n = len(pages)
     tfm = get_compressor(name).new_transform()
     buf = bytearray(PAGE_SIZE)
-    clocks = _Clocks()
     z = Zswap(compressor=name, totalram_pages=None, cpus=1)
+
+    def raw_compress(block: range) -> None:
+        for i in block:
+            try:  # noqa: SIM105 - a context manager costs a call per page
+                tfm.compress(pages[i], buf)
+            except ZswapError:
+                pass
+
+    def store(block: range) -> None:
+        for i in block:
+            if not z.store(pages[i], 0, i):
+                raise BenchError(f"{name}: zswap refused page {i} with no limit set")
+
+    def raw_decompress(block: range) -> None:
+        for i in block:
+            src = compressed[i]
+            if src is None:
+                outs[i][:] = pages[i]
+            else:
+                tfm.decompress(src, outs[i])
+
+    def load(block: range) -> None:
+        for i in block:
+            if not z.load(outs[i], 0, i):
+                raise BenchError(f"{name}: zswap lost page {i}")
+
+    rounds: list[list[tuple[str, Callable[[range], object]]]] = [
+        [("raw_compress", raw_compress), ("store", store)],
+        [("raw_decompress", raw_decompress), ("load", load)],
+    ]
+    if zram is not None:
+        rounds[0].append(("zram_write", lambda b: zram.write(
+            b.start, view[b.start * PAGE_SIZE:b.stop * PAGE_SIZE])))
+        rounds[1].append(("zram_read", lambda b: zram.read(b.start, len(b))))
+    clocks = _Clocks()
     try:
         z.swapon(0, n)
         if zram is not None:
             zram.reset()
-        for block in _blocks(n):
-            clocks.start()
-            for i in block:
-                try:  # noqa: SIM105 - a context manager costs a call per page
-                    tfm.compress(pages[i], buf)
-                except ZswapError:
-                    pass
-            clocks.lap("raw_compress")
-            for i in block:
-                if not z.store(pages[i], 0, i):
-                    raise BenchError(f"{name}: zswap refused page {i} with no limit set")
-            clocks.lap("store")
-            if zram is not None:
-                zram.write(block.start, view[block.start * PAGE_SIZE:block.stop * PAGE_SIZE])
-                clocks.lap("zram_write")
-        for block in _blocks(n):
-            clocks.start()
-            for i in block:
-                src = compressed[i]
-                if src is None:
-                    outs[i][:] = pages[i]
-                else:
-                    tfm.decompress(src, outs[i])
-            clocks.lap("raw_decompress")
-            for i in block:
-                if not z.load(outs[i], 0, i):
-                    raise BenchError(f"{name}: zswap lost page {i}")
-            clocks.lap("load")
-            if zram is not None:
-                zram.read(block.start, len(block))
-                clocks.lap("zram_read")
+        for steps in rounds:
+            for block in _blocks(n):
+                clocks.start()
+                for key, step in steps:
+                    step(block)
+                    clocks.lap(key)
     finally:
         z.close()
     if any(o != p for o, p in zip(outs, pages, strict=True)) or (
             zram is not None and zram.mismatched_pages()):
         raise BenchError(f"{name}: a page came back different")
     return clocks
+
+
+def _zram_device(stack: contextlib.ExitStack, name: str, n: int, kernel: bool, host: HostPaths,
+                 notes: list[str]) -> ZramDevice | None:
+    """A zram device of ``n`` pages for ``name`` on ``stack``, or None with the reason in
+    ``notes`` (no ``kernel``, not root, no zram, the algorithm not offered, set-up failed)."""
+    why = _zram_available(name, host) if kernel else "kernel zram skipped: no --kernel"
+    if why is None:
+        try:
+            device: ZramDevice = stack.enter_context(ZramDevice(name, n, host=host))
+        except (KernelUnavailable, KernelRunError) as exc:
+            why = f"kernel zram skipped: {exc}"
+        else:
+            return device
+    notes.append(why)
+    return None
 
 
 def _cpu_time_compressor(name: str, source: PageSource, repeat: int, kernel: bool,
@@ -144,19 +160,11 @@ def _cpu_time_compressor(name: str, source: PageSource, repeat: int, kernel: boo
     out = memoryview(bytearray(len(source.data)))
     outs = [out[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
     notes: list[str] = []
-    why = _zram_available(name, host) if kernel else "kernel zram skipped: no --kernel"
-    if why:
-        notes.append(why)
     figures: dict[str, list[float]] = {}
     on_cpu: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     with contextlib.ExitStack() as stack:
-        zram: ZramDevice | None = None
-        if why is None:
-            try:
-                zram = stack.enter_context(ZramDevice(name, n, host=host))
-            except (KernelUnavailable, KernelRunError) as exc:
-                notes.append(f"kernel zram skipped: {exc}")
+        zram = _zram_device(stack, name, n, kernel, host, notes)
         for rep in range(repeat):
             if progress:
                 progress(f"cpu-time {name}: repetition {rep + 1}/{repeat} ({n} pages)")
@@ -194,17 +202,10 @@ def run_cpu_time(source: PageSource, compressors: Sequence[str], *, repeat: int 
                         for name in compressors]}
 
 
-@click.command("cpu-time")
-@_source_options
-@click.option("--compressor", "-c", "compressors", default="lzo,lzo-rle", show_default=True,
-              metavar="NAME[,NAME...]", help="compressors to measure")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="repetitions (median, min and max are reported)")
+@sub.subcommand("cpu-time")
+@sub.compressors_option("lzo,lzo-rle")
 @click.option("--kernel/--no-kernel", default=False, show_default=True,
               help="also time the kernel's zram (root): hot-adds a zram device, restored after")
-@_json_opt
-@_quiet_opt
-@_one_line_errors
 def cpu_time(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
              compressors: str, repeat: int, kernel: bool, as_json: bool, quiet: bool) -> None:
     """Store and load against the raw codec (and zram), in thread CPU time.
@@ -213,11 +214,10 @@ def cpu_time(pageset: str | None, pagefile: Path | None, pages: int | None, seed
     thread spent, which a machine shared with other busy processes does not bias as it does
     the wall clock. Medians of --repeat repetitions (min-max beside).
     """
-    names = _split_compressors(compressors)
-    report = run_cpu_time(_source(pageset, pagefile, pages, seed), names, repeat=repeat,
-                          kernel=kernel, progress=_progress(quiet))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    names = sub.split_compressors(compressors)
+    report = run_cpu_time(sub.page_source(pageset, pagefile, pages, seed), names, repeat=repeat,
+                          kernel=kernel, progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
         return
     console = _console()
     src = report["source"]

@@ -33,7 +33,6 @@ kept more than ``max_other_load`` CPUs busy is redone (at most 3 x ``repeat`` ti
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import threading
@@ -48,15 +47,7 @@ from ...compress import PAGE_SIZE, Compressor, Transform, get_compressor
 from ...compress.batching import BatchingCompressor, BatchingTransform
 from ...compress.native import NativeBatchingTransform
 from ...errors import ZswapError
-from ._cli import (
-    _json_opt,
-    _one_line_errors,
-    _progress,
-    _quiet_opt,
-    _source,
-    _source_options,
-    _split_compressors,
-)
+from . import _subcommand as sub
 from ._common import PageSource, Progress
 
 __all__ = ["engines", "handoff", "run_engines"]
@@ -386,21 +377,14 @@ def run_engines(source: PageSource, compressors: Sequence[str], *, repeat: int =
             "work_us": work_us, "results": results, "handoff": handoff(handoff_rounds)}
 
 
-@click.command("engines")
-@_source_options
-@click.option("--compressor", "-c", "compressors", default="lz4,zstd", show_default=True,
-              metavar="NAME[,NAME...]", help="base algorithms to batch")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="interleaved runs (median, min and max are reported)")
+@sub.subcommand("engines")
+@sub.compressors_option("lz4,zstd")
 @click.option("--work-us", type=click.FloatRange(0), default=5.0, show_default=True,
               help="simulated per-page Python work of the +work variants, in µs")
 @click.option("--engines", "nengines", type=click.IntRange(1, 64), default=None,
               help="engine threads (default: the batching compressor's own)")
 @click.option("--max-other-load", type=click.FloatRange(0), default=0.15, show_default=True,
               help="redo a run if other processes kept more CPUs than this busy")
-@_json_opt
-@_quiet_opt
-@_one_line_errors
 def engines(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
             compressors: str, repeat: int, work_us: float, nengines: int | None,
             max_other_load: float, as_json: bool, quiet: bool) -> None:
@@ -410,12 +394,11 @@ def engines(pageset: str | None, pagefile: Path | None, pages: int | None, seed:
     engines, against the base transform's single-page loop, with and without simulated
     per-page work; plus the caller's hand-off cost and an engine's wake-up latency.
     """
-    names = _split_compressors(compressors)
-    source = _source(pageset, pagefile, 4096 if pages is None else pages, seed)
+    names = sub.split_compressors(compressors)
+    source = sub.page_source(pageset, pagefile, 4096 if pages is None else pages, seed)
     report = run_engines(source, names, repeat=repeat, work_us=work_us, engines=nengines,
-                         max_other_load=max_other_load, progress=_progress(quiet))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+                         max_other_load=max_other_load, progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
         return
     results, ho = report["results"], report["handoff"]
     click.echo(f"{report['pages']:,} non-zero pages, batches of {BATCH}, {repeat} interleaved "

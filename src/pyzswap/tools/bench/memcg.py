@@ -11,7 +11,6 @@ the run checks against the memcg's own count.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,15 +22,7 @@ from ...compress import get_compressor
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
 from ...zswap import Zswap
-from ._cli import (
-    _json_opt,
-    _one_line_errors,
-    _progress,
-    _quiet_opt,
-    _source,
-    _source_options,
-    _split_compressors,
-)
+from . import _subcommand as sub
 from ._common import PageSource, Progress, ratio_summary
 from ._core import BLOCK, BenchError
 
@@ -102,14 +93,8 @@ def run_memcg(source: PageSource, compressor: str = "lz4", *, repeat: int = 5,
             "timed_pages": timed, "us_per_page": figures, "ratios": ratios}
 
 
-@click.command("memcg")
-@_source_options
+@sub.subcommand("memcg")
 @click.option("--compressor", "-c", default="lz4", show_default=True, metavar="NAME")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="repetitions (median, min and max are reported)")
-@_json_opt
-@_quiet_opt
-@_one_line_errors
 def memcg(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
           compressor: str, repeat: int, as_json: bool, quiet: bool) -> None:
     """What charging a memory cgroup costs a zswap store and load.
@@ -117,11 +102,10 @@ def memcg(pageset: str | None, pagefile: Path | None, pages: int | None, seed: i
     Stores and loads of the same pages with and without a memcg, alternating in blocks;
     µs/page and the ratio memcg/plain, medians of --repeat repetitions (min-max beside).
     """
-    _split_compressors(compressor)
-    report = run_memcg(_source(pageset, pagefile, pages, seed), compressor, repeat=repeat,
-                       progress=_progress(quiet))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    sub.split_compressors(compressor)
+    report = run_memcg(sub.page_source(pageset, pagefile, pages, seed), compressor, repeat=repeat,
+                       progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
         return
     click.echo(f"{compressor}, {report['timed_pages']:,} timed pages, median (min-max) of "
                f"{repeat}")

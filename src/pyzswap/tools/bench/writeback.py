@@ -16,7 +16,6 @@ repetitions. Every written-back page is swapped in afterwards and compared with 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -31,15 +30,7 @@ from ...folio import PAGE_SIZE
 from ...swap import swp_offset
 from ...swapcore import SwapCore
 from ...zswap import Zswap
-from ._cli import (
-    _json_opt,
-    _one_line_errors,
-    _progress,
-    _quiet_opt,
-    _source,
-    _source_options,
-    _split_compressors,
-)
+from . import _subcommand as sub
 from ._common import PageSource, Progress, ratio_summary
 from ._core import BLOCK, BenchError, _blocks
 
@@ -130,15 +121,8 @@ def run_writeback(source: PageSource, compressors: Sequence[str], *, repeat: int
             "results": results}
 
 
-@click.command("writeback")
-@_source_options
-@click.option("--compressor", "-c", "compressors", default="lz4,zstd", show_default=True,
-              metavar="NAME[,NAME...]", help="compressors to measure")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="repetitions (median, min and max are reported)")
-@_json_opt
-@_quiet_opt
-@_one_line_errors
+@sub.subcommand("writeback")
+@sub.compressors_option("lz4,zstd")
 def writeback(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
               compressors: str, repeat: int, as_json: bool, quiet: bool) -> None:
     """zswap writeback against raw decompress + a file write, on the same pages.
@@ -146,11 +130,10 @@ def writeback(pageset: str | None, pagefile: Path | None, pages: int | None, see
     Pages/s of Zswap.writeback_entry and of the bare decompress-and-pwrite of the same
     objects, interleaved block by block; the cost ratio, median of --repeat (min-max beside).
     """
-    names = _split_compressors(compressors)
-    report = run_writeback(_source(pageset, pagefile, pages, seed), names, repeat=repeat,
-                           progress=_progress(quiet))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    names = sub.split_compressors(compressors)
+    report = run_writeback(sub.page_source(pageset, pagefile, pages, seed), names, repeat=repeat,
+                           progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
         return
     click.echo(f"{report['source']['pages']:,} non-zero pages, median (min-max) of {repeat}")
     for r in report["results"]:

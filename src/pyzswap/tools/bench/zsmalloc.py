@@ -36,15 +36,7 @@ from ...compress import get_compressor
 from ...errors import ZswapError
 from ...folio import PAGE_SIZE
 from ...zsmalloc import ZsPool
-from ._cli import (
-    _json_opt,
-    _one_line_errors,
-    _progress,
-    _quiet_opt,
-    _source,
-    _source_options,
-    _split_compressors,
-)
+from . import _subcommand as sub
 from ._common import PageSource, Progress, ratio_summary
 from ._core import BenchError
 
@@ -181,17 +173,11 @@ def run_zsmalloc(source: PageSource, compressor: str = "lz4", *,
     }
 
 
-@click.command("zsmalloc")
-@_source_options
+@sub.subcommand("zsmalloc", repeat=3)
 @click.option("--compressor", "-c", default="lz4", show_default=True, metavar="NAME",
               help="the codec whose output lengths the objects have")
 @click.option("--objects", type=click.IntRange(1), default=DEFAULT_OBJECTS, show_default=True,
               help="objects allocated per repetition")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=3, show_default=True,
-              help="repetitions of the timings (median, min and max are reported)")
-@_json_opt
-@_quiet_opt
-@_one_line_errors
 def zsmalloc(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
              compressor: str, objects: int, repeat: int, as_json: bool, quiet: bool) -> None:
     """The C zsmalloc pool on its own: µs per call and metadata bytes per object.
@@ -200,12 +186,11 @@ def zsmalloc(pageset: str | None, pagefile: Path | None, pages: int | None, seed
     malloc_write+free pairs, medians of --repeat fresh pools; metadata per object by
     tracemalloc and by the RSS, each in a fresh interpreter.
     """
-    _split_compressors(compressor)
-    source = _source(pageset, pagefile, 4096 if pages is None else pages, seed)
+    sub.split_compressors(compressor)
+    source = sub.page_source(pageset, pagefile, 4096 if pages is None else pages, seed)
     report = run_zsmalloc(source, compressor, objects=objects, repeat=repeat,
-                          progress=_progress(quiet))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+                          progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
         return
     click.echo(f"{objects:,} objects of {compressor} lengths: mean {report['mean_length']} B, "
                f"{report['huge_fraction']:.1%} huge; median (min-max) of {repeat}")

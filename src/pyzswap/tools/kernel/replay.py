@@ -81,30 +81,18 @@ from ._host import (
 from .cgroup import MemcgTree, MemoryHierarchy, memory_hierarchy
 from .lrutrace import LruCounts, LruTrace
 from .replay_program import (
-    HEADER_DTYPE,
-    OP_DTYPE,
-    OP_READ,
-    OP_WRITE,
-    PROC_DTYPE,
-    STEP_DTYPE,
-    STEP_EXIT,
-    STEP_RUN,
-    STEP_SAMPLE,
-    STEP_SPAWN,
     CompiledTrace,
     Inputs,
     build_inputs,
     build_program,
     compile_trace,
     expected_contents,
-    initial_contents,
     memfd,
     replayer_path,
     write_all,
 )
 from .replay_samples import (
     COUNTER_KEYS,
-    DEBUGFS_COUNTERS,
     GAUGE_KEYS,
     METRIC_KEYS,
     Output,
@@ -116,29 +104,19 @@ from .zswap import DEFAULT_SWAP_DIR, _make_swap_file
 
 __all__ = [
     "COUNTER_KEYS",
-    "DEBUGFS_COUNTERS",
     "GAUGE_KEYS",
-    "HEADER_DTYPE",
     "METRIC_KEYS",
-    "OP_DTYPE",
-    "OP_READ",
-    "OP_WRITE",
-    "PROC_DTYPE",
-    "STEP_DTYPE",
-    "STEP_EXIT",
-    "STEP_RUN",
-    "STEP_SAMPLE",
-    "STEP_SPAWN",
     "CompiledTrace",
     "PreparedReplay",
     "ReplayOptions",
     "compile_trace",
     "dry_run",
     "expected_contents",
-    "initial_contents",
     "replayer_path",
     "run_replay",
 ]
+
+#: Swap pages beyond the trace's, as the mm model gives its swap device.
 _SWAP_SLACK_PAGES: Final = 1024
 _RAM_TOLERANCE: Final = 1 << 20
 
