@@ -303,7 +303,8 @@ static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_bu
             PyErr_SetString(PyExc_TypeError, "a context's buffers must be bytearrays");
         return -1;
     }
-    PyzPageCodecObject *codec = pyz_pagecodec_of(res->tfm);
+    /* one page: the single-page transform (a batching transform's is its base's codec) */
+    PyzPageCodecObject *codec = pyz_pagecodec_of(res->single);
     int cap = dst->len > 2 * PAGE_SIZE ? 2 * PAGE_SIZE : (int)dst->len, r;
     if (codec) {
         Py_BEGIN_ALLOW_THREADS
@@ -314,7 +315,7 @@ static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_bu
         *poor = r == -ENOSPC;
         return r == -ENOMEM ? -1 : r > 0 ? r : 0;
     }
-    PyObject *o = call_with_view(res->tfm, s_compress, page, PAGE_SIZE, buf);
+    PyObject *o = call_with_view(res->single, s_compress, page, PAGE_SIZE, buf);
     if (o) {
         long v = PyLong_AsLong(o);
         Py_DECREF(o);
@@ -923,7 +924,7 @@ static int zs_read(struct pool_use *p, const struct et_rec *e, char *out, PyObje
 static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, char *out,
                            PyObject *out_obj)
 {
-    PyzPageCodecObject *codec = pyz_pagecodec_of(res->tfm);
+    PyzPageCodecObject *codec = pyz_pagecodec_of(res->single);
     int r;
     if (codec) {
         Py_BEGIN_ALLOW_THREADS
@@ -935,7 +936,7 @@ static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, 
         }
         return r < 0 ? -1 : r;
     }
-    PyObject *o = call_with_view(res->tfm, s_decompress, copy, slen, out_obj);
+    PyObject *o = call_with_view(res->single, s_decompress, copy, slen, out_obj);
     if (!o) {
         if (!PyErr_ExceptionMatches(pyz_DecompressFail))
             return -2;
