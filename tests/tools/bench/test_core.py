@@ -17,7 +17,10 @@ from pyzswap.tools.bench import PageSource, run_bench
 from pyzswap.tools.bench._core import FOLIO_SHAPES, KERNEL_TARGETS, TARGETS
 from pyzswap.tools.kernel._host import HostPaths
 
-SINGLE = {"raw_compress", "store", "raw_decompress", "load"}
+from ..kernel.conftest import needs_zswap
+
+SINGLE = {"raw_compress", "store", "raw_decompress", "load", "raw_compress_cpu", "store_cpu",
+          "raw_decompress_cpu", "load_cpu"}
 BATCHED = ({f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
            | {f"raw_compress_{s}" for s in FOLIO_SHAPES})
 
@@ -131,3 +134,20 @@ def test_a_row_for_every_target(tiny_source: PageSource) -> None:
     lzo = rows[("load_throughput_vs_zswap_faultin", "lzo")]
     assert lzo["kernel"] and lzo["met"] is None and "not measured" in lzo["why"]
     assert rows[("store_vs_raw_compress", "zstd")]["target"] == "<= 1.05"
+
+
+@needs_zswap
+def test_loads_paired_with_the_kernels_zswap_fault_in(tiny_source: PageSource) -> None:
+    """With --kernel, each repetition pages the set out through the host's zswap and faults it
+    back (lzo); the ratio is paired per repetition, and the host is restored."""
+    from pyzswap.tools.kernel._host import active_swaps, read_zswap_params
+
+    before = read_zswap_params()
+    (r,) = run_bench(tiny_source, ["lzo"], repeat=2, batched=False, kernel=True)["results"]
+    figs, ratios = r["figures"], r["ratios"]
+    assert figs["kernel_zswap_faultin"]["repeat"] == 2
+    assert {"load_throughput_vs_zswap_faultin",
+            "load_throughput_vs_zswap_faultin_cpu"} <= set(ratios)
+    target = r["targets"]["load_throughput_vs_zswap_faultin"]
+    assert target["met"] is not None and target["cpu_median"] > 0
+    assert read_zswap_params() == before and not active_swaps()

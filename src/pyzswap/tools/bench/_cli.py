@@ -224,15 +224,16 @@ def _print_targets(rows: list[dict[str, Any]]) -> None:
 
     table = Table(title="targets (median of the paired repetitions, min-max)",
                   title_justify="left")
-    for col in ("ratio", "compressor", "target", "median (min-max)", "verdict"):
+    for col in ("ratio", "compressor", "target", "median (min-max)", "in CPU time", "verdict"):
         table.add_column(col)
     for row in rows:
+        cpu = "" if row.get("cpu_median") is None else f"{row['cpu_median']:.3f}"
         if row["median"] is None:
             measured, verdict = "", f"not measured: {row['why']}"
         else:
             measured = f"{row['median']:.3f} ({row['min']:.3f}-{row['max']:.3f})"
             verdict = "met" if row["met"] else "MISSED"
-        table.add_row(row["ratio"], row["compressor"], row["target"], measured, verdict)
+        table.add_row(row["ratio"], row["compressor"], row["target"], measured, cpu, verdict)
     _console().print(table)
 
 

@@ -230,6 +230,9 @@ def _single_thread_rep(run: _Run, pages: Sequence[memoryview],
     # depends on its share of the CPU, the CPU time does not (reported, not a target).
     run.ratio("store_vs_raw_compress_cpu", c_store / c_raw)
     run.ratio("load_vs_raw_decompress_cpu", c_load / c_rawd)
+    for key, seconds in (("raw_compress_cpu", c_raw), ("store_cpu", c_store),
+                         ("raw_decompress_cpu", c_rawd), ("load_cpu", c_load)):
+        run.add(key, seconds)
     if zram is not None:
         bad = zram.mismatched_pages()
         if bad:
@@ -404,8 +407,10 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
                 break
             run.add("kernel_zswap_faultin", f.kernel_seconds)
             run.add("load_faultin_pair", f.load_seconds)
+            run.add("load_faultin_pair_cpu", f.load_cpu_seconds)
             run.ratio("load_throughput_vs_zswap_faultin", f.kernel_seconds / f.load_seconds)
             if f.kernel_cpu_seconds is not None:
+                run.add("kernel_zswap_faultin_cpu", f.kernel_cpu_seconds)
                 run.ratio("load_throughput_vs_zswap_faultin_cpu",
                           f.kernel_cpu_seconds / f.load_cpu_seconds)
         if faultin_why:
@@ -455,6 +460,9 @@ def _targets(name: str, ratios: dict[str, dict[str, float]],
         if summary is not None:
             value = summary["median"]
             row["met"] = value <= bound if op == "<=" else value >= bound
+            cpu_ratio = ratios.get(f"{key}_cpu")
+            if cpu_ratio is not None:  # the same ratio in thread CPU time, beside the verdict
+                row["cpu_median"] = cpu_ratio["median"]
         else:
             side = "zswap fault-in" if "faultin" in key else "zram" if "zram" in key else ""
             why = [note for note in notes if side and side in note]
