@@ -30,8 +30,8 @@ import zstandard
 
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.folio import zero_page_mask
-from pyzswap.tools.pagesets import make_pages
 from pyzswap.swapcore import SwapCore
+from pyzswap.tools.pagesets import make_pages
 
 BLOCK = 256
 
