@@ -10,26 +10,32 @@ For each compressor, in one process and one run, on the same non-zero pages:
 ``store`` / ``load``
     ``Zswap(compressor=c, totalram_pages=None).store`` of 4 KiB folios after ``swapon``, then
     ``load`` of every page (exclusive, as from the swap cache, so the pool empties again).
-    Every loaded page is checked against the original after the timed loops.
-``store_64k`` / ``store_2m`` / ``store_reclaim`` (``_seq`` and ``_batched``)
-    Large folios of 16 and 512 pages through ``store``, and reclaim batches of 32 4 KiB folios
+    Every loaded page is checked against the original after the timed loops. Both are also
+    timed in thread CPU time (``*_cpu``), which a shared machine disturbs far less.
+``store_4k`` / ``store_64k`` / ``store_2m`` / ``store_reclaim`` (``_seq`` and ``_batched``)
+    Folios of 1, 16 and 512 pages through ``store``, and reclaim batches of 32 4 KiB folios
     through ``store_batch``, on the plain compressor (``_seq``: one page after another) and on
     ``f"{c}-x2"``, the compressor run by :class:`~pyzswap.compress.BatchingCompressor` on two
-    engine threads (``_batched``), registered for the run if it is not registered already.
+    engine threads (``_batched``), registered for the run if it is not registered already; and
+    the raw codec loop over the same pages (``raw_compress_{shape}``).
 ``zram_write`` / ``zram_read`` (and ``zram_write_{shape}``)
     The kernel's zram with the same algorithm, written and read with O_DIRECT, one 1 MiB request
     per block of :data:`BLOCK` pages (:class:`pyzswap.tools.kernel.ZramDevice`: a fresh
     device, reset before every round and restored on the way out). Skipped with a note when not
     root, without zram, or when zram does not offer the algorithm.
+``kernel_zswap_faultin`` / ``load_faultin_pair``
+    With ``kernel``: the same pages paged out through the host's zswap and faulted back in,
+    against pyzswap's loads of them right after (:mod:`._faultin`).
+
+Every target of :data:`TARGETS` gets a row in the report (:func:`target_rows`), measured or
+with the reason it was not.
 
 Drift control: within each repetition, every block of :data:`BLOCK` pages goes through raw
 compress, store and zram write in turn (then raw decompress, load and zram read), and the
-batched shapes run sequential and batched alternately call by call, with the zram write of
-those pages after every :data:`BLOCK` pages (a fresh round of the device per shape, so each
-shape is paired with zram writes of its own time). Every ratio is taken per repetition and
-summarised as median/min/max (:mod:`._common`). Until session 5 zram was written once per
-repetition, between the single-thread and the batched passes; on this drifting VM that paired
-each ratio with a different stretch of machine speed (docs/PERFORMANCE.md).
+batched shapes run the raw loop, the sequential and the batched store call by call in a
+rotating order, with the zram write of those pages after every :data:`BLOCK` pages (a fresh
+round of the device per shape, so each shape is paired with zram writes of its own time). Every
+ratio is taken per repetition and summarised as median/min/max (:mod:`._common`).
 """
 
 from __future__ import annotations
