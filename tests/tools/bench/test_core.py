@@ -131,6 +131,7 @@ def test_a_row_for_every_target(tiny_source: PageSource) -> None:
                 assert (key, name) in rows
     zstd = rows[("store_2m_batched_speedup", "zstd")]
     assert zstd["target"] == ">= 1.8" and zstd["met"] is not None and not zstd["kernel"]
+    assert zstd["repetitions"] == 1
     lzo = rows[("load_throughput_vs_zswap_faultin", "lzo")]
     assert lzo["kernel"] and lzo["met"] is None and "not measured" in lzo["why"]
     assert rows[("store_vs_raw_compress", "zstd")]["target"] == "<= 1.05"

@@ -435,7 +435,8 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
         "ratios": {k: ratio_summary(v) for k, v in run.ratios.items()},
         "notes": run.notes,
     }
-    result["targets"] = _targets(name, result["ratios"], run.notes)
+    result["targets"] = _targets(name, result["ratios"], run.notes,
+                                 {k: len(v) for k, v in run.ratios.items()})
     return result
 
 
@@ -447,10 +448,11 @@ def _applicable(key: str, name: str) -> tuple[str, float] | None:
     return None
 
 
-def _targets(name: str, ratios: dict[str, dict[str, float]],
-             notes: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
-    """Each applicable target with the measured median, min and max and whether it is met;
-    an unmeasured one (``met`` None) says why (the run's note about it, if any)."""
+def _targets(name: str, ratios: dict[str, dict[str, float]], notes: Sequence[str] = (),
+             counts: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Each applicable target with the measured median, min and max over its ``repetitions``
+    (paired: one ratio per repetition) and whether it is met; an unmeasured one (``met``
+    None) says why (the run's note about it, if any)."""
     out: dict[str, dict[str, Any]] = {}
     for key in TARGETS:
         applicable = _applicable(key, name)
@@ -462,7 +464,7 @@ def _targets(name: str, ratios: dict[str, dict[str, float]],
                                "median": None if summary is None else summary["median"],
                                "min": None if summary is None else summary["min"],
                                "max": None if summary is None else summary["max"],
-                               "met": None}
+                               "met": None, "repetitions": (counts or {}).get(key, 0)}
         if summary is not None:
             value = summary["median"]
             row["met"] = value <= bound if op == "<=" else value >= bound
@@ -495,7 +497,8 @@ def target_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 op, bound = _applicable(key, name) or ("", 0.0)
                 row = {"target": f"{op} {bound}", "median": None, "min": None, "max": None,
-                       "met": None, "why": f"{name} not measured (not in --compressor)"}
+                       "met": None, "repetitions": 0,
+                       "why": f"{name} not measured (not in --compressor)"}
             rows.append({"ratio": key, "compressor": name, "kernel": key in KERNEL_TARGETS,
                          **row})
     return rows
