@@ -43,7 +43,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 
 # Tests marked `host` (pyproject: deselected by default) change zswap parameters, swap, zram and
@@ -57,11 +57,12 @@ test-fidelity: $(STAMP)
 	$(VENV)/bin/pytest -q -m fidelity tests/run/test_fidelity.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
 
+# The main benchmark (store/load vs the raw codecs); its subcommands: pyzswap bench --help.
 bench: $(STAMP)
-	$(PY) benchmarks/bench_store_load.py
+	$(VENV)/bin/pyzswap bench
 
 # Coverage-guided fuzzing of the C extension and the public API (atheris), with the extension
 # built separately with AddressSanitizer + UndefinedBehaviorSanitizer into build-fuzz/

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from pyzswap.cli import main
-from pyzswap.run.trace import parse_damo_report, parse_trace
+from pyzswap.run.trace import parse_trace
+from pyzswap.run.trace_damon import parse_damo_report
 
-from .test_trace import DAMO_REPORT
+from .test_trace_damon import DAMO_REPORT
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -14,8 +14,8 @@ Two engine implementations (``engine=``):
 * ``threads``: Python engine threads running any registered algorithm's transform, described
   below. Output is exactly the base algorithm's.
 
-Why it looks the way it does (measured on the 2-vCPU KVM guest; ``benchmarks/
-bench_batching_engines.py`` reproduces the figures):
+Why it looks the way it does (measured on the 2-vCPU KVM guest; ``pyzswap bench
+engines`` reproduces the figures):
 
 * **Engines are threads that own a codec context.** The C codecs release the GIL while they
   compress, so threads really run on two cores. A ``zstandard.ZstdCompressor`` must never be

@@ -6,7 +6,7 @@ otherwise. This module is the native side: :class:`NativeBatchingTransform` driv
 ``pyzswap._native.Engines`` object (C, see ``src/pyzswap/_native.c``): ``threads`` POSIX
 threads, each with its own context of the codec table (csrc/codec.c).
 
-Why native, measured on the 2-vCPU guest (``benchmarks/bench_batching_engines.py``): Python
+Why native, measured on the 2-vCPU guest (``pyzswap bench engines``): Python
 engine threads need the GIL for ~2 µs around every page, and while zswap's caller runs its
 own Python (zsmalloc, tree, LRU) it holds the GIL, so engines stall exactly when the caller
 is busiest. C engines never need the GIL: while the caller stores page *i* into zsmalloc, the

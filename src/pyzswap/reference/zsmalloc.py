@@ -305,6 +305,17 @@ class PyZsPool:
             raise self._bad_handle(handle)
         return z
 
+    def _object_span(self, handle: int, length: int, what: str, prep: str) -> tuple[_ZsPage, int]:
+        """Under the pool lock: the zspage and offset of ``handle``'s object, which must be at
+        least ``length`` bytes (else "<what> N bytes <prep> a M-byte object")."""
+        z = self._zspage_of(handle)
+        size = self._hsize[handle]
+        if length > size:
+            raise InvalidParameter(
+                f"{what} {length} bytes {prep} a {size}-byte object (handle {handle})"
+            )
+        return z, self._hoff[handle]
+
     def write(self, handle: int, data: BytesLike, length: int | None = None) -> None:
         """``zs_obj_write``: copy ``data[:length]`` (all of ``data`` if None) to the object start.
 
@@ -316,13 +327,7 @@ class PyZsPool:
         lock = self._lock
         lock.acquire()
         try:
-            z = self._zspage_of(handle)
-            size = self._hsize[handle]
-            if length > size:
-                raise InvalidParameter(
-                    f"write of {length} bytes to a {size}-byte object (handle {handle})"
-                )
-            off = self._hoff[handle]
+            z, off = self._object_span(handle, length, "write of", "to")
             z.mv[off : off + length] = data
         finally:
             lock.release()
@@ -383,13 +388,7 @@ class PyZsPool:
         lock = self._lock
         lock.acquire()
         try:
-            z = self._zspage_of(handle)
-            size = self._hsize[handle]
-            if length > size:
-                raise InvalidParameter(
-                    f"read of {length} bytes from a {size}-byte object (handle {handle})"
-                )
-            off = self._hoff[handle]
+            z, off = self._object_span(handle, length, "read of", "from")
             dst[:length] = z.mv[off : off + length]
         finally:
             lock.release()

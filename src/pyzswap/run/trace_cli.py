@@ -8,7 +8,8 @@ import click
 
 from .._cliutil import EXIT_USAGE, one_line_errors
 from ..tools.pagesets import PAGESETS
-from .trace import parse_damo_report, parse_trace
+from .trace import parse_trace
+from .trace_damon import parse_damo_report
 
 __all__ = ["trace"]
 

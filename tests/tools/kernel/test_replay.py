@@ -26,7 +26,8 @@ from pyzswap.run.trace import (
 )
 from pyzswap.tools.kernel._host import HostPaths, KernelUnavailable
 from pyzswap.tools.kernel.cgroup import memory_hierarchy
-from pyzswap.tools.kernel.replay import (
+from pyzswap.tools.kernel.replay import ReplayOptions, _check_host, dry_run
+from pyzswap.tools.kernel.replay_program import (
     HEADER_DTYPE,
     OP_DTYPE,
     OP_WRITE,
@@ -36,10 +37,7 @@ from pyzswap.tools.kernel.replay import (
     STEP_RUN,
     STEP_SAMPLE,
     STEP_SPAWN,
-    ReplayOptions,
-    _check_host,
     compile_trace,
-    dry_run,
     expected_contents,
     initial_contents,
     replayer_path,

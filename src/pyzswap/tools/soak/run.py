@@ -279,18 +279,32 @@ class _Soak:
         ]
         if self.cfg.concurrent_memcg_offline:
             ops.append(("memcg_offline", self._c_memcg_offline))
+
+        def reenable(rng: random.Random) -> None:
+            if not z.enabled and rng.random() < 0.5:
+                with self.gate.read():
+                    z.set_param("enabled", True)
+
+        self._op_loop("chaos", rng, ops, 0.002, after=reenable)
+
+    def _op_loop(self, name: str, rng: random.Random,
+                 ops: list[tuple[str, Callable[[random.Random], None]]], pause: float,
+                 after: Callable[[random.Random], None] | None = None) -> None:
+        """The chaos and reclaim threads' loop until the soak stops: a random operation of
+        ``ops`` under the gate (an exception is an unexpected failure of ``name kind``),
+        counted, then ``after`` and a pause of ``pause`` seconds (pacing, not
+        synchronisation: nothing waits for anything here)."""
         while not self.stop.is_set():
             kind, fn = ops[rng.randrange(len(ops))]
             with self.gate.read():
                 try:
                     fn(rng)
                 except Exception as exc:
-                    self.unexpected(f"chaos {kind}", exc)
+                    self.unexpected(f"{name} {kind}", exc)
                 self.op(kind)
-            if not z.enabled and rng.random() < 0.5:
-                with self.gate.read():
-                    z.set_param("enabled", True)
-            time.sleep(0.002)
+            if after is not None:
+                after(rng)
+            time.sleep(pause)
 
     def _c_switch(self, rng: random.Random) -> None:
         names = self.compressors
@@ -362,15 +376,7 @@ class _Soak:
             ("writeback_entry", self._r_writeback), ("compact", self._r_compact),
             ("shrink_work_queue", self._r_queue), ("writeback_entries", self._r_writeback_batch),
         ]
-        while not self.stop.is_set():
-            kind, fn = ops[rng.randrange(len(ops))]
-            with self.gate.read():
-                try:
-                    fn(rng)
-                except Exception as exc:
-                    self.unexpected(f"reclaim {kind}", exc)
-                self.op(kind)
-            time.sleep(0.001)
+        self._op_loop("reclaim", rng, ops, 0.001)
 
     def _r_shrinker(self, rng: random.Random) -> None:
         memcg = self._memcg(rng)

@@ -1,18 +1,19 @@
-"""Benchmark: batching engines (``zstd-x2`` etc.) against the sequential base transform.
+"""``pyzswap bench engines``: the batching engines (``zstd-x2`` etc.) against the sequential
+base transform, below zswap.
 
-Run: ``.venv/bin/python benchmarks/bench_batching_engines.py [--pages N] [--json]``.
-
-On the non-zero pages of a realistic page set (``make_pages("real", n, seed=0)``), for each
-compressor it times, interleaved block by block (this VM's speed drifts by tens of percent within
-seconds, so each variant runs on every block in turn and ratios are taken per run):
+``pyzswap bench batching`` measures what batching gives zswap's stores; this measures the
+engines themselves, the figures :mod:`pyzswap.compress.batching` and
+:mod:`pyzswap.compress.native` give for their design. On the source's non-zero pages, for
+each compressor it times, interleaved block by block (each variant runs on every block in
+turn and ratios are taken per run, so the machine's drift hits all alike):
 
 * ``seq``            - the base transform's single-page loop, 8 pages per "batch";
 * ``batch8``         - ``compress_batch`` of 8 pages on the batching transform (sync mode);
-* ``seq+work``       - ``seq`` plus ``--work-us`` of GIL-held Python per page after each batch
+* ``seq+work``       - ``seq`` plus ``work_us`` of GIL-held Python per page after each batch
   (zswap's per-page zsmalloc/tree work, simulated by a busy loop);
 * ``batch8+work``    - ``batch8`` plus the same work;
 * ``pipelined+work`` - async: submit batch k+1, do the per-page work of batch k, wait for k+1
-  (zswap's planned pipelined store; destinations double-buffered);
+  (destinations double-buffered);
 * ``dseq`` / ``dbatch8`` - decompression, single-page loop vs ``decompress_batch`` of 8.
 
 Speedup = sequential time / variant time (median of the per-run ratios; ``+work`` variants
@@ -24,37 +25,36 @@ to its first page).
 
 Policies: plain names use the default policy (what zswap gets: cheap batches inline);
 ``handed-off`` hands every batch to one engine beside the caller; ``engines-only`` gives
-every page to the engines while the caller only waits.
-
-``--process-prototype`` adds ``pipelined+work process-engine``: NOT pyzswap code, an
-experiment for the design question the thread engines leave open. One engine *process* (own
-interpreter, so its own GIL) owns a base transform and a shared-memory slot; the caller copies
-the engine's share of batch k+1 into the slot, posts a semaphore, does batch k's per-page work,
-compresses its own share of k+1, then waits and copies the results out. With its own GIL the
-engine compresses *while* the caller runs Python, which threads cannot do.
+every page to the engines while the caller only waits. A run during which other processes
+kept more than ``max_other_load`` CPUs busy is redone (at most 3 x ``repeat`` times): read
+``other_cpus_busy`` before trusting a figure from a shared machine.
 """
+
 
 from __future__ import annotations
 
-import argparse
-import json
-import multiprocessing
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing import shared_memory
+from pathlib import Path
 from typing import Any
 
-from pyzswap.compress import PAGE_SIZE, Compressor, Transform, get_compressor
-from pyzswap.compress.batching import BatchingCompressor, BatchingTransform
-from pyzswap.errors import ZswapError
-from pyzswap.folio import zero_page_mask
-from pyzswap.tools.pagesets import make_pages
+import click
+
+from ...compress import PAGE_SIZE, Compressor, Transform, get_compressor
+from ...compress.batching import BatchingCompressor, BatchingTransform
+from ...compress.native import NativeBatchingTransform
+from ...errors import ZswapError
+from . import _subcommand as sub
+from ._common import PageSource, Progress
+
+__all__ = ["engines", "handoff", "run_engines"]
 
 BATCH = 8
+#: A batching compressor's transform: native C engines or Python engine threads.
+EngineTransform = BatchingTransform | NativeBatchingTransform
 BLOCK = 256
 clock = time.perf_counter
 
@@ -66,12 +66,11 @@ def busy(us: float) -> None:
         pass
 
 
-def load_pages(n: int) -> list[memoryview]:
-    data = make_pages("real", n, seed=0)
-    mv = memoryview(data)
-    zero = zero_page_mask(data)
-    pages = [mv[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n) if not zero[i]]
-    return pages[: len(pages) // BATCH * BATCH]
+def _batch_pages(source: PageSource) -> list[memoryview]:
+    """The source's pages, cut to whole batches."""
+    view = memoryview(source.data)
+    n = source.pages // BATCH * BATCH
+    return [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
 
 
 Variant = Callable[[Sequence[memoryview], Sequence[bytes]], float]
@@ -85,7 +84,7 @@ POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
-def make_variants(base: Transform, peer: Transform, tfms: dict[str, BatchingTransform],
+def make_variants(base: Transform, peer: Transform, tfms: dict[str, EngineTransform],
                   work_us: float) -> dict[str, Variant]:
     dsts = [bytearray(PAGE_SIZE) for _ in range(2 * BATCH)]
     set_a, set_b = dsts[:BATCH], dsts[BATCH:]
@@ -104,7 +103,7 @@ def make_variants(base: Transform, peer: Transform, tfms: dict[str, BatchingTran
                     busy(work)
         return clock() - t0
 
-    def batch8(tfm: BatchingTransform, pages: Sequence[memoryview], work: float) -> float:
+    def batch8(tfm: EngineTransform, pages: Sequence[memoryview], work: float) -> float:
         compress_batch = tfm.compress_batch
         t0 = clock()
         for b in range(0, len(pages), BATCH):
@@ -114,7 +113,7 @@ def make_variants(base: Transform, peer: Transform, tfms: dict[str, BatchingTran
                     busy(work)
         return clock() - t0
 
-    def pipelined(tfm: BatchingTransform, pages: Sequence[memoryview]) -> float:
+    def pipelined(tfm: EngineTransform, pages: Sequence[memoryview]) -> float:
         submit = tfm.submit_compress
         t0 = clock()
         cur, other = set_a, set_b
@@ -136,7 +135,7 @@ def make_variants(base: Transform, peer: Transform, tfms: dict[str, BatchingTran
                 decompress(s, set_a[i])
         return clock() - t0
 
-    def dbatch8(tfm: BatchingTransform, streams: Sequence[bytes]) -> float:
+    def dbatch8(tfm: EngineTransform, streams: Sequence[bytes]) -> float:
         decompress_batch = tfm.decompress_batch
         t0 = clock()
         for b in range(0, len(streams), BATCH):
@@ -154,8 +153,8 @@ def make_variants(base: Transform, peer: Transform, tfms: dict[str, BatchingTran
         other.join()
         return clock() - t0
 
-    def on(fn: Callable[[BatchingTransform, Sequence[memoryview], Sequence[bytes]], float],
-           tfm: BatchingTransform) -> Variant:
+    def on(fn: Callable[[EngineTransform, Sequence[memoryview], Sequence[bytes]], float],
+           tfm: EngineTransform) -> Variant:
         return lambda p, s: fn(tfm, p, s)
 
     v: dict[str, Variant] = {"seq": lambda p, s: seq(p, 0.0)}
@@ -219,108 +218,9 @@ class CpuLoad:
         return max(other, 0.0) / wall if wall > 0 else 0.0
 
 
-_HDR = 128  # int64 header: [0] pages in the job (-1: exit), [1 + i] page i's result
-
-
-def _slot_views(buf: memoryview) -> tuple[memoryview, list[memoryview], list[memoryview]]:
-    hdr = buf[:_HDR].cast("q")
-    inp = [buf[_HDR + i * PAGE_SIZE:_HDR + (i + 1) * PAGE_SIZE] for i in range(BATCH)]
-    out = [buf[_HDR + (BATCH + i) * PAGE_SIZE:_HDR + (BATCH + i + 1) * PAGE_SIZE]
-           for i in range(BATCH)]
-    return hdr, inp, out
-
-
-def _proc_engine_main(shm_name: str, algo: str, go: Any, done: Any) -> None:
-    """The prototype engine process: wait for a job, compress it in the slot, signal."""
-    shm = shared_memory.SharedMemory(name=shm_name)
-    assert shm.buf is not None
-    hdr, inp, out = _slot_views(shm.buf)
-    compress = get_compressor(algo).new_transform().compress
-    try:
-        while True:
-            go.acquire()
-            n = hdr[0]
-            if n < 0:
-                return
-            for i in range(n):
-                try:
-                    hdr[1 + i] = compress(inp[i], out[i])
-                except ZswapError:
-                    hdr[1 + i] = -1
-            done.release()
-    finally:
-        del hdr, inp, out
-        shm.close()
-
-
-class ProcessEngine:
-    """Prototype only (see the module doc): one engine process and one shared-memory slot."""
-
-    def __init__(self, algo: str) -> None:
-        ctx = multiprocessing.get_context("spawn")  # fork is unsafe: engine threads exist
-        self.shm = shared_memory.SharedMemory(create=True, size=_HDR + 2 * BATCH * PAGE_SIZE)
-        assert self.shm.buf is not None
-        self.hdr, self.inp, self.out = _slot_views(self.shm.buf)
-        self.go, self.done = ctx.Semaphore(0), ctx.Semaphore(0)
-        self.proc = ctx.Process(target=_proc_engine_main, daemon=True,
-                                args=(self.shm.name, algo, self.go, self.done))
-        self.proc.start()
-
-    def submit(self, pages: Sequence[memoryview]) -> None:
-        for slot, page in zip(self.inp, pages, strict=False):
-            slot[:] = page
-        self.hdr[0] = len(pages)
-        self.go.release()
-
-    def wait(self, dsts: Sequence[bytearray]) -> None:
-        while not self.done.acquire(timeout=1.0):
-            if not self.proc.is_alive():
-                raise SystemExit("the prototype engine process died")
-        hdr, out = self.hdr, self.out
-        for i, dst in enumerate(dsts):
-            n = hdr[1 + i]
-            if n > 0:
-                dst[:n] = out[i][:n]
-
-    def close(self) -> None:
-        self.hdr[0] = -1
-        self.go.release()
-        self.proc.join(5.0)
-        if self.proc.is_alive():
-            self.proc.terminate()
-        del self.hdr, self.inp, self.out
-        self.shm.close()
-        self.shm.unlink()
-
-
-def process_variant(engine: ProcessEngine, base: Transform, work_us: float,
-                    share: Callable[[], int]) -> Variant:
-    """Pipelined store with the prototype process engine (``share()``: its pages per batch)."""
-    dsts = [bytearray(PAGE_SIZE) for _ in range(BATCH)]
-
-    def run(pages: Sequence[memoryview], _s: Sequence[bytes]) -> float:
-        compress = base.compress
-        e = share()
-        t0 = clock()
-        engine.submit(pages[0:e])
-        for b in range(0, len(pages), BATCH):
-            for i in range(b + e, min(b + BATCH, len(pages))):  # the caller's share of k+1
-                try:  # noqa: SIM105 - as in seq
-                    compress(pages[i], dsts[i - b])
-                except ZswapError:
-                    pass
-            engine.wait(dsts[:e])
-            if b + BATCH < len(pages):
-                engine.submit(pages[b + BATCH:b + BATCH + e])  # the engine starts k+1 ...
-            for _ in range(BATCH):  # ... while the caller does batch k's per-page work
-                busy(work_us)
-        return clock() - t0
-
-    return run
-
-
-def bench(name: str, pages: list[memoryview], repeat: int, work_us: float,
-          engines: int | None, max_other: float, process: bool = False) -> dict[str, Any]:
+def _bench_compressor(name: str, pages: list[memoryview], repeat: int, work_us: float,
+                      engines: int | None, max_other: float,
+                      progress: Progress | None) -> dict[str, Any]:
     """Every variant on every block in turn; a run disturbed by other processes is redone."""
     comps = {label: BatchingCompressor(name, engines, **kw) for label, kw in POLICIES.items()}
     tfms = {label: c.new_transform() for label, c in comps.items()}
@@ -341,34 +241,22 @@ def bench(name: str, pages: list[memoryview], repeat: int, work_us: float,
         nstreams += len(bs)
         blocks.append((bp, bs))
     variants = make_variants(base, get_compressor(name).new_transform(), tfms, work_us)
-    proc_engine = None
-    if process:
-        proc_engine = ProcessEngine(name)
-        seq_us = [5.0]  # per-page codec time, refreshed from each run's seq variant
-
-        def share() -> int:
-            # Balance: engine e pages == caller's work for 8 pages + its (8 - e) pages.
-            return max(1, min(BATCH, round((work_us * BATCH / seq_us[0] + BATCH) / 2)))
-
-        variants["pipelined+work process-engine"] = process_variant(
-            proc_engine, base, work_us, share)
     for t in tfms.values():  # warm up: engines started, cost estimates sampled
         for bp, bs in blocks[:2]:
             t.compress_batch(bp[:BATCH], [bytearray(PAGE_SIZE) for _ in range(BATCH)])
             t.decompress_batch(bs[:BATCH], [bytearray(PAGE_SIZE) for _ in range(BATCH)])
-    if proc_engine is not None:
-        seq_us[0] = comp.page_cost_us()["compress"] or seq_us[0]
     samples: dict[str, list[float]] = {k: [] for k in variants}
     loads: list[float] = []
     discarded = 0
     while len(loads) < repeat:
+        if progress:
+            progress(f"engines {name}: run {len(loads) + 1}/{repeat} ({len(pages)} pages, "
+                     f"{discarded} redone)")
         load = CpuLoad()
         totals = dict.fromkeys(variants, 0.0)
         for bp, bs in blocks:
             for key, fn in variants.items():
                 totals[key] += fn(bp, bs)
-        if proc_engine is not None:
-            seq_us[0] = totals["seq"] * 1e6 / len(pages)
         other = load.others()
         if other > max_other and discarded < 3 * repeat:
             discarded += 1
@@ -378,8 +266,6 @@ def bench(name: str, pages: list[memoryview], repeat: int, work_us: float,
             samples[key].append(value)
     for c in comps.values():
         c.close()
-    if proc_engine is not None:
-        proc_engine.close()
     npages = len(pages)
     result: dict[str, Any] = {"compressor": name, "batching": comp.name, "pages": npages,
                               "work_us": work_us, "variants": {}}
@@ -473,48 +359,64 @@ def handoff(rounds: int = 2000) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pages", type=int, default=4096)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--work-us", type=float, default=5.0)
-    ap.add_argument("--engines", type=int, default=None)
-    ap.add_argument("--compressors", nargs="+", default=["lz4", "zstd"])
-    ap.add_argument("--max-other-load", type=float, default=0.15,
-                    help="redo a run if other processes kept more CPUs than this busy")
-    ap.add_argument("--process-prototype", action="store_true",
-                    help="also time the process-engine prototype (see the module doc)")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
-    pages = load_pages(args.pages)
-    results = [bench(name, pages, args.repeat, args.work_us, args.engines, args.max_other_load,
-                     args.process_prototype) for name in args.compressors]
-    ho = handoff()
-    if args.json:
-        print(json.dumps({"results": results, "handoff": ho}, indent=2))
-        return 0
-    print(f"{len(pages)} non-zero 'real' pages, batches of {BATCH}, {args.repeat} interleaved "
-          f"runs (median), simulated per-page work {args.work_us} µs")
-    print(f"{'variant':28} " + "".join(f"{r['batching']:>30}" for r in results))
-    keys = list(results[0]["variants"])
-    for key in keys:
+def run_engines(source: PageSource, compressors: Sequence[str], *, repeat: int = 5,
+                work_us: float = 5.0, engines: int | None = None, max_other_load: float = 0.15,
+                handoff_rounds: int = 2000,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """The benchmark of the module docstring: one result per compressor, and the hand-off."""
+    for name in compressors:
+        get_compressor(name)
+    pages = _batch_pages(source)
+    if not pages:
+        raise ZswapError(f"the engines benchmark needs at least {BATCH} non-zero pages")
+    results = [_bench_compressor(name, pages, repeat, work_us, engines, max_other_load, progress)
+               for name in compressors]
+    if progress:
+        progress("engines: hand-off cost and wake-up latency")
+    return {"source": source.to_dict(), "pages": len(pages), "batch": BATCH, "repeat": repeat,
+            "work_us": work_us, "results": results, "handoff": handoff(handoff_rounds)}
+
+
+@sub.subcommand("engines")
+@sub.compressors_option("lz4,zstd")
+@click.option("--work-us", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="simulated per-page Python work of the +work variants, in µs")
+@click.option("--engines", "nengines", type=click.IntRange(1, 64), default=None,
+              help="engine threads (default: the batching compressor's own)")
+@click.option("--max-other-load", type=click.FloatRange(0), default=0.15, show_default=True,
+              help="redo a run if other processes kept more CPUs than this busy")
+def engines(pageset: str | None, pagefile: Path | None, pages: int | None, seed: int,
+            compressors: str, repeat: int, work_us: float, nengines: int | None,
+            max_other_load: float, as_json: bool, quiet: bool) -> None:
+    """The batching engines against the sequential base transform (below zswap).
+
+    compress_batch, pipelined submit/wait and decompress_batch of 8 pages on BatchingCompressor
+    engines, against the base transform's single-page loop, with and without simulated
+    per-page work; plus the caller's hand-off cost and an engine's wake-up latency.
+    """
+    names = sub.split_compressors(compressors)
+    source = sub.page_source(pageset, pagefile, 4096 if pages is None else pages, seed)
+    report = run_engines(source, names, repeat=repeat, work_us=work_us, engines=nengines,
+                         max_other_load=max_other_load, progress=sub.progress(quiet))
+    if sub.emit(report, as_json):
+        return
+    results, ho = report["results"], report["handoff"]
+    click.echo(f"{report['pages']:,} non-zero pages, batches of {BATCH}, {repeat} interleaved "
+               f"runs (median), simulated per-page work {work_us} µs")
+    click.echo(f"{'variant':28} " + "".join(f"{r['batching']:>30}" for r in results))
+    for key in results[0]["variants"]:
         cells = []
         for r in results:
             v = r["variants"][key]
-            sp = f" x{v['speedup']:.2f} ({v['speedup_min']:.2f}-{v['speedup_max']:.2f})" \
-                if "speedup" in v else ""
+            sp = (f" x{v['speedup']:.2f} ({v['speedup_min']:.2f}-{v['speedup_max']:.2f})"
+                  if "speedup" in v else "")
             cells.append(f"{v['pages_per_s']:>9,.0f} p/s{sp}")
-        print(f"{key:28} " + "".join(f"{c:>30}" for c in cells))
-    print("other processes kept busy (CPUs, worst kept run): "
-          + "; ".join(f"{r['batching']} {r['other_cpus_busy']:.2f} ({r['discarded_runs']} runs "
-                      "redone)" for r in results))
-    print("per-page cost estimates (µs): "
-          + "; ".join(f"{r['batching']} {r['page_cost_us']}" for r in results))
-    print(f"hand-off: caller {ho['caller_us_per_batch']:.1f} µs per handed-off batch "
-          f"(inline no-op batch {ho['inline_noop_batch_us']:.1f} µs); engine wake-up "
-          f"p50 {ho['engine_wake_us_p50']:.1f} µs, p90 {ho['engine_wake_us_p90']:.1f} µs")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        click.echo(f"{key:28} " + "".join(f"{c:>30}" for c in cells))
+    click.echo("other processes kept busy (CPUs, worst kept run): "
+               + "; ".join(f"{r['batching']} {r['other_cpus_busy']:.2f} "
+                           f"({r['discarded_runs']} runs redone)" for r in results))
+    click.echo("per-page cost estimates (µs): "
+               + "; ".join(f"{r['batching']} {r['page_cost_us']}" for r in results))
+    click.echo(f"hand-off: caller {ho['caller_us_per_batch']:.1f} µs per handed-off batch "
+               f"(inline no-op batch {ho['inline_noop_batch_us']:.1f} µs); engine wake-up "
+               f"p50 {ho['engine_wake_us_p50']:.1f} µs, p90 {ho['engine_wake_us_p90']:.1f} µs")
