@@ -316,3 +316,31 @@ def test_stress_hotplug_migration_and_switching(lifetime: str) -> None:
     assert st["stored_pages"] == 0 and st["pool_total_size"] == 0
     pools = z.pools()
     assert len(pools) == 1 and pools[0] is z.current_pool()
+
+
+@pytest.mark.parametrize("lifetime", ["pool", "global-max", "percpu-shared"])
+def test_a_batching_pool_runs_single_pages_on_its_base_codec(
+        lifetime: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A native batching pool's contexts name the base transform as the one single pages run
+    on, and the C flow stores and loads a 4 KiB page with it directly, never through the
+    batching transform's Python forwarding methods."""
+    from pyzswap.compress.native import NativeBatchingTransform
+
+    z = Zswap(compressor="lz4-x2", totalram_pages=None, flow="native", lifetime=lifetime)
+    try:
+        res = z.current_pool().acomp_ctx[0].res
+        assert res is not None and isinstance(res.tfm, NativeBatchingTransform)
+        assert res.single is res.tfm.base
+
+        def forwarded(*args: object) -> int:
+            raise AssertionError("the single page went through the batching transform")
+
+        monkeypatch.setattr(NativeBatchingTransform, "compress", forwarded)
+        monkeypatch.setattr(NativeBatchingTransform, "decompress", forwarded)
+        z.swapon(0, 16)
+        page = text_page(3)
+        assert z.store(page, 0, 5)
+        out = bytearray(PAGE_SIZE)
+        assert z.load(out, 0, 5) and out == page
+    finally:
+        z.close()

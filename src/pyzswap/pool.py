@@ -93,6 +93,7 @@ from typing import Final, TypedDict
 
 from ._native import AcompCtx, CtxResources, Lock, PercpuRef
 from .compress import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, BatchingCompressor, Compressor, Transform
+from .compress.native import NativeBatchingTransform
 from .cpu import CpuModel
 from .errors import InvalidParameter, UseAfterFree, ZswapError
 from .zsmalloc import ZsPool
@@ -604,6 +605,8 @@ class ZswapPool:
         if hook is not None:
             hook(0, f"acomp {tag}")  # crypto_alloc_acomp_node: the transform
         tfm = self.comp_streams.get(self.compressor, cpu, hook)
+        # A native batching transform runs one page on its base: the C flow calls that directly.
+        one = tfm.base if isinstance(tfm, NativeBatchingTransform) else None
         shared = self.shared
         if shared is None:
             n = self.compr_batch_size
@@ -612,7 +615,7 @@ class ZswapPool:
                 for _ in range(n):
                     hook(_BUFFER_BYTES, f"buffer {tag}")
             res = CtxResources(tfm, [AcompReq()], [bytearray(PAGE_SIZE) for _ in range(n)],
-                               _REQ_BYTES + n * _BUFFER_BYTES)
+                               _REQ_BYTES + n * _BUFFER_BYTES, one)
         else:
             sres = shared.acomp_ctx[cpu].res
             if sres is None or sres.freed:
@@ -622,10 +625,10 @@ class ZswapPool:
                 if hook is not None:
                     hook(_REQ_BYTES, f"acomp_ctx {tag}")
                 # the pointer copies of zswap_cpu_comp_prepare: this period's buffer
-                res = CtxResources(tfm, [AcompReq()], sres.buffers, _REQ_BYTES)
+                res = CtxResources(tfm, [AcompReq()], sres.buffers, _REQ_BYTES, one)
                 shared.views[cpu].append(res)
             else:
-                res = CtxResources(tfm, sres.reqs, sres.buffers, 0)
+                res = CtxResources(tfm, sres.reqs, sres.buffers, 0, one)
         if self.lifetime == "lock-retry":
             with ctx.mutex:
                 ctx.res = res

@@ -322,9 +322,13 @@ def test_the_gate_wakes_engines_only_while_they_measure_faster() -> None:
     plan = [gate.wake(16, 30.0)[0] for _ in range(64)]
     assert sum(plan) == 4  # only every 16th job wakes them now, to re-measure
     for _ in range(5):
-        gate.record(True, 16 * 5e-6, 16)  # the machine is free again: 5 µs a page
+        gate.record(True, 16 * 9e-6, 16)  # the machine is free again: 9 µs a page
     plan = [gate.wake(16, 30.0)[0] for _ in range(64)]
     assert sum(plan) == 60  # all but every 16th, run alone to re-measure
+    for _ in range(5):
+        gate.record(True, 16 * 5e-6, 16)  # 5 µs a page: engines win by far
+    plan = [gate.wake(16, 30.0)[0] for _ in range(128)]
+    assert sum(plan) == 126  # a clear win: only every 64th job runs alone
 
 
 @pytest.mark.parametrize("spin_us", [0.0, 50.0])

@@ -56,6 +56,10 @@ NATIVE_MIN_PARALLEL_US: Final = 30.0
 #: Engines are woken only while jobs run with them measure at least this much faster per
 #: page (wall time) than jobs the caller ran alone.
 NATIVE_WIN: Final = 1.03
+#: While one choice measures at least this much faster than the other, the other is
+#: re-measured every 64th job instead of every 16th: the probe runs a whole job the slow way,
+#: which cost about 5% of batched 2 MiB stores at every 16th.
+NATIVE_CLEAR_WIN: Final = 1.25
 
 #: Per-page CPU µs assumed (compress, decompress) until the first samples are in; measured
 #: on the 2-vCPU guest on the ``real`` page set. Only small jobs depend on them.
@@ -137,10 +141,12 @@ class NativeGate:
       switching. Every qualifying job is timed (wall time per page, which includes the
       caller's own work between pages), into the figure for jobs with engines or for jobs
       the caller ran alone (medians of the last few). Engines are woken while their figure
-      is at least :data:`NATIVE_WIN` better; every 16th job does the other thing, so the
-      figure not being chosen stays current and a change of the machine's load is seen
-      within a few dozen jobs. Jobs are compared with jobs of about their size (the two
-      figures are kept per size class of 2^(k-1)+1 .. 2^k pages): a 512-page job pays one
+      is at least :data:`NATIVE_WIN` better; every 16th job does the other thing (every
+      64th while one figure is at least :data:`NATIVE_CLEAR_WIN` better: such a probe is a
+      whole job run the slow way), so the figure not being chosen stays current and a change
+      of the machine's load is seen within a few dozen jobs. Jobs are compared with jobs of
+      about their size (the two figures are kept per size class of 2^(k-1)+1 .. 2^k pages):
+      a 512-page job pays one
       wake-up for 512 pages, a 16-page job for 16. The classes end at the folio sizes, so a
       2 MiB folio (512 pages) shares its figures with jobs of 257..511 pages (the partial
       folio at the end of a range, a reclaim batch of large folios) instead of leaving them
@@ -181,8 +187,9 @@ class NativeGate:
         if not woken_c.settled or woken is None:
             return True, True
         prefer = woken * NATIVE_WIN < alone
+        clear = max(woken, alone) >= NATIVE_CLEAR_WIN * min(woken, alone)
         self._k = k = self._k + 1
-        return (not prefer if not k & 15 else prefer), True
+        return (not prefer if not k & (63 if clear else 15) else prefer), True
 
     def record(self, woke: bool, seconds: float, n: int) -> None:
         alone, woken = self.figures(n)

@@ -42,6 +42,7 @@
 
 #include "codec.h"  /* the codec table: every page runs through it */
 #include "consts.h"
+#include "engines.h"
 
 #include "lifecycle.h"
 
@@ -427,19 +428,17 @@ static PyObject *job_closed_error(void)
     return NULL;
 }
 
-/* take(i): wait for page i (in order), releasing the slots of pages before it. */
-static PyObject *jobobj_take(JobObject *self, PyObject *arg)
+/* take(i) (GIL held): wait for page i (in order), releasing the slots of pages before it.
+ * 0 with page i's result in *result, or -1 with an exception. */
+static int job_take(JobObject *self, Py_ssize_t i, int *out)
 {
     if (jobobj_check(self) < 0)
-        return NULL;
-    Py_ssize_t i = PyLong_AsSsize_t(arg);
-    if (i == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     Job *j = self->job;
     if (i < self->taken || i >= j->n) {
         PyErr_Format(PyExc_IndexError, "take(%zd): pages are taken in order, next is %zd of %zd",
                      i, self->taken, j->n);
-        return NULL;
+        return -1;
     }
     Engines *e = self->eng;
     pthread_mutex_lock(&e->mu);
@@ -457,9 +456,36 @@ static PyObject *jobobj_take(JobObject *self, PyObject *arg)
         Py_END_ALLOW_THREADS
     }
     job_leave(e, j);
-    if (rc < 0)
-        return job_closed_error();
+    if (rc < 0) {
+        job_closed_error();
+        return -1;
+    }
     self->taken = i + 1;
+    *out = result;
+    return 0;
+}
+
+int pyz_is_job(PyObject *o)
+{
+    return PyObject_TypeCheck(o, &JobType);
+}
+
+int pyz_job_take(PyObject *job, Py_ssize_t i, int *result)
+{
+    if (!pyz_is_job(job)) {
+        PyErr_Format(PyExc_TypeError, "expected a pyzswap._native.Job, got %.100s",
+                     Py_TYPE(job)->tp_name);
+        return -1;
+    }
+    return job_take((JobObject *)job, i, result);
+}
+
+static PyObject *jobobj_take(JobObject *self, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    int result;
+    if ((i == -1 && PyErr_Occurred()) || job_take(self, i, &result) < 0)
+        return NULL;
     return PyLong_FromLong(result);
 }
 

@@ -303,7 +303,8 @@ static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_bu
             PyErr_SetString(PyExc_TypeError, "a context's buffers must be bytearrays");
         return -1;
     }
-    PyzPageCodecObject *codec = pyz_pagecodec_of(res->tfm);
+    /* one page: the single-page transform (a batching transform's is its base's codec) */
+    PyzPageCodecObject *codec = pyz_pagecodec_of(res->single);
     int cap = dst->len > 2 * PAGE_SIZE ? 2 * PAGE_SIZE : (int)dst->len, r;
     if (codec) {
         Py_BEGIN_ALLOW_THREADS
@@ -314,7 +315,7 @@ static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_bu
         *poor = r == -ENOSPC;
         return r == -ENOMEM ? -1 : r > 0 ? r : 0;
     }
-    PyObject *o = call_with_view(res->tfm, s_compress, page, PAGE_SIZE, buf);
+    PyObject *o = call_with_view(res->single, s_compress, page, PAGE_SIZE, buf);
     if (o) {
         long v = PyLong_AsLong(o);
         Py_DECREF(o);
@@ -486,14 +487,16 @@ static int slots_check(NativeFlowObject *f, PyObject *t, PyObject *o, int nr, un
                        uint64_t *off)
 {
     long tv = PyLong_Check(t) ? PyLong_AsLong(t) : -1;
-    PyErr_Clear();
+    if (tv == -1 && PyErr_Occurred())
+        PyErr_Clear(); /* an overflow: reported as not on, below */
     struct et_tree *tr = tv >= 0 && tv < ET_MAX_TYPES ? f->state->table->trees[tv] : NULL;
     if (!tr) {
         PyErr_Format(InvalidParameter, "swap type %R is not on (call swapon first)", t);
         return -1;
     }
     long long ov = PyLong_CheckExact(o) ? PyLong_AsLongLong(o) : -1;
-    PyErr_Clear();
+    if (ov == -1 && PyErr_Occurred())
+        PyErr_Clear();
     if (ov < 0 || (uint64_t)ov + (uint64_t)nr > tr->nr_pages) {
         PyErr_Format(InvalidParameter, "swap offset %R+%d is outside type %ld (0..%llu)", o, nr,
                      tv, (unsigned long long)tr->nr_pages - 1);
@@ -923,7 +926,7 @@ static int zs_read(struct pool_use *p, const struct et_rec *e, char *out, PyObje
 static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, char *out,
                            PyObject *out_obj)
 {
-    PyzPageCodecObject *codec = pyz_pagecodec_of(res->tfm);
+    PyzPageCodecObject *codec = pyz_pagecodec_of(res->single);
     int r;
     if (codec) {
         Py_BEGIN_ALLOW_THREADS
@@ -935,7 +938,7 @@ static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, 
         }
         return r < 0 ? -1 : r;
     }
-    PyObject *o = call_with_view(res->tfm, s_decompress, copy, slen, out_obj);
+    PyObject *o = call_with_view(res->single, s_decompress, copy, slen, out_obj);
     if (!o) {
         if (!PyErr_ExceptionMatches(pyz_DecompressFail))
             return -2;
@@ -947,6 +950,36 @@ static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, 
     return v == -1 && PyErr_Occurred() ? -2 : (int)v;
 }
 
+/* A compressed object of the C zsmalloc decompressed where it lies, as zswap_decompress does
+ * between zs_obj_read_begin and zs_obj_read_end (which copy only an object that spans two
+ * pages; ours are in one contiguous zspage): the codec runs under the zsmalloc lock, with the
+ * GIL released first (the lock's rule: never block on it holding the GIL) and taken back
+ * only after the unlock. The length, -1 for a corrupt stream, -2 with an exception. */
+static int decompress_in_place(struct pool_use *p, const struct et_rec *e,
+                               PyzPageCodecObject *codec, char *out)
+{
+    unsigned size = 0;
+    unsigned char *obj;
+    int r = 0;
+    Py_BEGIN_ALLOW_THREADS
+    zs_lock(p->zp);
+    obj = zs_obj_ptr_locked(p->zp, e->handle, &size);
+    if (obj)
+        r = pyz_pagecodec_decompress(codec, obj, e->length <= size ? e->length : size, out,
+                                     PAGE_SIZE);
+    zs_unlock(p->zp);
+    Py_END_ALLOW_THREADS
+    if (!obj) {
+        pyz_zspool_handle_error(p->zs, e->handle);
+        return -2;
+    }
+    if (r == -ENOMEM) {
+        PyErr_NoMemory();
+        return -2;
+    }
+    return r < 0 ? -1 : r;
+}
+
 /* zswap_decompress: the entry's bytes into out, on this CPU's context. The length (or -1 for
  * a corrupt stream), or -2 with an exception. */
 static int decompress_entry(NativeFlowObject *f, struct pool_use *p, const struct et_rec *e,
@@ -955,9 +988,12 @@ static int decompress_entry(NativeFlowObject *f, struct pool_use *p, const struc
     struct ctx_use c;
     if (pyz_flow_ctx_lock(f, p, &c) < 0)
         return -2;
-    char copy[PAGE_SIZE]; /* copied out: no Python code runs under the zsmalloc lock */
-    int dlen = zs_read(p, e, out, out_obj, copy) < 0 ? -2 : PAGE_SIZE;
-    if (dlen == PAGE_SIZE && e->length != PAGE_SIZE)
+    PyzPageCodecObject *codec = p->zp && e->length != PAGE_SIZE
+                                    ? pyz_pagecodec_of(c.res->single) : NULL;
+    char copy[PAGE_SIZE]; /* else copied out: no Python code runs under the zsmalloc lock */
+    int dlen = codec ? decompress_in_place(p, e, codec, out)
+                     : zs_read(p, e, out, out_obj, copy) < 0 ? -2 : PAGE_SIZE;
+    if (!codec && dlen == PAGE_SIZE && e->length != PAGE_SIZE)
         dlen = decompress_copy(c.res, copy, e->length, out, out_obj);
     if (dlen == -2) {
         ctx_abandon(&c);

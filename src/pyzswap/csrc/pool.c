@@ -125,15 +125,17 @@ PyTypeObject PercpuRefType = {
 
 static int res_init(CtxResourcesObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"tfm", "reqs", "buffers", "nbytes", NULL};
-    PyObject *tfm, *reqs, *buffers;
+    static char *kwlist[] = {"tfm", "reqs", "buffers", "nbytes", "single", NULL};
+    PyObject *tfm, *reqs, *buffers, *single = Py_None;
     long long nbytes;
     if (self->buffers)
         return pyz_err_init_twice("CtxResources");
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O!L:CtxResources", kwlist, &tfm,
-                                     &PyList_Type, &reqs, &PyList_Type, &buffers, &nbytes))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO!O!L|O:CtxResources", kwlist, &tfm,
+                                     &PyList_Type, &reqs, &PyList_Type, &buffers, &nbytes,
+                                     &single))
         return -1;
     self->tfm = Py_NewRef(tfm);
+    self->single = Py_NewRef(single == Py_None ? tfm : single);
     self->reqs = Py_NewRef(reqs);
     self->buffers = Py_NewRef(buffers);
     self->nbytes = nbytes;
@@ -151,6 +153,7 @@ static PyObject *res_free(CtxResourcesObject *self, PyObject *unused)
 static int res_traverse(CtxResourcesObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->tfm);
+    Py_VISIT(self->single);
     Py_VISIT(self->reqs);
     Py_VISIT(self->buffers);
     return 0;
@@ -159,6 +162,7 @@ static int res_traverse(CtxResourcesObject *self, visitproc visit, void *arg)
 static int res_clear(CtxResourcesObject *self)
 {
     Py_CLEAR(self->tfm);
+    Py_CLEAR(self->single);
     Py_CLEAR(self->reqs);
     Py_CLEAR(self->buffers);
     return 0;
@@ -179,6 +183,8 @@ static PyMethodDef res_methods[] = {
 
 static PyMemberDef res_members[] = {
     {"tfm", T_OBJECT_EX, offsetof(CtxResourcesObject, tfm), READONLY, "the transform"},
+    {"single", T_OBJECT_EX, offsetof(CtxResourcesObject, single), READONLY,
+     "the transform single pages run on (tfm unless given)"},
     {"reqs", T_OBJECT_EX, offsetof(CtxResourcesObject, reqs), READONLY, "request slots"},
     {"buffers", T_OBJECT_EX, offsetof(CtxResourcesObject, buffers), READONLY,
      "destination buffers"},
@@ -195,7 +201,8 @@ PyTypeObject CtxResourcesType = {
     .tp_basicsize = sizeof(CtxResourcesObject),
     .tp_dealloc = (destructor)res_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "CtxResources(tfm, reqs, buffers, nbytes): what a context uses on one CPU.",
+    .tp_doc = "CtxResources(tfm, reqs, buffers, nbytes, single=None): what a context uses on "
+              "one CPU; single: the transform single pages run on (default tfm).",
     .tp_traverse = (traverseproc)res_traverse,
     .tp_clear = (inquiry)res_clear,
     .tp_methods = res_methods,

@@ -33,6 +33,8 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *tfm;      /* the transform (a PageCodec, or any object with compress/decompress) */
+    PyObject *single;   /* the transform a single page runs on: tfm, or the base transform of a
+                         * batching one (whose single-page calls are its base's) */
     PyObject *reqs;     /* list of request slots (pyzswap.pool.AcompReq) */
     PyObject *buffers;  /* list of the destination buffers (PAGE_SIZE bytearrays) */
     long long nbytes;   /* pyzswap bytes these resources own (reports) */

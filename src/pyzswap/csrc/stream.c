@@ -11,12 +11,14 @@
  * which locks it per batch (docs/ARCHITECTURE.md).
  *
  * What it calls in Python: the transform's compress_stream(srcs, nr_pages, ring) and
- * end_stream(job, completed), the job's take(i) (NativeBatchingTransform and Job, declared in
- * _native.pyi).
+ * end_stream(job, completed) (NativeBatchingTransform, declared in _native.pyi). The job's
+ * pages are taken in C (pyz_job_take, engines.h) when it is a native Job, else through its
+ * take(i).
  */
 #include "flow.h"
 
 #include "consts.h"
+#include "engines.h"
 #include "lock.h"
 
 #include <errno.h>
@@ -72,9 +74,12 @@ static int publish_pending(NativeFlowObject *f, struct pool_use *p, struct strea
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* job.take(k): page k's result (length, -ENOSPC or -EINVAL). 0 or -1. */
+/* job.take(k): page k's result (length, -ENOSPC or -EINVAL). 0 or -1. A native Job is
+ * taken in C (no Python call per page); any other job object through its take method. */
 static int take(PyObject *job, Py_ssize_t k, int *code)
 {
+    if (pyz_is_job(job))
+        return pyz_job_take(job, k, code);
     PyObject *i = PyLong_FromSsize_t(k);
     PyObject *r = i ? PyObject_CallMethodOneArg(job, s_take, i) : NULL;
     Py_XDECREF(i);

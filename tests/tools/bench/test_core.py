@@ -14,11 +14,15 @@ import pytest
 from pyzswap.compress import available_compressors, register_batching, unregister_compressor
 from pyzswap.errors import UnknownCompressor
 from pyzswap.tools.bench import PageSource, run_bench
-from pyzswap.tools.bench._core import FOLIO_SHAPES, TARGETS
+from pyzswap.tools.bench._core import FOLIO_SHAPES, KERNEL_TARGETS, TARGETS
 from pyzswap.tools.kernel._host import HostPaths
 
-SINGLE = {"raw_compress", "store", "raw_decompress", "load"}
-BATCHED = {f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
+from ..kernel.conftest import needs_zswap
+
+SINGLE = {"raw_compress", "store", "raw_decompress", "load", "raw_compress_cpu", "store_cpu",
+          "raw_decompress_cpu", "load_cpu"}
+BATCHED = ({f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
+           | {f"raw_compress_{s}" for s in FOLIO_SHAPES})
 
 
 def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
@@ -31,10 +35,18 @@ def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
     for fig in r["figures"].values():
         assert fig["min"] <= fig["us_per_page"] <= fig["max"]
         assert fig["repeat"] == 2
-    assert {"store_vs_raw_compress", "load_vs_raw_decompress"} <= set(r["ratios"])
+    assert {"store_vs_raw_compress", "load_vs_raw_decompress", "store_vs_raw_compress_cpu",
+            "load_vs_raw_decompress_cpu"} <= set(r["ratios"])
     assert {f"store_{s}_batched_speedup" for s in FOLIO_SHAPES} <= set(r["ratios"])
-    assert set(r["targets"]) == set(TARGETS)  # every target applies to lz4
-    assert r["targets"]["store_throughput_vs_zram_write"]["met"] is None  # no zram figure
+    assert {f"store_{s}_seq_vs_raw_compress" for s in FOLIO_SHAPES} <= set(r["ratios"])
+    lz4_targets = {k for k, bounds in TARGETS.items()
+                   if any(a is None or "lz4" in a for _, _, a in bounds)}
+    assert set(r["targets"]) == lz4_targets
+    for key, t in r["targets"].items():
+        if key in KERNEL_TARGETS:  # no zram, no kernel zswap: not measured, and why
+            assert t["met"] is None and "no --kernel" in t["why"]
+        else:
+            assert t["met"] is not None and t["min"] <= t["median"] <= t["max"]
     assert any("no --kernel" in note for note in r["notes"])
     # The batching compressor existed for the run only.
     assert "lz4-x2" not in available_compressors()
@@ -106,3 +118,37 @@ def test_zram_paired_with_every_batched_shape(tiny_source: PageSource) -> None:
                  for s in FOLIO_SHAPES]
     best = r["ratios"]["store_batched_throughput_vs_zram_write"]["median"]
     assert best == pytest.approx(max(quotients), rel=0.01, abs=0.001)
+
+
+def test_a_row_for_every_target(tiny_source: PageSource) -> None:
+    """The report's target rows cover every target of every compressor the targets name,
+    measured or not; an unmeasured one says why."""
+    report = run_bench(tiny_source, ["zstd"], repeat=1, kernel=False)
+    rows = {(row["ratio"], row["compressor"]): row for row in report["targets"]}
+    for key, bounds in TARGETS.items():
+        for _, _, applies in bounds:
+            for name in applies or ("zstd",):
+                assert (key, name) in rows
+    zstd = rows[("store_2m_batched_speedup", "zstd")]
+    assert zstd["target"] == ">= 1.8" and zstd["met"] is not None and not zstd["kernel"]
+    assert zstd["repetitions"] == 1
+    lzo = rows[("load_throughput_vs_zswap_faultin", "lzo")]
+    assert lzo["kernel"] and lzo["met"] is None and "not measured" in lzo["why"]
+    assert rows[("store_vs_raw_compress", "zstd")]["target"] == "<= 1.05"
+
+
+@needs_zswap
+def test_loads_paired_with_the_kernels_zswap_fault_in(tiny_source: PageSource) -> None:
+    """With --kernel, each repetition pages the set out through the host's zswap and faults it
+    back (lzo); the ratio is paired per repetition, and the host is restored."""
+    from pyzswap.tools.kernel._host import active_swaps, read_zswap_params
+
+    before = read_zswap_params()
+    (r,) = run_bench(tiny_source, ["lzo"], repeat=2, batched=False, kernel=True)["results"]
+    figs, ratios = r["figures"], r["ratios"]
+    assert figs["kernel_zswap_faultin"]["repeat"] == 2
+    assert {"load_throughput_vs_zswap_faultin",
+            "load_throughput_vs_zswap_faultin_cpu"} <= set(ratios)
+    target = r["targets"]["load_throughput_vs_zswap_faultin"]
+    assert target["met"] is not None and target["cpu_median"] > 0
+    assert read_zswap_params() == before and not active_swaps()

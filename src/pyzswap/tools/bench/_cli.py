@@ -20,7 +20,7 @@ import click
 from ..._cliutil import EXIT_USAGE, console, one_line_errors
 from ...compress import available_compressors
 from ._common import DEFAULT_PAGESET, PageSource, Progress, load_pages, stderr_progress
-from ._core import run_bench
+from ._core import DEFAULT_COMPRESSORS, run_bench
 from ._memory import DEFAULT_ENTRIES, run_memory
 from ._scaling import DEFAULT_MAX_PAGES, DEFAULT_WINDOW, run_scaling
 
@@ -86,8 +86,10 @@ def _split_compressors(text: str) -> list[str]:
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @_source_options
-@click.option("--compressor", "-c", "compressors", default="lz4,zstd", show_default=True,
-              metavar="NAME[,NAME...]", help="compressors to measure (any registered name)")
+@click.option("--compressor", "-c", "compressors", default=",".join(DEFAULT_COMPRESSORS),
+              show_default=True, metavar="NAME[,NAME...]",
+              help="compressors to measure (any registered name; the default: every one a "
+                   "target names)")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="repetitions per figure (median, min and max are reported)")
 @click.option("--kernel/--no-kernel", default=False, show_default=True,
@@ -137,8 +139,8 @@ _RATIO_OF: dict[str, list[tuple[str, str]]] = {
     "load": [("load_vs_raw_decompress", "time / raw decompress"),
              ("load_throughput_vs_zram_read", "pages/s / zram read")],
 }
-_SHAPE_LABEL: dict[str, str] = {"64k": "store 64K folios", "2m": "store 2M folios",
-                                "reclaim": "store_batch 32x4K"}
+_SHAPE_LABEL: dict[str, str] = {"4k": "store 4K folios", "64k": "store 64K folios",
+                                "2m": "store 2M folios", "reclaim": "store_batch 32x4K"}
 
 
 def _fig(f: dict[str, float]) -> tuple[str, str, str]:
@@ -196,13 +198,43 @@ def _print_bench(report: dict[str, Any]) -> None:
             if f"zram_write_{shape}" in figs:
                 table.add_row("  zram write, same blocks", *_fig(figs[f"zram_write_{shape}"]),
                               "", "", "")
+            if f"raw_compress_{shape}" in figs:
+                table.add_row("  raw compress, same pages", *_fig(figs[f"raw_compress_{shape}"]),
+                              _ratio(ratios[f"store_{shape}_seq_vs_raw_compress"]),
+                              "sequential time / raw", "")
         key = "store_batched_throughput_vs_zram_write"
         if key in ratios:
             table.add_row("best batched store", "", "", "", _ratio(ratios[key]),
                           "pages/s / zram write", _target_text(r, key))
+        if "kernel_zswap_faultin" in figs:
+            table.add_row("kernel zswap fault-in", *_fig(figs["kernel_zswap_faultin"]), "", "",
+                          "")
+            key = "load_throughput_vs_zswap_faultin"
+            table.add_row("load, paired", *_fig(figs["load_faultin_pair"]),
+                          _ratio(ratios[key]), "pages/s / kernel fault-in",
+                          _target_text(r, key))
         console.print(table)
         for note in r["notes"]:
             console.print(f"  note: {note}")
+    _print_targets(report["targets"])
+
+
+def _print_targets(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="targets (median of the paired repetitions, min-max)",
+                  title_justify="left")
+    for col in ("ratio", "compressor", "target", "median (min-max)", "in CPU time", "verdict"):
+        table.add_column(col)
+    for row in rows:
+        cpu = "" if row.get("cpu_median") is None else f"{row['cpu_median']:.3f}"
+        if row["median"] is None:
+            measured, verdict = "", f"not measured: {row['why']}"
+        else:
+            measured = f"{row['median']:.3f} ({row['min']:.3f}-{row['max']:.3f})"
+            verdict = "met" if row["met"] else "MISSED"
+        table.add_row(row["ratio"], row["compressor"], row["target"], measured, cpu, verdict)
+    _console().print(table)
 
 
 # ---- scaling -----------------------------------------------------------------------------------

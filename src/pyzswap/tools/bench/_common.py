@@ -17,13 +17,14 @@ from typing import Any, Final
 
 import numpy as np
 
-from ...errors import InvalidParameter
+from ...errors import InvalidParameter, ZswapError
 from ...folio import PAGE_SIZE, zero_page_mask
 from ..pagesets import PAGESETS, make_pages, read_page_file
 
 __all__ = [
     "DEFAULT_PAGES",
     "DEFAULT_PAGESET",
+    "BenchError",
     "PageSource",
     "Progress",
     "load_pages",
@@ -37,6 +38,10 @@ __all__ = [
 #: zsmalloc size class to hold many zspages, small enough for a 2-core run well under 2 minutes.
 DEFAULT_PAGES: Final = 8192
 DEFAULT_PAGESET: Final = "real"
+
+class BenchError(ZswapError):
+    """The benchmark found pyzswap misbehaving (a page loaded wrong, a store refused)."""
+
 
 Progress = Callable[[str], None]
 """Called with one line of progress text; the CLI prints it on stderr."""

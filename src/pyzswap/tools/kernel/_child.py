@@ -14,7 +14,9 @@ fast and imports nothing of pyzswap. It talks to its parent over stdin/stdout:
    ``/proc/self/smaps``. The mapping is not touched again until the parent asks, so nothing is
    faulted back in before the parent has read zswap's statistics.
 3. ``readback``: copy the whole mapping (every page faults back in, from zswap or from the swap
-   core's zero map), timed; reply, then write the copy raw to stdout for the parent to verify.
+   core's zero map), timed in wall-clock and in this thread's CPU time (user and kernel: the
+   faults and zswap's decompressions run in it); reply, then write the copy raw to stdout for
+   the parent to verify.
 4. ``exit`` or end of stdin: exit. If the parent dies, stdin closes and the child exits, which
    frees its swap slots (and with them the zswap entries) before anyone runs ``swapoff``.
 
@@ -101,10 +103,11 @@ def main(argv: list[str]) -> int:
                     "total_seconds": time.perf_counter() - t0, "attempts": attempts,
                     "rss_kib": sm.get("Rss", -1), "swap_kib": sm.get("Swap", -1)})
         elif cmd == b"readback":
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             copy = mm[:]  # faults every page back in
-            seconds = time.perf_counter() - t0
-            _reply({"event": "readback", "seconds": seconds, "bytes": len(copy),
+            seconds, cpu_s = time.perf_counter() - t0, time.thread_time() - c0
+            _reply({"event": "readback", "seconds": seconds, "cpu_seconds": cpu_s,
+                    "bytes": len(copy),
                     "rss_kib": _smaps(addr).get("Rss", -1)})
             sys.stdout.buffer.write(copy)
             sys.stdout.buffer.flush()

@@ -102,6 +102,8 @@ class ZswapRun:
     complete: bool
     swap_file: str
     notes: list[str] = field(default_factory=list)
+    #: The read-back's CPU time in the child (user and kernel: the faults, zswap's loads).
+    readback_cpu_seconds: float | None = None
 
     @property
     def stored_pages(self) -> int:
@@ -283,6 +285,7 @@ def run_zswap(
         pageout_attempts=int(out["attempts"]),
         resident_kib_after_pageout=int(out["rss_kib"]),
         readback_seconds=float(back["seconds"]),
+        readback_cpu_seconds=float(back["cpu_seconds"]),
         verified=mismatched == 0,
         mismatched_pages=mismatched,
         complete=complete,
