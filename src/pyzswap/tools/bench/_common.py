@@ -72,6 +72,16 @@ class PageSource:
     def pages(self) -> int:
         return len(self.data) // PAGE_SIZE
 
+    def page_views(self, bench: str, at_least: int = 1) -> list[memoryview]:
+        """One view per page, without copying; a :class:`BenchError` naming ``bench`` when
+        there are fewer than ``at_least`` non-zero pages."""
+        n = self.pages
+        if n < at_least:
+            pages = "page" if at_least == 1 else "pages"
+            raise BenchError(f"the {bench} benchmark needs at least {at_least} non-zero {pages}")
+        view = memoryview(self.data)
+        return [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+
     def to_dict(self) -> dict[str, Any]:
         return {"pageset": self.pageset, "pagefile": self.pagefile, "seed": self.seed,
                 "pages_read": self.pages_read, "zero_pages_skipped": self.zero_pages,

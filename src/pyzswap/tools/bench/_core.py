@@ -365,8 +365,7 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
     """Every measurement of the module docstring for one compressor; one result dict."""
     data = source.data
     n = source.pages
-    view = memoryview(data)
-    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    pages = source.page_views("main", at_least=0)
     compressed = _raw_round(name, pages)
     out_buf = bytearray(len(data))
     out = memoryview(out_buf)

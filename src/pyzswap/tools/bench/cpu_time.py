@@ -154,8 +154,7 @@ def _zram_device(stack: contextlib.ExitStack, name: str, n: int, kernel: bool, h
 def _cpu_time_compressor(name: str, source: PageSource, repeat: int, kernel: bool,
                          host: HostPaths, progress: Progress | None) -> dict[str, Any]:
     n = source.pages
-    view = memoryview(source.data)
-    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    pages = source.page_views("cpu-time", at_least=0)
     compressed = _raw_round(name, pages)
     out = memoryview(bytearray(len(source.data)))
     outs = [out[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
@@ -168,7 +167,7 @@ def _cpu_time_compressor(name: str, source: PageSource, repeat: int, kernel: boo
         for rep in range(repeat):
             if progress:
                 progress(f"cpu-time {name}: repetition {rep + 1}/{repeat} ({n} pages)")
-            clocks = _one_rep(name, pages, compressed, outs, view, zram)
+            clocks = _one_rep(name, pages, compressed, outs, memoryview(source.data), zram)
             for key, cpu in clocks.cpu.items():
                 if clocks.wall[key] > 0:
                     figures.setdefault(key, []).append(cpu * 1e6 / n)

@@ -74,11 +74,8 @@ def run_memcg(source: PageSource, compressor: str = "lz4", *, repeat: int = 5,
               progress: Progress | None = None) -> dict[str, Any]:
     """The benchmark of the module docstring (``source`` needs at least 2 pages)."""
     get_compressor(compressor)
-    n = source.pages
-    if n < 2:
-        raise BenchError("the memcg benchmark needs at least 2 non-zero pages")
-    view = memoryview(source.data)
-    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    pages = source.page_views("memcg", at_least=2)
+    n = len(pages)
     reps = []
     for rep in range(repeat):
         if progress:

@@ -141,11 +141,8 @@ def run_swap_layers(source: PageSource, compressor: str = "lzo", *, repeat: int 
                     progress: Progress | None = None) -> dict[str, Any]:
     """The benchmark of the module docstring."""
     get_compressor(compressor)
-    n = source.pages
-    if n < 1:
-        raise BenchError("the swap-layers benchmark needs at least 1 non-zero page")
-    view = memoryview(source.data)
-    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    pages = source.page_views("swap-layers")
+    n = len(pages)
     reps = []
     for rep in range(repeat):
         if progress:

@@ -92,8 +92,7 @@ def run_writeback(source: PageSource, compressors: Sequence[str], *, repeat: int
     for name in compressors:
         get_compressor(name)
     n = source.pages
-    view = memoryview(source.data)
-    pages = [view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(n)]
+    pages = source.page_views("writeback", at_least=0)
     results = []
     with tempfile.TemporaryDirectory(prefix="pyzswap-bench-") as tmp:
         raw_fd = os.open(os.path.join(tmp, "raw.bin"), os.O_RDWR | os.O_CREAT, 0o600)
