@@ -509,21 +509,11 @@ class SwapDevice:
         :class:`SwapIOError`, counts ``write_errors`` and marks the slots not written; ``data``
         is never modified."""
         mv, nr = self._folio_io(data, offset, "write")
-        nbytes = nr << PAGE_SHIFT
         fd = self._check_open()
         if not self._allocated(offset, nr):
             raise InvalidParameter(f"swap write to unallocated slots {self.type}:{offset}+{nr}")
-        err = self.faults.check("write", offset, nr) if self.faults.armed else 0
-        pos = offset << PAGE_SHIFT
-        done = 0
         try:
-            if err:
-                raise OSError(err, os.strerror(err))
-            while done < nbytes:
-                n = os.pwrite(fd, mv[done:], pos + done)
-                if n <= 0:
-                    raise OSError(_errno.EIO, "short write")
-                done += n
+            self._transfer("write", fd, mv, offset, nr)
         except OSError as e:
             self._lock.acquire()
             try:
@@ -549,14 +539,13 @@ class SwapDevice:
         if mv.readonly:
             raise InvalidParameter("read_page needs a writable buffer")
         mv, nr = self._folio_io(mv, offset, "read")
-        nbytes = nr << PAGE_SHIFT
         fd = self._check_open()
         zeros = self.zeromap_count(offset, nr)
         if zeros:
             if zeros != nr:
                 raise InvalidParameter(f"swap read of {self.type}:{offset}+{nr}: only {zeros} "
                                        "pages are in the zero bitmap (a mixed folio)")
-            mv[:] = _ZERO_VIEW[:nbytes]
+            mv[:] = _ZERO_VIEW[:nr << PAGE_SHIFT]
             self._lock.acquire()
             self.swpin_zero += nr
             self._lock.release()
@@ -565,17 +554,8 @@ class SwapDevice:
         if not written:
             raise InvalidParameter(f"swap read of {self.type}:{offset}+{nr}: the slots hold no "
                                    "data (never written, or the write failed)")
-        err = self.faults.check("read", offset, nr) if self.faults.armed else 0
-        pos = offset << PAGE_SHIFT
-        done = 0
         try:
-            if err:
-                raise OSError(err, os.strerror(err))
-            while done < nbytes:
-                n = os.preadv(fd, [mv[done:]], pos + done)
-                if n <= 0:
-                    raise OSError(_errno.EIO, "short read")
-                done += n
+            self._transfer("read", fd, mv, offset, nr)
         except OSError as e:
             self._lock.acquire()
             self.read_errors += 1
@@ -584,6 +564,22 @@ class SwapDevice:
         self._lock.acquire()
         self.pswpin += nr
         self._lock.release()
+
+    def _transfer(self, op: str, fd: int, mv: memoryview, offset: int, nr: int) -> None:
+        """The whole I/O of ``nr`` pages at slot ``offset`` (``op`` "read" or "write"), an
+        injected fault first; a short transfer continues, a zero one is EIO."""
+        err = self.faults.check(op, offset, nr) if self.faults.armed else 0
+        if err:
+            raise OSError(err, os.strerror(err))
+        nbytes, pos, done = nr << PAGE_SHIFT, offset << PAGE_SHIFT, 0
+        while done < nbytes:
+            if op == "write":
+                n = os.pwrite(fd, mv[done:], pos + done)
+            else:
+                n = os.preadv(fd, [mv[done:]], pos + done)
+            if n <= 0:
+                raise OSError(_errno.EIO, f"short {op}")
+            done += n
 
     def _allocated(self, offset: int, nr: int) -> bool:
         if nr == 1:
