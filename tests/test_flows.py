@@ -19,6 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, Zswap
+from pyzswap.cpu import CpuModel
 from pyzswap.errors import DecompressFail, InvalidParameter, ZswapError
 from pyzswap.memcg import MemCgroup
 from pyzswap.pool import LIFETIMES
@@ -447,6 +448,37 @@ def test_the_c_flow_follows_a_migrated_thread() -> None:
             last[cpu] = page
             for c, want in last.items():  # this CPU's buffer changed, the other one did not
                 assert in_buffer(c, compressed(want))
+    finally:
+        z.close()
+
+
+def test_the_c_flow_reads_a_cpu_model_subclass_through_its_own_attribute() -> None:
+    """The C flow reads ``placement_gen`` straight from its slot while the class is unchanged;
+    a subclass that makes it a property (or changes the class later) is read through Python."""
+    reads: list[int] = []
+    member = CpuModel.placement_gen  # the slot's descriptor
+
+    class Counting(CpuModel):
+        __slots__ = ()
+
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=Counting(2), flow="native")
+    try:
+        z.swapon(0, 8)
+        out = bytearray(PAGE_SIZE)
+        assert z.store(text_page(1), 0, 0) and z.load(out, 0, 0)
+
+        def gen(self: CpuModel) -> int:
+            value = member.__get__(self)
+            reads.append(value)
+            return value
+
+        Counting.placement_gen = property(gen, member.__set__)  # type: ignore[assignment]
+        for cpu in (1, 0):
+            z.cpus.migrate_current(cpu)
+            assert z.store(text_page(cpu), 0, 1) and z.load(out, 0, 1)
+            assert bytes(out) == text_page(cpu)
+            assert z.pools()[0].acomp_ctx[cpu].res is not None
+        assert len(reads) >= 4  # every store and load asked the property
     finally:
         z.close()
 

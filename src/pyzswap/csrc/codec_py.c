@@ -255,6 +255,12 @@ static PyObject *s_compress_name, *s_decompress_name;
 PyzPageCodecObject *pyz_pagecodec_of(PyObject *tfm)
 {
     PyTypeObject *t = Py_TYPE(tfm);
+    /* the subclass seen last, unchanged since: its answer (checked first, it is the common
+     * case: zswap's transforms are a Python subclass) */
+    if (subclass_cache.type == t && (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
+        t->tp_version_tag == subclass_cache.tag)
+        return subclass_cache.ours && ((PyzPageCodecObject *)tfm)->ready
+                   ? (PyzPageCodecObject *)tfm : NULL;
     if (!PyObject_TypeCheck(tfm, &PageCodecType) || !((PyzPageCodecObject *)tfm)->ready)
         return NULL;
     if (t == &PageCodecType)
@@ -263,9 +269,6 @@ PyzPageCodecObject *pyz_pagecodec_of(PyObject *tfm)
      * attribute in front of ours); the answer is kept until the class changes */
     if (t->tp_dictoffset != 0)
         return NULL;
-    if (subclass_cache.type == t && (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) &&
-        t->tp_version_tag == subclass_cache.tag)
-        return subclass_cache.ours ? (PyzPageCodecObject *)tfm : NULL;
     int ours = _PyType_Lookup(t, s_compress_name) == compress_descr &&
                _PyType_Lookup(t, s_decompress_name) == decompress_descr; /* sets the tag */
     Py_XSETREF(subclass_cache.type, (PyTypeObject *)Py_NewRef(t));

@@ -5,6 +5,7 @@
 #include "consts.h"
 #include "lifecycle.h"
 #include "lock.h"
+#include "slotattr.h"
 #include "zsmalloc_py.h"
 
 #include <errno.h>
@@ -86,7 +87,8 @@ static __thread struct {
  * and whether a preemption hook is set. -1 with an exception. */
 static int this_cpu(NativeFlowObject *f, int *hooked)
 {
-    PyObject *g = PyObject_GetAttr(f->cpus, s_placement_gen);
+    static struct pyz_slot_cache gen_slot;
+    PyObject *g = pyz_slot_get(f->cpus, s_placement_gen, &gen_slot);
     long long gen = g ? PyLong_AsLongLong(g) : -1;
     Py_XDECREF(g);
     if (gen == -1 && PyErr_Occurred())

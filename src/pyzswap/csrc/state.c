@@ -4,6 +4,7 @@
 #include "consts.h"
 #include "lifecycle.h"
 #include "lock.h"
+#include "slotattr.h"
 #include "zsmalloc_py.h"
 
 #include <structmember.h>
@@ -214,7 +215,8 @@ static struct pyz_pool *record_new(PyObject *pool)
 
 PyObject *pyz_pool_zs(struct pyz_pool *p, struct zs_pool **zp)
 {
-    PyObject *zs = PyObject_GetAttr(p->pool, s_zs_pool);
+    static struct pyz_slot_cache zs_slot;
+    PyObject *zs = pyz_slot_get(p->pool, s_zs_pool, &zs_slot);
     if (!zs)
         return NULL;
     PyTypeObject *t = Py_TYPE(zs);
