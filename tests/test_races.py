@@ -262,6 +262,56 @@ def test_load_racing_invalidate_and_store_threads_hand_out_each_page_once() -> N
     z.close()
 
 
+def test_loads_in_parallel_with_compaction_and_frees_read_every_byte_right() -> None:
+    """Loads decompress on a pinned zspage with zsmalloc's lock dropped (zs_obj_read_begin):
+    two threads load kept pages (each its own half: one operation per slot) over and over while
+    a third stores and frees pages of
+    the same size class around them and compacts, which moves objects between zspages and
+    frees emptied ones. Every load must return its page exactly."""
+    z = Zswap(compressor="lz4", totalram_pages=None, cpus=3)
+    kept, churn = 48, 512
+    z.swapon(0, kept + churn)
+    for i in range(kept):
+        assert z.store(_page(i), 0, i)
+    stop = time.monotonic() + 1.0
+    unexpected: list[BaseException] = []
+    counts = {"loads": 0, "moved": 0}
+
+    def loader(cpu: int) -> None:
+        z.cpus.migrate_current(cpu)
+        out = bytearray(PAGE_SIZE)
+        try:
+            while time.monotonic() < stop:
+                for i in range(cpu, kept, 2):
+                    if not z.load(out, 0, i, swapcache=False) or bytes(out) != _page(i):
+                        raise AssertionError(f"page {i} came back wrong")
+                    counts["loads"] += 1
+        except BaseException as exc:
+            unexpected.append(exc)
+
+    def churner() -> None:
+        z.cpus.migrate_current(2)
+        n = kept
+        try:
+            while time.monotonic() < stop:
+                for i in range(kept, kept + churn):
+                    n += 1
+                    assert z.store(_page(n), 0, i)
+                for i in range(kept, kept + churn, 2 if n % 3 else 1):
+                    z.invalidate(0, i)
+                counts["moved"] += z.compact()
+                for i in range(kept, kept + churn):
+                    z.invalidate(0, i)
+        except BaseException as exc:
+            unexpected.append(exc)
+
+    _run_threads(lambda: loader(0), lambda: loader(1), churner)
+    assert not unexpected, unexpected[:3]
+    assert counts["loads"] > 0 and counts["moved"] > 0
+    assert z.stats()["stored_pages"] == kept
+    z.close()
+
+
 def test_store_batch_naming_a_slot_twice_is_refused() -> None:
     z = Zswap(compressor="lz4-x2", totalram_pages=None)
     z.swapon(0, 64)

@@ -954,22 +954,27 @@ static int decompress_copy(CtxResourcesObject *res, const char *copy, int slen, 
 
 /* A compressed object of the C zsmalloc decompressed where it lies, as zswap_decompress does
  * between zs_obj_read_begin and zs_obj_read_end (which copy only an object that spans two
- * pages; ours are in one contiguous zspage): the codec runs under the zsmalloc lock, with the
- * GIL released first (the lock's rule: never block on it holding the GIL) and taken back
- * only after the unlock. The length, -1 for a corrupt stream, -2 with an exception. */
+ * pages; ours are in one contiguous zspage). As there, the pool's lock is held only to find
+ * the object and pin its zspage; the codec runs on the pinned zspage with no lock held, so
+ * loads on other threads (and stores, frees) go on meanwhile. The GIL is released first (the
+ * lock's rule: never block on it holding the GIL) and taken back only after the unpin. The
+ * length, -1 for a corrupt stream, -2 with an exception. */
 static int decompress_in_place(struct pool_use *p, const struct et_rec *e,
                                PyzPageCodecObject *codec, char *out)
 {
     unsigned size = 0;
     unsigned char *obj;
+    void *pin = NULL;
     int r = 0;
     Py_BEGIN_ALLOW_THREADS
     zs_lock(p->zp);
-    obj = zs_obj_ptr_locked(p->zp, e->handle, &size);
-    if (obj)
+    obj = zs_obj_read_begin_locked(p->zp, e->handle, &size, &pin);
+    zs_unlock(p->zp);
+    if (obj) {
         r = pyz_pagecodec_decompress(codec, obj, e->length <= size ? e->length : size, out,
                                      PAGE_SIZE);
-    zs_unlock(p->zp);
+        zs_obj_read_end(pin);
+    }
     Py_END_ALLOW_THREADS
     if (!obj) {
         pyz_zspool_handle_error(p->zs, e->handle);

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ struct zspage {
     uint16_t freeidx;        /* first free slot, ZS_NOSLOT if full */
     uint8_t cls;             /* position in pool->classes */
     int8_t group;            /* fullness group, GROUP_ISOLATED during compaction */
-    uint16_t pad;
+    uint16_t readers;        /* zs_obj_read_begin pins (atomic): not freed or compacted */
 };
 
 struct hrow {
@@ -157,6 +158,14 @@ static inline struct hrow *HR(const struct zs_pool *p, uint32_t h)
 static inline uint64_t *HDR(const struct zs_size_class *c, const struct zspage *z, unsigned slot)
 {
     return (uint64_t *)(void *)(z->mem + (size_t)slot * (size_t)c->size);
+}
+
+/* zspage_write_lock()'s part: wait (the mutex held) until no reader has z pinned. Readers
+ * never wait for the mutex while pinned, so the wait ends when their codec returns. */
+static void wait_unpinned(const struct zspage *z)
+{
+    while (__atomic_load_n(&z->readers, __ATOMIC_ACQUIRE))
+        sched_yield();
 }
 
 static inline struct zs_size_class *class_for_len(const struct zs_pool *p, unsigned len)
@@ -381,7 +390,7 @@ static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *ou
     z->freeidx = 0;
     z->cls = (uint8_t)(c - p->classes);
     z->group = ZS_INUSE_RATIO_0;
-    z->pad = 0;
+    z->readers = 0;
     if (!c->huge) {
         /* init_zspage(): free objects linked in slot order */
         for (int s = 0; s < c->objs; s++)
@@ -397,6 +406,7 @@ static int alloc_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t *ou
 static void free_zspage(struct zs_pool *p, struct zs_size_class *c, uint32_t id)
 {
     struct zspage *z = ZP(p, id);
+    wait_unpinned(z); /* only a misused handle (freed while read) can leave a reader here */
     c->nr_zspages--;
     STORE(p->pages_allocated, p->pages_allocated - c->pages);
     if (p->spare_pages + c->pages <= ZS_ZSPAGE_CACHE_PAGES &&
@@ -469,6 +479,7 @@ static void release_all(struct zs_pool *p)
 {
     for (uint32_t id = 1; id < p->nr_zids; id++) {
         struct zspage *z = ZP(p, id);
+        wait_unpinned(z);
         if (z->mem)
             block_put(z->mem, p->classes[z->cls].pages);
     }
@@ -676,6 +687,24 @@ unsigned char *zs_obj_ptr_locked(struct zs_pool *p, uint32_t h, unsigned *size)
     return z->mem + (size_t)r->slot * (size_t)c->size + (size_t)c->hdr;
 }
 
+unsigned char *zs_obj_read_begin_locked(struct zs_pool *p, uint32_t h, unsigned *size,
+                                        void **pin)
+{
+    unsigned char *obj = zs_obj_ptr_locked(p, h, size);
+    if (obj) {
+        struct zspage *z = ZP(p, HR(p, h)->z);
+        __atomic_fetch_add(&z->readers, 1, __ATOMIC_RELAXED); /* the mutex orders it */
+        *pin = z;
+    }
+    return obj;
+}
+
+void zs_obj_read_end(void *pin)
+{
+    struct zspage *z = pin;
+    __atomic_fetch_sub(&z->readers, 1, __ATOMIC_RELEASE); /* the reads happened before */
+}
+
 /* ------------------------------------------------------------------ accounting ----------- */
 
 long zs_pages_allocated(const struct zs_pool *p) { return LOAD(p->pages_allocated); }
@@ -800,6 +829,7 @@ static long compact_class(struct zs_pool *p, struct zs_size_class *c)
         if (src == NIL)
             break;
         struct zspage *sz = ZP(p, src);
+        wait_unpinned(sz); /* its objects move and their old place is reused */
         migrate(p, c, sz, dst);
         int fg = zs_fullness_group(sz->inuse, c->objs);
         if (fg == ZS_INUSE_RATIO_0) {

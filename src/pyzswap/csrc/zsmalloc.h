@@ -20,7 +20,10 @@
  *   - zs_create, zs_destroy and zs_compact take no lock / take it themselves as documented.
  *   - The zs_pages_allocated-style counters are lock-free relaxed atomic reads (a snapshot).
  *   - Pointers returned by zs_obj_ptr_locked are valid only while the mutex stays held:
- *     compaction (which runs under the mutex) may move any object once it is released.
+ *     compaction (which runs under the mutex) may move any object once it is released. A
+ *     reader that decompresses without the mutex pins the object's zspage instead
+ *     (zs_obj_read_begin_locked / zs_obj_read_end, the kernel's zspage read lock): compaction,
+ *     the free of the zspage's last object and shutdown wait for its readers.
  *   - Nothing in this file ever calls into Python. A caller holding the GIL must never BLOCK on
  *     the mutex: zs_trylock() first, and if busy release the GIL around zs_lock() (the Python
  *     type does exactly this), else a thread holding the mutex and waiting for the GIL deadlocks.
@@ -135,6 +138,15 @@ int zs_free_locked(struct zs_pool *pool, uint32_t handle);
  * the handle is not live (or the pool is shut down). Valid while the mutex is held. The
  * caller may write up to *size bytes through the pointer (zs_obj_write). */
 unsigned char *zs_obj_ptr_locked(struct zs_pool *pool, uint32_t handle, unsigned *size);
+/* zs_obj_read_begin(): as zs_obj_ptr_locked, but the pointer stays valid after the mutex is
+ * dropped, until zs_obj_read_end(*pin): the object's zspage is pinned, so neither compaction
+ * nor freeing its last object releases or moves it (they wait, holding the mutex, until it
+ * is unpinned). Read only; any number of readers at once. zs_obj_read_end takes no lock and
+ * must be called exactly once per successful begin; between the two the reader must not wait
+ * for the mutex, or for anything a thread holding it may wait for. */
+unsigned char *zs_obj_read_begin_locked(struct zs_pool *pool, uint32_t handle, unsigned *size,
+                                        void **pin);
+void zs_obj_read_end(void *pin);
 
 /* ---- accounting (lock-free relaxed reads) ---- */
 long zs_pages_allocated(const struct zs_pool *pool);   /* zs_get_total_pages() */
