@@ -22,7 +22,7 @@ from ..kernel.conftest import needs_zswap
 SINGLE = {"raw_compress", "store", "raw_decompress", "load", "raw_compress_cpu", "store_cpu",
           "raw_decompress_cpu", "load_cpu"}
 BATCHED = ({f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
-           | {f"raw_compress_{s}" for s in FOLIO_SHAPES})
+           | {f"raw_compress_{s}" for s in FOLIO_SHAPES} | {"load_1thread", "load_2threads"})
 
 
 def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
@@ -39,6 +39,10 @@ def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
             "load_vs_raw_decompress_cpu"} <= set(r["ratios"])
     assert {f"store_{s}_batched_speedup" for s in FOLIO_SHAPES} <= set(r["ratios"])
     assert {f"store_{s}_seq_vs_raw_compress" for s in FOLIO_SHAPES} <= set(r["ratios"])
+    # two threads loading at once, beside the raw codec's decompress on two threads
+    assert {"load_2threads_speedup", "raw_decompress_2threads_speedup"} <= set(r["ratios"])
+    assert all(r["ratios"][k]["median"] > 0 for k in ("load_2threads_speedup",
+                                                        "raw_decompress_2threads_speedup"))
     lz4_targets = {k for k, bounds in TARGETS.items()
                    if any(a is None or "lz4" in a for _, _, a in bounds)}
     assert set(r["targets"]) == lz4_targets

@@ -26,6 +26,12 @@ For each compressor, in one process and one run, on the same non-zero pages:
 ``kernel_zswap_faultin`` / ``load_faultin_pair``
     With ``kernel``: the same pages paged out through the host's zswap and faulted back in,
     against pyzswap's loads of them right after (:mod:`._faultin`).
+``load_1thread`` / ``load_2threads``
+    Non-exclusive loads of every page from one thread, and from two threads at once (each on
+    its own CPU of the model, half the pages each), with the raw decompress done the same way
+    beside them: ``load_2threads_speedup`` against ``raw_decompress_2threads_speedup`` says
+    whether concurrent loads serialise on a lock (the kernel's zswap_decompress holds only the
+    object's zspage read lock while decompressing). With the batched shapes (two cores).
 
 Every target of :data:`TARGETS` gets a row in the report (:func:`target_rows`), measured or
 with the reason it was not.
@@ -45,8 +51,9 @@ import gc
 import os
 import platform
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from ...compress import (
@@ -333,6 +340,86 @@ def _batched_rep(run: _Run, batched_name: str, data: bytes,
         run.ratio("store_batched_throughput_vs_zram_write", best)
 
 
+def _two_threads(work: Callable[[int, range], None], n: int, threads: int) -> float:
+    """Wall seconds for ``work(k, pages)`` over ``range(n)`` split into ``threads`` halves,
+    run on that many threads at once (one: on this thread)."""
+    if threads == 1:
+        t0 = clock()
+        work(0, range(n))
+        return clock() - t0
+    parts = [range(k * n // threads, (k + 1) * n // threads) for k in range(threads)]
+    start = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def body(k: int) -> None:
+        start.wait()
+        try:
+            work(k, parts[k])
+        except BaseException as exc:  # reported below, on the calling thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=body, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    start.wait()
+    t0 = clock()
+    for t in pool:
+        t.join()
+    seconds = clock() - t0
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def _parallel_load_rep(run: _Run, pages: Sequence[memoryview],
+                       compressed: Sequence[bytes | None], outs: Sequence[memoryview]) -> None:
+    """Loads from two threads at once against one thread, on one Zswap with two CPUs (each
+    thread on its own CPU and context, each loading its half of the pages, non-exclusively so
+    the entries stay), and the raw codec's decompress the same way (a transform per thread):
+    whether concurrent loads serialise on a lock the codec itself does not take. Alternating
+    one and two threads, raw and zswap, in a rotating order."""
+    name, n = run.name, run.n
+    z = Zswap(compressor=name, totalram_pages=None, cpus=BATCHED_ENGINES)
+    try:
+        z.swapon(0, n)
+        for i in range(n):
+            if not z.store(pages[i], 0, i):
+                raise BenchError(f"{name}: zswap refused a page with no limit set")
+        load = z.load
+        decompress = [get_compressor(name).new_transform().decompress
+                      for _ in range(BATCHED_ENGINES)]
+
+        def zswap_load(k: int, part: range) -> None:
+            z.cpus.migrate_current(k)
+            for i in part:
+                if not load(outs[i], 0, i, swapcache=False):
+                    raise BenchError(f"{name}: zswap had no entry for page {i}")
+
+        def raw_decompress(k: int, part: range) -> None:
+            d = decompress[k]
+            for i in part:
+                src = compressed[i]
+                if src is None:
+                    outs[i][:] = pages[i]
+                else:
+                    d(src, outs[i])
+
+        t: dict[tuple[str, int], float] = {}
+        order = [("raw", 1), ("raw", BATCHED_ENGINES), ("zswap", 1), ("zswap", BATCHED_ENGINES)]
+        for shift in range(len(order)):
+            for who, threads in order[shift:] + order[:shift]:
+                fn = raw_decompress if who == "raw" else zswap_load
+                t[who, threads] = t.get((who, threads), 0.0) + _two_threads(fn, n, threads)
+        if any(bytes(outs[i]) != bytes(pages[i]) for i in range(n)):
+            raise BenchError(f"{name}: a page loaded from two threads differs from the one stored")
+    finally:
+        z.close()
+    run.add("load_1thread", t["zswap", 1])
+    run.add("load_2threads", t["zswap", BATCHED_ENGINES])
+    run.ratio("load_2threads_speedup", t["zswap", 1] / t["zswap", BATCHED_ENGINES])
+    run.ratio("raw_decompress_2threads_speedup", t["raw", 1] / t["raw", BATCHED_ENGINES])
+
+
 def _zram_available(name: str, host: HostPaths) -> str | None:
     """Why zram cannot run ``name`` here, or None (checked without changing the host)."""
     if os.geteuid() != 0:
@@ -397,6 +484,7 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
                 _single_thread_rep(run, pages, compressed, out, outs, data, zram)
                 if batched_name is not None:
                     _batched_rep(run, batched_name, data, pages, zram)
+                    _parallel_load_rep(run, pages, compressed, outs)
         # Outside the zram device's host session: each kernel zswap run is a session of its
         # own (one host change at a time, under the run lock).
         faultin_why = (faultin_unavailable(name, host) if kernel
