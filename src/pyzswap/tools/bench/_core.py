@@ -147,6 +147,19 @@ def _raw_round(name: str, pages: Sequence[memoryview]) -> list[bytes | None]:
     return out
 
 
+def _raw_decompress(decompress: Callable[[bytes, memoryview], int], block: range,
+                    compressed: Sequence[bytes | None], pages: Sequence[memoryview],
+                    outs: Sequence[memoryview]) -> None:
+    """The raw codec's side of a load, for the pages of ``block``: decompress into the page's
+    output buffer (a page stored as-is: a 4 KiB copy, as zswap does)."""
+    for i in block:
+        src = compressed[i]
+        if src is None:
+            outs[i][:] = pages[i]
+        else:
+            decompress(src, outs[i])
+
+
 class _Run:
     """One compressor's measurements: per-repetition seconds and ratios, and notes."""
 
@@ -208,12 +221,7 @@ def _single_thread_rep(run: _Run, pages: Sequence[memoryview],
         missing = 0
         for block in _blocks(n):
             c0, t0 = cpu(), clock()
-            for i in block:
-                src = compressed[i]
-                if src is None:
-                    outs[i][:] = pages[i]
-                else:
-                    decompress(src, outs[i])
+            _raw_decompress(decompress, block, compressed, pages, outs)
             t1, c1 = clock(), cpu()
             for i in block:
                 if not load(outs[i], 0, i):
@@ -396,13 +404,7 @@ def _parallel_load_rep(run: _Run, pages: Sequence[memoryview],
                     raise BenchError(f"{name}: zswap had no entry for page {i}")
 
         def raw_decompress(k: int, part: range) -> None:
-            d = decompress[k]
-            for i in part:
-                src = compressed[i]
-                if src is None:
-                    outs[i][:] = pages[i]
-                else:
-                    d(src, outs[i])
+            _raw_decompress(decompress[k], part, compressed, pages, outs)
 
         t: dict[tuple[str, int], float] = {}
         order = [("raw", 1), ("raw", BATCHED_ENGINES), ("zswap", 1), ("zswap", BATCHED_ENGINES)]
