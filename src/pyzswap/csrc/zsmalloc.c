@@ -548,16 +548,6 @@ int zs_malloc_check_locked(const struct zs_pool *p, unsigned len)
     return 0;
 }
 
-/* Bring the zspage's next free slot into the cache for writing, without waiting: the next
- * object of this class most likely goes there, and its copy (and the read of the slot's free
- * link) would otherwise wait for memory that nothing touched since the zspage was made. The
- * kernel's zs_malloc has no such step; it changes no state, only when the misses happen. */
-static inline void prefetch_slot(const unsigned char *slot, int size)
-{
-    for (int off = 0; off < size; off += 64)
-        __builtin_prefetch(slot + off, 1, 3);
-}
-
 int zs_malloc_write_locked(struct zs_pool *p, const void *src, unsigned len, uint32_t *handle)
 {
     if (len == 0)
@@ -598,8 +588,6 @@ int zs_malloc_write_locked(struct zs_pool *p, const void *src, unsigned len, uin
     }
     if (src)
         memcpy(obj + c->hdr, src, len);
-    if (!c->huge && z->freeidx != ZS_NOSLOT)
-        prefetch_slot(z->mem + (size_t)z->freeidx * (size_t)c->size, c->size);
     int inuse = ++z->inuse;
     int g = zs_fullness_group(inuse, c->objs);
     if (g != g0) {
