@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import errno as _errno
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from ..errors import InvalidParameter, ZswapError
+from mypy_extensions import mypyc_attr
+
+from ..errors import CgroupBusy, InvalidParameter
 from ..folio import PAGE_SIZE
 from ._files import (
     DEFAULT_SWAPPINESS,
@@ -42,12 +43,6 @@ MEMCG_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _EVENT_INDEX: Final = {name: i for i, name in enumerate(MEMCG_EVENTS)}
 
 
-class CgroupBusy(ZswapError):
-    """rmdir of the root, or of a group that still has child groups (-EBUSY)."""
-
-    errno = _errno.EBUSY
-
-
 #: ``reclaimer(memcg, nbytes, swappiness)`` -> True when ``nbytes`` were reclaimed.
 Reclaimer = Callable[["MemCgroup", int, "int | None"], bool]
 
@@ -75,6 +70,8 @@ class _Hierarchy:
         self.cursors: weakref.WeakSet[ZswapShrinkCursor] = weakref.WeakSet()
 
 
+# Compiled by mypyc (setup.py): subclasses in Python may still override its methods.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MemCgroup:
     """A memory cgroup. ``MemCgroup()`` makes the root of a new hierarchy; children come from
     :meth:`create`. See the module docstring for files, charging, removal and locking."""
@@ -121,9 +118,9 @@ class MemCgroup:
         h.objcg_owner[self.id] = self
 
     # ------------------------------------------------------------------ tree ----------------
-    def create(self, name: str) -> MemCgroup:
+    def create(self, name: object) -> MemCgroup:
         """mkdir: a child group named ``name`` (unique among the online children)."""
-        check_name(name)
+        name = check_name(name)
         with self._h.cgroup_mutex:
             if not self.online:
                 raise InvalidParameter(f"{self.path}: the group was removed")
