@@ -31,6 +31,7 @@ __all__ = [
     "CgroupBusy",
     "MemCgroup",
     "Reclaimer",
+    "ZswapMemcgHooks",
     "charge_zswap",
     "count_event",
     "mem_cgroup_zswap_writeback_enabled",
@@ -528,6 +529,31 @@ class MemCgroup:
         reclaims (see :meth:`set_reclaimer`) and raises
         :class:`~pyzswap.memcg.ReclaimIncomplete` when it could not reclaim that much."""
         write_file(self, name, value)
+
+
+class ZswapMemcgHooks:
+    """The memcg hooks zswap's C state calls on every charged store, load and free
+    (_native.pyi MemcgHooks): charges and events by object cgroup id, resolved to the group
+    that owns it now (``obj_cgroup_memcg``)."""
+
+    __slots__ = ("root", "v2")
+
+    def __init__(self, root: MemCgroup) -> None:
+        self.root = root
+        self.v2 = root.version == 2  # under v1 zswap is not charged: resolving is all
+
+    def charge_zswap(self, objcg: int, nbytes: int) -> None:
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.charge_zswap(nbytes)
+
+    def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.uncharge_zswap(nbytes)
+
+    def count_event(self, objcg: int, event: str, nr: int) -> None:
+        self.root.obj_cgroup_memcg(objcg).count_event(event, nr)
 
 
 def _limit_bytes(pages: int) -> int | None:
