@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _compiled
 from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
 from ..memcg import MemCgroup, memparse
@@ -540,6 +541,7 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
         **kernel,
         "timeline": timeline,
         "wall_seconds": round(wall, 3),
+        "model_backend": _compiled.backend(),  # compiled or source: what ran (pyzswap._compiled)
         "workload": workload.name,
         "description": workload.description,
         "label": cfg.label or cfg.compressor,
