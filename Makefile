@@ -21,7 +21,10 @@ BROWSER_PACKAGES := chromium
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py Makefile $(wildcard src/pyzswap/csrc/*)
+# The modules mypyc compiles (src/pyzswap/_compiled.py): an edit rebuilds them.
+COMPILED_SOURCES := $(shell $(PYTHON) src/pyzswap/_compiled.py)
+
+$(STAMP): pyproject.toml setup.py Makefile $(wildcard src/pyzswap/csrc/*) $(COMPILED_SOURCES)
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

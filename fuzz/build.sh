@@ -15,7 +15,8 @@ command -v clang >/dev/null || {
 . fuzz/common.sh
 copy_sources "$OUT"  # the Python sources (no extension of the normal build)
 SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined"
-CC=clang LDSHARED="clang -shared" \
+# the C extension only: the fuzzer runs the mm model's Python source (pyzswap._compiled)
+PYZSWAP_PURE_PYTHON=1 CC=clang LDSHARED="clang -shared" \
 CFLAGS="$SAN -fno-omit-frame-pointer -g -O1" LDFLAGS="$SAN" \
     "$PY" setup.py -q build_ext --build-lib "$OUT/lib" --build-temp "$OUT/tmp" --force \
     2>&1 | grep -v -e BetaConfiguration -e 'warnings.warn' || true

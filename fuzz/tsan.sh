@@ -10,7 +10,7 @@ PY=${PY:-.venv/bin/python}
 OUT=build-tsan
 . fuzz/common.sh
 copy_sources "$OUT"  # the Python sources (no extension of the normal build)
-CC=gcc CFLAGS="-fsanitize=thread -g -O1" LDFLAGS="-fsanitize=thread" \
+PYZSWAP_PURE_PYTHON=1 CC=gcc CFLAGS="-fsanitize=thread -g -O1" LDFLAGS="-fsanitize=thread" \
     "$PY" setup.py -q build_ext --build-lib "$OUT/lib" --build-temp "$OUT/tmp" --force \
     2>&1 | grep -v -e BetaConfiguration -e 'warnings.warn' || true
 cp "$OUT"/lib/pyzswap/_native*.so "$OUT/site/pyzswap/"

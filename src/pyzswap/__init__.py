@@ -7,6 +7,8 @@ Everything else lives in modules whose names follow ``mm/zswap.c`` and ``mm/zsma
 
 from __future__ import annotations
 
+# first: it chooses the backend of the compiled modules before any of them loads
+from . import _compiled  # noqa: F401
 from .compress import (
     ZSWAP_MAX_BATCH_SIZE,
     Compressor,

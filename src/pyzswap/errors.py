@@ -12,6 +12,7 @@ import errno as _errno
 
 __all__ = [
     "AllocFail",
+    "CgroupBusy",
     "CompressFail",
     "CompressPoor",
     "CorruptData",
@@ -32,6 +33,12 @@ class ZswapError(Exception):
     """Root of every pyzswap error. ``errno`` is the kernel errno the condition maps to."""
 
     errno: int = _errno.EINVAL
+
+
+class CgroupBusy(ZswapError):
+    """rmdir of a memory cgroup's root, or of a group that still has child groups (-EBUSY)."""
+
+    errno = _errno.EBUSY
 
 
 class InvalidParameter(ZswapError, ValueError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from .memcg import MemCgroup
     from .zswap import Zswap
 
-__all__ = ["AOP_WRITEPAGE_ACTIVATE", "SwapCore", "SwapInSource", "WriteoutResult"]
+__all__ = ["AOP_WRITEPAGE_ACTIVATE", "SwapCore", "SwapInSource", "WriteoutResult", "ZswapTimer"]
 
 SwapInSource = Literal["zero", "zswap", "disk"]
 _ZERO_PAGE: Final = bytes(PAGE_SIZE)
@@ -45,6 +46,22 @@ _ZERO_PAGE: Final = bytes(PAGE_SIZE)
 WriteoutResult = Literal["zero", "zswap", "disk", "activate"]
 #: ``AOP_WRITEPAGE_ACTIVATE``: the folio was not written; keep it, dirty, and activate it.
 AOP_WRITEPAGE_ACTIVATE: Literal["activate"] = "activate"
+
+
+class ZswapTimer:
+    """Latency samples of the zswap stores and loads :meth:`SwapCore.swap_writeout` and
+    :meth:`SwapCore.swap_read_folio` make: one call in ``every`` is timed on the wall clock (a
+    thread CPU clock costs as much as a store), a load only when zswap held the page. Set as
+    :attr:`SwapCore.timer`."""
+
+    def __init__(self, every: int = 8) -> None:
+        if type(every) is not int or every < 1:
+            raise InvalidParameter(f"every must be a positive integer, got {every!r}")
+        self.every = every
+        self.stores = 0   # calls so far
+        self.loads = 0
+        self.store: list[float] = []  # seconds of the sampled calls
+        self.load: list[float] = []
 
 
 class SwapCore:
@@ -67,6 +84,8 @@ class SwapCore:
         self.swpin_zero = 0
         self.swpin_zswap = 0
         self.swpin_disk = 0
+        #: samples zswap's store and load latency when set
+        self.timer: ZswapTimer | None = None
 
     # ------------------------------------------------------------------ devices --------------
     def swapon(self, nr_pages: int, path: str | os.PathLike[str] | None = None) -> int:
@@ -140,7 +159,7 @@ class SwapCore:
         if nr > 1 or swp in self._maybe_zero:
             self.table.device(t).zeromap_clear(off, nr)
             self._maybe_zero.discard(swp)
-        if self.zswap.store(page if page is not None else folio, t, off, memcg):
+        if self._zswap_store(page if page is not None else folio, t, off, memcg):
             with self._lock:
                 self.swpout_zswap += nr
             return "zswap"
@@ -150,6 +169,31 @@ class SwapCore:
         with self._lock:
             self.swpout_disk += nr
         return "disk"
+
+    def _zswap_store(self, folio: BytesLike, t: int, off: int, memcg: MemCgroup | None) -> bool:
+        timer = self.timer
+        if timer is None:
+            return self.zswap.store(folio, t, off, memcg)
+        timer.stores += 1
+        if timer.stores % timer.every:
+            return self.zswap.store(folio, t, off, memcg)
+        t0 = time.perf_counter()
+        stored = self.zswap.store(folio, t, off, memcg)
+        timer.store.append(time.perf_counter() - t0)
+        return stored
+
+    def _zswap_load(self, out: memoryview, t: int, off: int) -> bool:
+        timer = self.timer
+        if timer is None:
+            return self.zswap.load(out, t, off)
+        timer.loads += 1
+        if timer.loads % timer.every:
+            return self.zswap.load(out, t, off)
+        t0 = time.perf_counter()
+        found = self.zswap.load(out, t, off)
+        if found:
+            timer.load.append(time.perf_counter() - t0)
+        return found
 
     def swap_out(self, folio: BytesLike, memcg: MemCgroup | None = None) -> int | None:
         """Allocate slots for a folio and write it out (:meth:`folio_alloc_swap` then
@@ -226,7 +270,7 @@ class SwapCore:
             out[:] = _ZERO_PAGE
             self.swpin_zero += 1
             return "zero"
-        if self.zswap.load(out, t, off):
+        if self._zswap_load(out, t, off):
             self.swpin_zswap += 1
             return "zswap"
         device.read_page(off, out)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import errno as _errno
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Final
 
-from ..errors import InvalidParameter, ZswapError
+from mypy_extensions import mypyc_attr
+
+from ..errors import CgroupBusy, InvalidParameter
 from ..folio import PAGE_SIZE
 from ._files import (
     DEFAULT_SWAPPINESS,
@@ -30,6 +31,7 @@ __all__ = [
     "CgroupBusy",
     "MemCgroup",
     "Reclaimer",
+    "ZswapMemcgHooks",
     "charge_zswap",
     "count_event",
     "mem_cgroup_zswap_writeback_enabled",
@@ -40,12 +42,6 @@ __all__ = [
 #: memcg events zswap counts, in memory.stat order.
 MEMCG_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _EVENT_INDEX: Final = {name: i for i, name in enumerate(MEMCG_EVENTS)}
-
-
-class CgroupBusy(ZswapError):
-    """rmdir of the root, or of a group that still has child groups (-EBUSY)."""
-
-    errno = _errno.EBUSY
 
 
 #: ``reclaimer(memcg, nbytes, swappiness)`` -> True when ``nbytes`` were reclaimed.
@@ -75,6 +71,8 @@ class _Hierarchy:
         self.cursors: weakref.WeakSet[ZswapShrinkCursor] = weakref.WeakSet()
 
 
+# Compiled by mypyc (setup.py): subclasses in Python may still override its methods.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MemCgroup:
     """A memory cgroup. ``MemCgroup()`` makes the root of a new hierarchy; children come from
     :meth:`create`. See the module docstring for files, charging, removal and locking."""
@@ -121,9 +119,9 @@ class MemCgroup:
         h.objcg_owner[self.id] = self
 
     # ------------------------------------------------------------------ tree ----------------
-    def create(self, name: str) -> MemCgroup:
+    def create(self, name: object) -> MemCgroup:
         """mkdir: a child group named ``name`` (unique among the online children)."""
-        check_name(name)
+        name = check_name(name)
         with self._h.cgroup_mutex:
             if not self.online:
                 raise InvalidParameter(f"{self.path}: the group was removed")
@@ -531,6 +529,31 @@ class MemCgroup:
         reclaims (see :meth:`set_reclaimer`) and raises
         :class:`~pyzswap.memcg.ReclaimIncomplete` when it could not reclaim that much."""
         write_file(self, name, value)
+
+
+class ZswapMemcgHooks:
+    """The memcg hooks zswap's C state calls on every charged store, load and free
+    (_native.pyi MemcgHooks): charges and events by object cgroup id, resolved to the group
+    that owns it now (``obj_cgroup_memcg``)."""
+
+    __slots__ = ("root", "v2")
+
+    def __init__(self, root: MemCgroup) -> None:
+        self.root = root
+        self.v2 = root.version == 2  # under v1 zswap is not charged: resolving is all
+
+    def charge_zswap(self, objcg: int, nbytes: int) -> None:
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.charge_zswap(nbytes)
+
+    def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
+        memcg = self.root.obj_cgroup_memcg(objcg)
+        if self.v2:
+            memcg.uncharge_zswap(nbytes)
+
+    def count_event(self, objcg: int, event: str, nr: int) -> None:
+        self.root.obj_cgroup_memcg(objcg).count_event(event, nr)
 
 
 def _limit_bytes(pages: int) -> int | None:

@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import _compiled
 from ..errors import InvalidParameter
 from ..folio import PAGE_SIZE
 from ..memcg import MemCgroup, memparse
-from ..swapcore import SwapCore
+from ..swapcore import SwapCore, ZswapTimer
 from ..zsmalloc import ZsPool, huge_class_size
 from ..zswap import Zswap
 from .mm import MemoryModel, OutOfMemory
@@ -106,44 +107,16 @@ class RunReport:
 
 
 class _Timers:
-    """Latency and time of zswap's store and load calls (one call in :data:`SAMPLE_EVERY` is
-    timed, on the wall clock: a thread CPU clock costs as much as a store; the totals are
-    scaled up from the sample), and of the shrink worker."""
+    """Latency and time of zswap's store and load calls (sampled by the swap core's
+    :class:`ZswapTimer`: one call in :data:`SAMPLE_EVERY`, the totals scaled up from the
+    sample), and of the shrink worker."""
 
     def __init__(self, zswap: Zswap) -> None:
-        self.store: list[float] = []
-        self.load: list[float] = []
-        self.calls = {"store": 0, "load": 0}
+        self.zswap_timer = ZswapTimer(SAMPLE_EVERY)
         self.cpu = {"store": 0.0, "load": 0.0, "writeback": 0.0}
         self.writeback_wall = 0.0
-        orig_store, orig_load = zswap.store, zswap.load
         orig_steps = zswap.shrink_worker_steps
         clock = time.perf_counter
-        calls = self.calls
-        every = SAMPLE_EVERY
-
-        def store(*args: Any, **kwargs: Any) -> bool:
-            n = calls["store"] = calls["store"] + 1
-            if n % every:
-                return orig_store(*args, **kwargs)
-            t0 = clock()
-            ok = orig_store(*args, **kwargs)
-            t = clock() - t0
-            self.store.append(t)
-            self.cpu["store"] += t * every
-            return ok
-
-        def load(*args: Any, **kwargs: Any) -> bool:
-            n = calls["load"] = calls["load"] + 1
-            if n % every:
-                return orig_load(*args, **kwargs)
-            t0 = clock()
-            found = orig_load(*args, **kwargs)
-            t = clock() - t0
-            if found:
-                self.load.append(t)
-                self.cpu["load"] += t * every
-            return found
 
         def steps() -> Iterator[int]:
             inner = orig_steps()
@@ -159,10 +132,21 @@ class _Timers:
                     self.cpu["writeback"] += t
                 yield ret
 
-        zswap.store = store  # type: ignore[method-assign]
-        zswap.load = load  # type: ignore[method-assign]
         zswap.shrink_worker_steps = steps  # type: ignore[method-assign]
 
+    @property
+    def store(self) -> list[float]:
+        return self.zswap_timer.store
+
+    @property
+    def load(self) -> list[float]:
+        return self.zswap_timer.load
+
+    def scale_up(self) -> None:
+        """The store and load totals from the samples (at the end of the replay)."""
+        every = self.zswap_timer.every
+        self.cpu["store"] = sum(self.store) * every
+        self.cpu["load"] = sum(self.load) * every
 
     def time_shrinker(self, zswap: Zswap) -> None:
         """Count ``zswap_shrinker_scan`` (writeback under memory pressure, ``--shrinker``) as
@@ -350,6 +334,7 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
     with tempfile.TemporaryDirectory(prefix="pyzswap-run-", dir=swap_dir,
                                      ignore_cleanup_errors=True) as tmp:
         core = SwapCore(zswap, directory=tmp)
+        core.timer = timers.zswap_timer
         try:
             core.swapon(swap_pages)
             _unlink_temporary_swap(core, tmp)
@@ -448,6 +433,7 @@ def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
         progress(done_events, total)
     wall = time.perf_counter() - t_start
     timers.cpu["replay"] = time.process_time() - cpu_start
+    timers.scale_up()
     return RunReport(_report(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers,
                              series, timeline, wall))
 
@@ -555,6 +541,7 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
         **kernel,
         "timeline": timeline,
         "wall_seconds": round(wall, 3),
+        "model_backend": _compiled.backend(),  # compiled or source: what ran (pyzswap._compiled)
         "workload": workload.name,
         "description": workload.description,
         "label": cfg.label or cfg.compressor,

@@ -39,7 +39,7 @@ from .entry import (
 )
 
 if TYPE_CHECKING:
-    from .._types import BytesLike, WritableBuffer
+    from .._types import BytesLike
 
 # ---------------------------------------------------------------------------- device ---------
 class SwapDevice:
@@ -108,8 +108,8 @@ class SwapDevice:
 
     # ------------------------------------------------------------------ create / close ------
     @classmethod
-    def create(cls, path: str | os.PathLike[str] | None, nr_pages: int, *,
-               swp_type: int = 0, preallocate: bool = False, exist_ok: bool = False,
+    def create(cls, path: str | os.PathLike[str] | None, nr_pages: object, *,
+               swp_type: object = 0, preallocate: bool = False, exist_ok: bool = False,
                remove_on_close: bool | None = None, directory: str | None = None,
                label: bytes = b"pyzswap") -> SwapDevice:
         """Create a swap file of ``nr_pages`` pages (header included) and open it.
@@ -529,7 +529,7 @@ class SwapDevice:
         finally:
             self._lock.release()
 
-    def read_page(self, offset: int, out: WritableBuffer) -> None:
+    def read_page(self, offset: int, out: BytesLike) -> None:
         """Read the folio at ``offset`` into ``out`` (1..512 whole writable pages), straight
         into the buffer (``swap_read_folio``). Slots recorded in the zero bitmap are filled with
         zeros without I/O. A folio whose slots are partly zero, or that holds no data (never

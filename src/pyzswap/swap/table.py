@@ -98,7 +98,8 @@ class SwapTable:
             raise InvalidParameter(f"swap type {swp_type!r} is not on")
         return dev
 
-    __getitem__ = device
+    def __getitem__(self, swp_type: int) -> SwapDevice:
+        return self.device(swp_type)
 
     def types(self) -> list[int]:
         """Types that are on, in priority (swapon) order."""

@@ -37,7 +37,7 @@ from ..cpu import CpuModel
 from ..errors import DecompressFail, InvalidPage, InvalidParameter, SlotBusy, ZswapError
 from ..folio import PAGE_SIZE
 from ..lru import EntryLru
-from ..memcg import MemCgroup, ZswapShrinkCursor
+from ..memcg import MemCgroup, ZswapMemcgHooks, ZswapShrinkCursor
 from ..pool import CompStreams, MemHook, SharedCtxs, ZswapPool, check_lifetime
 from ..swap import SwapTable
 from .flow import PythonFlow, _view
@@ -63,30 +63,6 @@ _HOST_RAM: Final = object()
 #: variable ``PYZSWAP_FLOW`` (``native`` or ``python``) overrides it, as python-zstandard's
 #: import policy does, to run a whole program or test suite on one flow.
 DEFAULT_FLOW: str = os.environ.get("PYZSWAP_FLOW", "native")
-
-
-class _MemcgHooks:
-    """The memcg hooks the state calls (_native.pyi MemcgHooks): charges and events by
-    object cgroup id, resolved to the group that owns it now (``obj_cgroup_memcg``)."""
-
-    __slots__ = ("root", "v2")
-
-    def __init__(self, root: MemCgroup) -> None:
-        self.root = root
-        self.v2 = root.version == 2  # under v1 zswap is not charged: resolving is all
-
-    def charge_zswap(self, objcg: int, nbytes: int) -> None:
-        memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.v2:
-            memcg.charge_zswap(nbytes)
-
-    def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
-        memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.v2:
-            memcg.uncharge_zswap(nbytes)
-
-    def count_event(self, objcg: int, event: str, nr: int) -> None:
-        self.root.obj_cgroup_memcg(objcg).count_event(event, nr)
 
 
 class Zswap(ZswapPools, ZswapWriteback):
@@ -156,7 +132,7 @@ class Zswap(ZswapPools, ZswapWriteback):
         #: The state: entries, counters, limits, pools (csrc/state.c); and zswap's lock.
         self._lock = Lock()
         self._table = EntryTable(ZswapEntry)
-        hooks = None if self.memcg_root is None else _MemcgHooks(self.memcg_root)
+        hooks = None if self.memcg_root is None else ZswapMemcgHooks(self.memcg_root)
         self._state = ZswapState(self._table, self._lock, hooks)
         self._state.enabled = bool(self._params["enabled"])
         self._update_limits()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pyzswap import _compiled
 from pyzswap.cli import main
 from pyzswap.tools.bench.replay import HIT_TARGET, resident_hits
 
@@ -27,6 +28,7 @@ def test_replay_case_json(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(out)
     (case,) = report["cases"]
     assert case["case"] == "phased" and case["deterministic"]
+    assert case["model_backend"] == [_compiled.backend()]
     kernel = case["kernel_wall_seconds"]
     replay = case["replay_seconds"]["median"]
     assert case["replay_vs_kernel"]["median"] == pytest.approx(replay / kernel, rel=1e-2)

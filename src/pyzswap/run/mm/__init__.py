@@ -52,7 +52,9 @@ The model is one class, :class:`MemoryModel` (``model.py``: the page arrays, pro
 accesses and the background clock), assembled from one module per kernel file: ``memory.py``
 (faults), ``swap_state.py`` (swap cache, readahead, slots), ``workingset.py``,
 ``memcontrol.py`` (charging, statistics, control files), ``page_alloc.py`` (watermarks),
-``vmscan.py`` (reclaim, kswapd), ``shrinker.py`` (slab shrinkers) and ``madvise.py``.
+``vmscan.py`` (reclaim, kswapd), ``shrinker.py`` (slab shrinkers) and ``madvise.py``. The
+per-file classes are mypyc traits: the package is compiled to C when pyzswap is installed
+(:mod:`pyzswap._compiled`; ``PYZSWAP_PURE_PYTHON=1`` runs this source instead).
 """
 
 from .base import DEF_PRIORITY, SWAP_CLUSTER_MAX, Costs, LostPage, MmStats, OutOfMemory

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from mypy_extensions import trait
 
 from ...errors import InvalidParameter
 from .base import F_ACTIVE, F_RECLAIM, F_REFERENCED, F_WORKINGSET, ScanControl
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .model import MemoryModel
 
 
+@trait
 class Madvise:
     """The madvise calls of :class:`~pyzswap.run.mm.MemoryModel`."""
 

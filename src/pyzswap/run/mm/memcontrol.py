@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import trait
+
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
 from .base import FLUSH_TIME_US, MAX_RECLAIM_RETRIES
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .model import MemoryModel
 
 
+@trait
 class MemControl:
     """The memcg steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

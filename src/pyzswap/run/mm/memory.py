@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import trait
+
 from .base import F_PRESENT, F_READAHEAD, F_SWAPCACHE, NO_SLOT, PTRS_PER_PTE, Proc
 
 if TYPE_CHECKING:
     from .model import MemoryModel
 
 
+@trait
 class Faults:
     """The fault paths of :class:`~pyzswap.run.mm.MemoryModel`."""
 

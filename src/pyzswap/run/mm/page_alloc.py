@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from mypy_extensions import trait
+
 from ...errors import InvalidParameter
 from ...folio import PAGE_SHIFT, PAGE_SIZE
 from .base import MAX_RECLAIM_RETRIES
@@ -35,6 +37,7 @@ def watermarks(ram_pages: int, min_free_kbytes: int,
     return wmin, wmin + tmp, wmin + 2 * tmp
 
 
+@trait
 class PageAlloc:
     """The allocator steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

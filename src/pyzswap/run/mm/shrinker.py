@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import trait
+
 from ...memcg import MemCgroup
 from ...zswap import SHRINK_STOP
 from .base import DEFAULT_SEEKS, SHRINK_BATCH
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from .model import MemoryModel
 
 
+@trait
 class Shrinkers:
     """The slab shrinker steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

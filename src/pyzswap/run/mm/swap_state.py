@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
+from mypy_extensions import trait
 
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 _clock: Final = time.perf_counter
 
 
+@trait
 class SwapState:
     """The swap-cache and swap-slot steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

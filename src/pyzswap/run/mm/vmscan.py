@@ -11,6 +11,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Final
 
+from mypy_extensions import trait
+
 from ...folio import PAGE_SHIFT, PAGE_SIZE
 from ...memcg import MemCgroup
 from ...swap import SWP_TYPE_SHIFT
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 _clock: Final = time.perf_counter
 
 
+@trait
 class Vmscan:
     """The reclaim steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

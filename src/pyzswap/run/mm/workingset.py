@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mypy_extensions import trait
+
 from .base import F_SHADOW_WS, F_WORKINGSET, LruVec, Proc
 
 if TYPE_CHECKING:
     from .model import MemoryModel
 
 
+@trait
 class Workingset:
     """The workingset steps of :class:`~pyzswap.run.mm.MemoryModel`."""
 

@@ -98,6 +98,7 @@ def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | Non
         "replay_cpu_vs_kernel_cpu": _median_range([c / kernel_cpu for c in cpus])
         if kernel_cpu else None,
         "deterministic": all(c == counters[0] for c in counters),
+        "model_backend": sorted({str(r.get("model_backend")) for r in runs}),
         "target": f"replay wall time / kernel's <= {REPLAY_TARGET}",
     }
     out["met"] = out["replay_vs_kernel"]["median"] <= REPLAY_TARGET
@@ -179,7 +180,8 @@ def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
              f"{c['command_seconds']['median']:10.2f} {c['command_vs_kernel']['median']:5.2f}x "
              f"{'' if cpu is None else format(cpu['median'], '.2f') + 'x':>9}  "
              f"{'met' if c['met'] else 'MISSED'}"
-             f"{'' if c['deterministic'] else ' (counters differ between runs!)'}")
+             f"{'' if c['deterministic'] else ' (counters differ between runs!)'}"
+             f"{'' if c['model_backend'] == ['compiled'] else ' (the model ran from source)'}")
     h = report["resident_hits"]
     echo(f"  accesses to resident pages: {h['accesses_per_second']['median']:,.0f}/s "
          f"({h['accesses_per_second']['min']:,.0f}-{h['accesses_per_second']['max']:,.0f}; "
