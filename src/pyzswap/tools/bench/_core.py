@@ -31,7 +31,8 @@ For each compressor, in one process and one run, on the same non-zero pages:
     its own CPU of the model, half the pages each), with the raw decompress done the same way
     beside them: ``load_2threads_speedup`` against ``raw_decompress_2threads_speedup`` says
     whether concurrent loads serialise on a lock (the kernel's zswap_decompress holds only the
-    object's zspage read lock while decompressing). With the batched shapes (two cores).
+    object's zspage read lock while decompressing). With the batched shapes (two cores),
+    after all the other repetitions.
 
 Every target of :data:`TARGETS` gets a row in the report (:func:`target_rows`), measured or
 with the reason it was not.
@@ -487,7 +488,14 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
                 _single_thread_rep(run, pages, compressed, out, outs, data, zram)
                 if batched_name is not None:
                     _batched_rep(run, batched_name, data, pages, zram)
-                    _parallel_load_rep(run, pages, compressed, outs)
+        # Loads on two threads, after every other repetition: nothing measured above runs
+        # next to them or after them.
+        for rep in range(repeat if batched_name is not None else 0):
+            if progress:
+                progress(f"{name}: loads on two threads {rep + 1}/{repeat} ({n} pages)")
+            out[:] = bytes(len(out))
+            gc.collect()
+            _parallel_load_rep(run, pages, compressed, outs)
         # Outside the zram device's host session: each kernel zswap run is a session of its
         # own (one host change at a time, under the run lock).
         faultin_why = (faultin_unavailable(name, host) if kernel
