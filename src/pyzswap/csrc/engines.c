@@ -445,22 +445,16 @@ static int job_take(JobObject *self, Py_ssize_t i, int *out)
     job_release(e, j, i);
     /* an engine writes result[i] outside mu, then marks it done under mu: read it only then */
     int ready = j->done[i], result = ready ? j->result[i] : 0, rc = 0;
-    if (ready) {
-        /* the common case of a streamed folio: one pass under mu per page (the GIL is held
-         * throughout, so no close can run meanwhile and no `users` count is needed) */
-        pthread_mutex_unlock(&e->mu);
-        self->taken = i + 1;
-        *out = result;
-        return 0;
-    }
     j->users++; /* from here until it is back under mu: a close waits for us */
     pthread_mutex_unlock(&e->mu);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&e->mu);
-    rc = job_wait(e, j, i);
-    result = j->result[i];
-    pthread_mutex_unlock(&e->mu);
-    Py_END_ALLOW_THREADS
+    if (!ready) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->mu);
+        rc = job_wait(e, j, i);
+        result = j->result[i];
+        pthread_mutex_unlock(&e->mu);
+        Py_END_ALLOW_THREADS
+    }
     job_leave(e, j);
     if (rc < 0) {
         job_closed_error();
