@@ -58,12 +58,19 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
     young: npt.NDArray[np.uint8]        # the PTE's accessed bit
     dirty: npt.NDArray[np.uint8]        # the folio (or its PTE) is dirty
     flags: npt.NDArray[np.uint8]        # F_* bits
-    slot: npt.NDArray[np.int64]         # the page's swap entry, or -1
-    shadow: npt.NDArray[np.int64]       # the eviction age left at reclaim, or -1
-    shadow_memcg: npt.NDArray[np.int64]  # the memcg id of that shadow
-    nxt: npt.NDArray[np.int64]          # LRU list links (towards the tail / the head)
-    prv: npt.NDArray[np.int64]
-    owner: npt.NDArray[np.int64]        # the process index of a page
+    # The word-wide arrays are lists: only the compiled per-page code reads them, and a list
+    # is what it indexes fastest.
+    slot: list[int]                     # the page's swap entry, or -1
+    shadow: list[int]                   # the eviction age left at reclaim, or -1
+    shadow_memcg: list[int]             # the memcg id of that shadow
+    nxt: list[int]                      # LRU list links (towards the tail / the head)
+    prv: list[int]
+    owner: list[int]                    # the process index of a page
+    # The bytes of mapped, young, dirty and flags (the arrays are numpy views of them).
+    _mv_mapped: bytearray
+    _mv_young: bytearray
+    _mv_dirty: bytearray
+    _mv_flags: bytearray
 
     _kswapd_sc: ScanControl
     _kswapd_reclaimed: int
@@ -125,8 +132,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self._ra_last_pages: int = 0
         self._scratch = bytearray(PAGE_SIZE)
         self._scratch_view = memoryview(self._scratch)
-        self._slot_owner: npt.NDArray[np.int64] = np.full(0, -1, dtype=np.int64)
-        self._slot_owner_v: memoryview = self._slot_owner.data
+        self._slot_owner: list[int] = []  # by swap offset: the page holding it, or -1
+        self._slot_owner_v: list[int] = self._slot_owner
         self._swap_type: int = -1
         self._swap_used: int = 0    # slots the model holds (allocated, not yet freed)
         self._swap_total: int = -1
@@ -142,34 +149,44 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         if cap <= self._cap:
             return
 
-        def more(old: npt.NDArray[Any] | None, dtype: Any, fill: int) -> npt.NDArray[Any]:
-            arr = np.full(cap, fill, dtype=dtype)
+        def more(old: list[int] | None, fill: int) -> list[int]:
+            arr = [fill] * cap
+            if old is not None:
+                arr[:len(old)] = old
+            return arr
+
+        def more_bytes(old: bytearray | None) -> bytearray:
+            arr = bytearray(cap)
             if old is not None:
                 arr[:len(old)] = old
             return arr
 
         first = self._cap == 0
-        self.mapped = more(None if first else self.mapped, np.uint8, 0)
-        self.young = more(None if first else self.young, np.uint8, 0)
-        self.dirty = more(None if first else self.dirty, np.uint8, 0)
-        self.flags = more(None if first else self.flags, np.uint8, 0)
-        self.slot = more(None if first else self.slot, np.int64, NO_SLOT)
-        self.shadow = more(None if first else self.shadow, np.int64, -1)
-        self.shadow_memcg = more(None if first else self.shadow_memcg, np.int64, -1)
-        self.nxt = more(None if first else self.nxt, np.int64, -1)
-        self.prv = more(None if first else self.prv, np.int64, -1)
-        self.owner = more(None if first else self.owner, np.int64, -1)
+        # The byte-wide arrays are bytearrays that numpy views: the compiled model indexes a
+        # bytearray directly (a memoryview of a numpy array goes through the buffer protocol
+        # and struct packing on every access), numpy runs the vectorised hits over the same
+        # bytes.
+        self._mv_mapped = more_bytes(None if first else self._mv_mapped)
+        self._mv_young = more_bytes(None if first else self._mv_young)
+        self._mv_dirty = more_bytes(None if first else self._mv_dirty)
+        self._mv_flags = more_bytes(None if first else self._mv_flags)
+        self.mapped = np.frombuffer(self._mv_mapped, dtype=np.uint8)
+        self.young = np.frombuffer(self._mv_young, dtype=np.uint8)
+        self.dirty = np.frombuffer(self._mv_dirty, dtype=np.uint8)
+        self.flags = np.frombuffer(self._mv_flags, dtype=np.uint8)
+        self.slot = more(None if first else self.slot, NO_SLOT)
+        self.shadow = more(None if first else self.shadow, -1)
+        self.shadow_memcg = more(None if first else self.shadow_memcg, -1)
+        self.nxt = more(None if first else self.nxt, -1)
+        self.prv = more(None if first else self.prv, -1)
+        self.owner = more(None if first else self.owner, -1)
         self._cap = cap
-        self._mv_mapped = self.mapped.data
-        self._mv_young = self.young.data
-        self._mv_dirty = self.dirty.data
-        self._mv_flags = self.flags.data
-        self._mv_slot = self.slot.data
-        self._mv_shadow = self.shadow.data
-        self._mv_shadow_memcg = self.shadow_memcg.data
-        self._mv_nxt = self.nxt.data
-        self._mv_prv = self.prv.data
-        self._mv_owner = self.owner.data
+        self._mv_slot = self.slot
+        self._mv_shadow = self.shadow
+        self._mv_shadow_memcg = self.shadow_memcg
+        self._mv_nxt = self.nxt
+        self._mv_prv = self.prv
+        self._mv_owner = self.owner
         old_truth = getattr(self, "_truth", None)
         self._truth = bytearray(cap * PAGE_SIZE)
         if old_truth is not None:
@@ -213,7 +230,7 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         base = self._reserve(npages)
         proc = Proc(pid, len(self._proc_list), base, npages, group, self._lruvec(group),
                      None if group.parent is None else group)
-        self.owner[base:base + npages] = proc.idx
+        self.owner[base:base + npages] = [proc.idx] * npages
         self._procs[pid] = proc
         self._proc_list.append(proc)
         self._contents_of[pid] = contents
@@ -265,7 +282,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self._background()
         lo, hi = proc.base, proc.base + proc.npages
         present = np.flatnonzero(self.flags[lo:hi] & F_PRESENT) + lo
-        slots = np.flatnonzero(self.slot[lo:hi] >= 0) + lo
+        slot_v = self._mv_slot
+        slots = [g for g in range(lo, hi) if slot_v[g] >= 0]
         flags, vec = self._mv_flags, proc.vec
         for g in present.tolist():
             self._lru_del(g)
@@ -277,8 +295,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self.resident_pages -= n
         proc.memcg.uncharge_memory(n + sum(proc.pt))
         self.pgtable_pages -= sum(proc.pt)
-        core, slot_v, owner_v = self.core, self._mv_slot, self._slot_owner_v
-        for g in slots.tolist():
+        core, owner_v = self.core, self._slot_owner_v
+        for g in slots:
             swp = slot_v[g]
             owner_v[swp & SWP_OFFSET_MASK] = -1
             core.swap_free(swp)
@@ -289,8 +307,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self.young[lo:hi] = 0
         self.dirty[lo:hi] = 0
         self.flags[lo:hi] = 0
-        self.slot[lo:hi] = NO_SLOT
-        self.shadow[lo:hi] = -1
+        self.slot[lo:hi] = [NO_SLOT] * (hi - lo)
+        self.shadow[lo:hi] = [-1] * (hi - lo)
         proc.pt[:] = bytes(len(proc.pt))
         proc.exited = True
         self.stats.exits += 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
-import numpy as np
 from mypy_extensions import trait
 
 from ...folio import PAGE_SIZE
@@ -172,10 +171,10 @@ class SwapState:
         off = swp & SWP_OFFSET_MASK
         if off >= len(self._slot_owner):
             n = self.core.table.device(swp >> SWP_TYPE_SHIFT).nr_pages
-            grown = np.full(max(n, off + 1), -1, dtype=np.int64)
+            grown = [-1] * max(n, off + 1)
             grown[:len(self._slot_owner)] = self._slot_owner
             self._slot_owner = grown
-            self._slot_owner_v = grown.data
+            self._slot_owner_v = grown
         self._slot_owner_v[off] = g
 
     def _on_writeback(self: MemoryModel, swp_type: int, offset: int) -> None:
