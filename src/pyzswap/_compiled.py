@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Final
 
 __all__ = ["COMPILED", "DIGEST_FILE", "PURE_ENV", "backend", "compiled_sources",
-           "select_backend", "sources_digest"]
+           "sources_digest"]
 
 #: Relative to the package: files, or folders (every module in them). Their classes are native:
 #: no attribute or method can be replaced on an instance at run time.
@@ -95,8 +95,9 @@ class _SourceFirst(importlib.abc.MetaPathFinder):
                                                       submodule_search_locations=package)
 
 
-def select_backend() -> str:
-    """Choose the backend (once per process; the module docstring) and return its name."""
+def backend() -> str:
+    """``"compiled"`` or ``"source"``: the backend this process runs, chosen at its first call
+    (the import of pyzswap; the module docstring)."""
     global _backend
     if _backend is not None:
         return _backend
@@ -118,12 +119,7 @@ def select_backend() -> str:
     return _backend
 
 
-def backend() -> str:
-    """``"compiled"`` or ``"source"``: the backend this process runs."""
-    return select_backend()
-
-
 if __name__ == "__main__":  # the Makefile: the sources a build depends on
     print(" ".join(os.path.relpath(p) for p in compiled_sources()))
 elif __name__ == "pyzswap._compiled":  # not when setup.py loads this file by path
-    select_backend()
+    backend()

@@ -54,7 +54,7 @@ class ZswapTimer:
     thread CPU clock costs as much as a store), a load only when zswap held the page. Set as
     :attr:`SwapCore.timer`."""
 
-    def __init__(self, every: int = 8) -> None:
+    def __init__(self, every: object = 8) -> None:
         if type(every) is not int or every < 1:
             raise InvalidParameter(f"every must be a positive integer, got {every!r}")
         self.every = every
