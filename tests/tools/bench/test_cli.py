@@ -91,6 +91,7 @@ def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     (["bench", "--pageset", "real", "--pagefile", "x"], "not both"),
     (["bench", "--pagefile", "/nonexistent/p"], "/nonexistent/p: no such file"),
     (["bench", "--repeat", "0"], "--repeat"),
+    (["bench", "--replay-cases", "nope", "--pages", "8"], "unknown suite case 'nope'"),
     (["bench", "scaling", "-c", "nope"], "unknown compressor"),
     (["bench", "scaling", "--min-pages", "10", "--max-pages", "5"], "above --max-pages"),
     (["bench", "memory", "--entries", "0"], "--entries"),
@@ -115,7 +116,7 @@ def test_bad_pagefiles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
 def test_kernel_says_once_that_it_changes_the_host(capsys: pytest.CaptureFixture[str]) -> None:
     """Two compressors are two zram runs, but the user is told once, before the first change."""
     rc, out, err = run(capsys, "bench", *TINY, "-c", "lzo,lzo-rle", "--kernel", "--no-batched",
-                       "--json")
+                       "--replay-cases", "none", "--json")
     assert rc == 0, err
     assert err.count("changing the host") == 1
     assert all(r["figures"].get("zram_write") for r in json.loads(out)["results"])

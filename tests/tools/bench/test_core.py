@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pyzswap.compress import available_compressors, register_batching, unregister_compressor
-from pyzswap.errors import UnknownCompressor
+from pyzswap.errors import InvalidParameter, UnknownCompressor
 from pyzswap.tools.bench import PageSource, run_bench
-from pyzswap.tools.bench._core import FOLIO_SHAPES, KERNEL_TARGETS, TARGETS
+from pyzswap.tools.bench._core import FOLIO_SHAPES, KERNEL_TARGETS, REPLAY_RATIO, TARGETS
 from pyzswap.tools.kernel._host import HostPaths
 
 from ..kernel.conftest import needs_zswap
@@ -156,3 +156,34 @@ def test_loads_paired_with_the_kernels_zswap_fault_in(tiny_source: PageSource) -
     target = r["targets"]["load_throughput_vs_zswap_faultin"]
     assert target["met"] is not None and target["cpu_median"] > 0
     assert read_zswap_params() == before and not active_swaps()
+
+
+def test_replay_rows_say_why_without_the_kernel(tiny_source: PageSource) -> None:
+    """The replay-speed target has a row per fidelity case asked for; without --kernel it is
+    not measured (the kernel side must be replayed live, paired), and the row says so."""
+    report = run_bench(tiny_source, ["lz4"], repeat=1, kernel=False, batched=False,
+                       replay_cases=["phased", "memcgs"])
+    rows = [r for r in report["targets"] if r["ratio"] == REPLAY_RATIO]
+    assert [r["case"] for r in rows] == ["phased", "memcgs"]
+    for row in rows:
+        assert row["compressor"] == "lzo" and row["kernel"] and row["target"] == "<= 1.0"
+        assert row["met"] is None and "needs --kernel" in row["why"]
+    assert "replay" not in report
+
+
+def test_unknown_replay_case_fails_before_measuring(tiny_source: PageSource) -> None:
+    with pytest.raises(InvalidParameter, match="unknown suite case 'nope'"):
+        run_bench(tiny_source, ["lz4"], repeat=1, kernel=True, replay_cases=["nope"])
+
+
+@needs_zswap
+def test_replay_row_measured_live_and_paired(tiny_source: PageSource) -> None:
+    """With the kernel: the case replayed on the host beside each model run; the row is the
+    paired ratio of ``pyzswap bench replay --kernel``, and its detail is in the report."""
+    report = run_bench(tiny_source, ["lz4"], repeat=1, kernel=True, batched=False,
+                       replay_cases=["phased"])
+    (row,) = [r for r in report["targets"] if r["ratio"] == REPLAY_RATIO]
+    (case,) = report["replay"]["cases"]
+    assert case["kernel"] == "live, paired"
+    assert row["repetitions"] == 1 and row["median"] == case["replay_vs_kernel"]["median"]
+    assert row["met"] == (row["median"] <= 1.0)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from pyzswap import _compiled
 from pyzswap.cli import main
 from pyzswap.tools.bench.replay import HIT_TARGET, resident_hits
+
+from ..kernel.conftest import needs_zswap
 
 
 def test_resident_hits_counts_accesses_without_faults() -> None:
@@ -43,3 +46,35 @@ def test_unknown_case_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert rc == 2 and out == ""
     assert err.startswith("pyzswap: error:") and err.count("\n") == 1
+
+
+def test_kernel_and_fixtures_together_are_refused(capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    """--fixtures names recordings and --kernel replays live: both at once is a usage error,
+    refused before anything runs (nothing on the host changes)."""
+    rc = main(["bench", "replay", "phased", "--kernel", "--fixtures", str(tmp_path), "-q"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert "--kernel" in err and err.count("\n") == 1
+
+
+@needs_zswap
+def test_live_paired_replay_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """--kernel: the case replayed on this host's kernel beside each model run, and each
+    repetition's ratio is that pair's (model replay / kernel replay), not a recording's."""
+    rc = main(["bench", "replay", "phased", "--kernel", "--repeat", "2", "--json", "-q"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "changing the host" in err  # said first
+    report = json.loads(out)
+    assert report["kernel"] == "live, paired"
+    (case,) = report["cases"]
+    assert case["kernel"] == "live, paired" and case["deterministic"]
+    walls = case["kernel_wall_seconds_range"]
+    assert 0 < walls["min"] <= case["kernel_wall_seconds"] <= walls["max"]
+    ratio = case["replay_vs_kernel"]
+    # each ratio is one pair's: the extremes bound what any single recording would give
+    assert ratio["min"] <= case["replay_seconds"]["max"] / walls["min"] + 1e-3
+    assert ratio["max"] >= case["replay_seconds"]["min"] / walls["max"] - 1e-3
+    assert case["met"] == (ratio["median"] <= 1.0)
+    assert case["kernel_cpu_seconds"] > 0

@@ -95,28 +95,38 @@ def _split_compressors(text: str) -> list[str]:
 @click.option("--kernel/--no-kernel", default=False, show_default=True,
               help="also time the kernel's zram (root): hot-adds a zram device, restored after")
 @click.option("--no-batched", is_flag=True, help="skip the batched stores")
+@click.option("--replay-cases", default="all", show_default=True, metavar="NAME[,NAME...]",
+              help="with --kernel: the fidelity cases whose replay speed is measured against "
+                   "the kernel's live replay, paired ('none': skip them)")
 @_json_opt
 @_quiet_opt
 @click.pass_context
 @_one_line_errors
 def bench(ctx: click.Context, pageset: str | None, pagefile: Path | None, pages: int | None,
           seed: int, compressors: str, repeat: int, kernel: bool, no_batched: bool,
-          as_json: bool, quiet: bool) -> None:
+          replay_cases: str, as_json: bool, quiet: bool) -> None:
     """Time pyzswap against the raw codec and the kernel's zram, on the same pages.
 
     Without a subcommand: for each compressor, raw compress/decompress loops, zswap store and
     load of 4 KiB folios, batched stores (64 KiB and 2 MiB folios, reclaim batches of 32) on
     the compressor batched over two engine threads, and, with --kernel (root, a kernel with
-    zram), zram write/read with the same algorithm on a zram device of its own. Every figure
-    is the median of --repeat repetitions (min-max beside it); ratios are taken per
-    repetition. See docs/PERFORMANCE.md.
+    zram), zram write/read with the same algorithm on a zram device of its own, the kernel's
+    zswap fault-in, and pyzswap run's replay speed against the kernel replaying each
+    fidelity case (--replay-cases; ~10 minutes at --repeat 5). Every figure is the median of
+    --repeat repetitions (min-max beside it); ratios are taken per repetition. See
+    docs/PERFORMANCE.md.
     """
     if ctx.invoked_subcommand is not None:
         return
     names = _split_compressors(compressors)
+    from ..kernel.suite import SUITE
+
+    cases = (list(SUITE) if replay_cases.strip() == "all" else []
+             if replay_cases.strip() == "none"
+             else [c.strip() for c in replay_cases.split(",") if c.strip()])
     source = _source(pageset, pagefile, pages, seed)
     report = run_bench(source, names, repeat=repeat, kernel=kernel,
-                       batched=not no_batched, progress=_progress(quiet))
+                       batched=not no_batched, progress=_progress(quiet), replay_cases=cases)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -233,7 +243,8 @@ def _print_targets(rows: list[dict[str, Any]]) -> None:
         else:
             measured = f"{row['median']:.3f} ({row['min']:.3f}-{row['max']:.3f})"
             verdict = "met" if row["met"] else "MISSED"
-        table.add_row(row["ratio"], row["compressor"], row["target"], measured, cpu, verdict)
+        ratio = row["ratio"] if "case" not in row else f"{row['ratio']} ({row['case']})"
+        table.add_row(ratio, row["compressor"], row["target"], measured, cpu, verdict)
     _console().print(table)
 
 

@@ -602,28 +602,94 @@ def target_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+#: The replay-speed target's row name: ``pyzswap run``'s replay wall time over the kernel's
+#: replay of the same fidelity case, paired per repetition (``pyzswap bench replay --kernel``).
+REPLAY_RATIO: Final = "replay_vs_kernel_replay"
+
+
+def _case_compressor(args: Sequence[str]) -> str:
+    """The compressor a fidelity case runs with (its ``-c`` option)."""
+    for k, arg in enumerate(args[:-1]):
+        if arg in ("-c", "--compressor"):
+            return args[k + 1]
+    return "lzo"
+
+
+def replay_rows(cases: Sequence[str], report: dict[str, Any] | None, why: str | None
+                ) -> list[dict[str, Any]]:
+    """One target row per fidelity case for the replay speed: measured (``report``, from
+    :func:`~pyzswap.tools.bench.replay.replay_bench` with the kernel live and paired) or not,
+    with ``why``."""
+    from ..kernel.suite import suite_case
+    from .replay import REPLAY_TARGET
+
+    measured = {c["case"]: c for c in (report or {}).get("cases", [])}
+    rows = []
+    for name in cases:
+        row: dict[str, Any] = {"ratio": REPLAY_RATIO, "case": name,
+                               "compressor": _case_compressor(suite_case(name).args),
+                               "kernel": True, "target": f"<= {REPLAY_TARGET}",
+                               "median": None, "min": None, "max": None, "met": None,
+                               "repetitions": 0}
+        c = measured.get(name)
+        if c is None:
+            row["why"] = why or "not measured"
+        else:
+            row.update(c["replay_vs_kernel"])
+            row["met"] = c["met"]
+            row["repetitions"] = report["repeat"] if report else 0
+            cpu = c.get("replay_cpu_vs_kernel_cpu")
+            if cpu is not None:
+                row["cpu_median"] = cpu["median"]
+        rows.append(row)
+    return rows
+
+
 def run_bench(source: PageSource, compressors: Sequence[str], *, repeat: int = 5,
               kernel: bool = False, batched: bool = True, host: HostPaths = HOST,
-              progress: Progress | None = None) -> dict[str, Any]:
+              progress: Progress | None = None,
+              replay_cases: Sequence[str] = ()) -> dict[str, Any]:
     """The whole benchmark: one result per compressor, with the page source and the machine.
 
-    Unknown compressor names raise :class:`~pyzswap.errors.UnknownCompressor` before anything
-    is measured.
+    The replay-speed rows, one per fidelity case of ``replay_cases`` (``pyzswap bench``
+    passes every case): with ``kernel``, each case replayed on this host's kernel and by
+    ``pyzswap run``, paired, ``repeat`` times (``pyzswap bench replay --kernel``); without,
+    rows saying why they were not measured. Unknown compressor or case names raise before
+    anything is measured.
     """
+    from ..kernel.suite import suite_case
+
     for name in compressors:
         get_compressor(name)
+    cases = list(replay_cases)
+    for case in cases:
+        suite_case(case)
     t0 = clock()
     results = [bench_compressor(name, source, repeat=repeat, kernel=kernel, batched=batched,
                                 host=host, progress=progress) for name in compressors]
-    return {
+    replay: dict[str, Any] | None = None
+    why = None
+    if not kernel:
+        why = "needs --kernel (root): the case is replayed live on this host's kernel"
+    elif cases:
+        from .replay import replay_bench
+
+        try:
+            replay = replay_bench(cases, repeat, progress=progress, kernel=True, hits=False)
+        except KernelUnavailable as exc:
+            why = f"kernel replay unavailable: {exc}"
+    report = {
         "source": source.to_dict(),
         "repeat": repeat,
         "block_pages": BLOCK,
         "machine": _machine(),
-        "targets": target_rows(results),
+        "targets": target_rows(results) + replay_rows(cases, replay, why),
         "results": results,
         "seconds": round(clock() - t0, 2),
     }
+    if replay is not None:
+        report["replay"] = replay
+    return report
 
 
 def _machine() -> dict[str, Any]:

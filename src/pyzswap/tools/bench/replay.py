@@ -18,8 +18,15 @@ Two figures, each as a ratio with its target:
   :meth:`MemoryModel.run <pyzswap.run.mm.MemoryModel.run>`; accesses per second, median of
   ``--repeat``. Target: at least 1,000,000.
 
-The kernel's figures were recorded on another day, under another load: the ratios compare
-this run with that recording. ``os.getloadavg()`` before and after is in the report.
+By default the kernel's figures are the recording (another day, another load): the ratios
+compare this run with it. With ``kernel=True`` (``--kernel``, root: it changes the host, and
+says so first) the kernel side is measured **live and paired** instead: per repetition, the
+case's trace is replayed on this host's kernel (``pyzswap kernel run``'s replayer, the page
+contents prepared once per case, untimed) and ``pyzswap run`` is run on it, in alternating
+order, and each repetition's ratio is the model's replay wall time over that repetition's
+kernel replay wall time. The kernel's own replay time moves by up to ±40% from run to run on a
+2-vCPU VM (the recordings' min-max), so only paired ratios compare like with like.
+``os.getloadavg()`` before and after is in the report.
 """
 
 from __future__ import annotations
@@ -54,53 +61,95 @@ def _median_range(values: Sequence[float], digits: int = 3) -> dict[str, float]:
             "min": round(min(values), digits), "max": round(max(values), digits)}
 
 
-def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | None
-                ) -> dict[str, Any]:
+def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progress | None
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``repeat`` (kernel replay, model run) pairs of one case, in alternating order: the
+    kernel's runs and the model's."""
+    from ..kernel.fidelity import run_model
+    from ..kernel.replay import PreparedReplay
+
+    kernel_runs: list[dict[str, Any]] = []
+    models: list[dict[str, Any]] = []
+    with PreparedReplay(trace, opts) as prepared:
+        for k in range(repeat):
+            for side in ("kernel", "model") if k % 2 == 0 else ("model", "kernel"):
+                if side == "kernel":
+                    run = prepared.run()
+                    if not run["verified"]:
+                        raise BenchCliError(f"{name}: the kernel replay did not verify its "
+                                            f"pages ({'; '.join(run['notes'])})")
+                    kernel_runs.append(run)
+                else:
+                    models.append(run_model(trace, opts, prepared.memtotal))
+            if progress is not None:
+                progress(f"replay {name} {k + 1}/{repeat}: replay "
+                         f"{models[-1]['wall_seconds']:.2f} s, command "
+                         f"{models[-1]['command_seconds']:.2f} s, kernel (live) "
+                         f"{kernel_runs[-1]['wall_seconds']:.2f} s")
+    return kernel_runs, models
+
+
+def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | None,
+                kernel: bool = False) -> dict[str, Any]:
     from ..kernel.fidelity import run_model
     from ..kernel.replay import METRIC_KEYS
     from ..kernel.replay_cli import load_fixture, options_from_args
     from ..kernel.suite import suite_case
 
     case = suite_case(name)
-    fixture = load_fixture(name, fixtures)
-    if fixture.get("trace_sha256") != case.sha256():
-        raise InvalidParameter(f"{name}: the trace generator no longer makes the recorded "
-                               "trace (SHA-256 differs)")
-    kernel = fixture["summary"]
-    kernel_wall = float(kernel["wall_seconds"]["mean"])
-    kernel_cpu = kernel.get("cpu_seconds", {}).get("mean")
-    runs = []
     with tempfile.TemporaryDirectory(prefix="pyzswap-bench-replay-") as tmp:
         trace = case.write(Path(tmp))
         opts = options_from_args(trace, case.args)
-        for k in range(repeat):
-            model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
-            runs.append(model)
-            if progress is not None:
-                progress(f"replay {name} {k + 1}/{repeat}: replay {model['wall_seconds']:.2f} s, "
-                         f"command {model['command_seconds']:.2f} s (kernel "
-                         f"{kernel_wall:.2f} s)")
+        if kernel:
+            kernel_runs, runs = _live_pairs(name, trace, opts, repeat, progress)
+            kernel_walls = [float(r["wall_seconds"]) for r in kernel_runs]
+            kernel_cpus = [float(r["cpu_seconds"]) for r in kernel_runs]
+            accesses = kernel_runs[0]["accesses"]
+        else:
+            fixture = load_fixture(name, fixtures)
+            if fixture.get("trace_sha256") != case.sha256():
+                raise InvalidParameter(f"{name}: the trace generator no longer makes the "
+                                       "recorded trace (SHA-256 differs)")
+            summary = fixture["summary"]
+            wall = float(summary["wall_seconds"]["mean"])
+            cpu = summary.get("cpu_seconds", {}).get("mean")
+            accesses = fixture["accesses"]
+            runs = []
+            for k in range(repeat):
+                model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
+                runs.append(model)
+                if progress is not None:
+                    progress(f"replay {name} {k + 1}/{repeat}: replay "
+                             f"{model['wall_seconds']:.2f} s, command "
+                             f"{model['command_seconds']:.2f} s (kernel {wall:.2f} s)")
+            kernel_walls = [wall] * repeat
+            kernel_cpus = [] if cpu is None else [float(cpu)] * repeat
     walls = [float(r["wall_seconds"]) for r in runs]
     commands = [float(r["command_seconds"]) for r in runs]
     cpus = [float(r["cpu_seconds"]["replay"]) for r in runs]
     counters = [{k: r.get(k) for k in METRIC_KEYS} for r in runs]
-    ratio = [w / kernel_wall for w in walls]
     out: dict[str, Any] = {
         "case": name,
-        "accesses": fixture["accesses"],
-        "kernel_wall_seconds": kernel_wall,
-        "kernel_cpu_seconds": kernel_cpu,
+        "kernel": "live, paired" if kernel else "recorded",
+        "accesses": accesses,
+        "kernel_wall_seconds": round(statistics.median(kernel_walls), 3),
+        "kernel_cpu_seconds": round(statistics.median(kernel_cpus), 3) if kernel_cpus else None,
         "replay_seconds": _median_range(walls),
         "replay_cpu_seconds": _median_range(cpus),
         "command_seconds": _median_range(commands),
-        "replay_vs_kernel": _median_range(ratio),
-        "command_vs_kernel": _median_range([c / kernel_wall for c in commands]),
-        "replay_cpu_vs_kernel_cpu": _median_range([c / kernel_cpu for c in cpus])
-        if kernel_cpu else None,
+        "replay_vs_kernel": _median_range([w / k for w, k in zip(walls, kernel_walls,
+                                                                 strict=True)]),
+        "command_vs_kernel": _median_range([c / k for c, k in zip(commands, kernel_walls,
+                                                                  strict=True)]),
+        "replay_cpu_vs_kernel_cpu": _median_range([c / k for c, k in zip(cpus, kernel_cpus,
+                                                                         strict=True)])
+        if kernel_cpus else None,
         "deterministic": all(c == counters[0] for c in counters),
         "model_backend": sorted({str(r.get("model_backend")) for r in runs}),
         "target": f"replay wall time / kernel's <= {REPLAY_TARGET}",
     }
+    if kernel:
+        out["kernel_wall_seconds_range"] = _median_range(kernel_walls)
     out["met"] = out["replay_vs_kernel"]["median"] <= REPLAY_TARGET
     return out
 
@@ -147,29 +196,38 @@ def resident_hits(repeat: int = 5, accesses: int = 1_000_000, npages: int = 1638
 
 
 def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Every figure of ``pyzswap bench replay`` (see the module docstring)."""
+                 progress: Progress | None = None, *, kernel: bool = False,
+                 hits: bool = True) -> dict[str, Any]:
+    """Every figure of ``pyzswap bench replay`` (see the module docstring); ``kernel``: the
+    kernel side live and paired (root; changes the host, restored after)."""
     from ..kernel.replay_cli import FIXTURES
     from ..kernel.suite import SUITE, suite_case
 
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
-    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress)
+    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress, kernel)
              for name in (list(names) or list(SUITE))]
-    hits = resident_hits(repeat)
+    if not hits:
+        return {"repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
+                "load_average_before": [round(x, 2) for x in load_before],
+                "load_average_after": [round(x, 2) for x in os.getloadavg()], "cases": cases,
+                "met": {"replay": all(c["met"] for c in cases),
+                        "deterministic": all(c["deterministic"] for c in cases)}}
+    hit = resident_hits(repeat)
     if progress is not None:
-        progress(f"resident hits: {hits['accesses_per_second']['median']:,.0f} accesses/s")
-    return {"repeat": repeat, "load_average_before": [round(x, 2) for x in load_before],
+        progress(f"resident hits: {hit['accesses_per_second']['median']:,.0f} accesses/s")
+    return {"repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
+            "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "cases": cases, "resident_hits": hits,
-            "met": {"replay": all(c["met"] for c in cases), "resident_hits": hits["met"],
+            "cases": cases, "resident_hits": hit,
+            "met": {"replay": all(c["met"] for c in cases), "resident_hits": hit["met"],
                     "deterministic": all(c["deterministic"] for c in cases)}}
 
 
 def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
-    echo(f"pyzswap run vs the kernel's replay of the same trace (median of "
-         f"{report['repeat']}; load average {report['load_average_before'][0]} -> "
+    echo(f"pyzswap run vs the kernel's replay of the same trace ({report['kernel']}; median "
+         f"of {report['repeat']}; load average {report['load_average_before'][0]} -> "
          f"{report['load_average_after'][0]}):")
     echo(f"  {'case':16} {'kernel s':>8} {'replay s':>9} {'ratio':>6} {'command s':>10} "
          f"{'ratio':>6} {'cpu ratio':>9}  target")
@@ -182,7 +240,9 @@ def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
              f"{'met' if c['met'] else 'MISSED'}"
              f"{'' if c['deterministic'] else ' (counters differ between runs!)'}"
              f"{'' if c['model_backend'] == ['compiled'] else ' (the model ran from source)'}")
-    h = report["resident_hits"]
+    h = report.get("resident_hits")
+    if h is None:
+        return
     echo(f"  accesses to resident pages: {h['accesses_per_second']['median']:,.0f}/s "
          f"({h['accesses_per_second']['min']:,.0f}-{h['accesses_per_second']['max']:,.0f}; "
          f"{h['target']}: {'met' if h['met'] else 'MISSED'})")
@@ -194,14 +254,21 @@ def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
               help="runs per case (median, min and max are reported)")
 @click.option("--fixtures", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="directory of the kernel's recordings (default: the repository's)")
+@click.option("--kernel/--no-kernel", default=False, show_default=True,
+              help="replay each case on this host's kernel too, paired with each run (root: "
+                   "changes the host, restored after) instead of using the recordings")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--quiet", "-q", is_flag=True, help="no progress lines on stderr")
 @one_line_errors(BenchCliError)
-def replay(names: Sequence[str], repeat: int, fixtures: Path | None, as_json: bool,
-           quiet: bool) -> None:
-    """pyzswap run vs the kernel's recorded replay of each fidelity case (NAMES: all by
-    default), and accesses per second to resident pages."""
-    report = replay_bench(names, repeat, fixtures, None if quiet else stderr_progress)
+def replay(names: Sequence[str], repeat: int, fixtures: Path | None, kernel: bool,
+           as_json: bool, quiet: bool) -> None:
+    """pyzswap run vs the kernel's replay of each fidelity case (NAMES: all by default): its
+    recording, or with --kernel a live replay paired with each run; and accesses per second
+    to resident pages."""
+    if kernel and fixtures is not None:
+        raise InvalidParameter("--fixtures names recordings; --kernel replays live instead")
+    report = replay_bench(names, repeat, fixtures, None if quiet else stderr_progress,
+                          kernel=kernel)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
