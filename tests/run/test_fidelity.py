@@ -7,7 +7,9 @@ every target metric within 10% of the kernel's mean where the kernel's spread is
 within the kernel's min-max widened by 25% otherwise, and the stored_pages timeline within 10%
 mean absolute relative error. No host change: the kernel's side is the recording.
 
-``make test`` runs the fast case (phased); ``make test-fidelity`` runs all six (``-m fidelity``).
+``make test`` runs the fast case (phased); ``make test-fidelity`` runs all seven (``-m fidelity``),
+and all seven again against the recordings made with the machine idle
+(``tests/fixtures/fidelity-idle``), where one case is a known miss (:data:`IDLE_MISSES`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from pyzswap.tools.kernel.fidelity import compare_results
 from pyzswap.tools.kernel.suite import SUITE
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fidelity"
+#: The same cases recorded with the machine idle (the kernel steady, also in ``poolhit``).
+IDLE = FIXTURES.parent / "fidelity-idle"
 #: Cases fast enough for ``make test`` (seconds); the others run with ``-m fidelity``.
 FAST = ("phased",)
 
 
-def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-         ) -> tuple[dict[str, Any], dict[str, Any]]:
-    recorded = json.loads((FIXTURES / f"{case}.json").read_text())
+def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+         fixtures: Path = FIXTURES) -> tuple[dict[str, Any], dict[str, Any]]:
+    recorded = json.loads((fixtures / f"{case}.json").read_text())
     suite_case = SUITE[case]
     assert suite_case.sha256() == recorded["trace_sha256"], "the trace generator changed"
     trace = suite_case.write(tmp_path)
@@ -41,8 +45,9 @@ def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     return recorded, json.loads(out.out)
 
 
-def _check(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    recorded, model = _run(case, tmp_path, capsys)
+def _check(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+           fixtures: Path = FIXTURES) -> None:
+    recorded, model = _run(case, tmp_path, capsys, fixtures)
     cmp = compare_results(recorded["runs"], model)
     missed = [f"{r['metric']}: kernel {r['kernel_mean']} [{r['kernel_min']}..{r['kernel_max']}]"
               f", pyzswap {r['pyzswap']}" for r in cmp["metrics"]
@@ -62,3 +67,20 @@ def test_fidelity_fast_cases(case: str, tmp_path: Path,
 @pytest.mark.parametrize("case", [c for c in SUITE if c not in FAST])
 def test_fidelity_suite(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _check(case, tmp_path, capsys)
+
+
+#: Known misses against the idle kernel: with the machine idle, zswap's pool-limit worker runs
+#: on the other CPU as soon as it is queued and the kernel writes back more (9,253 entries)
+#: and sends fewer stores to the disk than the model's worker on its nominal clock (6,841;
+#: zswpout -10%, pswpin +22%, written_back_pages -26%). Strict: fixing it fails this mark.
+IDLE_MISSES = {"poolhit"}
+
+
+@pytest.mark.fidelity
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="the pool-limit worker's pace "
+                                            "on an idle machine (see IDLE_MISSES)"))
+    if c in IDLE_MISSES else c for c in SUITE])
+def test_fidelity_against_the_idle_kernel(case: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _check(case, tmp_path, capsys, IDLE)
