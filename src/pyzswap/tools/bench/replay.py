@@ -3,7 +3,9 @@
 Two figures, each as a ratio with its target:
 
 * **Replay speed per fidelity case** (the cases of :mod:`pyzswap.tools.kernel.suite`, whose kernel
-  replays are recorded in ``tests/fixtures/fidelity``): ``pyzswap run`` on the case's trace
+  replays are recorded in ``tests/fixtures/fidelity-idle``, made with the machine idle: the
+  busy machine's recordings in ``tests/fixtures/fidelity`` waited for the CPU, so their wall
+  times flatter the model): ``pyzswap run`` on the case's trace
   with the case's options and verification on, as a user runs it (a subprocess, through the
   CLI, as ``pyzswap kernel suite check`` does), ``--repeat`` times. Per repetition the model's
   replay wall time (``wall_seconds`` of its JSON: the accesses, from the first to the last)
@@ -201,12 +203,14 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
     """Every figure of ``pyzswap bench replay`` (see the module docstring); ``kernel``: the
     kernel side live and paired (root; changes the host, restored after)."""
     from ..kernel.replay_cli import FIXTURES
+
+    idle = FIXTURES.parent / "fidelity-idle"  # the steady kernel (see the module docstring)
     from ..kernel.suite import SUITE, suite_case
 
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
-    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress, kernel)
+    cases = [_case_bench(name, repeat, fixtures or idle, progress, kernel)
              for name in (list(names) or list(SUITE))]
     if not hits:
         return {"repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
@@ -253,7 +257,8 @@ def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
 @click.option("--repeat", type=click.IntRange(1, 100), default=5, show_default=True,
               help="runs per case (median, min and max are reported)")
 @click.option("--fixtures", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="directory of the kernel's recordings (default: the repository's)")
+              help="directory of the kernel's recordings (default: the repository's, made "
+                   "with the machine idle)")
 @click.option("--kernel/--no-kernel", default=False, show_default=True,
               help="replay each case on this host's kernel too, paired with each run (root: "
                    "changes the host, restored after) instead of using the recordings")
