@@ -135,7 +135,17 @@ _ops = st.lists(st.one_of(
                                         LRU_STOP]), min_size=1, max_size=8)),
     st.tuples(st.just("delete"), st.integers(0, 40)),
     st.tuples(st.just("mark"), st.integers(0, 40)),
+    st.tuples(st.just("rotate_head"), st.integers(0, 3)),
 ), max_size=60)
+
+
+def _second_chance(seen: list[bool]) -> object:
+    """zswap's shrink_memcg_cb as far as a referenced head goes: rotate it (the walk clears
+    its bit); any other head is left in place (LRU_SKIP) and reported."""
+    def isolate(key: int, item: ZswapEntry, referenced: bool, w: LruWalk[ZswapEntry]) -> int:
+        seen.append(referenced)
+        return LRU_ROTATE if referenced else LRU_SKIP
+    return isolate
 
 
 @settings(max_examples=300, deadline=None)
@@ -196,6 +206,12 @@ def test_entry_lru_behaves_like_list_lru(ops: list[tuple[object, ...]]) -> None:
             off = int(op[1])  # type: ignore[call-overload]
             m = live(where.get(off, 0))
             assert elru.mark_referenced(m, off) == ref.mark_referenced(m, off)
+        elif kind == "rotate_head":
+            # the one-step second chance == a one-item walk with the rotating callback
+            mid = int(op[1])  # type: ignore[call-overload]
+            seen: list[bool] = []
+            ref.walk_one(mid, 1, _second_chance(seen))  # type: ignore[arg-type]
+            assert elru.rotate_referenced_head(mid) == (seen[0] if seen else None)
         else:
             mid, nr = int(op[1]), int(op[2])  # type: ignore[call-overload]
             script = list(op[3])  # type: ignore[call-overload]

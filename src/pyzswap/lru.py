@@ -378,6 +378,23 @@ class EntryLru(Generic[T]):
     def walk(self, memcg_id: int, nr_to_walk: int, isolate: IsolateFn[T]) -> int:
         return self.walk_one(memcg_id, nr_to_walk, isolate)[0]
 
+    def rotate_referenced_head(self, memcg_id: int) -> bool | None:
+        """A one-item ``list_lru_walk_one`` whose callback gives a referenced item its second
+        chance (``LRU_ROTATE``, the bit cleared: zswap's ``shrink_memcg_cb``), done in one step
+        under the lock when the list's head is referenced: True. False: the head is not
+        referenced (walk it with the callback); None: the list is empty or gone. The outcome
+        is :meth:`walk_one`'s with such a callback, without a walk object and closures per
+        call (zswap's pool-limit worker rotates far more entries than it writes back)."""
+        table = self._table
+        with self._lock:
+            got = table.lru_nth(memcg_id, 0)
+            if got is None:
+                return None
+            if not got[2]:
+                return False
+            table.lru_move_tail(got[0], True)
+            return True
+
     def walk_one(self, memcg_id: int, nr_to_walk: int,
                  isolate: IsolateFn[T]) -> tuple[int, int]:
         """``list_lru_walk_one`` (see the module docstring): ``(isolated, nr_to_walk left)``,

@@ -311,8 +311,14 @@ class ZswapWriteback(ZswapBase):
         """
         if memcg is not None and (not memcg.zswap_writeback_enabled() or not memcg.online):
             return -errno.ENOENT
-        shrunk, left = self.lru.walk_one(0 if memcg is None else memcg.id, 1,
-                                         self._shrink_memcg_cb(None))
+        memcg_id = 0 if memcg is None else memcg.id
+        # shrink_memcg_cb's second chance for a referenced head, without the walk machinery
+        rotated = self.lru.rotate_referenced_head(memcg_id)
+        if rotated is not None and rotated:
+            return -errno.EAGAIN  # scanned one entry, wrote nothing back
+        if rotated is None:
+            return -errno.ENOENT
+        shrunk, left = self.lru.walk_one(memcg_id, 1, self._shrink_memcg_cb(None))
         if 1 - left == 0:
             return -errno.ENOENT
         return 0 if shrunk else -errno.EAGAIN
