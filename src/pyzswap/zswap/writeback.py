@@ -314,10 +314,10 @@ class ZswapWriteback(ZswapBase):
         memcg_id = 0 if memcg is None else memcg.id
         # shrink_memcg_cb's second chance for a referenced head, without the walk machinery
         rotated = self.lru.rotate_referenced_head(memcg_id)
-        if rotated is not None and rotated:
-            return -errno.EAGAIN  # scanned one entry, wrote nothing back
         if rotated is None:
             return -errno.ENOENT
+        if rotated:
+            return -errno.EAGAIN  # scanned one entry, wrote nothing back
         shrunk, left = self.lru.walk_one(memcg_id, 1, self._shrink_memcg_cb(None))
         if 1 - left == 0:
             return -errno.ENOENT

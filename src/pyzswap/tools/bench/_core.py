@@ -637,7 +637,7 @@ def replay_rows(cases: Sequence[str], report: dict[str, Any] | None, why: str | 
         else:
             row.update(c["replay_vs_kernel"])
             row["met"] = c["met"]
-            row["repetitions"] = report["repeat"] if report else 0
+            row["repetitions"] = report["repeat"] if report is not None else 0
             cpu = c.get("replay_cpu_vs_kernel_cpu")
             if cpu is not None:
                 row["cpu_median"] = cpu["median"]

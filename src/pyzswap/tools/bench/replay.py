@@ -203,30 +203,26 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
     """Every figure of ``pyzswap bench replay`` (see the module docstring); ``kernel``: the
     kernel side live and paired (root; changes the host, restored after)."""
     from ..kernel.replay_cli import FIXTURES
-
-    idle = FIXTURES.parent / "fidelity-idle"  # the steady kernel (see the module docstring)
     from ..kernel.suite import SUITE, suite_case
 
+    idle = FIXTURES.parent / "fidelity-idle"  # the steady kernel (see the module docstring)
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
     cases = [_case_bench(name, repeat, fixtures or idle, progress, kernel)
              for name in (list(names) or list(SUITE))]
-    if not hits:
-        return {"repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in os.getloadavg()], "cases": cases,
-                "met": {"replay": all(c["met"] for c in cases),
-                        "deterministic": all(c["deterministic"] for c in cases)}}
-    hit = resident_hits(repeat)
-    if progress is not None:
-        progress(f"resident hits: {hit['accesses_per_second']['median']:,.0f} accesses/s")
-    return {"repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "cases": cases, "resident_hits": hit,
-            "met": {"replay": all(c["met"] for c in cases), "resident_hits": hit["met"],
-                    "deterministic": all(c["deterministic"] for c in cases)}}
+    report: dict[str, Any] = {
+        "repeat": repeat, "kernel": "live, paired" if kernel else "recorded",
+        "load_average_before": [round(x, 2) for x in load_before], "cases": cases,
+        "met": {"replay": all(c["met"] for c in cases),
+                "deterministic": all(c["deterministic"] for c in cases)}}
+    if hits:
+        hit = report["resident_hits"] = resident_hits(repeat)
+        report["met"]["resident_hits"] = hit["met"]
+        if progress is not None:
+            progress(f"resident hits: {hit['accesses_per_second']['median']:,.0f} accesses/s")
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return report
 
 
 def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
