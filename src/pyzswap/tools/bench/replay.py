@@ -67,7 +67,7 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``repeat`` (kernel replay, model run) pairs of one case, in alternating order: the
     kernel's runs and the model's."""
-    from ..kernel.fidelity import run_model
+    from ..kernel.fidelity import memcg_counts, run_model
     from ..kernel.replay import PreparedReplay
 
     kernel_runs: list[dict[str, Any]] = []
@@ -82,7 +82,8 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
                                             f"pages ({'; '.join(run['notes'])})")
                     kernel_runs.append(run)
                 else:
-                    models.append(run_model(trace, opts, prepared.memtotal))
+                    models.append(run_model(trace, opts, prepared.memtotal,
+                                            memcg_counts(kernel_runs)))
             if progress is not None:
                 progress(f"replay {name} {k + 1}/{repeat}: replay "
                          f"{models[-1]['wall_seconds']:.2f} s, command "
@@ -93,7 +94,7 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
 
 def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | None,
                 kernel: bool = False) -> dict[str, Any]:
-    from ..kernel.fidelity import run_model
+    from ..kernel.fidelity import memcg_counts, run_model
     from ..kernel.replay import METRIC_KEYS
     from ..kernel.replay_cli import load_fixture, options_from_args
     from ..kernel.suite import suite_case
@@ -118,7 +119,8 @@ def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | Non
             accesses = fixture["accesses"]
             runs = []
             for k in range(repeat):
-                model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
+                model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]),
+                                  memcg_counts(fixture["runs"]))
                 runs.append(model)
                 if progress is not None:
                     progress(f"replay {name} {k + 1}/{repeat}: replay "
