@@ -132,6 +132,10 @@ def test_cli_run_json_compare_and_sweep(capsys: pytest.CaptureFixture[str]) -> N
     assert [r["parameters"]["max_pool_percent"] for r in runs] == [10, 40]
     code, out, _ = _run_cli(["run", "--scale", "0.1"], capsys)
     assert code == 0 and "pool_total_size" in out and "every fault returned its page" in out
+    code, out, _ = _run_cli(["run", "--scale", "0.1", "--host-memcgs", "3", "--dying-memcgs",
+                             "40", "--no-baseline", "--json"], capsys)
+    assert code == 0
+    assert (json.loads(out)["host_memcgs"], json.loads(out)["dying_memcgs"]) == (3, 40)
 
 
 @pytest.mark.parametrize(
@@ -147,6 +151,8 @@ def test_cli_run_json_compare_and_sweep(capsys: pytest.CaptureFixture[str]) -> N
         (["run", "--sweep", "colour=1,2"], "--sweep"),
         (["run", "-c", "lz4", "--sweep", "max_pool_percent=200"], "bad value"),
         (["run", "-c", "lz5"], "unknown compressor"),
+        (["run", "--host-memcgs", "-1"], "--host-memcgs"),
+        (["run", "--dying-memcgs", "x"], "--dying-memcgs"),
     ],
 )
 def test_cli_run_errors_are_one_line(argv: list[str], message: str,

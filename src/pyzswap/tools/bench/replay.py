@@ -3,8 +3,8 @@
 Two figures, each as a ratio with its target:
 
 * **Replay speed per fidelity case** (the cases of :mod:`pyzswap.tools.kernel.suite`, whose kernel
-  replays are recorded in ``tests/fixtures/fidelity-idle``, made with the machine idle: the
-  busy machine's recordings in ``tests/fixtures/fidelity`` waited for the CPU, so their wall
+  replays are recorded in ``tests/fixtures/fidelity``, made with the machine idle: the busy
+  machine's recordings in ``tests/fixtures/fidelity-busy`` waited for the CPU, so their wall
   times flatter the model): ``pyzswap run`` on the case's trace
   with the case's options and verification on, as a user runs it (a subprocess, through the
   CLI, as ``pyzswap kernel suite check`` does), ``--repeat`` times. Per repetition the model's
@@ -207,11 +207,10 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
     from ..kernel.replay_cli import FIXTURES
     from ..kernel.suite import SUITE, suite_case
 
-    idle = FIXTURES.parent / "fidelity-idle"  # the steady kernel (see the module docstring)
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
-    cases = [_case_bench(name, repeat, fixtures or idle, progress, kernel)
+    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress, kernel)
              for name in (list(names) or list(SUITE))]
     report: dict[str, Any] = {
         "repeat": repeat, "kernel": "live, paired" if kernel else "recorded",

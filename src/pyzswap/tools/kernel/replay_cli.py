@@ -324,7 +324,8 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
 
     case = suite_case(name)
     keep = (*METRIC_KEYS, "wall_seconds", "cpu_seconds", "total_seconds", "verified",
-            "exit_check_adjustment", "host_vmstat", "date", "timeline")
+            "host_memcgs", "dying_memcgs", "exit_check_adjustment", "host_vmstat", "date",
+            "timeline")
     return {
         "case": case.name,
         "description": case.description,
