@@ -91,7 +91,9 @@ def test_zswap_max_and_writeback_knobs_apply() -> None:
     cfg = RunConfig(compressor="lz4", zswap_max={"web": 64 * 1024},
                     zswap_writeback={"batch": False})
     r = run_workload(builtin_workload("cgroups", scale=0.2), cfg).data
-    assert r["memcg"]["/web"]["memory.zswap.current"] <= 64 * 1024 + 4096
+    # obj_cgroup_may_zswap compares whole pages of zswap bytes (rounded down) with the limit,
+    # before the store adds its object (up to a page): the usage may pass it by two pages
+    assert r["memcg"]["/web"]["memory.zswap.current"] < 64 * 1024 + 2 * 4096
     assert r["memcg"]["/batch"]["zswpwb"] == 0
     assert r["consistency"]["identity_holds"]
 
