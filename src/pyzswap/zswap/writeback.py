@@ -345,15 +345,20 @@ class ZswapWriteback(ZswapBase):
             return
         failures = attempts = 0
         cursor = self._shrink_cursor
-        empty = 0
+        lru = self.lru
         while True:
-            memcg = None if cursor is None else cursor.next()
-            if memcg is not None and self._nothing_to_shrink(memcg):
-                empty += 1  # shrink_memcg would return -ENOENT, changing nothing
-                continue
+            empty = 0
+            if cursor is None:
+                memcg = None
+            else:
+                # the groups with entries; the others would return -ENOENT, changing nothing
+                memcg, empty = cursor.next_with([i for i in lru.memcg_ids() if lru.count(i)])
+                while memcg is not None and self._nothing_to_shrink(memcg):
+                    more_memcg, more = cursor.next_with(
+                        [i for i in lru.memcg_ids() if lru.count(i)])
+                    memcg, empty = more_memcg, empty + 1 + more
             if empty:
                 self.enoent_run = empty
-                empty = 0
                 yield -errno.ENOENT
                 if self.total_pages() <= thr:
                     break
