@@ -53,17 +53,6 @@ class _Writer:
         self.lines.extend(f"{'w' if w else 'r'} {pid} {p}"
                           for p, w in zip(pages, writes, strict=True))
 
-    def model_args(self, kernel_runs: Sequence[Mapping[str, Any]] = ()) -> tuple[str, ...]:
-        """The options of ``pyzswap run`` for this case: :attr:`args` but the kernel side's
-        ``--add-memcgs``, and the host's memory cgroups as the kernel runs recorded them
-        (:func:`~pyzswap.tools.kernel.fidelity.memcg_counts`)."""
-        from .fidelity import memcg_counts
-
-        args = self.args[:-2] if self.add_memcgs else self.args
-        counts = memcg_counts(kernel_runs)
-        return (*args, *(a for key, value in counts.items()
-                         for a in (f"--{key.replace('_', '-')}", str(value))))
-
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
