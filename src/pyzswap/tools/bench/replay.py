@@ -82,8 +82,10 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
                                             f"pages ({'; '.join(run['notes'])})")
                     kernel_runs.append(run)
                 else:
+                    # the first kernel run's host for every model run: the same input
+                    # each time (a kernel run may leave a dying group behind)
                     models.append(run_model(trace, opts, prepared.memtotal,
-                                            memcg_counts(kernel_runs)))
+                                            memcg_counts(kernel_runs[:1])))
             if progress is not None:
                 progress(f"replay {name} {k + 1}/{repeat}: replay "
                          f"{models[-1]['wall_seconds']:.2f} s, command "
