@@ -362,6 +362,40 @@ def test_shrink_cursor_round_robin_and_offline_cleanup(tree: dict[str, MemCgroup
     assert cur.next() is a
 
 
+@settings(max_examples=80, deadline=None)
+@given(shape=st.lists(st.integers(0, 9), min_size=1, max_size=12),
+       ops=st.lists(st.tuples(st.sets(st.integers(0, 12), max_size=3), st.integers(0, 12)),
+                    max_size=25))
+def test_shrink_cursor_jumps_exactly_as_its_steps_would(
+        shape: list[int], ops: list[tuple[set[int], int]]) -> None:
+    """next_with(candidates) lands where repeated next() calls would stop at the first
+    candidate (or the end of the pass), passing exactly the groups in between."""
+    def build() -> list[MemCgroup]:
+        nodes = [MemCgroup(version=2)]
+        for i, parent in enumerate(shape):
+            nodes.append(nodes[min(parent, len(nodes) - 1)].create(f"g{i}"))
+        return nodes
+
+    fast_nodes, slow_nodes = build(), build()
+    fast, slow = ZswapShrinkCursor(fast_nodes[0]), ZswapShrinkCursor(slow_nodes[0])
+    for wanted, removal in ops:
+        ids = {fast_nodes[i].id for i in wanted if i < len(fast_nodes)}
+        got, passed = fast.next_with(sorted(ids))
+        steps = 0
+        while True:
+            nxt = slow.next()
+            if nxt is None or nxt.id in ids:
+                break
+            steps += 1
+        assert (None if got is None else got.path, passed) == (
+            None if nxt is None else nxt.path, steps)
+        victim = removal + 1  # never the root; a leaf only
+        if victim < len(fast_nodes) and fast_nodes[victim].online and \
+                not fast_nodes[victim].children:
+            fast_nodes[victim].remove()
+            slow_nodes[victim].remove()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["create", "remove", "next"]), st.integers(0, 50)),
                 max_size=40))

@@ -28,8 +28,11 @@ def model(tmp_path: Path) -> Iterator[Model]:
     cores: list[SwapCore] = []
 
     def make(limit: int | None = None, *, version: int = 1, ram: int = 1 << 20,
-             swap: int = 4096, max_pool_percent: int = 20, **kwargs: object) -> MemoryModel:
+             swap: int = 4096, max_pool_percent: int = 20, host_memcgs: int = 0,
+             **kwargs: object) -> MemoryModel:
         root = MemCgroup(version=version)
+        for i in range(host_memcgs):
+            root.create(f"host{i}")
         g = root.create("g")
         if limit is not None:
             g.write(g.limit_file, str(limit * PAGE_SIZE))
@@ -250,6 +253,34 @@ def test_the_pool_limit_worker_is_asynchronous(model: Model) -> None:
     assert mm.stats.worker_runs > 0 and mm.stats.writeback_folios == z["written_back_pages"]
     assert core["pswpout"] == core["swpout_disk"] + mm.zswap.vmstat()["zswpwb"]
     assert core["swpout_disk"] > 0  # refused while the worker was at it
+
+
+def _pool_limit_run(mm: MemoryModel) -> dict[str, int]:
+    _proc(mm, 1, 2048, "mixed")
+    for _ in range(3):
+        _touch(mm, 1, range(2048))
+    return mm.zswap.stats()
+
+
+def test_the_host_s_other_memory_cgroups_slow_the_pool_limit_worker(model: Model) -> None:
+    """shrink_worker walks every memcg of the machine round-robin, one shrink_memcg call per
+    online group (nothing to write back in the host's own: -ENOENT), past the dying ones: with
+    more of them the worker frees the pool more slowly and more stores are refused."""
+    base = model(256, ram=8192, max_pool_percent=2, swappiness=200)
+    z0 = _pool_limit_run(base)
+    online = model(256, ram=8192, max_pool_percent=2, swappiness=200, host_memcgs=300)
+    z1 = _pool_limit_run(online)
+    dying = model(256, ram=8192, max_pool_percent=2, swappiness=200)
+    dying.dying_memcgs = 5000
+    z2 = _pool_limit_run(dying)
+    assert z0["written_back_pages"] > 0
+    for z in (z1, z2):
+        assert z["written_back_pages"] < z0["written_back_pages"]
+        assert z["stored_pages"] < z0["stored_pages"] or z["pool_limit_hit"] > z0[
+            "pool_limit_hit"]
+    # each of the 300 empty groups is a step of every pass (taken in one go, counted singly)
+    assert online.stats.worker_steps >= 300 * online.stats.worker_runs
+    assert base.stats.worker_steps < 300 * base.stats.worker_runs
 
 
 def test_writes_follow_the_trace_rule(model: Model) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidParameter
@@ -47,6 +48,10 @@ class ZswapShrinkCursor:
         self._lock = threading.Lock()
         #: ``zswap_next_shrink``: the group shrunk last (None: start a new pass at the root)
         self.next_shrink: MemCgroup | None = None
+        # The online groups in walk order and each one's position, as of a tree generation.
+        self._order: list[MemCgroup] = []
+        self._pos: dict[int, int] = {}
+        self._generation = -1
         with root._h.cgroup_mutex:
             root._h.cursors.add(self)
 
@@ -60,6 +65,42 @@ class ZswapShrinkCursor:
                 self.next_shrink = memcg
                 if memcg is None or memcg.online:  # mem_cgroup_tryget_online
                     return memcg
+        finally:
+            self._lock.release()
+
+    def next_with(self, candidates: Iterable[int]) -> tuple[MemCgroup | None, int]:
+        """Advance, as :meth:`next` calls in a row would, to the first group whose id is in
+        ``candidates``; return it (None at the end of the pass) and how many groups were
+        passed on the way. The walk is the same; only the groups in between are not returned
+        one by one (``shrink_worker`` finds nothing to write back in a group without entries)."""
+        self._lock.acquire()
+        try:
+            h = self.root._h
+            if self._generation != h.generation:
+                with h.cgroup_mutex:
+                    self._order = order = []
+                    stack = [self.root] if self.root.online else []
+                    while stack:
+                        node = stack.pop()
+                        order.append(node)
+                        stack.extend(reversed(node._kids[0]))
+                    self._pos = {m.id: i for i, m in enumerate(order)}
+                    self._generation = h.generation
+            order, pos = self._order, self._pos
+            prev = self.next_shrink
+            start = -1 if prev is None else pos.get(prev.id, -2)
+            if start == -2:  # not walked by position (cannot happen: removal moves the cursor)
+                raise InvalidParameter(f"{prev!r} is not an online group of this walk")
+            best = len(order)
+            for memcg_id in candidates:
+                i = pos.get(memcg_id, -1)
+                if start < i < best:
+                    best = i
+            if best == len(order):
+                self.next_shrink = None
+                return None, len(order) - start - 1
+            self.next_shrink = order[best]
+            return order[best], best - start - 1
         finally:
             self._lock.release()
 

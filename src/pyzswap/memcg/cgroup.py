@@ -52,8 +52,8 @@ Reclaimer = Callable[["MemCgroup", int, "int | None"], bool]
 class _Hierarchy:
     """State shared by every group of one tree."""
 
-    __slots__ = ("by_id", "cgroup_mutex", "cursors", "files", "next_id", "objcg_owner",
-                 "offline_hooks", "reclaimer", "stat_lock", "version", "writable")
+    __slots__ = ("by_id", "cgroup_mutex", "cursors", "files", "generation", "next_id",
+                 "objcg_owner", "offline_hooks", "reclaimer", "stat_lock", "version", "writable")
 
     def __init__(self, version: int = 2) -> None:
         if version not in (1, 2):
@@ -65,6 +65,8 @@ class _Hierarchy:
         self.cgroup_mutex = threading.RLock()
         self.stat_lock = threading.Lock()
         self.next_id = 0
+        #: bumped by every mkdir and rmdir (walks cached by position check it)
+        self.generation = 0
         self.by_id: dict[int, MemCgroup] = {}  # online groups
         self.objcg_owner: dict[int, MemCgroup] = {}  # objcg id -> the group it charges now
         self.offline_hooks: list[Callable[[MemCgroup, MemCgroup], None]] = []
@@ -130,6 +132,7 @@ class MemCgroup:
                 raise InvalidParameter(f"{self.path}: a child named {name!r} exists")
             child = MemCgroup(_parent=self, _name=name)
             self._kids = ((*kids, child), (*ids, child.id))
+            self._h.generation += 1
         return child
 
     def remove(self) -> None:
@@ -147,6 +150,7 @@ class MemCgroup:
             kids, ids = parent._kids
             i = kids.index(self)
             parent._kids = (kids[:i] + kids[i + 1:], ids[:i] + ids[i + 1:])
+            h.generation += 1
             del h.by_id[self.id]
             for cursor in list(h.cursors):
                 cursor.offline_cleanup(self)

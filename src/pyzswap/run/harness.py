@@ -80,6 +80,12 @@ class RunConfig:
     min_free_kbytes: int | None = None
     #: Swap space in pages; None: every page of the workload plus 1024
     swap_pages: int | None = None
+    #: The machine's other memory cgroups, which zswap's shrink worker walks past on every
+    #: pass over the hierarchy: online ones (holding no zswap entries; made before the
+    #: workload's groups, as a host's own exist before a job's), and dying ones (removed, not
+    #: yet freed: cheaper to pass, docs/KERNEL_ORACLE.md "What paces the shrink worker").
+    host_memcgs: int = 0
+    dying_memcgs: int = 0
     seed: int = 0
     verify: bool = True
     samples: int = 100
@@ -315,6 +321,8 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
                       shrinker_enabled=cfg.shrinker_enabled, memcg_root=root,
                       shrink_work="clock", cpus=1)
     memcgs: dict[str, MemCgroup] = {"": root}
+    for i in range(cfg.host_memcgs):  # a name no workload group can have (they are paths)
+        root.create(f".host-{i}")
     for path in sorted(groups):
         memcgs[path] = _memcg_for(root, path)
         if cfg.cgroup_version == 1:
@@ -343,6 +351,7 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
                              page_cluster=cfg.page_cluster,
                              min_free_kbytes=cfg.min_free_kbytes,
                              capacity=workload.total_pages + 2 * len(memcgs) + 4)
+            mm.dying_memcgs = cfg.dying_memcgs
             report = _replay(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers,
                              progress)
             if zram is not None:
@@ -552,6 +561,8 @@ def _report(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
         "sysctl": {"vm.swappiness": cfg.swappiness, "vm.page-cluster": cfg.page_cluster,
                    "vm.min_free_kbytes": mm.min_free_kbytes},
         "cgroup_version": cfg.cgroup_version,
+        "host_memcgs": cfg.host_memcgs,
+        "dying_memcgs": cfg.dying_memcgs,
         "ram_pages": ram_pages,
         "ram_bytes": ram_pages * PAGE_SIZE,
         "swap_pages": core.table.device(core.table.types()[0]).nr_pages - 1,

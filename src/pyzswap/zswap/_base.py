@@ -52,6 +52,8 @@ class ZswapBase:
     swap_table: SwapTable | None
     lru: EntryLru[ZswapEntry]
     _shrink_cursor: ZswapShrinkCursor | None
+    #: how many groups the last -ENOENT of :meth:`shrink_worker_steps` stands for
+    enoent_run: int
     _shrink_work: ShrinkWork
     on_writeback: Callable[[int, int], None] | None
     on_shrink_queue: Callable[[], None] | None

@@ -140,6 +140,7 @@ class Zswap(ZswapPools, ZswapWriteback):
         # The writeback tier: one LRU keyed by memcg, the shrink worker, the swap devices.
         self.lru = EntryLru(self._table, self._lock)
         self._shrink_cursor = None
+        self.enoent_run = 1
         if self.memcg_root is not None:
             self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
             self.memcg_root.register_offline_hook(self._memcg_offline)

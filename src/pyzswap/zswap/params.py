@@ -20,6 +20,7 @@ __all__ = [
     "FLOWS",
     "MAX_RECLAIM_RETRIES",
     "PARAMETERS",
+    "PASS_END",
     "SHRINK_STOP",
     "SWAP_ADDRESS_SPACE_SHIFT",
     "VMSTAT_EVENTS",
@@ -52,6 +53,9 @@ VMSTAT_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 
 #: ``shrink_worker`` gives up after this many failures.
 MAX_RECLAIM_RETRIES: Final = 16
+#: What :meth:`ZswapWriteback.shrink_worker_steps` yields where a walk over the memcg hierarchy
+#: ended (a positive value: never a ``shrink_memcg`` result).
+PASS_END: Final = 1
 #: A shrinker scan that could free nothing.
 SHRINK_STOP: Final = -1
 

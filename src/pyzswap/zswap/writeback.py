@@ -22,7 +22,7 @@ from ..folio import PAGE_SHIFT, PAGE_SIZE
 from ..lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, LruWalk
 from ..swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 from ._base import ZswapBase
-from .params import MAX_RECLAIM_RETRIES, SHRINK_STOP, ZswapEntry
+from .params import MAX_RECLAIM_RETRIES, PASS_END, SHRINK_STOP, ZswapEntry
 
 if TYPE_CHECKING:
     from ..memcg import MemCgroup
@@ -336,16 +336,35 @@ class ZswapWriteback(ZswapBase):
 
     def shrink_worker_steps(self) -> Iterator[int]:
         """:meth:`shrink_worker` one ``shrink_memcg`` call at a time: yields each call's result
-        (0, -EAGAIN, -ENOENT), so a caller can interleave the worker with other work."""
+        (0, -EAGAIN, -ENOENT), and :data:`PASS_END` where a walk over the hierarchy ended
+        (``mem_cgroup_iter`` returned NULL), so a caller can interleave the worker with other
+        work and charge each step its cost. Consecutive groups with nothing to write back
+        (whose calls change nothing) are one -ENOENT yield: :attr:`enoent_run` says how many."""
         thr = None if self._state.thr_pages < 0 else self._state.thr_pages
         if thr is None:
             return
         failures = attempts = 0
         cursor = self._shrink_cursor
+        lru = self.lru
         while True:
-            memcg = None if cursor is None else cursor.next()
+            empty = 0
+            if cursor is None:
+                memcg = None
+            else:
+                # the groups with entries; the others would return -ENOENT, changing nothing
+                memcg, empty = cursor.next_with([i for i in lru.memcg_ids() if lru.count(i)])
+                while memcg is not None and self._nothing_to_shrink(memcg):
+                    more_memcg, more = cursor.next_with(
+                        [i for i in lru.memcg_ids() if lru.count(i)])
+                    memcg, empty = more_memcg, empty + 1 + more
+            if empty:
+                self.enoent_run = empty
+                yield -errno.ENOENT
+                if self.total_pages() <= thr:
+                    break
             if cursor is not None and memcg is None:
                 # End of a full pass over the hierarchy.
+                yield PASS_END
                 if not attempts:
                     failures += 1
                     if failures == MAX_RECLAIM_RETRIES:
@@ -353,6 +372,7 @@ class ZswapWriteback(ZswapBase):
                 attempts = 0
             else:
                 ret = self.shrink_memcg(memcg)
+                self.enoent_run = 1
                 yield ret
                 if ret != -errno.ENOENT:
                     attempts += 1
@@ -364,6 +384,12 @@ class ZswapWriteback(ZswapBase):
                     break  # no memcg hierarchy and nothing to write back
             if self.total_pages() <= thr:
                 break
+
+    def _nothing_to_shrink(self, memcg: MemCgroup) -> bool:
+        """:meth:`shrink_memcg` would return -ENOENT without a change: writeback disabled, the
+        group offline, or its LRU empty."""
+        return (not memcg.online or not memcg.zswap_writeback_enabled()
+                or not self.lru.count(memcg.id))
 
     def shrink_work_queue(self) -> None:
         """``queue_work(shrink_wq, &zswap_shrink_work)``: run the shrink worker on its thread."""

@@ -11,6 +11,7 @@ from pyzswap.tools.kernel import fidelity
 from pyzswap.tools.kernel.fidelity import (
     compare_results,
     kernel_summary,
+    memcg_counts,
     model_args,
     model_metrics,
     plot_timelines,
@@ -127,3 +128,17 @@ def test_timeline_error_is_defined_where_the_kernel_is_empty() -> None:
     mine = [{"t": 0.0, "stored_pages": 5}, {"t": 1.0, "stored_pages": 10}]
     # |5 - 0| + |7.5 - 10| + 0 over 20 pages of kernel series
     assert timeline_error([run], mine) == pytest.approx(7.5 / 20)
+
+
+def test_the_model_gets_the_host_s_memory_cgroups_the_kernel_runs_recorded() -> None:
+    runs = [{"host_memcgs": 3, "dying_memcgs": 11}, {"host_memcgs": 103, "dying_memcgs": 9},
+            {"host_memcgs": 4, "dying_memcgs": 12}]
+    assert memcg_counts(runs) == {"host_memcgs": 4, "dying_memcgs": 11}
+    assert memcg_counts([{"zswpout": 1}]) == {}  # recorded before the counts existed
+    args, missing = model_args(Path("t.trace"), ReplayOptions(), 1 << 30, memcg_counts(runs))
+    assert args[args.index("--host-memcgs") + 1] == "4"
+    assert args[args.index("--dying-memcgs") + 1] == "11"
+    assert not missing
+    # the kernel side's --add-memcgs is not a model option: the recorded counts carry it
+    args, _ = model_args(Path("t.trace"), ReplayOptions(add_memcgs=100), 1 << 30)
+    assert "--add-memcgs" not in args and "--host-memcgs" not in args

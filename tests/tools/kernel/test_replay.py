@@ -25,8 +25,8 @@ from pyzswap.run.trace import (
     write_offsets,
 )
 from pyzswap.tools.kernel._host import HostPaths, KernelUnavailable
-from pyzswap.tools.kernel.cgroup import memory_hierarchy
-from pyzswap.tools.kernel.replay import ReplayOptions, _check_host, dry_run
+from pyzswap.tools.kernel.cgroup import MemoryHierarchy, memory_hierarchy
+from pyzswap.tools.kernel.replay import ReplayOptions, _check_host, count_memcgs, dry_run
 from pyzswap.tools.kernel.replay_program import (
     HEADER_DTYPE,
     OP_DTYPE,
@@ -338,3 +338,32 @@ def test_dry_run_needs_no_root(tmp_path: Path, capsys: pytest.CaptureFixture[str
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert main(["kernel", "run", str(good), "--dry-run"]) == 0
     assert "80 pages checked, 0 wrong, 1 exits" in capsys.readouterr().out
+
+
+def test_the_host_s_other_memory_cgroups_are_counted(tmp_path: Path) -> None:
+    host = fake_host(tmp_path, V1)
+    root = tmp_path / "memory"
+    parent = root / "pyzswap-replay-1-ab"
+    for d in ("system/a", "system/b", "pyzswap-host-0", "x/y"):
+        (root / d if d.startswith("system") else parent / d).mkdir(parents=True)
+    # online: root, system, system/a, system/b, the parent, pyzswap-host-0, x, x/y = 8
+    (host.proc / "cgroups").write_text("#subsys_name\thierarchy\tnum_cgroups\tenabled\n"
+                                       "cpu\t2\t40\t1\nmemory\t4\t20\t1\n")
+    v1 = MemoryHierarchy(1, root)
+    # the trace's groups x and x/y are the model's own, the root is the model's root
+    assert count_memcgs(v1, host, parent, ["/x/y"]) == {"host_memcgs": 5, "dying_memcgs": 12}
+    # processes in the parent itself: the parent is then the model's root group
+    assert count_memcgs(v1, host, parent, ["/x/y"], parent_used=True)["host_memcgs"] == 4
+    # cgroup v2: only groups whose parent enables the memory controller have a memcg
+    for d in (root, root / "system", parent, parent / "x"):
+        (d / "cgroup.subtree_control").write_text("memory\n")
+    for d in (root / "system/a", root / "system/b", parent / "pyzswap-host-0", parent / "x/y"):
+        (d / "cgroup.subtree_control").write_text("\n")
+    (root / "system/cgroup.subtree_control").write_text("cpu\n")
+    v2 = MemoryHierarchy(2, root)
+    assert count_memcgs(v2, host, parent, ["/x/y"]) == {"host_memcgs": 3, "dying_memcgs": 14}
+
+
+def test_add_memcgs_is_checked() -> None:
+    with pytest.raises(InvalidParameter, match="add_memcgs"):
+        ReplayOptions(add_memcgs=-1).check()

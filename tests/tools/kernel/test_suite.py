@@ -86,9 +86,11 @@ def test_suite_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
     recorded = fixture("scan")["runs"][0]
 
-    def fake_model(trace: Path, opts: Any, ram: int) -> dict[str, Any]:
+    def fake_model(trace: Path, opts: Any, ram: int, memcgs: Any) -> dict[str, Any]:
         assert trace.read_text() == SUITE["scan"].text()
         assert ram == fixture("scan")["machine"]["ram_bytes"]
+        assert memcgs == {"host_memcgs": recorded["host_memcgs"],
+                          "dying_memcgs": recorded["dying_memcgs"]}
         return {**{k: recorded[k] for k in METRIC_KEYS}, "timeline": recorded["timeline"],
                 "wall_seconds": 1.0, "unsupported_options": []}
 

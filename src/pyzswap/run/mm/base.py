@@ -51,26 +51,36 @@ class OutOfMemory(ZswapError):
 
 @dataclass
 class Costs:
-    """Nominal costs (µs of kernel CPU time) of the operations that advance the model's clock.
+    """Costs (µs of kernel time) of the operations that advance the model's clock.
 
     They only decide how much background work (zswap's pool-limit worker, kswapd) happens
-    while the workload runs, never what a rule decides. The defaults are the order of magnitude
-    of this class of machine (a 2-vCPU x86-64 guest on a virtio disk): lzo compresses a page in
-    about 5 µs and decompresses it in about 2 µs in the kernel (zram on the same pages), a swap
-    read from the disk waits for the device, a write is only submitted.
+    while the workload runs, never what a rule decides; with a pool limit the worker's pace
+    against the workload's decides how many stores the limit rejects. Where a figure is
+    measured, it is this project's reference machine (a 2-vCPU x86-64 guest, virtio disk, Linux
+    6.18) replaying the fidelity suite's traces (``pyzswap kernel run``), docs/KERNEL_ORACLE.md
+    "What paces the shrink worker": ``perf record -a -g`` of the *scan* replay (lzo, real pages)
+    for the store, load and scan costs (``zswap_store``, ``zswap_load`` and
+    ``shrink_folio_list`` outside ``swap_writeout``, per event, less perf's own 1.29x); wall
+    minus CPU time over ``pswpin`` of the *poolhit* replays for a disk read; the
+    ``workqueue_execute_start``/``_end`` tracepoints around ``shrink_worker`` with 100 empty
+    memory cgroups added and without for the worker's walk. The others are nominal.
     """
 
     access: float = 0.02        #: an access to a resident page (the workload's own loop)
     minor_fault: float = 0.5    #: a fault served without I/O (swap cache hit)
     first_touch: float = 1.0    #: allocate, charge and fill a new page
-    zswap_load: float = 2.5     #: a swap-in from zswap
+    zswap_load: float = 5.0     #: a swap-in from zswap (measured: lzo, real pages)
     zero_io: float = 0.5        #: a swap-in or swap-out through the zero map
-    zswap_store: float = 6.0    #: a swap-out into zswap
-    disk_read: float = 60.0     #: a swap-in from the device (the fault waits for it)
+    zswap_store: float = 10.5   #: a swap-out into zswap (measured: lzo, real pages)
+    disk_read: float = 48.0     #: a swap-in from the device: the fault waits (measured)
     disk_write: float = 4.0     #: a swap-out to the device (submitted, asynchronous)
-    scan: float = 0.15          #: reclaim's work per page scanned
+    scan: float = 1.2           #: reclaim's work per page scanned, store aside (measured)
     writeback: float = 8.0      #: zswap writes back one entry (folio, decompress, submit)
-    worker_idle: float = 1.0    #: a shrink-worker step that wrote nothing back
+    worker_idle: float = 0.75   #: a shrink-worker step that rotated an entry (measured)
+    #: a shrink-worker step on an online group with no zswap entries (measured)
+    worker_enoent: float = 0.17
+    #: the worker's walk passing one dying (offline, not yet freed) group (measured)
+    memcg_dying: float = 0.033
     wakeup: float = 50.0        #: a queued worker starts running (a cross-CPU wakeup)
 
 

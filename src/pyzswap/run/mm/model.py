@@ -5,6 +5,7 @@ operations come from the modules its base classes live in (the package docstring
 
 from __future__ import annotations
 
+import errno
 import math
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -18,6 +19,7 @@ from ...memcg import MemCgroup
 from ...swap import SWP_OFFSET_MASK
 from ...swapcore import SwapCore
 from ...zswap import Zswap
+from ...zswap.params import PASS_END
 from .base import (
     F_ACTIVE,
     F_PRESENT,
@@ -92,6 +94,9 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self.seed: int = seed
         self.swappiness: int = swappiness
         self.page_cluster: int = page_cluster
+        #: Dying memory cgroups on the machine (offline, not yet freed): each walk of zswap's
+        #: shrink worker passes them (``mem_cgroup_iter``), at ``costs.memcg_dying`` each.
+        self.dying_memcgs: int = 0
         self.set_min_free_kbytes(default_min_free_kbytes(ram_pages) if min_free_kbytes is None
                                  else min_free_kbytes)
         self.costs: Costs = costs or Costs()
@@ -380,16 +385,25 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         assert self._worker is not None
         saved, self.now = self.now, self._worker_time
         wb_before = self._wb_count
+        ret = 0
         try:
-            next(self._worker)
+            ret = next(self._worker)
         except StopIteration:
             self._worker = None
             if self.zswap.shrink_work_take():  # queued again while it ran: run once more
                 self._worker = self.zswap.shrink_worker_steps()
                 self.stats.worker_runs += 1
-        self.stats.worker_steps += 1
         written = self._wb_count - wb_before
-        cost = self.costs.writeback * written if written else self.costs.worker_idle
+        costs = self.costs
+        if ret == PASS_END:  # the walk passed the machine's dying groups too
+            cost = costs.memcg_dying * self.dying_memcgs
+        elif ret == -_ENOENT:  # groups with nothing to write back, passed in one go
+            n = self.zswap.enoent_run
+            self.stats.worker_steps += n
+            cost = costs.worker_enoent * n
+        else:
+            self.stats.worker_steps += 1
+            cost = costs.writeback * written if written else costs.worker_idle
         self._drain_wb_folios()
         self._worker_time = max(self._worker_time + cost, self.now)
         self.now = saved
@@ -545,6 +559,7 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
 
 
 
+_ENOENT: Final = errno.ENOENT
 _EMPTY: Final = np.zeros(0, dtype=np.int64)
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)

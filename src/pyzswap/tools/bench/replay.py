@@ -3,8 +3,8 @@
 Two figures, each as a ratio with its target:
 
 * **Replay speed per fidelity case** (the cases of :mod:`pyzswap.tools.kernel.suite`, whose kernel
-  replays are recorded in ``tests/fixtures/fidelity-idle``, made with the machine idle: the
-  busy machine's recordings in ``tests/fixtures/fidelity`` waited for the CPU, so their wall
+  replays are recorded in ``tests/fixtures/fidelity``, made with the machine idle: the busy
+  machine's recordings in ``tests/fixtures/fidelity-busy`` waited for the CPU, so their wall
   times flatter the model): ``pyzswap run`` on the case's trace
   with the case's options and verification on, as a user runs it (a subprocess, through the
   CLI, as ``pyzswap kernel suite check`` does), ``--repeat`` times. Per repetition the model's
@@ -67,7 +67,7 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``repeat`` (kernel replay, model run) pairs of one case, in alternating order: the
     kernel's runs and the model's."""
-    from ..kernel.fidelity import run_model
+    from ..kernel.fidelity import memcg_counts, run_model
     from ..kernel.replay import PreparedReplay
 
     kernel_runs: list[dict[str, Any]] = []
@@ -82,7 +82,10 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
                                             f"pages ({'; '.join(run['notes'])})")
                     kernel_runs.append(run)
                 else:
-                    models.append(run_model(trace, opts, prepared.memtotal))
+                    # the first kernel run's host for every model run: the same input
+                    # each time (a kernel run may leave a dying group behind)
+                    models.append(run_model(trace, opts, prepared.memtotal,
+                                            memcg_counts(kernel_runs[:1])))
             if progress is not None:
                 progress(f"replay {name} {k + 1}/{repeat}: replay "
                          f"{models[-1]['wall_seconds']:.2f} s, command "
@@ -93,7 +96,7 @@ def _live_pairs(name: str, trace: Path, opts: Any, repeat: int, progress: Progre
 
 def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | None,
                 kernel: bool = False) -> dict[str, Any]:
-    from ..kernel.fidelity import run_model
+    from ..kernel.fidelity import memcg_counts, run_model
     from ..kernel.replay import METRIC_KEYS
     from ..kernel.replay_cli import load_fixture, options_from_args
     from ..kernel.suite import suite_case
@@ -118,7 +121,8 @@ def _case_bench(name: str, repeat: int, fixtures: Path, progress: Progress | Non
             accesses = fixture["accesses"]
             runs = []
             for k in range(repeat):
-                model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
+                model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]),
+                                  memcg_counts(fixture["runs"]))
                 runs.append(model)
                 if progress is not None:
                     progress(f"replay {name} {k + 1}/{repeat}: replay "
@@ -205,11 +209,10 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
     from ..kernel.replay_cli import FIXTURES
     from ..kernel.suite import SUITE, suite_case
 
-    idle = FIXTURES.parent / "fidelity-idle"  # the steady kernel (see the module docstring)
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
-    cases = [_case_bench(name, repeat, fixtures or idle, progress, kernel)
+    cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress, kernel)
              for name in (list(names) or list(SUITE))]
     report: dict[str, Any] = {
         "repeat": repeat, "kernel": "live, paired" if kernel else "recorded",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -88,9 +89,14 @@ class MemcgTree:
         parts = [p for p in group.split("/") if p]
         return self.parent.joinpath(*parts) if parts else self.parent
 
-    def create(self, changes: HostChanges, groups: list[str]) -> None:
-        """Make the parent and every group (with their ancestors), each recorded first."""
+    def create(self, changes: HostChanges, groups: list[str], empty: Sequence[str] = ()
+               ) -> None:
+        """Make the parent, the ``empty`` groups directly under it (in that order: made first,
+        they come first in a walk of the hierarchy), then every group (with its ancestors);
+        each recorded before it is made."""
         self._mkdir(changes, self.parent)
+        for name in empty:
+            self._mkdir(changes, self.parent / name)
         if self.hierarchy.version == 2:
             root_control = read_text(self.hierarchy.root / "cgroup.subtree_control").split()
             if "memory" not in root_control:

@@ -83,11 +83,25 @@ def _model_params() -> set[str]:
     return {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
 
 
-def model_args(trace: Path, opts: ReplayOptions, ram: int) -> tuple[list[str], list[str]]:
+def memcg_counts(kernel_runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The host's other memory cgroups during the kernel's runs (``host_memcgs`` and
+    ``dying_memcgs`` of ``pyzswap kernel run``, the median of the runs that recorded them): the
+    model's machine has them too. Empty for runs recorded without them."""
+    out: dict[str, int] = {}
+    for key in ("host_memcgs", "dying_memcgs"):
+        values = [int(r[key]) for r in kernel_runs if r.get(key) is not None]
+        if values:
+            out[key] = int(statistics.median_low(values))
+    return out
+
+
+def model_args(trace: Path, opts: ReplayOptions, ram: int,
+               memcgs: Mapping[str, int] | None = None) -> tuple[list[str], list[str]]:
     """``pyzswap run`` arguments for the same run, and the options the model does not take.
 
-    ``ram`` is this machine's MemTotal (the kernel side's RAM). An option the model lacks is
-    left out and named in the second list, so the comparison says what it could not ask for.
+    ``ram`` is this machine's MemTotal (the kernel side's RAM), ``memcgs`` its other memory
+    cgroups (:func:`memcg_counts`). An option the model lacks is left out and named in the
+    second list, so the comparison says what it could not ask for.
     """
     wanted: list[tuple[str, list[str]]] = [
         ("--ram", [f"{ram >> 10}K"]),
@@ -100,6 +114,8 @@ def model_args(trace: Path, opts: ReplayOptions, ram: int) -> tuple[list[str], l
         ("--page-cluster", [str(opts.page_cluster)]),
         ("--seed", [str(opts.seed)]),
     ]
+    for key, value in (memcgs or {}).items():
+        wanted.append((f"--{key.replace('_', '-')}", [str(value)]))
     for group, limit in opts.memcg_max.items():
         wanted.append(("--memcg-max", [f"{group.strip('/')}="
                                        f"{'max' if limit is None else limit}"]))
@@ -121,10 +137,11 @@ def model_args(trace: Path, opts: ReplayOptions, ram: int) -> tuple[list[str], l
     return [*args, "--json"], missing
 
 
-def run_model(trace: Path, opts: ReplayOptions, ram: int) -> dict[str, Any]:
+def run_model(trace: Path, opts: ReplayOptions, ram: int,
+              memcgs: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Run ``pyzswap run`` on the trace in a subprocess; its JSON plus ``command_seconds`` (the
     whole command, interpreter start included) and ``unsupported_options``."""
-    args, missing = model_args(trace, opts, ram)
+    args, missing = model_args(trace, opts, ram, memcgs)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pyzswap.cli", *args], capture_output=True,
                           text=True, check=False, env={**os.environ, "PYTHONHASHSEED": "0"})

@@ -52,7 +52,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -118,6 +118,10 @@ __all__ = [
 
 #: Swap pages beyond the trace's, as the mm model gives its swap device.
 _SWAP_SLACK_PAGES: Final = 1024
+#: The most empty groups ``--add-memcgs`` makes, and their names (never a trace group's:
+#: :func:`_run_on_host` refuses a trace group of that name).
+MAX_ADD_MEMCGS: Final = 10_000
+HOST_GROUP_PREFIX: Final = "pyzswap-host-"
 _RAM_TOLERANCE: Final = 1 << 20
 
 
@@ -148,6 +152,9 @@ class ReplayOptions:
     #: must be this machine's MemTotal if given (bytes)
     ram: int | None = None
     cgroup_version: int | None = None
+    #: empty memory cgroups made beside the trace's groups for the run (created first, removed
+    #: after): a host with more groups, which zswap's shrink worker walks past
+    add_memcgs: int = 0
 
     def check(self) -> None:
         for name, value, lo, hi in (
@@ -155,7 +162,8 @@ class ReplayOptions:
                 ("accept_threshold_percent", self.accept_threshold_percent, 0, 100),
                 ("swappiness", self.swappiness, 0, 200),
                 ("page_cluster", self.page_cluster, 0, 31),
-                ("samples", self.samples, 1, 100_000)):
+                ("samples", self.samples, 1, 100_000),
+                ("add_memcgs", self.add_memcgs, 0, MAX_ADD_MEMCGS)):
             if not lo <= value <= hi:
                 raise InvalidParameter(f"{name} {value} is outside {lo}..{hi}")
         if self.seed < 0:
@@ -338,6 +346,8 @@ class PreparedReplay:
             "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "ram_bytes": self.memtotal,
             "cgroup_version": hierarchy.version,
+            "host_memcgs": settings["host_memcgs"],
+            "dying_memcgs": settings["dying_memcgs"],
             "settings": settings,
             "exit_check_adjustment": result["exit_check_adjustment"],
             "host_vmstat": result["host_vmstat"],
@@ -365,6 +375,10 @@ def _run_on_host(compiled: CompiledTrace, inputs: Inputs, opts: ReplayOptions,
     used, and (cgroup v1) the traced LRU counts or why there are none."""
     cpu = opts.cpu if opts.cpu is not None else min(os.sched_getaffinity(0))
     groups = sorted({g for g in map(_group_of, compiled.procs) if g} | opts.groups)
+    if opts.add_memcgs and any(g.strip("/").split("/")[0].startswith(HOST_GROUP_PREFIX)
+                               for g in groups):
+        raise InvalidParameter(f"a trace group is named {HOST_GROUP_PREFIX}*, the name "
+                               f"--add-memcgs gives its groups")
     tree = MemcgTree(hierarchy)
     swap_pages = compiled.total_pages + _SWAP_SLACK_PAGES
     with HostChanges(host) as changes:
@@ -401,7 +415,8 @@ def _run_on_host(compiled: CompiledTrace, inputs: Inputs, opts: ReplayOptions,
         got = read_zswap_params(host)
         if got.get("compressor") != opts.compressor:
             raise KernelUnavailable(f"zswap kept compressor {got.get('compressor')!r}")
-        tree.create(changes, groups)
+        tree.create(changes, groups,
+                    empty=[f"{HOST_GROUP_PREFIX}{i}" for i in range(opts.add_memcgs)])
         _configure_groups(tree, hierarchy, opts, groups)
         lru = LruTrace(host, tree.parent.name) if hierarchy.version == 1 else None
         no_lru = lru.start(changes) if lru is not None else None
@@ -410,17 +425,47 @@ def _run_on_host(compiled: CompiledTrace, inputs: Inputs, opts: ReplayOptions,
                                 cgroup_procs=[str(tree.procs_file(_group_of(s)))
                                               for s in compiled.procs],
                                 dump=False)
+        memcgs = count_memcgs(hierarchy, host, tree.parent, groups,
+                              parent_used=not all(map(_group_of, compiled.procs)))
         say(f"replaying {compiled.total_accesses:,} accesses")
         out, _ = _launch(program, inputs, None, changes)
         counts: LruCounts | None = None
         if lru is not None and no_lru is None:
             counts, no_lru = lru.counts()
         settings = {"zswap": params, "vm": sysctls, "swap_pages": swap_pages, "cpu": cpu,
+                    **memcgs,
                     "cgroup_parent": str(tree.parent),
                     "memcg_max": {g: opts.memcg_max.get(g.strip("/")) for g in groups
                                   if g.strip("/") in opts.memcg_max}}
         say("restoring the host")
     return out, files, settings, counts, no_lru
+
+
+def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, parent: Path,
+                 groups: Sequence[str], parent_used: bool = False) -> dict[str, int]:
+    """The host's memory cgroups besides the root and the trace's own groups (with their
+    ancestors below ``parent``): ``host_memcgs`` online ones (the directories with a memory
+    controller, ``parent`` among them unless a process runs in it, ``parent_used``: then it is
+    the model's root) and ``dying_memcgs`` (removed, not yet freed:
+    ``/proc/cgroups`` counts them, the file system no longer shows them). zswap's shrink worker
+    walks past every one of them (``mem_cgroup_iter`` in ``shrink_worker``)."""
+    online = 1
+    for dirpath, dirnames, _ in os.walk(hierarchy.root):
+        if hierarchy.version == 2 and "memory" not in read_text(
+                Path(dirpath) / "cgroup.subtree_control").split():
+            dirnames[:] = []  # no memory controller below here
+            continue
+        online += len(dirnames)
+    total = online
+    for line in (host.proc / "cgroups").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == "memory":
+            total = max(total, int(fields[2]))
+    own = {"/".join(parts[:i + 1]) for g in groups
+           for parts in [[p for p in g.split("/") if p]] for i in range(len(parts))}
+    own = {o for o in own if (parent / o).is_dir()}
+    return {"host_memcgs": max(0, online - 1 - len(own) - parent_used),
+            "dying_memcgs": total - online}
 
 
 def _configure_groups(tree: MemcgTree, hierarchy: MemoryHierarchy, opts: ReplayOptions,

@@ -22,8 +22,8 @@ from ...run.trace import parse_trace
 from ...units import parse_size
 from ._clierr import one_line_errors
 from ._host import KernelRunError, mem_info
-from .fidelity import compare_results, plot_timelines, run_model
-from .replay import METRIC_KEYS, PreparedReplay, ReplayOptions
+from .fidelity import compare_results, memcg_counts, plot_timelines, run_model
+from .replay import MAX_ADD_MEMCGS, METRIC_KEYS, PreparedReplay, ReplayOptions
 from .suite import SUITE, suite_case
 from .zswap import DEFAULT_SWAP_DIR
 
@@ -65,10 +65,15 @@ _REPLAY_OPTIONS: list[Callable[[F], F]] = [
     click.option("--swap-dir", type=click.Path(file_okay=False, path_type=Path),
                  default=DEFAULT_SWAP_DIR, show_default=True,
                  help="directory for the temporary swap file (a disk filesystem)"),
+    click.option("--add-memcgs", type=click.IntRange(0, MAX_ADD_MEMCGS), default=0,
+                 show_default=True,
+                 help="empty memory cgroups to make for the run beside the trace's (removed "
+                      "after): a host with more groups for zswap's shrink worker to walk"),
 ]
 _OPTION_NAMES = ("ram", "cgroup_version", "memcg_max", "zswap_max", "no_writeback",
                  "compressor", "max_pool_percent", "accept_threshold_percent", "shrinker",
-                 "swappiness", "page_cluster", "seed", "samples", "cpu", "swap_dir")
+                 "swappiness", "page_cluster", "seed", "samples", "cpu", "swap_dir",
+                 "add_memcgs")
 
 
 def replay_options(func: F, skip: Sequence[str] = ()) -> F:
@@ -100,7 +105,7 @@ def options_from(kw: Mapping[str, Any]) -> ReplayOptions:
         zswap_max=_sizes(kw["zswap_max"], "--zswap-max"),
         no_writeback=tuple(kw["no_writeback"]), swappiness=kw["swappiness"],
         page_cluster=kw["page_cluster"], seed=kw["seed"], samples=kw["samples"],
-        cpu=kw["cpu"], swap_dir=kw["swap_dir"],
+        cpu=kw["cpu"], swap_dir=kw["swap_dir"], add_memcgs=kw["add_memcgs"],
         ram=None if kw["ram"] is None else parse_size(kw["ram"], "--ram"),
         cgroup_version=None if kw["cgroup_version"] is None else int(kw["cgroup_version"]))
 
@@ -209,7 +214,7 @@ def compare_trace(trace: Path, kw: Mapping[str, Any], runs: int, as_json: bool,
     with PreparedReplay(trace, opts) as prepared:
         kernel_runs = [prepared.run(_progress()) for _ in range(runs)]
         ram = prepared.memtotal
-    model = run_model(trace, opts, ram)
+    model = run_model(trace, opts, ram, memcg_counts(kernel_runs))
     result = _comparison(trace.stem, kernel_runs, model, plot_dir)
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -319,7 +324,8 @@ def _fixture(name: str, results: Sequence[Mapping[str, Any]], runs: int) -> dict
 
     case = suite_case(name)
     keep = (*METRIC_KEYS, "wall_seconds", "cpu_seconds", "total_seconds", "verified",
-            "exit_check_adjustment", "host_vmstat", "date", "timeline")
+            "host_memcgs", "dying_memcgs", "exit_check_adjustment", "host_vmstat", "date",
+            "timeline")
     return {
         "case": case.name,
         "description": case.description,
@@ -376,7 +382,8 @@ def suite_check(names: Sequence[str], fixtures: Path, as_json: bool,
         with tempfile.TemporaryDirectory(prefix="pyzswap-suite-") as tmp:
             trace = case.write(Path(tmp))
             opts = options_from_args(trace, case.args)
-            model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]))
+            model = run_model(trace, opts, int(fixture["machine"]["ram_bytes"]),
+                              memcg_counts(fixture["runs"]))
         result = _comparison(name, fixture["runs"], model, plot_dir)
         results.append(result)
         if not as_json:

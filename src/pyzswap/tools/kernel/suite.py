@@ -20,10 +20,10 @@ bytes everywhere; the fixture records its SHA-256.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -170,14 +170,30 @@ class SuiteCase:
     max_pool_percent: int = 20
     swappiness: int = 200
     page_cluster: int = 0
+    #: empty memory cgroups the kernel side makes for the run (``--add-memcgs``; the model is
+    #: given the host's count the kernel run recorded)
+    add_memcgs: int = 0
 
     @property
     def args(self) -> tuple[str, ...]:
-        """The options of ``pyzswap run`` / ``pyzswap kernel run`` for this case."""
+        """The options of ``pyzswap kernel run`` for this case (``pyzswap run`` takes the same
+        but ``--add-memcgs``: :func:`~pyzswap.tools.kernel.fidelity.model_args`)."""
         limits = tuple(a for limit in self.limits for a in ("--memcg-max", limit))
+        extra = ("--add-memcgs", str(self.add_memcgs)) if self.add_memcgs else ()
         return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent),
                 "--swappiness", str(self.swappiness), "--page-cluster", str(self.page_cluster),
-                *limits)
+                *limits, *extra)
+
+    def model_args(self, kernel_runs: Sequence[Mapping[str, Any]] = ()) -> tuple[str, ...]:
+        """The options of ``pyzswap run`` for this case: :attr:`args` but the kernel side's
+        ``--add-memcgs``, and the host's memory cgroups as the kernel runs recorded them
+        (:func:`~pyzswap.tools.kernel.fidelity.memcg_counts`)."""
+        from .fidelity import memcg_counts
+
+        args = self.args[:-2] if self.add_memcgs else self.args
+        counts = memcg_counts(kernel_runs)
+        return (*args, *(a for key, value in counts.items()
+                         for a in (f"--{key.replace('_', '-')}", str(value))))
 
     def text(self) -> str:
         return self.make(np.random.default_rng(self.seed))
@@ -203,6 +219,9 @@ SUITE: Final[dict[str, SuiteCase]] = {c.name: c for c in (
     SuiteCase("poolhit", "640 MiB in a 64 MiB group with max_pool_percent=1: zswap's pool "
               "limit (1% of RAM) is hit", 1804, _fill_then_zipf(163840, 150_000, 0.8),
               ("G=64M",), 1),
+    SuiteCase("poolhit-memcgs", "'poolhit' on a host with 100 more (empty) memory cgroups: "
+              "zswap's shrink worker walks past each one, and writes back far less", 1804,
+              _fill_then_zipf(163840, 150_000, 0.8), ("G=64M",), 1, add_memcgs=100),
     SuiteCase("memcgs", "three groups with their own limits and contents (real, mixed with 20% "
               "zero pages, JSON); the third starts late, the first exits", 1805,
               _memcgs_trace, ("a=32M", "b=32M", "c=16M")),
