@@ -1,4 +1,4 @@
-"""``pyzswap run --host-memcgs auto``: this machine's memory cgroups, read (never changed)."""
+"""run/cli_support.py: ``pyzswap run --host-memcgs auto`` reads this machine's memory cgroups (never changes them)."""
 
 from __future__ import annotations
 
