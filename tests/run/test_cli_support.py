@@ -1,4 +1,5 @@
-"""run/cli_support.py: ``pyzswap run --host-memcgs auto`` reads this machine's memory cgroups (never changes them)."""
+"""run/cli_support.py: ``pyzswap run --host-memcgs auto`` reads this machine's memory
+cgroups (never changes them)."""
 
 from __future__ import annotations
 
