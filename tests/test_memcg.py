@@ -365,7 +365,7 @@ def test_shrink_cursor_round_robin_and_offline_cleanup(tree: dict[str, MemCgroup
 def test_shrink_cursor_jump_from_a_group_removed_under_it(tree: dict[str, MemCgroup]) -> None:
     """A walk whose position was removed before its offline cleanup ran resumes after it, as
     mem_cgroup_iter does (the worker holds the cursor's lock while the rmdir waits for it)."""
-    root, a, b, c, d = unpack(tree)
+    root, _a, b, c, d = unpack(tree)
     cur = ZswapShrinkCursor(root)
     assert cur.next_with([b.id]) == (b, 2)  # root and a passed
     cur.close()  # no offline cleanup from here on: b stays the position once removed
