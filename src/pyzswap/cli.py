@@ -255,14 +255,14 @@ def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--page-cluster", type=click.IntRange(0, 31), default=3,
                      show_default=True, help="vm.page-cluster: swap readahead of up to 2**N "
                                              "pages"),
-        click.option("--host-memcgs", type=click.IntRange(0, 100_000), default=0,
-                     show_default=True,
+        click.option("--host-memcgs", default="0", show_default=True, metavar="N|auto",
                      help="the machine's other online memory cgroups (no zswap entries): "
-                          "zswap's pool-limit shrink worker walks past each one"),
-        click.option("--dying-memcgs", type=click.IntRange(0, 1_000_000), default=0,
-                     show_default=True,
+                          "zswap's pool-limit shrink worker walks past each one; auto: this "
+                          "machine's, now"),
+        click.option("--dying-memcgs", default="0", show_default=True, metavar="N|auto",
                      help="the machine's dying memory cgroups (removed, not yet freed; "
-                          "/proc/cgroups counts them): the worker's walk passes them too"),
+                          "/proc/cgroups counts them): the worker's walk passes them too; "
+                          "auto: this machine's, now"),
         click.option("--min-free-kbytes", type=click.IntRange(0, None), default=None,
                      help="vm.min_free_kbytes (watermarks); default: the kernel's for the RAM "
                           "size"),
@@ -331,7 +331,7 @@ SWAP_DEVICE_NAMES = ("nvme", "ssd", "hdd", "zram")
                    "report then has no baseline column)")
 def run(workload: str | None, ram: str | None, cgroup_version: str,
         memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
-        min_free_kbytes: int | None, host_memcgs: int, dying_memcgs: int, ops: int | None,
+        min_free_kbytes: int | None, host_memcgs: str, dying_memcgs: str, ops: int | None,
         scale: float | None,
         pattern: str | None, seed: int, swap_device: str | None, swap_latency: float | None,
         swap_dir: Path | None, no_verify: bool, as_json: bool, html_file: Path | None,
@@ -375,12 +375,13 @@ def run(workload: str | None, ram: str | None, cgroup_version: str,
         if "zram" not in backends:
             raise CliError("--zram-size is zram's disksize: it needs --backend zram")
         zram_pages = max(1, _cs.size(zram_size, "--zram-size", parse_size) // 4096)
+    counts = _cs.memcg_counts(host_memcgs, dying_memcgs)
     base = RunConfig(
         compressor=names[0], ram_pages=ram_pages, max_pool_percent=max_pool_percent,
         accept_threshold_percent=accept_threshold_percent, shrinker_enabled=shrinker,
         cgroup_version=int(cgroup_version), swappiness=swappiness, page_cluster=page_cluster,
-        min_free_kbytes=min_free_kbytes, host_memcgs=host_memcgs,
-        dying_memcgs=dying_memcgs,
+        min_free_kbytes=min_free_kbytes, host_memcgs=counts["host_memcgs"],
+        dying_memcgs=counts["dying_memcgs"],
         memcg_max=_cs.limits(memcg_max, "--memcg-max", parse_size),
         zswap_max=_cs.limits(zswap_max, "--zswap-max", parse_size),
         zswap_writeback=dict.fromkeys((p.strip("/") for p in no_writeback), False),
@@ -446,7 +447,7 @@ def run(workload: str | None, ram: str | None, cgroup_version: str,
               help="backends of the grid besides the no-zswap baseline (zswap, zram)")
 def advise(workload: str | None, ram: str | None, cgroup_version: str,
            memcg_max: tuple[str, ...], swappiness: int, page_cluster: int,
-           min_free_kbytes: int | None, host_memcgs: int, dying_memcgs: int, ops: int | None,
+           min_free_kbytes: int | None, host_memcgs: str, dying_memcgs: str, ops: int | None,
         scale: float | None,
            pattern: str | None, seed: int, swap_device: str | None,
            swap_latency: float | None, swap_dir: Path | None, no_verify: bool, as_json: bool,
@@ -485,10 +486,11 @@ def advise(workload: str | None, ram: str | None, cgroup_version: str,
         raise CliError("--swap-device zram: the grid has zram as a backend; give the disk "
                        "behind zswap (nvme, ssd, hdd)")
     device = _cs.device(swap_device, swap_latency, ["zswap"])
+    counts = _cs.memcg_counts(host_memcgs, dying_memcgs)
     base = RunConfig(ram_pages=None if ram is None else _cs.ram_pages(ram, parse_size),
                      cgroup_version=int(cgroup_version), swappiness=swappiness,
                      page_cluster=page_cluster, min_free_kbytes=min_free_kbytes,
-                     host_memcgs=host_memcgs, dying_memcgs=dying_memcgs,
+                     host_memcgs=counts["host_memcgs"], dying_memcgs=counts["dying_memcgs"],
                      memcg_max=_cs.limits(memcg_max, "--memcg-max", parse_size),
                      verify=not no_verify)
     make = _cs.workload_maker(workload, pattern, ops, scale)

@@ -155,6 +155,7 @@ def test_cli_run_json_compare_and_sweep(capsys: pytest.CaptureFixture[str]) -> N
         (["run", "-c", "lz5"], "unknown compressor"),
         (["run", "--host-memcgs", "-1"], "--host-memcgs"),
         (["run", "--dying-memcgs", "x"], "--dying-memcgs"),
+        (["run", "--host-memcgs", "lots"], "give a count or auto"),
     ],
 )
 def test_cli_run_errors_are_one_line(argv: list[str], message: str,

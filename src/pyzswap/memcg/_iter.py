@@ -72,33 +72,39 @@ class ZswapShrinkCursor:
         """Advance, as :meth:`next` calls in a row would, to the first group whose id is in
         ``candidates``; return it (None at the end of the pass) and how many groups were
         passed on the way. The walk is the same; only the groups in between are not returned
-        one by one (``shrink_worker`` finds nothing to write back in a group without entries)."""
+        one by one (``shrink_worker`` finds nothing to write back in a group without entries).
+        Lock-free towards the tree, as :func:`mem_cgroup_iter` (the order is rebuilt from the
+        children tuples when the tree's generation moved)."""
         self._lock.acquire()
         try:
             h = self.root._h
-            if self._generation != h.generation:
-                with h.cgroup_mutex:
-                    self._order = order = []
-                    stack = [self.root] if self.root.online else []
-                    while stack:
-                        node = stack.pop()
-                        order.append(node)
-                        stack.extend(reversed(node._kids[0]))
-                    self._pos = {m.id: i for i, m in enumerate(order)}
-                    self._generation = h.generation
+            generation = h.generation
+            if self._generation != generation:
+                self._order = order = []
+                stack = [self.root] if self.root.online else []
+                while stack:
+                    node = stack.pop()
+                    order.append(node)
+                    stack.extend(reversed(node._kids[0]))
+                self._pos = {m.id: i for i, m in enumerate(order)}
+                self._generation = generation
             order, pos = self._order, self._pos
             prev = self.next_shrink
-            start = -1 if prev is None else pos.get(prev.id, -2)
-            if start == -2:  # not walked by position (cannot happen: removal moves the cursor)
-                raise InvalidParameter(f"{prev!r} is not an online group of this walk")
+            if prev is None:
+                start = -1
+            elif prev.id in pos:
+                start = pos[prev.id]
+            else:  # removed under us (its offline cleanup is waiting for this lock)
+                nxt = mem_cgroup_iter(self.root, prev)
+                start = len(order) - 1 if nxt is None else pos.get(nxt.id, len(order)) - 1
             best = len(order)
             for memcg_id in candidates:
                 i = pos.get(memcg_id, -1)
                 if start < i < best:
                     best = i
-            if best == len(order):
+            if best >= len(order):
                 self.next_shrink = None
-                return None, len(order) - start - 1
+                return None, max(0, len(order) - start - 1)
             self.next_shrink = order[best]
             return order[best], best - start - 1
         finally:

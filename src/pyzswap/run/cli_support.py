@@ -170,6 +170,34 @@ def ram_pages(text: str, parse_size: Callable[[str, str], int]) -> int:
     return nbytes // PAGE_SIZE
 
 
+def memcg_counts(host: str, dying: str) -> dict[str, int]:
+    """``--host-memcgs`` and ``--dying-memcgs``: a count each, or ``auto`` for this machine's
+    (read from its cgroup file system and /proc/cgroups; nothing is changed)."""
+    out: dict[str, int] = {}
+    auto: dict[str, int] | None = None
+    for key, text in (("host_memcgs", host), ("dying_memcgs", dying)):
+        option = f"--{key.replace('_', '-')}"
+        if text.strip().lower() == "auto":
+            if auto is None:
+                from ..tools.kernel.replay import this_host_memcgs
+
+                try:
+                    auto = this_host_memcgs()
+                except (OSError, ZswapError) as exc:
+                    raise CliError(f"{option} auto: cannot count this machine's memory "
+                                           f"cgroups ({exc})") from None
+            out[key] = auto[key]
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            raise CliError(f"{option} {text!r}: give a count or auto") from None
+        if not 0 <= value <= 1_000_000:
+            raise CliError(f"{option} {value}: give 0..1000000")
+        out[key] = value
+    return out
+
+
 def limits(items: tuple[str, ...], option: str,
             parse_size: Callable[[str, str], int]) -> dict[str, int | None]:
     out: dict[str, int | None] = {}

@@ -26,7 +26,13 @@ from pyzswap.run.trace import (
 )
 from pyzswap.tools.kernel._host import HostPaths, KernelUnavailable
 from pyzswap.tools.kernel.cgroup import MemoryHierarchy, memory_hierarchy
-from pyzswap.tools.kernel.replay import ReplayOptions, _check_host, count_memcgs, dry_run
+from pyzswap.tools.kernel.replay import (
+    ReplayOptions,
+    _check_host,
+    count_memcgs,
+    dry_run,
+    this_host_memcgs,
+)
 from pyzswap.tools.kernel.replay_program import (
     HEADER_DTYPE,
     OP_DTYPE,
@@ -362,6 +368,16 @@ def test_the_host_s_other_memory_cgroups_are_counted(tmp_path: Path) -> None:
     (root / "system/cgroup.subtree_control").write_text("cpu\n")
     v2 = MemoryHierarchy(2, root)
     assert count_memcgs(v2, host, parent, ["/x/y"]) == {"host_memcgs": 3, "dying_memcgs": 14}
+
+
+def test_this_host_s_memory_cgroups_are_read_for_run_auto(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    for d in ("system/a", "user"):
+        (root / d).mkdir(parents=True)
+    host = fake_host(tmp_path, f"cgroup {root} cgroup rw,relatime,memory 0 0\n")
+    (host.proc / "cgroups").write_text("memory\t4\t9\t1\n")
+    # online: root, system, system/a, user; the root is the model's own
+    assert this_host_memcgs(host) == {"host_memcgs": 3, "dying_memcgs": 5}
 
 
 def test_add_memcgs_is_checked() -> None:

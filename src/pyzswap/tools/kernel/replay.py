@@ -468,6 +468,13 @@ def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, parent: Path,
             "dying_memcgs": total - online}
 
 
+def this_host_memcgs(host: HostPaths = HOST) -> dict[str, int]:
+    """This machine's memory cgroups besides the root, now: ``host_memcgs`` online and
+    ``dying_memcgs`` (:func:`count_memcgs` with no trace groups). Reads only."""
+    hierarchy = memory_hierarchy(host)
+    return count_memcgs(hierarchy, host, hierarchy.root / "pyzswap-no-such-group", [])
+
+
 def _configure_groups(tree: MemcgTree, hierarchy: MemoryHierarchy, opts: ReplayOptions,
                       groups: list[str]) -> None:
     limits = {_norm(k): v for k, v in opts.memcg_max.items()}
