@@ -134,6 +134,13 @@ def test_cli_run_json_compare_and_sweep(capsys: pytest.CaptureFixture[str]) -> N
     assert [r["parameters"]["max_pool_percent"] for r in runs] == [10, 40]
     code, out, _ = _run_cli(["run", "--scale", "0.1"], capsys)
     assert code == 0 and "pool_total_size" in out and "every fault returned its page" in out
+    # a pool-limit run on a machine with no other memory cgroups says what it left out
+    code, out, _ = _run_cli(["run", "--scale", "0.1", "--max-pool-percent", "1", "--no-baseline"],
+                            capsys)
+    assert code == 0 and "pool limit was hit" in " ".join(out.split())
+    code, out, _ = _run_cli(["run", "--scale", "0.1", "--max-pool-percent", "1", "--no-baseline",
+                             "--host-memcgs", "2"], capsys)
+    assert code == 0 and "pool limit was hit" not in " ".join(out.split())
     code, out, _ = _run_cli(["run", "--scale", "0.1", "--host-memcgs", "3", "--dying-memcgs",
                              "40", "--no-baseline", "--json"], capsys)
     assert code == 0

@@ -169,6 +169,12 @@ def print_run(r: Mapping[str, Any], console: Console | None = None) -> None:
                                                          "huge_pages")]))
     con.print(_kv_table("/sys/kernel/debug/zswap", [(k, f"{v:,}")
                                                      for k, v in r["debugfs"].items()]))
+    if r["debugfs"].get("pool_limit_hit") and not (r.get("host_memcgs") or
+                                                   r.get("dying_memcgs")):
+        con.print("zswap's pool limit was hit: how much its shrink worker writes back depends on "
+                  "the machine's other memory cgroups, which this run had none of (--host-memcgs "
+                  "and --dying-memcgs; auto reads this machine's: docs/KERNEL_ORACLE.md, \"What "
+                  "paces the shrink worker\")")
     con.print(_kv_table("/proc/vmstat", [(k, f"{v:,}") for k, v in r["vmstat"].items()]))
     if r["memcg"]:
         table = Table(title="memory cgroups (memory.stat)", title_justify="left")
