@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from pyzswap.cli import main
-from pyzswap.tools.kernel.fidelity import compare_results
+from pyzswap.tools.kernel.fidelity import compare_results, memcg_counts, model_args
+from pyzswap.tools.kernel.replay_cli import options_from_args
 from pyzswap.tools.kernel.suite import SUITE
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fidelity"
@@ -38,9 +39,9 @@ def _run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     suite_case = SUITE[case]
     assert suite_case.sha256() == recorded["trace_sha256"], "the trace generator changed"
     trace = suite_case.write(tmp_path)
-    ram = recorded["machine"]["ram_bytes"]
-    code = main(["run", str(trace), "--ram", f"{ram >> 10}K",
-                 *suite_case.model_args(recorded["runs"]), "--no-baseline", "--json"])
+    args, _ = model_args(trace, options_from_args(trace, suite_case.args),
+                         recorded["machine"]["ram_bytes"], memcg_counts(recorded["runs"]))
+    code = main(args)
     out = capsys.readouterr()
     assert code == 0, out.err
     return recorded, json.loads(out.out)

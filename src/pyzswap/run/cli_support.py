@@ -185,7 +185,7 @@ def memcg_counts(host: str, dying: str) -> dict[str, int]:
                     auto = this_host_memcgs()
                 except (OSError, ZswapError) as exc:
                     raise CliError(f"{option} auto: cannot count this machine's memory "
-                                           f"cgroups ({exc})") from None
+                                   f"cgroups ({exc})") from None
             out[key] = auto[key]
             continue
         try:

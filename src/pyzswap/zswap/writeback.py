@@ -345,18 +345,12 @@ class ZswapWriteback(ZswapBase):
             return
         failures = attempts = 0
         cursor = self._shrink_cursor
-        lru = self.lru
         while True:
             empty = 0
             if cursor is None:
                 memcg = None
-            else:
-                # the groups with entries; the others would return -ENOENT, changing nothing
-                memcg, empty = cursor.next_with([i for i in lru.memcg_ids() if lru.count(i)])
-                while memcg is not None and self._nothing_to_shrink(memcg):
-                    more_memcg, more = cursor.next_with(
-                        [i for i in lru.memcg_ids() if lru.count(i)])
-                    memcg, empty = more_memcg, empty + 1 + more
+            else:  # the other groups' shrink_memcg would return -ENOENT, changing nothing
+                memcg, empty = cursor.next_with(self._shrinkable_memcg_ids())
             if empty:
                 self.enoent_run = empty
                 yield -errno.ENOENT
@@ -385,11 +379,17 @@ class ZswapWriteback(ZswapBase):
             if self.total_pages() <= thr:
                 break
 
-    def _nothing_to_shrink(self, memcg: MemCgroup) -> bool:
-        """:meth:`shrink_memcg` would return -ENOENT without a change: writeback disabled, the
-        group offline, or its LRU empty."""
-        return (not memcg.online or not memcg.zswap_writeback_enabled()
-                or not self.lru.count(memcg.id))
+    def _shrinkable_memcg_ids(self) -> list[int]:
+        """The groups :meth:`shrink_memcg` would not return -ENOENT for without a change:
+        online (``mem_cgroup_from_id``), writeback enabled, entries on their LRU."""
+        root, lru = self.memcg_root, self.lru
+        assert root is not None  # only called with a hierarchy to walk
+        out = []
+        for memcg_id in lru.memcg_ids():
+            memcg = root.from_id(memcg_id)
+            if memcg is not None and memcg.zswap_writeback_enabled() and lru.count(memcg_id):
+                out.append(memcg_id)
+        return out
 
     def shrink_work_queue(self) -> None:
         """``queue_work(shrink_wq, &zswap_shrink_work)``: run the shrink worker on its thread."""

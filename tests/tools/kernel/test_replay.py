@@ -357,9 +357,9 @@ def test_the_host_s_other_memory_cgroups_are_counted(tmp_path: Path) -> None:
                                        "cpu\t2\t40\t1\nmemory\t4\t20\t1\n")
     v1 = MemoryHierarchy(1, root)
     # the trace's groups x and x/y are the model's own, the root is the model's root
-    assert count_memcgs(v1, host, parent, ["/x/y"]) == {"host_memcgs": 5, "dying_memcgs": 12}
+    assert count_memcgs(v1, host, ["/x/y"]) == {"host_memcgs": 5, "dying_memcgs": 12}
     # processes in the parent itself: the parent is then the model's root group
-    assert count_memcgs(v1, host, parent, ["/x/y"], parent_used=True)["host_memcgs"] == 4
+    assert count_memcgs(v1, host, ["/x/y"], parent_used=True)["host_memcgs"] == 4
     # cgroup v2: only groups whose parent enables the memory controller have a memcg
     for d in (root, root / "system", parent, parent / "x"):
         (d / "cgroup.subtree_control").write_text("memory\n")
@@ -367,7 +367,7 @@ def test_the_host_s_other_memory_cgroups_are_counted(tmp_path: Path) -> None:
         (d / "cgroup.subtree_control").write_text("\n")
     (root / "system/cgroup.subtree_control").write_text("cpu\n")
     v2 = MemoryHierarchy(2, root)
-    assert count_memcgs(v2, host, parent, ["/x/y"]) == {"host_memcgs": 3, "dying_memcgs": 14}
+    assert count_memcgs(v2, host, ["/x/y"]) == {"host_memcgs": 3, "dying_memcgs": 14}
 
 
 def test_this_host_s_memory_cgroups_are_read_for_run_auto(tmp_path: Path) -> None:

@@ -425,7 +425,7 @@ def _run_on_host(compiled: CompiledTrace, inputs: Inputs, opts: ReplayOptions,
                                 cgroup_procs=[str(tree.procs_file(_group_of(s)))
                                               for s in compiled.procs],
                                 dump=False)
-        memcgs = count_memcgs(hierarchy, host, tree.parent, groups,
+        memcgs = count_memcgs(hierarchy, host, groups,
                               parent_used=not all(map(_group_of, compiled.procs)))
         say(f"replaying {compiled.total_accesses:,} accesses")
         out, _ = _launch(program, inputs, None, changes)
@@ -441,12 +441,12 @@ def _run_on_host(compiled: CompiledTrace, inputs: Inputs, opts: ReplayOptions,
     return out, files, settings, counts, no_lru
 
 
-def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, parent: Path,
-                 groups: Sequence[str], parent_used: bool = False) -> dict[str, int]:
+def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, groups: Sequence[str] = (),
+                 parent_used: bool = False) -> dict[str, int]:
     """The host's memory cgroups besides the root and the trace's own groups (with their
-    ancestors below ``parent``): ``host_memcgs`` online ones (the directories with a memory
-    controller, ``parent`` among them unless a process runs in it, ``parent_used``: then it is
-    the model's root) and ``dying_memcgs`` (removed, not yet freed:
+    ancestors below the run's parent directory): ``host_memcgs`` online ones (the directories
+    with a memory controller, the run's parent among them unless a process runs in it,
+    ``parent_used``: then it is the model's root) and ``dying_memcgs`` (removed, not yet freed:
     ``/proc/cgroups`` counts them, the file system no longer shows them). zswap's shrink worker
     walks past every one of them (``mem_cgroup_iter`` in ``shrink_worker``)."""
     online = 1
@@ -463,7 +463,6 @@ def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, parent: Path,
             total = max(total, int(fields[2]))
     own = {"/".join(parts[:i + 1]) for g in groups
            for parts in [[p for p in g.split("/") if p]] for i in range(len(parts))}
-    own = {o for o in own if (parent / o).is_dir()}
     return {"host_memcgs": max(0, online - 1 - len(own) - parent_used),
             "dying_memcgs": total - online}
 
@@ -471,8 +470,7 @@ def count_memcgs(hierarchy: MemoryHierarchy, host: HostPaths, parent: Path,
 def this_host_memcgs(host: HostPaths = HOST) -> dict[str, int]:
     """This machine's memory cgroups besides the root, now: ``host_memcgs`` online and
     ``dying_memcgs`` (:func:`count_memcgs` with no trace groups). Reads only."""
-    hierarchy = memory_hierarchy(host)
-    return count_memcgs(hierarchy, host, hierarchy.root / "pyzswap-no-such-group", [])
+    return count_memcgs(memory_hierarchy(host), host)
 
 
 def _configure_groups(tree: MemcgTree, hierarchy: MemoryHierarchy, opts: ReplayOptions,

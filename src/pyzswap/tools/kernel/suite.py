@@ -20,10 +20,10 @@ bytes everywhere; the fixture records its SHA-256.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -183,17 +183,6 @@ class SuiteCase:
         return (*BASE_ARGS, "--max-pool-percent", str(self.max_pool_percent),
                 "--swappiness", str(self.swappiness), "--page-cluster", str(self.page_cluster),
                 *limits, *extra)
-
-    def model_args(self, kernel_runs: Sequence[Mapping[str, Any]] = ()) -> tuple[str, ...]:
-        """The options of ``pyzswap run`` for this case: :attr:`args` but the kernel side's
-        ``--add-memcgs``, and the host's memory cgroups as the kernel runs recorded them
-        (:func:`~pyzswap.tools.kernel.fidelity.memcg_counts`)."""
-        from .fidelity import memcg_counts
-
-        args = self.args[:-2] if self.add_memcgs else self.args
-        counts = memcg_counts(kernel_runs)
-        return (*args, *(a for key, value in counts.items()
-                         for a in (f"--{key.replace('_', '-')}", str(value))))
 
     def text(self) -> str:
         return self.make(np.random.default_rng(self.seed))
