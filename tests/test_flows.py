@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pyzswap import PAGE_SIZE, Zswap
 from pyzswap.cpu import CpuModel
-from pyzswap.errors import DecompressFail, InvalidParameter, ZswapError
+from pyzswap.errors import DecompressFail, InvalidParameter, SlotBusy, ZswapError
 from pyzswap.memcg import MemCgroup
 from pyzswap.pool import LIFETIMES
 from pyzswap.zsmalloc import ZsPool
@@ -568,3 +568,40 @@ def test_keyword_arguments_reach_the_same_flow() -> None:
         with pytest.raises(TypeError):
             z.load(out, 0, 4, True)  # type: ignore[misc]
         z.close()
+
+
+class _PythonHook(Zswap):
+    """A subclass with its own slot-free hook: attach_swap keeps the Python one."""
+
+    def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
+        super()._on_swap_free(swp_type, offset, nr)
+
+
+def test_the_slot_free_hook_in_c_does_what_the_python_one_does() -> None:
+    """``NativeFlow.on_swap_free`` (the swap table's hook) against ``Zswap._on_swap_free``:
+    entries of freed slots invalidated and counted, nothing for a type zswap does not have,
+    SlotBusy while an operation on a slot is in flight, nothing once closed."""
+    sides = [cls(totalram_pages=None, cpus=1, shrink_work="inline")
+             for cls in (Zswap, _PythonHook)]
+    hooks = [sides[0]._native_flow.on_swap_free, sides[1]._on_swap_free]
+    for z in sides:
+        z.swapon(0, 64)
+        for off in range(1, 9):
+            assert z.store(text_page(off), 0, off)
+    for hook in hooks:
+        hook(0, 2, 3)
+        hook(5, 1, 1)  # not a type of this zswap
+    assert _state(sides[0]) == _state(sides[1])
+    assert sides[0].invalidated_pages == 3
+    for z, hook in zip(sides, hooks, strict=True):
+        z._table.slots_begin(0, 7, 1)
+        with pytest.raises(SlotBusy, match="invalidate of swap slots 0:6"):
+            hook(0, 6, 2)
+        z._table.slots_end(0, 7, 1)
+        with pytest.raises(ValueError):
+            hook(0, 60, 10)
+    assert _state(sides[0]) == _state(sides[1])
+    for z, hook in zip(sides, hooks, strict=True):
+        z.close()
+        hook(0, 1, 1)
+    assert sides[0].invalidated_pages == sides[1].invalidated_pages == 3

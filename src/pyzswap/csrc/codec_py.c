@@ -77,6 +77,12 @@ const char *pyz_pagecodec_name(PyzPageCodecObject *c)
     return pyz_algos[c->algo].name;
 }
 
+int pyz_pagecodec_algo(PyzPageCodecObject *c, int *level)
+{
+    *level = c->level;
+    return c->algo;
+}
+
 PyObject *pyz_pagecodec_decompress_error(PyzPageCodecObject *c, int slen)
 {
     if (pyz_load_zswap_errors() == 0)

@@ -24,6 +24,8 @@ int pyz_pagecodec_compress(PyzPageCodecObject *codec, const void *src, int slen,
                            int cap);
 int pyz_pagecodec_decompress(PyzPageCodecObject *codec, const void *src, int slen, void *dst,
                              int cap);
+/* The algorithm (enum pyz_algo) and, in *level, the level its contexts are made with. */
+int pyz_pagecodec_algo(PyzPageCodecObject *codec, int *level);
 /* The algorithm's name (static storage). */
 const char *pyz_pagecodec_name(PyzPageCodecObject *codec);
 /* Raise DecompressFail for a failed decompression of `slen` bytes; returns NULL. */

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A folio and its slots, checked (parse_folio); the buffer is held in view. */
 struct folio_arg {
@@ -293,8 +294,17 @@ static PyObject *call_with_view(PyObject *obj, PyObject *name, const char *mem, 
 
 /* zswap_compress's codec call on a locked context: the length (> 0), or 0 when the codec
  * refused the page (*poor set for -ENOSPC), or -1 with an exception. */
-static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_buffer *dst,
-                         int *poor)
+/* The flow's look-ahead helper if it is usable in this process (one made before a fork()
+ * is left alone in the child: its thread is not there and its lock may be held). */
+static struct pyz_ahead *ahead_of(NativeFlowObject *f)
+{
+    if (f->ahead && pyz_ahead_owner(f->ahead) != getpid())
+        f->ahead = NULL;
+    return f->ahead;
+}
+
+static int compress_page(NativeFlowObject *f, CtxResourcesObject *res, int k, const char *page,
+                         Py_buffer *dst, int *poor)
 {
     *poor = 0;
     PyObject *buf = PyList_Check(res->buffers) && k < PyList_GET_SIZE(res->buffers)
@@ -309,8 +319,12 @@ static int compress_page(CtxResourcesObject *res, int k, const char *page, Py_bu
     PyzPageCodecObject *codec = pyz_pagecodec_of(res->single);
     int cap = dst->len > 2 * PAGE_SIZE ? 2 * PAGE_SIZE : (int)dst->len, r;
     if (codec) {
+        struct pyz_ahead *ahead = ahead_of(f);
+        int level, algo = pyz_pagecodec_algo(codec, &level);
         Py_BEGIN_ALLOW_THREADS
-        r = pyz_pagecodec_compress(codec, page, PAGE_SIZE, dst->buf, cap);
+        /* precompress's result if it has this page's bytes: the same codec's output */
+        if (!ahead || !pyz_ahead_take(ahead, algo, level, page, PAGE_SIZE, dst->buf, cap, &r))
+            r = pyz_pagecodec_compress(codec, page, PAGE_SIZE, dst->buf, cap);
         Py_END_ALLOW_THREADS
         if (r == -ENOMEM)
             PyErr_NoMemory();
@@ -660,7 +674,7 @@ static int store_batch_pages(NativeFlowObject *f, struct pool_use *p, struct fol
     for (int i = start; i < end && rc == 1; i++) {
         const char *page = a->buf + (size_t)i * PAGE_SIZE;
         Py_buffer dst;
-        int poor, dlen = compress_page(c.res, 0, page, &dst, &poor);
+        int poor, dlen = compress_page(f, c.res, 0, page, &dst, &poor);
         if (dlen < 0) {
             rc = -1;
             break;
@@ -1253,6 +1267,115 @@ static PyObject *flow_store_batch(NativeFlowObject *f, PyObject *const *args, si
 
 /* ---------------------------------------------------------------- the type --------------- */
 
+/* on_swap_free(type, offset, nr): the swap table's slot-free hook, zswap_invalidate of
+ * slots that became free (Zswap._on_swap_free, in C: the swap core calls it for every freed
+ * slot). Nothing for a type zswap does not have (or once closed); SlotBusy while an
+ * operation on one of the slots is in flight. Pools whose last entry went are released. */
+static PyObject *flow_on_swap_free(NativeFlowObject *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!f->ready)
+        return pyz_err_uninit("NativeFlow");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "on_swap_free(type, offset, nr) takes 3 arguments");
+        return NULL;
+    }
+    long tv = PyLong_AsLong(args[0]);
+    long long ov = tv == -1 && PyErr_Occurred() ? -1 : PyLong_AsLongLong(args[1]);
+    long long nr = ov == -1 && PyErr_Occurred() ? -1 : PyLong_AsLongLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    ZswapStateObject *s = f->state;
+    lock_zswap(f);
+    struct et_tree *tr = !s->closed && tv >= 0 && tv < ET_MAX_TYPES ? s->table->trees[tv] : NULL;
+    long long freed = 0;
+    if (tr && (ov < 0 || nr < 1 || (uint64_t)ov + (uint64_t)nr > tr->nr_pages)) {
+        PyErr_Format(PyExc_ValueError, "slots %ld:%lld+%lld are not in a swapped-on type", tv,
+                     ov, nr);
+        freed = -1;
+    } else if (tr) {
+        freed = pyz_state_invalidate(s, (unsigned)tv, (uint64_t)ov, (uint64_t)nr);
+    }
+    unlock_zswap(f);
+    if (freed < 0)
+        return NULL;
+    if (pyz_flow_release_pools(f) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* precompress(tfm, pages): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper, to be
+ * compressed with tfm's algorithm (a PageCodec of the codec table; any other: nothing done)
+ * into at most a page, the size of every pool context's buffer (pool.py).
+ * Returns how many it took. */
+static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (!f->ready)
+        return pyz_err_uninit("NativeFlow");
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "precompress(tfm, pages) takes 2 arguments");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "precompress: pages must be a sequence");
+    if (!seq)
+        return NULL;
+    PyzPageCodecObject *codec = pyz_pagecodec_of(args[0]);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > PYZ_AHEAD_MAX)
+        n = PYZ_AHEAD_MAX;
+    Py_buffer views[PYZ_AHEAD_MAX];
+    const char *pages[PYZ_AHEAD_MAX];
+    Py_ssize_t k = 0;
+    int r = 0;
+    for (; k < n; k++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, k), &views[k], PyBUF_C_CONTIGUOUS) < 0)
+            goto out;
+        if (views[k].len != PAGE_SIZE) {
+            PyBuffer_Release(&views[k]);
+            PyErr_Format(InvalidPage, "precompress: every page must be %d bytes", PAGE_SIZE);
+            goto out;
+        }
+        pages[k] = views[k].buf;
+    }
+    if (codec && n) {
+        struct pyz_ahead *ahead = ahead_of(f);
+        if (!ahead && !(ahead = f->ahead = pyz_ahead_new())) {
+            PyErr_NoMemory();
+            goto out;
+        }
+        int level, algo = pyz_pagecodec_algo(codec, &level);
+        Py_BEGIN_ALLOW_THREADS
+        r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE);
+        Py_END_ALLOW_THREADS
+    }
+out:
+    while (k > 0)
+        PyBuffer_Release(&views[--k]);
+    Py_DECREF(seq);
+    return PyErr_Occurred() ? NULL : PyLong_FromLong(r);
+}
+
+/* precompress_wait(): until the helper has compressed every page handed over. */
+static PyObject *flow_precompress_wait(NativeFlowObject *f, PyObject *unused)
+{
+    struct pyz_ahead *ahead = ahead_of(f);
+    if (ahead) {
+        Py_BEGIN_ALLOW_THREADS
+        pyz_ahead_wait(ahead);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+/* precompress_counts() -> (taken, handed over): the look-ahead's use so far. */
+static PyObject *flow_precompress_counts(NativeFlowObject *f, PyObject *unused)
+{
+    long long taken = 0, submitted = 0;
+    struct pyz_ahead *ahead = ahead_of(f);
+    if (ahead)
+        pyz_ahead_counts(ahead, &taken, &submitted);
+    return Py_BuildValue("(LL)", taken, submitted);
+}
+
 static int nf_init(NativeFlowObject *f, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"state", "owner", "cpus", NULL};
@@ -1313,6 +1436,7 @@ static void nf_dealloc(NativeFlowObject *f)
 {
     PyObject_GC_UnTrack(f);
     nf_clear(f);
+    pyz_ahead_free(ahead_of(f)); /* joins the helper thread, if one runs */
     Py_TYPE(f)->tp_free((PyObject *)f);
 }
 
@@ -1323,6 +1447,14 @@ static PyMethodDef nf_methods[] = {
      "load(out, swp_type, offset, *, swapcache=True) -> bool: zswap_load"},
     {"store_batch", (PyCFunction)(void (*)(void))flow_store_batch, METH_FASTCALL | METH_KEYWORDS,
      "store_batch(folios, memcg=None) -> [bool]: reclaim's batch of (folio, type, offset)"},
+    {"on_swap_free", (PyCFunction)(void (*)(void))flow_on_swap_free, METH_FASTCALL,
+     "on_swap_free(type, offset, nr): the swap table's hook, zswap_invalidate of freed slots"},
+    {"precompress", (PyCFunction)(void (*)(void))flow_precompress, METH_FASTCALL,
+     "precompress(tfm, pages) -> int: compress pages about to be stored on a helper thread"},
+    {"precompress_wait", (PyCFunction)flow_precompress_wait, METH_NOARGS,
+     "precompress_wait(): until the helper has compressed every page handed over"},
+    {"precompress_counts", (PyCFunction)flow_precompress_counts, METH_NOARGS,
+     "precompress_counts() -> (taken, handed_over)"},
     {NULL},
 };
 

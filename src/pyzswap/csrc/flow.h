@@ -41,6 +41,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "ahead.h"
 #include "consts.h"
 #include "state.h"
 
@@ -51,6 +52,7 @@ typedef struct {
     PyObject *owner;   /* a weak reference to the Zswap: its FlowHooks */
     PyObject *cpus;    /* the CpuModel */
     PyObject *online;  /* cpus.online: one bool per possible CPU, changed in place */
+    struct pyz_ahead *ahead; /* precompress's helper (ahead.h); NULL until first used */
 } NativeFlowObject;
 
 /* What a store or load uses of its pool, with its own references (the pool's record may go

@@ -427,6 +427,20 @@ int pyz_state_erase(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t n
     return report_error(&err);
 }
 
+long long pyz_state_invalidate(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr)
+{
+    if (et_slots_busy(s->table, type, off, (uint32_t)nr)) {
+        PyErr_Format(pyz_SlotBusy, "invalidate of swap slots %u:%llu+%llu while a store, load "
+                     "or writeback of one of them is in flight", type,
+                     (unsigned long long)off, (unsigned long long)nr);
+        return -1;
+    }
+    struct first_error err = {NULL};
+    long long freed = erase(s, type, off, nr, &err);
+    stat_add(s, STAT_INVALIDATED_PAGES, freed);
+    return report_error(&err) < 0 ? -1 : freed;
+}
+
 static int same_entry(const struct et_rec *a, const struct et_rec *b)
 {
     return a->handle == b->handle && a->pool_id == b->pool_id && a->length == b->length &&

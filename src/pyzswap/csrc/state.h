@@ -141,6 +141,10 @@ int pyz_state_publish(ZswapStateObject *s, unsigned type, uint64_t off, uint32_t
 int pyz_state_stored(ZswapStateObject *s, long long nr, int32_t objcg);
 /* Erase and free every entry of slots off..off+nr-1 (locked): 0 or -1. */
 int pyz_state_erase(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr);
+/* zswap_invalidate of slots off..off+nr-1 of a swapped-on type, which became free (locked):
+ * SlotBusy if a store, load or writeback of one of them is in flight, else their entries
+ * erased and freed and counted in invalidated_pages. The entries freed, or -1. */
+long long pyz_state_invalidate(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr);
 /* zswap_load's accounting once `e` (a copy of the slot's record) was decompressed (locked):
  * 1 if the entry was erased and freed (exclusive and still the slot's), 0, or -1. */
 int pyz_state_loaded(ZswapStateObject *s, unsigned type, uint64_t off,

@@ -54,6 +54,7 @@ from .writeback import ShrinkWork, ZswapWriteback
 
 if TYPE_CHECKING:
     from .._types import BytesLike
+    from ..compress import Compressor, Transform
 
 __all__ = ["DEFAULT_FLOW", "Zswap"]
 
@@ -152,12 +153,13 @@ class Zswap(ZswapPools, ZswapWriteback):
         self.on_writeback: Callable[[int, int], None] | None = None
         #: ``shrink_work="clock"``: called when the shrink work is queued (no lock held).
         self.on_shrink_queue: Callable[[], None] | None = None
-        self.swap_table = None
-        if swap_table is not None:
-            self.attach_swap(swap_table)
         self._flow_policy = flow
         self._python_flow = PythonFlow(self)
         self._native_flow = NativeFlow(self._state, self, self.cpus)
+        self._precompress_tfm: tuple[Compressor, Transform] | None = None
+        self.swap_table = None
+        if swap_table is not None:
+            self.attach_swap(swap_table)
         # zswap_setup(): create the first pool; an unknown compressor is an error here, where
         # the kernel would fall back to its Kconfig default at boot.
         try:
@@ -318,6 +320,36 @@ class Zswap(ZswapPools, ZswapWriteback):
         """
         return self._flow.load(out, swp_type, offset, swapcache=swapcache)
 
+    def precompress(self, pages: Sequence[BytesLike]) -> int:
+        """Compress pages that are about to be stored (up to 32, reclaim's batch) on a helper
+        thread, so that their stores find the output ready. pyzswap's own, not the kernel's:
+        a later :meth:`store` of the same page (same buffer, same bytes, same compressor) takes
+        the helper's output instead of running the codec, and the codec gives the same bytes on
+        every path, so what is stored and counted is unchanged; a page changed since is
+        compressed again. Only the C flow and the codec table's compressors use it; otherwise,
+        and for pages beyond the first 32, nothing is done. Returns how many pages were taken.
+        """
+        if self._flow is not self._native_flow:
+            return 0
+        pools = self._state.pools()
+        if not pools:
+            return 0
+        compressor = pools[0].compressor
+        probe = self._precompress_tfm
+        if probe is None or probe[0] is not compressor:
+            probe = self._precompress_tfm = (compressor, compressor.new_transform())
+        taken: int = self._native_flow.precompress(probe[1], pages)
+        return taken
+
+    def precompress_wait(self) -> None:
+        """Wait until the helper has compressed every page :meth:`precompress` handed over."""
+        self._native_flow.precompress_wait()
+
+    def precompress_counts(self) -> tuple[int, int]:
+        """(stores that took a :meth:`precompress` result, pages handed over) so far."""
+        counts: tuple[int, int] = self._native_flow.precompress_counts()
+        return counts
+
     def store_batch(self, folios: Sequence[tuple[BytesLike, int, int]],
                     memcg: MemCgroup | None = None) -> list[bool]:
         """Reclaim batching: store several folios at once, e.g. the ``SWAP_CLUSTER_MAX`` (32)
@@ -419,9 +451,14 @@ class Zswap(ZswapPools, ZswapWriteback):
         """Put zswap in front of ``table``'s swap devices: writeback writes to them, and freeing
         a slot invalidates its entry (the swap core's call of ``zswap_invalidate``)."""
         self.swap_table = table
-        table.on_free = self._on_swap_free
+        # the same steps in C, unless a subclass has its own (the swap core calls it for every
+        # freed slot)
+        native = type(self)._on_swap_free is Zswap._on_swap_free
+        table.on_free = self._native_flow.on_swap_free if native else self._on_swap_free
 
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
+        """``zswap_invalidate`` of slots that became free (the swap table's hook; the C flow's
+        ``on_swap_free`` takes the same steps)."""
         with self._lock:
             if swp_type not in self._tree_pages or self._state.closed:
                 return

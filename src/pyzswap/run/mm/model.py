@@ -97,6 +97,10 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         #: Dying memory cgroups on the machine (offline, not yet freed): each walk of zswap's
         #: shrink worker passes them (``mem_cgroup_iter``), at ``costs.memcg_dying`` each.
         self.dying_memcgs: int = 0
+        #: Hand each reclaim batch's pages to zswap's look-ahead compressor
+        #: (:meth:`Zswap.precompress`): a second core computes the same bytes; off, the
+        #: stores compress inline. The results are the same either way.
+        self.precompress: bool = True
         self.set_min_free_kbytes(default_min_free_kbytes(ram_pages) if min_free_kbytes is None
                                  else min_free_kbytes)
         self.costs: Costs = costs or Costs()

@@ -306,6 +306,15 @@ class Vmscan:
         dev1 = core.table.device(types[0]) if len(types) == 1 else None
         type1 = types[0] << SWP_TYPE_SHIFT if types else 0
         v2 = self.v2
+        if self.precompress and len(folios) > 1:
+            # pyzswap's own: the folios this pass will likely write out (not referenced,
+            # dirty or not yet in the swap cache) compressed ahead on a second core; each
+            # store below takes the same bytes it would compute (Zswap.precompress)
+            ahead = [truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE] for g in folios
+                     if (dirty[g] or not flags[g] & F_SWAPCACHE)
+                     and (ignore_references or not (mapped[g] and young[g]))]
+            if len(ahead) > 1:
+                self.zswap.precompress(ahead)
         for g in folios:
             if self._bg_next <= self.now:
                 self._background()

@@ -1,0 +1,247 @@
+/*
+ * Look-ahead compression on a helper thread (the contract is in ahead.h).
+ *
+ * One batch of up to PYZ_AHEAD_MAX slots. A slot is EMPTY, PENDING (handed over, nobody has
+ * it), RUNNING (the helper compresses it), DONE (its result waits) or TAKEN (used, or claimed
+ * by the caller, who compresses it itself). The caller stores a batch's pages in order; the
+ * helper takes PENDING slots from the end, and a caller that wants a PENDING slot claims it
+ * (TAKEN) and compresses the page itself, so the two split a batch between two cores and meet
+ * in the middle, rather than the caller waiting behind the helper page after page.
+ *
+ * The helper owns its codec context (remade when a batch names another algorithm or level);
+ * nobody else touches it. The mutex is never held while the codec runs.
+ */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
+#include "ahead.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "consts.h"
+
+enum { EMPTY, PENDING, RUNNING, DONE, TAKEN };
+
+/* How long a caller polls for the page the helper is compressing before it sleeps: a page
+ * takes microseconds, a sleep and a wake-up about as long again. */
+#define SPIN_NS 50000L
+
+struct slot {
+    _Atomic int state; /* changed under mu; read without it only to poll */
+    int result; /* the codec's: a length, -ENOSPC, -ENOMEM or -EINVAL */
+    unsigned char copy[PAGE_SIZE];
+    unsigned char out[2 * PAGE_SIZE];
+};
+
+struct pyz_ahead {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* PENDING slots appeared, or stop */
+    pthread_cond_t done; /* a RUNNING slot finished */
+    pthread_t thread;
+    int started, stop;
+    pid_t pid;
+    int algo, level, cap; /* of the batch */
+    int n, next, running, hint; /* next: the helper's next slot is next - 1 */
+    struct pyz_codec_ctx *ctx; /* the helper's */
+    long long taken, submitted;
+    struct slot slots[PYZ_AHEAD_MAX];
+};
+
+static void *helper(void *arg)
+{
+    struct pyz_ahead *a = arg;
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        while (a->next > 0 && a->slots[a->next - 1].state != PENDING)
+            a->next--;
+        if (a->next <= 0) {
+            pthread_cond_wait(&a->work, &a->mu);
+            continue;
+        }
+        struct slot *s = &a->slots[--a->next];
+        s->state = RUNNING;
+        a->running++;
+        int algo = a->algo, level = a->level, cap = a->cap;
+        pthread_mutex_unlock(&a->mu);
+        if (a->ctx && (pyz_codec_ctx_algo(a->ctx) != algo || pyz_codec_ctx_level(a->ctx) != level)) {
+            pyz_codec_ctx_free(a->ctx);
+            a->ctx = NULL;
+        }
+        if (!a->ctx)
+            a->ctx = pyz_codec_ctx_new(algo, level);
+        int r = a->ctx ? pyz_codec_compress(a->ctx, s->copy, PAGE_SIZE, s->out, cap) : -ENOMEM;
+        pthread_mutex_lock(&a->mu);
+        s->result = r;
+        s->state = DONE;
+        a->running--;
+        pthread_cond_broadcast(&a->done);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+struct pyz_ahead *pyz_ahead_new(void)
+{
+    struct pyz_ahead *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    pthread_mutexattr_t attr;
+    int bad = pthread_mutexattr_init(&attr);
+    if (!bad) { /* the helper and the caller each hold it for a few instructions: spin first */
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+        bad = pthread_mutex_init(&a->mu, &attr);
+        pthread_mutexattr_destroy(&attr);
+    }
+    if (bad) {
+        free(a);
+        return NULL;
+    }
+    if (pthread_cond_init(&a->work, NULL)) {
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
+    if (pthread_cond_init(&a->done, NULL)) {
+        pthread_cond_destroy(&a->work);
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
+    a->pid = getpid();
+    return a;
+}
+
+void pyz_ahead_free(struct pyz_ahead *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->work);
+    pthread_mutex_unlock(&a->mu);
+    if (a->started)
+        pthread_join(a->thread, NULL);
+    pyz_codec_ctx_free(a->ctx);
+    pthread_cond_destroy(&a->done);
+    pthread_cond_destroy(&a->work);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+pid_t pyz_ahead_owner(const struct pyz_ahead *a)
+{
+    return a->pid;
+}
+
+int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,
+                     int page_size, int cap)
+{
+    if (page_size != PAGE_SIZE || cap < 1 || cap > 2 * PAGE_SIZE || n < 0 ||
+        algo < 0 || algo >= PYZ_NR_ALGOS || !pyz_algo_level_ok(algo, level))
+        return 0;
+    if (n > PYZ_AHEAD_MAX)
+        n = PYZ_AHEAD_MAX;
+    pthread_mutex_lock(&a->mu);
+    if (!a->started) {
+        if (pthread_create(&a->thread, NULL, helper, a)) {
+            pthread_mutex_unlock(&a->mu);
+            return 0;
+        }
+        a->started = 1;
+    }
+    while (a->running) /* its output buffer is about to be reused */
+        pthread_cond_wait(&a->done, &a->mu);
+    for (int i = 0; i < n; i++) {
+        struct slot *s = &a->slots[i];
+        memcpy(s->copy, pages[i], PAGE_SIZE);
+        s->state = PENDING;
+    }
+    for (int i = n; i < a->n; i++)
+        a->slots[i].state = EMPTY;
+    a->n = a->next = n;
+    a->hint = 0;
+    a->algo = algo;
+    a->level = level;
+    a->cap = cap;
+    a->submitted += n;
+    pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, int page_size,
+                   void *dst, int cap, int *result)
+{
+    int hit = 0;
+    pthread_mutex_lock(&a->mu);
+    struct slot *s = NULL;
+    if (page_size == PAGE_SIZE && algo == a->algo && level == a->level && cap == a->cap) {
+        /* the slot after the last one taken first: stores come in the batch's order */
+        for (int j = 0; j < a->n && !s; j++) {
+            struct slot *t = &a->slots[(a->hint + j) % a->n];
+            if (t->state != EMPTY && t->state != TAKEN && !memcmp(t->copy, page, PAGE_SIZE))
+                s = t;
+        }
+    }
+    if (s) {
+        a->hint = (int)(s - a->slots) + 1;
+        if (s->state == PENDING) {
+            s->state = TAKEN; /* the caller is here first: it compresses the page itself */
+            s = NULL;
+        }
+    }
+    if (s && s->state == RUNNING) {
+        pthread_mutex_unlock(&a->mu);
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (long spun = 0; atomic_load(&s->state) == RUNNING && spun < SPIN_NS;) {
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            spun = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
+        }
+        pthread_mutex_lock(&a->mu);
+    }
+    while (s && s->state == RUNNING)
+        pthread_cond_wait(&a->done, &a->mu);
+    /* a batch handed over meanwhile may have reused the slot */
+    if (s && s->state == DONE && algo == a->algo && level == a->level && cap == a->cap &&
+        !memcmp(s->copy, page, PAGE_SIZE)) {
+        s->state = TAKEN;
+        int r = s->result;
+        if (r > 0 || r == -ENOSPC) {
+            if (r > 0)
+                memcpy(dst, s->out, (size_t)r);
+            *result = r;
+            a->taken++;
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    return hit;
+}
+
+void pyz_ahead_wait(struct pyz_ahead *a)
+{
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        int busy = a->running;
+        for (int i = 0; i < a->n && !busy; i++)
+            busy = a->slots[i].state == PENDING;
+        if (!busy || !a->started)
+            break;
+        pthread_cond_wait(&a->done, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void pyz_ahead_counts(struct pyz_ahead *a, long long *taken, long long *submitted)
+{
+    pthread_mutex_lock(&a->mu);
+    *taken = a->taken;
+    *submitted = a->submitted;
+    pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,57 @@
+/* Look-ahead compression on a helper thread (ahead.c): pyzswap's own, not the kernel's.
+ *
+ * A caller that knows which pages it is about to store (reclaim's list of isolated folios)
+ * hands their bytes over in one batch; a helper thread compresses them with a codec context
+ * of its own while the caller goes on. A later compression of a page with the same bytes (with
+ * the same algorithm, level and output capacity) takes the helper's result instead of running
+ * the codec: the bytes are those the codec gives (codec.h: one table, the same output on every
+ * path), only the core that computed them differs.
+ *
+ * The batch holds a copy of each page and matches by content, so the caller may change, copy
+ * or free its pages at any time: a page whose bytes changed since the hand-over is a miss
+ * (compressed again by the caller), never a stale result. A new batch replaces the previous
+ * one (results not taken are dropped). Each result is taken at most once.
+ *
+ * Locking: every function may be called from any thread, without the GIL (nothing here
+ * touches Python). One mutex per object protects the batch; it is never held while a codec
+ * runs. pyz_ahead_take may wait for the helper to finish the page it is compressing (one page,
+ * microseconds). After fork() the child must not use an object made by its parent (its
+ * thread does not exist there): pyz_ahead_owner() says which process made it.
+ */
+#ifndef PYZSWAP_AHEAD_H
+#define PYZSWAP_AHEAD_H
+
+#include <sys/types.h>
+
+/* Pages in one batch: reclaim's SWAP_CLUSTER_MAX. */
+#define PYZ_AHEAD_MAX 32
+
+struct pyz_ahead;
+
+/* A new object, its thread not yet started (it starts with the first batch). NULL on ENOMEM. */
+struct pyz_ahead *pyz_ahead_new(void);
+/* Stop the thread (waiting for the page it compresses) and free everything. NULL is a no-op. */
+void pyz_ahead_free(struct pyz_ahead *a);
+/* The process that made `a`. */
+pid_t pyz_ahead_owner(const struct pyz_ahead *a);
+
+/* Replace the batch with `n` (at most PYZ_AHEAD_MAX) pages of `page_size` bytes, to be
+ * compressed with `algo` at `level` into at most `cap` bytes. Returns how many were taken
+ * (0 when the thread cannot be started, or the algorithm has no context), -1 on ENOMEM. */
+int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,
+                     int page_size, int cap);
+
+/* The result for a page with `page`'s bytes if the batch has one, for the same algorithm,
+ * level and capacity: 1 with the codec's result in *result (a length copied to `dst`, or
+ * -ENOSPC); 0 for a miss (compress it yourself). */
+int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, int page_size,
+                   void *dst, int cap, int *result);
+
+/* Wait until the helper has finished every page of the batch it can take (none PENDING or
+ * RUNNING). */
+void pyz_ahead_wait(struct pyz_ahead *a);
+
+/* Results taken, and pages handed over, since the object was made. */
+void pyz_ahead_counts(struct pyz_ahead *a, long long *taken, long long *submitted);
+
+#endif

@@ -1,0 +1,164 @@
+"""``Zswap.precompress``: pages about to be stored compressed ahead on a helper thread.
+
+Whatever the helper did or did not finish, a store must leave exactly what a store without
+it leaves: the same results, counters, entries and bytes in zsmalloc. These tests compare a
+C-flow instance that precompresses with one that does not, including pages changed after
+they were handed over, a compressor switched in between, and a fork.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyzswap import PAGE_SIZE, Zswap
+from pyzswap.errors import InvalidPage
+
+from .conftest import random_page, text_page
+
+
+def _zswap(**kw: object) -> Zswap:
+    kw.setdefault("totalram_pages", None)
+    kw.setdefault("shrink_work", "inline")
+    kw.setdefault("cpus", 1)
+    z = Zswap(flow="native", **kw)  # type: ignore[arg-type]
+    z.swapon(0, 256)
+    return z
+
+
+def _page(kind: int, seed: int) -> bytes:
+    if kind == 0:
+        return text_page(seed)
+    if kind == 1:
+        return random_page(seed)  # incompressible: stored as-is
+    return bytes(PAGE_SIZE - 8) + seed.to_bytes(8, "little")
+
+
+def _state(z: Zswap) -> tuple[object, ...]:
+    objects = [z.entry_pool(e).zs_pool.read(e.handle, e.length) for e in z.entries(0)]
+    return z.stats(), z.vmstat(), z.entries(0), z.total_pages(), z.compressed_bytes(), objects
+
+
+def _buffer(pages: list[bytes]) -> memoryview:
+    """The pages in one buffer, as the mm model holds its memory."""
+    return memoryview(bytearray(b"".join(pages)))
+
+
+def test_stores_take_the_helpers_output_and_store_the_same() -> None:
+    pages = [_page(i % 3, i) for i in range(32)]
+    ahead, plain = _zswap(), _zswap()
+    mem = _buffer(pages)
+    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(32)]
+    assert ahead.precompress(views) == 32
+    ahead.precompress_wait()
+    for i, v in enumerate(views):
+        assert ahead.store(v, 0, i + 1) == plain.store(pages[i], 0, i + 1)
+    assert ahead.precompress_counts() == (32, 32)
+    assert _state(ahead) == _state(plain)
+
+
+def test_a_page_changed_after_the_hand_over_is_compressed_again() -> None:
+    pages = [text_page(i) for i in range(4)]
+    mem = _buffer(pages)
+    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(4)]
+    ahead, plain = _zswap(), _zswap()
+    ahead.precompress(views)
+    ahead.precompress_wait()
+    mem[PAGE_SIZE + 100:PAGE_SIZE + 108] = b"CHANGED!"
+    for i, v in enumerate(views):
+        ahead.store(v, 0, i + 1)
+        plain.store(bytes(v), 0, i + 1)
+    assert ahead.precompress_counts() == (3, 4)
+    assert _state(ahead) == _state(plain)
+    out = bytearray(PAGE_SIZE)
+    assert ahead.load(out, 0, 2) and out == mem[PAGE_SIZE:2 * PAGE_SIZE]
+
+
+def test_another_compressor_since_the_hand_over_is_a_miss() -> None:
+    pages = [text_page(i) for i in range(3)]
+    ahead, plain = _zswap(), _zswap()
+    ahead.precompress(pages)
+    ahead.precompress_wait()
+    for z in (ahead, plain):
+        z.set_param("compressor", "lz4")
+        for i, p in enumerate(pages):
+            z.store(p, 0, i + 1)
+    assert ahead.precompress_counts() == (0, 3)
+    assert _state(ahead) == _state(plain)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50), st.booleans(),
+                          st.booleans()), min_size=1, max_size=40),
+       st.integers(0, 3))
+def test_any_mix_of_hand_overs_changes_and_stores_is_unchanged(
+        ops: list[tuple[int, int, bool, bool]], wait_every: int) -> None:
+    """Batches handed over at random points, pages changed or not stored, the helper waited
+    for or not: the outcome is the plain store's."""
+    ahead, plain = _zswap(max_pool_percent=100), _zswap(max_pool_percent=100)
+    mem = bytearray(PAGE_SIZE * len(ops))
+    views = [memoryview(mem)[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(len(ops))]
+    for i, (kind, seed, _, _) in enumerate(ops):
+        views[i][:] = _page(kind, seed)
+    for start in range(0, len(ops), 7):
+        batch = list(range(start, min(start + 7, len(ops))))
+        ahead.precompress([views[i] for i in batch])
+        if wait_every and start % (7 * wait_every) == 0:
+            ahead.precompress_wait()
+        for i in batch:
+            _, seed, change, skip = ops[i]
+            if change:
+                views[i][:8] = (seed + 1).to_bytes(8, "little")
+            if skip:
+                continue
+            assert ahead.store(views[i], 0, i + 1) == plain.store(bytes(views[i]), 0, i + 1)
+    assert _state(ahead) == _state(plain)
+
+
+def test_bad_hand_overs_are_refused_and_change_nothing() -> None:
+    z = _zswap()
+    with pytest.raises(InvalidPage):
+        z.precompress([bytes(PAGE_SIZE), bytes(100)])
+    with pytest.raises(TypeError):
+        z.precompress(5)  # type: ignore[arg-type]
+    assert z.precompress_counts() == (0, 0)
+    assert z.precompress([text_page(i) for i in range(40)]) == 32  # reclaim's batch at most
+    assert z.precompress([]) == 0
+
+
+def test_the_python_flow_does_nothing() -> None:
+    z = Zswap(flow="python", totalram_pages=None, cpus=1)
+    assert z.precompress([text_page(0)]) == 0
+
+
+def test_a_zswap_dropped_with_work_in_flight_stops_its_helper() -> None:
+    for _ in range(20):
+        z = _zswap()
+        z.precompress([text_page(i) for i in range(32)])
+        del z
+        gc.collect()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_stores_without_its_parents_helper() -> None:
+    pages = [text_page(i) for i in range(8)]
+    z, plain = _zswap(), _zswap()
+    z.precompress(pages)
+    pid = os.fork()
+    if pid == 0:  # the child: the helper thread is not here
+        code = 1
+        try:
+            for i, p in enumerate(pages):
+                z.store(p, 0, i + 1)
+                plain.store(p, 0, i + 1)
+            z.precompress(pages)  # a helper of its own
+            z.precompress_wait()
+            code = 0 if _state(z) == _state(plain) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
