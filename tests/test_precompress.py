@@ -162,3 +162,35 @@ def test_a_forked_child_stores_without_its_parents_helper() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> None:
+    """Several threads, one helper: batches replace each other under the stores of other
+    threads; every page must still load back as it was stored."""
+    import threading
+
+    z = _zswap(max_pool_percent=100)
+    z.swapoff(0)
+    z.swapon(0, 4 * 32 * 8 + 1)
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for rnd in range(8):
+                base = 1 + (k * 8 + rnd) * 32
+                pages = [_page((k + i) % 3, base + i) for i in range(32)]
+                z.precompress(pages)
+                for i, p in enumerate(pages):
+                    assert z.store(p, 0, base + i)
+                out = bytearray(PAGE_SIZE)
+                for i, p in enumerate(pages):
+                    assert z.load(out, 0, base + i) and out == p
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
