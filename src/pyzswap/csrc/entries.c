@@ -565,14 +565,16 @@ static PyObject *et_lru_count(EntryTableObject *self, PyObject *const *args, Py_
     return PyLong_FromUnsignedLongLong(self->lists[id].nr);
 }
 
-static PyObject *et_lru_memcg_ids(EntryTableObject *self, PyObject *unused)
+/* The ids of live lists; with `nonempty`, only those holding entries. */
+static PyObject *lru_ids(EntryTableObject *self, int nonempty)
 {
     CHECK_READY(self);
     PyObject *out = PyList_New(0);
     if (!out)
         return NULL;
     for (uint64_t i = 0; i < self->nr_lists; i++) {
-        if (!self->lists[i].exists || self->lists[i].redirect >= 0)
+        if (!self->lists[i].exists || self->lists[i].redirect >= 0 ||
+            (nonempty && !self->lists[i].nr))
             continue;
         PyObject *v = PyLong_FromUnsignedLongLong(i);
         if (!v || PyList_Append(out, v) < 0) {
@@ -583,6 +585,16 @@ static PyObject *et_lru_memcg_ids(EntryTableObject *self, PyObject *unused)
         Py_DECREF(v);
     }
     return out;
+}
+
+static PyObject *et_lru_memcg_ids(EntryTableObject *self, PyObject *unused)
+{
+    return lru_ids(self, 0);
+}
+
+static PyObject *et_lru_nonempty_ids(EntryTableObject *self, PyObject *unused)
+{
+    return lru_ids(self, 1);
 }
 
 static PyObject *item_tuple(EntryTableObject *self, uint32_t id)
@@ -1016,6 +1028,8 @@ static PyMethodDef et_methods[] = {
     {"lru_count", (PyCFunction)(void (*)(void))et_lru_count, METH_FASTCALL,
      "lru_count(memcg_id=None): items on a live list (0 for a dead id), or on all."},
     {"lru_memcg_ids", (PyCFunction)et_lru_memcg_ids, METH_NOARGS, "ids with a live list."},
+    {"lru_nonempty_ids", (PyCFunction)et_lru_nonempty_ids, METH_NOARGS,
+     "ids with a live list holding entries."},
     {"lru_items", (PyCFunction)et_lru_items, METH_O,
      "lru_items(memcg_id): [(key, entry, referenced)] oldest first."},
     {"lru_nth", (PyCFunction)(void (*)(void))et_lru_nth, METH_FASTCALL,

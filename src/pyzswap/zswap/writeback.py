@@ -345,6 +345,7 @@ class ZswapWriteback(ZswapBase):
             return
         failures = attempts = 0
         cursor = self._shrink_cursor
+        total_pages = self._state.total_pages  # zswap_total_pages()
         while True:
             empty = 0
             if cursor is None:
@@ -354,7 +355,7 @@ class ZswapWriteback(ZswapBase):
             if empty:
                 self.enoent_run = empty
                 yield -errno.ENOENT
-                if self.total_pages() <= thr:
+                if total_pages() <= thr:
                     break
             if cursor is not None and memcg is None:
                 # End of a full pass over the hierarchy.
@@ -376,18 +377,18 @@ class ZswapWriteback(ZswapBase):
                             break
                 elif cursor is None:
                     break  # no memcg hierarchy and nothing to write back
-            if self.total_pages() <= thr:
+            if total_pages() <= thr:
                 break
 
     def _shrinkable_memcg_ids(self) -> list[int]:
         """The groups :meth:`shrink_memcg` would not return -ENOENT for without a change:
         online (``mem_cgroup_from_id``), writeback enabled, entries on their LRU."""
-        root, lru = self.memcg_root, self.lru
+        root = self.memcg_root
         assert root is not None  # only called with a hierarchy to walk
         out = []
-        for memcg_id in lru.memcg_ids():
+        for memcg_id in self.lru.nonempty_memcg_ids():
             memcg = root.from_id(memcg_id)
-            if memcg is not None and memcg.zswap_writeback_enabled() and lru.count(memcg_id):
+            if memcg is not None and memcg.zswap_writeback_enabled():
                 out.append(memcg_id)
         return out
 
