@@ -31,6 +31,13 @@ enum { EMPTY, PENDING, RUNNING, DONE, TAKEN };
  * takes microseconds, a sleep and a wake-up about as long again. */
 #define SPIN_NS 50000L
 
+static long elapsed_ns(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
+}
+
 struct slot {
     _Atomic int state; /* changed under mu; read without it only to poll */
     int result; /* the codec's: a length, -ENOSPC, -ENOMEM or -EINVAL */
@@ -46,24 +53,29 @@ struct pyz_ahead {
     int started, stop;
     pid_t pid;
     int algo, level, cap; /* of the batch */
-    int n, next, running, hint; /* next: the helper's next slot is next - 1 */
-    struct pyz_codec_ctx *ctx; /* the helper's */
+    int n, next, running, hint; /* next: the helper's next page is the batch's next - 1 */
+    int order[PYZ_AHEAD_MAX];   /* the batch: its pages' slots, in the caller's order */
+    struct pyz_codec_ctx *ctx;  /* the helper's */
     long long taken, submitted;
-    struct slot slots[PYZ_AHEAD_MAX];
+    /* twice a batch: a new batch never waits for the page the helper is still compressing
+     * for the previous one (that slot is left out until it finishes) */
+    struct slot slots[2 * PYZ_AHEAD_MAX];
 };
+
+#define BATCH(a, i) (&(a)->slots[(a)->order[i]])
 
 static void *helper(void *arg)
 {
     struct pyz_ahead *a = arg;
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
-        while (a->next > 0 && a->slots[a->next - 1].state != PENDING)
+        while (a->next > 0 && BATCH(a, a->next - 1)->state != PENDING)
             a->next--;
         if (a->next <= 0) {
             pthread_cond_wait(&a->work, &a->mu);
             continue;
         }
-        struct slot *s = &a->slots[--a->next];
+        struct slot *s = BATCH(a, --a->next);
         s->state = RUNNING;
         a->running++;
         int algo = a->algo, level = a->level, cap = a->cap;
@@ -154,15 +166,18 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
         }
         a->started = 1;
     }
-    while (a->running) /* its output buffer is about to be reused */
-        pthread_cond_wait(&a->done, &a->mu);
-    for (int i = 0; i < n; i++) {
-        struct slot *s = &a->slots[i];
-        memcpy(s->copy, pages[i], PAGE_SIZE);
+    for (int i = 0; i < a->n; i++) /* the previous batch's results are dropped */
+        if (BATCH(a, i)->state != RUNNING)
+            BATCH(a, i)->state = EMPTY;
+    int k = 0; /* every slot but the one the helper may be compressing (at most one) */
+    for (int j = 0; j < 2 * PYZ_AHEAD_MAX && k < n; j++) {
+        struct slot *s = &a->slots[j];
+        if (s->state == RUNNING)
+            continue;
+        memcpy(s->copy, pages[k], PAGE_SIZE);
         s->state = PENDING;
+        a->order[k++] = j;
     }
-    for (int i = n; i < a->n; i++)
-        a->slots[i].state = EMPTY;
     a->n = a->next = n;
     a->hint = 0;
     a->algo = algo;
@@ -183,13 +198,15 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
     if (page_size == PAGE_SIZE && algo == a->algo && level == a->level && cap == a->cap) {
         /* the slot after the last one taken first: stores come in the batch's order */
         for (int j = 0; j < a->n && !s; j++) {
-            struct slot *t = &a->slots[(a->hint + j) % a->n];
-            if (t->state != EMPTY && t->state != TAKEN && !memcmp(t->copy, page, PAGE_SIZE))
+            int i = (a->hint + j) % a->n;
+            struct slot *t = BATCH(a, i);
+            if (t->state != EMPTY && t->state != TAKEN && !memcmp(t->copy, page, PAGE_SIZE)) {
                 s = t;
+                a->hint = i + 1;
+            }
         }
     }
     if (s) {
-        a->hint = (int)(s - a->slots) + 1;
         if (s->state == PENDING) {
             s->state = TAKEN; /* the caller is here first: it compresses the page itself */
             s = NULL;
@@ -197,12 +214,10 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
     }
     if (s && s->state == RUNNING) {
         pthread_mutex_unlock(&a->mu);
-        struct timespec t0, t;
+        struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (long spun = 0; atomic_load(&s->state) == RUNNING && spun < SPIN_NS;) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            spun = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
-        }
+        while (atomic_load(&s->state) == RUNNING && elapsed_ns(&t0) < SPIN_NS)
+            ;
         pthread_mutex_lock(&a->mu);
     }
     while (s && s->state == RUNNING)
@@ -230,7 +245,7 @@ void pyz_ahead_wait(struct pyz_ahead *a)
     for (;;) {
         int busy = a->running;
         for (int i = 0; i < a->n && !busy; i++)
-            busy = a->slots[i].state == PENDING;
+            busy = BATCH(a, i)->state == PENDING;
         if (!busy || !a->started)
             break;
         pthread_cond_wait(&a->done, &a->mu);

@@ -304,9 +304,13 @@ class MemCgroup:
         if i is None:
             raise InvalidParameter(f"unknown memcg event {name!r} (known: "
                                    f"{', '.join(MEMCG_EVENTS)})")
-        with self._lock:
+        lock = self._lock  # acquire/release: cheaper than `with` in the compiled module
+        lock.acquire()
+        try:
             for memcg in self._path:
                 memcg._events[i] += n
+        finally:
+            lock.release()
 
     def charge_memory(self, nr_pages: int) -> None:
         """Charge ``nr_pages`` of ordinary memory (for the harness: ``memory.current``), and

@@ -271,7 +271,7 @@ class SwapDevice:
         """Allocate ``nr`` (a power of two up to 512) naturally aligned contiguous slots for one
         folio (``folio_alloc_swap``); their counts start at 1. Returns the first offset, or
         None when no such run is free (the caller splits the folio or fails the swap-out)."""
-        order = _check_nr(nr).bit_length() - 1
+        order = 0 if nr == 1 and type(nr) is int else _check_nr(nr).bit_length() - 1
         self._check_open()
         self._lock.acquire()
         try:
