@@ -605,3 +605,28 @@ def test_the_slot_free_hook_in_c_does_what_the_python_one_does() -> None:
         z.close()
         hook(0, 1, 1)
     assert sides[0].invalidated_pages == sides[1].invalidated_pages == 3
+
+
+def test_the_swap_tables_hook_keeps_its_zswap_alive_and_refuses_misuse() -> None:
+    from pyzswap._native import SwapFreeHook
+    from pyzswap.swap import SwapTable
+
+    table = SwapTable()
+    z = Zswap(totalram_pages=None, cpus=1, shrink_work="inline", swap_table=table)
+    ref = weakref.ref(z)
+    hook = table.on_free
+    assert isinstance(hook, SwapFreeHook)
+    del z
+    gc.collect()
+    assert ref() is not None  # as a bound method of the Zswap would
+    with pytest.raises(TypeError):
+        hook(0, 1, nr=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        hook(0, 1)  # type: ignore[call-arg]
+    hook(7, 1, 1)  # a type zswap does not have: nothing
+    with pytest.raises(RuntimeError, match="__init__ was not called"):
+        SwapFreeHook.__new__(SwapFreeHook)(0, 1, 1)
+    table.on_free = None
+    del hook
+    gc.collect()
+    assert ref() is None

@@ -41,6 +41,9 @@ UNINIT_CALLS: list[tuple[type, str, Callable[[object], object]]] = [
     (_native.NativeFlow, "store", lambda f: f.store(PAGE, 0, 1)),  # type: ignore[attr-defined]
     (_native.NativeFlow, "load", lambda f: f.load(bytearray(PAGE_SIZE), 0, 1)),  # type: ignore[attr-defined]
     (_native.NativeFlow, "store_batch", lambda f: f.store_batch([(PAGE, 0, 1)])),  # type: ignore[attr-defined]
+    (_native.NativeFlow, "on_swap_free", lambda f: f.on_swap_free(0, 1, 1)),  # type: ignore[attr-defined]
+    (_native.NativeFlow, "precompress", lambda f: f.precompress(None, [PAGE])),  # type: ignore[attr-defined]
+    (_native.SwapFreeHook, "__call__", lambda h: h(0, 1, 1)),  # type: ignore[operator]
     (_native.ZswapState, "check_limits", lambda s: s.check_limits()),  # type: ignore[attr-defined]
     (_native.ZswapState, "stats", lambda s: s.stats()),  # type: ignore[attr-defined]
     (_native.ZswapState, "pools", lambda s: s.pools()),  # type: ignore[attr-defined]
@@ -122,6 +125,21 @@ def test_page_codec_used_uninitialised_then_initialised_is_refused() -> None:
     assert c.decompress(bytes(out[:n]), back) == PAGE_SIZE and bytes(back) == PAGE  # type: ignore[attr-defined]
 
 
+def _hook_flow() -> object:
+    """A NativeFlow of a live Zswap (kept alive by the flow's hook below)."""
+    from pyzswap import Zswap
+    z = Zswap(totalram_pages=None, cpus=1)
+    _KEEP.append(z)
+    return z._native_flow
+
+
+_KEEP: list[object] = []
+
+
+def _hook() -> object:
+    return _native.SwapFreeHook(_hook_flow(), _KEEP[-1])  # type: ignore[attr-defined]
+
+
 REINIT: list[tuple[Callable[[], object], tuple[object, ...], Callable[[object], object]]] = [
     (lambda: _native.PageCodec("lz4"), ("lz4hc",), lambda c: c.algorithm),  # type: ignore[attr-defined]
     (lambda: _native.EntryTable(ZswapEntry), (tuple,), lambda t: t.get(0, 1)),  # type: ignore[attr-defined]
@@ -130,12 +148,14 @@ REINIT: list[tuple[Callable[[], object], tuple[object, ...], Callable[[object], 
     (lambda: _native.AcompCtx(1), (2,), lambda c: (c.cpu, c.mutex)),  # type: ignore[attr-defined]
     (lambda: _native.ZsPool("a"), ("b",), lambda z: z.name),  # type: ignore[attr-defined]
     (lambda: _native.Engines("lz4", threads=0), ("zstd",), lambda e: e.algorithm),  # type: ignore[attr-defined]
+    (lambda: _hook(), (_hook_flow(), None), lambda h: h(9, 1, 1)),  # type: ignore[operator]
 ]
+
 
 
 @pytest.mark.parametrize(("make", "args", "probe"), REINIT,
                          ids=["PageCodec", "EntryTable", "ZswapState", "AcompCtx", "ZsPool",
-                              "Engines"])
+                              "Engines", "SwapFreeHook"])
 def test_a_second_init_is_refused_and_changes_nothing(
         make: Callable[[], object], args: tuple[object, ...],
         probe: Callable[[object], object]) -> None:

@@ -288,6 +288,13 @@ class NativeFlow:
     def precompress_wait(self) -> None: ...
     def precompress_counts(self) -> tuple[int, int]: ...
 
+class SwapFreeHook:
+    """The swap table's slot-free hook: ``flow.on_swap_free(type, offset, nr)``, keeping
+    ``owner`` alive while the table holds it (csrc/flow.c)."""
+
+    def __init__(self, flow: NativeFlow, owner: object) -> None: ...
+    def __call__(self, swp_type: int, offset: int, nr: int, /) -> None: ...
+
 class Lock:
     """threading.Lock's interface, takeable from C (src/pyzswap/csrc/lock.c)."""
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from ._base import PAGE_SIZE, ZSWAP_MAX_BATCH_SIZE, Compressor, Transform
+from ._pagecodec import PageCodecCompressor
 from ._registry import (
     available_compressors,
     get_compressor,
@@ -27,6 +28,7 @@ __all__ = [
     "BatchingCompressor",
     "BatchingTransform",
     "Compressor",
+    "PageCodecCompressor",
     "Transform",
     "available_compressors",
     "get_compressor",

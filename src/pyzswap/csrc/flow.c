@@ -292,8 +292,6 @@ static PyObject *call_with_view(PyObject *obj, PyObject *name, const char *mem, 
     return r;
 }
 
-/* zswap_compress's codec call on a locked context: the length (> 0), or 0 when the codec
- * refused the page (*poor set for -ENOSPC), or -1 with an exception. */
 /* The flow's look-ahead helper if it is usable in this process (one made before a fork()
  * is left alone in the child: its thread is not there and its lock may be held). */
 static struct pyz_ahead *ahead_of(NativeFlowObject *f)
@@ -303,6 +301,9 @@ static struct pyz_ahead *ahead_of(NativeFlowObject *f)
     return f->ahead;
 }
 
+/* zswap_compress's codec call on a locked context: the length (> 0), or 0 when the codec
+ * refused the page (*poor set for -ENOSPC), or -1 with an exception. A page precompress
+ * handed over is taken from the helper when its bytes are unchanged (ahead.h). */
 static int compress_page(NativeFlowObject *f, CtxResourcesObject *res, int k, const char *page,
                          Py_buffer *dst, int *poor)
 {
@@ -1473,9 +1474,95 @@ PyTypeObject NativeFlowType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* ---------------------------------------------------------------- the slot-free hook ----- */
+
+/* SwapFreeHook(flow, owner): the swap table's on_free hook, a callable that runs
+ * flow.on_swap_free(type, offset, nr) and keeps the owner (the Zswap) alive while the table
+ * holds it, as a bound method of the Zswap would. */
+typedef struct {
+    PyObject_HEAD
+    NativeFlowObject *flow;
+    PyObject *owner;
+    vectorcallfunc vectorcall;
+} SwapFreeHookObject;
+
+static PyObject *hook_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    SwapFreeHookObject *h = (SwapFreeHookObject *)self;
+    if (kwnames && PyTuple_GET_SIZE(kwnames)) {
+        PyErr_SetString(PyExc_TypeError, "SwapFreeHook(type, offset, nr) takes no keywords");
+        return NULL;
+    }
+    if (!h->flow)
+        return pyz_err_uninit("SwapFreeHook");
+    return flow_on_swap_free(h->flow, args, PyVectorcall_NARGS(nargsf));
+}
+
+static int hook_init(SwapFreeHookObject *h, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"flow", "owner", NULL};
+    PyObject *flow, *own;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O:SwapFreeHook", kwlist, &NativeFlowType,
+                                     &flow, &own))
+        return -1;
+    if (h->flow)
+        return pyz_err_init_twice("SwapFreeHook");
+    h->flow = (NativeFlowObject *)Py_NewRef(flow);
+    h->owner = Py_NewRef(own);
+    return 0;
+}
+
+static PyObject *hook_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    SwapFreeHookObject *h = (SwapFreeHookObject *)type->tp_alloc(type, 0);
+    if (h)
+        h->vectorcall = hook_vectorcall;
+    return (PyObject *)h;
+}
+
+static int hook_traverse(SwapFreeHookObject *h, visitproc visit, void *arg)
+{
+    Py_VISIT(h->flow);
+    Py_VISIT(h->owner);
+    return 0;
+}
+
+static int hook_clear(SwapFreeHookObject *h)
+{
+    Py_CLEAR(h->flow);
+    Py_CLEAR(h->owner);
+    return 0;
+}
+
+static void hook_dealloc(SwapFreeHookObject *h)
+{
+    PyObject_GC_UnTrack(h);
+    hook_clear(h);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static PyTypeObject SwapFreeHookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyzswap._native.SwapFreeHook",
+    .tp_basicsize = sizeof(SwapFreeHookObject),
+    .tp_dealloc = (destructor)hook_dealloc,
+    .tp_vectorcall_offset = offsetof(SwapFreeHookObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "SwapFreeHook(flow, owner): the swap table's slot-free hook, "
+              "flow.on_swap_free(type, offset, nr), keeping owner alive.",
+    .tp_traverse = (traverseproc)hook_traverse,
+    .tp_clear = (inquiry)hook_clear,
+    .tp_init = (initproc)hook_init,
+    .tp_new = hook_new,
+};
+
 int pyz_flow_add_types(PyObject *module)
 {
-    if (PyType_Ready(&NativeFlowType) < 0)
+    if (PyType_Ready(&NativeFlowType) < 0 || PyType_Ready(&SwapFreeHookType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(module, "SwapFreeHook", (PyObject *)&SwapFreeHookType) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "NativeFlow", (PyObject *)&NativeFlowType);
 }

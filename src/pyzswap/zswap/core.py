@@ -32,7 +32,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .._native import EntryTable, Lock, NativeFlow, ZswapState
+from .._native import EntryTable, Lock, NativeFlow, SwapFreeHook, ZswapState
+from ..compress import PageCodecCompressor
 from ..cpu import CpuModel
 from ..errors import DecompressFail, InvalidPage, InvalidParameter, SlotBusy, ZswapError
 from ..folio import PAGE_SIZE
@@ -323,7 +324,7 @@ class Zswap(ZswapPools, ZswapWriteback):
     def precompress(self, pages: Sequence[BytesLike]) -> int:
         """Compress pages that are about to be stored (up to 32, reclaim's batch) on a helper
         thread, so that their stores find the output ready. pyzswap's own, not the kernel's:
-        a later :meth:`store` of the same page (same buffer, same bytes, same compressor) takes
+        a later :meth:`store` of a page with the same bytes (with the same compressor) takes
         the helper's output instead of running the codec, and the codec gives the same bytes on
         every path, so what is stored and counted is unchanged; a page changed since is
         compressed again. Only the C flow and the codec table's compressors use it; otherwise,
@@ -332,7 +333,7 @@ class Zswap(ZswapPools, ZswapWriteback):
         if self._flow is not self._native_flow:
             return 0
         pools = self._state.pools()
-        if not pools:
+        if not pools or not isinstance(pools[0].compressor, PageCodecCompressor):
             return 0
         compressor = pools[0].compressor
         probe = self._precompress_tfm
@@ -452,9 +453,9 @@ class Zswap(ZswapPools, ZswapWriteback):
         a slot invalidates its entry (the swap core's call of ``zswap_invalidate``)."""
         self.swap_table = table
         # the same steps in C, unless a subclass has its own (the swap core calls it for every
-        # freed slot)
+        # freed slot); either way the table keeps this Zswap alive
         native = type(self)._on_swap_free is Zswap._on_swap_free
-        table.on_free = self._native_flow.on_swap_free if native else self._on_swap_free
+        table.on_free = SwapFreeHook(self._native_flow, self) if native else self._on_swap_free
 
     def _on_swap_free(self, swp_type: int, offset: int, nr: int) -> None:
         """``zswap_invalidate`` of slots that became free (the swap table's hook; the C flow's
