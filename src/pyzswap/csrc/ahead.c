@@ -80,7 +80,8 @@ static void *helper(void *arg)
         a->running++;
         int algo = a->algo, level = a->level, cap = a->cap;
         pthread_mutex_unlock(&a->mu);
-        if (a->ctx && (pyz_codec_ctx_algo(a->ctx) != algo || pyz_codec_ctx_level(a->ctx) != level)) {
+        if (a->ctx &&
+            (pyz_codec_ctx_algo(a->ctx) != algo || pyz_codec_ctx_level(a->ctx) != level)) {
             pyz_codec_ctx_free(a->ctx);
             a->ctx = NULL;
         }

@@ -427,6 +427,15 @@ int pyz_state_erase(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t n
     return report_error(&err);
 }
 
+/* zswap_invalidate's erase and count (locked): the entries freed, or -1. */
+static long long invalidate_locked(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr)
+{
+    struct first_error err = {NULL};
+    long long freed = s->closed ? 0 : erase(s, type, off, nr, &err);
+    stat_add(s, STAT_INVALIDATED_PAGES, freed);
+    return report_error(&err) < 0 ? -1 : freed;
+}
+
 long long pyz_state_invalidate(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr)
 {
     if (et_slots_busy(s->table, type, off, (uint32_t)nr)) {
@@ -435,10 +444,7 @@ long long pyz_state_invalidate(ZswapStateObject *s, unsigned type, uint64_t off,
                      (unsigned long long)off, (unsigned long long)nr);
         return -1;
     }
-    struct first_error err = {NULL};
-    long long freed = erase(s, type, off, nr, &err);
-    stat_add(s, STAT_INVALIDATED_PAGES, freed);
-    return report_error(&err) < 0 ? -1 : freed;
+    return invalidate_locked(s, type, off, nr);
 }
 
 static int same_entry(const struct et_rec *a, const struct et_rec *b)
@@ -647,13 +653,16 @@ static PyObject *erase_slots(ZswapStateObject *s, PyObject *const *args, Py_ssiz
     if ((nr == -1 && PyErr_Occurred()) || need_lock(s, invalidate ? "invalidate" : "erase") < 0 ||
         parse_slots(s, args[0], args[1], nr, &type, &off) < 0)
         return NULL;
-    struct first_error err = {NULL};
-    long long freed = s->closed ? 0 : erase(s, type, off, (uint64_t)nr, &err);
-    if (invalidate)
-        stat_add(s, STAT_INVALIDATED_PAGES, freed);
-    if (report_error(&err) < 0)
-        return NULL;
-    return PyLong_FromLongLong(freed);
+    long long freed;
+    if (invalidate) {
+        freed = invalidate_locked(s, type, off, (uint64_t)nr);
+    } else {
+        struct first_error err = {NULL};
+        freed = s->closed ? 0 : erase(s, type, off, (uint64_t)nr, &err);
+        if (report_error(&err) < 0)
+            freed = -1;
+    }
+    return freed < 0 ? NULL : PyLong_FromLongLong(freed);
 }
 
 static PyObject *st_erase(ZswapStateObject *s, PyObject *const *args, Py_ssize_t nargs)
