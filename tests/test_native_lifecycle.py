@@ -37,6 +37,7 @@ UNINIT_CALLS: list[tuple[type, str, Callable[[object], object]]] = [
     (_native.EntryTable, "insert", lambda t: t.insert(0, 1, 100, 1, 1, -1, 0)),  # type: ignore[attr-defined]
     (_native.EntryTable, "get", lambda t: t.get(0, 1)),  # type: ignore[attr-defined]
     (_native.EntryTable, "lru_reparent", lambda t: t.lru_reparent(1, 2)),  # type: ignore[attr-defined]
+    (_native.EntryTable, "lru_rotate_head", lambda t: t.lru_rotate_head(0)),  # type: ignore[attr-defined]
     (_native.EntryTable, "slots_begin", lambda t: t.slots_begin(0, 1)),  # type: ignore[attr-defined]
     (_native.NativeFlow, "store", lambda f: f.store(PAGE, 0, 1)),  # type: ignore[attr-defined]
     (_native.NativeFlow, "load", lambda f: f.load(bytearray(PAGE_SIZE), 0, 1)),  # type: ignore[attr-defined]
@@ -257,6 +258,7 @@ def test_reparent_cycle_is_refused() -> None:
     lambda t: t.lru_count(2**32 - 1),
     lambda t: t.lru_add(1, 2**31, True),
     lambda t: t.lru_reparent(1, 2**30),
+    lambda t: t.lru_rotate_head(-1),
     lambda t: t.insert(0, 1, 100, 1, 1, -1, 2**32 - 1),
 ])
 def test_huge_memcg_ids_are_refused_without_allocating(call: Callable[[object], object]) -> None:

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from pyzswap import PAGE_SIZE, Zswap
-from pyzswap.memcg import MemCgroup
+from pyzswap.memcg import MemCgroup, ZswapShrinkCursor
 from pyzswap.swap import SWP_OFFSET_MASK
 from pyzswap.swapcore import AOP_WRITEPAGE_ACTIVATE, SwapCore
 from pyzswap.zswap import SHRINK_STOP
+from pyzswap.zswap.params import MAX_RECLAIM_RETRIES, PASS_END
+from pyzswap.zswap.shrink import SHRINK_DONE
 
 from .conftest import mixed_page, random_page, text_page
 
@@ -418,3 +420,100 @@ def test_writeback_entries_batch(tmp_path: Path, compressor: str) -> None:
         if k not in (3, 7):
             assert _swapped_in(core, swp) == pages[k]  # type: ignore[arg-type]
     core.close()
+
+
+def _full_pool(tmp_path: Path) -> tuple[SwapCore, list[MemCgroup]]:
+    """A pool at its limit (shrink work queued, not run: the clock's owner runs it), its
+    entries in two of four groups, all still referenced (stored, never scanned)."""
+    root = MemCgroup()
+    groups = [root.create(name) for name in ("a", "b", "c", "d")]
+    z = Zswap(compressor="lz4", totalram_pages=256, memcg_root=root, shrink_work="clock",
+              cpus=1)
+    core = SwapCore(z, directory=tmp_path)
+    core.swapon(1024)
+    _fill(core, groups, 0)
+    return core, groups
+
+
+def _fill(core: SwapCore, groups: list[MemCgroup], seed: int) -> None:
+    """Swap out pages into groups a and c until zswap refuses one at its limit."""
+    z = core.zswap
+    hits = z.stats()["pool_limit_hit"]
+    while z.stats()["pool_limit_hit"] == hits:
+        core.swap_out(text_page(seed), groups[seed % 2 * 2])
+        seed += 1
+    assert z.shrink_work_take()
+
+
+def _kernel_shrink_worker(z: Zswap, cursor: ZswapShrinkCursor) -> list[int | None]:
+    """6.18's ``shrink_worker`` loop as the kernel writes it: ``mem_cgroup_iter`` one group
+    at a time, ``shrink_memcg`` on each (None marks the end of a pass)."""
+    thr = z.accept_thr_pages()
+    assert thr is not None
+    out: list[int | None] = []
+    failures = attempts = 0
+    while True:
+        memcg = cursor.next()
+        if memcg is None:
+            out.append(None)
+            if not attempts:
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
+            attempts = 0
+        else:
+            ret = z.shrink_memcg(memcg)
+            out.append(ret)
+            if ret != -errno.ENOENT:
+                attempts += 1
+                if ret:
+                    failures += 1
+                    if failures == MAX_RECLAIM_RETRIES:
+                        break
+        if z.stats()["pool_total_size"] <= thr * PAGE_SIZE:
+            break
+    return out
+
+
+def test_the_shrink_worker_takes_the_kernel_loop_s_steps(tmp_path: Path) -> None:
+    """shrink_worker_steps (a ShrinkWalk: groups with nothing to write back passed as one
+    -ENOENT step) writes back the same entries, in the same order of calls, as the kernel's
+    loop over every group; a walk ends with SHRINK_DONE, again on every later step. Seven runs:
+    the first ones only rotate (every entry is referenced: 16 failures a run), later ones
+    write back, the last finds writeback disabled everywhere (16 empty passes)."""
+    runs = []
+    for side in ("walk", "kernel"):
+        (tmp_path / side).mkdir()
+        core, groups = _full_pool(tmp_path / side)
+        z = core.zswap
+        root = groups[0].parent
+        assert root is not None
+        cursor = ZswapShrinkCursor(root)
+        steps: list[int | None] = []
+        for run in range(7):
+            if run == 6:  # full again, nothing to write back anywhere: passes without attempts
+                _fill(core, groups, 1000)
+                for g in groups:
+                    g.write("memory.zswap.writeback", "0")
+            if side == "walk":
+                walk = z.shrink_walk()
+                while (ret := walk.step()) != SHRINK_DONE:
+                    if ret == PASS_END:
+                        steps.append(None)
+                    else:
+                        steps.extend([ret] * (walk.enoent_run if ret == -errno.ENOENT else 1))
+                assert walk.step() == SHRINK_DONE
+            else:
+                steps += _kernel_shrink_worker(z, cursor)
+            steps.append(SHRINK_DONE)
+        runs.append((steps, z.vmstat()["zswpwb"], sorted(e.offset for e in z.entries(0)),
+                     [z.lru.items(g.id) for g in groups]))
+        core.close()
+    assert runs[0] == runs[1]
+    steps = runs[0][0]
+    assert runs[0][1] > 0 and -errno.EAGAIN in steps and 0 in steps
+    assert -errno.ENOENT in steps and None in steps
+    last = steps[-1 - steps[:-1][::-1].index(SHRINK_DONE):]  # the seventh run's steps
+    assert last.count(None) == MAX_RECLAIM_RETRIES and last[-2:] == [None, SHRINK_DONE]
+    assert set(last[:-1]) == {-errno.ENOENT, None}
+    assert last[-7:-1] == [-errno.ENOENT] * 5 + [None]  # a whole pass: root, a, b, c, d

@@ -38,7 +38,7 @@ __all__ = ["COMPILED", "DIGEST_FILE", "PURE_ENV", "backend", "compiled_sources",
 #: Relative to the package: files, or folders (every module in them). Their classes are native:
 #: no attribute or method can be replaced on an instance at run time.
 COMPILED: Final = ("run/mm/", "swapcore.py", "swap/device.py", "swap/table.py",
-                   "memcg/cgroup.py")
+                   "memcg/cgroup.py", "memcg/_iter.py", "zswap/shrink.py")
 #: The environment variable that selects the source backend.
 PURE_ENV: Final = "PYZSWAP_PURE_PYTHON"
 #: Written by the build beside this module: :func:`sources_digest` of what it compiled.

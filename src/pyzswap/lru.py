@@ -301,6 +301,7 @@ class EntryTableLike(Protocol[T]):
     def lru_nonempty_ids(self) -> list[int]: ...
     def lru_items(self, memcg_id: int, /) -> list[tuple[int, T, bool]]: ...
     def lru_nth(self, memcg_id: int, n: int, /) -> tuple[int, T, bool] | None: ...
+    def lru_rotate_head(self, memcg_id: int, /) -> bool | None: ...
     def lru_move_tail(self, key: int, clear_referenced: bool, /) -> bool: ...
     def lru_isolate(self, key: int, entry: T = ..., /) -> bool: ...
     def lru_add(self, key: int, memcg_id: int, referenced: bool, /) -> bool: ...
@@ -390,15 +391,8 @@ class EntryLru(Generic[T]):
         referenced (walk it with the callback); None: the list is empty or gone. The outcome
         is :meth:`walk_one`'s with such a callback, without a walk object and closures per
         call (zswap's pool-limit worker rotates far more entries than it writes back)."""
-        table = self._table
         with self._lock:
-            got = table.lru_nth(memcg_id, 0)
-            if got is None:
-                return None
-            if not got[2]:
-                return False
-            table.lru_move_tail(got[0], True)
-            return True
+            return self._table.lru_rotate_head(memcg_id)
 
     def walk_one(self, memcg_id: int, nr_to_walk: int,
                  isolate: IsolateFn[T]) -> tuple[int, int]:

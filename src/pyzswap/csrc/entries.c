@@ -684,6 +684,28 @@ static PyObject *et_lru_move_tail(EntryTableObject *self, PyObject *const *args,
     Py_RETURN_TRUE;
 }
 
+/* lru_rotate_head(memcg_id): a referenced head of the group's list gets its second chance
+ * (moved to the tail, the bit cleared): True; False if the head is not referenced; None if
+ * the list is empty or gone. One call for zswap's shrink_memcg_cb on a referenced entry. */
+static PyObject *et_lru_rotate_head(EntryTableObject *self, PyObject *arg)
+{
+    uint64_t id;
+    CHECK_READY(self);
+    if (parse_memcg(arg, &id) < 0)
+        return NULL;
+    if (id >= self->nr_lists || is_dead(self, id) || !self->lists[id].head)
+        Py_RETURN_NONE;
+    uint32_t e = self->lists[id].head;
+    struct et_rec *r = et_rec(self, e);
+    if (!(r->flags & ET_REFERENCED))
+        Py_RETURN_FALSE;
+    uint64_t lid = resolve(self, r->lru);
+    lru_unlink(self, e);
+    lru_link_tail(self, &self->lists[lid], lid, e);
+    r->flags &= (uint8_t)~ET_REFERENCED;
+    Py_RETURN_TRUE;
+}
+
 /* lru_isolate(key[, entry]): take a listed item off its list (it stays in the tree). */
 static PyObject *et_lru_isolate(EntryTableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1034,6 +1056,9 @@ static PyMethodDef et_methods[] = {
      "lru_items(memcg_id): [(key, entry, referenced)] oldest first."},
     {"lru_nth", (PyCFunction)(void (*)(void))et_lru_nth, METH_FASTCALL,
      "lru_nth(memcg_id, n): the n-th oldest (key, entry, referenced), or None."},
+    {"lru_rotate_head", (PyCFunction)et_lru_rotate_head, METH_O,
+     "lru_rotate_head(memcg_id): rotate a referenced head, clearing the bit: True; False if "
+     "the head is not referenced; None if the list is empty or gone."},
     {"lru_move_tail", (PyCFunction)(void (*)(void))et_lru_move_tail, METH_FASTCALL,
      "lru_move_tail(key, clear_referenced) -> False if not listed."},
     {"lru_isolate", (PyCFunction)(void (*)(void))et_lru_isolate, METH_FASTCALL,

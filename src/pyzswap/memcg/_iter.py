@@ -7,6 +7,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from ..errors import InvalidParameter
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ def mem_cgroup_iter(root: MemCgroup, prev: MemCgroup | None) -> MemCgroup | None
     return None
 
 
+@mypyc_attr(native_class=False)  # the hierarchy holds its cursors weakly
 class ZswapShrinkCursor:
     """``zswap_next_shrink`` and ``zswap_shrink_lock``: the round-robin position of zswap's
     ``shrink_worker`` in one memcg hierarchy. Group removal advances it automatically."""
@@ -67,6 +70,16 @@ class ZswapShrinkCursor:
                     return memcg
         finally:
             self._lock.release()
+
+    def next_from(self, prev: MemCgroup | None) -> MemCgroup | None:
+        """:meth:`next` from ``prev`` instead of the current position: where a
+        :meth:`next_with` that passed groups should have stopped at the first of them."""
+        self._lock.acquire()
+        try:
+            self.next_shrink = prev
+        finally:
+            self._lock.release()
+        return self.next()
 
     def next_with(self, candidates: Iterable[int]) -> tuple[MemCgroup | None, int]:
         """Advance, as :meth:`next` calls in a row would, to the first group whose id is in

@@ -28,7 +28,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,24 +121,11 @@ class _Timers:
         self.zswap_timer = ZswapTimer(SAMPLE_EVERY)
         self.cpu = {"store": 0.0, "load": 0.0, "writeback": 0.0}
         self.writeback_wall = 0.0
-        orig_steps = zswap.shrink_worker_steps
-        clock = time.perf_counter
 
-        def steps() -> Iterator[int]:
-            inner = orig_steps()
-            while True:
-                t0 = clock()
-                try:
-                    ret = next(inner)
-                except StopIteration:
-                    return
-                finally:
-                    t = clock() - t0
-                    self.writeback_wall += t
-                    self.cpu["writeback"] += t
-                yield ret
-
-        zswap.shrink_worker_steps = steps  # type: ignore[method-assign]
+    def add_worker(self, seconds: float) -> None:
+        """The shrink worker's steps, timed by the model that runs them on its clock."""
+        self.writeback_wall += seconds
+        self.cpu["writeback"] += seconds
 
     @property
     def store(self) -> list[float]:
@@ -443,6 +430,7 @@ def _replay(workload: Workload, cfg: RunConfig, ram_pages: int, zswap: Zswap, co
     wall = time.perf_counter() - t_start
     timers.cpu["replay"] = time.process_time() - cpu_start
     timers.scale_up()
+    timers.add_worker(mm.worker_seconds)
     return RunReport(_report(workload, cfg, ram_pages, zswap, core, mm, memcgs, timers,
                              series, timeline, wall))
 

@@ -7,7 +7,9 @@ thread (:class:`ShrinkWork`: round-robin over cgroups down to the accept thresho
 at most); and a memory-pressure caller uses :meth:`~ZswapWriteback.shrinker_count` /
 :meth:`~ZswapWriteback.shrinker_scan` when ``shrinker_enabled``. All of them end in
 :meth:`~ZswapWriteback.writeback_entry`. This is Python in both flows: it is the policy part of
-zswap, and its cost is the swap device's write, not zswap's bookkeeping.
+zswap, and its cost is the swap device's write, not zswap's bookkeeping. The one exception is
+the worker's walk over the groups and its ``shrink_memcg`` calls (:mod:`.shrink`, compiled),
+which a pool held at its limit runs hundreds of thousands of times for few writes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ..folio import PAGE_SHIFT, PAGE_SIZE
 from ..lru import LRU_REMOVED_RETRY, LRU_RETRY, LRU_ROTATE, LRU_STOP, IsolateFn, LruWalk
 from ..swap import SWP_TYPE_SHIFT, SwapIOError, SwapSlotFree, SwapTable
 from ._base import ZswapBase
-from .params import MAX_RECLAIM_RETRIES, PASS_END, SHRINK_STOP, ZswapEntry
+from .params import SHRINK_STOP, ZswapEntry
+from .shrink import SHRINK_DONE, ShrinkWalk, shrink_memcg
 
 if TYPE_CHECKING:
     from ..memcg import MemCgroup
@@ -309,19 +312,7 @@ class ZswapWriteback(ZswapBase):
         0 if one was written back, -EAGAIN if entries were scanned but none written, -ENOENT if
         writeback is disabled, the group is offline or its LRU is empty.
         """
-        if memcg is not None and (not memcg.zswap_writeback_enabled() or not memcg.online):
-            return -errno.ENOENT
-        memcg_id = 0 if memcg is None else memcg.id
-        # shrink_memcg_cb's second chance for a referenced head, without the walk machinery
-        rotated = self.lru.rotate_referenced_head(memcg_id)
-        if rotated is None:
-            return -errno.ENOENT
-        if rotated:
-            return -errno.EAGAIN  # scanned one entry, wrote nothing back
-        shrunk, left = self.lru.walk_one(memcg_id, 1, self._shrink_memcg_cb(None))
-        if 1 - left == 0:
-            return -errno.ENOENT
-        return 0 if shrunk else -errno.EAGAIN
+        return shrink_memcg(self, memcg)
 
     def shrink_worker(self) -> None:
         """``shrink_worker``: write back, round-robin over cgroups, until the pool is below the
@@ -334,63 +325,23 @@ class ZswapWriteback(ZswapBase):
         caller then runs :meth:`shrink_worker_steps` on its own clock)."""
         return self._shrink_work.take()
 
+    def shrink_walk(self) -> ShrinkWalk:
+        """One run of :meth:`shrink_worker`, one step at a time (:class:`ShrinkWalk`)."""
+        return ShrinkWalk(self)
+
     def shrink_worker_steps(self) -> Iterator[int]:
         """:meth:`shrink_worker` one ``shrink_memcg`` call at a time: yields each call's result
         (0, -EAGAIN, -ENOENT), and :data:`PASS_END` where a walk over the hierarchy ended
         (``mem_cgroup_iter`` returned NULL), so a caller can interleave the worker with other
         work and charge each step its cost. Consecutive groups with nothing to write back
         (whose calls change nothing) are one -ENOENT yield: :attr:`enoent_run` says how many."""
-        thr = None if self._state.thr_pages < 0 else self._state.thr_pages
-        if thr is None:
-            return
-        failures = attempts = 0
-        cursor = self._shrink_cursor
-        total_pages = self._state.total_pages  # zswap_total_pages()
+        walk = ShrinkWalk(self)
         while True:
-            empty = 0
-            if cursor is None:
-                memcg = None
-            else:  # the other groups' shrink_memcg would return -ENOENT, changing nothing
-                memcg, empty = cursor.next_with(self._shrinkable_memcg_ids())
-            if empty:
-                self.enoent_run = empty
-                yield -errno.ENOENT
-                if total_pages() <= thr:
-                    break
-            if cursor is not None and memcg is None:
-                # End of a full pass over the hierarchy.
-                yield PASS_END
-                if not attempts:
-                    failures += 1
-                    if failures == MAX_RECLAIM_RETRIES:
-                        break
-                attempts = 0
-            else:
-                ret = self.shrink_memcg(memcg)
-                self.enoent_run = 1
-                yield ret
-                if ret != -errno.ENOENT:
-                    attempts += 1
-                    if ret:
-                        failures += 1
-                        if failures == MAX_RECLAIM_RETRIES:
-                            break
-                elif cursor is None:
-                    break  # no memcg hierarchy and nothing to write back
-            if total_pages() <= thr:
-                break
-
-    def _shrinkable_memcg_ids(self) -> list[int]:
-        """The groups :meth:`shrink_memcg` would not return -ENOENT for without a change:
-        online (``mem_cgroup_from_id``), writeback enabled, entries on their LRU."""
-        root = self.memcg_root
-        assert root is not None  # only called with a hierarchy to walk
-        out = []
-        for memcg_id in self.lru.nonempty_memcg_ids():
-            memcg = root.from_id(memcg_id)
-            if memcg is not None and memcg.zswap_writeback_enabled():
-                out.append(memcg_id)
-        return out
+            ret = walk.step()
+            if ret == SHRINK_DONE:
+                return
+            self.enoent_run = walk.enoent_run
+            yield ret
 
     def shrink_work_queue(self) -> None:
         """``queue_work(shrink_wq, &zswap_shrink_work)``: run the shrink worker on its thread."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import errno
 import math
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import numpy as np
@@ -20,6 +21,7 @@ from ...swap import SWP_OFFSET_MASK
 from ...swapcore import SwapCore
 from ...zswap import Zswap
 from ...zswap.params import PASS_END
+from ...zswap.shrink import SHRINK_DONE, ShrinkWalk
 from .base import (
     F_ACTIVE,
     F_PRESENT,
@@ -127,8 +129,10 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self._wb_folios: list[int] = []
         self._wb_count: int = 0
         self._bg_running: bool = False
-        self._worker: Iterator[int] | None = None
+        self._worker: ShrinkWalk | None = None
         self._worker_time: float = 0.0
+        #: Wall seconds spent in the shrink worker's steps (its writeback time).
+        self.worker_seconds: float = 0.0
         self._kswapd_awake: bool = False
         self._kswapd_time: float = 0.0
         self._kswapd_failures: int = 0
@@ -361,7 +365,7 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         if self._bg_running:
             return
         if self._worker is None and self.zswap.shrink_work_take():
-            self._worker = self.zswap.shrink_worker_steps()
+            self._worker = self.zswap.shrink_walk()
             self._worker_time = max(self._worker_time, self.now) + self.costs.wakeup
             self.stats.worker_runs += 1
         now = self.now
@@ -389,20 +393,22 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         assert self._worker is not None
         saved, self.now = self.now, self._worker_time
         wb_before = self._wb_count
-        ret = 0
-        try:
-            ret = next(self._worker)
-        except StopIteration:
+        t0 = time.perf_counter()
+        worker = self._worker
+        ret = worker.step()
+        if ret == SHRINK_DONE:
+            ret = 0
             self._worker = None
             if self.zswap.shrink_work_take():  # queued again while it ran: run once more
-                self._worker = self.zswap.shrink_worker_steps()
+                self._worker = self.zswap.shrink_walk()
                 self.stats.worker_runs += 1
+        self.worker_seconds += time.perf_counter() - t0
         written = self._wb_count - wb_before
         costs = self.costs
         if ret == PASS_END:  # the walk passed the machine's dying groups too
             cost = costs.memcg_dying * self.dying_memcgs
         elif ret == -_ENOENT:  # groups with nothing to write back, passed in one go
-            n = self.zswap.enoent_run
+            n = worker.enoent_run
             self.stats.worker_steps += n
             cost = costs.worker_enoent * n
         else:
