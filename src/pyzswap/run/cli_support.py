@@ -103,7 +103,9 @@ def backend_configs(configs: list[Any], backends: list[str]) -> list[Any]:
 
 def workload_maker(workload: str | None, pattern: str | None, ops: int | None,
                     scale: float | None) -> Callable[[int], Any]:
-    """The workload for a seed; options a workload does not use are errors, not ignored."""
+    """The workload for a seed; options a workload does not use are errors, not ignored. The
+    last one made is kept: the option checks read a trace once, and the runs use that copy
+    (a workload is not changed by a run)."""
     from ..tools.pagesets import check_regular_file
     from .workload import PROFILES, workload_from_name
 
@@ -122,9 +124,14 @@ def workload_maker(workload: str | None, pattern: str | None, ops: int | None,
         raise CliError("--pattern applies to a page file; built-in workloads have their own "
                        "patterns (docs/WORKLOADS.md)")
 
+    last: dict[int, Any] = {}
+
     def make(seed: int) -> Any:
-        return workload_from_name(workload, seed=seed, pattern=pattern or "zipf", ops=ops,
-                                  scale=scale if scale is not None else 1.0)
+        if seed not in last:
+            last.clear()
+            last[seed] = workload_from_name(workload, seed=seed, pattern=pattern or "zipf",
+                                            ops=ops, scale=scale if scale is not None else 1.0)
+        return last[seed]
 
     return make
 
