@@ -20,12 +20,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "codec.h"
 #include "consts.h"
 
 enum { EMPTY, PENDING, RUNNING, DONE, TAKEN };
+
+/* Forks this process descends through: a child's atfork handler adds one before any other
+ * thread exists in it, so an object made before the fork sees a different count. */
+static unsigned long fork_count;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    fork_count++;
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, count_fork);
+}
 
 /* How long a caller polls for the page the helper is compressing before it sleeps: a page
  * takes microseconds, a sleep and a wake-up about as long again. */
@@ -51,7 +65,7 @@ struct pyz_ahead {
     pthread_cond_t done; /* a RUNNING slot finished */
     pthread_t thread;
     int started, stop;
-    pid_t pid;
+    unsigned long forks; /* fork_count when made */
     int algo, level, cap; /* of the batch */
     int n, next, running, hint; /* next: the helper's next page is the batch's next - 1 */
     int order[PYZ_AHEAD_MAX];   /* the batch: its pages' slots, in the caller's order */
@@ -125,7 +139,8 @@ struct pyz_ahead *pyz_ahead_new(void)
         free(a);
         return NULL;
     }
-    a->pid = getpid();
+    pthread_once(&atfork_once, register_atfork);
+    a->forks = fork_count;
     return a;
 }
 
@@ -146,9 +161,9 @@ void pyz_ahead_free(struct pyz_ahead *a)
     free(a);
 }
 
-pid_t pyz_ahead_owner(const struct pyz_ahead *a)
+int pyz_ahead_here(const struct pyz_ahead *a)
 {
-    return a->pid;
+    return a->forks == fork_count;
 }
 
 int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,

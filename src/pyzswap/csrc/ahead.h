@@ -16,12 +16,10 @@
  * touches Python). One mutex per object protects the batch; it is never held while a codec
  * runs. pyz_ahead_take may wait for the helper to finish the page it is compressing (one page,
  * microseconds). After fork() the child must not use an object made by its parent (its
- * thread does not exist there): pyz_ahead_owner() says which process made it.
+ * thread does not exist there): pyz_ahead_here() says whether it was made in this process.
  */
 #ifndef PYZSWAP_AHEAD_H
 #define PYZSWAP_AHEAD_H
-
-#include <sys/types.h>
 
 /* Pages in one batch: reclaim's SWAP_CLUSTER_MAX. */
 #define PYZ_AHEAD_MAX 32
@@ -32,8 +30,9 @@ struct pyz_ahead;
 struct pyz_ahead *pyz_ahead_new(void);
 /* Stop the thread (waiting for the page it compresses) and free everything. NULL is a no-op. */
 void pyz_ahead_free(struct pyz_ahead *a);
-/* The process that made `a`. */
-pid_t pyz_ahead_owner(const struct pyz_ahead *a);
+/* 1 if `a` was made in this process, 0 in a child of fork() that inherited it (its thread is
+ * not there and its lock may be held: leave it alone). Two loads, cheap enough per store. */
+int pyz_ahead_here(const struct pyz_ahead *a);
 
 /* Replace the batch with `n` (at most PYZ_AHEAD_MAX) pages of `page_size` bytes, to be
  * compressed with `algo` at `level` into at most `cap` bytes. Returns how many were taken

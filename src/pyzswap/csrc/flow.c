@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 /* A folio and its slots, checked (parse_folio); the buffer is held in view. */
 struct folio_arg {
@@ -296,7 +295,7 @@ static PyObject *call_with_view(PyObject *obj, PyObject *name, const char *mem, 
  * is left alone in the child: its thread is not there and its lock may be held). */
 static struct pyz_ahead *ahead_of(NativeFlowObject *f)
 {
-    if (f->ahead && pyz_ahead_owner(f->ahead) != getpid())
+    if (f->ahead && !pyz_ahead_here(f->ahead))
         f->ahead = NULL;
     return f->ahead;
 }
