@@ -517,3 +517,15 @@ def test_the_shrink_worker_takes_the_kernel_loop_s_steps(tmp_path: Path) -> None
     assert last.count(None) == MAX_RECLAIM_RETRIES and last[-2:] == [None, SHRINK_DONE]
     assert set(last[:-1]) == {-errno.ENOENT, None}
     assert last[-7:-1] == [-errno.ENOENT] * 5 + [None]  # a whole pass: root, a, b, c, d
+
+
+def test_the_shrink_worker_reads_its_threshold_when_it_starts(tmp_path: Path) -> None:
+    """shrink_worker reads zswap_accept_thr_pages() when the work runs, not when it is
+    queued: a limit raised in between ends the walk at its first check."""
+    core, _ = _full_pool(tmp_path)
+    z = core.zswap
+    walk = z.shrink_walk()
+    z.set_param("max_pool_percent", 100)
+    assert walk.step() == -errno.ENOENT  # the root group, passed
+    assert walk.step() == SHRINK_DONE  # the pool is below the new threshold
+    core.close()

@@ -117,7 +117,7 @@ class _Timers:
     :class:`ZswapTimer`: one call in :data:`SAMPLE_EVERY`, the totals scaled up from the
     sample), and of the shrink worker."""
 
-    def __init__(self, zswap: Zswap) -> None:
+    def __init__(self) -> None:
         self.zswap_timer = ZswapTimer(SAMPLE_EVERY)
         self.cpu = {"store": 0.0, "load": 0.0, "writeback": 0.0}
         self.writeback_wall = 0.0
@@ -321,7 +321,7 @@ def run_workload(workload: Workload, config: RunConfig | None = None, *,
         memcgs[_norm(path)].write("memory.zswap.max", "max" if limit is None else str(limit))
     for path, enabled in cfg.zswap_writeback.items():
         memcgs[_norm(path)].write("memory.zswap.writeback", "1" if enabled else "0")
-    timers = _Timers(zswap)
+    timers = _Timers()
     if swap_dir is None:
         swap_dir = default_swap_dir(swap_pages)
     timers.time_shrinker(zswap)

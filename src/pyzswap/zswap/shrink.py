@@ -27,8 +27,9 @@ _PASS_END: Final = PASS_END
 #: ``shrink_memcg`` result nor :data:`~pyzswap.zswap.params.PASS_END`).
 SHRINK_DONE: Final = 2
 
-# Where ShrinkWalk.step resumes: the top of shrink_worker's loop, or just after one of its
-# three kinds of step.
+# Where ShrinkWalk.step resumes: not started, the top of shrink_worker's loop, or just after
+# one of its three kinds of step.
+_START: Final = -1
 _TOP: Final = 0
 _AFTER_ENOENT: Final = 1
 _AFTER_PASS_END: Final = 2
@@ -75,15 +76,14 @@ class ShrinkWalk:
         self._cursor: Any = zswap._shrink_cursor
         self._root: MemCgroup | None = zswap.memcg_root
         self._nonempty_ids: Any = zswap.lru.nonempty_memcg_ids
-        thr: int = state.thr_pages
-        self._thr = thr
+        self._thr = -1  # zswap_accept_thr_pages(), read when the worker starts (its first step)
         self._failures = 0
         self._attempts = 0
         self._memcg: MemCgroup | None = None
         self._prev: MemCgroup | None = None  # the cursor before the last next_with
         self._ret = 0
-        self._at = _TOP
-        self._done = thr < 0  # no limit set: nothing to do
+        self._at = _START
+        self._done = False
         #: How many groups the last -ENOENT step passed (their calls change nothing).
         self.enoent_run = 1
 
@@ -96,7 +96,13 @@ class ShrinkWalk:
         if self._done:
             return SHRINK_DONE
         at = self._at
-        if at == _AFTER_PASS_END:
+        if at == _START:
+            thr: int = self._state.thr_pages
+            if thr < 0:  # no limit set: nothing to do
+                return self._finish()
+            self._thr = thr
+            at = _TOP
+        elif at == _AFTER_PASS_END:
             if not self._attempts:
                 self._failures += 1
                 if self._failures == _RETRIES:
