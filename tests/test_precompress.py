@@ -194,3 +194,23 @@ def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> Non
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_nothing_is_handed_over_while_the_pool_is_full() -> None:
+    """A full pool refuses stores before they compress (zswap_check_limits): handing their
+    pages to the helper would be wasted work. Once the pool is below the accept threshold
+    again, pages are handed over."""
+    z = _zswap(totalram_pages=64, shrink_work="clock")
+    offset = 1
+    while not z.stats()["pool_limit_hit"]:
+        z.store(text_page(offset), 0, offset)
+        offset += 1
+    pages = [text_page(1000 + i) for i in range(8)]
+    assert z.precompress(pages) == 0
+    assert not z.store(pages[0], 0, offset)  # refused, as the hand-over foresaw
+    for e in z.entries(0):  # make room below the threshold
+        z.invalidate(0, e.offset)
+    assert z.precompress(pages) == 8
+    z.precompress_wait()
+    assert z.store(pages[0], 0, offset)
+    assert z.precompress_counts() == (1, 8)
