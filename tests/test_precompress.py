@@ -199,7 +199,7 @@ def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> Non
 def test_nothing_is_handed_over_while_the_pool_is_full() -> None:
     """A full pool refuses stores before they compress (zswap_check_limits): handing their
     pages to the helper would be wasted work. Once the pool is below the accept threshold
-    again, pages are handed over."""
+    again, pages are handed over; not while zswap is disabled."""
     z = _zswap(totalram_pages=64, shrink_work="clock")
     offset = 1
     while not z.stats()["pool_limit_hit"]:
@@ -214,3 +214,5 @@ def test_nothing_is_handed_over_while_the_pool_is_full() -> None:
     z.precompress_wait()
     assert z.store(pages[0], 0, offset)
     assert z.precompress_counts() == (1, 8)
+    z.set_param("enabled", False)
+    assert z.precompress(pages) == 0

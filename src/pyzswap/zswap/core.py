@@ -328,12 +328,12 @@ class Zswap(ZswapPools, ZswapWriteback):
         the helper's output instead of running the codec, and the codec gives the same bytes on
         every path, so what is stored and counted is unchanged; a page changed since is
         compressed again. Only the C flow and the codec table's compressors use it; otherwise,
-        for pages beyond the first 32, and while the pool is full (``zswap_check_limits``
-        refuses a store before it compresses), nothing is done. Returns how many pages were
-        taken.
+        for pages beyond the first 32, and while zswap is disabled or its pool is full
+        (``zswap_store`` refuses the page before it compresses: ``zswap_check_limits``),
+        nothing is done. Returns how many pages were taken.
         """
         state = self._state
-        if self._flow is not self._native_flow or (
+        if self._flow is not self._native_flow or not state.enabled or (
                 state.reached_full and state.total_pages() > state.thr_pages):
             return 0
         pools = self._state.pools()
