@@ -1305,8 +1305,9 @@ static PyObject *flow_on_swap_free(NativeFlowObject *f, PyObject *const *args, P
 
 /* precompress(tfm, pages): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper, to be
  * compressed with tfm's algorithm (a PageCodec of the codec table; any other: nothing done)
- * into at most a page, the size of every pool context's buffer (pool.py).
- * Returns how many it took. */
+ * into at most a page, the size of every pool context's buffer (pool.py). Nothing is handed
+ * over while zswap_store would refuse the pages before compressing them (admit: zswap
+ * disabled, or the global limit full). Returns how many it took. */
 static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py_ssize_t nargs)
 {
     if (!f->ready)
@@ -1336,7 +1337,10 @@ static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py
         }
         pages[k] = views[k].buf;
     }
-    if (codec && n) {
+    int full = codec && n && f->state->enabled ? pyz_state_limits_full(f->state) : 1;
+    if (full < 0)
+        goto out;
+    if (!full) {
         struct pyz_ahead *ahead = ahead_of(f);
         if (!ahead && !(ahead = f->ahead = pyz_ahead_new())) {
             PyErr_NoMemory();

@@ -476,6 +476,16 @@ int pyz_state_loaded(ZswapStateObject *s, unsigned type, uint64_t off, const str
     return report_error(&err) < 0 ? -1 : erased;
 }
 
+int pyz_state_limits_full(ZswapStateObject *s)
+{
+    if (s->max_pages < 0)
+        return 0;
+    long long cur = total_pages(s);
+    if (cur < 0)
+        return -1;
+    return cur >= s->max_pages || (s->reached_full && cur > s->thr_pages);
+}
+
 int pyz_state_check_limits(ZswapStateObject *s)
 {
     if (s->max_pages < 0)

@@ -131,6 +131,9 @@ void pyz_state_pool_put(ZswapStateObject *s, uint32_t id, long long nr);
 PyObject *pyz_pool_zs(struct pyz_pool *p, struct zs_pool **zp);
 /* zswap_check_limits: 1 while the pool is (still) full, 0, or -1 with an exception. */
 int pyz_state_check_limits(ZswapStateObject *s);
+/* What pyz_state_check_limits would answer now, without its effects (no pool_limit_hit, the
+ * hysteresis unchanged): 1 full, 0, or -1 with an exception. */
+int pyz_state_limits_full(ZswapStateObject *s);
 /* Bump one of the counters the flows name (rejects, decompress_fail, use after free). */
 void pyz_state_count(ZswapStateObject *s, enum pyz_stat stat, long long n);
 /* Publish n stored pages at slots off.. (locked). Returns how many entries went in (all n, or

@@ -63,11 +63,7 @@ class ZswapShrinkCursor:
         at the end of a full pass (the next call starts again at the root)."""
         self._lock.acquire()
         try:
-            while True:
-                memcg = mem_cgroup_iter(self.root, self.next_shrink)
-                self.next_shrink = memcg
-                if memcg is None or memcg.online:  # mem_cgroup_tryget_online
-                    return memcg
+            return self._advance()
         finally:
             self._lock.release()
 
@@ -77,9 +73,17 @@ class ZswapShrinkCursor:
         self._lock.acquire()
         try:
             self.next_shrink = prev
+            return self._advance()
         finally:
             self._lock.release()
-        return self.next()
+
+    def _advance(self) -> MemCgroup | None:
+        """The walk of :meth:`next`, under the lock."""
+        while True:
+            memcg = mem_cgroup_iter(self.root, self.next_shrink)
+            self.next_shrink = memcg
+            if memcg is None or memcg.online:  # mem_cgroup_tryget_online
+                return memcg
 
     def next_with(self, candidates: Iterable[int]) -> tuple[MemCgroup | None, int]:
         """Advance, as :meth:`next` calls in a row would, to the first group whose id is in

@@ -332,9 +332,7 @@ class Zswap(ZswapPools, ZswapWriteback):
         (``zswap_store`` refuses the page before it compresses: ``zswap_check_limits``),
         nothing is done. Returns how many pages were taken.
         """
-        state = self._state
-        if self._flow is not self._native_flow or not state.enabled or (
-                state.reached_full and state.total_pages() > state.thr_pages):
+        if self._flow is not self._native_flow:
             return 0
         pools = self._state.pools()
         if not pools or not isinstance(pools[0].compressor, PageCodecCompressor):
