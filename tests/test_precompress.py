@@ -78,6 +78,41 @@ def test_a_page_changed_after_the_hand_over_is_compressed_again() -> None:
     assert ahead.load(out, 0, 2) and out == mem[PAGE_SIZE:2 * PAGE_SIZE]
 
 
+def test_a_page_handed_over_again_keeps_its_result() -> None:
+    """Reclaim hands its next candidates over early, then isolates them in smaller batches:
+    each page handed over again from the same place with the same bytes keeps what the helper
+    did (not copied, not compressed again), and the stores take every result."""
+    pages = [_page(i % 3, i) for i in range(8)]
+    ahead, plain = _zswap(), _zswap()
+    mem = _buffer(pages)
+    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(8)]
+    assert ahead.precompress(views[::-1]) == 8
+    ahead.precompress_wait()
+    for k in range(0, 8, 2):
+        assert ahead.precompress(views[k:k + 2]) == 2
+        for i in (k, k + 1):
+            assert ahead.store(views[i], 0, i + 1) == plain.store(pages[i], 0, i + 1)
+    assert ahead.precompress_counts() == (8, 8)
+    assert _state(ahead) == _state(plain)
+
+
+def test_a_page_changed_before_it_is_handed_over_again_is_copied_again() -> None:
+    pages = [text_page(i) for i in range(4)]
+    mem = _buffer(pages)
+    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(4)]
+    ahead, plain = _zswap(), _zswap()
+    ahead.precompress(views)
+    ahead.precompress_wait()
+    mem[100:108] = b"CHANGED!"
+    ahead.precompress(views)
+    ahead.precompress_wait()
+    for i, v in enumerate(views):
+        ahead.store(v, 0, i + 1)
+        plain.store(bytes(v), 0, i + 1)
+    assert ahead.precompress_counts() == (4, 5)
+    assert _state(ahead) == _state(plain)
+
+
 def test_another_compressor_since_the_hand_over_is_a_miss() -> None:
     pages = [text_page(i) for i in range(3)]
     ahead, plain = _zswap(), _zswap()
@@ -106,6 +141,8 @@ def test_any_mix_of_hand_overs_changes_and_stores_is_unchanged(
         views[i][:] = _page(kind, seed)
     for start in range(0, len(ops), 7):
         batch = list(range(start, min(start + 7, len(ops))))
+        if start % 14 == 0:  # the next candidates early, as reclaim hands them over
+            ahead.precompress([views[i] for i in range(start, min(start + 32, len(ops)))])
         ahead.precompress([views[i] for i in batch])
         if wait_every and start % (7 * wait_every) == 0:
             ahead.precompress_wait()

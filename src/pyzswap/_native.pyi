@@ -4,6 +4,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from ._types import BytesLike, WritableBuffer
 from .zsmalloc import ClassStats
 
@@ -16,6 +19,8 @@ ZSWAP_MAX_BATCH_SIZE: int
 ALGORITHMS: dict[str, int]
 
 def versions() -> dict[str, str]: ...
+def copy_blocks(buf: bytearray | memoryview, dst: int | npt.NDArray[np.int64],
+                src: int | npt.NDArray[np.int64], size: int, /) -> None: ...
 
 class Job:
     @property

@@ -1,15 +1,22 @@
 /*
  * Look-ahead compression on a helper thread (the contract is in ahead.h).
  *
- * One batch of up to PYZ_AHEAD_MAX slots. A slot is EMPTY, PENDING (handed over, nobody has
- * it), RUNNING (the helper compresses it), DONE (its result waits) or TAKEN (used, or claimed
- * by the caller, who compresses it itself). The caller stores a batch's pages in order; the
- * helper takes PENDING slots from the end, and a caller that wants a PENDING slot claims it
- * (TAKEN) and compresses the page itself, so the two split a batch between two cores and meet
- * in the middle, rather than the caller waiting behind the helper page after page.
+ * 2 * PYZ_AHEAD_MAX slots. A slot is EMPTY, PENDING (handed over, nobody has it), RUNNING (the
+ * helper compresses it), DONE (its result waits) or TAKEN (used, or claimed by the caller, who
+ * compresses it itself). The last batch handed over names its slots in the caller's order;
+ * slots of earlier batches stay until their place is needed (oldest first), so a page handed
+ * over early (the next reclaim's candidates) is still there when reclaim isolates it in a later,
+ * smaller batch, which keeps its slot rather than copying it again. The caller stores a batch's
+ * pages in order; the helper takes the PENDING slot of the newest batch that is last in it, and
+ * a caller that wants a PENDING slot claims it (TAKEN) and compresses the page itself, so the
+ * two split a batch between two cores and meet in the middle, rather than the caller waiting
+ * behind the helper page after page.
  *
- * The helper owns its codec context (remade when a batch names another algorithm or level);
- * nobody else touches it. The mutex is never held while the codec runs.
+ * Every result in the slots is made with the algorithm, level and capacity of the last batch: a
+ * batch made otherwise drops them (the slot the helper may be compressing is dropped when it
+ * finishes: its generation is old). The helper owns its codec context (remade when a batch
+ * names another algorithm or level); nobody else touches it. The mutex is never held while the
+ * codec runs.
  */
 #define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "ahead.h"
@@ -52,9 +59,15 @@ static long elapsed_ns(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
 }
 
+#define NSLOTS (2 * PYZ_AHEAD_MAX)
+
 struct slot {
     _Atomic int state; /* changed under mu; read without it only to poll */
     int result; /* the codec's: a length, -ENOSPC, -ENOMEM or -EINVAL */
+    int pos; /* its place in the batch that handed it over last */
+    unsigned gen; /* the parameters' generation it was copied under */
+    unsigned long long seq; /* that batch's number: the oldest slot is replaced first */
+    const char *src; /* where the caller's page was */
     unsigned char copy[PAGE_SIZE];
     unsigned char out[2 * PAGE_SIZE];
 };
@@ -66,33 +79,50 @@ struct pyz_ahead {
     pthread_t thread;
     int started, stop;
     unsigned long forks; /* fork_count when made */
-    int algo, level, cap; /* of the batch */
-    int n, next, running, hint; /* next: the helper's next page is the batch's next - 1 */
-    int order[PYZ_AHEAD_MAX];   /* the batch: its pages' slots, in the caller's order */
+    int algo, level, cap; /* of every result the slots hold */
+    unsigned gen; /* bumped when they change */
+    int n, hint, running; /* the last batch's size; the slot after the last one taken */
+    unsigned long long seq; /* batches handed over */
+    int order[PYZ_AHEAD_MAX];   /* the last batch: its pages' slots, in the caller's order */
     struct pyz_codec_ctx *ctx;  /* the helper's */
     long long taken, submitted;
-    /* twice a batch: a new batch never waits for the page the helper is still compressing
-     * for the previous one (that slot is left out until it finishes) */
-    struct slot slots[2 * PYZ_AHEAD_MAX];
+    struct slot slots[NSLOTS];
 };
 
 #define BATCH(a, i) (&(a)->slots[(a)->order[i]])
+
+static int live(const struct slot *s)
+{
+    return s->state == PENDING || s->state == RUNNING || s->state == DONE;
+}
+
+/* The PENDING slot to compress next: the newest batch's, last in it first. */
+static struct slot *next_pending(struct pyz_ahead *a)
+{
+    struct slot *best = NULL;
+    for (int j = 0; j < NSLOTS; j++) {
+        struct slot *s = &a->slots[j];
+        if (s->state == PENDING &&
+            (!best || s->seq > best->seq || (s->seq == best->seq && s->pos > best->pos)))
+            best = s;
+    }
+    return best;
+}
 
 static void *helper(void *arg)
 {
     struct pyz_ahead *a = arg;
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
-        while (a->next > 0 && BATCH(a, a->next - 1)->state != PENDING)
-            a->next--;
-        if (a->next <= 0) {
+        struct slot *s = next_pending(a);
+        if (!s) {
             pthread_cond_wait(&a->work, &a->mu);
             continue;
         }
-        struct slot *s = BATCH(a, --a->next);
         s->state = RUNNING;
         a->running++;
         int algo = a->algo, level = a->level, cap = a->cap;
+        unsigned gen = a->gen;
         pthread_mutex_unlock(&a->mu);
         if (a->ctx &&
             (pyz_codec_ctx_algo(a->ctx) != algo || pyz_codec_ctx_level(a->ctx) != level)) {
@@ -104,7 +134,7 @@ static void *helper(void *arg)
         int r = a->ctx ? pyz_codec_compress(a->ctx, s->copy, PAGE_SIZE, s->out, cap) : -ENOMEM;
         pthread_mutex_lock(&a->mu);
         s->result = r;
-        s->state = DONE;
+        s->state = gen == a->gen ? DONE : EMPTY;
         a->running--;
         pthread_cond_broadcast(&a->done);
     }
@@ -182,25 +212,56 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
         }
         a->started = 1;
     }
-    for (int i = 0; i < a->n; i++) /* the previous batch's results are dropped */
-        if (BATCH(a, i)->state != RUNNING)
-            BATCH(a, i)->state = EMPTY;
-    int k = 0; /* every slot but the one the helper may be compressing (at most one) */
-    for (int j = 0; j < 2 * PYZ_AHEAD_MAX && k < n; j++) {
-        struct slot *s = &a->slots[j];
-        if (s->state == RUNNING)
-            continue;
-        memcpy(s->copy, pages[k], PAGE_SIZE);
-        s->state = PENDING;
-        a->order[k++] = j;
+    if (algo != a->algo || level != a->level || cap != a->cap) {
+        a->gen++; /* every result is for the old parameters: dropped */
+        for (int j = 0; j < NSLOTS; j++)
+            if (a->slots[j].state != RUNNING)
+                a->slots[j].state = EMPTY;
+        a->algo = algo;
+        a->level = level;
+        a->cap = cap;
     }
-    a->n = a->next = n;
+    unsigned long long seq = ++a->seq;
+    unsigned char in_batch[NSLOTS] = {0};
+    int fresh = 0;
+    for (int k = 0; k < n; k++) {
+        int j = -1;
+        for (int i = 0; i < NSLOTS && j < 0; i++) { /* handed over before, bytes unchanged */
+            struct slot *s = &a->slots[i];
+            if (!in_batch[i] && s->src == pages[k] && live(s) && s->gen == a->gen &&
+                !memcmp(s->copy, pages[k], PAGE_SIZE))
+                j = i;
+        }
+        if (j < 0) { /* a free slot, else the oldest one not compressing nor in this batch */
+            for (int i = 0; i < NSLOTS; i++) {
+                struct slot *s = &a->slots[i];
+                if (in_batch[i] || s->state == RUNNING)
+                    continue;
+                if (!live(s)) {
+                    j = i;
+                    break;
+                }
+                if (j < 0 || s->seq < a->slots[j].seq)
+                    j = i;
+            }
+            /* n <= PYZ_AHEAD_MAX in this batch and one slot RUNNING at most: j >= 0 */
+            struct slot *s = &a->slots[j];
+            memcpy(s->copy, pages[k], PAGE_SIZE);
+            s->src = pages[k];
+            s->gen = a->gen;
+            s->state = PENDING;
+            fresh++;
+        }
+        in_batch[j] = 1;
+        a->slots[j].seq = seq;
+        a->slots[j].pos = k;
+        a->order[k] = j;
+    }
+    a->n = n;
     a->hint = 0;
-    a->algo = algo;
-    a->level = level;
-    a->cap = cap;
-    a->submitted += n;
-    pthread_cond_signal(&a->work);
+    a->submitted += fresh;
+    if (fresh) /* else nothing new: a helper that waits has no PENDING slot to find */
+        pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->mu);
     return n;
 }
@@ -216,10 +277,17 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
         for (int j = 0; j < a->n && !s; j++) {
             int i = (a->hint + j) % a->n;
             struct slot *t = BATCH(a, i);
-            if (t->state != EMPTY && t->state != TAKEN && !memcmp(t->copy, page, PAGE_SIZE)) {
+            if (live(t) && t->gen == a->gen && !memcmp(t->copy, page, PAGE_SIZE)) {
                 s = t;
                 a->hint = i + 1;
             }
+        }
+        /* then an earlier batch's page, from the same place */
+        for (int i = 0; i < NSLOTS && !s; i++) {
+            struct slot *t = &a->slots[i];
+            if (t->src == page && live(t) && t->gen == a->gen &&
+                !memcmp(t->copy, page, PAGE_SIZE))
+                s = t;
         }
     }
     if (s) {
@@ -240,7 +308,7 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
         pthread_cond_wait(&a->done, &a->mu);
     /* a batch handed over meanwhile may have reused the slot */
     if (s && s->state == DONE && algo == a->algo && level == a->level && cap == a->cap &&
-        !memcmp(s->copy, page, PAGE_SIZE)) {
+        s->gen == a->gen && !memcmp(s->copy, page, PAGE_SIZE)) {
         s->state = TAKEN;
         int r = s->result;
         if (r > 0 || r == -ENOSPC) {
@@ -259,9 +327,7 @@ void pyz_ahead_wait(struct pyz_ahead *a)
 {
     pthread_mutex_lock(&a->mu);
     for (;;) {
-        int busy = a->running;
-        for (int i = 0; i < a->n && !busy; i++)
-            busy = BATCH(a, i)->state == PENDING;
+        int busy = a->running || next_pending(a);
         if (!busy || !a->started)
             break;
         pthread_cond_wait(&a->done, &a->mu);

@@ -7,10 +7,13 @@
  * the codec: the bytes are those the codec gives (codec.h: one table, the same output on every
  * path), only the core that computed them differs.
  *
- * The batch holds a copy of each page and matches by content, so the caller may change, copy
+ * The object holds a copy of each page and matches by content, so the caller may change, copy
  * or free its pages at any time: a page whose bytes changed since the hand-over is a miss
- * (compressed again by the caller), never a stale result. A new batch replaces the previous
- * one (results not taken are dropped). Each result is taken at most once.
+ * (compressed again by the caller), never a stale result. A page handed over again from the
+ * same place with the same bytes keeps what was done for it (it is neither copied nor
+ * compressed again); results of earlier batches stay until their room is needed by a later
+ * one (twice a batch in all), so pages handed over early (reclaim's next candidates) may be
+ * stored in later, smaller batches. Each result is taken at most once.
  *
  * Locking: every function may be called from any thread, without the GIL (nothing here
  * touches Python). One mutex per object protects the batch; it is never held while a codec
@@ -34,8 +37,9 @@ void pyz_ahead_free(struct pyz_ahead *a);
  * not there and its lock may be held: leave it alone). Two loads, cheap enough per store. */
 int pyz_ahead_here(const struct pyz_ahead *a);
 
-/* Replace the batch with `n` (at most PYZ_AHEAD_MAX) pages of `page_size` bytes, to be
- * compressed with `algo` at `level` into at most `cap` bytes. Returns how many were taken
+/* Hand over a batch of `n` (at most PYZ_AHEAD_MAX) pages of `page_size` bytes, to be
+ * compressed with `algo` at `level` into at most `cap` bytes, before what is left of earlier
+ * batches (whose results are dropped if they were made otherwise). Returns how many were taken
  * (0 when the thread cannot be started, or the algorithm has no context), -1 on ENOMEM. */
 int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,
                      int page_size, int cap);
@@ -50,7 +54,7 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
  * RUNNING). */
 void pyz_ahead_wait(struct pyz_ahead *a);
 
-/* Results taken, and pages handed over, since the object was made. */
+/* Results taken, and pages copied in (a page handed over again is not), since it was made. */
 void pyz_ahead_counts(struct pyz_ahead *a, long long *taken, long long *submitted);
 
 #endif

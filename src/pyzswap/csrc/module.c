@@ -11,6 +11,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <string.h>
+
 #include "codec.h"
 #include "consts.h"
 
@@ -30,8 +32,86 @@ static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
                          "zlib", zlibVersion());
 }
 
+/* An int64 vector of offsets: a C-contiguous buffer of 8-byte signed integers. */
+static int offsets_buffer(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    while (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    if (view->itemsize != 8 || (strcmp(f, "q") && strcmp(f, "l"))) {
+        PyErr_Format(PyExc_TypeError, "copy_blocks: %s must be int64 offsets", what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* copy_blocks(buf, dst, src, size): buf[d:d + size] = buf[s:s + size] for each pair (d, s)
+ * of dst and src, in order (two ints, or two int64 vectors of one length). Every block is
+ * checked to lie inside buf before the first is copied: an error copies nothing. */
+static PyObject *mod_copy_blocks(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "copy_blocks(buf, dst, src, size) takes 4 arguments");
+        return NULL;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(args[3]);
+    if (size == -1 && PyErr_Occurred())
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "copy_blocks: size must be >= 0");
+        return NULL;
+    }
+    Py_buffer buf, dv = {0}, sv = {0};
+    if (PyObject_GetBuffer(args[0], &buf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    long long one_d, one_s;
+    const long long *d = &one_d, *s = &one_s;
+    Py_ssize_t n = 1;
+    PyObject *ret = NULL;
+    if (PyLong_Check(args[1]) && PyLong_Check(args[2])) {
+        one_d = PyLong_AsLongLong(args[1]);
+        one_s = PyLong_AsLongLong(args[2]);
+        if ((one_d == -1 || one_s == -1) && PyErr_Occurred())
+            goto out;
+    } else {
+        if (offsets_buffer(args[1], &dv, "dst") < 0)
+            goto out;
+        if (offsets_buffer(args[2], &sv, "src") < 0)
+            goto out;
+        n = dv.len / 8;
+        if (sv.len / 8 != n) {
+            PyErr_SetString(PyExc_ValueError, "copy_blocks: dst and src differ in length");
+            goto out;
+        }
+        d = dv.buf;
+        s = sv.buf;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (d[i] < 0 || s[i] < 0 || d[i] > buf.len - size || s[i] > buf.len - size) {
+            PyErr_Format(PyExc_ValueError, "copy_blocks: block %zd (%lld <- %lld, %zd bytes) "
+                         "is outside the %zd-byte buffer", i, d[i], s[i], size, buf.len);
+            goto out;
+        }
+    for (Py_ssize_t i = 0; i < n; i++)
+        memmove((char *)buf.buf + d[i], (const char *)buf.buf + s[i], (size_t)size);
+    ret = Py_NewRef(Py_None);
+out:
+    if (dv.obj)
+        PyBuffer_Release(&dv);
+    if (sv.obj)
+        PyBuffer_Release(&sv);
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
 static PyMethodDef module_methods[] = {
     {"versions", mod_versions, METH_NOARGS, "The C codec libraries' versions."},
+    {"copy_blocks", (PyCFunction)(void (*)(void))mod_copy_blocks, METH_FASTCALL,
+     "copy_blocks(buf, dst, src, size): buf[d:d+size] = buf[s:s+size] for each (d, s), in "
+     "order; two ints or two int64 vectors; nothing is copied unless every block is inside"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from ..._native import copy_blocks
 from ...errors import InvalidParameter
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
@@ -22,6 +23,7 @@ from ...swapcore import SwapCore
 from ...zswap import Zswap
 from ...zswap.params import PASS_END
 from ...zswap.shrink import SHRINK_DONE, ShrinkWalk
+from ..trace import WRITE_SPAN
 from .base import (
     F_ACTIVE,
     F_PRESENT,
@@ -77,6 +79,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
     _mv_flags: bytearray
 
     _kswapd_sc: ScanControl
+    _ahead_vec: LruVec  # the lruvec reclaim isolated from last (the look-ahead's)
+    _ahead_due: bool    # and the look-ahead has not had its tail since
     _kswapd_reclaimed: int
 
     def __init__(self, core: SwapCore, ram_pages: int, *, memcg_root: MemCgroup | None = None,
@@ -139,6 +143,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self._bg_next: float = math.inf
         self._shrinker_deferred: dict[tuple[str, int], int] = {}
         self._walk_pos: dict[int, int] = {}  # the reclaim iterator's position per target
+        self._ahead_vec = self._root_vec
+        self._ahead_due = False
         # swapin_readahead state (swap_state.c's statics)
         self._ra_hits: int = 4
         self._ra_prev_offset: int = 0
@@ -507,9 +513,7 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
                 mv_dirty[g] = 1
                 w = widx_l[pos]
                 lo = g * PAGE_SIZE
-                d = lo + dst_l[w]
-                s = lo + src_l[w]
-                truth[d:d + 256] = truth[s:s + 256]
+                copy_blocks(truth, lo + dst_l[w], lo + src_l[w], WRITE_SPAN)
             else:
                 st.reads += 1
             pos += 1
@@ -538,18 +542,14 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
             self.dirty[wg] = 1
             which = widx[wmask]
             base = wg * PAGE_SIZE
-            truth = self._truth
-            for s, d in zip((base + src[which]).tolist(), (base + dst[which]).tolist(),
-                            strict=True):
-                truth[d:d + 256] = truth[s:s + 256]
+            copy_blocks(self._truth, base + dst[which], base + src[which], WRITE_SPAN)
         st.writes += nw
         st.reads += k - nw
 
     def _apply_write(self, g: int, n: int) -> None:
         src, dst = _write_offsets(self.seed, n)
         lo = g * PAGE_SIZE
-        truth = self._truth
-        truth[lo + dst:lo + dst + 256] = truth[lo + src:lo + src + 256]
+        copy_blocks(self._truth, lo + dst, lo + src, WRITE_SPAN)
 
     def idle(self, seconds: float) -> None:
         """The workload sleeps for ``seconds`` (``usleep``): the model's clock advances and the

@@ -64,30 +64,36 @@ class Vmscan:
         deactivation (when deactivation was skipped)."""
         self._in_reclaim += 1
         try:
-            while True:
-                sc.priority = DEF_PRIORITY
-                while True:
-                    sc.nr_scanned = 0
-                    self._shrink_node(sc)
-                    if sc.nr_reclaimed >= sc.nr_to_reclaim:
-                        break
-                    sc.priority -= 1
-                    if sc.priority < 0:
-                        break
-                target = sc.target if sc.target is not None else self._root_vec
-                target.refaults = target.flushed[2]  # snapshot_refaults
-                if sc.nr_reclaimed:
-                    return sc.nr_reclaimed
-                if not sc.full_walk:
-                    sc.full_walk = True
-                    continue
-                if sc.skipped_deactivate:
-                    sc.force_deactivate = True
-                    sc.skipped_deactivate = False
-                    continue
-                return 0
+            reclaimed = self._do_try_to_free_pages_loop(sc)
         finally:
             self._in_reclaim -= 1
+        self._precompress_tail()
+        return reclaimed
+
+    def _do_try_to_free_pages_loop(self: MemoryModel, sc: ScanControl) -> int:
+        """The priority loop of ``do_try_to_free_pages``."""
+        while True:
+            sc.priority = DEF_PRIORITY
+            while True:
+                sc.nr_scanned = 0
+                self._shrink_node(sc)
+                if sc.nr_reclaimed >= sc.nr_to_reclaim:
+                    break
+                sc.priority -= 1
+                if sc.priority < 0:
+                    break
+            target = sc.target if sc.target is not None else self._root_vec
+            target.refaults = target.flushed[2]  # snapshot_refaults
+            if sc.nr_reclaimed:
+                return sc.nr_reclaimed
+            if not sc.full_walk:
+                sc.full_walk = True
+                continue
+            if sc.skipped_deactivate:
+                sc.force_deactivate = True
+                sc.skipped_deactivate = False
+                continue
+            return 0
 
     def _shrink_node(self: MemoryModel, sc: ScanControl) -> None:
         """``shrink_node``: ``prepare_scan_control`` (costs, ``may_deactivate`` from refaults
@@ -200,6 +206,34 @@ class Vmscan:
         if self._nr_swap_free() > 0 and self._inactive_is_low(vec):
             self._shrink_active_list(SWAP_CLUSTER_MAX, vec, sc)
 
+    def _precompress_tail(self: MemoryModel) -> None:
+        """pyzswap's own: at the end of a reclaim, hand the folios at the tail of the inactive
+        list it isolated from last (which the next reclaim of that list isolates first) to
+        zswap's look-ahead compressor, so that the second core compresses them while the
+        workload runs on (:meth:`Zswap.precompress`: the smaller batches
+        :meth:`_shrink_folio_list` hands over then find them done). The same filter as
+        there: not referenced now, dirty or not yet in the swap cache."""
+        if not self._ahead_due or not self.precompress:
+            return
+        self._ahead_due = False
+        vec = self._ahead_vec
+        flags, mapped, young, dirty = self._mv_flags, self._mv_mapped, self._mv_young, \
+            self._mv_dirty
+        prv = self._mv_prv
+        truth_v = self._truth_v
+        h = vec.ia
+        g = prv[h]
+        ahead: list[memoryview] = []
+        n = 0
+        while g != h and n < SWAP_CLUSTER_MAX:
+            if (dirty[g] or not flags[g] & F_SWAPCACHE) and not (mapped[g] and young[g]):
+                ahead.append(truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE])
+            n += 1
+            g = prv[g]
+        if len(ahead) > 1:
+            ahead.reverse()  # the helper starts at the end: the tail-most folio first
+            self.zswap.precompress(ahead)
+
     def _shrink_active_list(self: MemoryModel, nr_to_scan: int, vec: LruVec,
                             sc: ScanControl) -> None:
         """``shrink_active_list``: take ``nr_to_scan`` folios from the active tail; each has its
@@ -241,6 +275,8 @@ class Vmscan:
             g = prv[g]
         if not isolated:
             return 0
+        self._ahead_vec = vec
+        self._ahead_due = True
         prv[h] = g  # unlink them all: the list now ends at g
         nxt[g] = h
         vec.nr_inactive -= len(isolated)
@@ -449,6 +485,7 @@ class Vmscan:
             self._shrink_node(sc)
         finally:
             self._in_reclaim -= 1
+        self._precompress_tail()
         got = sc.nr_reclaimed - before
         self._kswapd_reclaimed += got
         if not (sc.nr_scanned >= sc.nr_to_reclaim) or not got:
