@@ -16,8 +16,7 @@
  * batch made otherwise drops them (the slot the helper may be compressing is dropped when it
  * finishes: its generation is old). The helper owns its codec context (remade when a batch
  * names another algorithm or level); nobody else touches it. The mutex is never held while the
- * codec runs. An idle helper polls for a new batch for IDLE_SPIN_NS before it sleeps, so a
- * caller that hands batches over often rarely has to wake it (a system call per batch).
+ * codec runs.
  */
 #define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "ahead.h"
@@ -52,8 +51,6 @@ static void register_atfork(void)
 /* How long a caller polls for the page the helper is compressing before it sleeps: a page
  * takes microseconds, a sleep and a wake-up about as long again. */
 #define SPIN_NS 50000L
-/* How long the helper polls for a new batch before it sleeps. */
-#define IDLE_SPIN_NS 100000L
 
 static long elapsed_ns(const struct timespec *t0)
 {
@@ -80,8 +77,7 @@ struct pyz_ahead {
     pthread_cond_t work; /* PENDING slots appeared, or stop */
     pthread_cond_t done; /* a RUNNING slot finished */
     pthread_t thread;
-    int started, stop, sleeping; /* sleeping: the helper waits on `work` */
-    _Atomic unsigned long long posted; /* batches with new pages: the idle helper polls it */
+    int started, stop;
     unsigned long forks; /* fork_count when made */
     int algo, level, cap; /* of every result the slots hold */
     unsigned gen; /* bumped when they change */
@@ -120,20 +116,7 @@ static void *helper(void *arg)
     while (!a->stop) {
         struct slot *s = next_pending(a);
         if (!s) {
-            /* Poll a while before sleeping: reclaim's next batch often follows soon, and
-             * waking a sleeping helper costs the caller a system call per batch. */
-            unsigned long long seen = atomic_load(&a->posted);
-            pthread_mutex_unlock(&a->mu);
-            struct timespec t0;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            while (atomic_load(&a->posted) == seen && elapsed_ns(&t0) < IDLE_SPIN_NS)
-                ;
-            pthread_mutex_lock(&a->mu);
-            if (atomic_load(&a->posted) != seen || a->stop)
-                continue;
-            a->sleeping = 1;
             pthread_cond_wait(&a->work, &a->mu);
-            a->sleeping = 0;
             continue;
         }
         s->state = RUNNING;
@@ -277,11 +260,8 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
     a->n = n;
     a->hint = 0;
     a->submitted += fresh;
-    if (fresh) { /* else nothing new: a helper that waits has no PENDING slot to find */
-        atomic_fetch_add(&a->posted, 1);
-        if (a->sleeping)
-            pthread_cond_signal(&a->work);
-    }
+    if (fresh) /* else nothing new: a helper that waits has no PENDING slot to find */
+        pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->mu);
     return n;
 }
