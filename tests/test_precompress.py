@@ -43,16 +43,16 @@ def _state(z: Zswap) -> tuple[object, ...]:
     return z.stats(), z.vmstat(), z.entries(0), z.total_pages(), z.compressed_bytes(), objects
 
 
-def _buffer(pages: list[bytes]) -> memoryview:
-    """The pages in one buffer, as the mm model holds its memory."""
-    return memoryview(bytearray(b"".join(pages)))
+def _buffer(pages: list[bytes]) -> tuple[memoryview, list[memoryview]]:
+    """The pages in one buffer, as the mm model holds its memory, and a view of each."""
+    mem = memoryview(bytearray(b"".join(pages)))
+    return mem, [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(len(pages))]
 
 
 def test_stores_take_the_helpers_output_and_store_the_same() -> None:
     pages = [_page(i % 3, i) for i in range(32)]
     ahead, plain = _zswap(), _zswap()
-    mem = _buffer(pages)
-    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(32)]
+    _, views = _buffer(pages)
     assert ahead.precompress(views) == 32
     ahead.precompress_wait()
     for i, v in enumerate(views):
@@ -63,8 +63,7 @@ def test_stores_take_the_helpers_output_and_store_the_same() -> None:
 
 def test_a_page_changed_after_the_hand_over_is_compressed_again() -> None:
     pages = [text_page(i) for i in range(4)]
-    mem = _buffer(pages)
-    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(4)]
+    mem, views = _buffer(pages)
     ahead, plain = _zswap(), _zswap()
     ahead.precompress(views)
     ahead.precompress_wait()
@@ -84,8 +83,7 @@ def test_a_page_handed_over_again_keeps_its_result() -> None:
     did (not copied, not compressed again), and the stores take every result."""
     pages = [_page(i % 3, i) for i in range(8)]
     ahead, plain = _zswap(), _zswap()
-    mem = _buffer(pages)
-    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(8)]
+    _, views = _buffer(pages)
     assert ahead.precompress(views[::-1]) == 8
     ahead.precompress_wait()
     for k in range(0, 8, 2):
@@ -98,8 +96,7 @@ def test_a_page_handed_over_again_keeps_its_result() -> None:
 
 def test_a_page_changed_before_it_is_handed_over_again_is_copied_again() -> None:
     pages = [text_page(i) for i in range(4)]
-    mem = _buffer(pages)
-    views = [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(4)]
+    mem, views = _buffer(pages)
     ahead, plain = _zswap(), _zswap()
     ahead.precompress(views)
     ahead.precompress_wait()
