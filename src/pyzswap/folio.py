@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ._native import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE
+from ._native import MAX_FOLIO_PAGES, PAGE_SHIFT, PAGE_SIZE, zero_filled
 from .errors import InvalidPage
 
 if TYPE_CHECKING:
@@ -55,4 +55,4 @@ def zero_page_mask(data: BytesLike) -> npt.NDArray[np.bool_]:
 
 def is_folio_zero_filled(folio: BytesLike) -> bool:
     """True if every byte of the folio is zero (the swap core's ``is_folio_zero_filled``)."""
-    return not np.frombuffer(folio, dtype=np.uint64).any()
+    return zero_filled(folio)

@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Literal
 
+from ._native import zero_filled
 from .errors import InvalidParameter
-from .folio import PAGE_SIZE, folio_nr_pages, is_folio_zero_filled
+from .folio import PAGE_SIZE, folio_nr_pages
 from .swap import SWP_OFFSET_MASK, SWP_TYPE_SHIFT, SwapTable, swp_offset, swp_type
 
 if TYPE_CHECKING:
@@ -142,10 +143,10 @@ class SwapCore:
         (``__swap_writepage``, a ``pswpout``). A device write error raises (the caller keeps
         the folio and its slots).
         """
-        page = bytes(folio) if type(folio) is memoryview and folio.nbytes == PAGE_SIZE else None
-        nr = 1 if page is not None else folio_nr_pages(folio)
+        nr = 1 if type(folio) is memoryview and folio.nbytes == PAGE_SIZE else \
+            folio_nr_pages(folio)
         t, off = swp >> SWP_TYPE_SHIFT, swp & SWP_OFFSET_MASK
-        if (page == _ZERO_PAGE) if page is not None else is_folio_zero_filled(folio):
+        if zero_filled(folio):  # is_folio_zero_filled, without a Python frame
             device = self.table.device(t)
             # A stale zswap entry for these slots must not outlive the zero page (writeback
             # would otherwise write old data over the slot later).
@@ -159,7 +160,7 @@ class SwapCore:
         if nr > 1 or swp in self._maybe_zero:
             self.table.device(t).zeromap_clear(off, nr)
             self._maybe_zero.discard(swp)
-        if self._zswap_store(page if page is not None else folio, t, off, memcg):
+        if self._zswap_store(folio, t, off, memcg):
             with self._lock:
                 self.swpout_zswap += nr
             return "zswap"

@@ -107,11 +107,26 @@ out:
     return ret;
 }
 
+/* zero_filled(buf): every byte of buf is zero (the swap core's is_folio_zero_filled). */
+static PyObject *mod_zero_filled(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    const unsigned char *b = view.buf;
+    /* all zero: the first byte is, and every byte equals the one before it */
+    int zero = view.len == 0 || (b[0] == 0 && !memcmp(b, b + 1, (size_t)view.len - 1));
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(zero);
+}
+
 static PyMethodDef module_methods[] = {
     {"versions", mod_versions, METH_NOARGS, "The C codec libraries' versions."},
     {"copy_blocks", (PyCFunction)(void (*)(void))mod_copy_blocks, METH_FASTCALL,
      "copy_blocks(buf, dst, src, size): buf[d:d+size] = buf[s:s+size] for each (d, s), in "
      "order; two ints or two int64 vectors; nothing is copied unless every block is inside"},
+    {"zero_filled", mod_zero_filled, METH_O,
+     "zero_filled(buf) -> bool: every byte of the buffer is zero"},
     {NULL, NULL, 0, NULL},
 };
 
