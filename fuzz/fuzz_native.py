@@ -2,10 +2,12 @@
 
 Each input is a program: a stream of operations, decoded by atheris's FuzzedDataProvider, on a
 small world of objects: the native types of ``pyzswap._native`` (PageCodec, EntryTable, ZsPool,
-Lock, Engines and their Jobs, ZswapState, NativeFlow), made with or without ``__init__``,
-initialised twice, used after close or destroy, fed bad arguments; and a public ``Zswap``
-(store, load, invalidate, batches, swapon/swapoff, compressor switches, close). The first bytes choose how
-many threads run the program at once (1-3, sharing the objects), so calls also race.
+Lock, Engines and their Jobs, ZswapState, NativeFlow) and its buffer helpers (copy_blocks,
+zero_filled), made with or without ``__init__``, initialised twice, used after close or
+destroy, fed bad arguments; and a public ``Zswap`` (store, load, invalidate, batches,
+swapon/swapoff, compressor switches, the look-ahead's hand-overs of one buffer's pages changed
+under it, close). The first bytes choose how many threads run the program at once (1-3,
+sharing the objects), so calls also race.
 
 What counts as a finding: anything the sanitizers report (the extension is built with
 AddressSanitizer and UndefinedBehaviorSanitizer by fuzz/build.sh), a crash, a hang (libFuzzer's
@@ -25,6 +27,7 @@ import threading
 from typing import Any
 
 import atheris
+import numpy as np
 
 with atheris.instrument_imports(include=["pyzswap"]):
     from pyzswap import SlotBusy, Zswap, ZswapError, _native
@@ -50,6 +53,8 @@ class World:
         self.job: Any = None
         self.zswap: Any = None
         self.flow: Any = None
+        #: pages as the mm model holds them: one buffer, handed over and stored as views
+        self.mem = bytearray(8 * PAGE)
 
     def close(self) -> None:
         for obj in (self.job, self.engines):
@@ -83,7 +88,7 @@ def _int(fdp: atheris.FuzzedDataProvider) -> int:
 
 
 def op_native(w: World, fdp: atheris.FuzzedDataProvider) -> None:
-    which = fdp.ConsumeIntInRange(0, 14)
+    which = fdp.ConsumeIntInRange(0, 15)
     if which == 0:
         c = _native.PageCodec.__new__(_native.PageCodec)
         if fdp.ConsumeBool():
@@ -228,6 +233,19 @@ def op_native(w: World, fdp: atheris.FuzzedDataProvider) -> None:
             else:
                 f.load(bytearray(PAGE), fdp.ConsumeIntInRange(-1, 2), _int(fdp))
             w.flow = f
+    elif which == 15:
+        # the module's buffer helpers: any buffer, offsets (ints or int64 vectors) and sizes
+        buf = bytearray(fdp.ConsumeIntInRange(0, 3 * PAGE))
+        n = fdp.ConsumeIntInRange(0, 4)
+        offs = [_int(fdp) * fdp.ConsumeIntInRange(1, 300) for _ in range(2 * n + 2)]
+        size = _int(fdp)
+        if fdp.ConsumeBool():
+            _native.copy_blocks(buf, np.array(offs[:n], dtype=np.int64),
+                                np.array(offs[n:2 * n + fdp.ConsumeIntInRange(0, 1)],
+                                         dtype=np.int64), size)
+        else:
+            _native.copy_blocks(buf, offs[-2], offs[-1], size)
+        _native.zero_filled(memoryview(buf)[fdp.ConsumeIntInRange(0, len(buf)):])
 
 
 def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:
@@ -235,7 +253,7 @@ def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:
         w.zswap = Zswap(compressor="lz4", totalram_pages=fdp.ConsumeIntInRange(64, 4096),
                         cpus=2, shrink_work="inline")
     z = w.zswap
-    which = fdp.ConsumeIntInRange(0, 11)
+    which = fdp.ConsumeIntInRange(0, 14)
     t, off = fdp.ConsumeIntInRange(0, 2), fdp.ConsumeIntInRange(0, 70)
     if which == 0:
         nr = fdp.ConsumeIntInRange(1, 3)
@@ -265,6 +283,18 @@ def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:
     elif which == 10:
         z.stats()
         z.compact()
+    elif which == 11:
+        # the look-ahead: early, overlapping and repeated hand-overs of the buffer's pages (or
+        # of copies of them), some changed before or while they are stored
+        views = [memoryview(w.mem)[i * PAGE:(i + 1) * PAGE] for i in range(8)]
+        pick = [views[fdp.ConsumeIntInRange(0, 7)] for _ in range(fdp.ConsumeIntInRange(0, 40))]
+        z.precompress(pick if fdp.ConsumeBool() else [bytes(v) for v in pick])
+    elif which == 12:
+        i = fdp.ConsumeIntInRange(0, 7)
+        w.mem[i * PAGE:(i + 1) * PAGE] = _page(fdp)
+    elif which == 13:
+        i = fdp.ConsumeIntInRange(0, 7)
+        z.store(memoryview(w.mem)[i * PAGE:(i + 1) * PAGE], t, off)
     elif fdp.ConsumeIntInRange(0, 7) == 0:
         z.close()
 
