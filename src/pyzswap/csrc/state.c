@@ -476,30 +476,33 @@ int pyz_state_loaded(ZswapStateObject *s, unsigned type, uint64_t off, const str
     return report_error(&err) < 0 ? -1 : erased;
 }
 
-int pyz_state_limits_full(ZswapStateObject *s)
+/* zswap_check_limits' verdict: 1 while the pool is (still) full, 0, -1 with an exception;
+ * with `apply` its effects too (pool_limit_hit, the hysteresis between max and threshold). */
+static int limits(ZswapStateObject *s, int apply)
 {
     if (s->max_pages < 0)
         return 0;
     long long cur = total_pages(s);
     if (cur < 0)
         return -1;
-    return cur >= s->max_pages || (s->reached_full && cur > s->thr_pages);
+    int full = cur >= s->max_pages;
+    int still = s->reached_full && cur > s->thr_pages;
+    if (!apply)
+        return full || still;
+    if (full)
+        stat_add(s, STAT_POOL_LIMIT_HIT, 1);
+    s->reached_full = full || still;
+    return s->reached_full;
+}
+
+int pyz_state_limits_full(ZswapStateObject *s)
+{
+    return limits(s, 0);
 }
 
 int pyz_state_check_limits(ZswapStateObject *s)
 {
-    if (s->max_pages < 0)
-        return 0;
-    long long cur = total_pages(s);
-    if (cur < 0)
-        return -1;
-    if (cur >= s->max_pages) {
-        stat_add(s, STAT_POOL_LIMIT_HIT, 1);
-        s->reached_full = 1;
-    } else if (s->reached_full && cur <= s->thr_pages) {
-        s->reached_full = 0;
-    }
-    return s->reached_full;
+    return limits(s, 1);
 }
 
 /* ---------------------------------------------------------------- Python methods --------- */

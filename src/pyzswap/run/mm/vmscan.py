@@ -211,27 +211,33 @@ class Vmscan:
         list it isolated from last (which the next reclaim of that list isolates first) to
         zswap's look-ahead compressor, so that the second core compresses them while the
         workload runs on (:meth:`Zswap.precompress`: the smaller batches
-        :meth:`_shrink_folio_list` hands over then find them done). The same filter as
-        there: not referenced now, dirty or not yet in the swap cache."""
+        :meth:`_shrink_folio_list` hands over then find them done)."""
         if not self._ahead_due or not self.precompress:
             return
         self._ahead_due = False
         vec = self._ahead_vec
-        flags, mapped, young, dirty = self._mv_flags, self._mv_mapped, self._mv_young, \
-            self._mv_dirty
         prv = self._mv_prv
-        truth_v = self._truth_v
         h = vec.ia
         g = prv[h]
-        ahead: list[memoryview] = []
-        n = 0
-        while g != h and n < SWAP_CLUSTER_MAX:
-            if (dirty[g] or not flags[g] & F_SWAPCACHE) and not (mapped[g] and young[g]):
-                ahead.append(truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE])
-            n += 1
+        tail: list[int] = []
+        while g != h and len(tail) < SWAP_CLUSTER_MAX:
+            tail.append(g)
             g = prv[g]
+        tail.reverse()  # the helper starts at the end: the tail-most folio first
+        self._hand_ahead(tail, False)
+
+    def _hand_ahead(self: MemoryModel, folios: list[int], ignore_references: bool) -> None:
+        """pyzswap's own: hand the folios that reclaim will likely write out (not referenced,
+        unless references are ignored; dirty, or not yet in the swap cache) to zswap's
+        look-ahead compressor (:meth:`Zswap.precompress`), so that their stores take the same
+        bytes a second core computed."""
+        flags, mapped, young, dirty = self._mv_flags, self._mv_mapped, self._mv_young, \
+            self._mv_dirty
+        truth_v = self._truth_v
+        ahead = [truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE] for g in folios
+                 if (dirty[g] or not flags[g] & F_SWAPCACHE)
+                 and (ignore_references or not (mapped[g] and young[g]))]
         if len(ahead) > 1:
-            ahead.reverse()  # the helper starts at the end: the tail-most folio first
             self.zswap.precompress(ahead)
 
     def _shrink_active_list(self: MemoryModel, nr_to_scan: int, vec: LruVec,
@@ -343,14 +349,7 @@ class Vmscan:
         type1 = types[0] << SWP_TYPE_SHIFT if types else 0
         v2 = self.v2
         if self.precompress and len(folios) > 1:
-            # pyzswap's own: the folios this pass will likely write out (not referenced,
-            # dirty or not yet in the swap cache) compressed ahead on a second core; each
-            # store below takes the same bytes it would compute (Zswap.precompress)
-            ahead = [truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE] for g in folios
-                     if (dirty[g] or not flags[g] & F_SWAPCACHE)
-                     and (ignore_references or not (mapped[g] and young[g]))]
-            if len(ahead) > 1:
-                self.zswap.precompress(ahead)
+            self._hand_ahead(folios, ignore_references)
         for g in folios:
             if self._bg_next <= self.now:
                 self._background()
