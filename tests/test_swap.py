@@ -512,3 +512,28 @@ def test_swap_table_falls_back_to_next_device(tmp_path) -> None:
         assert calls == [(0, swp_offset(s0), 1)]
         stats = table.stats()
         assert stats[0]["inuse_pages"] == 3 and stats[1]["inuse_pages"] == 2
+
+
+def test_a_strided_one_page_view_is_swapped_out_and_back(tmp_path) -> None:
+    """SwapCore.swap_writeout takes a one-page memoryview of any layout (the zero check and
+    zswap read one contiguous page: a strided view is copied first)."""
+    from pyzswap import PAGE_SIZE, Zswap
+    from pyzswap.swapcore import SwapCore
+
+    z = Zswap(compressor="lz4", totalram_pages=1 << 16, cpus=1, shrink_work="inline")
+    core = SwapCore(z, directory=tmp_path)
+    core.swapon(64)
+    try:
+        page = bytes(range(256)) * (PAGE_SIZE // 256)
+        mem = bytearray(2 * PAGE_SIZE)
+        mem[::2] = page
+        for view, want, where in ((memoryview(mem)[::2], page, "zswap"),
+                                  (memoryview(bytearray(2 * PAGE_SIZE))[::2], bytes(PAGE_SIZE),
+                                   "zero")):
+            swp = core.folio_alloc_swap()
+            assert swp is not None
+            assert core.swap_writeout(swp, view) == where
+            out = bytearray(PAGE_SIZE)
+            assert core.swap_in(swp, out) == where and out == want
+    finally:
+        core.close()

@@ -143,8 +143,12 @@ class SwapCore:
         (``__swap_writepage``, a ``pswpout``). A device write error raises (the caller keeps
         the folio and its slots).
         """
-        nr = 1 if type(folio) is memoryview and folio.nbytes == PAGE_SIZE else \
-            folio_nr_pages(folio)
+        if type(folio) is memoryview and folio.nbytes == PAGE_SIZE:
+            nr = 1
+            if not folio.c_contiguous:  # zswap and the zero check read one contiguous page
+                folio = bytes(folio)
+        else:
+            nr = folio_nr_pages(folio)
         t, off = swp >> SWP_TYPE_SHIFT, swp & SWP_OFFSET_MASK
         if zero_filled(folio):  # is_folio_zero_filled, without a Python frame
             device = self.table.device(t)
