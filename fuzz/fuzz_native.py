@@ -287,8 +287,13 @@ def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:
         # the look-ahead: early, overlapping and repeated hand-overs of the buffer's pages (or
         # of copies of them), some changed before or while they are stored
         views = [memoryview(w.mem)[i * PAGE:(i + 1) * PAGE] for i in range(8)]
-        pick = [views[fdp.ConsumeIntInRange(0, 7)] for _ in range(fdp.ConsumeIntInRange(0, 40))]
-        z.precompress(pick if fdp.ConsumeBool() else [bytes(v) for v in pick])
+        picks = [fdp.ConsumeIntInRange(0, 7) for _ in range(fdp.ConsumeIntInRange(0, 40))]
+        form = fdp.ConsumeIntInRange(0, 2)
+        if form == 2:  # by index into the buffer, as the mm model hands them over (or past it)
+            z.precompress(w.mem, picks + [8] * fdp.ConsumeIntInRange(0, 1))
+        else:
+            pick = [views[i] for i in picks]
+            z.precompress(pick if form == 0 else [bytes(v) for v in pick])
     elif which == 12:
         i = fdp.ConsumeIntInRange(0, 7)
         w.mem[i * PAGE:(i + 1) * PAGE] = _page(fdp)

@@ -110,6 +110,45 @@ def test_a_page_changed_before_it_is_handed_over_again_is_copied_again() -> None
     assert _state(ahead) == _state(plain)
 
 
+def test_pages_picked_by_index_from_one_buffer_are_the_same_hand_over() -> None:
+    """precompress(buffer, indexes), the mm model's form, hands over the very pages of the
+    buffer: stores of views of them take the results, and handing them over again as views
+    keeps what was done (same place, same bytes)."""
+    pages = [_page(i % 3, i) for i in range(12)]
+    ahead, plain = _zswap(), _zswap()
+    mem, views = _buffer(pages)
+    assert ahead.precompress(mem, [11, 3, 7, 0]) == 4
+    assert ahead.precompress(mem.obj, range(8, 11)) == 3  # any buffer, any int sequence
+    ahead.precompress_wait()
+    assert ahead.precompress([views[i] for i in (0, 3, 7, 8, 9, 10, 11)]) == 7
+    for i in (0, 3, 7, 8, 9, 10, 11, 1):
+        assert ahead.store(views[i], 0, i + 1) == plain.store(pages[i], 0, i + 1)
+    assert ahead.precompress_counts() == (7, 7)
+    assert _state(ahead) == _state(plain)
+
+
+def test_results_of_earlier_batches_outlast_a_batch_of_new_pages() -> None:
+    """Reclaim hands over the 64 folios at the inactive tail in two batches, then isolates
+    some folios that were not among them: their batch takes free room, and the 64 results
+    are all still there when their stores come."""
+    pages = [_page(i % 3, i) for i in range(80)]
+    ahead, plain = _zswap(max_pool_percent=100), _zswap(max_pool_percent=100)
+    ahead.swapoff(0)
+    ahead.swapon(0, 256)
+    mem, views = _buffer(pages)
+    assert ahead.precompress(mem, range(0, 32)) == 32
+    assert ahead.precompress(mem, range(32, 64)) == 32
+    ahead.precompress_wait()
+    assert ahead.precompress(mem, range(64, 80)) == 16
+    ahead.precompress_wait()
+    for start in range(0, 80, 16):
+        ahead.precompress(mem, range(start, start + 16))
+        for i in range(start, start + 16):
+            assert ahead.store(views[i], 0, i + 1) == plain.store(pages[i], 0, i + 1)
+    assert ahead.precompress_counts() == (80, 80)
+    assert _state(ahead) == _state(plain)
+
+
 def test_another_compressor_since_the_hand_over_is_a_miss() -> None:
     pages = [text_page(i) for i in range(3)]
     ahead, plain = _zswap(), _zswap()
@@ -140,7 +179,10 @@ def test_any_mix_of_hand_overs_changes_and_stores_is_unchanged(
         batch = list(range(start, min(start + 7, len(ops))))
         if start % 14 == 0:  # the next candidates early, as reclaim hands them over
             ahead.precompress([views[i] for i in range(start, min(start + 32, len(ops)))])
-        ahead.precompress([views[i] for i in batch])
+        if start % 21 == 0:  # by index, as the mm model does
+            ahead.precompress(mem, batch)
+        else:
+            ahead.precompress([views[i] for i in batch])
         if wait_every and start % (7 * wait_every) == 0:
             ahead.precompress_wait()
         for i in batch:
@@ -159,6 +201,16 @@ def test_bad_hand_overs_are_refused_and_change_nothing() -> None:
         z.precompress([bytes(PAGE_SIZE), bytes(100)])
     with pytest.raises(TypeError):
         z.precompress(5)  # type: ignore[arg-type]
+    mem = bytearray(4 * PAGE_SIZE)
+    for bad in ([0, 4], [-1], [1, 10**30]):
+        with pytest.raises(InvalidPage):
+            z.precompress(mem, bad)
+    with pytest.raises(TypeError):
+        z.precompress(mem, [0, "1"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        z.precompress(5, [0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        z.precompress(mem, 3)  # type: ignore[arg-type]
     assert z.precompress_counts() == (0, 0)
     assert z.precompress([text_page(i) for i in range(40)]) == 32  # reclaim's batch at most
     assert z.precompress([]) == 0

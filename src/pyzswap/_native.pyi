@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -291,7 +291,10 @@ class NativeFlow:
     def store_batch(self, folios: Sequence[tuple[BytesLike, int, int]],
                     memcg: Any = None) -> list[bool]: ...
     def on_swap_free(self, swp_type: int, offset: int, nr: int, /) -> None: ...
+    @overload
     def precompress(self, tfm: object, pages: Sequence[BytesLike], /) -> int: ...
+    @overload
+    def precompress(self, tfm: object, pages: BytesLike, indexes: Sequence[int], /) -> int: ...
     def precompress_wait(self) -> None: ...
     def precompress_counts(self) -> tuple[int, int]: ...
 

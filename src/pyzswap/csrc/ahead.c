@@ -1,7 +1,7 @@
 /*
  * Look-ahead compression on a helper thread (the contract is in ahead.h).
  *
- * 2 * PYZ_AHEAD_MAX slots. A slot is EMPTY, PENDING (handed over, nobody has it), RUNNING (the
+ * 4 * PYZ_AHEAD_MAX slots. A slot is EMPTY, PENDING (handed over, nobody has it), RUNNING (the
  * helper compresses it), DONE (its result waits) or TAKEN (used, or claimed by the caller, who
  * compresses it itself). The last batch handed over names its slots in the caller's order;
  * slots of earlier batches stay until their place is needed (oldest first), so a page handed
@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,7 +60,36 @@ static long elapsed_ns(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
 }
 
-#define NSLOTS (2 * PYZ_AHEAD_MAX)
+/* The helper polls the mutex while the caller holds it (a hand-over copies and compares up to
+ * a batch of pages under it) for up to SPIN_NS before it sleeps on it: a sleeper costs the
+ * caller's unlock a wake-up in the kernel, several times what the hold costs. */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static void lock_polling(pthread_mutex_t *mu)
+{
+    if (!pthread_mutex_trylock(mu))
+        return;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1;; i++) {
+        cpu_relax();
+        if (!(i & 63) && elapsed_ns(&t0) >= SPIN_NS)
+            break;
+        if (!(i & 7) && !pthread_mutex_trylock(mu))
+            return;
+    }
+    pthread_mutex_lock(mu);
+}
+
+#define NSLOTS (4 * PYZ_AHEAD_MAX)
 
 struct slot {
     _Atomic int state; /* changed under mu; read without it only to poll */
@@ -88,6 +118,15 @@ struct pyz_ahead {
     long long taken, submitted;
     struct slot slots[NSLOTS];
 };
+
+/* A power of two, at least twice NSLOTS: a probe ends at an empty entry soon. */
+#define HASH_SIZE (4 * NSLOTS)
+
+static unsigned src_hash(const char *src)
+{
+    uintptr_t v = (uintptr_t)src >> 12; /* pages: the low bits are mostly zero */
+    return (unsigned)((v * 0x9E3779B97F4A7C15ULL) >> 32) & (HASH_SIZE - 1);
+}
 
 #define BATCH(a, i) (&(a)->slots[(a)->order[i]])
 
@@ -132,7 +171,7 @@ static void *helper(void *arg)
         if (!a->ctx)
             a->ctx = pyz_codec_ctx_new(algo, level);
         int r = a->ctx ? pyz_codec_compress(a->ctx, s->copy, PAGE_SIZE, s->out, cap) : -ENOMEM;
-        pthread_mutex_lock(&a->mu);
+        lock_polling(&a->mu);
         s->result = r;
         s->state = gen == a->gen ? DONE : EMPTY;
         a->running--;
@@ -223,12 +262,28 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
     }
     unsigned long long seq = ++a->seq;
     unsigned char in_batch[NSLOTS] = {0};
+    /* the live slots by source pointer (open addressing), so that a page handed over before is
+     * found in one probe or two rather than by a walk of every slot */
+    short by_src[HASH_SIZE];
+    memset(by_src, -1, sizeof(by_src));
+    for (int i = 0; i < NSLOTS; i++) {
+        struct slot *s = &a->slots[i];
+        if (live(s) && s->gen == a->gen) {
+            unsigned h = src_hash(s->src);
+            while (by_src[h] >= 0)
+                h = (h + 1) & (HASH_SIZE - 1);
+            by_src[h] = (short)i;
+        }
+    }
     int fresh = 0;
     for (int k = 0; k < n; k++) {
         int j = -1;
-        for (int i = 0; i < NSLOTS && j < 0; i++) { /* handed over before, bytes unchanged */
+        /* handed over before from here, bytes unchanged */
+        for (unsigned h = src_hash(pages[k]); by_src[h] >= 0 && j < 0;
+             h = (h + 1) & (HASH_SIZE - 1)) {
+            int i = by_src[h];
             struct slot *s = &a->slots[i];
-            if (!in_batch[i] && s->src == pages[k] && live(s) && s->gen == a->gen &&
+            if (!in_batch[i] && s->src == pages[k] && live(s) &&
                 !memcmp(s->copy, pages[k], PAGE_SIZE))
                 j = i;
         }
@@ -260,9 +315,11 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
     a->n = n;
     a->hint = 0;
     a->submitted += fresh;
+    pthread_mutex_unlock(&a->mu);
+    /* after the unlock: a helper woken while the mutex is held sleeps again on it, and the
+     * unlock wakes it a second time */
     if (fresh) /* else nothing new: a helper that waits has no PENDING slot to find */
         pthread_cond_signal(&a->work);
-    pthread_mutex_unlock(&a->mu);
     return n;
 }
 

@@ -12,7 +12,7 @@
  * (compressed again by the caller), never a stale result. A page handed over again from the
  * same place with the same bytes keeps what was done for it (it is neither copied nor
  * compressed again); results of earlier batches stay until their room is needed by a later
- * one (twice a batch in all), so pages handed over early (reclaim's next candidates) may be
+ * one (four batches in all), so pages handed over early (reclaim's next candidates) may be
  * stored in later, smaller batches. Each result is taken at most once.
  *
  * Locking: every function may be called from any thread, without the GIL (nothing here

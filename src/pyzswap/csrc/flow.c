@@ -1303,20 +1303,26 @@ static PyObject *flow_on_swap_free(NativeFlowObject *f, PyObject *const *args, P
     Py_RETURN_NONE;
 }
 
-/* precompress(tfm, pages): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper, to be
- * compressed with tfm's algorithm (a PageCodec of the codec table; any other: nothing done)
- * into at most a page, the size of every pool context's buffer (pool.py). Nothing is handed
- * over while zswap_store would refuse the pages before compressing them (admit: zswap
- * disabled, or the global limit full). Returns how many it took. */
+/* precompress(tfm, pages[, indexes]): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper,
+ * to be compressed with tfm's algorithm (a PageCodec of the codec table; any other: nothing
+ * done) into at most a page, the size of every pool context's buffer (pool.py). The pages are
+ * a sequence of page-sized buffers, or, with indexes, the pages at those page indexes of the
+ * one buffer `pages` (no object per page: what the mm model hands over). Nothing is handed over
+ * while zswap_store would refuse the pages before compressing them (admit: zswap disabled, or
+ * the global limit full). Returns how many it took. */
 static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py_ssize_t nargs)
 {
     if (!f->ready)
         return pyz_err_uninit("NativeFlow");
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "precompress(tfm, pages) takes 2 arguments");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "precompress(tfm, pages[, indexes]) takes 2 or 3 "
+                        "arguments");
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[1], "precompress: pages must be a sequence");
+    int whole = nargs == 3; /* one buffer, pages picked by index */
+    PyObject *seq = PySequence_Fast(args[whole ? 2 : 1], whole ?
+                                    "precompress: indexes must be a sequence of ints" :
+                                    "precompress: pages must be a sequence");
     if (!seq)
         return NULL;
     PyzPageCodecObject *codec = pyz_pagecodec_of(args[0]);
@@ -1325,17 +1331,37 @@ static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py
         n = PYZ_AHEAD_MAX;
     Py_buffer views[PYZ_AHEAD_MAX];
     const char *pages[PYZ_AHEAD_MAX];
-    Py_ssize_t k = 0;
+    Py_ssize_t k = 0, held = 0;
     int r = 0;
-    for (; k < n; k++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, k), &views[k], PyBUF_C_CONTIGUOUS) < 0)
+    if (whole) {
+        if (PyObject_GetBuffer(args[1], &views[0], PyBUF_C_CONTIGUOUS) < 0)
             goto out;
-        if (views[k].len != PAGE_SIZE) {
-            PyBuffer_Release(&views[k]);
-            PyErr_Format(InvalidPage, "precompress: every page must be %d bytes", PAGE_SIZE);
-            goto out;
+        held = 1;
+        Py_ssize_t npages = views[0].len / PAGE_SIZE;
+        for (; k < n; k++) {
+            /* NULL: a huge int clips to +-PY_SSIZE_T_MAX, out of range below */
+            Py_ssize_t at = PyNumber_AsSsize_t(PySequence_Fast_GET_ITEM(seq, k), NULL);
+            if (at == -1 && PyErr_Occurred())
+                goto out;
+            if (at < 0 || at >= npages) {
+                PyErr_Format(InvalidPage, "precompress: no page %zd in a buffer of %zd pages",
+                             at, npages);
+                goto out;
+            }
+            pages[k] = (const char *)views[0].buf + at * PAGE_SIZE;
         }
-        pages[k] = views[k].buf;
+    } else {
+        for (; k < n; k++, held++) {
+            if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, k), &views[k],
+                                   PyBUF_C_CONTIGUOUS) < 0)
+                goto out;
+            if (views[k].len != PAGE_SIZE) {
+                PyBuffer_Release(&views[k]);
+                PyErr_Format(InvalidPage, "precompress: every page must be %d bytes", PAGE_SIZE);
+                goto out;
+            }
+            pages[k] = views[k].buf;
+        }
     }
     int full = codec && n && f->state->enabled ? pyz_state_limits_full(f->state) : 1;
     if (full < 0)
@@ -1352,8 +1378,8 @@ static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py
         Py_END_ALLOW_THREADS
     }
 out:
-    while (k > 0)
-        PyBuffer_Release(&views[--k]);
+    while (held > 0)
+        PyBuffer_Release(&views[--held]);
     Py_DECREF(seq);
     return PyErr_Occurred() ? NULL : PyLong_FromLong(r);
 }
@@ -1454,7 +1480,8 @@ static PyMethodDef nf_methods[] = {
     {"on_swap_free", (PyCFunction)(void (*)(void))flow_on_swap_free, METH_FASTCALL,
      "on_swap_free(type, offset, nr): the swap table's hook, zswap_invalidate of freed slots"},
     {"precompress", (PyCFunction)(void (*)(void))flow_precompress, METH_FASTCALL,
-     "precompress(tfm, pages) -> int: compress pages about to be stored on a helper thread"},
+     "precompress(tfm, pages[, indexes]) -> int: compress pages about to be stored on a helper "
+     "thread"},
     {"precompress_wait", (PyCFunction)flow_precompress_wait, METH_NOARGS,
      "precompress_wait(): until the helper has compressed every page handed over"},
     {"precompress_counts", (PyCFunction)flow_precompress_counts, METH_NOARGS,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from .._native import EntryTable, Lock, NativeFlow, SwapFreeHook, ZswapState
 from ..compress import PageCodecCompressor
@@ -321,7 +321,8 @@ class Zswap(ZswapPools, ZswapWriteback):
         """
         return self._flow.load(out, swp_type, offset, swapcache=swapcache)
 
-    def precompress(self, pages: Sequence[BytesLike]) -> int:
+    def precompress(self, pages: Sequence[BytesLike] | BytesLike,
+                    indexes: Sequence[int] | None = None) -> int:
         """Compress pages that are about to be stored (up to 32, reclaim's batch) on a helper
         thread, so that their stores find the output ready. pyzswap's own, not the kernel's:
         a later :meth:`store` of a page with the same bytes (with the same compressor) takes
@@ -331,6 +332,10 @@ class Zswap(ZswapPools, ZswapWriteback):
         for pages beyond the first 32, and while zswap is disabled or its pool is full
         (``zswap_store`` refuses the page before it compresses: ``zswap_check_limits``),
         nothing is done. Returns how many pages were taken.
+
+        ``pages`` is a sequence of page-sized buffers; or, with ``indexes``, one buffer of
+        whole pages, of which the pages at those indexes are handed over (no object per page;
+        an index outside the buffer raises InvalidPage and hands nothing over).
         """
         if self._flow is not self._native_flow:
             return 0
@@ -341,7 +346,11 @@ class Zswap(ZswapPools, ZswapWriteback):
         probe = self._precompress_tfm
         if probe is None or probe[0] is not compressor:
             probe = self._precompress_tfm = (compressor, compressor.new_transform())
-        taken: int = self._native_flow.precompress(probe[1], pages)
+        if indexes is None:
+            taken: int = self._native_flow.precompress(probe[1],
+                                                       cast("Sequence[BytesLike]", pages))
+        else:
+            taken = self._native_flow.precompress(probe[1], cast("BytesLike", pages), indexes)
         return taken
 
     def precompress_wait(self) -> None:

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from .model import MemoryModel
 
 _clock: Final = time.perf_counter
+#: Folios at the inactive tail handed to the look-ahead when a reclaim ends: what the next one
+#: isolates at priorities 12, 11, ... (4 + 8 + 16 + 32 folios of a 64 MiB list) before it has
+#: reclaimed SWAP_CLUSTER_MAX, in two batches.
+AHEAD_TAIL: Final = 2 * SWAP_CLUSTER_MAX
 
 
 @trait
@@ -220,11 +224,16 @@ class Vmscan:
         h = vec.ia
         g = prv[h]
         tail: list[int] = []
-        while g != h and len(tail) < SWAP_CLUSTER_MAX:
+        while g != h and len(tail) < AHEAD_TAIL:
             tail.append(g)
             g = prv[g]
-        tail.reverse()  # the helper starts at the end: the tail-most folio first
-        self._hand_ahead(tail, False)
+        # the helper starts with the newest batch's last folio: the nearer half goes last,
+        # the tail-most folio at its end
+        tail.reverse()
+        split = max(0, len(tail) - SWAP_CLUSTER_MAX)
+        if split:
+            self._hand_ahead(tail[:split], False)
+        self._hand_ahead(tail[split:], False)
 
     def _hand_ahead(self: MemoryModel, folios: list[int], ignore_references: bool) -> None:
         """pyzswap's own: hand the folios that reclaim will likely write out (not referenced,
@@ -233,12 +242,11 @@ class Vmscan:
         bytes a second core computed."""
         flags, mapped, young, dirty = self._mv_flags, self._mv_mapped, self._mv_young, \
             self._mv_dirty
-        truth_v = self._truth_v
-        ahead = [truth_v[g * PAGE_SIZE:(g + 1) * PAGE_SIZE] for g in folios
+        ahead = [g for g in folios
                  if (dirty[g] or not flags[g] & F_SWAPCACHE)
                  and (ignore_references or not (mapped[g] and young[g]))]
         if len(ahead) > 1:
-            self.zswap.precompress(ahead)
+            self.zswap.precompress(self._truth_v, ahead)
 
     def _shrink_active_list(self: MemoryModel, nr_to_scan: int, vec: LruVec,
                             sc: ScanControl) -> None:
