@@ -4,12 +4,17 @@ events, removal with object-cgroup and LRU reparenting, round-robin iteration.""
 from __future__ import annotations
 
 import errno
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyzswap import _compiled
 from pyzswap.errors import InvalidParameter
 from pyzswap.folio import PAGE_SIZE
 from pyzswap.memcg import (
@@ -17,6 +22,7 @@ from pyzswap.memcg import (
     PAGE_COUNTER_MAX,
     CgroupBusy,
     MemCgroup,
+    ZswapMemcgHooks,
     ZswapShrinkCursor,
     charge_zswap,
     count_event,
@@ -452,3 +458,49 @@ def test_over_limit_finds_the_lowest_group_a_charge_would_cross(version: int) ->
     assert child.over_limit(7, version == 2) is None
     assert child.over_limit(8, version == 2) is parent
     assert root.over_limit(1 << 40, version == 2) is None  # the root has no limit
+
+
+_COUNT_RESOLVES = """
+import json
+from pyzswap import Zswap
+from pyzswap.memcg import MemCgroup
+calls = []
+resolve = MemCgroup.obj_cgroup_memcg
+def counting(self, objcg):
+    calls.append(objcg)
+    return resolve(self, objcg)
+MemCgroup.obj_cgroup_memcg = counting
+out = {}
+for version in (1, 2):
+    root = MemCgroup(version=version)
+    job = root.create("job")
+    z = Zswap(totalram_pages=None, cpus=1, memcg_root=root, shrink_work="inline")
+    z.swapon(0, 16)
+    page = bytearray(b"zswap" * 819 + b"z")
+    calls.clear()
+    for off in range(1, 9):
+        assert z.store(bytes(page), 0, off, job)
+    buf = bytearray(len(page))
+    for off in range(1, 9):
+        assert z.load(buf, 0, off) and buf == page  # exclusive: the entry is freed
+    out[version] = [len(calls), job.events()["zswpout"], job.events()["zswpin"],
+                    job.zswap_current]
+print(json.dumps(out))
+"""
+
+
+def test_zswap_under_v1_makes_no_charge_calls() -> None:
+    """obj_cgroup_charge_zswap and obj_cgroup_uncharge_zswap return at once unless the memory
+    controller is on the default hierarchy (v2): under v1 the zswap state makes no charge
+    calls at all (ZswapMemcgHooks.charges_zswap, read once), only the event counts resolve the
+    group. Counted on the source backend, where the resolving method can be wrapped: 8 stores
+    and 8 exclusive loads resolve 16 times under v1 (the events), 32 under v2 (the charges
+    and uncharges too); the events are counted either way."""
+    env = {**os.environ, _compiled.PURE_ENV: "1"}
+    proc = subprocess.run([sys.executable, "-c", _COUNT_RESOLVES], capture_output=True,
+                          text=True, env=env, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out == {"1": [16, 8, 8, 0], "2": [32, 8, 8, 0]}
+    assert ZswapMemcgHooks(MemCgroup(version=1)).charges_zswap is False
+    assert ZswapMemcgHooks(MemCgroup(version=2)).charges_zswap is True

@@ -202,6 +202,9 @@ class MemcgHooks(Protocol):
     def charge_zswap(self, objcg: int, nbytes: int, /) -> None: ...
     def uncharge_zswap(self, objcg: int, nbytes: int, /) -> None: ...
     def count_event(self, objcg: int, event: str, nr: int, /) -> None: ...
+    # optional, read once when the state is made: False, and the state makes no charge calls
+    # (cgroup v1 does not charge zswap); absent counts as True
+    # charges_zswap: bool
 
 class ZswapPoolLike(Protocol):
     """What the state and the C flow read of a pool (pyzswap.pool.ZswapPool), when it is

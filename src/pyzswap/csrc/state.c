@@ -343,7 +343,7 @@ static void entry_free(ZswapStateObject *s, uint32_t id, struct first_error *err
 {
     struct et_rec e = *et_rec(s->table, id);
     et_release(s->table, id);
-    if (e.objcg >= 0)
+    if (e.objcg >= 0 && s->charges)
         charge(s, s_uncharge_zswap, e.objcg, e.length, err);
     int i = -1;
     for (int k = 0; k < s->nr_pools; k++)
@@ -385,7 +385,7 @@ int pyz_state_publish(ZswapStateObject *s, unsigned type, uint64_t off, uint32_t
         stat_add(s, STAT_STORED_PAGES, 1);
         if (lens[done] == PAGE_SIZE)
             stat_add(s, STAT_STORED_INCOMPRESSIBLE_PAGES, 1);
-        if (objcg >= 0) /* obj_cgroup_charge_zswap */
+        if (objcg >= 0 && s->charges) /* obj_cgroup_charge_zswap */
             charge(s, s_charge_zswap, objcg, lens[done], &err);
     }
     if (done < n)
@@ -929,6 +929,21 @@ static int st_init(ZswapStateObject *s, PyObject *args, PyObject *kw)
         return -1;
     s->table = (EntryTableObject *)Py_NewRef(table);
     s->lock = Py_NewRef(lock);
+    s->charges = 1;
+    if (hooks != Py_None) {
+        PyObject *v = PyObject_GetAttrString(hooks, "charges_zswap");
+        if (!v) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+                return -1;
+            PyErr_Clear();
+        } else {
+            int t = PyObject_IsTrue(v);
+            Py_DECREF(v);
+            if (t < 0)
+                return -1;
+            s->charges = (char)t;
+        }
+    }
     s->hooks = Py_NewRef(hooks);
     s->max_pages = s->thr_pages = -1;
     s->enabled = 1;

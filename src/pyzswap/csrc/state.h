@@ -29,7 +29,9 @@
  *
  * The only calls the state makes into Python are the memcg hooks, a declared protocol (typed in
  * _native.pyi as MemcgHooks): charge_zswap(objcg, nbytes), uncharge_zswap(objcg, nbytes) and
- * count_event(objcg, name, nr), each taking an object cgroup id; and reading a pool's public
+ * count_event(objcg, name, nr), each taking an object cgroup id (no charge calls when the hooks'
+ * `charges_zswap` attribute, read once, is false: cgroup v1, where obj_cgroup_charge_zswap and
+ * obj_cgroup_uncharge_zswap return before they charge); and reading a pool's public
  * attributes when it is added (its PercpuRef, contexts, design, batch size) and its zs_pool
  * when it is used (tests and fault injection may replace it). A hook that raises leaves the C
  * side complete and consistent; the first error is reported when the operation returns.
@@ -107,6 +109,7 @@ typedef struct {
     EntryTableObject *table;
     PyObject *lock;            /* Zswap's lock */
     PyObject *hooks;           /* MemcgHooks, or None */
+    char charges;              /* hooks.charges_zswap (true if it has none) */
     long long stat[NR_STATS];
     long long max_pages, thr_pages; /* the global limit and accept threshold; -1: none */
     char reached_full;         /* the hysteresis bit of zswap_check_limits */
