@@ -8,7 +8,12 @@ import pytest
 
 from pyzswap.errors import CorruptData, InvalidParameter
 from pyzswap.tools.bench import load_pages, nonzero_pages
-from pyzswap.tools.bench._common import ratio_summary, timing_summary
+from pyzswap.tools.bench._common import (
+    cpu_times,
+    ratio_summary,
+    steal_percent,
+    timing_summary,
+)
 from pyzswap.tools.pagesets import make_pages, write_page_file
 
 PAGE = 4096
@@ -69,3 +74,26 @@ def test_summaries() -> None:
     assert t == {"us_per_page": 2.0, "min": 1.0, "max": 3.0, "pages_per_s": 500_000,
                  "repeat": 3}
     assert ratio_summary([1.5, 1.0, 2.0]) == {"median": 1.5, "min": 1.0, "max": 2.0}
+
+
+_STAT = """cpu  808438 63439 171558 1040034 16186 0 2727 37503 0 0
+cpu0 404219 31719 85779 520017 8093 0 1363 18751 0 0
+intr 1 2 3
+"""
+
+
+def test_cpu_times_reads_steal_and_the_total() -> None:
+    assert cpu_times(_STAT) == (37503, 808438 + 63439 + 171558 + 1040034 + 16186 + 0 + 2727
+                                + 37503)
+    for text in ("", "cpu 1 2 3\n", "intr 1\n", "cpu a b c d e f g h\n"):
+        assert cpu_times(text) is None
+    here = cpu_times()  # this machine's, where there is one
+    assert here is None or 0 <= here[0] <= here[1]
+
+
+def test_steal_percent_is_the_share_between_two_readings() -> None:
+    assert steal_percent((100, 1000), (130, 1200)) == 15.0
+    assert steal_percent((100, 1000), (100, 1200)) == 0.0
+    assert steal_percent(None, (1, 2)) is None
+    assert steal_percent((1, 2), None) is None
+    assert steal_percent((1, 2), (1, 2)) is None  # no time passed

@@ -9,7 +9,8 @@ import pytest
 
 from pyzswap import _compiled
 from pyzswap.cli import main
-from pyzswap.tools.bench.replay import HIT_TARGET, resident_hits
+from pyzswap.tools.bench._common import cpu_times
+from pyzswap.tools.bench.replay import HIT_TARGET, _print, resident_hits
 
 from ..kernel.conftest import needs_zswap
 
@@ -39,6 +40,9 @@ def test_replay_case_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert case["met"] == (case["replay_vs_kernel"]["median"] <= 1.0)
     assert report["met"]["replay"] == case["met"]
     assert report["resident_hits"]["accesses_per_second"]["median"] > 0
+    steal = report["host_steal_percent"]  # None only where /proc/stat has no steal field
+    assert (steal is None) == (cpu_times() is None)
+    assert steal is None or 0.0 <= steal <= 100.0
 
 
 def test_unknown_case_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,3 +82,15 @@ def test_live_paired_replay_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert ratio["max"] >= case["replay_seconds"]["min"] / walls["max"] - 1e-3
     assert case["met"] == (ratio["median"] <= 1.0)
     assert case["kernel_cpu_seconds"] > 0
+
+
+def test_the_text_says_when_the_host_took_cpu_time() -> None:
+    """From 5% of steal the text warns that the ratios are skewed against the model (two CPUs
+    against the kernel replay's one); below, or where there is no steal to read, it does not."""
+    for steal, warned in ((12.5, True), (5.0, True), (4.9, False), (None, False)):
+        lines: list[str] = []
+        _print({"kernel": "recorded", "repeat": 1, "load_average_before": [1.0],
+                "load_average_after": [1.0], "cases": [], "host_steal_percent": steal},
+               lines.append)
+        notes = [line for line in lines if "steal" in line]
+        assert len(notes) == warned and (not warned or f"{steal}%" in notes[0]), lines

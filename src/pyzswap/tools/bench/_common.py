@@ -52,6 +52,38 @@ def stderr_progress(message: str) -> None:
     print(f"pyzswap bench: {message}", file=sys.stderr, flush=True)
 
 
+def cpu_times(stat_text: str | None = None) -> tuple[int, int] | None:
+    """(steal, total) of all CPUs in clock ticks, from the ``cpu`` line of ``/proc/stat`` (or
+    ``stat_text``): steal is the time the hypervisor ran something else while this VM's vCPUs
+    wanted to run. The total is user through steal (guest time is already in user). None
+    where the file or the field is missing."""
+    if stat_text is None:
+        try:
+            stat_text = Path("/proc/stat").read_text()
+        except OSError:
+            return None
+    for line in stat_text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu" and len(fields) >= 9:
+            try:
+                ticks = [int(f) for f in fields[1:9]]
+            except ValueError:
+                return None
+            return ticks[7], sum(ticks)
+    return None
+
+
+def steal_percent(before: tuple[int, int] | None,
+                  after: tuple[int, int] | None) -> float | None:
+    """The share of CPU time the host took from this VM between two :func:`cpu_times`
+    readings, in percent (None if either is missing or no time passed). A benchmark whose two
+    sides use different numbers of CPUs (the model's replay two, the kernel's one) is skewed
+    by it: the side on more vCPUs loses more."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
 class PageSource:
     """Where the pages came from, for the report (a built-in page set or a page file)."""
 

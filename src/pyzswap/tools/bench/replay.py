@@ -28,7 +28,10 @@ contents prepared once per case, untimed) and ``pyzswap run`` is run on it, in a
 order, and each repetition's ratio is the model's replay wall time over that repetition's
 kernel replay wall time. The kernel's own replay time moves by up to ±40% from run to run on a
 2-vCPU VM (the recordings' min-max), so only paired ratios compare like with like.
-``os.getloadavg()`` before and after is in the report.
+``os.getloadavg()`` before and after is in the report, and the share of CPU time the host took
+from this VM over the whole run (``host_steal_percent``, from ``/proc/stat``; None where there
+is none to read): the model's replay runs on two CPUs and the kernel's on one, so a host that
+takes CPU time slows the model more, and the text output says so from 5%.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import numpy as np
 from ..._cliutil import one_line_errors
 from ...errors import InvalidParameter
 from ._cli import BenchCliError, bench
-from ._common import Progress, stderr_progress
+from ._common import Progress, cpu_times, stderr_progress, steal_percent
 
 __all__ = ["HIT_TARGET", "REPLAY_TARGET", "replay_bench", "resident_hits"]
 
@@ -56,6 +59,8 @@ __all__ = ["HIT_TARGET", "REPLAY_TARGET", "replay_bench", "resident_hits"]
 REPLAY_TARGET: Final = 1.0
 #: Accesses per second to resident pages, at least.
 HIT_TARGET: Final = 1_000_000
+#: Steal (percent of the VM's CPU time) from which the text output warns the ratios are skewed.
+STEAL_WARN_PERCENT: Final = 5.0
 
 
 def _median_range(values: Sequence[float], digits: int = 3) -> dict[str, float]:
@@ -212,6 +217,7 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
     for name in names:
         suite_case(name)
     load_before = os.getloadavg()
+    cpu_before = cpu_times()
     cases = [_case_bench(name, repeat, fixtures or FIXTURES, progress, kernel)
              for name in (list(names) or list(SUITE))]
     report: dict[str, Any] = {
@@ -225,6 +231,7 @@ def replay_bench(names: Sequence[str], repeat: int = 5, fixtures: Path | None = 
         if progress is not None:
             progress(f"resident hits: {hit['accesses_per_second']['median']:,.0f} accesses/s")
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["host_steal_percent"] = steal_percent(cpu_before, cpu_times())
     return report
 
 
@@ -243,6 +250,11 @@ def _print(report: dict[str, Any], echo: Callable[[str], None]) -> None:
              f"{'met' if c['met'] else 'MISSED'}"
              f"{'' if c['deterministic'] else ' (counters differ between runs!)'}"
              f"{'' if c['model_backend'] == ['compiled'] else ' (the model ran from source)'}")
+    steal = report.get("host_steal_percent")
+    if steal is not None and steal >= STEAL_WARN_PERCENT:
+        echo(f"  note: the host took {steal}% of this VM's CPU time during the run (steal); "
+             "the model replays on two CPUs and the kernel on one, so the ratios above are "
+             "skewed against the model")
     h = report.get("resident_hits")
     if h is None:
         return
