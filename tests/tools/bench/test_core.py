@@ -28,6 +28,8 @@ BATCHED = ({f"store_{s}_{v}" for s in FOLIO_SHAPES for v in ("seq", "batched")}
 def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
     report = run_bench(tiny_source, ["lz4"], repeat=2, kernel=False)
     assert report["repeat"] == 2
+    steal = report["host_steal_percent"]  # the host's share of the CPU over the run
+    assert steal is None or 0.0 <= steal <= 100.0
     assert report["source"]["pages"] == tiny_source.pages
     (r,) = report["results"]
     assert r["compressor"] == "lz4" and r["batched_compressor"] == "lz4-x2"

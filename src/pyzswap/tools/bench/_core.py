@@ -69,7 +69,15 @@ from ...folio import PAGE_SIZE
 from ...zswap import Zswap
 from ..kernel import KernelRunError, KernelUnavailable, ZramDevice, zram_algorithms
 from ..kernel._host import HOST, HostPaths
-from ._common import BenchError, PageSource, Progress, ratio_summary, timing_summary
+from ._common import (
+    BenchError,
+    PageSource,
+    Progress,
+    cpu_times,
+    ratio_summary,
+    steal_percent,
+    timing_summary,
+)
 from ._faultin import faultin_rep, faultin_unavailable
 
 __all__ = [
@@ -665,6 +673,7 @@ def run_bench(source: PageSource, compressors: Sequence[str], *, repeat: int = 5
     for case in cases:
         suite_case(case)
     t0 = clock()
+    ticks0 = cpu_times()
     results = [bench_compressor(name, source, repeat=repeat, kernel=kernel, batched=batched,
                                 host=host, progress=progress) for name in compressors]
     replay: dict[str, Any] | None = None
@@ -686,6 +695,8 @@ def run_bench(source: PageSource, compressors: Sequence[str], *, repeat: int = 5
         "targets": target_rows(results) + replay_rows(cases, replay, why),
         "results": results,
         "seconds": round(clock() - t0, 2),
+        # the batched rows use both CPUs, the single-thread ones one: steal skews the first
+        "host_steal_percent": steal_percent(ticks0, cpu_times()),
     }
     if replay is not None:
         report["replay"] = replay
