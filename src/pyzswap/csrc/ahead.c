@@ -60,10 +60,6 @@ static long elapsed_ns(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
 }
 
-/* The helper polls the mutex while the caller holds it (a hand-over copies and compares up to
- * a batch of pages under it) for up to SPIN_NS before it sleeps on it: a sleeper costs the
- * caller's unlock a wake-up in the kernel, several times what the hold costs. */
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -73,6 +69,9 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* The helper polls the mutex while the caller holds it (a hand-over copies and compares up to
+ * a batch of pages under it) for up to SPIN_NS before it sleeps on it: a sleeper costs the
+ * caller's unlock a wake-up in the kernel, several times what the hold costs. */
 static void lock_polling(pthread_mutex_t *mu)
 {
     if (!pthread_mutex_trylock(mu))
