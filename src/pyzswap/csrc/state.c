@@ -925,11 +925,7 @@ static int st_init(ZswapStateObject *s, PyObject *args, PyObject *kw)
         return -1;
     if (s->ready)
         return pyz_err_init_twice("ZswapState");
-    if (init_names() < 0 || !(s->released = PyList_New(0)))
-        return -1;
-    s->table = (EntryTableObject *)Py_NewRef(table);
-    s->lock = Py_NewRef(lock);
-    s->charges = 1;
+    int charges = 1; /* read before any reference is taken: a failure leaves nothing held */
     if (hooks != Py_None) {
         PyObject *v = PyObject_GetAttrString(hooks, "charges_zswap");
         if (!v) {
@@ -937,13 +933,17 @@ static int st_init(ZswapStateObject *s, PyObject *args, PyObject *kw)
                 return -1;
             PyErr_Clear();
         } else {
-            int t = PyObject_IsTrue(v);
+            charges = PyObject_IsTrue(v);
             Py_DECREF(v);
-            if (t < 0)
+            if (charges < 0)
                 return -1;
-            s->charges = (char)t;
         }
     }
+    if (init_names() < 0 || !(s->released = PyList_New(0)))
+        return -1;
+    s->table = (EntryTableObject *)Py_NewRef(table);
+    s->lock = Py_NewRef(lock);
+    s->charges = (char)charges;
     s->hooks = Py_NewRef(hooks);
     s->max_pages = s->thr_pages = -1;
     s->enabled = 1;

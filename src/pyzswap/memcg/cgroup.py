@@ -544,24 +544,23 @@ class ZswapMemcgHooks:
     (_native.pyi MemcgHooks): charges and events by object cgroup id, resolved to the group
     that owns it now (``obj_cgroup_memcg``)."""
 
-    __slots__ = ("charges_zswap", "root", "v2")
+    __slots__ = ("charges_zswap", "root")
 
     def __init__(self, root: MemCgroup) -> None:
         self.root = root
-        self.v2 = root.version == 2  # under v1 zswap is not charged: resolving is all
-        # the zswap state reads it once: under v1 it makes no charge calls at all
-        # (obj_cgroup_charge_zswap and obj_cgroup_uncharge_zswap return at once unless the
-        # memory controller is on the default hierarchy)
-        self.charges_zswap = self.v2
+        # v2 only: obj_cgroup_charge_zswap and obj_cgroup_uncharge_zswap return at once
+        # unless the memory controller is on the default hierarchy. The zswap state reads it
+        # once and, under v1, makes no charge calls at all.
+        self.charges_zswap = root.version == 2
 
     def charge_zswap(self, objcg: int, nbytes: int) -> None:
         memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.v2:
+        if self.charges_zswap:
             memcg.charge_zswap(nbytes)
 
     def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
         memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.v2:
+        if self.charges_zswap:
             memcg.uncharge_zswap(nbytes)
 
     def count_event(self, objcg: int, event: str, nr: int) -> None:

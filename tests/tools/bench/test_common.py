@@ -9,6 +9,7 @@ import pytest
 from pyzswap.errors import CorruptData, InvalidParameter
 from pyzswap.tools.bench import load_pages, nonzero_pages
 from pyzswap.tools.bench._common import (
+    cpu_ticks,
     cpu_times,
     ratio_summary,
     steal_percent,
@@ -86,7 +87,8 @@ def test_cpu_times_reads_steal_and_the_total() -> None:
     assert cpu_times(_STAT) == (37503, 808438 + 63439 + 171558 + 1040034 + 16186 + 0 + 2727
                                 + 37503)
     for text in ("", "cpu 1 2 3\n", "intr 1\n", "cpu a b c d e f g h\n"):
-        assert cpu_times(text) is None
+        assert cpu_times(text) is None and cpu_ticks(text) is None
+    assert cpu_ticks(_STAT) == [808438, 63439, 171558, 1040034, 16186, 0, 2727, 37503]
     here = cpu_times()  # this machine's, where there is one
     assert here is None or 0 <= here[0] <= here[1]
 

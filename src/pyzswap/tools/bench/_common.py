@@ -52,11 +52,10 @@ def stderr_progress(message: str) -> None:
     print(f"pyzswap bench: {message}", file=sys.stderr, flush=True)
 
 
-def cpu_times(stat_text: str | None = None) -> tuple[int, int] | None:
-    """(steal, total) of all CPUs in clock ticks, from the ``cpu`` line of ``/proc/stat`` (or
-    ``stat_text``): steal is the time the hypervisor ran something else while this VM's vCPUs
-    wanted to run. The total is user through steal (guest time is already in user). None
-    where the file or the field is missing."""
+def cpu_ticks(stat_text: str | None = None) -> list[int] | None:
+    """The ``cpu`` line of ``/proc/stat`` (or ``stat_text``): all CPUs' user, nice, system,
+    idle, iowait, irq, softirq and steal time in clock ticks (guest time is already in user).
+    None where the file or a field is missing."""
     if stat_text is None:
         try:
             stat_text = Path("/proc/stat").read_text()
@@ -66,11 +65,18 @@ def cpu_times(stat_text: str | None = None) -> tuple[int, int] | None:
         fields = line.split()
         if fields and fields[0] == "cpu" and len(fields) >= 9:
             try:
-                ticks = [int(f) for f in fields[1:9]]
+                return [int(f) for f in fields[1:9]]
             except ValueError:
                 return None
-            return ticks[7], sum(ticks)
     return None
+
+
+def cpu_times(stat_text: str | None = None) -> tuple[int, int] | None:
+    """(steal, total) of all CPUs in clock ticks (:func:`cpu_ticks`): steal is the time the
+    hypervisor ran something else while this VM's vCPUs wanted to run; the total is user
+    through steal."""
+    ticks = cpu_ticks(stat_text)
+    return None if ticks is None else (ticks[7], sum(ticks))
 
 
 def steal_percent(before: tuple[int, int] | None,

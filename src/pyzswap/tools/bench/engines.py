@@ -48,7 +48,7 @@ from ...compress.batching import BatchingCompressor, BatchingTransform
 from ...compress.native import NativeBatchingTransform
 from ...errors import ZswapError
 from . import _subcommand as sub
-from ._common import PageSource, Progress
+from ._common import PageSource, Progress, cpu_ticks
 
 __all__ = ["engines", "handoff", "run_engines"]
 
@@ -201,10 +201,11 @@ class CpuLoad:
 
     @staticmethod
     def _busy() -> float:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        idle = fields[3] + fields[4]
-        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        ticks = cpu_ticks()
+        if ticks is None:
+            raise OSError("/proc/stat has no cpu line")
+        idle = ticks[3] + ticks[4]
+        return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
     @staticmethod
     def _own() -> float:
