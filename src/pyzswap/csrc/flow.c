@@ -649,6 +649,10 @@ static int publish(NativeFlowObject *f, struct pool_use *p, struct folio_arg *a,
     int done = pyz_state_publish(f->state, a->type, a->off, p->id, h, l, a->nr, ad->objcg);
     int rc = done == a->nr && !PyErr_Occurred() ? pyz_state_stored(f->state, a->nr, ad->objcg)
                                                 : -1;
+    if (p->put_at_publish) { /* the store's zswap_pool_put, in the same hold of the lock */
+        pyz_state_pool_put(f->state, p->id, 1);
+        p->put_done = 1;
+    }
     if (done < a->nr) { /* out of memory for the table: the folio is undone whole */
         pyz_flow_zs_free(p, h + done, a->nr - done);
         PyObject *et, *ev, *tb;
@@ -746,6 +750,7 @@ static int store_admitted(NativeFlowObject *f, struct folio_arg *a, struct admit
         rc = list ? stream_admitted(f, &p, a, ad, n, ok, list) : -1;
         Py_XDECREF(list);
     } else {
+        p.put_at_publish = n == 1;
         for (int k = 0; k < n && rc == 0; k++) {
             int r1 = store_pages(f, &p, &a[k], &ad[k]);
             ok[k] = r1 == 1;
@@ -755,9 +760,11 @@ static int store_admitted(NativeFlowObject *f, struct folio_arg *a, struct admit
     PyObject *et = NULL, *ev = NULL, *tb = NULL;
     if (rc < 0)
         PyErr_Fetch(&et, &ev, &tb);
-    lock_zswap(f);
-    pyz_state_pool_put(f->state, p.id, 1);
-    unlock_zswap(f);
+    if (!p.put_done) {
+        lock_zswap(f);
+        pyz_state_pool_put(f->state, p.id, 1);
+        unlock_zswap(f);
+    }
     if (pyz_flow_release_pools(f) < 0 && !et)
         rc = -1;
     else if (et)

@@ -62,6 +62,8 @@ struct pool_use {
     int lifetime, shared, batch, streams;
     PyObject *pool, *acomp_ctx, *tfm_name, *zs;
     struct zs_pool *zp; /* NULL: zs is a subclass, called through its methods */
+    int put_at_publish; /* a one-folio store: publish drops the pool reference under its lock */
+    int put_done;       /* ... and did */
 };
 
 /* A locked context and the resources it gave (own references). */

@@ -548,6 +548,20 @@ int zs_malloc_check_locked(const struct zs_pool *p, unsigned len)
     return 0;
 }
 
+/* Ask the CPU for the lines of the zspage's next free object, for the class's next
+ * allocation. A store writes its object into memory nothing has touched for a long time (a
+ * fresh zspage, or a slot freed long ago): without this, the copy's misses cost a 4 KiB lzo
+ * store about 5% over its codec call (the pool lock's release waits for them). Fetched now,
+ * they are usually still in the cache when the next object of this size comes. */
+static inline void prefetch_next_obj(const struct zs_size_class *c, const struct zspage *z)
+{
+    if (c->huge || z->freeidx == ZS_NOSLOT)
+        return;
+    const unsigned char *next = z->mem + (size_t)z->freeidx * (size_t)c->size;
+    for (int off = 0; off < c->size; off += 64)
+        __builtin_prefetch(next + off, 1, 2);
+}
+
 int zs_malloc_write_locked(struct zs_pool *p, const void *src, unsigned len, uint32_t *handle)
 {
     if (len == 0)
@@ -588,6 +602,7 @@ int zs_malloc_write_locked(struct zs_pool *p, const void *src, unsigned len, uin
     }
     if (src)
         memcpy(obj + c->hdr, src, len);
+    prefetch_next_obj(c, z);
     int inuse = ++z->inuse;
     int g = zs_fullness_group(inuse, c->objs);
     if (g != g0) {
