@@ -149,6 +149,44 @@ def test_results_of_earlier_batches_outlast_a_batch_of_new_pages() -> None:
     assert _state(ahead) == _state(plain)
 
 
+def test_a_lent_buffer_stays_until_released_and_its_changes_are_never_stale() -> None:
+    """The index form lends its buffer: the helper copies each page when it gets to it, so
+    the buffer stays exported (a bytearray cannot be resized) until another buffer is lent,
+    precompress_wait() or close(); dropping the caller's last reference to it is safe; and a
+    page changed at any point before its store is stored as it is then."""
+    pages = [_page(i % 3, i) for i in range(32)]
+    ahead, plain = _zswap(), _zswap()
+    mem = bytearray(b"".join(pages))
+    assert ahead.precompress(mem, range(32)) == 32
+    with pytest.raises(BufferError):
+        mem.extend(b"x")  # lent: its memory must stay where the helper reads it
+    for i in range(0, 32, 3):  # changed while the helper may be copying it
+        mem[i * PAGE_SIZE:i * PAGE_SIZE + 8] = b"CHANGED!"
+    view = memoryview(mem)
+    for i in range(32):
+        page = view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+        assert ahead.store(page, 0, i + 1) == plain.store(bytes(page), 0, i + 1)
+    del page, view
+    assert _state(ahead) == _state(plain)
+    ahead.precompress_wait()
+    mem.extend(b"x")  # released
+
+    other = bytearray(mem[:8 * PAGE_SIZE])
+    assert ahead.precompress(mem, range(8)) == 8
+    assert ahead.precompress(other, range(8)) == 8  # another buffer lent: the first released
+    del mem[-1]
+    ahead.close()
+    other.extend(b"x")  # close() released it
+
+    z = _zswap()
+    lent = bytearray(b"".join(pages))
+    z.precompress(lent, range(32))
+    del lent  # the flow keeps the memory until the helper is done with it
+    gc.collect()
+    z.precompress_wait()
+    assert z.precompress_counts()[1] == 32
+
+
 def test_another_compressor_since_the_hand_over_is_a_miss() -> None:
     pages = [text_page(i) for i in range(3)]
     ahead, plain = _zswap(), _zswap()

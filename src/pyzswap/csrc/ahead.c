@@ -97,8 +97,9 @@ struct slot {
     unsigned gen; /* the parameters' generation it was copied under */
     unsigned long long seq; /* that batch's number: the oldest slot is replaced first */
     const char *src; /* where the caller's page was */
-    unsigned char copy[PAGE_SIZE];
-    unsigned char out[2 * PAGE_SIZE];
+    int copied; /* copy holds the bytes compressed (0: a lent page the helper has not copied) */
+    unsigned char *copy; /* PAGE_SIZE bytes of the object's page memory */
+    unsigned char *out;  /* 2 * PAGE_SIZE bytes after it */
 };
 
 struct pyz_ahead {
@@ -115,8 +116,13 @@ struct pyz_ahead {
     int order[PYZ_AHEAD_MAX];   /* the last batch: its pages' slots, in the caller's order */
     struct pyz_codec_ctx *ctx;  /* the helper's */
     long long taken, submitted;
+    /* The slots apart from their pages: a hand-over walks every slot, which finds them all in
+     * a few cache lines instead of one line (and one TLB entry) per 12 KiB. */
     struct slot slots[NSLOTS];
+    unsigned char *pages; /* NSLOTS * SLOT_BYTES: each slot's copy, then its output */
 };
+
+#define SLOT_BYTES (3 * PAGE_SIZE)
 
 /* A power of two, at least twice NSLOTS: a probe ends at an empty entry soon. */
 #define HASH_SIZE (4 * NSLOTS)
@@ -129,9 +135,21 @@ static unsigned src_hash(const char *src)
 
 #define BATCH(a, i) (&(a)->slots[(a)->order[i]])
 
+/* Under mu, so relaxed: the atomic is only for pyz_ahead_take's poll of a RUNNING slot, which
+ * takes the mutex before it reads anything else of the slot. */
+#define SET_STATE(s, v) atomic_store_explicit(&(s)->state, (v), memory_order_relaxed)
+
 static int live(const struct slot *s)
 {
     return s->state == PENDING || s->state == RUNNING || s->state == DONE;
+}
+
+/* Under mu: is the live slot `s` the page at `page`? By its bytes once it has its copy; before
+ * that (a lent page: the helper may be writing the copy) by its place, and the bytes are
+ * checked when the result is taken. */
+static int same_page(const struct slot *s, const char *page)
+{
+    return s->copied ? !memcmp(s->copy, page, PAGE_SIZE) : s->src == page;
 }
 
 /* The PENDING slot to compress next: the newest batch's, last in it first. */
@@ -157,7 +175,7 @@ static void *helper(void *arg)
             pthread_cond_wait(&a->work, &a->mu);
             continue;
         }
-        s->state = RUNNING;
+        SET_STATE(s, RUNNING);
         a->running++;
         int algo = a->algo, level = a->level, cap = a->cap;
         unsigned gen = a->gen;
@@ -169,10 +187,13 @@ static void *helper(void *arg)
         }
         if (!a->ctx)
             a->ctx = pyz_codec_ctx_new(algo, level);
+        if (!s->copied) /* a lent page: the caller keeps it alive until pyz_ahead_end_loan */
+            memcpy(s->copy, s->src, PAGE_SIZE);
         int r = a->ctx ? pyz_codec_compress(a->ctx, s->copy, PAGE_SIZE, s->out, cap) : -ENOMEM;
         lock_polling(&a->mu);
+        s->copied = 1;
         s->result = r;
-        s->state = gen == a->gen ? DONE : EMPTY;
+        SET_STATE(s, gen == a->gen ? DONE : EMPTY);
         a->running--;
         pthread_cond_broadcast(&a->done);
     }
@@ -185,6 +206,15 @@ struct pyz_ahead *pyz_ahead_new(void)
     struct pyz_ahead *a = calloc(1, sizeof(*a));
     if (!a)
         return NULL;
+    a->pages = aligned_alloc(PAGE_SIZE, (size_t)NSLOTS * SLOT_BYTES);
+    if (!a->pages) {
+        free(a);
+        return NULL;
+    }
+    for (int j = 0; j < NSLOTS; j++) {
+        a->slots[j].copy = a->pages + (size_t)j * SLOT_BYTES;
+        a->slots[j].out = a->slots[j].copy + PAGE_SIZE;
+    }
     pthread_mutexattr_t attr;
     int bad = pthread_mutexattr_init(&attr);
     if (!bad) { /* the helper and the caller each hold it for a few instructions: spin first */
@@ -193,17 +223,20 @@ struct pyz_ahead *pyz_ahead_new(void)
         pthread_mutexattr_destroy(&attr);
     }
     if (bad) {
+        free(a->pages);
         free(a);
         return NULL;
     }
     if (pthread_cond_init(&a->work, NULL)) {
         pthread_mutex_destroy(&a->mu);
+        free(a->pages);
         free(a);
         return NULL;
     }
     if (pthread_cond_init(&a->done, NULL)) {
         pthread_cond_destroy(&a->work);
         pthread_mutex_destroy(&a->mu);
+        free(a->pages);
         free(a);
         return NULL;
     }
@@ -226,6 +259,7 @@ void pyz_ahead_free(struct pyz_ahead *a)
     pthread_cond_destroy(&a->done);
     pthread_cond_destroy(&a->work);
     pthread_mutex_destroy(&a->mu);
+    free(a->pages);
     free(a);
 }
 
@@ -235,7 +269,7 @@ int pyz_ahead_here(const struct pyz_ahead *a)
 }
 
 int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,
-                     int page_size, int cap)
+                     int page_size, int cap, int lent)
 {
     if (page_size != PAGE_SIZE || cap < 1 || cap > 2 * PAGE_SIZE || n < 0 ||
         algo < 0 || algo >= PYZ_NR_ALGOS || !pyz_algo_level_ok(algo, level))
@@ -254,7 +288,7 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
         a->gen++; /* every result is for the old parameters: dropped */
         for (int j = 0; j < NSLOTS; j++)
             if (a->slots[j].state != RUNNING)
-                a->slots[j].state = EMPTY;
+                SET_STATE(&a->slots[j], EMPTY);
         a->algo = algo;
         a->level = level;
         a->cap = cap;
@@ -274,41 +308,55 @@ int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const
             by_src[h] = (short)i;
         }
     }
+    /* first the pages handed over before from here, bytes unchanged: they keep their slots */
     int fresh = 0;
     for (int k = 0; k < n; k++) {
         int j = -1;
-        /* handed over before from here, bytes unchanged */
         for (unsigned h = src_hash(pages[k]); by_src[h] >= 0 && j < 0;
              h = (h + 1) & (HASH_SIZE - 1)) {
             int i = by_src[h];
             struct slot *s = &a->slots[i];
-            if (!in_batch[i] && s->src == pages[k] && live(s) &&
-                !memcmp(s->copy, pages[k], PAGE_SIZE))
+            if (!in_batch[i] && s->src == pages[k] && live(s) && same_page(s, pages[k]))
                 j = i;
         }
-        if (j < 0) { /* a free slot, else the oldest one not compressing nor in this batch */
-            for (int i = 0; i < NSLOTS; i++) {
-                struct slot *s = &a->slots[i];
-                if (in_batch[i] || s->state == RUNNING)
-                    continue;
-                if (!live(s)) {
-                    j = i;
-                    break;
-                }
-                if (j < 0 || s->seq < a->slots[j].seq)
-                    j = i;
-            }
-            /* n <= PYZ_AHEAD_MAX in this batch and one slot RUNNING at most: j >= 0 */
-            struct slot *s = &a->slots[j];
-            memcpy(s->copy, pages[k], PAGE_SIZE);
-            s->src = pages[k];
-            s->gen = a->gen;
-            s->state = PENDING;
+        a->order[k] = j;
+        if (j >= 0) {
+            in_batch[j] = 1;
+            a->slots[j].seq = seq;
+            a->slots[j].pos = k;
+        } else {
             fresh++;
         }
-        in_batch[j] = 1;
-        a->slots[j].seq = seq;
-        a->slots[j].pos = k;
+    }
+    /* then the others, into free slots, else the oldest ones not compressing nor in this
+     * batch (n <= PYZ_AHEAD_MAX and one slot RUNNING at most: there are enough) */
+    int room[NSLOTS], nroom = 0;
+    for (int i = 0; i < NSLOTS && nroom < fresh; i++)
+        if (!in_batch[i] && !live(&a->slots[i]))
+            room[nroom++] = i;
+    while (nroom < fresh) {
+        int j = -1;
+        for (int i = 0; i < NSLOTS; i++) {
+            struct slot *s = &a->slots[i];
+            if (!in_batch[i] && s->state != RUNNING && (j < 0 || s->seq < a->slots[j].seq))
+                j = i;
+        }
+        in_batch[j] = 1; /* taken: not a candidate again */
+        room[nroom++] = j;
+    }
+    for (int k = 0, r = 0; k < n; k++) {
+        if (a->order[k] >= 0)
+            continue;
+        int j = room[r++];
+        struct slot *s = &a->slots[j];
+        if (!lent)
+            memcpy(s->copy, pages[k], PAGE_SIZE);
+        s->copied = !lent;
+        s->src = pages[k];
+        s->gen = a->gen;
+        SET_STATE(s, PENDING);
+        s->seq = seq;
+        s->pos = k;
         a->order[k] = j;
     }
     a->n = n;
@@ -333,7 +381,7 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
         for (int j = 0; j < a->n && !s; j++) {
             int i = (a->hint + j) % a->n;
             struct slot *t = BATCH(a, i);
-            if (live(t) && t->gen == a->gen && !memcmp(t->copy, page, PAGE_SIZE)) {
+            if (live(t) && t->gen == a->gen && same_page(t, page)) {
                 s = t;
                 a->hint = i + 1;
             }
@@ -341,14 +389,13 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
         /* then an earlier batch's page, from the same place */
         for (int i = 0; i < NSLOTS && !s; i++) {
             struct slot *t = &a->slots[i];
-            if (t->src == page && live(t) && t->gen == a->gen &&
-                !memcmp(t->copy, page, PAGE_SIZE))
+            if (t->src == page && live(t) && t->gen == a->gen && same_page(t, page))
                 s = t;
         }
     }
     if (s) {
         if (s->state == PENDING) {
-            s->state = TAKEN; /* the caller is here first: it compresses the page itself */
+            SET_STATE(s, TAKEN); /* the caller is here first: it compresses the page itself */
             s = NULL;
         }
     }
@@ -365,7 +412,7 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
     /* a batch handed over meanwhile may have reused the slot */
     if (s && s->state == DONE && algo == a->algo && level == a->level && cap == a->cap &&
         s->gen == a->gen && !memcmp(s->copy, page, PAGE_SIZE)) {
-        s->state = TAKEN;
+        SET_STATE(s, TAKEN);
         int r = s->result;
         if (r > 0 || r == -ENOSPC) {
             if (r > 0)
@@ -377,6 +424,30 @@ int pyz_ahead_take(struct pyz_ahead *a, int algo, int level, const char *page, i
     }
     pthread_mutex_unlock(&a->mu);
     return hit;
+}
+
+void pyz_ahead_end_loan(struct pyz_ahead *a)
+{
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        int copying = 0;
+        for (int j = 0; j < NSLOTS; j++) {
+            struct slot *s = &a->slots[j];
+            if (s->copied)
+                continue;
+            if (s->state == RUNNING) {
+                copying = 1; /* a lent page the helper copies or has copied: copied stays 0
+                                until it finishes the page */
+            } else {
+                SET_STATE(s, EMPTY); /* never read from its place again */
+                s->copied = 1;
+            }
+        }
+        if (!copying)
+            break;
+        pthread_cond_wait(&a->done, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
 }
 
 void pyz_ahead_wait(struct pyz_ahead *a)

@@ -7,9 +7,14 @@
  * the codec: the bytes are those the codec gives (codec.h: one table, the same output on every
  * path), only the core that computed them differs.
  *
- * The object holds a copy of each page and matches by content, so the caller may change, copy
- * or free its pages at any time: a page whose bytes changed since the hand-over is a miss
- * (compressed again by the caller), never a stale result. A page handed over again from the
+ * The object compresses a copy of each page and a store takes a result only for a page whose
+ * bytes equal that copy, so the caller may change its pages at any time: a page whose bytes
+ * changed since the copy was made is a miss (compressed again by the caller), never a stale
+ * result. The copy is made at the hand-over, so the caller may also free its pages at once;
+ * or, for pages the caller *lends* (all in memory it keeps alive until
+ * pyz_ahead_end_loan() returns), by the helper when it starts on the page, which takes the
+ * copying off the caller's thread. The helper's copy of a lent page may race with the caller's
+ * writes to it: a copy that is not the page's bytes at the store is a miss like any other. A page handed over again from the
  * same place with the same bytes keeps what was done for it (it is neither copied nor
  * compressed again); results of earlier batches stay until their room is needed by a later
  * one (four batches in all), so pages handed over early (reclaim's next candidates) may be
@@ -39,10 +44,16 @@ int pyz_ahead_here(const struct pyz_ahead *a);
 
 /* Hand over a batch of `n` (at most PYZ_AHEAD_MAX) pages of `page_size` bytes, to be
  * compressed with `algo` at `level` into at most `cap` bytes, before what is left of earlier
- * batches (whose results are dropped if they were made otherwise). Returns how many were taken
+ * batches (whose results are dropped if they were made otherwise); `lent`: the pages are lent
+ * (see above), not copied now. Returns how many were taken
  * (0 when the thread cannot be started, or the algorithm has no context), -1 on ENOMEM. */
 int pyz_ahead_submit(struct pyz_ahead *a, int algo, int level, const char *const *pages, int n,
-                     int page_size, int cap);
+                     int page_size, int cap, int lent);
+
+/* After this returns, nothing reads the pages lent so far: those the helper has not copied
+ * yet are dropped (a store of one compresses it itself); it waits for the copy of the page the
+ * helper is working on, if it is a lent one. */
+void pyz_ahead_end_loan(struct pyz_ahead *a);
 
 /* The result for a page with `page`'s bytes if the batch has one, for the same algorithm,
  * level and capacity: 1 with the codec's result in *result (a length copied to `dst`, or

@@ -1310,11 +1310,46 @@ static PyObject *flow_on_swap_free(NativeFlowObject *f, PyObject *const *args, P
     Py_RETURN_NONE;
 }
 
+/* Stop lending the buffer (the helper reads none of its pages after this) and release it.
+ * The wait is for one page at most: the cycle collector's clear waits holding the GIL. */
+static void end_loan(NativeFlowObject *f, int release_gil)
+{
+    if (!f->lending)
+        return;
+    struct pyz_ahead *ahead = ahead_of(f);
+    if (ahead && release_gil) {
+        Py_BEGIN_ALLOW_THREADS
+        pyz_ahead_end_loan(ahead);
+        Py_END_ALLOW_THREADS
+    } else if (ahead) {
+        pyz_ahead_end_loan(ahead);
+    }
+    f->lending = 0;
+    PyBuffer_Release(&f->lent);
+}
+
+/* Lend the pages of `view` (a buffer's whole-page form) to the helper: the flow keeps the
+ * buffer exported, so that its memory stays, until another buffer is lent, precompress_wait()
+ * or the flow goes. Takes `view` over (released now if its memory is within the lent buffer's,
+ * whatever object exports it: that memory cannot go while the lent buffer is held). */
+static void lend(NativeFlowObject *f, Py_buffer *view)
+{
+    uintptr_t lo = (uintptr_t)f->lent.buf, at = (uintptr_t)view->buf;
+    if (f->lending && at >= lo && at + (uintptr_t)view->len <= lo + (uintptr_t)f->lent.len) {
+        PyBuffer_Release(view);
+        return;
+    }
+    end_loan(f, 1);
+    f->lent = *view;
+    f->lending = 1;
+}
+
 /* precompress(tfm, pages[, indexes]): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper,
  * to be compressed with tfm's algorithm (a PageCodec of the codec table; any other: nothing
  * done) into at most a page, the size of every pool context's buffer (pool.py). The pages are
  * a sequence of page-sized buffers, or, with indexes, the pages at those page indexes of the
- * one buffer `pages` (no object per page: what the mm model hands over). Nothing is handed over
+ * one buffer `pages` (no object per page: what the mm model hands over), which are lent to
+ * the helper rather than copied (ahead.h; see lend()). Nothing is handed over
  * while zswap_store would refuse the pages before compressing them (admit: zswap disabled, or
  * the global limit full). Returns how many it took. */
 static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py_ssize_t nargs)
@@ -1380,8 +1415,12 @@ static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py
             goto out;
         }
         int level, algo = pyz_pagecodec_algo(codec, &level);
+        if (whole) {
+            lend(f, &views[0]); /* the flow holds it now */
+            held = 0;
+        }
         Py_BEGIN_ALLOW_THREADS
-        r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE);
+        r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE, whole);
         Py_END_ALLOW_THREADS
     }
 out:
@@ -1391,7 +1430,8 @@ out:
     return PyErr_Occurred() ? NULL : PyLong_FromLong(r);
 }
 
-/* precompress_wait(): until the helper has compressed every page handed over. */
+/* precompress_wait(): until the helper has compressed every page handed over; a lent
+ * buffer is released (every page of it is copied by then). */
 static PyObject *flow_precompress_wait(NativeFlowObject *f, PyObject *unused)
 {
     struct pyz_ahead *ahead = ahead_of(f);
@@ -1400,6 +1440,7 @@ static PyObject *flow_precompress_wait(NativeFlowObject *f, PyObject *unused)
         pyz_ahead_wait(ahead);
         Py_END_ALLOW_THREADS
     }
+    end_loan(f, 1);
     Py_RETURN_NONE;
 }
 
@@ -1452,6 +1493,8 @@ static int nf_init(NativeFlowObject *f, PyObject *args, PyObject *kw)
 
 static int nf_traverse(NativeFlowObject *f, visitproc visit, void *arg)
 {
+    if (f->lending)
+        Py_VISIT(f->lent.obj);
     Py_VISIT(f->state);
     Py_VISIT(f->owner);
     Py_VISIT(f->cpus);
@@ -1462,6 +1505,7 @@ static int nf_traverse(NativeFlowObject *f, visitproc visit, void *arg)
 static int nf_clear(NativeFlowObject *f)
 {
     f->ready = 0; /* cleared by the cycle collector: refuse from now on */
+    end_loan(f, 0);
     Py_CLEAR(f->state);
     Py_CLEAR(f->owner);
     Py_CLEAR(f->cpus);

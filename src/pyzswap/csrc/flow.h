@@ -53,6 +53,8 @@ typedef struct {
     PyObject *cpus;    /* the CpuModel */
     PyObject *online;  /* cpus.online: one bool per possible CPU, changed in place */
     struct pyz_ahead *ahead; /* precompress's helper (ahead.h); NULL until first used */
+    Py_buffer lent;          /* the buffer whose pages the helper borrows (ahead.h), ... */
+    int lending;             /* ... if set: held until pyz_ahead_end_loan returned */
 } NativeFlowObject;
 
 /* What a store or load uses of its pool, with its own references (the pool's record may go

@@ -333,9 +333,12 @@ class Zswap(ZswapPools, ZswapWriteback):
         (``zswap_store`` refuses the page before it compresses: ``zswap_check_limits``),
         nothing is done. Returns how many pages were taken.
 
-        ``pages`` is a sequence of page-sized buffers; or, with ``indexes``, one buffer of
-        whole pages, of which the pages at those indexes are handed over (no object per page;
-        an index outside the buffer raises InvalidPage and hands nothing over).
+        ``pages`` is a sequence of page-sized buffers, copied before this returns; or, with
+        ``indexes``, one buffer of whole pages, of which the pages at those indexes are handed
+        over (no object per page; an index outside the buffer raises InvalidPage and hands
+        nothing over). That buffer is lent, not copied: the helper copies each page when it
+        gets to it, so the buffer stays exported (a bytearray cannot be resized) until another
+        buffer is handed over this way, :meth:`precompress_wait` or :meth:`close`.
         """
         if self._flow is not self._native_flow:
             return 0
@@ -354,7 +357,8 @@ class Zswap(ZswapPools, ZswapWriteback):
         return taken
 
     def precompress_wait(self) -> None:
-        """Wait until the helper has compressed every page :meth:`precompress` handed over."""
+        """Wait until the helper has compressed every page :meth:`precompress` handed over, and
+        release the buffer lent to it, if any."""
         self._native_flow.precompress_wait()
 
     def precompress_counts(self) -> tuple[int, int]:
@@ -507,6 +511,7 @@ class Zswap(ZswapPools, ZswapWriteback):
             self.memcg_root.unregister_offline_hook(self._memcg_offline)
         if self._shrink_cursor is not None:
             self._shrink_cursor.close()
+        self._native_flow.precompress_wait()  # the buffer lent to the look-ahead, released
 
     # ------------------------------------------------------------------ queries -------------
     @property
