@@ -483,8 +483,9 @@ for version in (1, 2):
     buf = bytearray(len(page))
     for off in range(1, 9):
         assert z.load(buf, 0, off) and buf == page  # exclusive: the entry is freed
-    out[version] = [len(calls), job.events()["zswpout"], job.events()["zswpin"],
-                    job.zswap_current]
+    during = len(calls)
+    out[version] = [during, job.events()["zswpout"], job.events()["zswpin"],
+                    job.zswap_current, len(calls) - during]
 print(json.dumps(out))
 """
 
@@ -492,15 +493,88 @@ print(json.dumps(out))
 def test_zswap_under_v1_makes_no_charge_calls() -> None:
     """obj_cgroup_charge_zswap and obj_cgroup_uncharge_zswap return at once unless the memory
     controller is on the default hierarchy (v2): under v1 the zswap state makes no charge
-    calls at all (ZswapMemcgHooks.charges_zswap, read once), only the event counts resolve the
-    group. Counted on the source backend, where the resolving method can be wrapped: 8 stores
-    and 8 exclusive loads resolve 16 times under v1 (the events), 32 under v2 (the charges
-    and uncharges too); the events are counted either way."""
+    calls at all (ZswapMemcgHooks.charges_zswap, read once). Counted on the source backend,
+    where the resolving method can be wrapped: 8 stores and 8 exclusive loads resolve the group
+    0 times under v1, 16 under v2 (the charges and uncharges); the events add up in the state
+    and are handed over when read, which resolves it once per event either way."""
     env = {**os.environ, _compiled.PURE_ENV: "1"}
     proc = subprocess.run([sys.executable, "-c", _COUNT_RESOLVES], capture_output=True,
                           text=True, env=env, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
-    assert out == {"1": [16, 8, 8, 0], "2": [32, 8, 8, 0]}
+    assert out == {"1": [0, 8, 8, 0, 2], "2": [16, 8, 8, 0, 2]}
     assert ZswapMemcgHooks(MemCgroup(version=1)).charges_zswap is False
     assert ZswapMemcgHooks(MemCgroup(version=2)).charges_zswap is True
+
+
+class _RecordingHooks:
+    """MemcgHooks that records the event calls (the zswap state's side of the protocol)."""
+
+    charges_zswap = False
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, str, int]] = []
+
+    def charge_zswap(self, objcg: int, nbytes: int) -> None:
+        raise AssertionError("no charge calls under charges_zswap False")
+
+    uncharge_zswap = charge_zswap
+
+    def count_event(self, objcg: int, event: str, nr: int) -> None:
+        self.events.append((objcg, event, nr))
+
+
+def test_zswap_events_add_up_in_the_state_until_flushed() -> None:
+    """count_objcg_events adds to per-CPU counters the kernel flushes when memory.stat is read:
+    the state adds them up by object cgroup and hands each sum over once, when flushed."""
+    from pyzswap import Zswap
+
+    hooks = _RecordingHooks()
+    z = Zswap(totalram_pages=None, cpus=1, shrink_work="inline")
+    z.swapon(0, 32)
+    state = type(z._state)(z._table, z._lock, hooks)
+    state.flush_memcg_events()  # nothing counted: nothing handed over
+    with z._lock:
+        state.stored(3, 5)
+        state.stored(1, 7)
+        state.stored(2, 5)
+    assert hooks.events == []
+    state.flush_memcg_events()
+    assert sorted(hooks.events) == [(5, "zswpout", 5), (7, "zswpout", 1)]
+    state.flush_memcg_events()
+    assert len(hooks.events) == 2  # each sum handed over once
+
+
+def test_zswap_events_reach_the_group_that_counted_them_when_read() -> None:
+    """Through the public interface: every read sees every event so far, also one taken
+    while the group goes offline (its objcg moves to the parent: the events counted before
+    stay with the group), after close(), and from a Zswap dropped without close()."""
+    import gc
+
+    from pyzswap import Zswap
+
+    root = MemCgroup(version=2)
+    job = root.create("job")
+    z = Zswap(totalram_pages=None, cpus=1, memcg_root=root, shrink_work="inline")
+    z.swapon(0, 64)
+    for off in range(1, 5):
+        assert z.store(bytes(PAGE_SIZE - 1) + b"a", 0, off, job)
+    assert job.events()["zswpout"] == 4
+    assert root.stat()["zswpout"] == 4
+    assert "zswpout 4" in job.read("memory.stat")
+    buf = bytearray(PAGE_SIZE)
+    assert z.load(buf, 0, 1)
+    job.remove()  # the zswpin above was counted while the objcg was the job's
+    assert job.events()["zswpin"] == 1 and root.events()["zswpin"] == 1
+    assert z.load(buf, 0, 2)  # the objcg is the root's now
+    assert job.events()["zswpin"] == 1 and root.events()["zswpin"] == 2
+    z.store(bytes(PAGE_SIZE - 1) + b"b", 0, 10, root)
+    z.close()
+    assert root.events()["zswpout"] == 5
+
+    dropped = Zswap(totalram_pages=None, cpus=1, memcg_root=root, shrink_work="inline")
+    dropped.swapon(0, 8)
+    dropped.store(bytes(PAGE_SIZE - 1) + b"c", 0, 1, root)
+    del dropped
+    gc.collect()
+    assert root.events()["zswpout"] == 6

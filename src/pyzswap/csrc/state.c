@@ -131,6 +131,62 @@ static void hook(ZswapStateObject *s, PyObject *name, int32_t objcg, PyObject *a
         keep_error(err);
 }
 
+/* count_objcg_events(objcg, event, nr), as the kernel's per-CPU memcg counters: added up here
+ * and handed to hooks.count_event by pyz_state_flush_events. */
+static void count_event(ZswapStateObject *s, int32_t objcg, int event, long long nr,
+                        struct first_error *err)
+{
+    if (!s->hooks || s->hooks == Py_None) {
+        PyErr_Format(InvalidParameter, "an entry has object cgroup %d but zswap has no memcg "
+                                       "root", (int)objcg);
+        keep_error(err);
+        return;
+    }
+    if (objcg >= s->nr_events) {
+        int32_t n = s->nr_events < 16 ? 16 : s->nr_events;
+        while (n <= objcg && n < INT32_MAX / 2)
+            n *= 2;
+        long long(*grown)[NR_MEMCG_EVENTS] =
+            n > objcg ? PyMem_Realloc(s->events, (size_t)n * sizeof(*s->events)) : NULL;
+        if (!grown) { /* no room: handed over at once */
+            PyObject *names[NR_MEMCG_EVENTS] = {s_zswpin, s_zswpout, s_zswpwb};
+            hook(s, s_count_event, objcg, names[event], nr, err);
+            return;
+        }
+        memset(grown + s->nr_events, 0, (size_t)(n - s->nr_events) * sizeof(*grown));
+        s->events = grown;
+        s->nr_events = n;
+    }
+    s->events[objcg][event] += nr;
+    s->events_pending = 1;
+}
+
+int pyz_state_flush_events(ZswapStateObject *s)
+{
+    if (!s->events_pending)
+        return 0;
+    s->events_pending = 0;
+    PyObject *names[NR_MEMCG_EVENTS] = {s_zswpin, s_zswpout, s_zswpwb};
+    /* a hook may let the GIL go: another thread's counts land in what is zeroed already, or
+     * in a grown array (read again at every step) */
+    for (int32_t id = 0; id < s->nr_events; id++) {
+        for (int ev = 0; ev < NR_MEMCG_EVENTS; ev++) {
+            long long nr = s->events[id][ev];
+            if (!nr)
+                continue;
+            s->events[id][ev] = 0;
+            struct first_error err = {NULL};
+            hook(s, s_count_event, id, names[ev], nr, &err);
+            if (err.type) { /* kept for the next flush: the error says why it failed */
+                s->events[id][ev] += nr;
+                s->events_pending = 1;
+                return report_error(&err);
+            }
+        }
+    }
+    return 0;
+}
+
 static void charge(ZswapStateObject *s, PyObject *name, int32_t objcg, unsigned nbytes,
                    struct first_error *err)
 {
@@ -400,7 +456,7 @@ int pyz_state_stored(ZswapStateObject *s, long long nr, int32_t objcg)
     struct first_error err = {NULL};
     stat_add(s, STAT_ZSWPOUT, nr);
     if (objcg >= 0)
-        hook(s, s_count_event, objcg, s_zswpout, nr, &err);
+        count_event(s, objcg, MEMCG_ZSWPOUT, nr, &err);
     return report_error(&err);
 }
 
@@ -471,7 +527,7 @@ int pyz_state_loaded(ZswapStateObject *s, unsigned type, uint64_t off, const str
     struct first_error err = {NULL};
     stat_add(s, STAT_ZSWPIN, 1);
     if (e->objcg >= 0)
-        hook(s, s_count_event, e->objcg, s_zswpin, 1, &err);
+        count_event(s, e->objcg, MEMCG_ZSWPIN, 1, &err);
     int erased = exclusive ? erase_if_same(s, type, off, e, &err) : 0;
     return report_error(&err) < 0 ? -1 : erased;
 }
@@ -721,7 +777,7 @@ static PyObject *st_written_back(ZswapStateObject *s, PyObject *entry)
     int erased = erase_if_same(s, e.type, e.offset, &e, &err);
     stat_add(s, STAT_ZSWPWB, 1);
     if (e.objcg >= 0)
-        hook(s, s_count_event, e.objcg, s_zswpwb, 1, &err);
+        count_event(s, e.objcg, MEMCG_ZSWPWB, 1, &err);
     return report_error(&err) < 0 ? NULL : PyBool_FromLong(erased);
 }
 
@@ -973,10 +1029,28 @@ static int st_clear(ZswapStateObject *s)
     return 0;
 }
 
+/* Counts not yet flushed go to the hooks before the state goes (PEP 442: before a cycle's
+ * clear, while the hooks are still there). */
+static void st_finalize(ZswapStateObject *s)
+{
+    if (!s->events_pending || !s->hooks)
+        return;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (pyz_state_flush_events(s) < 0)
+        PyErr_WriteUnraisable((PyObject *)s);
+    PyErr_Restore(et, ev, tb);
+}
+
 static void st_dealloc(ZswapStateObject *s)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)s) < 0)
+        return; /* resurrected */
     PyObject_GC_UnTrack(s);
+    if (s->weakreflist)
+        PyObject_ClearWeakRefs((PyObject *)s);
     st_clear(s);
+    PyMem_Free(s->events);
     PyMem_Free(s->pools);
     Py_CLEAR(s->table);
     Py_CLEAR(s->lock);
@@ -998,6 +1072,14 @@ static PyObject *st_get_object(ZswapStateObject *s, void *which)
 
 static PyGetSetDef st_getset[NR_STATS + 3];
 
+static PyObject *st_flush_memcg_events(ZswapStateObject *s, PyObject *unused)
+{
+    NEED_READY(s);
+    if (pyz_state_flush_events(s) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef st_methods[] = {
     {"publish", (PyCFunction)(void (*)(void))st_publish, METH_FASTCALL,
      "publish(type, offset, pool_id, stored, objcg): the stored pages' entries (locked)"},
@@ -1014,6 +1096,8 @@ static PyMethodDef st_methods[] = {
     {"count", (PyCFunction)(void (*)(void))st_count, METH_FASTCALL,
      "count(name, n=1): a reject counter, decompress_fail, written_back_pages or "
      "ctx_use_after_free"},
+    {"flush_memcg_events", (PyCFunction)st_flush_memcg_events, METH_NOARGS,
+     "flush_memcg_events(): hand the memcg event counts added up so far to the hooks"},
     {"check_limits", (PyCFunction)st_check_limits, METH_NOARGS,
      "zswap_check_limits() -> full (pool_limit_hit, the hysteresis)"},
     {"set_limits", (PyCFunction)st_set_limits, METH_VARARGS,
@@ -1065,6 +1149,8 @@ PyTypeObject ZswapStateType = {
     .tp_getset = st_getset,
     .tp_init = (initproc)st_init,
     .tp_new = PyType_GenericNew,
+    .tp_finalize = (destructor)st_finalize,
+    .tp_weaklistoffset = offsetof(ZswapStateObject, weakreflist),
 };
 
 int pyz_state_add_types(PyObject *module)

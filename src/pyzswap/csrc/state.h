@@ -31,7 +31,11 @@
  * _native.pyi as MemcgHooks): charge_zswap(objcg, nbytes), uncharge_zswap(objcg, nbytes) and
  * count_event(objcg, name, nr), each taking an object cgroup id (no charge calls when the hooks'
  * `charges_zswap` attribute, read once, is false: cgroup v1, where obj_cgroup_charge_zswap and
- * obj_cgroup_uncharge_zswap return before they charge); and reading a pool's public
+ * obj_cgroup_uncharge_zswap return before they charge). Events are not handed over one by one:
+ * as the kernel's per-CPU memcg event counts (count_objcg_events), they add up here by object
+ * cgroup and go to count_event when flushed (flush_memcg_events(): whoever reads the memcg
+ * events, or moves an object cgroup to another group, flushes first; and the state flushes
+ * when it is finalized). And reading a pool's public
  * attributes when it is added (its PercpuRef, contexts, design, batch size) and its zs_pool
  * when it is used (tests and fault injection may replace it). A hook that raises leaves the C
  * side complete and consistent; the first error is reported when the operation returns.
@@ -73,6 +77,9 @@ enum pyz_stat {
     STAT_CTX_USE_AFTER_FREE,  /* detected uses of a per-CPU context freed by hotplug */
     NR_STATS,
 };
+
+/* The memcg events zswap counts (count_objcg_events), in memory.stat order. */
+enum { MEMCG_ZSWPIN, MEMCG_ZSWPOUT, MEMCG_ZSWPWB, NR_MEMCG_EVENTS };
 
 /* The per-CPU context designs (pyzswap.pool.LIFETIMES, in that order). */
 enum pyz_lifetime {
@@ -117,6 +124,10 @@ typedef struct {
     struct pyz_pool **pools;   /* live pools, current first */
     int nr_pools, cap_pools;
     PyObject *released;        /* list of ZswapPools whose last reference went */
+    long long (*events)[NR_MEMCG_EVENTS]; /* counts not yet flushed, by objcg id ... */
+    int32_t nr_events;         /* ... for ids below this */
+    char events_pending;       /* one of them may be non-zero */
+    PyObject *weakreflist;     /* the memcg tree holds the state weakly (to flush it) */
 } ZswapStateObject;
 
 extern PyTypeObject ZswapStateType;
@@ -145,6 +156,9 @@ int pyz_state_publish(ZswapStateObject *s, unsigned type, uint64_t off, uint32_t
                       const uint32_t *handles, const unsigned *lens, int n, int32_t objcg);
 /* A whole folio of nr pages was stored (locked): 0 or -1. */
 int pyz_state_stored(ZswapStateObject *s, long long nr, int32_t objcg);
+/* Hand the memcg event counts added up so far to hooks.count_event (GIL): 0, or -1 with the
+ * first hook's error (that count is kept for the next flush). */
+int pyz_state_flush_events(ZswapStateObject *s);
 /* Erase and free every entry of slots off..off+nr-1 (locked): 0 or -1. */
 int pyz_state_erase(ZswapStateObject *s, unsigned type, uint64_t off, uint64_t nr);
 /* zswap_invalidate of slots off..off+nr-1 of a swapped-on type, which became free (locked):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from mypy_extensions import mypyc_attr
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MEMCG_EVENTS",
     "CgroupBusy",
+    "EventSource",
     "MemCgroup",
     "Reclaimer",
     "ZswapMemcgHooks",
@@ -44,6 +45,13 @@ MEMCG_EVENTS: Final = ("zswpin", "zswpout", "zswpwb")
 _EVENT_INDEX: Final = {name: i for i, name in enumerate(MEMCG_EVENTS)}
 
 
+class EventSource(Protocol):
+    """Adds up memcg events and hands them to :meth:`MemCgroup.count_event` when flushed
+    (zswap's state: ``_native.ZswapState``)."""
+
+    def flush_memcg_events(self) -> None: ...
+
+
 #: ``reclaimer(memcg, nbytes, swappiness)`` -> True when ``nbytes`` were reclaimed.
 Reclaimer = Callable[["MemCgroup", int, "int | None"], bool]
 
@@ -52,8 +60,9 @@ Reclaimer = Callable[["MemCgroup", int, "int | None"], bool]
 class _Hierarchy:
     """State shared by every group of one tree."""
 
-    __slots__ = ("by_id", "cgroup_mutex", "cursors", "files", "generation", "next_id",
-                 "objcg_owner", "offline_hooks", "reclaimer", "stat_lock", "version", "writable")
+    __slots__ = ("by_id", "cgroup_mutex", "cursors", "event_sources", "files", "generation",
+                 "next_id", "objcg_owner", "offline_hooks", "reclaimer", "stat_lock", "version",
+                 "writable")
 
     def __init__(self, version: int = 2) -> None:
         if version not in (1, 2):
@@ -71,6 +80,8 @@ class _Hierarchy:
         self.objcg_owner: dict[int, MemCgroup] = {}  # objcg id -> the group it charges now
         self.offline_hooks: list[Callable[[MemCgroup, MemCgroup], None]] = []
         self.cursors: weakref.WeakSet[ZswapShrinkCursor] = weakref.WeakSet()
+        #: whoever adds up events to hand over later (MemCgroup.register_event_source)
+        self.event_sources: weakref.WeakSet[EventSource] = weakref.WeakSet()
 
 
 # Compiled by mypyc (setup.py): subclasses in Python may still override its methods.
@@ -146,6 +157,7 @@ class MemCgroup:
                 raise InvalidParameter(f"{self.path}: already removed")
             if self._kids[0]:
                 raise CgroupBusy(f"{self.path}: has child groups")
+            self.flush_events()  # counted while its objcgs were its own: they count here
             self.online = False
             kids, ids = parent._kids
             i = kids.index(self)
@@ -161,6 +173,27 @@ class MemCgroup:
                 self._objcgs = []
             for hook in list(h.offline_hooks):  # memcg_reparent_list_lrus, ...
                 hook(self, parent)
+
+    def register_event_source(self, source: EventSource) -> None:
+        """Register (weakly) an object that adds up :meth:`count_event` counts and hands them
+        over later, as the kernel's per-CPU memcg event counters are flushed only when read:
+        zswap's state. Every read of the events (:meth:`events`, :meth:`stat`,
+        ``memory.stat``) and every :meth:`remove` (before its object cgroups move to the
+        parent) first calls ``source.flush_memcg_events()`` of each one."""
+        with self._h.cgroup_mutex:
+            self._h.event_sources.add(source)
+
+    def unregister_event_source(self, source: EventSource) -> None:
+        with self._h.cgroup_mutex:
+            self._h.event_sources.discard(source)
+
+    def flush_events(self) -> None:
+        """Flush every registered event source into the counters (see
+        :meth:`register_event_source`; the readers call it themselves)."""
+        sources = self._h.event_sources
+        if len(sources):
+            for source in list(sources):
+                source.flush_memcg_events()
 
     def register_offline_hook(self, hook: Callable[[MemCgroup, MemCgroup], None]) -> None:
         """Call ``hook(memcg, parent)`` whenever a group of this hierarchy goes offline, after
@@ -513,11 +546,13 @@ class MemCgroup:
 
     def events(self) -> dict[str, int]:
         """The zswap memcg events, hierarchical."""
+        self.flush_events()
         return dict(zip(MEMCG_EVENTS, self._events, strict=True))
 
     def stat(self) -> dict[str, int]:
         """The zswap lines of ``memory.stat``, as printed (``zswapped`` and ``zswap_incomp``
         in bytes)."""
+        self.flush_events()
         with self._lock:
             out = {"zswap": self._zswap_b, "zswapped": self._zswapped * PAGE_SIZE,
                    "zswap_incomp": self._zswap_incomp * PAGE_SIZE}

@@ -146,6 +146,8 @@ class Zswap(ZswapPools, ZswapWriteback):
         if self.memcg_root is not None:
             self._shrink_cursor = ZswapShrinkCursor(self.memcg_root)
             self.memcg_root.register_offline_hook(self._memcg_offline)
+            # the state adds up memcg events; the tree flushes it whenever they are read
+            self.memcg_root.register_event_source(self._state)
         self._nr_disk_swapins = {}
         self._shrink_work = ShrinkWork(self, inline=shrink_work == "inline",
                                        clock=shrink_work == "clock")
@@ -509,6 +511,8 @@ class Zswap(ZswapPools, ZswapWriteback):
             self.swap_table.on_free = None
         if self.memcg_root is not None:
             self.memcg_root.unregister_offline_hook(self._memcg_offline)
+            self._state.flush_memcg_events()
+            self.memcg_root.unregister_event_source(self._state)
         if self._shrink_cursor is not None:
             self._shrink_cursor.close()
         self._native_flow.precompress_wait()  # the buffer lent to the look-ahead, released
