@@ -320,6 +320,49 @@ def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> Non
     assert not errors
 
 
+def test_threads_lending_their_own_buffers_at_once_store_what_they_meant() -> None:
+    """Each thread lends its own buffer (the index form), which ends the loan of the buffer
+    lent before, while other threads store from theirs and change them: every page loads
+    back as it was stored, and every buffer can be resized once the helper is waited for."""
+    import threading
+
+    z = _zswap(max_pool_percent=100)
+    z.swapoff(0)
+    z.swapon(0, 4 * 6 * 16 + 1)
+    errors: list[BaseException] = []
+    buffers = [bytearray(16 * PAGE_SIZE) for _ in range(4)]
+
+    def worker(k: int) -> None:
+        try:
+            mem = buffers[k]
+            view = memoryview(mem)
+            for rnd in range(6):
+                base = 1 + (k * 6 + rnd) * 16
+                for i in range(16):
+                    view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] = _page((k + i) % 3, base + i)
+                z.precompress(mem, range(16))
+                view[:8] = b"CHANGED!"  # while the helper may be copying it
+                for i in range(16):
+                    assert z.store(view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE], 0, base + i)
+                out = bytearray(PAGE_SIZE)
+                for i in range(16):
+                    assert z.load(out, 0, base + i)
+                    assert out == view[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+            view.release()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    z.precompress_wait()
+    for mem in buffers:
+        mem.extend(b"x")  # no loan left
+
+
 def test_nothing_is_handed_over_while_the_pool_is_full() -> None:
     """A full pool refuses stores before they compress (zswap_check_limits): handing their
     pages to the helper would be wasted work. Once the pool is below the accept threshold

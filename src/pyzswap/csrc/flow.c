@@ -1311,11 +1311,15 @@ static PyObject *flow_on_swap_free(NativeFlowObject *f, PyObject *const *args, P
 }
 
 /* Stop lending the buffer (the helper reads none of its pages after this) and release it.
- * The wait is for one page at most: the cycle collector's clear waits holding the GIL. */
+ * The wait is for one page at most: the cycle collector's clear waits holding the GIL. With
+ * the GIL let go, another thread may lend a buffer meanwhile: the flow's loan is cleared
+ * before, so that one is its own. */
 static void end_loan(NativeFlowObject *f, int release_gil)
 {
     if (!f->lending)
         return;
+    Py_buffer lent = f->lent;
+    f->lending = 0;
     struct pyz_ahead *ahead = ahead_of(f);
     if (ahead && release_gil) {
         Py_BEGIN_ALLOW_THREADS
@@ -1324,8 +1328,7 @@ static void end_loan(NativeFlowObject *f, int release_gil)
     } else if (ahead) {
         pyz_ahead_end_loan(ahead);
     }
-    f->lending = 0;
-    PyBuffer_Release(&f->lent);
+    PyBuffer_Release(&lent);
 }
 
 /* Lend the pages of `view` (a buffer's whole-page form) to the helper: the flow keeps the
@@ -1334,14 +1337,19 @@ static void end_loan(NativeFlowObject *f, int release_gil)
  * whatever object exports it: that memory cannot go while the lent buffer is held). */
 static void lend(NativeFlowObject *f, Py_buffer *view)
 {
-    uintptr_t lo = (uintptr_t)f->lent.buf, at = (uintptr_t)view->buf;
-    if (f->lending && at >= lo && at + (uintptr_t)view->len <= lo + (uintptr_t)f->lent.len) {
-        PyBuffer_Release(view);
-        return;
+    for (;;) {
+        uintptr_t lo = (uintptr_t)f->lent.buf, at = (uintptr_t)view->buf;
+        if (f->lending && at >= lo && at + (uintptr_t)view->len <= lo + (uintptr_t)f->lent.len) {
+            PyBuffer_Release(view);
+            return;
+        }
+        if (!f->lending) {
+            f->lent = *view;
+            f->lending = 1;
+            return;
+        }
+        end_loan(f, 1); /* lets the GIL go: look again */
     }
-    end_loan(f, 1);
-    f->lent = *view;
-    f->lending = 1;
 }
 
 /* precompress(tfm, pages[, indexes]): hand up to PYZ_AHEAD_MAX pages to the look-ahead helper,
@@ -1416,12 +1424,16 @@ static PyObject *flow_precompress(NativeFlowObject *f, PyObject *const *args, Py
         }
         int level, algo = pyz_pagecodec_algo(codec, &level);
         if (whole) {
-            lend(f, &views[0]); /* the flow holds it now */
+            /* the flow holds it now; and the GIL stays held until the lent pages are in, so
+             * that no other thread's hand-over ends the loan before */
+            lend(f, &views[0]);
             held = 0;
+            r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE, 1);
+        } else {
+            Py_BEGIN_ALLOW_THREADS /* copies up to a batch of pages */
+            r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE, 0);
+            Py_END_ALLOW_THREADS
         }
-        Py_BEGIN_ALLOW_THREADS
-        r = pyz_ahead_submit(ahead, algo, level, pages, (int)n, PAGE_SIZE, PAGE_SIZE, whole);
-        Py_END_ALLOW_THREADS
     }
 out:
     while (held > 0)

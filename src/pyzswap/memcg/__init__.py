@@ -18,6 +18,9 @@ Charging (``mm/memcontrol.c``; docs/KERNEL_REFERENCE.md §3):
   / ``obj_cgroup_uncharge_zswap``): compressed bytes and pages (``nr_pages``, 1 per entry, more
   for a batch). The charge is forced: it never fails (the limit is checked before compressing).
 * :meth:`MemCgroup.count_event` (``count_objcg_events``): ``zswpin``, ``zswpout``, ``zswpwb``.
+  zswap's state adds its events up and hands them over when flushed, as the kernel flushes its
+  per-CPU counters when ``memory.stat`` is read: every read of the events and every removal
+  flushes the registered sources first (:meth:`MemCgroup.register_event_source`).
 * :meth:`MemCgroup.zswap_writeback_enabled` / :func:`mem_cgroup_zswap_writeback_enabled`: True
   when zswap is disabled (so pages can still reach the disk), else False if the group or any
   ancestor has ``memory.zswap.writeback`` 0.
