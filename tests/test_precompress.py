@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -47,6 +48,17 @@ def _buffer(pages: list[bytes]) -> tuple[memoryview, list[memoryview]]:
     """The pages in one buffer, as the mm model holds its memory, and a view of each."""
     mem = memoryview(bytearray(b"".join(pages)))
     return mem, [mem[i * PAGE_SIZE:(i + 1) * PAGE_SIZE] for i in range(len(pages))]
+
+
+def _run_threads(worker: Callable[[int], None], n: int) -> None:
+    """worker(0) .. worker(n - 1) on n threads at once, until all are done."""
+    import threading
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_stores_take_the_helpers_output_and_store_the_same() -> None:
@@ -291,8 +303,6 @@ def test_a_forked_child_stores_without_its_parents_helper() -> None:
 def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> None:
     """Several threads, one helper: batches replace each other under the stores of other
     threads; every page must still load back as it was stored."""
-    import threading
-
     z = _zswap(max_pool_percent=100)
     z.swapoff(0)
     z.swapon(0, 4 * 32 * 8 + 1)
@@ -312,11 +322,7 @@ def test_threads_handing_over_and_storing_at_once_store_what_they_meant() -> Non
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(worker, 4)
     assert not errors
 
 
@@ -324,8 +330,6 @@ def test_threads_lending_their_own_buffers_at_once_store_what_they_meant() -> No
     """Each thread lends its own buffer (the index form), which ends the loan of the buffer
     lent before, while other threads store from theirs and change them: every page loads
     back as it was stored, and every buffer can be resized once the helper is waited for."""
-    import threading
-
     z = _zswap(max_pool_percent=100)
     z.swapoff(0)
     z.swapon(0, 4 * 6 * 16 + 1)
@@ -352,11 +356,7 @@ def test_threads_lending_their_own_buffers_at_once_store_what_they_meant() -> No
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads(worker, 4)
     assert not errors
     z.precompress_wait()
     for mem in buffers:

@@ -106,16 +106,23 @@ static int report_error(struct first_error *err)
     return -1;
 }
 
+/* 1 (the error kept in err) if the state has no hooks for an entry of object cgroup objcg. */
+static int no_memcg_root(ZswapStateObject *s, int32_t objcg, struct first_error *err)
+{
+    if (s->hooks && s->hooks != Py_None)
+        return 0;
+    PyErr_Format(InvalidParameter, "an entry has object cgroup %d but zswap has no memcg root",
+                 (int)objcg);
+    keep_error(err);
+    return 1;
+}
+
 /* hooks.<name>(objcg, arg, [nr]) for an entry's object cgroup (objcg >= 0). */
 static void hook(ZswapStateObject *s, PyObject *name, int32_t objcg, PyObject *arg, long long nr,
                  struct first_error *err)
 {
-    if (!s->hooks || s->hooks == Py_None) {
-        PyErr_Format(InvalidParameter, "an entry has object cgroup %d but zswap has no memcg "
-                                       "root", (int)objcg);
-        keep_error(err);
+    if (no_memcg_root(s, objcg, err))
         return;
-    }
     PyObject *o = PyLong_FromLong(objcg);
     PyObject *n = o && nr >= 0 ? PyLong_FromLongLong(nr) : NULL;
     PyObject *r = NULL;
@@ -136,12 +143,8 @@ static void hook(ZswapStateObject *s, PyObject *name, int32_t objcg, PyObject *a
 static void count_event(ZswapStateObject *s, int32_t objcg, int event, long long nr,
                         struct first_error *err)
 {
-    if (!s->hooks || s->hooks == Py_None) {
-        PyErr_Format(InvalidParameter, "an entry has object cgroup %d but zswap has no memcg "
-                                       "root", (int)objcg);
-        keep_error(err);
+    if (no_memcg_root(s, objcg, err))
         return;
-    }
     if (objcg >= s->nr_events) {
         int32_t n = s->nr_events < 16 ? 16 : s->nr_events;
         while (n <= objcg && n < INT32_MAX / 2)
