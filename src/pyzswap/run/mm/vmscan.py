@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, SupportsIndex, cast
 
 from mypy_extensions import trait
 
@@ -242,11 +242,13 @@ class Vmscan:
         bytes a second core computed."""
         flags, mapped, young, dirty = self._mv_flags, self._mv_mapped, self._mv_young, \
             self._mv_dirty
-        ahead = [g for g in folios
+        # The indexes as the objects the list holds: compiled code would otherwise box each
+        # one again for every bytearray lookup (page indexes are not small ints).
+        ahead = [g for g in cast("list[SupportsIndex]", folios)
                  if (dirty[g] or not flags[g] & F_SWAPCACHE)
                  and (ignore_references or not (mapped[g] and young[g]))]
         if len(ahead) > 1:
-            self.zswap.precompress(self._truth_v, ahead)
+            self.zswap.precompress(self._truth_v, cast("list[int]", ahead))
 
     def _shrink_active_list(self: MemoryModel, nr_to_scan: int, vec: LruVec,
                             sc: ScanControl) -> None:
