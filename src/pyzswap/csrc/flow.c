@@ -649,9 +649,9 @@ static int publish(NativeFlowObject *f, struct pool_use *p, struct folio_arg *a,
     int done = pyz_state_publish(f->state, a->type, a->off, p->id, h, l, a->nr, ad->objcg);
     int rc = done == a->nr && !PyErr_Occurred() ? pyz_state_stored(f->state, a->nr, ad->objcg)
                                                 : -1;
-    if (p->put_at_publish) { /* the store's zswap_pool_put, in the same hold of the lock */
+    if (p->put == PUT_AT_PUBLISH) { /* the store's zswap_pool_put, in the same hold */
         pyz_state_pool_put(f->state, p->id, 1);
-        p->put_done = 1;
+        p->put = PUT_DONE;
     }
     if (done < a->nr) { /* out of memory for the table: the folio is undone whole */
         pyz_flow_zs_free(p, h + done, a->nr - done);
@@ -750,7 +750,7 @@ static int store_admitted(NativeFlowObject *f, struct folio_arg *a, struct admit
         rc = list ? stream_admitted(f, &p, a, ad, n, ok, list) : -1;
         Py_XDECREF(list);
     } else {
-        p.put_at_publish = n == 1;
+        p.put = n == 1 ? PUT_AT_PUBLISH : PUT_AFTER;
         for (int k = 0; k < n && rc == 0; k++) {
             int r1 = store_pages(f, &p, &a[k], &ad[k]);
             ok[k] = r1 == 1;
@@ -760,7 +760,7 @@ static int store_admitted(NativeFlowObject *f, struct folio_arg *a, struct admit
     PyObject *et = NULL, *ev = NULL, *tb = NULL;
     if (rc < 0)
         PyErr_Fetch(&et, &ev, &tb);
-    if (!p.put_done) {
+    if (p.put != PUT_DONE) {
         lock_zswap(f);
         pyz_state_pool_put(f->state, p.id, 1);
         unlock_zswap(f);

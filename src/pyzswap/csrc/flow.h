@@ -64,8 +64,9 @@ struct pool_use {
     int lifetime, shared, batch, streams;
     PyObject *pool, *acomp_ctx, *tfm_name, *zs;
     struct zs_pool *zp; /* NULL: zs is a subclass, called through its methods */
-    int put_at_publish; /* a one-folio store: publish drops the pool reference under its lock */
-    int put_done;       /* ... and did */
+    /* a one-folio store's pool reference: PUT_AT_PUBLISH, publish drops it under its hold of
+     * the lock, and sets PUT_DONE */
+    enum { PUT_AFTER, PUT_AT_PUBLISH, PUT_DONE } put;
 };
 
 /* A locked context and the resources it gave (own references). */

@@ -33,6 +33,8 @@ static PyObject *s_charge_zswap, *s_uncharge_zswap, *s_count_event, *s_zswpin, *
     *s_zswpwb, *s_id, *s_percpu_ref, *s_acomp_ctx, *s_lifetime, *s_compr_batch_size,
     *s_tfm_name, *s_zs_pool, *s_compressor, *s_pages_allocated, *s_free, *s_streams;
 static PyObject *InvalidParameter;
+/* count_event's names, by enum MEMCG_* */
+static PyObject **const event_names[NR_MEMCG_EVENTS] = {&s_zswpin, &s_zswpout, &s_zswpwb};
 
 static int init_names(void)
 {
@@ -152,8 +154,7 @@ static void count_event(ZswapStateObject *s, int32_t objcg, int event, long long
         long long(*grown)[NR_MEMCG_EVENTS] =
             n > objcg ? PyMem_Realloc(s->events, (size_t)n * sizeof(*s->events)) : NULL;
         if (!grown) { /* no room: handed over at once */
-            PyObject *names[NR_MEMCG_EVENTS] = {s_zswpin, s_zswpout, s_zswpwb};
-            hook(s, s_count_event, objcg, names[event], nr, err);
+            hook(s, s_count_event, objcg, *event_names[event], nr, err);
             return;
         }
         memset(grown + s->nr_events, 0, (size_t)(n - s->nr_events) * sizeof(*grown));
@@ -169,7 +170,6 @@ int pyz_state_flush_events(ZswapStateObject *s)
     if (!s->events_pending)
         return 0;
     s->events_pending = 0;
-    PyObject *names[NR_MEMCG_EVENTS] = {s_zswpin, s_zswpout, s_zswpwb};
     /* a hook may let the GIL go: another thread's counts land in what is zeroed already, or
      * in a grown array (read again at every step) */
     for (int32_t id = 0; id < s->nr_events; id++) {
@@ -179,7 +179,7 @@ int pyz_state_flush_events(ZswapStateObject *s)
                 continue;
             s->events[id][ev] = 0;
             struct first_error err = {NULL};
-            hook(s, s_count_event, id, names[ev], nr, &err);
+            hook(s, s_count_event, id, *event_names[ev], nr, &err);
             if (err.type) { /* kept for the next flush: the error says why it failed */
                 s->events[id][ev] += nr;
                 s->events_pending = 1;

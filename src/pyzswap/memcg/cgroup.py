@@ -589,14 +589,10 @@ class ZswapMemcgHooks:
         self.charges_zswap = root.version == 2
 
     def charge_zswap(self, objcg: int, nbytes: int) -> None:
-        memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.charges_zswap:
-            memcg.charge_zswap(nbytes)
+        self.root.obj_cgroup_memcg(objcg).charge_zswap(nbytes)  # nothing under v1
 
     def uncharge_zswap(self, objcg: int, nbytes: int) -> None:
-        memcg = self.root.obj_cgroup_memcg(objcg)
-        if self.charges_zswap:
-            memcg.uncharge_zswap(nbytes)
+        self.root.obj_cgroup_memcg(objcg).uncharge_zswap(nbytes)
 
     def count_event(self, objcg: int, event: str, nr: int) -> None:
         self.root.obj_cgroup_memcg(objcg).count_event(event, nr)
