@@ -89,7 +89,7 @@ CSRC = Path("src/pyzswap/csrc")
 #: The extension's files there, by layer: the module; the codec table and its users; the
 #: zswap state and the C flow over it; the plain-C leaves (zsmalloc, entry table, lock).
 NATIVE = ["module", "codec", "codec_py", "lzo", "engines", "state", "pool", "flow", "stream",
-          "entries", "lock", "lifecycle", "zsmalloc", "zsmalloc_py", "ahead"]
+          "entries", "lock", "lifecycle", "zsmalloc", "zsmalloc_py", "ahead", "mmu"]
 
 setup(
     cmdclass={"build_ext": BuildExtAndReplayer},

@@ -21,6 +21,7 @@ int pyz_engines_add_types(PyObject *module);  /* engines.c: Engines, Job */
 int pyz_entries_add_types(PyObject *module);  /* entries.c: EntryTable */
 int pyz_flow_add_types(PyObject *module);     /* flow.c: NativeFlow */
 int pyz_lock_add_types(PyObject *module);     /* lock.c: Lock */
+int pyz_mmu_add_types(PyObject *module);      /* mmu.c: Mmu */
 int pyz_pool_add_types(PyObject *module);     /* pool.c: PercpuRef, AcompCtx, CtxResources */
 int pyz_state_add_types(PyObject *module);    /* state.c: ZswapState */
 int pyz_zsmalloc_add_types(PyObject *module); /* zsmalloc_py.c: ZsPool */
@@ -167,7 +168,7 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddIntMacro(m, ZSWAP_MAX_BATCH_SIZE) < 0 || add_algorithms(m) < 0 ||
         pyz_codec_add_types(m) < 0 || pyz_engines_add_types(m) < 0 ||
         pyz_entries_add_types(m) < 0 || pyz_zsmalloc_add_types(m) < 0 ||
-        pyz_lock_add_types(m) < 0 ||
+        pyz_lock_add_types(m) < 0 || pyz_mmu_add_types(m) < 0 ||
         pyz_pool_add_types(m) < 0 || pyz_state_add_types(m) < 0 || pyz_flow_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -43,31 +43,14 @@
 #include <unistd.h>
 
 #include "replay.h"
+#include "write_rule.h"
+
+_Static_assert(REPLAY_WRITE_SPAN == WRITE_RULE_SPAN && REPLAY_PAGE_SIZE == PAGE_SIZE,
+	       "the replayer applies the write rule of write_rule.h");
 
 #define PAGE REPLAY_PAGE_SIZE
 #define MINCORE_CHUNK 4096        /* pages per mincore() call in the check */
 #define SAMPLE_BUF (1u << 20)     /* largest counter file read at a sample */
-
-/* ---- the write rule ------------------------------------------------------------------------ */
-
-static uint64_t splitmix64(uint64_t x)
-{
-	uint64_t z = x + 0x9E3779B97F4A7C15ULL;
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-static void write_offsets(uint64_t seed, uint64_t n, unsigned *src, unsigned *dst)
-{
-	uint64_t x = splitmix64(seed ^ n);
-
-	*src = (unsigned)(x & 15) * REPLAY_WRITE_SPAN;
-	*dst = (unsigned)((x >> 4) & 15) * REPLAY_WRITE_SPAN;
-	if (*dst == *src)
-		*dst = (*src + REPLAY_WRITE_SPAN) % PAGE;
-}
 
 /* ---- program -------------------------------------------------------------------------------- */
 
@@ -253,7 +236,7 @@ static void run_ops(struct worker *w, uint64_t begin, uint64_t end)
 			if (op->kind == REPLAY_OP_WRITE) {
 				unsigned src, dst;
 
-				write_offsets(seed, op->wseq + (p - op->first), &src, &dst);
+				write_rule_offsets(seed, op->wseq + (p - op->first), &src, &dst);
 				memmove(page + dst, page + src, REPLAY_WRITE_SPAN);
 			} else if (!fresh) {
 				sink = *(volatile unsigned char *)page;
@@ -677,8 +660,8 @@ static int cmd_splitmix(int argc, char **argv)
 	for (uint64_t i = 0; i < count; i++) {
 		unsigned src, dst;
 
-		write_offsets(seed, n + i, &src, &dst);
-		printf("%" PRIu64 " %u %u\n", splitmix64(seed ^ (n + i)), src, dst);
+		write_rule_offsets(seed, n + i, &src, &dst);
+		printf("%" PRIu64 " %u %u\n", write_rule_splitmix64(seed ^ (n + i)), src, dst);
 	}
 	return fflush(stdout) == 0 ? 0 : 1;
 }

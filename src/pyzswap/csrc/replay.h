@@ -52,7 +52,7 @@
 #define REPLAY_MAGIC 0x31504c5952505a50ULL /* "PZPRYLP1" */
 #define REPLAY_VERSION 1
 #define REPLAY_PAGE_SIZE 4096
-#define REPLAY_WRITE_SPAN 256
+#define REPLAY_WRITE_SPAN 256 /* WRITE_RULE_SPAN (write_rule.h) */
 #define REPLAY_NONE UINT64_MAX
 
 enum replay_flags {

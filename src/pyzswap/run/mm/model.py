@@ -14,7 +14,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..._native import copy_blocks
+from ..._native import Mmu, copy_blocks
 from ...errors import InvalidParameter
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
@@ -449,75 +449,29 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
 
     def run(self, gs: npt.NDArray[np.int64], ops: npt.NDArray[np.int8]) -> None:
         """Replay accesses ``gs`` (global page indices, from :meth:`page_index`) with ``ops``
-        (0 read, 1 write) in order. Runs of accesses to mapped pages are applied vectorised;
-        where faults are dense, access by access; each fault takes the slow path in order."""
-        n = len(gs)
-        wmask = ops == 1
-        nw = int(np.count_nonzero(wmask))
-        if nw:
-            src, dst = _write_offsets_np(self.seed, self._writes, nw)
-            widx = np.cumsum(wmask) - 1  # the write number of a write, within this run
-            src_l, dst_l, widx_l = src.tolist(), dst.tolist(), widx.tolist()
-        else:
-            src = dst = widx = _EMPTY
-            src_l = dst_l = widx_l = []
-        gl = gs.tolist()
-        wl = wmask.tolist()
-        pos = 0
-        chunk = 256
-        dense = False
-        mapped, mv_mapped, mv_young, mv_dirty = self.mapped, self._mv_mapped, self._mv_young, \
-            self._mv_dirty
-        owner, procs = self._mv_owner, self._proc_list
-        st = self.stats
-        cost_access = self.costs.access
+        (0 read, 1 write) in order. Accesses to mapped pages are the MMU's (young and dirty
+        bits, the write rule, the clock: :class:`pyzswap._native.Mmu`, in C); each access that
+        faults takes the slow path here, in order."""
         truth = self._truth
+        mmu = Mmu(gs, ops, self._mv_mapped, self._mv_young, self._mv_dirty, truth, self.seed,
+                  self._writes, self.costs.access)
+        owner, procs = self._mv_owner, self._proc_list
         fault = self._fault
-        hits = 0
-        while pos < n:
-            if not dense:
-                # Apply the run of hits up to the next miss vectorised; the chunk grows while
-                # runs are long and shrinks as misses get closer, down to access by access.
-                end = min(n, pos + chunk)
-                miss = np.flatnonzero(mapped[gs[pos:end]] == 0)
-                k = int(miss[0]) if len(miss) else end - pos
-                if k:
-                    self._apply_hits(gs[pos:pos + k], wmask[pos:pos + k], widx[pos:pos + k]
-                                     if nw else _EMPTY, src, dst)
-                pos += k
-                if pos == end:
-                    chunk = min(8192, chunk << 1)
-                    continue
-                if k < 16:
-                    dense = True
-                    hits = 0
-                else:
-                    chunk = max(64, chunk >> 1)
-            # One access by the slow path: every access while faults are dense (no numpy call
-            # per fault), else the miss that ended a run of hits.
-            g = gl[pos]
-            write = wl[pos]
-            st.accesses += 1
-            self.now += cost_access
-            if mv_mapped[g]:
-                mv_young[g] = 1
-                hits += 1
-                if hits > 64:
-                    dense = False
-                    chunk = 256
-            else:
-                hits = 0
-                fault(procs[owner[g]], g, write)
-            if write:
-                st.writes += 1
-                mv_dirty[g] = 1
-                w = widx_l[pos]
-                lo = g * PAGE_SIZE
-                copy_blocks(truth, lo + dst_l[w], lo + src_l[w], WRITE_SPAN)
-            else:
-                st.reads += 1
-            pos += 1
-        self._writes += nw
+        try:
+            while True:
+                g = mmu.next_fault(self.now)
+                self.now = mmu.now
+                if g < 0:
+                    break
+                fault(procs[owner[g]], g, mmu.write)
+                if self._truth is not truth:  # the Mmu would write to the old arrays
+                    raise RuntimeError("the model's page arrays grew during a run")
+        finally:
+            st = self.stats
+            st.accesses += mmu.accesses
+            st.reads += mmu.reads
+            st.writes += mmu.writes
+            self._writes += mmu.writes
 
     def page_index(self, pids: npt.NDArray[np.int64],
                    pages: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -525,26 +479,6 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         uniq, inv = np.unique(pids, return_inverse=True)
         table = np.array([self._procs[int(p)].base for p in uniq], dtype=np.int64)
         return table[inv] + pages
-
-    def _apply_hits(self, gs: npt.NDArray[np.int64], wmask: npt.NDArray[np.bool_],
-                    widx: npt.NDArray[np.int64], src: npt.NDArray[np.int64],
-                    dst: npt.NDArray[np.int64]) -> None:
-        """Accesses to mapped pages: the PTE's young bit (and dirty bit for a write), and the
-        write rule on the truth. No fault, no reclaim."""
-        st = self.stats
-        k = len(gs)
-        self.young[gs] = 1
-        st.accesses += k
-        self.now += self.costs.access * k
-        nw = int(np.count_nonzero(wmask))
-        if nw:
-            wg = gs[wmask]
-            self.dirty[wg] = 1
-            which = widx[wmask]
-            base = wg * PAGE_SIZE
-            copy_blocks(self._truth, base + dst[which], base + src[which], WRITE_SPAN)
-        st.writes += nw
-        st.reads += k - nw
 
     def _apply_write(self, g: int, n: int) -> None:
         src, dst = _write_offsets(self.seed, n)
@@ -568,28 +502,7 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         return int(np.count_nonzero(self.flags[:self._n] & F_SWAPCACHE))
 
 
-
 _ENOENT: Final = errno.ENOENT
-_EMPTY: Final = np.zeros(0, dtype=np.int64)
-_GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
-_M1: Final = np.uint64(0xBF58476D1CE4E5B9)
-_M2: Final = np.uint64(0x94D049BB133111EB)
-
-
-def _write_offsets_np(seed: int, n0: int, count: int
-                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """:func:`pyzswap.run.trace.write_offsets` for writes ``n0 .. n0 + count - 1`` at once."""
-    n = np.arange(n0, n0 + count, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = (np.uint64(seed & ((1 << 64) - 1)) ^ n) + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        z ^= z >> np.uint64(31)
-    src = ((z & np.uint64(15)) * np.uint64(256)).astype(np.int64)
-    dst = (((z >> np.uint64(4)) & np.uint64(15)) * np.uint64(256)).astype(np.int64)
-    same = dst == src
-    dst[same] = (src[same] + 256) % PAGE_SIZE
-    return src, dst
 
 
 def _write_offsets(seed: int, n: int) -> tuple[int, int]:
