@@ -246,6 +246,18 @@ def op_native(w: World, fdp: atheris.FuzzedDataProvider) -> None:
         else:
             _native.copy_blocks(buf, offs[-2], offs[-1], size)
         _native.zero_filled(memoryview(buf)[fdp.ConsumeIntInRange(0, len(buf)):])
+        # the model's MMU: any page indexes (in or out of its arrays), any clock, and the page
+        # indexes changed between its calls
+        npages = fdp.ConsumeIntInRange(0, 3)
+        gs = np.array([fdp.ConsumeIntInRange(-1, 4) for _ in range(fdp.ConsumeIntInRange(0, 6))],
+                      dtype=np.int64)
+        mmu = _native.Mmu(gs, np.ones(len(gs), dtype=np.int8), bytearray(npages),
+                          bytearray(npages), bytearray(npages), bytearray(npages * PAGE),
+                          _int(fdp), _int(fdp), float(fdp.ConsumeIntInRange(0, 3)))
+        for _ in range(fdp.ConsumeIntInRange(0, 8)):
+            if len(gs) and fdp.ConsumeBool():
+                gs[fdp.ConsumeIntInRange(0, len(gs) - 1)] = fdp.ConsumeIntInRange(-1, 4)
+            mmu.next_fault(float(_int(fdp)))
 
 
 def op_api(w: World, fdp: atheris.FuzzedDataProvider) -> None:

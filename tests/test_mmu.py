@@ -166,3 +166,16 @@ def test_an_mmu_holds_its_buffers_and_one_never_initialised_does_nothing() -> No
     truth.extend(b"x")
     bare = Mmu.__new__(Mmu)
     assert bare.next_fault(0.0) == -1
+
+
+def test_an_mmu_initialised_again_forgets_its_run_even_when_that_fails() -> None:
+    mapped, truth = bytearray(NPAGES), _pages(8)
+    mmu = Mmu(np.array([3], dtype=np.int64), np.ones(1, dtype=np.int8), mapped,
+              bytearray(NPAGES), bytearray(NPAGES), truth, 0, 0, 1.0)
+    assert mmu.next_fault(0.0) == 3  # a write fault pending
+    with pytest.raises(ValueError):
+        mmu.__init__(np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int8),  # type: ignore[misc]
+                     mapped, bytearray(NPAGES), bytearray(NPAGES), truth, 0, 0, 1.0)
+    assert mmu.next_fault(0.0) == -1  # nothing pending, no buffer touched
+    assert (mmu.pos, mmu.write) == (0, False)
+    truth.extend(b"x")  # released

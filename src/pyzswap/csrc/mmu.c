@@ -85,7 +85,9 @@ static int mmu_init(MmuObject *self, PyObject *args, PyObject *kw)
     unsigned long long s = PyLong_AsUnsignedLongLongMask(seed); /* seed & (2**64 - 1) */
     if (s == (unsigned long long)-1 && PyErr_Occurred())
         return -1;
-    release_buffers(self); /* __init__ called again */
+    release_buffers(self); /* __init__ called again: the old run is forgotten */
+    self->n = self->npages = self->pos = 0;
+    self->pending = self->write = 0;
     if (get_buffer(gs, &self->gs, 0, 8, "gs") < 0 || get_buffer(ops, &self->ops, 0, 1, "ops") < 0 ||
         get_buffer(mapped, &self->mapped, 1, 1, "mapped") < 0 ||
         get_buffer(young, &self->young, 1, 1, "young") < 0 ||
@@ -119,9 +121,10 @@ static int mmu_init(MmuObject *self, PyObject *args, PyObject *kw)
     self->now = 0;
     self->accesses = self->reads = self->writes = 0;
     return 0;
-fail:
+fail: /* left as one never initialised: next_fault() has nothing to do */
     release_buffers(self);
     self->n = self->npages = self->pos = 0;
+    self->pending = self->write = 0;
     return -1;
 }
 
