@@ -295,8 +295,14 @@ def test_writes_follow_the_trace_rule(model: Model) -> None:
     expect[dst:dst + 256] = before[src:src + 256]
     assert mm.truth(1, 2) == bytes(expect)
     gs = mm.page_index(np.array([1, 1, 1]), np.array([2, 3, 2]))
-    mm.run(gs, np.array([1, 0, 1], dtype=np.int8))  # writes 2 and 3, vectorised
+    mm.run(gs, np.array([1, 0, 1], dtype=np.int8))  # writes 2 and 3, by the MMU
     for n in (2, 3):
+        src, dst = write_offsets(5, n)
+        expect[dst:dst + 256] = expect[src:src + 256]
+    assert mm.truth(1, 2) == bytes(expect)
+    # strided indexes and boolean ops are taken as well: writes 4 and 5 (page 2, page 2)
+    mm.run(np.repeat(gs, 2)[::2], np.array([True, False, True]))
+    for n in (4, 5):
         src, dst = write_offsets(5, n)
         expect[dst:dst + 256] = expect[src:src + 256]
     assert mm.truth(1, 2) == bytes(expect)

@@ -453,6 +453,8 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         bits, the write rule, the clock: :class:`pyzswap._native.Mmu`, in C); each access that
         faults takes the slow path here, in order."""
         truth = self._truth
+        gs = np.ascontiguousarray(gs, dtype=np.int64)  # the Mmu reads them as C arrays
+        ops = np.ascontiguousarray(ops, dtype=np.int8)
         mmu = Mmu(gs, ops, self._mv_mapped, self._mv_young, self._mv_dirty, truth, self.seed,
                   self._writes, self.costs.access)
         owner, procs = self._mv_owner, self._proc_list
