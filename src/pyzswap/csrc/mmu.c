@@ -17,6 +17,7 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "buffer.h"
 #include "consts.h"
 #include "write_rule.h"
 
@@ -26,8 +27,8 @@ typedef struct {
     Py_ssize_t n;        /* accesses in the run */
     Py_ssize_t npages;   /* pages the byte arrays (and the contents) cover */
     Py_ssize_t pos;      /* the next access to apply */
-    Py_ssize_t fault_g;  /* the page of the access at pos, if it faulted */
-    char pending;        /* the access at pos faulted: next_fault() completes it first */
+    Py_ssize_t fault_g;  /* the access at pos faulted, on this page (-1: none): next_fault()
+                            completes it first */
     char write;          /* that access is a write */
     unsigned long long seed;
     unsigned long long next_write; /* the trace's write number of the run's next write */
@@ -35,29 +36,6 @@ typedef struct {
     double now;          /* the model's clock after the last call */
     long long accesses, reads, writes;
 } MmuObject;
-
-/* A C-contiguous buffer of `size`-byte items (1 or 8), writable if asked. */
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t size,
-                      const char *what)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
-                           (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    const char *f = view->format ? view->format : "B";
-    while (*f == '@' || *f == '=' || *f == '<')
-        f++;
-    int ok = view->itemsize == size &&
-             (size == 8 ? !strcmp(f, "q") || !strcmp(f, "l")
-                        : !strcmp(f, "B") || !strcmp(f, "b") || !strcmp(f, "?") ||
-                          !strcmp(f, "c"));
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "Mmu: %s must be a buffer of %s", what,
-                     size == 8 ? "int64" : "bytes");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
 
 static void release_buffers(MmuObject *self)
 {
@@ -85,14 +63,17 @@ static int mmu_init(MmuObject *self, PyObject *args, PyObject *kw)
     unsigned long long s = PyLong_AsUnsignedLongLongMask(seed); /* seed & (2**64 - 1) */
     if (s == (unsigned long long)-1 && PyErr_Occurred())
         return -1;
-    release_buffers(self); /* __init__ called again: the old run is forgotten */
+    release_buffers(self); /* __init__ called again: the old run is forgotten, also if this
+                              one fails */
     self->n = self->npages = self->pos = 0;
-    self->pending = self->write = 0;
-    if (get_buffer(gs, &self->gs, 0, 8, "gs") < 0 || get_buffer(ops, &self->ops, 0, 1, "ops") < 0 ||
-        get_buffer(mapped, &self->mapped, 1, 1, "mapped") < 0 ||
-        get_buffer(young, &self->young, 1, 1, "young") < 0 ||
-        get_buffer(dirty, &self->dirty, 1, 1, "dirty") < 0 ||
-        get_buffer(truth, &self->truth, 1, 1, "truth") < 0)
+    self->fault_g = -1;
+    self->write = 0;
+    if (pyz_typed_buffer(gs, &self->gs, 0, 8, "Mmu", "gs") < 0 ||
+        pyz_typed_buffer(ops, &self->ops, 0, 1, "Mmu", "ops") < 0 ||
+        pyz_typed_buffer(mapped, &self->mapped, 1, 1, "Mmu", "mapped") < 0 ||
+        pyz_typed_buffer(young, &self->young, 1, 1, "Mmu", "young") < 0 ||
+        pyz_typed_buffer(dirty, &self->dirty, 1, 1, "Mmu", "dirty") < 0 ||
+        pyz_typed_buffer(truth, &self->truth, 1, 1, "Mmu", "truth") < 0)
         goto fail;
     if (self->ops.len != self->gs.len / 8) {
         PyErr_SetString(PyExc_ValueError, "Mmu: gs and ops differ in length");
@@ -113,18 +94,14 @@ static int mmu_init(MmuObject *self, PyObject *args, PyObject *kw)
     }
     self->n = self->ops.len;
     self->npages = self->mapped.len;
-    self->pos = 0;
-    self->pending = self->write = 0;
     self->seed = s;
     self->next_write = first_write;
     self->cost = cost;
     self->now = 0;
     self->accesses = self->reads = self->writes = 0;
     return 0;
-fail: /* left as one never initialised: next_fault() has nothing to do */
+fail: /* left with no run (reset above): next_fault() has nothing to do */
     release_buffers(self);
-    self->n = self->npages = self->pos = 0;
-    self->pending = self->write = 0;
     return -1;
 }
 
@@ -148,7 +125,7 @@ static PyObject *mmu_next_fault(MmuObject *self, PyObject *arg)
     unsigned char *mapped = self->mapped.buf, *young = self->young.buf,
                   *dirty = self->dirty.buf;
     Py_ssize_t pos = self->pos, n = self->n, npages = self->npages;
-    if (self->pending) { /* the faulted access, now that its page is in */
+    if (self->fault_g >= 0) { /* the faulted access, now that its page is in */
         Py_ssize_t g = self->fault_g; /* checked when it faulted (gs may have changed since) */
         if (self->write) {
             dirty[g] = 1;
@@ -156,7 +133,8 @@ static PyObject *mmu_next_fault(MmuObject *self, PyObject *arg)
         } else {
             self->reads++;
         }
-        self->pending = self->write = 0;
+        self->fault_g = -1;
+        self->write = 0;
         self->pos = ++pos;
     }
     Py_ssize_t start = pos;
@@ -191,10 +169,18 @@ static PyObject *mmu_next_fault(MmuObject *self, PyObject *arg)
     }
     self->accesses++;
     self->now = now + self->cost;
-    self->pending = 1;
     self->fault_g = (Py_ssize_t)g;
     self->write = ops[pos] == 1;
     return PyLong_FromLongLong(g);
+}
+
+/* No run yet: next_fault() has nothing to do until __init__ gives it one. */
+static PyObject *mmu_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    MmuObject *self = (MmuObject *)type->tp_alloc(type, 0);
+    if (self)
+        self->fault_g = -1;
+    return (PyObject *)self;
 }
 
 static void mmu_dealloc(MmuObject *self)
@@ -235,7 +221,7 @@ static PyTypeObject MmuType = {
     .tp_methods = mmu_methods,
     .tp_members = mmu_members,
     .tp_init = (initproc)mmu_init,
-    .tp_new = PyType_GenericNew,
+    .tp_new = mmu_new,
 };
 
 int pyz_mmu_add_types(PyObject *module);

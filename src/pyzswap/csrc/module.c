@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "buffer.h"
 #include "codec.h"
 #include "consts.h"
 
@@ -33,16 +34,22 @@ static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
                          "zlib", zlibVersion());
 }
 
-/* An int64 vector of offsets: a C-contiguous buffer of 8-byte signed integers. */
-static int offsets_buffer(PyObject *obj, Py_buffer *view, const char *what)
+int pyz_typed_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
+                     const char *who, const char *what)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS |
+                           (writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
     const char *f = view->format ? view->format : "B";
     while (*f == '@' || *f == '=' || *f == '<')
         f++;
-    if (view->itemsize != 8 || (strcmp(f, "q") && strcmp(f, "l"))) {
-        PyErr_Format(PyExc_TypeError, "copy_blocks: %s must be int64 offsets", what);
+    int ok = view->itemsize == itemsize &&
+             (itemsize == 8 ? !strcmp(f, "q") || !strcmp(f, "l")
+                            : !strcmp(f, "B") || !strcmp(f, "b") || !strcmp(f, "?") ||
+                              !strcmp(f, "c"));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be %s", who, what,
+                     itemsize == 8 ? "an int64 array" : "a buffer of bytes");
         PyBuffer_Release(view);
         return -1;
     }
@@ -78,9 +85,9 @@ static PyObject *mod_copy_blocks(PyObject *Py_UNUSED(m), PyObject *const *args, 
         if ((one_d == -1 || one_s == -1) && PyErr_Occurred())
             goto out;
     } else {
-        if (offsets_buffer(args[1], &dv, "dst") < 0)
+        if (pyz_typed_buffer(args[1], &dv, 0, 8, "copy_blocks", "dst") < 0)
             goto out;
-        if (offsets_buffer(args[2], &sv, "src") < 0)
+        if (pyz_typed_buffer(args[2], &sv, 0, 8, "copy_blocks", "src") < 0)
             goto out;
         n = dv.len / 8;
         if (sv.len / 8 != n) {
