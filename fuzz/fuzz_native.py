@@ -2,8 +2,8 @@
 
 Each input is a program: a stream of operations, decoded by atheris's FuzzedDataProvider, on a
 small world of objects: the native types of ``pyzswap._native`` (PageCodec, EntryTable, ZsPool,
-Lock, Engines and their Jobs, ZswapState, NativeFlow) and its buffer helpers (copy_blocks,
-zero_filled), made with or without ``__init__``, initialised twice, used after close or
+Lock, Engines and their Jobs, ZswapState, NativeFlow) and its buffer helpers (zero_filled,
+the model's Mmu), made with or without ``__init__``, initialised twice, used after close or
 destroy, fed bad arguments; and a public ``Zswap`` (store, load, invalidate, batches,
 swapon/swapoff, compressor switches, the look-ahead's hand-overs of one buffer's pages changed
 under it, close). The first bytes choose how many threads run the program at once (1-3,
@@ -234,17 +234,8 @@ def op_native(w: World, fdp: atheris.FuzzedDataProvider) -> None:
                 f.load(bytearray(PAGE), fdp.ConsumeIntInRange(-1, 2), _int(fdp))
             w.flow = f
     elif which == 15:
-        # the module's buffer helpers: any buffer, offsets (ints or int64 vectors) and sizes
+        # the module's buffer helper: any buffer, from any place
         buf = bytearray(fdp.ConsumeIntInRange(0, 3 * PAGE))
-        n = fdp.ConsumeIntInRange(0, 4)
-        offs = [_int(fdp) * fdp.ConsumeIntInRange(1, 300) for _ in range(2 * n + 2)]
-        size = _int(fdp)
-        if fdp.ConsumeBool():
-            _native.copy_blocks(buf, np.array(offs[:n], dtype=np.int64),
-                                np.array(offs[n:2 * n + fdp.ConsumeIntInRange(0, 1)],
-                                         dtype=np.int64), size)
-        else:
-            _native.copy_blocks(buf, offs[-2], offs[-1], size)
         _native.zero_filled(memoryview(buf)[fdp.ConsumeIntInRange(0, len(buf)):])
         # the model's MMU: any page indexes (in or out of its arrays), any clock, and the page
         # indexes changed between its calls

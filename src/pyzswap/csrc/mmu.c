@@ -17,7 +17,6 @@
 #include <Python.h>
 #include <structmember.h>
 
-#include "buffer.h"
 #include "consts.h"
 #include "write_rule.h"
 
@@ -36,6 +35,30 @@ typedef struct {
     double now;          /* the model's clock after the last call */
     long long accesses, reads, writes;
 } MmuObject;
+
+/* obj's C-contiguous buffer into view (writable if asked), its items `itemsize` bytes wide:
+ * 8, int64; 1, bytes (unsigned, signed, bool or char). 0, or -1 with TypeError. */
+static int typed_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
+                        const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS |
+                           (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    const char *f = view->format ? view->format : "B";
+    while (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    int ok = view->itemsize == itemsize &&
+             (itemsize == 8 ? !strcmp(f, "q") || !strcmp(f, "l")
+                            : !strcmp(f, "B") || !strcmp(f, "b") || !strcmp(f, "?") ||
+                              !strcmp(f, "c"));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "Mmu: %s must be %s", what,
+                     itemsize == 8 ? "an int64 array" : "a buffer of bytes");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
 
 static void release_buffers(MmuObject *self)
 {
@@ -68,12 +91,12 @@ static int mmu_init(MmuObject *self, PyObject *args, PyObject *kw)
     self->n = self->npages = self->pos = 0;
     self->fault_g = -1;
     self->write = 0;
-    if (pyz_typed_buffer(gs, &self->gs, 0, 8, "Mmu", "gs") < 0 ||
-        pyz_typed_buffer(ops, &self->ops, 0, 1, "Mmu", "ops") < 0 ||
-        pyz_typed_buffer(mapped, &self->mapped, 1, 1, "Mmu", "mapped") < 0 ||
-        pyz_typed_buffer(young, &self->young, 1, 1, "Mmu", "young") < 0 ||
-        pyz_typed_buffer(dirty, &self->dirty, 1, 1, "Mmu", "dirty") < 0 ||
-        pyz_typed_buffer(truth, &self->truth, 1, 1, "Mmu", "truth") < 0)
+    if (typed_buffer(gs, &self->gs, 0, 8, "gs") < 0 ||
+        typed_buffer(ops, &self->ops, 0, 1, "ops") < 0 ||
+        typed_buffer(mapped, &self->mapped, 1, 1, "mapped") < 0 ||
+        typed_buffer(young, &self->young, 1, 1, "young") < 0 ||
+        typed_buffer(dirty, &self->dirty, 1, 1, "dirty") < 0 ||
+        typed_buffer(truth, &self->truth, 1, 1, "truth") < 0)
         goto fail;
     if (self->ops.len != self->gs.len / 8) {
         PyErr_SetString(PyExc_ValueError, "Mmu: gs and ops differ in length");

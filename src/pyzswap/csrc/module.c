@@ -13,7 +13,6 @@
 
 #include <string.h>
 
-#include "buffer.h"
 #include "codec.h"
 #include "consts.h"
 
@@ -34,87 +33,6 @@ static PyObject *mod_versions(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(a))
                          "zlib", zlibVersion());
 }
 
-int pyz_typed_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
-                     const char *who, const char *what)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS |
-                           (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    const char *f = view->format ? view->format : "B";
-    while (*f == '@' || *f == '=' || *f == '<')
-        f++;
-    int ok = view->itemsize == itemsize &&
-             (itemsize == 8 ? !strcmp(f, "q") || !strcmp(f, "l")
-                            : !strcmp(f, "B") || !strcmp(f, "b") || !strcmp(f, "?") ||
-                              !strcmp(f, "c"));
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "%s: %s must be %s", who, what,
-                     itemsize == 8 ? "an int64 array" : "a buffer of bytes");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
-}
-
-/* copy_blocks(buf, dst, src, size): buf[d:d + size] = buf[s:s + size] for each pair (d, s)
- * of dst and src, in order (two ints, or two int64 vectors of one length). Every block is
- * checked to lie inside buf before the first is copied: an error copies nothing. */
-static PyObject *mod_copy_blocks(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "copy_blocks(buf, dst, src, size) takes 4 arguments");
-        return NULL;
-    }
-    Py_ssize_t size = PyLong_AsSsize_t(args[3]);
-    if (size == -1 && PyErr_Occurred())
-        return NULL;
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "copy_blocks: size must be >= 0");
-        return NULL;
-    }
-    Py_buffer buf, dv = {0}, sv = {0};
-    if (PyObject_GetBuffer(args[0], &buf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    long long one_d, one_s;
-    const long long *d = &one_d, *s = &one_s;
-    Py_ssize_t n = 1;
-    PyObject *ret = NULL;
-    if (PyLong_Check(args[1]) && PyLong_Check(args[2])) {
-        one_d = PyLong_AsLongLong(args[1]);
-        one_s = PyLong_AsLongLong(args[2]);
-        if ((one_d == -1 || one_s == -1) && PyErr_Occurred())
-            goto out;
-    } else {
-        if (pyz_typed_buffer(args[1], &dv, 0, 8, "copy_blocks", "dst") < 0)
-            goto out;
-        if (pyz_typed_buffer(args[2], &sv, 0, 8, "copy_blocks", "src") < 0)
-            goto out;
-        n = dv.len / 8;
-        if (sv.len / 8 != n) {
-            PyErr_SetString(PyExc_ValueError, "copy_blocks: dst and src differ in length");
-            goto out;
-        }
-        d = dv.buf;
-        s = sv.buf;
-    }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (d[i] < 0 || s[i] < 0 || d[i] > buf.len - size || s[i] > buf.len - size) {
-            PyErr_Format(PyExc_ValueError, "copy_blocks: block %zd (%lld <- %lld, %zd bytes) "
-                         "is outside the %zd-byte buffer", i, d[i], s[i], size, buf.len);
-            goto out;
-        }
-    for (Py_ssize_t i = 0; i < n; i++)
-        memmove((char *)buf.buf + d[i], (const char *)buf.buf + s[i], (size_t)size);
-    ret = Py_NewRef(Py_None);
-out:
-    if (dv.obj)
-        PyBuffer_Release(&dv);
-    if (sv.obj)
-        PyBuffer_Release(&sv);
-    PyBuffer_Release(&buf);
-    return ret;
-}
-
 /* zero_filled(buf): every byte of buf is zero (the swap core's is_folio_zero_filled). */
 static PyObject *mod_zero_filled(PyObject *Py_UNUSED(m), PyObject *arg)
 {
@@ -130,9 +48,6 @@ static PyObject *mod_zero_filled(PyObject *Py_UNUSED(m), PyObject *arg)
 
 static PyMethodDef module_methods[] = {
     {"versions", mod_versions, METH_NOARGS, "The C codec libraries' versions."},
-    {"copy_blocks", (PyCFunction)(void (*)(void))mod_copy_blocks, METH_FASTCALL,
-     "copy_blocks(buf, dst, src, size): buf[d:d+size] = buf[s:s+size] for each (d, s), in "
-     "order; two ints or two int64 vectors; nothing is copied unless every block is inside"},
     {"zero_filled", mod_zero_filled, METH_O,
      "zero_filled(buf) -> bool: every byte of the buffer is zero"},
     {NULL, NULL, 0, NULL},

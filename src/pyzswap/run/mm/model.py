@@ -14,7 +14,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from ..._native import Mmu, copy_blocks
+from ..._native import Mmu
 from ...errors import InvalidParameter
 from ...folio import PAGE_SIZE
 from ...memcg import MemCgroup
@@ -23,7 +23,6 @@ from ...swapcore import SwapCore
 from ...zswap import Zswap
 from ...zswap.params import PASS_END
 from ...zswap.shrink import SHRINK_DONE, ShrinkWalk
-from ..trace import WRITE_SPAN
 from .base import (
     F_ACTIVE,
     F_PRESENT,
@@ -425,27 +424,14 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         self.now = saved
 
     def access(self, pid: int, page: int, write: bool = False) -> None:
-        """One memory access by a running process (the slow path does everything)."""
+        """One memory access by a running process: a run of one (:meth:`run`)."""
         proc = self._procs.get(pid)
         if proc is None or not proc.started or proc.exited:
             raise InvalidParameter(f"access to process {pid}, which is not running")
         if not 0 <= page < proc.npages:
             raise InvalidParameter(f"page {page} is outside process {pid} (0..{proc.npages - 1})")
-        g = proc.base + page
-        st = self.stats
-        st.accesses += 1
-        self.now += self.costs.access
-        if self._mv_mapped[g]:
-            self._mv_young[g] = 1
-        else:
-            self._fault(proc, g, write)
-        if write:
-            st.writes += 1
-            self._mv_dirty[g] = 1
-            self._apply_write(g, self._writes)
-            self._writes += 1
-        else:
-            st.reads += 1
+        self.run(np.array([proc.base + page], dtype=np.int64),
+                 np.array([1 if write else 0], dtype=np.int8))
 
     def run(self, gs: npt.NDArray[np.int64], ops: npt.NDArray[np.int8]) -> None:
         """Replay accesses ``gs`` (global page indices, from :meth:`page_index`) with ``ops``
@@ -482,11 +468,6 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
         table = np.array([self._procs[int(p)].base for p in uniq], dtype=np.int64)
         return table[inv] + pages
 
-    def _apply_write(self, g: int, n: int) -> None:
-        src, dst = _write_offsets(self.seed, n)
-        lo = g * PAGE_SIZE
-        copy_blocks(self._truth, lo + dst, lo + src, WRITE_SPAN)
-
     def idle(self, seconds: float) -> None:
         """The workload sleeps for ``seconds`` (``usleep``): the model's clock advances and the
         background work due by then (kswapd, zswap's shrink worker) runs."""
@@ -505,9 +486,3 @@ class MemoryModel(Faults, SwapState, Workingset, MemControl, PageAlloc, Vmscan, 
 
 
 _ENOENT: Final = errno.ENOENT
-
-
-def _write_offsets(seed: int, n: int) -> tuple[int, int]:
-    from ..trace import write_offsets
-
-    return write_offsets(seed, n)
