@@ -382,6 +382,25 @@ int pyz_lzo_compress(const unsigned char *src, size_t slen, unsigned char *dst, 
  * MAX_255_COUNT): longer is PYZ_LZO_ERROR. */
 #define MAX_255_COUNT ((SIZE_MAX / 255) - 2)
 
+/* len bytes of `byte` at op; room >= len bytes may be written there. With 31 more, whole
+ * 32-byte stores may run past the end (what they write past it is overwritten or unused):
+ * runs are often long (a page's zero tail), and a string store's start-up costs more than a
+ * short run. */
+static inline void fill(u8 *op, u8 byte, size_t len, size_t room)
+{
+    if (room >= len + 31) {
+        u8 v[32];
+        memset(v, byte, sizeof(v));
+        u8 *const oe = op + len;
+        do {
+            memcpy(op, v, 32);
+            op += 32;
+        } while (op < oe);
+    } else {
+        memset(op, byte, len);
+    }
+}
+
 /* Copy len bytes to op from dist bytes back, as a byte-by-byte forward copy would (the source
  * may overlap what the copy writes). room >= len bytes may be written at op; with 15 more,
  * whole 16-byte steps may run past the end. */
@@ -403,7 +422,7 @@ static inline void copy_match(u8 *op, size_t dist, size_t len, size_t room)
             m += 16;
         } while (op < oe);
     } else if (dist == 1) {
-        memset(op, *m, len); /* a run of one byte (LZO1X codes zero runs so) */
+        fill(op, *m, len, room); /* a run of one byte (LZO1X codes zero runs so) */
     } else {
         /* a short period: the output repeats every dist bytes, so whatever is already written
          * from m on may be copied whole, and each copy doubles what there is */
@@ -573,7 +592,7 @@ static inline int lzo_far_match(struct lzo_cursor *c, size_t t, int rle, size_t 
         t = ((t & 7) | (size_t)c->ip[2] << 3) + MIN_ZERO_RUN;
         if (OUT_LEFT(c) < t)
             return PYZ_LZO_OUTPUT_OVERRUN;
-        memset(c->op, 0, t);
+        fill(c->op, 0, t, OUT_LEFT(c));
         c->op += t;
         *next = d & 3;
         c->ip += 3;
