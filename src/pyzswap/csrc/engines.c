@@ -108,6 +108,7 @@ typedef struct Engines {
     pthread_t threads[MAX_THREADS];
     Codec *free_codecs;
     long long engine_pages, jobs_submitted;
+    long long wakeups; /* times an engine left its sleep (not its polling) */
     long spin_ns;      /* how long a thread polls before it sleeps */
     unsigned long gen; /* bumped (under mu) whenever work may have appeared; read atomically */
 } Engines;
@@ -215,6 +216,7 @@ static void *engine_main(void *arg)
             e->sleeping++;
             pthread_cond_wait(&e->work_cv, &e->mu);
             e->sleeping--;
+            e->wakeups++;
             continue;
         }
         Py_ssize_t i = j->next_claim++;
@@ -297,12 +299,14 @@ static void caller_codec_put(Engines *e, Codec *c)
     }
 }
 
-/* Release the slots of pages below `release` (mu held); wake an engine if that made work. */
+/* Release the slots of pages below `release` (mu held); wake an engine if that made work
+ * for the engines: a job the caller runs alone (never listed) is none of theirs, and waking
+ * one per page would cost the caller a futex wake each and put a polling engine beside it. */
 static void job_release(Engines *e, Job *j, Py_ssize_t release)
 {
     if (release > j->consumed) {
         j->consumed = release;
-        if (claimable(j)) {
+        if (j->listed && claimable(j)) {
             __atomic_store_n(&e->gen, e->gen + 1, __ATOMIC_RELEASE);
             if (e->sleeping)
                 pthread_cond_signal(&e->work_cv);
@@ -893,6 +897,23 @@ static PyObject *engines_get_engine_pages(Engines *self, void *Py_UNUSED(c))
     return PyLong_FromLongLong(n);
 }
 
+/* The engines asleep now, and how often one woke: what a caller's hand-overs cost. */
+static PyObject *engines_get_sleeping(Engines *self, void *Py_UNUSED(c))
+{
+    pthread_mutex_lock(&self->mu);
+    int n = (self->started && self->pid == getpid()) ? self->sleeping : 0;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *engines_get_wakeups(Engines *self, void *Py_UNUSED(c))
+{
+    pthread_mutex_lock(&self->mu);
+    long long n = self->wakeups;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLongLong(n);
+}
+
 static PyObject *engines_get_live(Engines *self, void *Py_UNUSED(c))
 {
     pthread_mutex_lock(&self->mu);
@@ -931,6 +952,10 @@ static PyMethodDef engines_methods[] = {
 static PyGetSetDef engines_getset[] = {
     {"engine_pages", (getter)engines_get_engine_pages, NULL, "pages engines processed", NULL},
     {"live", (getter)engines_get_live, NULL, "engine threads running", NULL},
+    {"sleeping", (getter)engines_get_sleeping, NULL, "engine threads asleep (waiting for work)",
+     NULL},
+    {"wakeups", (getter)engines_get_wakeups, NULL, "times an engine thread woke from sleep",
+     NULL},
     {"threads", (getter)engines_get_threads, NULL, "engine threads (when started)", NULL},
     {"algorithm", (getter)engines_get_algorithm, NULL, "the algorithm's name", NULL},
     {NULL, NULL, NULL, NULL, NULL},
