@@ -474,6 +474,45 @@ def test_stream_publishes_per_batch_and_a_late_failure_undoes_the_folio(zstd_x2:
     z.close()
 
 
+def test_a_burst_of_slow_jobs_with_engines_does_not_put_them_to_sleep() -> None:
+    """The host only ever slows a job down, and in bursts (another tenant, a halted vCPU
+    woken late): three slow jobs out of five used to tip the median and run every job alone
+    for dozens of jobs after. The figures are a low quantile of the recent jobs instead."""
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("lz4", _Cost)[0]
+    for _ in range(5):
+        gate.record(False, 512 * 10e-6, 512)  # 10 µs a page alone
+        gate.record(True, 512 * 5e-6, 512)  # 5 with engines
+    for _ in range(3):
+        gate.record(True, 512 * 20e-6, 512)  # a burst: three jobs at 20
+    assert sum(gate.wake(512, 30.0)[0] for _ in range(64)) >= 60
+    for _ in range(2):
+        gate.record(True, 512 * 20e-6, 512)  # but all five slow: the engines lose now
+    assert sum(gate.wake(512, 30.0)[0] for _ in range(64)) <= 4
+
+
+def test_a_probe_that_beats_the_choice_is_repeated_at_once() -> None:
+    """After a burst that made engines look slow, the engines are re-measured one job in 64;
+    a re-measurement that comes back faster than running alone is followed by another right
+    away, so two good jobs bring the engines back instead of two probes 64 jobs apart."""
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("lz4", _Cost)[0]
+    for _ in range(5):
+        gate.record(False, 512 * 10e-6, 512)  # 10 µs a page alone
+        gate.record(True, 512 * 20e-6, 512)  # 20 with engines: a clear loss
+    plan = []
+    for _ in range(80):
+        woke = gate.wake(512, 30.0)[0]
+        plan.append(woke)
+        if woke:
+            gate.record(True, 512 * 5e-6, 512)  # the machine is free again: 5 with engines
+    first = plan.index(True)
+    assert first == 63  # one job in 64 re-measures the engines...
+    assert all(plan[first:])  # ...probed again at once, then preferred
+
+
 def test_the_gate_compares_jobs_of_about_the_same_size() -> None:
     from pyzswap.compress.batching import _Cost
 

@@ -176,19 +176,23 @@ class _Locked:  # pragma: no cover - free-threaded CPython only
 
 
 class _Cost:
-    """Per-page CPU cost of one direction of one compressor: the median of recent samples.
+    """Per-page cost of one direction of one compressor: a quantile of recent samples (by
+    default the median).
 
     A median, not a mean: the first page a fresh codec context runs can cost ~100x the rest
     (zstd allocates its workspace), and one such sample must not decide hundreds of batches.
-    Shared by the compressor's transforms and updated without a lock: under the GIL each list
-    operation is atomic, and a lost or reordered sample is harmless.
+    A lower ``quantile`` for figures that the host only ever makes worse (see
+    :class:`~pyzswap.compress.native.NativeGate`). Shared by the compressor's transforms and
+    updated without a lock: under the GIL each list operation is atomic, and a lost or
+    reordered sample is harmless.
     """
 
-    __slots__ = ("_next", "_samples", "value")
+    __slots__ = ("_next", "_quantile", "_samples", "value")
 
-    def __init__(self) -> None:
+    def __init__(self, quantile: float = 0.5) -> None:
         self._samples: list[float] = []
         self._next = 0
+        self._quantile = quantile
         self.value: float | None = None  # µs per page, None before the first sample
 
     @property
@@ -204,7 +208,7 @@ class _Cost:
             samples[self._next % _COST_SAMPLES] = sample
             self._next += 1
         ordered = sorted(samples)
-        self.value = ordered[len(ordered) // 2]
+        self.value = ordered[int((len(ordered) - 1) * self._quantile + 0.5)]
 
 
 class BatchRequest:

@@ -103,6 +103,7 @@ typedef struct Engines {
     pthread_cond_t work_cv;
     Job *jobs; /* jobs with work, oldest first */
     int started, stopping, sleeping, live;
+    int signaled; /* of the sleeping threads, how many were signalled and have not woken yet */
     int ready; /* __init__ ran */
     pid_t pid;
     pthread_t threads[MAX_THREADS];
@@ -216,6 +217,8 @@ static void *engine_main(void *arg)
             e->sleeping++;
             pthread_cond_wait(&e->work_cv, &e->mu);
             e->sleeping--;
+            if (e->signaled > 0)
+                e->signaled--;
             e->wakeups++;
             continue;
         }
@@ -246,6 +249,7 @@ static int engines_start(Engines *e)
         e->started = 0;
         e->live = 0;
         e->sleeping = 0;
+        e->signaled = 0;
         e->jobs = NULL;
         e->free_codecs = NULL;
     }
@@ -299,6 +303,15 @@ static void caller_codec_put(Engines *e, Codec *c)
     }
 }
 
+/* Wake one sleeping engine that no one signalled yet, if there is one (mu held). */
+static void wake_one(Engines *e)
+{
+    if (e->sleeping > e->signaled) {
+        e->signaled++;
+        pthread_cond_signal(&e->work_cv);
+    }
+}
+
 /* Release the slots of pages below `release` (mu held); wake an engine if that made work
  * for the engines: a job the caller runs alone (never listed) is none of theirs, and waking
  * one per page would cost the caller a futex wake each and put a polling engine beside it. */
@@ -308,8 +321,7 @@ static void job_release(Engines *e, Job *j, Py_ssize_t release)
         j->consumed = release;
         if (j->listed && claimable(j)) {
             __atomic_store_n(&e->gen, e->gen + 1, __ATOMIC_RELEASE);
-            if (e->sleeping)
-                pthread_cond_signal(&e->work_cv);
+            wake_one(e);
         }
     }
 }
@@ -781,9 +793,8 @@ static void job_hand_over(Engines *self, Job *j, int wake, Py_ssize_t npages)
     }
     self->jobs_submitted++;
     __atomic_store_n(&self->gen, self->gen + 1, __ATOMIC_RELEASE);
-    int to_wake = wake < self->sleeping ? wake : self->sleeping;
-    for (int k = 0; k < to_wake; k++)
-        pthread_cond_signal(&self->work_cv);
+    for (int k = 0; k < wake; k++)
+        wake_one(self);
     pthread_mutex_unlock(&self->mu);
 }
 
@@ -901,7 +912,7 @@ static PyObject *engines_get_engine_pages(Engines *self, void *Py_UNUSED(c))
 static PyObject *engines_get_sleeping(Engines *self, void *Py_UNUSED(c))
 {
     pthread_mutex_lock(&self->mu);
-    int n = (self->started && self->pid == getpid()) ? self->sleeping : 0;
+    int n = (self->started && self->pid == getpid()) ? self->sleeping - self->signaled : 0;
     pthread_mutex_unlock(&self->mu);
     return PyLong_FromLong(n);
 }
@@ -952,8 +963,8 @@ static PyMethodDef engines_methods[] = {
 static PyGetSetDef engines_getset[] = {
     {"engine_pages", (getter)engines_get_engine_pages, NULL, "pages engines processed", NULL},
     {"live", (getter)engines_get_live, NULL, "engine threads running", NULL},
-    {"sleeping", (getter)engines_get_sleeping, NULL, "engine threads asleep (waiting for work)",
-     NULL},
+    {"sleeping", (getter)engines_get_sleeping, NULL,
+     "engine threads asleep (waiting for work, not yet signalled)", NULL},
     {"wakeups", (getter)engines_get_wakeups, NULL, "times an engine thread woke from sleep",
      NULL},
     {"threads", (getter)engines_get_threads, NULL, "engine threads (when started)", NULL},
