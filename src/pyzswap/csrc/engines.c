@@ -680,6 +680,7 @@ static void engines_stop(Engines *e)
     if (mine && !e->stopping) {
         e->stopping = 1;
         n = e->nthreads;
+        __atomic_store_n(&e->gen, e->gen + 1, __ATOMIC_RELEASE); /* ends their polling */
         pthread_cond_broadcast(&e->work_cv);
     }
     pthread_mutex_unlock(&e->mu);
