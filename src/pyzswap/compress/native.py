@@ -215,8 +215,9 @@ class NativeGate:
         prefer = woken * NATIVE_WIN < alone
         clear = max(woken, alone) >= NATIVE_CLEAR_WIN * min(woken, alone)
         self._k = k = self._k + 1
-        again, self._again = self._again, None
+        again = self._again
         if again is not None and again[0] == (n - 1).bit_length():
+            self._again = None
             return again[1], True  # the last probe beat the choice: measure it again
         return (not prefer if not k & (63 if clear else 15) else prefer), True
 
