@@ -74,7 +74,7 @@ NATIVE_FIGURE_QUANTILE: Final = 0.25
 #: folios or reclaim batches), as an accelerator's would; a thread that needs the CPU meanwhile
 #: gets it at the next yield. With 50 µs the engines slept between the jobs of
 #: ``pyzswap bench batching`` and 64 KiB folios gained 1.30-1.43x on two cores; with 500 µs,
-#: 1.51-1.74x (lz4, four alternating runs).
+#: 1.51-1.74x (lz4, five alternating runs).
 NATIVE_SPIN_US: Final = 500.0
 
 #: Per-page CPU µs assumed (compress, decompress) until the first samples are in; measured
