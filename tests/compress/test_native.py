@@ -542,6 +542,22 @@ def test_a_probe_that_beats_the_choice_is_repeated_at_once() -> None:
     assert all(plan[first:])  # ...probed again at once, then preferred
 
 
+def test_a_repeated_probe_waits_for_a_job_of_its_own_size() -> None:
+    """The repeated probe belongs to the size class that earned it: a job of another size in
+    between neither takes it nor drops it."""
+    from pyzswap.compress.batching import _Cost
+
+    gate = native_gates("lz4", _Cost)[0]
+    for n in (512, 16):
+        for _ in range(5):
+            gate.record(False, n * 10e-6, n)  # alone 10 µs a page
+            gate.record(True, n * 20e-6, n)  # engines 20: a clear loss, both sizes
+    gate.record(True, 512 * 5e-6, 512)  # a 2 MiB probe comes back fast
+    assert gate.wake(16, 30.0) == (False, True)  # a 64 KiB job: still alone
+    assert gate.wake(512, 30.0) == (True, True)  # the next 2 MiB job probes again
+    assert gate.wake(512, 30.0) == (False, True)  # once: one fast job is not yet a figure
+
+
 def test_the_gate_compares_jobs_of_about_the_same_size() -> None:
     from pyzswap.compress.batching import _Cost
 
