@@ -148,6 +148,16 @@ def _error(op: int, code: int, name: str) -> ZswapError:
     return DecompressFail(f"{name}: corrupt stream (error {-code})")
 
 
+def _size_class(n: int) -> int:
+    """The gate's size class of an ``n``-page job: 2^(k-1)+1 .. 2^k pages is class k."""
+    return (n - 1).bit_length()
+
+
+def _engines_win(alone: float, woken: float) -> bool:
+    """Do these figures (µs a page) say wake the engines?"""
+    return woken * NATIVE_WIN < alone
+
+
 class NativeGate:
     """Whether a job should wake the engines: one per compressor and direction, shared by
     its transforms (updated without a lock; a lost sample is harmless).
@@ -182,7 +192,7 @@ class NativeGate:
         self.cpu = cpu  # CPU µs per page, caller alone
         self.nominal = nominal
         self._cost = cost
-        #: size class ((pages - 1).bit_length()) -> (wall µs per page alone, with engines woken)
+        #: size class (_size_class) -> (wall µs per page alone, with engines woken)
         self._buckets: dict[int, tuple[_Cost, _Cost]] = {}
         self._k = 0
         #: (size class, choice): the next job of that class runs that choice again
@@ -190,7 +200,7 @@ class NativeGate:
 
     def figures(self, n: int) -> tuple[_Cost, _Cost]:
         """The (alone, woken) wall-time figures for jobs of about ``n`` pages."""
-        b = (n - 1).bit_length()
+        b = _size_class(n)
         pair = self._buckets.get(b)
         if pair is None:
             q = NATIVE_FIGURE_QUANTILE
@@ -212,11 +222,11 @@ class NativeGate:
             return False, True
         if not woken_c.settled or woken is None:
             return True, True
-        prefer = woken * NATIVE_WIN < alone
+        prefer = _engines_win(alone, woken)
         clear = max(woken, alone) >= NATIVE_CLEAR_WIN * min(woken, alone)
         self._k = k = self._k + 1
         again = self._again
-        if again is not None and again[0] == (n - 1).bit_length():
+        if again is not None and again[0] == _size_class(n):
             self._again = None
             return again[1], True  # the last probe beat the choice: measure it again
         return (not prefer if not k & (63 if clear else 15) else prefer), True
@@ -229,10 +239,11 @@ class NativeGate:
         alone, woken = self.figures(n)
         us = seconds * 1e6 / n
         a, w = alone.value, woken.value
-        if alone.settled and woken.settled and a is not None and w is not None:
-            prefer = w * NATIVE_WIN < a
-            if woke != prefer and (us * NATIVE_WIN < a if woke else us < w * NATIVE_WIN):
-                self._again = ((n - 1).bit_length(), woke)
+        # a probe (not the figures' choice) whose time, as its choice's figure, would win
+        if (alone.settled and woken.settled and a is not None and w is not None
+                and woke != _engines_win(a, w)
+                and woke == (_engines_win(a, us) if woke else _engines_win(us, w))):
+            self._again = (_size_class(n), woke)
         (woken if woke else alone).add(us)
 
 
