@@ -58,6 +58,18 @@ def test_figures_ratios_and_targets(tiny_source: PageSource) -> None:
     assert "lz4-x2" not in available_compressors()
 
 
+def test_batched_shapes_warm_up_untimed_before_the_repetitions(tiny_source: PageSource) -> None:
+    """The batching gate's first jobs measure both ways: they run before repetition 1, and
+    no figure counts them."""
+    said: list[str] = []
+    report = run_bench(tiny_source, ["lz4"], repeat=1, kernel=False, progress=said.append)
+    warm = [k for k, line in enumerate(said) if "batched warm-up" in line]
+    first = [k for k, line in enumerate(said) if "repetition 1/1" in line]
+    assert len(warm) == 1 and first and warm[0] < first[0]
+    (r,) = report["results"]
+    assert all(r["figures"][k]["repeat"] == 1 for k in BATCHED)
+
+
 def test_existing_batching_compressor_is_reused_and_kept(tiny_source: PageSource) -> None:
     made = register_batching("lzo", 2)
     try:
