@@ -22,6 +22,7 @@ PYTHONPATH=build-fuzz/site python fuzz/fuzz_native.py CORPUS_DIR fuzz/corpus``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import Any
@@ -313,10 +314,8 @@ def run_program(w: World, data: bytes) -> None:
         if fdp.remaining_bytes() == 0:
             return
         if fdp.ConsumeBool():
-            try:
+            with contextlib.suppress(NATIVE_ERRORS):
                 op_native(w, fdp)
-            except NATIVE_ERRORS:
-                pass
         else:
             try:
                 op_api(w, fdp)
@@ -326,7 +325,7 @@ def run_program(w: World, data: bytes) -> None:
                 pass
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris's name
+def TestOneInput(data: bytes) -> None:
     if not data:
         return
     nthreads = 1 + data[0] % 3
