@@ -46,7 +46,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests fuzz
 	$(VENV)/bin/mypy
 
 # Tests marked `host` (pyproject: deselected by default) change zswap parameters, swap, zram and
@@ -60,7 +60,7 @@ test-fidelity: $(STAMP)
 	$(VENV)/bin/pytest -q -m fidelity tests/run/test_fidelity.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests fuzz
 	$(VENV)/bin/mypy
 
 # The main benchmark (store/load vs the raw codecs); its subcommands: pyzswap bench --help.
