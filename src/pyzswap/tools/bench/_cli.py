@@ -113,8 +113,8 @@ def bench(ctx: click.Context, pageset: str | None, pagefile: Path | None, pages:
     zram), zram write/read with the same algorithm on a zram device of its own, the kernel's
     zswap fault-in, and pyzswap run's replay speed against the kernel replaying each
     fidelity case (--replay-cases; ~10 minutes at --repeat 5). Every figure is the median of
-    --repeat repetitions (min-max beside it); ratios are taken per repetition. See
-    docs/PERFORMANCE.md.
+    --repeat repetitions (min-max beside it; the batched stores after one untimed pass);
+    ratios are taken per repetition. See docs/PERFORMANCE.md.
     """
     if ctx.invoked_subcommand is not None:
         return
