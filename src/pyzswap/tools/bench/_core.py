@@ -492,10 +492,10 @@ def bench_compressor(name: str, source: PageSource, *, repeat: int, kernel: bool
             if batched_name is not None:
                 # Untimed, as `bench batching` does: the batching gate (NativeGate) measures
                 # jobs with and without engines before it settles, and that learning is the
-                # process's once, not every repetition's.
+                # process's once, not every repetition's. No zram writes: nothing of it is kept.
                 if progress:
                     progress(f"{name}: batched warm-up ({n} pages)")
-                _batched_rep(_Run(name, n), batched_name, data, pages, zram)
+                _batched_rep(_Run(name, n), batched_name, data, pages, None)
             for rep in range(repeat):
                 if progress:
                     progress(f"{name}: repetition {rep + 1}/{repeat} ({n} pages)")
